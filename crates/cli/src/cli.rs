@@ -1,0 +1,113 @@
+//! Command-line arguments.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "ripcord",
+    version,
+    about = "A migration safety net: checkpoint, capture, guard, roll back with zero data loss, prove it."
+)]
+#[command(
+    after_help = "Exit codes: 0 success · 1 internal error · 2 usage or plan error · 3 verification failed or data gap found · 4 stopped or rolled back · 5 locked by another operator"
+)]
+pub struct Cli {
+    /// The plan file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "ripcord.toml",
+        env = "RIPCORD_PLAN"
+    )]
+    pub plan: PathBuf,
+    /// Who is acting (recorded in the audit log). Default: $RIPCORD_ACTOR, then $USER.
+    #[arg(long = "as", global = true)]
+    pub actor: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Tell the whole story on an embedded SQLite database, in a temporary folder.
+    Demo {
+        /// Keep the demo folder instead of deleting it.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Write an example plan.
+    Init {
+        #[arg(long, default_value = "workshop", value_parser = ["workshop", "payroll"])]
+        example: String,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Go/no-go: plan, databases, tables, checkpoints, capture and locks.
+    Check,
+    /// Take a verified checkpoint (turns capture on first).
+    Checkpoint {
+        /// Components to checkpoint (default: all).
+        #[arg(short, long)]
+        component: Vec<String>,
+    },
+    /// List valid checkpoints.
+    Checkpoints,
+    /// Change capture: start, stop, status.
+    Capture {
+        #[arg(value_parser = ["start", "stop", "status"])]
+        action: String,
+        #[arg(short, long)]
+        component: Vec<String>,
+    },
+    /// Run the plan's steps after a checkpoint; stop on the first failure.
+    Run,
+    /// Roll components back to a checkpoint, carrying business writes back.
+    Rollback {
+        #[arg(short, long)]
+        component: Vec<String>,
+        /// Checkpoint id (default: the newest covering each component).
+        #[arg(long)]
+        to: Option<String>,
+        /// Continue an interrupted rollback.
+        #[arg(long)]
+        resume: bool,
+        /// Print what would happen and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Approve without a prompt (recorded as approved by --as).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Why (recorded in the audit log and the report).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Check invariants, row counts and fingerprints.
+    Verify {
+        #[arg(short, long)]
+        component: Vec<String>,
+    },
+    /// Data gaps of the newest (or given) rollback.
+    Gaps { rollback: Option<String> },
+    /// The report of a rollback.
+    Report {
+        rollback: Option<String>,
+        #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+        format: String,
+    },
+    /// The audit log: show, verify, export (JSON Lines).
+    Audit {
+        #[arg(value_parser = ["show", "verify", "export"])]
+        action: String,
+    },
+    /// Emergency stop (not built yet).
+    Stop {
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Guard without steps (not built yet).
+    Watch,
+    /// Dashboard and metrics (not built yet).
+    Serve,
+}

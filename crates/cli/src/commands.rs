@@ -1,0 +1,648 @@
+//! One function per subcommand. Each loads the plan, opens the state store and records
+//! what it did in the audit log.
+
+use crate::cli::{Cli, Command};
+use crate::console::{Timeline, bytes};
+use anyhow::{Context as _, Result};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use ripcord_core::context::{Connector, Ctx};
+use ripcord_core::engine::Engine;
+use ripcord_core::events::Bus;
+use ripcord_core::plan::{Database, Plan};
+use ripcord_core::rollback::{self, Request, Status};
+use ripcord_core::state::StateStore;
+use ripcord_core::store::Store;
+use ripcord_core::{Error, exit};
+use ripcord_sqlite::{SqliteEngine, SqliteState};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+pub struct Engines;
+
+impl Connector for Engines {
+    fn connect(&self, db: &Database) -> ripcord_core::Result<Box<dyn Engine>> {
+        match db.url.scheme() {
+            "sqlite" => Ok(Box::new(SqliteEngine::open(db.url.expose())?)),
+            other => Err(Error::Usage(format!(
+                "database {:?} ({}): the {other} engine is not built yet; this ripcord supports sqlite: databases",
+                db.name, db.url
+            ))),
+        }
+    }
+}
+
+pub fn actor(cli_as: Option<String>) -> String {
+    cli_as
+        .or_else(|| std::env::var("RIPCORD_ACTOR").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "operator".into())
+}
+
+/// Writes log lines to `.ripcord/ripcord.log` with every known secret removed.
+struct ScrubFile(std::fs::File);
+
+impl Write for ScrubFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let clean = ripcord_core::redact::scrub(&String::from_utf8_lossy(buf));
+        self.0.write_all(clean.as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+fn init_logging(state_dir: &Path) {
+    let _ = std::fs::create_dir_all(state_dir);
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state_dir.join("ripcord.log"))
+    else {
+        return;
+    };
+    let file = std::sync::Mutex::new(ScrubFile(file));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RIPCORD_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(file)
+        .try_init();
+}
+
+pub fn open(plan: Plan, actor: String) -> Result<Ctx> {
+    init_logging(&plan.state_dir);
+    let state = SqliteState::open(&plan.state_dir.join("state.db"))?;
+    let store = Store::open(plan.state_dir.join("store"));
+    let events = Bus::default();
+    events.subscribe(Box::new(Timeline));
+    tracing::info!(plan = %plan.path.display(), actor = %actor, "ripcord started");
+    for db in plan.databases.values() {
+        tracing::info!(database = %db.name, url = %db.url, "plan database");
+    }
+    Ok(Ctx {
+        plan,
+        state: Box::new(state) as Box<dyn StateStore>,
+        store,
+        events,
+        actor,
+        connector: Box::new(Engines),
+    })
+}
+
+fn load_plan(path: &Path) -> Result<Plan> {
+    ripcord_core::plan::load(path).map_err(|e| {
+        let report = miette::Report::new(*e);
+        anyhow::Error::new(Error::Usage(format!("{report:?}")))
+    })
+}
+
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let actor = actor(cli.actor);
+    match cli.command {
+        Command::Demo { keep } => crate::demo::run(keep),
+        Command::Init { example, force } => init(&cli.plan, &example, force),
+        Command::Stop { .. } | Command::Watch | Command::Serve => {
+            eprintln!(
+                "not built yet: probes, rules, the emergency stop and the dashboard come with the guarded-runs issue. Nothing was done."
+            );
+            Ok(exit::USAGE)
+        }
+        cmd => {
+            let plan = load_plan(&cli.plan)?;
+            let mut ctx = open(plan, actor)?;
+            run_command(&mut ctx, cmd)
+        }
+    }
+}
+
+fn init(path: &Path, example: &str, force: bool) -> Result<i32> {
+    if path.exists() && !force {
+        return Err(Error::Usage(format!(
+            "{} exists; pass --force to overwrite it",
+            path.display()
+        ))
+        .into());
+    }
+    std::fs::write(path, example_plan(example))
+        .with_context(|| format!("write {}", path.display()))?;
+    println!(
+        "wrote {} (the {example} example); edit its databases, then run `ripcord check`",
+        path.display()
+    );
+    Ok(exit::OK)
+}
+
+pub fn example_plan(name: &str) -> &'static str {
+    match name {
+        "payroll" => include_str!("../../../examples/payroll.toml"),
+        _ => include_str!("../../../examples/workshop.toml"),
+    }
+}
+
+fn table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t
+}
+
+fn components(ctx: &Ctx, names: &[String]) -> Result<Vec<String>> {
+    if names.is_empty() {
+        return Ok(ctx.plan.components.iter().map(|c| c.name.clone()).collect());
+    }
+    for n in names {
+        if ctx.plan.component(n).is_none() {
+            return Err(Error::Usage(format!("no component named {n:?} in the plan")).into());
+        }
+    }
+    Ok(names.to_vec())
+}
+
+pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
+    match cmd {
+        Command::Check => check(ctx),
+        Command::Checkpoint { component } => {
+            let comps = components(ctx, &component)?;
+            let m = ripcord_core::checkpoint::take(ctx, &comps)?;
+            println!("{}", m.id);
+            Ok(exit::OK)
+        }
+        Command::Checkpoints => {
+            let mut t = table();
+            t.set_header([
+                "id",
+                "taken",
+                "age",
+                "components",
+                "rows",
+                "size",
+                "new data",
+            ]);
+            for c in ctx.state.checkpoints()? {
+                let age = chrono::DateTime::parse_from_rfc3339(&c.created_at)
+                    .map(|d| chrono::Utc::now().signed_duration_since(d))
+                    .ok();
+                let age = age.map(|a| humanize(a.num_seconds())).unwrap_or_default();
+                t.add_row([
+                    c.id,
+                    c.created_at,
+                    age,
+                    c.components.join(", "),
+                    c.rows.to_string(),
+                    bytes(c.bytes),
+                    bytes(c.new_bytes),
+                ]);
+            }
+            println!("{t}");
+            Ok(exit::OK)
+        }
+        Command::Capture { action, component } => capture(ctx, &action, &component),
+        Command::Run => match ripcord_core::run::run(ctx) {
+            Ok(o) => {
+                println!(
+                    "run {} completed: {} steps after checkpoint {}",
+                    o.run,
+                    o.steps_done.len(),
+                    o.checkpoint
+                );
+                Ok(exit::OK)
+            }
+            Err(e) => Err(e.into()),
+        },
+        Command::Rollback {
+            component,
+            to,
+            resume,
+            dry_run,
+            yes,
+            reason,
+        } => rollback_cmd(ctx, component, to, resume, dry_run, yes, reason),
+        Command::Verify { component } => verify(ctx, &component),
+        Command::Gaps { rollback } => {
+            let r = find_rollback(ctx, rollback.as_deref())?;
+            if r.gaps.is_empty() {
+                println!("rollback {}: no data gaps", r.id);
+                return Ok(exit::OK);
+            }
+            let mut t = table();
+            t.set_header(["table", "key", "op", "seq", "reason", "suggested action"]);
+            for g in &r.gaps {
+                t.add_row([
+                    g.table.clone(),
+                    g.key.clone(),
+                    format!("{:?}", g.op),
+                    g.seq.to_string(),
+                    g.reason.clone(),
+                    g.suggestion.clone(),
+                ]);
+            }
+            println!("{t}");
+            Ok(exit::VERIFY_FAILED)
+        }
+        Command::Report { rollback, format } => {
+            let r = find_rollback(ctx, rollback.as_deref())?;
+            match format.as_str() {
+                "json" => println!("{}", ripcord_core::report::json(&r)),
+                _ => println!("{}", ripcord_core::report::markdown(&r)),
+            }
+            Ok(exit::OK)
+        }
+        Command::Audit { action } => audit(ctx, &action),
+        Command::Demo { .. }
+        | Command::Init { .. }
+        | Command::Stop { .. }
+        | Command::Watch
+        | Command::Serve => unreachable!("handled before the plan is loaded"),
+    }
+}
+
+fn humanize(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+fn find_rollback(ctx: &mut Ctx, id: Option<&str>) -> Result<rollback::RollbackRecord> {
+    let all = ctx.state.rollbacks()?;
+    let r = match id {
+        Some(id) => all.into_iter().find(|r| r.id == id || r.id.starts_with(id)),
+        None => all.into_iter().next(),
+    };
+    r.ok_or_else(|| {
+        Error::Usage("no such rollback; `ripcord report` with no argument shows the newest".into())
+            .into()
+    })
+}
+
+fn capture(ctx: &mut Ctx, action: &str, names: &[String]) -> Result<i32> {
+    let comps = components(ctx, names)?;
+    let mut t = table();
+    t.set_header(["component", "database", "table", "capture", "frozen"]);
+    for name in &comps {
+        let c = ctx.plan.component(name).expect("checked").clone();
+        match action {
+            "start" => {
+                ripcord_core::checkpoint::ensure_capture(ctx, &c)?;
+                ctx.audit(
+                    "capture.start",
+                    serde_json::json!({"component": name}),
+                    "ok",
+                )?;
+            }
+            "stop" => {
+                ctx.engine(&c.capture_database)?
+                    .capture_remove(&c.captured_tables())?;
+                ctx.audit("capture.stop", serde_json::json!({"component": name}), "ok")?;
+            }
+            _ => {}
+        }
+        let mut e = ctx.engine(&c.capture_database)?;
+        let on = e.captured_tables()?;
+        let frozen = e.frozen_tables()?;
+        for tb in c.captured_tables() {
+            t.add_row([
+                name.clone(),
+                c.capture_database.clone(),
+                tb.clone(),
+                if on.contains(&tb) { "on" } else { "off" }.into(),
+                if frozen.contains(&tb) { "FROZEN" } else { "" }.into(),
+            ]);
+        }
+    }
+    println!("{t}");
+    Ok(exit::OK)
+}
+
+fn verify(ctx: &mut Ctx, names: &[String]) -> Result<i32> {
+    let comps = components(ctx, names)?;
+    let mut failed = 0;
+    let mut t = table();
+    t.set_header(["component", "check", "result", "detail"]);
+    for name in &comps {
+        let c = ctx.plan.component(name).expect("checked").clone();
+        let mut e = ctx.engine(&c.database)?;
+        for r in ripcord_core::verify::invariants(ctx, e.as_mut(), &c)? {
+            if !r.ok {
+                failed += 1;
+            }
+            t.add_row([
+                name.clone(),
+                format!("invariant: {}", r.name),
+                if r.ok { "ok" } else { "BROKEN" }.into(),
+                r.detail,
+            ]);
+        }
+        let mut fp = ripcord_core::verify::Fingerprints::default();
+        e.snapshot(&c.tables, &mut fp)?;
+        let cp = ripcord_core::checkpoint::find(ctx, name, None).ok();
+        for (table_name, rows, f) in fp.tables {
+            let since = cp
+                .as_ref()
+                .and_then(|m| m.component(name))
+                .and_then(|ce| ce.tables.iter().find(|x| x.schema.name == table_name))
+                .map(|x| {
+                    if x.fingerprint == f {
+                        "unchanged since checkpoint".to_string()
+                    } else {
+                        format!("changed since checkpoint ({} rows then)", x.rows)
+                    }
+                })
+                .unwrap_or_else(|| "no checkpoint".into());
+            t.add_row([
+                name.clone(),
+                format!("table {table_name}"),
+                format!("{rows} rows"),
+                format!("{since}; fingerprint {}", &f[..16]),
+            ]);
+        }
+    }
+    println!("{t}");
+    ctx.audit(
+        "verify",
+        serde_json::json!({"components": comps}),
+        &if failed == 0 {
+            "ok".to_string()
+        } else {
+            format!("{failed} invariants broken")
+        },
+    )?;
+    Ok(if failed == 0 {
+        exit::OK
+    } else {
+        exit::VERIFY_FAILED
+    })
+}
+
+fn rollback_cmd(
+    ctx: &mut Ctx,
+    component: Vec<String>,
+    to: Option<String>,
+    resume: bool,
+    dry_run: bool,
+    yes: bool,
+    reason: Option<String>,
+) -> Result<i32> {
+    let rec = if resume {
+        rollback::resume(ctx)?
+    } else {
+        let comps = components(ctx, &component)?;
+        let req = Request {
+            components: comps,
+            to,
+            reason: reason.clone().unwrap_or_default(),
+        };
+        if dry_run {
+            let plan = rollback::assess(ctx, &req)?;
+            print_plan(&plan);
+            println!("dry run: nothing was changed");
+            return Ok(exit::OK);
+        }
+        let Some(reason) = reason.filter(|r| !r.trim().is_empty()) else {
+            return Err(Error::Usage(
+                "say why with --reason \"…\" (it goes into the audit log and the report)".into(),
+            )
+            .into());
+        };
+        let req = Request { reason, ..req };
+        let actor = ctx.actor.clone();
+        let mut approve = |plan: &rollback::RollbackPlan| -> Option<String> {
+            print_plan(plan);
+            if yes {
+                return Some(actor.clone());
+            }
+            if !std::io::stdin().is_terminal() {
+                eprintln!("not approved: pass --yes to approve without a prompt");
+                return None;
+            }
+            let names: Vec<&str> = plan.components.iter().map(|c| c.name.as_str()).collect();
+            eprint!("Type {:?} to approve this rollback: ", names.join(","));
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).ok()?;
+            (line.trim() == names.join(",")).then(|| actor.clone())
+        };
+        rollback::start(ctx, &req, &mut approve)?
+    };
+    println!("{}", ripcord_core::report::markdown(&rec));
+    Ok(match rec.status {
+        Status::Completed { ok: true } => exit::OK,
+        _ => exit::VERIFY_FAILED,
+    })
+}
+
+fn print_plan(plan: &rollback::RollbackPlan) {
+    let mut t = table();
+    t.set_header([
+        "component",
+        "checkpoint",
+        "taken",
+        "tables (rows)",
+        "business writes at risk",
+    ]);
+    for c in &plan.components {
+        t.add_row([
+            c.name.clone(),
+            c.checkpoint.clone(),
+            c.checkpoint_taken.clone(),
+            c.tables
+                .iter()
+                .map(|(n, r)| format!("{n} ({r})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            c.writes_at_risk.to_string(),
+        ]);
+    }
+    eprintln!("{t}");
+    eprintln!(
+        "phases: assess → approve → freeze → drain → restore → replay → verify → switch back → unfreeze → report"
+    );
+    eprintln!(
+        "expected duration about {:.1}s (a rough estimate), target {:.0}s",
+        plan.expected_seconds, plan.rto_seconds
+    );
+}
+
+fn check(ctx: &mut Ctx) -> Result<i32> {
+    let mut t = table();
+    t.set_header(["check", "result", "detail"]);
+    let mut go = true;
+    let mut row = |t: &mut Table, name: String, ok: bool, detail: String| {
+        go &= ok;
+        t.add_row([name, if ok { "GO" } else { "NO-GO" }.to_string(), detail]);
+    };
+    row(
+        &mut t,
+        "plan".into(),
+        true,
+        format!(
+            "{} components, {} steps",
+            ctx.plan.components.len(),
+            ctx.plan.steps.len()
+        ),
+    );
+    let comps = ctx.plan.components.clone();
+    for db in ctx.plan.databases.values().cloned().collect::<Vec<_>>() {
+        let used = comps
+            .iter()
+            .any(|c| c.database == db.name || c.capture_database == db.name)
+            || ctx.plan.steps.iter().any(|s| s.database == db.name);
+        if !used {
+            continue;
+        }
+        match ctx.engine(&db.name) {
+            Ok(_) => row(
+                &mut t,
+                format!("database {}", db.name),
+                true,
+                db.url.to_string(),
+            ),
+            Err(e) => row(
+                &mut t,
+                format!("database {}", db.name),
+                false,
+                e.to_string(),
+            ),
+        }
+    }
+    let checkpoints = ctx.state.checkpoints()?;
+    for c in &comps {
+        if let Ok(mut e) = ctx.engine(&c.database) {
+            for tb in &c.tables {
+                match e.table_schema(tb) {
+                    Ok(_) => row(
+                        &mut t,
+                        format!("table {}.{tb}", c.name),
+                        true,
+                        "exists, has a primary key".into(),
+                    ),
+                    Err(err) => row(
+                        &mut t,
+                        format!("table {}.{tb}", c.name),
+                        false,
+                        err.to_string(),
+                    ),
+                }
+            }
+        }
+        match checkpoints.iter().find(|r| r.components.contains(&c.name)) {
+            None => row(
+                &mut t,
+                format!("checkpoint {}", c.name),
+                false,
+                format!("none yet: ripcord checkpoint -c {}", c.name),
+            ),
+            Some(r) => {
+                let m = ctx
+                    .store
+                    .manifest(&ripcord_core::store::CheckpointId(r.id.clone()));
+                match m
+                    .map_err(Error::from)
+                    .and_then(|m| ctx.store.verify(&m).map_err(Error::from))
+                {
+                    Ok(()) => row(
+                        &mut t,
+                        format!("checkpoint {}", c.name),
+                        true,
+                        format!("{} from {}, chunks re-hash", r.id, r.created_at),
+                    ),
+                    Err(e) => row(
+                        &mut t,
+                        format!("checkpoint {}", c.name),
+                        false,
+                        e.to_string(),
+                    ),
+                }
+            }
+        }
+        if let Ok(mut e) = ctx.engine(&c.capture_database) {
+            let on = e.captured_tables()?;
+            let missing: Vec<String> = c
+                .captured_tables()
+                .into_iter()
+                .filter(|x| !on.contains(x))
+                .collect();
+            row(
+                &mut t,
+                format!("capture {}", c.name),
+                missing.is_empty(),
+                if missing.is_empty() {
+                    "on".into()
+                } else {
+                    format!("off for {}", missing.join(", "))
+                },
+            );
+            let frozen = e.frozen_tables()?;
+            if !frozen.is_empty() {
+                row(
+                    &mut t,
+                    format!("freeze {}", c.name),
+                    false,
+                    format!(
+                        "frozen: {} (an interrupted rollback? ripcord rollback --resume)",
+                        frozen.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    for l in ctx.state.locks()? {
+        row(&mut t, format!("lock {}", l.name), false, l.to_string());
+    }
+    println!("{t}");
+    println!("{}", if go { "GO" } else { "NO-GO" });
+    ctx.audit(
+        "check",
+        serde_json::json!({}),
+        if go { "go" } else { "no-go" },
+    )?;
+    Ok(if go { exit::OK } else { exit::VERIFY_FAILED })
+}
+
+fn audit(ctx: &mut Ctx, action: &str) -> Result<i32> {
+    let entries = ctx.state.audit_entries()?;
+    match action {
+        "show" => {
+            let mut t = table();
+            t.set_header(["seq", "at", "actor", "action", "args", "result"]);
+            for e in &entries {
+                t.add_row([
+                    e.seq.to_string(),
+                    e.at.clone(),
+                    e.actor.clone(),
+                    e.action.clone(),
+                    e.args.to_string(),
+                    e.result.clone(),
+                ]);
+            }
+            println!("{t}");
+            Ok(exit::OK)
+        }
+        "export" => {
+            let mut out = std::io::stdout().lock();
+            for e in &entries {
+                writeln!(out, "{}", serde_json::to_string(e)?)?;
+            }
+            Ok(exit::OK)
+        }
+        _ => {
+            let head = ctx.state.audit_head()?;
+            match ripcord_core::audit::verify(&entries, head.clone()) {
+                Ok(n) => {
+                    println!(
+                        "audit chain intact: {n} entries, head {}",
+                        head.map(|h| h.1[..16].to_string()).unwrap_or_default()
+                    );
+                    Ok(exit::OK)
+                }
+                Err(b) => {
+                    println!("audit chain BROKEN: {b}");
+                    Ok(exit::VERIFY_FAILED)
+                }
+            }
+        }
+    }
+}

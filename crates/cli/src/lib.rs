@@ -1,0 +1,7 @@
+//! The `ripcord` command as a library, so tests and the demo share its pieces.
+
+pub mod cli;
+pub mod commands;
+pub mod console;
+pub mod demo;
+pub mod workshop;

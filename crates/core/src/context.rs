@@ -1,0 +1,69 @@
+//! What every command works with: the plan, the state store, the checkpoint store, the
+//! event bus, who is acting, and a way to open engines by database name.
+
+use crate::audit::AuditDraft;
+use crate::engine::Engine;
+use crate::events::{Bus, Event};
+use crate::plan::{Database, Plan};
+use crate::state::StateStore;
+use crate::store::Store;
+use crate::{Error, Result};
+
+/// Opens an engine for a plan database; the binary decides which engines exist.
+pub trait Connector: Send + Sync {
+    fn connect(&self, db: &Database) -> Result<Box<dyn Engine>>;
+}
+
+pub struct Ctx {
+    pub plan: Plan,
+    pub state: Box<dyn StateStore>,
+    pub store: Store,
+    pub events: Bus,
+    pub actor: String,
+    pub connector: Box<dyn Connector>,
+}
+
+impl Ctx {
+    pub fn engine(&self, database: &str) -> Result<Box<dyn Engine>> {
+        let db =
+            self.plan.databases.get(database).ok_or_else(|| {
+                Error::Usage(format!("no database named {database:?} in the plan"))
+            })?;
+        let mut e = self.connector.connect(db)?;
+        e.prepare()?;
+        Ok(e)
+    }
+
+    pub fn emit(&self, e: Event) {
+        self.events.emit(e);
+    }
+
+    /// Records an action in the audit chain.
+    pub fn audit(&mut self, action: &str, args: serde_json::Value, result: &str) -> Result<()> {
+        let draft = AuditDraft {
+            actor: self.actor.clone(),
+            action: action.into(),
+            args,
+            result: result.into(),
+        };
+        self.state.append_audit(draft)?;
+        Ok(())
+    }
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A short, sortable, unique id with a prefix, e.g. `rb-20261121-210501-3fa2`.
+pub fn new_id(prefix: &str) -> String {
+    let t = chrono::Utc::now();
+    let mut h = blake3::Hasher::new();
+    h.update(&t.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    format!(
+        "{prefix}-{}-{}",
+        t.format("%Y%m%d-%H%M%S"),
+        &h.finalize().to_hex()[..4]
+    )
+}

@@ -1,0 +1,178 @@
+//! The engine interface every database implements (SQLite now; PostgreSQL and MariaDB plug
+//! in here without touching the core). Engine quirks stay behind this trait.
+
+use crate::journal::{JournalEntry, JournalMark, Origin, RowImage};
+use crate::schema::TableSchema;
+use crate::value::{Row, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{engine}: cannot connect to {url}: {reason}")]
+    Connect {
+        engine: &'static str,
+        url: String,
+        reason: String,
+    },
+    #[error("table {0} does not exist")]
+    NoSuchTable(String),
+    #[error("table {0} has no primary key; ripcord addresses rows by key to replay writes")]
+    NoPrimaryKey(String),
+    #[error("statement was cancelled")]
+    Cancelled,
+    #[error("{context}: {reason}")]
+    Sql { context: String, reason: String },
+}
+
+impl EngineError {
+    pub fn sql(context: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        EngineError::Sql {
+            context: context.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// Receives a consistent snapshot, table by table, rows in primary-key order.
+pub trait SnapshotSink {
+    fn begin_table(&mut self, schema: &TableSchema) -> Result<(), crate::Error>;
+    fn row(&mut self, row: Row) -> Result<(), crate::Error>;
+    fn end_table(&mut self) -> Result<(), crate::Error>;
+}
+
+/// One write of a replay, already mapped into the target table's shape.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApplyOp {
+    Insert {
+        table: String,
+        row: RowImage,
+    },
+    /// Sets only `set` (the columns the business changed) on the row with `key`.
+    Update {
+        table: String,
+        key: RowImage,
+        set: RowImage,
+    },
+    Delete {
+        table: String,
+        key: RowImage,
+    },
+}
+
+impl ApplyOp {
+    pub fn table(&self) -> &str {
+        match self {
+            ApplyOp::Insert { table, .. }
+            | ApplyOp::Update { table, .. }
+            | ApplyOp::Delete { table, .. } => table,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApplyOutcome {
+    Applied,
+    /// An update found no row to change, or a delete found nothing to delete.
+    NoRow,
+    /// The engine refused the write (constraint, type): the reason, verbatim.
+    Refused(String),
+}
+
+/// Where a replay stands, stored in the target inside the same transaction as the rows it
+/// applied, so a replay is exactly-once (PRODUCT.md invariant 4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayPosition {
+    pub rollback: String,
+    pub last_seq: i64,
+}
+
+/// Interrupts whatever statement the engine's connection is running, from another thread.
+pub trait CancelHandle: Send + Sync {
+    fn cancel(&self);
+}
+
+pub trait Engine: Send {
+    /// `sqlite`, `postgres` or `mysql`.
+    fn kind(&self) -> &'static str;
+
+    /// Creates ripcord's bookkeeping tables (journal, control, replay positions) if absent.
+    fn prepare(&mut self) -> EngineResult<()>;
+
+    fn list_tables(&mut self) -> EngineResult<Vec<String>>;
+    fn table_schema(&mut self, table: &str) -> EngineResult<TableSchema>;
+
+    /// Reads the tables and the journal mark from one consistent snapshot.
+    fn snapshot(
+        &mut self,
+        tables: &[String],
+        sink: &mut dyn SnapshotSink,
+    ) -> Result<JournalMark, crate::Error>;
+
+    /// Replaces `schema.name` with the given rows in one transaction, then recreates its
+    /// indexes and triggers, reinstalls capture and freeze if asked, and records
+    /// `restore_tag` as done in the same transaction.
+    fn restore_table(
+        &mut self,
+        schema: &TableSchema,
+        rows: &mut dyn Iterator<Item = Result<Row, crate::Error>>,
+        opts: &RestoreOptions,
+    ) -> Result<u64, crate::Error>;
+
+    /// True when a restore with this tag committed.
+    fn restore_done(&mut self, restore_tag: &str) -> EngineResult<bool>;
+
+    fn capture_install(&mut self, tables: &[TableSchema]) -> EngineResult<()>;
+    fn capture_remove(&mut self, tables: &[String]) -> EngineResult<()>;
+    fn captured_tables(&mut self) -> EngineResult<Vec<String>>;
+
+    /// The current journal position (everything committed so far).
+    fn journal_mark(&mut self) -> EngineResult<JournalMark>;
+    /// Entries after `after` (see [`JournalMark::is_after`]) up to `upto` inclusive, in
+    /// sequence order, for the given tables.
+    fn read_journal(
+        &mut self,
+        after: &JournalMark,
+        upto: i64,
+        tables: &[String],
+    ) -> EngineResult<Vec<JournalEntry>>;
+
+    /// Applies the ops in one transaction; each op in its own savepoint so a refused write
+    /// becomes a data gap instead of aborting the rest. Stores `position` in the same
+    /// transaction.
+    /// `summarize` turns the outcomes into a note (the batch's data gaps) stored with the
+    /// position, in the same transaction.
+    fn apply(
+        &mut self,
+        ops: &[ApplyOp],
+        position: &ReplayPosition,
+        summarize: &dyn Fn(&[ApplyOutcome]) -> String,
+    ) -> EngineResult<Vec<ApplyOutcome>>;
+    /// The last applied sequence for a replay tag, if any batch committed.
+    fn replay_position(&mut self, tag: &str) -> EngineResult<Option<i64>>;
+    /// Every committed batch of a replay tag: (last sequence, note).
+    fn replay_log(&mut self, tag: &str) -> EngineResult<Vec<(i64, String)>>;
+
+    /// Evaluates SQL expressions over one input row (reverse mappings).
+    fn eval_exprs(&mut self, exprs: &[String], input: &RowImage) -> EngineResult<Vec<Value>>;
+
+    /// Blocks writes to the tables by anyone but ripcord; survives a crash until undone.
+    fn freeze(&mut self, tables: &[String]) -> EngineResult<()>;
+    fn unfreeze(&mut self, tables: &[String]) -> EngineResult<()>;
+    fn frozen_tables(&mut self) -> EngineResult<Vec<String>>;
+
+    /// Runs a migration step's SQL in one transaction, tagging its writes with `origin`.
+    fn execute(&mut self, sql: &str, origin: Origin) -> EngineResult<()>;
+    /// First column of the first row of a query, `Null` when there is no row.
+    fn query_scalar(&mut self, sql: &str) -> EngineResult<Value>;
+    fn count_rows(&mut self, table: &str) -> EngineResult<u64>;
+
+    fn cancel_handle(&self) -> Box<dyn CancelHandle>;
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RestoreOptions {
+    pub restore_tag: String,
+    pub capture: bool,
+    pub freeze: bool,
+}

@@ -1,0 +1,94 @@
+//! The change-capture model: journal entries, origins, and where the journal stood.
+
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A row as captured: column name → value. Names, not positions, because the migration may
+/// change the table's shape between capture and replay.
+pub type RowImage = BTreeMap<String, Value>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Op {
+    pub fn code(self) -> &'static str {
+        match self {
+            Op::Insert => "I",
+            Op::Update => "U",
+            Op::Delete => "D",
+        }
+    }
+    pub fn from_code(c: &str) -> Option<Op> {
+        match c {
+            "I" => Some(Op::Insert),
+            "U" => Some(Op::Update),
+            "D" => Some(Op::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// Who made a write. Only `Business` writes are carried back by a rollback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Business,
+    Migration,
+    /// ripcord's own restore and replay.
+    Ripcord,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Business => "business",
+            Origin::Migration => "migration",
+            Origin::Ripcord => "ripcord",
+        }
+    }
+    pub fn parse(s: &str) -> Origin {
+        match s {
+            "migration" => Origin::Migration,
+            "ripcord" => Origin::Ripcord,
+            _ => Origin::Business,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub seq: i64,
+    pub table: String,
+    pub op: Op,
+    pub old: Option<RowImage>,
+    pub new: Option<RowImage>,
+    pub origin: Origin,
+    /// When the write happened, as the engine recorded it (UTC text).
+    pub at: String,
+}
+
+/// Where the journal stood when a checkpoint's snapshot was taken.
+///
+/// Entries with `seq <= high` that are not in `holes` are already reflected in the
+/// checkpoint. `holes` are sequence numbers below `high` that were taken by transactions
+/// still in flight at snapshot time: they may commit later and must be replayed
+/// (PRODUCT.md invariant 2).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalMark {
+    pub high: i64,
+    #[serde(default)]
+    pub holes: Vec<i64>,
+}
+
+impl JournalMark {
+    /// True when the entry is not yet reflected in a checkpoint taken at this mark.
+    pub fn is_after(&self, seq: i64) -> bool {
+        seq > self.high || self.holes.binary_search(&seq).is_ok()
+    }
+}

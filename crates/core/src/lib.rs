@@ -1,0 +1,23 @@
+//! ripcord's engine-independent core. See ARCHITECTURE.md for the map.
+
+pub mod audit;
+pub mod checkpoint;
+pub mod context;
+pub mod crash;
+pub mod engine;
+mod error;
+pub mod events;
+pub mod journal;
+pub mod plan;
+pub mod redact;
+pub mod replay;
+pub mod report;
+pub mod rollback;
+pub mod run;
+pub mod schema;
+pub mod state;
+pub mod store;
+pub mod value;
+pub mod verify;
+
+pub use error::{Error, Result, exit};

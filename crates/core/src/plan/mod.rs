@@ -1,0 +1,619 @@
+//! The plan: `ripcord.toml` parsed into raw structs (`raw`), then validated here, in one
+//! place, into the types the rest of ripcord uses. Every error points at file, line and
+//! column through miette.
+
+mod raw;
+
+use crate::redact;
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use raw::*;
+use serde_spanned::Spanned;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A database URL: the real one for connecting, the redacted one for everything else.
+#[derive(Clone)]
+pub struct SecretUrl {
+    real: String,
+    shown: String,
+}
+
+impl SecretUrl {
+    pub fn new(real: String) -> Self {
+        for s in redact::secrets_in_url(&real) {
+            redact::register(&s);
+        }
+        let shown = redact::redact_url(&real);
+        SecretUrl { real, shown }
+    }
+    /// The URL with its secrets, only for handing to a driver.
+    pub fn expose(&self) -> &str {
+        &self.real
+    }
+    pub fn scheme(&self) -> &str {
+        self.real.split(':').next().unwrap_or("")
+    }
+}
+
+impl std::fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretUrl({})", self.shown)
+    }
+}
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Critical,
+    Important,
+    Optional,
+}
+
+#[derive(Clone, Debug)]
+pub struct Database {
+    pub name: String,
+    pub url: SecretUrl,
+}
+
+#[derive(Clone, Debug)]
+pub enum Check {
+    /// The query's value must equal this number (within tolerance).
+    Expect(f64),
+    /// The query's value must equal this other query's value (within tolerance).
+    Equals(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Invariant {
+    pub name: String,
+    pub sql: String,
+    pub check: Check,
+    pub tolerance: f64,
+}
+
+/// How a row captured in the new shape is carried back into the legacy table.
+#[derive(Clone, Debug, Default)]
+pub struct Reverse {
+    /// The legacy table's name.
+    pub table: String,
+    /// Legacy column → SQL expression over the captured row's columns. Columns not listed
+    /// are carried over by name.
+    pub columns: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Component {
+    pub name: String,
+    pub database: String,
+    /// Where business writes after cutover are captured; the component's own database
+    /// unless the plan says otherwise (a legacy → new move across databases).
+    pub capture_database: String,
+    pub tables: Vec<String>,
+    pub priority: Priority,
+    pub rto: Duration,
+    pub invariants: Vec<Invariant>,
+    /// Keyed by the captured table's name.
+    pub reverse: BTreeMap<String, Reverse>,
+}
+
+impl Component {
+    /// The reverse mapping for a captured table (identity when the plan gives none).
+    pub fn reverse_for(&self, captured: &str) -> Reverse {
+        self.reverse
+            .get(captured)
+            .cloned()
+            .unwrap_or_else(|| Reverse {
+                table: captured.to_string(),
+                columns: BTreeMap::new(),
+            })
+    }
+    /// Captured table names (the new shape's names).
+    pub fn captured_tables(&self) -> Vec<String> {
+        self.tables
+            .iter()
+            .map(|t| {
+                self.reverse
+                    .iter()
+                    .find(|(_, r)| &r.table == t)
+                    .map(|(k, _)| k.clone())
+                    .unwrap_or_else(|| t.clone())
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Sql(String),
+    Command(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub name: String,
+    pub component: Option<String>,
+    pub database: String,
+    pub forward: Action,
+    pub rollback: Option<Action>,
+    pub verify: Option<Action>,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub name: String,
+    pub path: PathBuf,
+    pub state_dir: PathBuf,
+    pub databases: BTreeMap<String, Database>,
+    pub components: Vec<Component>,
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+    pub fn database(&self, name: &str) -> &Database {
+        &self.databases[name]
+    }
+}
+
+/// One thing wrong with a plan, pointing at where it is.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{message}")]
+pub struct PlanProblem {
+    pub message: String,
+    #[label("{label}")]
+    pub span: Option<SourceSpan>,
+    pub label: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+/// Everything wrong with a plan, rendered with the file's text.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{path}: the plan has {} problem(s)", problems.len())]
+#[diagnostic(code(ripcord::plan))]
+pub struct PlanError {
+    pub path: String,
+    #[source_code]
+    pub src: NamedSource<String>,
+    #[related]
+    pub problems: Vec<PlanProblem>,
+}
+
+struct Problems(Vec<PlanProblem>);
+
+impl Problems {
+    fn at<T>(
+        &mut self,
+        spanned: &Spanned<T>,
+        message: impl Into<String>,
+        label: &str,
+        help: Option<&str>,
+    ) {
+        let r = spanned.span();
+        self.0.push(PlanProblem {
+            message: message.into(),
+            span: Some((r.start, r.end - r.start).into()),
+            label: label.to_string(),
+            help: help.map(str::to_string),
+        });
+    }
+}
+
+/// Reads and validates a plan file.
+pub fn load(path: &Path) -> Result<Plan, Box<PlanError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Box::new(PlanError {
+            path: path.display().to_string(),
+            src: NamedSource::new(path.display().to_string(), String::new()),
+            problems: vec![PlanProblem {
+                message: format!("cannot read the plan: {e}"),
+                span: None,
+                label: String::new(),
+                help: Some(
+                    "create one with `ripcord init --example workshop`, or pass --plan PATH".into(),
+                ),
+            }],
+        })
+    })?;
+    parse(path, &text, &|k| std::env::var(k).ok())
+}
+
+/// Parses and validates plan text; `env` resolves `${NAME}` in URLs.
+pub fn parse(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, Box<PlanError>> {
+    let name = path.display().to_string();
+    let fail = |problems: Vec<PlanProblem>| {
+        Box::new(PlanError {
+            path: name.clone(),
+            src: NamedSource::new(name.clone(), text.to_string()),
+            problems,
+        })
+    };
+    let raw: RawPlan = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(fail(vec![PlanProblem {
+                message: e.message().to_string(),
+                span: e.span().map(|r| (r.start, r.end - r.start).into()),
+                label: "here".into(),
+                help: None,
+            }]));
+        }
+    };
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut p = Problems(Vec::new());
+    let plan = validate(raw, &base, path, env, &mut p);
+    if p.0.is_empty() {
+        Ok(plan)
+    } else {
+        Err(fail(p.0))
+    }
+}
+
+fn duration(
+    p: &mut Problems,
+    s: &Option<Spanned<String>>,
+    default: Duration,
+    what: &str,
+) -> Duration {
+    match s {
+        None => default,
+        Some(s) => match humantime::parse_duration(s.get_ref()) {
+            Ok(d) if !d.is_zero() => d,
+            _ => {
+                p.at(
+                    s,
+                    format!("{what} {:?} is not a duration", s.get_ref()),
+                    "not a duration",
+                    Some("write it like \"15m\", \"90s\" or \"2h 30m\""),
+                );
+                default
+            }
+        },
+    }
+}
+
+fn interpolate(
+    p: &mut Problems,
+    url: &Spanned<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+    base: &Path,
+) -> String {
+    let re = regex::Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}").expect("static regex");
+    let mut missing = Vec::new();
+    let out = re
+        .replace_all(url.get_ref(), |c: &regex::Captures| match env(&c[1]) {
+            Some(v) => v,
+            None => {
+                missing.push(c[1].to_string());
+                String::new()
+            }
+        })
+        .into_owned();
+    for m in missing {
+        p.at(
+            url,
+            format!("environment variable {m} is not set"),
+            "used here",
+            Some("export it before running ripcord"),
+        );
+    }
+    // A relative SQLite path is relative to the plan file, not to wherever ripcord runs.
+    if let Some(rest) = out.strip_prefix("sqlite:") {
+        let rest = rest.trim_start_matches("//");
+        let (file, query) = rest
+            .split_once('?')
+            .map(|(f, q)| (f, Some(q)))
+            .unwrap_or((rest, None));
+        let file_path = Path::new(file);
+        let abs = if file_path.is_absolute() || file == ":memory:" {
+            file_path.to_path_buf()
+        } else {
+            base.join(file_path)
+        };
+        return match query {
+            Some(q) => format!("sqlite:{}?{q}", abs.display()),
+            None => format!("sqlite:{}", abs.display()),
+        };
+    }
+    out
+}
+
+fn validate(
+    raw: RawPlan,
+    base: &Path,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    p: &mut Problems,
+) -> Plan {
+    let mut databases = BTreeMap::new();
+    for (name, db) in &raw.databases {
+        let url = interpolate(p, &db.get_ref().url, env, base);
+        let scheme = url.split(':').next().unwrap_or("");
+        if !["sqlite", "postgres", "postgresql", "mysql", "mariadb"].contains(&scheme) {
+            p.at(
+                &db.get_ref().url,
+                format!("database {name:?} has an unsupported URL scheme {scheme:?}"),
+                "unknown scheme",
+                Some("use sqlite:PATH, postgres://… or mysql://…"),
+            );
+        }
+        databases.insert(
+            name.clone(),
+            Database {
+                name: name.clone(),
+                url: SecretUrl::new(url),
+            },
+        );
+    }
+
+    let db_ref = |p: &mut Problems, s: &Spanned<String>| {
+        if !raw.databases.contains_key(s.get_ref()) {
+            let known: Vec<&str> = raw.databases.keys().map(String::as_str).collect();
+            p.at(
+                s,
+                format!("no database named {:?}", s.get_ref()),
+                "unknown database",
+                Some(&format!("databases in this plan: {}", known.join(", "))),
+            );
+        }
+    };
+
+    let mut seen_tables: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut components = Vec::new();
+    for (name, c) in &raw.components {
+        let c = c.get_ref();
+        db_ref(p, &c.database);
+        if let Some(cd) = &c.capture_database {
+            db_ref(p, cd);
+        }
+        if c.tables.get_ref().is_empty() {
+            p.at(
+                &c.tables,
+                format!("component {name:?} lists no tables"),
+                "empty",
+                Some("a component is a group of tables: name at least one"),
+            );
+        }
+        for t in c.tables.get_ref() {
+            let k = (c.database.get_ref().clone(), t.get_ref().clone());
+            if let Some(other) = seen_tables.insert(k, name.clone()) {
+                p.at(
+                    t,
+                    format!("table {:?} is already in component {other:?}", t.get_ref()),
+                    "listed twice",
+                    Some("a table belongs to one component"),
+                );
+            }
+        }
+        let priority = match c.priority.as_ref().map(|s| (s, s.get_ref().as_str())) {
+            None => Priority::Important,
+            Some((_, "critical")) => Priority::Critical,
+            Some((_, "important")) => Priority::Important,
+            Some((_, "optional")) => Priority::Optional,
+            Some((s, other)) => {
+                p.at(
+                    s,
+                    format!("priority {other:?} is not one of critical, important, optional"),
+                    "unknown priority",
+                    None,
+                );
+                Priority::Important
+            }
+        };
+        let default_rto = Duration::from_secs(match priority {
+            Priority::Critical => 15 * 60,
+            _ => 60 * 60,
+        });
+        let rto = duration(p, &c.rto, default_rto, "rto");
+        let mut invariants = Vec::new();
+        for inv in &c.invariants {
+            let i = inv.get_ref();
+            let check = match (&i.expect, &i.equals) {
+                (Some(x), None) => Check::Expect(*x),
+                (None, Some(q)) => Check::Equals(q.get_ref().clone()),
+                _ => {
+                    p.at(inv, format!("invariant {:?} needs exactly one of `expect` (a number) or `equals` (a query)", i.name), "here", None);
+                    Check::Expect(0.0)
+                }
+            };
+            let tolerance = i.tolerance.as_ref().map(|t| *t.get_ref()).unwrap_or(0.0);
+            if let Some(t) = &i.tolerance
+                && (*t.get_ref() < 0.0 || t.get_ref().is_nan())
+            {
+                p.at(t, "tolerance must be zero or more", "negative", None);
+            }
+            invariants.push(Invariant {
+                name: i.name.clone(),
+                sql: i.sql.get_ref().clone(),
+                check,
+                tolerance,
+            });
+        }
+        let tables: Vec<String> = c
+            .tables
+            .get_ref()
+            .iter()
+            .map(|t| t.get_ref().clone())
+            .collect();
+        let mut reverse = BTreeMap::new();
+        for (captured, r) in &c.reverse {
+            let target = r
+                .get_ref()
+                .table
+                .clone()
+                .unwrap_or_else(|| captured.clone());
+            if !tables.contains(&target) {
+                p.at(r, format!("reverse mapping for {captured:?} targets table {target:?}, which is not in component {name:?}"), "unknown table", Some(&format!("the component's tables: {}", tables.join(", "))));
+            }
+            reverse.insert(
+                captured.clone(),
+                Reverse {
+                    table: target,
+                    columns: r.get_ref().columns.clone(),
+                },
+            );
+        }
+        components.push(Component {
+            name: name.clone(),
+            database: c.database.get_ref().clone(),
+            capture_database: c
+                .capture_database
+                .as_ref()
+                .unwrap_or(&c.database)
+                .get_ref()
+                .clone(),
+            tables,
+            priority,
+            rto,
+            invariants,
+            reverse,
+        });
+    }
+
+    let mut steps = Vec::new();
+    let mut step_names = BTreeSet::new();
+    for s in &raw.steps {
+        let st = s.get_ref();
+        if !step_names.insert(st.name.get_ref().clone()) {
+            p.at(
+                &st.name,
+                format!("two steps are named {:?}", st.name.get_ref()),
+                "duplicate",
+                None,
+            );
+        }
+        let component = st.component.as_ref().map(|c| {
+            if !raw.components.contains_key(c.get_ref()) {
+                p.at(
+                    c,
+                    format!("no component named {:?}", c.get_ref()),
+                    "unknown component",
+                    Some(&format!(
+                        "components in this plan: {}",
+                        raw.components
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+            }
+            c.get_ref().clone()
+        });
+        let database = match (&st.database, &component) {
+            (Some(d), _) => {
+                db_ref(p, d);
+                d.get_ref().clone()
+            }
+            (None, Some(c)) => raw
+                .components
+                .get(c)
+                .map(|c| {
+                    c.get_ref()
+                        .capture_database
+                        .as_ref()
+                        .unwrap_or(&c.get_ref().database)
+                        .get_ref()
+                        .clone()
+                })
+                .unwrap_or_default(),
+            (None, None) => {
+                if raw.databases.len() == 1 {
+                    raw.databases.keys().next().cloned().unwrap_or_default()
+                } else {
+                    p.at(
+                        s,
+                        format!(
+                            "step {:?} names neither a component nor a database",
+                            st.name.get_ref()
+                        ),
+                        "which database?",
+                        Some("add `component = \"…\"` or `database = \"…\"`"),
+                    );
+                    String::new()
+                }
+            }
+        };
+        let pick = |sql: &Option<String>, cmd: &Option<String>| match (sql, cmd) {
+            (Some(s), None) => Ok(Some(Action::Sql(s.clone()))),
+            (None, Some(c)) => Ok(Some(Action::Command(c.clone()))),
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err(()),
+        };
+        let mut action =
+            |sql: &Option<String>, cmd: &Option<String>, what: &str| match pick(sql, cmd) {
+                Ok(a) => a,
+                Err(()) => {
+                    p.at(
+                        s,
+                        format!(
+                            "step {:?} has both `{what}` and `{what}_command`",
+                            st.name.get_ref()
+                        ),
+                        "pick one",
+                        None,
+                    );
+                    None
+                }
+            };
+        let forward = action(&st.forward, &st.forward_command, "forward");
+        let rollback = action(&st.rollback, &st.rollback_command, "rollback");
+        let verify = action(&st.verify, &st.verify_command, "verify");
+        let forward = forward.unwrap_or_else(|| {
+            p.at(
+                s,
+                format!(
+                    "step {:?} has no `forward` (SQL) or `forward_command`",
+                    st.name.get_ref()
+                ),
+                "nothing to run",
+                None,
+            );
+            Action::Sql(String::new())
+        });
+        let timeout = duration(p, &st.timeout, Duration::from_secs(600), "timeout");
+        steps.push(Step {
+            name: st.name.get_ref().clone(),
+            component,
+            database,
+            forward,
+            rollback,
+            verify,
+            timeout,
+        });
+    }
+
+    let project = raw.project.as_ref();
+    let state_dir = match project.and_then(|p| p.state_dir.as_ref()) {
+        Some(s) => base.join(s.get_ref()),
+        None => base.join(".ripcord"),
+    };
+    Plan {
+        name: project
+            .and_then(|p| p.name.clone())
+            .unwrap_or_else(|| "ripcord".into()),
+        path: path.to_path_buf(),
+        state_dir,
+        databases,
+        components,
+        steps,
+    }
+}
+
+#[cfg(test)]
+mod tests;

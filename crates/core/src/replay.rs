@@ -1,0 +1,436 @@
+//! Turning captured business writes into writes on the restored tables.
+//!
+//! Rules (PRODUCT.md invariant 3): only business writes are carried back; an update carries
+//! only the columns the business changed, mapped through the plan's reverse mapping, so the
+//! migration's changes to other columns do not come back; where the business changed a
+//! column the migration had also changed, the business value wins and the row is listed as
+//! a conflict. A write that cannot be carried back is a [`Gap`], never dropped silently.
+
+use crate::engine::{ApplyOp, ApplyOutcome};
+use crate::journal::{JournalEntry, Op, Origin, RowImage};
+use crate::plan::Component;
+use crate::schema::TableSchema;
+use crate::value::{Key, KeyPart, Row, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    pub component: String,
+    pub table: String,
+    pub key: String,
+    pub seq: i64,
+    pub op: Op,
+    pub reason: String,
+    pub suggestion: String,
+    /// The captured row (new image, or old image for a delete), for manual re-entry.
+    pub row: Option<RowImage>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub table: String,
+    pub key: String,
+    pub seq: i64,
+    pub columns: Vec<String>,
+}
+
+/// One business write, planned.
+#[derive(Clone, Debug)]
+pub enum Planned {
+    Apply(ApplyOp),
+    /// Nothing to write (an update that changed no column the legacy table has).
+    Nothing,
+    Gap(Gap),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ReplayPlan {
+    /// In sequence order, one per business entry.
+    pub items: Vec<(i64, Planned)>,
+    pub conflicts: Vec<Conflict>,
+    /// Captured columns that have no place in the legacy table, per table.
+    pub unmapped_columns: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl ReplayPlan {
+    pub fn business_entries(&self) -> u64 {
+        self.items.len() as u64
+    }
+}
+
+/// Evaluates reverse-mapping expressions over a captured row (the engine does it in SQL).
+pub type Eval<'a> = dyn FnMut(&[String], &RowImage) -> Result<Vec<Value>, String> + 'a;
+
+struct Mapper<'a> {
+    component: &'a Component,
+    targets: &'a BTreeMap<String, TableSchema>,
+}
+
+impl Mapper<'_> {
+    /// The legacy table and the row in its shape.
+    fn map(
+        &self,
+        captured: &str,
+        image: &RowImage,
+        eval: &mut Eval,
+    ) -> Result<(String, RowImage), String> {
+        let rev = self.component.reverse_for(captured);
+        let schema = self
+            .targets
+            .get(&rev.table)
+            .ok_or_else(|| format!("legacy table {} was not restored", rev.table))?;
+        let mut out = RowImage::new();
+        let mut exprs = Vec::new();
+        let mut expr_cols = Vec::new();
+        for col in &schema.columns {
+            if let Some(e) = rev.columns.get(&col.name) {
+                exprs.push(e.clone());
+                expr_cols.push(col.name.clone());
+            } else if let Some(v) = image.get(&col.name) {
+                out.insert(col.name.clone(), v.clone());
+            }
+        }
+        if !exprs.is_empty() {
+            let vals = eval(&exprs, image).map_err(|e| format!("reverse mapping failed: {e}"))?;
+            for (c, v) in expr_cols.into_iter().zip(vals) {
+                out.insert(c, v);
+            }
+        }
+        Ok((rev.table, out))
+    }
+
+    fn key(&self, table: &str, image: &RowImage) -> Result<RowImage, String> {
+        let schema = &self.targets[table];
+        let mut k = RowImage::new();
+        for name in schema.key_names() {
+            match image.get(&name) {
+                Some(v) if !v.is_null() => {
+                    k.insert(name, v.clone());
+                }
+                _ => {
+                    return Err(format!(
+                        "key column {name} has no value in the captured row"
+                    ));
+                }
+            }
+        }
+        Ok(k)
+    }
+}
+
+pub fn key_text(key: &RowImage) -> String {
+    Key(key.values().map(KeyPart::from).collect()).to_string()
+}
+
+fn raw_key(image: Option<&RowImage>, key_names: &[String]) -> Option<String> {
+    let image = image?;
+    let mut k = RowImage::new();
+    for n in key_names {
+        k.insert(n.clone(), image.get(n)?.clone());
+    }
+    Some(key_text(&k))
+}
+
+fn changed_columns(old: &RowImage, new: &RowImage) -> BTreeSet<String> {
+    old.keys()
+        .chain(new.keys())
+        .filter(|c| old.get(*c) != new.get(*c))
+        .cloned()
+        .collect()
+}
+
+/// Plans the replay of a component's journal entries (already filtered to after the
+/// checkpoint's mark, in sequence order) onto the restored legacy tables.
+pub fn plan(
+    entries: &[JournalEntry],
+    component: &Component,
+    targets: &BTreeMap<String, TableSchema>,
+    eval: &mut Eval,
+) -> ReplayPlan {
+    let m = Mapper { component, targets };
+    let mut out = ReplayPlan::default();
+    // (captured table, key) → columns the migration changed, and rows the migration created.
+    let mut migration_changed: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut migration_created: BTreeSet<(String, String)> = BTreeSet::new();
+    for e in entries {
+        let legacy = component.reverse_for(&e.table).table;
+        let key_names = targets
+            .get(&legacy)
+            .map(|s| s.key_names())
+            .unwrap_or_default();
+        match e.origin {
+            Origin::Ripcord => continue,
+            Origin::Migration => {
+                let img = e.new.as_ref().or(e.old.as_ref());
+                if let Some(k) = raw_key(img, &key_names) {
+                    match (e.op, &e.old, &e.new) {
+                        (Op::Update, Some(o), Some(n)) => migration_changed
+                            .entry((e.table.clone(), k))
+                            .or_default()
+                            .extend(changed_columns(o, n)),
+                        (Op::Insert, _, _) => {
+                            migration_created.insert((e.table.clone(), k));
+                        }
+                        _ => {}
+                    }
+                }
+                continue;
+            }
+            Origin::Business => {}
+        }
+        let gap = |reason: String, suggestion: &str, key: String| Gap {
+            component: component.name.clone(),
+            table: legacy.clone(),
+            key,
+            seq: e.seq,
+            op: e.op,
+            reason,
+            suggestion: suggestion.to_string(),
+            row: e.new.clone().or_else(|| e.old.clone()),
+        };
+        let raw_k =
+            raw_key(e.new.as_ref().or(e.old.as_ref()), &key_names).unwrap_or_else(|| "?".into());
+        #[allow(clippy::result_large_err)] // a short-lived Result inside one loop turn
+        let planned = (|| -> Result<Planned, Gap> {
+            let fail = |r: String| {
+                gap(
+                    r,
+                    "enter the row by hand in the legacy system, then run `ripcord verify`",
+                    raw_k.clone(),
+                )
+            };
+            match (e.op, &e.old, &e.new) {
+                (Op::Insert, _, Some(new)) => {
+                    let (table, row) = m.map(&e.table, new, eval).map_err(fail)?;
+                    m.key(&table, &row).map_err(fail)?;
+                    let mapped: BTreeSet<&String> = row.keys().collect();
+                    let unmapped: Vec<String> = new
+                        .keys()
+                        .filter(|c| {
+                            !mapped.contains(c)
+                                && !component
+                                    .reverse_for(&e.table)
+                                    .columns
+                                    .values()
+                                    .any(|x| x.contains(c.as_str()))
+                        })
+                        .cloned()
+                        .collect();
+                    if !unmapped.is_empty() {
+                        out.unmapped_columns
+                            .entry(table.clone())
+                            .or_default()
+                            .extend(unmapped);
+                    }
+                    Ok(Planned::Apply(ApplyOp::Insert { table, row }))
+                }
+                (Op::Update, Some(old), Some(new)) => {
+                    let (table, mold) = m.map(&e.table, old, eval).map_err(fail)?;
+                    let (_, mnew) = m.map(&e.table, new, eval).map_err(fail)?;
+                    let key = m.key(&table, &mold).map_err(fail)?;
+                    if migration_created.contains(&(e.table.clone(), raw_k.clone())) {
+                        return Err(gap(
+                            "the row was created by the migration after the checkpoint, so it does not exist in the restored table".into(),
+                            "decide whether the row belongs in the legacy system; if so, enter it by hand",
+                            raw_k.clone(),
+                        ));
+                    }
+                    let set: RowImage = mnew
+                        .iter()
+                        .filter(|(c, v)| mold.get(*c) != Some(*v))
+                        .map(|(c, v)| (c.clone(), v.clone()))
+                        .collect();
+                    let raw_changed = changed_columns(old, new);
+                    if let Some(mc) = migration_changed.get(&(e.table.clone(), raw_k.clone())) {
+                        // Only columns the legacy table has can conflict there.
+                        let both: Vec<String> = raw_changed
+                            .intersection(mc)
+                            .filter(|c| m.targets[&table].column_index(c).is_some())
+                            .cloned()
+                            .collect();
+                        if !both.is_empty() {
+                            out.conflicts.push(Conflict {
+                                table: table.clone(),
+                                key: key_text(&key),
+                                seq: e.seq,
+                                columns: both,
+                            });
+                        }
+                    }
+                    if set.is_empty() {
+                        Ok(Planned::Nothing)
+                    } else {
+                        Ok(Planned::Apply(ApplyOp::Update { table, key, set }))
+                    }
+                }
+                (Op::Delete, Some(old), _) => {
+                    let (table, mold) = m.map(&e.table, old, eval).map_err(fail)?;
+                    let key = m.key(&table, &mold).map_err(fail)?;
+                    Ok(Planned::Apply(ApplyOp::Delete { table, key }))
+                }
+                _ => Err(fail(format!(
+                    "journal entry {} ({:?}) lacks the row image it needs",
+                    e.seq, e.op
+                ))),
+            }
+        })();
+        out.items
+            .push((e.seq, planned.unwrap_or_else(Planned::Gap)));
+    }
+    out
+}
+
+/// Turns an engine's refusal of a planned write into a gap.
+pub fn outcome_gap(component: &str, seq: i64, op: &ApplyOp, outcome: &ApplyOutcome) -> Option<Gap> {
+    let (key, kind, row) = match op {
+        ApplyOp::Insert { row, .. } => (row.clone(), Op::Insert, Some(row.clone())),
+        ApplyOp::Update { key, set, .. } => (key.clone(), Op::Update, Some(set.clone())),
+        ApplyOp::Delete { key, .. } => (key.clone(), Op::Delete, None),
+    };
+    let key_t = match op {
+        ApplyOp::Insert { .. } => "(see row)".to_string(),
+        _ => key_text(&key),
+    };
+    let (reason, suggestion) = match (outcome, kind) {
+        (ApplyOutcome::Applied, _) | (ApplyOutcome::NoRow, Op::Delete) => return None,
+        (ApplyOutcome::NoRow, _) => (
+            "no row with this key in the restored table".to_string(),
+            "check whether the row was deleted or re-keyed by the migration; enter the change by hand",
+        ),
+        (ApplyOutcome::Refused(r), _) => (
+            format!("the legacy database refused the write: {r}"),
+            "fix the legacy constraint or the value, then enter the row by hand",
+        ),
+    };
+    Some(Gap {
+        component: component.to_string(),
+        table: op.table().to_string(),
+        key: key_t,
+        seq,
+        op: kind,
+        reason,
+        suggestion: suggestion.to_string(),
+        row,
+    })
+}
+
+/// The state a table must have after a replay, built in memory from the checkpoint rows and
+/// the planned writes: the independent side of the post-rollback proof.
+pub struct Expected {
+    pub schema: TableSchema,
+    /// `None` for a column whose value the model does not know (a default filled in by the
+    /// database on insert).
+    pub rows: BTreeMap<Key, Vec<Option<Value>>>,
+}
+
+impl Expected {
+    pub fn from_rows(schema: TableSchema, rows: impl IntoIterator<Item = Row>) -> Self {
+        let rows = rows
+            .into_iter()
+            .map(|r| (schema.key_of(&r), r.into_iter().map(Some).collect()))
+            .collect();
+        Expected { schema, rows }
+    }
+
+    fn key_of_image(&self, img: &RowImage) -> Key {
+        Key(self
+            .schema
+            .key_names()
+            .iter()
+            .map(|n| KeyPart::from(img.get(n).unwrap_or(&Value::Null)))
+            .collect())
+    }
+
+    /// Applies one write the way every engine must: insert refuses a duplicate key, update
+    /// and delete report a missing row.
+    pub fn apply(&mut self, op: &ApplyOp) -> ApplyOutcome {
+        match op {
+            ApplyOp::Insert { row, .. } => {
+                let k = self.key_of_image(row);
+                if self.rows.contains_key(&k) {
+                    return ApplyOutcome::Refused("duplicate key".into());
+                }
+                let r = self
+                    .schema
+                    .columns
+                    .iter()
+                    .map(|c| row.get(&c.name).cloned())
+                    .collect();
+                self.rows.insert(k, r);
+                ApplyOutcome::Applied
+            }
+            ApplyOp::Update { key, set, .. } => {
+                let k = self.key_of_image(key);
+                let Some(mut r) = self.rows.remove(&k) else {
+                    return ApplyOutcome::NoRow;
+                };
+                for (c, v) in set {
+                    if let Some(i) = self.schema.column_index(c) {
+                        r[i] = Some(v.clone());
+                    }
+                }
+                let nk = Key(self
+                    .schema
+                    .primary_key
+                    .iter()
+                    .map(|&i| KeyPart::from(r[i].as_ref().unwrap_or(&Value::Null)))
+                    .collect());
+                self.rows.insert(nk, r);
+                ApplyOutcome::Applied
+            }
+            ApplyOp::Delete { key, .. } => match self.rows.remove(&self.key_of_image(key)) {
+                Some(_) => ApplyOutcome::Applied,
+                None => ApplyOutcome::NoRow,
+            },
+        }
+    }
+
+    /// Compares with the actual rows (in key order); returns up to `limit` differences and
+    /// their total count.
+    pub fn compare(&self, actual: &[Row], limit: usize) -> (Vec<String>, u64) {
+        let mut diffs = Vec::new();
+        let mut count = 0u64;
+        let mut note = |d: String, diffs: &mut Vec<String>| {
+            count += 1;
+            if diffs.len() < limit {
+                diffs.push(d);
+            }
+        };
+        let mut seen = BTreeSet::new();
+        for row in actual {
+            let k = self.schema.key_of(row);
+            match self.rows.get(&k) {
+                None => note(
+                    format!(
+                        "{} {k}: present, but no business write or checkpoint row explains it",
+                        self.schema.name
+                    ),
+                    &mut diffs,
+                ),
+                Some(exp) => {
+                    for (i, (e, a)) in exp.iter().zip(row).enumerate() {
+                        if let Some(e) = e
+                            && e != a
+                        {
+                            note(
+                                format!(
+                                    "{} {k}: column {} is {a}, expected {e}",
+                                    self.schema.name, self.schema.columns[i].name
+                                ),
+                                &mut diffs,
+                            );
+                        }
+                    }
+                }
+            }
+            seen.insert(k);
+        }
+        for k in self.rows.keys() {
+            if !seen.contains(k) {
+                note(format!("{} {k}: missing", self.schema.name), &mut diffs);
+            }
+        }
+        (diffs, count)
+    }
+}

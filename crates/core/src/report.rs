@@ -1,0 +1,149 @@
+//! The rollback report: each phase against the target, the figures, gaps and conflicts.
+
+use crate::rollback::{RollbackRecord, Status};
+use std::fmt::Write;
+
+pub fn markdown(r: &RollbackRecord) -> String {
+    let mut s = String::new();
+    let verdict = match &r.status {
+        Status::Completed { ok: true } => "completed, verified".to_string(),
+        Status::Completed { ok: false } => "completed WITH PROBLEMS (see below)".to_string(),
+        Status::Failed { phase, error } => format!("FAILED in {}: {error}", phase.name()),
+        Status::Running { phase } => format!(
+            "interrupted before {} finished; run `ripcord rollback --resume`",
+            phase.name()
+        ),
+    };
+    let _ = writeln!(s, "# Rollback {}\n", r.id);
+    let _ = writeln!(s, "- Components: {}", r.components.join(", "));
+    let _ = writeln!(
+        s,
+        "- Checkpoints: {}",
+        r.checkpoints
+            .iter()
+            .map(|(c, id)| format!("{c} ← {id}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(s, "- Reason: {}", r.reason);
+    let _ = writeln!(
+        s,
+        "- Started by {} at {}; approved by {}",
+        r.actor,
+        r.started_at,
+        r.approved_by.as_deref().unwrap_or("(not approved)")
+    );
+    let _ = writeln!(s, "- Outcome: {verdict}\n");
+    let total = r.total_seconds();
+    let _ = writeln!(s, "## Time against the recovery-time target\n");
+    let _ = writeln!(s, "| phase | seconds |\n|---|---:|");
+    for p in &r.phase_times {
+        let _ = writeln!(s, "| {} | {:.3} |", p.phase.name(), p.seconds);
+    }
+    let _ = writeln!(
+        s,
+        "| **total** | **{total:.3}** |\n\nTarget {:.0} s; used {:.2}% of it{}.\n",
+        r.rto_seconds,
+        100.0 * total / r.rto_seconds.max(1e-9),
+        if total > r.rto_seconds * 1.2 {
+            " — OVER 120% OF TARGET: critical"
+        } else {
+            ""
+        }
+    );
+    let f = &r.figures;
+    let _ = writeln!(s, "## Figures\n");
+    let _ = writeln!(s, "| figure | value |\n|---|---:|");
+    let _ = writeln!(s, "| rows restored from checkpoint | {} |", f.restored_rows);
+    let _ = writeln!(s, "| business writes at risk | {} |", f.at_risk);
+    let _ = writeln!(s, "| recovered | {} |", f.recovered);
+    let _ = writeln!(s, "| lost (data gaps) | {} |", f.lost);
+    let _ = writeln!(s, "| recovery rate | {:.2}% |", f.recovery_rate() * 100.0);
+    let _ = writeln!(s, "| conflicts (business value kept) | {} |", f.conflicts);
+    let downtime = r
+        .phase_times
+        .iter()
+        .filter(|p| {
+            !matches!(
+                p.phase,
+                crate::rollback::Phase::Assess
+                    | crate::rollback::Phase::Approve
+                    | crate::rollback::Phase::Report
+            )
+        })
+        .map(|p| p.seconds)
+        .sum::<f64>();
+    let _ = writeln!(
+        s,
+        "| write downtime (freeze → unfreeze), s | {downtime:.3} |\n"
+    );
+    if let Some(p) = &r.proof {
+        let _ = writeln!(s, "## Proof\n");
+        for t in &p.tables {
+            let _ = writeln!(
+                s,
+                "- {}.{}: {} rows, {} differences from the expected state",
+                t.component, t.table, t.rows, t.differences
+            );
+            for e in &t.examples {
+                let _ = writeln!(s, "  - {e}");
+            }
+        }
+        for i in &p.invariants {
+            let _ = writeln!(
+                s,
+                "- invariant {:?} ({}): {} — {}",
+                i.name,
+                i.component,
+                if i.ok { "holds" } else { "BROKEN" },
+                i.detail
+            );
+        }
+        let _ = writeln!(s);
+    }
+    if !r.gaps.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Data gaps\n\n| table | key | op | reason | suggested action |\n|---|---|---|---|---|"
+        );
+        for g in &r.gaps {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:?} | {} | {} |",
+                g.table, g.key, g.op, g.reason, g.suggestion
+            );
+        }
+        let _ = writeln!(s);
+    }
+    if !r.conflicts.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Conflicts (business and migration changed the same column; the business value was kept)\n"
+        );
+        for c in &r.conflicts {
+            let _ = writeln!(s, "- {} {}: {}", c.table, c.key, c.columns.join(", "));
+        }
+        let _ = writeln!(s);
+    }
+    if !r.unmapped_columns.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Columns of the new shape with no place in the legacy tables\n"
+        );
+        for (t, cols) in &r.unmapped_columns {
+            let _ = writeln!(s, "- {t}: {}", cols.join(", "));
+        }
+        let _ = writeln!(s);
+    }
+    for n in &r.notes {
+        let _ = writeln!(s, "> {n}");
+    }
+    crate::redact::scrub(&s)
+}
+
+pub fn json(r: &RollbackRecord) -> String {
+    let mut v = serde_json::to_value(r).expect("records serialize");
+    v["total_seconds"] = serde_json::json!(r.total_seconds());
+    v["recovery_rate"] = serde_json::json!(r.figures.recovery_rate());
+    crate::redact::scrub(&serde_json::to_string_pretty(&v).expect("json"))
+}

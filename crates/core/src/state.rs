@@ -1,0 +1,123 @@
+//! The state store: runs, checkpoints, rollbacks and their phases, locks, audit entries.
+//! A small object-safe trait so SQLite (the default, `.ripcord/state.db`) and later
+//! PostgreSQL (shared by several operators and a dashboard) can both serve it.
+
+use crate::audit::{AuditDraft, AuditEntry};
+use crate::rollback::RollbackRecord;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    pub id: String,
+    pub created_at: String,
+    pub components: Vec<String>,
+    pub rows: u64,
+    pub bytes: u64,
+    pub new_bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub actor: String,
+    pub status: String,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PhaseRecord {
+    pub rollback: String,
+    pub phase: String,
+    /// `intent` before the phase acts, `done` or `failed` after.
+    pub event: String,
+    pub at: String,
+    pub detail: String,
+}
+
+/// Who holds (or wants) a lock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LockOwner {
+    pub owner: String,
+    pub host: String,
+    pub pid: u32,
+}
+
+impl LockOwner {
+    pub fn current(actor: &str) -> Self {
+        LockOwner {
+            owner: actor.to_string(),
+            host: hostname(),
+            pid: std::process::id(),
+        }
+    }
+
+    /// True when the holder is a process on this machine that no longer exists.
+    pub fn is_dead_here(&self) -> bool {
+        if self.host != hostname() {
+            return false;
+        }
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let r = unsafe { libc::kill(self.pid as libc::pid_t, 0) };
+        r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    }
+}
+
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if r != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("lock {name} is held by {} (pid {} on {}) since {since}, lease until {lease_until}", holder.owner, holder.pid, holder.host)]
+pub struct LockHeld {
+    pub name: String,
+    pub holder: LockOwner,
+    pub since: String,
+    pub lease_until: String,
+}
+
+pub type StateResult<T> = Result<T, crate::Error>;
+
+pub trait StateStore: Send {
+    fn create_run(&mut self, id: &str, actor: &str, detail: &serde_json::Value) -> StateResult<()>;
+    fn finish_run(&mut self, id: &str, status: &str, detail: &serde_json::Value)
+    -> StateResult<()>;
+    fn runs(&mut self) -> StateResult<Vec<RunRecord>>;
+
+    fn add_checkpoint(&mut self, rec: &CheckpointRecord) -> StateResult<()>;
+    /// Valid checkpoints, newest first.
+    fn checkpoints(&mut self) -> StateResult<Vec<CheckpointRecord>>;
+
+    fn save_rollback(&mut self, r: &RollbackRecord) -> StateResult<()>;
+    fn rollbacks(&mut self) -> StateResult<Vec<RollbackRecord>>;
+    fn log_phase(
+        &mut self,
+        rollback: &str,
+        phase: &str,
+        event: &str,
+        detail: &str,
+    ) -> StateResult<()>;
+    fn phases(&mut self, rollback: &str) -> StateResult<Vec<PhaseRecord>>;
+
+    /// Takes the lock, or takes it over when its lease ran out or its holder died here.
+    fn acquire_lock(&mut self, name: &str, owner: &LockOwner, lease: Duration) -> StateResult<()>;
+    fn renew_lock(&mut self, name: &str, owner: &LockOwner, lease: Duration) -> StateResult<()>;
+    fn release_lock(&mut self, name: &str, owner: &LockOwner) -> StateResult<()>;
+    fn locks(&mut self) -> StateResult<Vec<LockHeld>>;
+
+    /// Appends to the audit chain atomically (reads the head and writes the entry and the
+    /// new head in one transaction).
+    fn append_audit(&mut self, draft: AuditDraft) -> StateResult<AuditEntry>;
+    /// Entries in stored order.
+    fn audit_entries(&mut self) -> StateResult<Vec<AuditEntry>>;
+    fn audit_head(&mut self) -> StateResult<Option<(i64, String)>>;
+}

@@ -1,0 +1,453 @@
+//! The checkpoint store: content-addressed chunks plus manifests, in a local directory.
+//!
+//! On-disk format (version 1), under the store root:
+//! - `chunks/ab/<64 hex>.zst`: a zstd frame whose *uncompressed* bytes hash (blake3) to the
+//!   file name. Chunks are cut from each table's row stream (see `value.rs` for the row
+//!   encoding) with FastCDC, so unchanged rows give the same chunks and are stored once.
+//! - `manifests/<checkpoint id>.json`: a [`Manifest`]. Written last, after every chunk it
+//!   names was written, fsynced and re-read to its hash; a checkpoint without a manifest
+//!   does not exist.
+//!
+//! Every file is written to a temporary name, fsynced, then renamed into place.
+
+use crate::journal::JournalMark;
+use crate::schema::TableSchema;
+use crate::value::{Row, RowDecoder, encode_row};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const MIN_CHUNK: u32 = 16 * 1024;
+const AVG_CHUNK: u32 = 64 * 1024;
+const MAX_CHUNK: u32 = 256 * 1024;
+/// Row bytes buffered before cutting chunks; the tail chunk is carried over so chunk
+/// boundaries are the same as if the whole stream had been cut at once.
+const CUT_BUFFER: usize = 4 * 1024 * 1024;
+
+/// A chunk's id: blake3 of its uncompressed bytes, in hex.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChunkId(pub String);
+
+/// A checkpoint's id: `cp-` and the first 16 hex digits of blake3 over its manifest body.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CheckpointId(pub String);
+
+impl std::fmt::Display for CheckpointId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    pub id: ChunkId,
+    /// Uncompressed length.
+    pub len: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableEntry {
+    pub schema: TableSchema,
+    pub rows: u64,
+    pub bytes: u64,
+    /// blake3 over the rows in key order (see `value::Fingerprint`).
+    pub fingerprint: String,
+    pub chunks: Vec<ChunkRef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComponentEntry {
+    pub name: String,
+    pub database: String,
+    pub engine: String,
+    /// Where the capture journal stood in the snapshot the tables were read from.
+    pub journal_mark: JournalMark,
+    pub tables: Vec<TableEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub id: CheckpointId,
+    pub created_at: String,
+    pub components: Vec<ComponentEntry>,
+}
+
+impl Manifest {
+    pub fn component(&self, name: &str) -> Option<&ComponentEntry> {
+        self.components.iter().find(|c| c.name == name)
+    }
+    pub fn stored_bytes(&self) -> u64 {
+        self.components
+            .iter()
+            .flat_map(|c| &c.tables)
+            .map(|t| t.bytes)
+            .sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store I/O on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("chunk {id} is missing from the store ({path})")]
+    MissingChunk { id: String, path: PathBuf },
+    #[error("chunk {id} is corrupt: its bytes hash to {actual}; refusing to use it")]
+    CorruptChunk { id: String, actual: String },
+    #[error("chunk {id} cannot be decompressed: {reason}")]
+    BadChunk { id: String, reason: String },
+    #[error("table {table} in checkpoint {checkpoint}: {reason}")]
+    BadRows {
+        checkpoint: String,
+        table: String,
+        reason: String,
+    },
+    #[error("no checkpoint {0} in the store")]
+    NoManifest(String),
+    #[error("manifest {path} is unreadable: {reason}")]
+    BadManifest { path: PathBuf, reason: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().expect("store paths have a parent");
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        path.file_name().and_then(|s| s.to_str()).unwrap_or("x")
+    ));
+    {
+        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(io(path))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn open(root: impl Into<PathBuf>) -> Self {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn chunk_path(&self, id: &str) -> PathBuf {
+        self.root
+            .join("chunks")
+            .join(&id[..2])
+            .join(format!("{id}.zst"))
+    }
+
+    fn manifest_path(&self, id: &CheckpointId) -> PathBuf {
+        self.root.join("manifests").join(format!("{}.json", id.0))
+    }
+
+    /// Stores one chunk unless an identical one is there; returns its id and whether it
+    /// was new.
+    pub fn put_chunk(&self, data: &[u8]) -> Result<(ChunkId, bool), StoreError> {
+        let id = blake3::hash(data).to_hex().to_string();
+        let path = self.chunk_path(&id);
+        if path.exists() {
+            return Ok((ChunkId(id), false));
+        }
+        let z = zstd::bulk::compress(data, 3).map_err(io(&path))?;
+        write_atomic(&path, &z)?;
+        Ok((ChunkId(id), true))
+    }
+
+    /// Reads a chunk and proves it re-hashes to its id (PRODUCT.md invariant 1).
+    pub fn get_chunk(&self, r: &ChunkRef) -> Result<Vec<u8>, StoreError> {
+        let path = self.chunk_path(&r.id.0);
+        let z = match fs::read(&path) {
+            Ok(z) => z,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::MissingChunk {
+                    id: r.id.0.clone(),
+                    path,
+                });
+            }
+            Err(e) => return Err(StoreError::Io { path, source: e }),
+        };
+        let data =
+            zstd::bulk::decompress(&z, r.len as usize + 1).map_err(|e| StoreError::BadChunk {
+                id: r.id.0.clone(),
+                reason: e.to_string(),
+            })?;
+        let actual = blake3::hash(&data).to_hex().to_string();
+        if actual != r.id.0 || data.len() as u64 != r.len {
+            return Err(StoreError::CorruptChunk {
+                id: r.id.0.clone(),
+                actual,
+            });
+        }
+        Ok(data)
+    }
+
+    /// Publishes a manifest. Call only after every chunk it names is stored and verified.
+    pub fn put_manifest(&self, m: &Manifest) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(m).expect("manifests serialize");
+        write_atomic(&self.manifest_path(&m.id), &bytes)
+    }
+
+    pub fn manifest(&self, id: &CheckpointId) -> Result<Manifest, StoreError> {
+        let path = self.manifest_path(id);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::NoManifest(id.0.clone()));
+            }
+            Err(e) => return Err(StoreError::Io { path, source: e }),
+        };
+        parse_manifest(&bytes).map_err(|reason| StoreError::BadManifest { path, reason })
+    }
+
+    /// Re-reads every chunk of the checkpoint and checks its hash; the first bad one is
+    /// returned as the error.
+    pub fn verify(&self, m: &Manifest) -> Result<(), StoreError> {
+        for c in &m.components {
+            for t in &c.tables {
+                for ch in &t.chunks {
+                    self.get_chunk(ch)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams a table's rows back out of its chunks, verifying each chunk as it is read.
+    pub fn rows<'a>(&'a self, checkpoint: &'a CheckpointId, t: &'a TableEntry) -> TableRows<'a> {
+        TableRows {
+            store: self,
+            checkpoint,
+            table: t,
+            next_chunk: 0,
+            buf: Vec::new(),
+            pos: 0,
+            done: false,
+            produced: 0,
+        }
+    }
+}
+
+/// Parses a manifest, checking what a reader relies on.
+pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, String> {
+    let m: Manifest = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if m.format != 1 {
+        return Err(format!(
+            "manifest format {} is not supported (this ripcord reads format 1)",
+            m.format
+        ));
+    }
+    for c in &m.components {
+        for t in &c.tables {
+            if t.chunks
+                .iter()
+                .any(|ch| ch.id.0.len() != 64 || !ch.id.0.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(format!(
+                    "table {} names a chunk whose id is not 64 hex digits",
+                    t.schema.name
+                ));
+            }
+            if t.schema
+                .primary_key
+                .iter()
+                .any(|&i| i >= t.schema.columns.len())
+            {
+                return Err(format!(
+                    "table {}: primary key names a column that does not exist",
+                    t.schema.name
+                ));
+            }
+        }
+    }
+    Ok(m)
+}
+
+pub struct TableRows<'a> {
+    store: &'a Store,
+    checkpoint: &'a CheckpointId,
+    table: &'a TableEntry,
+    next_chunk: usize,
+    buf: Vec<u8>,
+    pos: usize,
+    done: bool,
+    produced: u64,
+}
+
+impl TableRows<'_> {
+    fn bad(&self, reason: String) -> crate::Error {
+        StoreError::BadRows {
+            checkpoint: self.checkpoint.0.clone(),
+            table: self.table.schema.name.clone(),
+            reason,
+        }
+        .into()
+    }
+}
+
+impl Iterator for TableRows<'_> {
+    type Item = Result<Row, crate::Error>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let mut d = RowDecoder::new(&self.buf[self.pos..]);
+            match d.next_row() {
+                Ok(Some(row)) => {
+                    if row.len() != self.table.schema.columns.len() {
+                        self.done = true;
+                        return Some(Err(self.bad(format!(
+                            "a row has {} fields, the table {} columns",
+                            row.len(),
+                            self.table.schema.columns.len()
+                        ))));
+                    }
+                    self.pos += d.position();
+                    self.produced += 1;
+                    return Some(Ok(row));
+                }
+                Ok(None) | Err(crate::value::DecodeError::Truncated(_))
+                    if self.next_chunk < self.table.chunks.len() =>
+                {
+                    // Rows span chunk boundaries: append the next chunk and try again.
+                    let ch = &self.table.chunks[self.next_chunk];
+                    self.next_chunk += 1;
+                    match self.store.get_chunk(ch) {
+                        Ok(data) => {
+                            self.buf.drain(..self.pos);
+                            self.pos = 0;
+                            self.buf.extend_from_slice(&data);
+                        }
+                        Err(e) => {
+                            self.done = true;
+                            return Some(Err(e.into()));
+                        }
+                    }
+                }
+                Ok(None) => {
+                    self.done = true;
+                    if self.produced != self.table.rows {
+                        return Some(Err(self.bad(format!(
+                            "{} rows read, the manifest says {}",
+                            self.produced, self.table.rows
+                        ))));
+                    }
+                    return None;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(self.bad(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+/// Cuts a table's row stream into content-defined chunks and stores them.
+pub struct TableWriter<'a> {
+    store: &'a Store,
+    schema: TableSchema,
+    buf: Vec<u8>,
+    chunks: Vec<ChunkRef>,
+    fingerprint: crate::value::Fingerprint,
+    bytes: u64,
+    pub new_bytes: u64,
+}
+
+impl<'a> TableWriter<'a> {
+    pub fn new(store: &'a Store, schema: TableSchema) -> Self {
+        TableWriter {
+            store,
+            schema,
+            buf: Vec::new(),
+            chunks: Vec::new(),
+            fingerprint: Default::default(),
+            bytes: 0,
+            new_bytes: 0,
+        }
+    }
+
+    pub fn push(&mut self, row: &Row) -> Result<(), StoreError> {
+        self.fingerprint.add(row);
+        let before = self.buf.len();
+        encode_row(&mut self.buf, row);
+        self.bytes += (self.buf.len() - before) as u64;
+        if self.buf.len() >= CUT_BUFFER {
+            self.cut(false)?;
+        }
+        Ok(())
+    }
+
+    fn cut(&mut self, last: bool) -> Result<(), StoreError> {
+        let cuts: Vec<(usize, usize)> =
+            fastcdc::v2020::FastCDC::new(&self.buf, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK)
+                .map(|c| (c.offset, c.length))
+                .collect();
+        let keep = if last {
+            cuts.len()
+        } else {
+            cuts.len().saturating_sub(1)
+        };
+        let mut consumed = 0;
+        for &(off, len) in &cuts[..keep] {
+            let (id, new) = self.store.put_chunk(&self.buf[off..off + len])?;
+            if new {
+                self.new_bytes += len as u64;
+            }
+            self.chunks.push(ChunkRef {
+                id,
+                len: len as u64,
+            });
+            consumed = off + len;
+        }
+        self.buf.drain(..consumed);
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<(TableEntry, u64), StoreError> {
+        self.cut(true)?;
+        let entry = TableEntry {
+            rows: self.fingerprint.rows(),
+            fingerprint: self.fingerprint.finish(),
+            bytes: self.bytes,
+            chunks: self.chunks,
+            schema: self.schema,
+        };
+        Ok((entry, self.new_bytes))
+    }
+}
+
+/// The id a manifest gets from its content (its own id field blank while hashing).
+pub fn checkpoint_id_for(m: &Manifest) -> CheckpointId {
+    let mut copy = m.clone();
+    copy.id = CheckpointId(String::new());
+    let bytes = serde_json::to_vec(&copy).expect("manifests serialize");
+    CheckpointId(format!("cp-{}", &blake3::hash(&bytes).to_hex()[..16]))
+}

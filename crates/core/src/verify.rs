@@ -1,0 +1,123 @@
+//! Checks a component: its invariants (aggregates with a tolerance), and its row counts and
+//! fingerprints beside its newest checkpoint.
+
+use crate::Result;
+use crate::context::Ctx;
+use crate::engine::{Engine, SnapshotSink};
+use crate::events::Event;
+use crate::plan::{Check, Component};
+use crate::schema::TableSchema;
+use crate::value::{Fingerprint, Row};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InvariantResult {
+    pub component: String,
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+pub fn invariants(
+    ctx: &Ctx,
+    engine: &mut dyn Engine,
+    c: &Component,
+) -> Result<Vec<InvariantResult>> {
+    let mut out = Vec::new();
+    for inv in &c.invariants {
+        let got = engine.query_scalar(&inv.sql);
+        let (ok, detail) = match got {
+            Err(e) => (false, format!("could not measure: {e}")),
+            Ok(v) => match v.as_f64() {
+                None => (false, format!("query returned {v}, not a number")),
+                Some(x) => {
+                    let want = match &inv.check {
+                        Check::Expect(n) => Ok(*n),
+                        Check::Equals(q) => engine
+                            .query_scalar(q)
+                            .map_err(|e| e.to_string())
+                            .and_then(|v| {
+                                v.as_f64().ok_or_else(|| {
+                                    format!("comparison query returned {v}, not a number")
+                                })
+                            }),
+                    };
+                    match want {
+                        Err(e) => (false, format!("could not measure the comparison: {e}")),
+                        Ok(w) => {
+                            let ok = (x - w).abs() <= inv.tolerance + 1e-9;
+                            (
+                                ok,
+                                format!("{x} vs expected {w} (tolerance {})", inv.tolerance),
+                            )
+                        }
+                    }
+                }
+            },
+        };
+        ctx.emit(Event::InvariantChecked {
+            component: c.name.clone(),
+            name: inv.name.clone(),
+            ok,
+            detail: detail.clone(),
+        });
+        out.push(InvariantResult {
+            component: c.name.clone(),
+            name: inv.name.clone(),
+            ok,
+            detail,
+        });
+    }
+    Ok(out)
+}
+
+/// Rows of tables read through a snapshot, kept in memory per table.
+#[derive(Default)]
+pub struct Collect {
+    pub tables: Vec<(TableSchema, Vec<Row>)>,
+}
+
+impl SnapshotSink for Collect {
+    fn begin_table(&mut self, schema: &TableSchema) -> Result<()> {
+        self.tables.push((schema.clone(), Vec::new()));
+        Ok(())
+    }
+    fn row(&mut self, row: Row) -> Result<()> {
+        self.tables
+            .last_mut()
+            .expect("begin_table first")
+            .1
+            .push(row);
+        Ok(())
+    }
+    fn end_table(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Row counts and fingerprints, without keeping rows.
+#[derive(Default)]
+pub struct Fingerprints {
+    pub tables: Vec<(String, u64, String)>,
+    current: Option<(String, Fingerprint)>,
+}
+
+impl SnapshotSink for Fingerprints {
+    fn begin_table(&mut self, schema: &TableSchema) -> Result<()> {
+        self.current = Some((schema.name.clone(), Fingerprint::default()));
+        Ok(())
+    }
+    fn row(&mut self, row: Row) -> Result<()> {
+        self.current
+            .as_mut()
+            .expect("begin_table first")
+            .1
+            .add(&row);
+        Ok(())
+    }
+    fn end_table(&mut self) -> Result<()> {
+        let (n, f) = self.current.take().expect("begin_table first");
+        self.tables.push((n, f.rows(), f.finish()));
+        Ok(())
+    }
+}

@@ -1,0 +1,847 @@
+//! The SQLite engine.
+//!
+//! Bookkeeping tables live beside the user's tables, prefixed `_ripcord_`:
+//! `_ripcord_journal` (captured writes), `_ripcord_ctl` (the origin of the writing
+//! transaction), `_ripcord_frozen`, `_ripcord_restore` and `_ripcord_replay` (restore and
+//! replay progress, written in the same transaction as the rows).
+//!
+//! The origin tag: SQLite has one writer at a time, so ripcord sets `_ripcord_ctl.origin`
+//! at the start of its own write transaction and resets it before commit; the capture
+//! triggers read it. Business writers never touch it and are tagged `business`.
+//!
+//! Journal values are JSON: integers as numbers, NULL as null, everything else as a string
+//! with a type prefix (`t:` text, `r:` a float printed with 17 digits, `b:` hex blob), so
+//! the decoder gets back exactly what was written.
+
+use ripcord_core::engine::*;
+use ripcord_core::journal::{JournalEntry, JournalMark, Op, Origin, RowImage};
+use ripcord_core::schema::{Column, TableSchema};
+use ripcord_core::value::{Row, Value};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, params_from_iter};
+use std::path::Path;
+
+pub struct SqliteEngine {
+    conn: Connection,
+}
+
+fn q(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn err(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> EngineError {
+    let context = context.into();
+    move |e| {
+        if let rusqlite::Error::SqliteFailure(f, _) = &e
+            && f.code == rusqlite::ErrorCode::OperationInterrupted
+        {
+            return EngineError::Cancelled;
+        }
+        EngineError::sql(context, e)
+    }
+}
+
+pub fn to_value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Float(f),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => Value::Text(s.to_string()),
+            // Invalid UTF-8 stored as TEXT: keep the bytes rather than guess.
+            Err(_) => Value::Blob(t.to_vec()),
+        },
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+pub fn to_sql(v: &Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as S;
+    match v {
+        Value::Null => S::Null,
+        Value::Bool(b) => S::Integer(*b as i64),
+        Value::Int(i) => S::Integer(*i),
+        Value::Float(f) => S::Real(*f),
+        Value::Decimal(d) => S::Text(d.clone()),
+        Value::Text(t) => S::Text(t.clone()),
+        Value::Blob(b) => S::Blob(b.clone()),
+    }
+}
+
+fn enc_expr(col: &str) -> String {
+    format!(
+        "CASE typeof({c}) WHEN 'null' THEN NULL WHEN 'integer' THEN {c} WHEN 'real' THEN 'r:' || printf('%!.17g', {c}) WHEN 'text' THEN 't:' || {c} ELSE 'b:' || hex({c}) END",
+        c = col
+    )
+}
+
+fn decode_image(json: Option<String>) -> Result<Option<RowImage>, String> {
+    let Some(json) = json else { return Ok(None) };
+    let v: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| format!("journal row is not JSON: {e}"))?;
+    let obj = v.as_object().ok_or("journal row is not a JSON object")?;
+    let mut out = RowImage::new();
+    for (k, v) in obj {
+        let val = match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.as_f64().ok_or("bad number")?),
+            },
+            serde_json::Value::String(s) => match s.split_at_checked(2) {
+                Some(("t:", rest)) => Value::Text(rest.to_string()),
+                Some(("r:", rest)) => Value::Float(
+                    rest.parse()
+                        .map_err(|_| format!("bad float {rest:?} in column {k}"))?,
+                ),
+                Some(("b:", rest)) => {
+                    Value::Blob(hex(rest).ok_or_else(|| format!("bad hex in column {k}"))?)
+                }
+                _ => {
+                    return Err(format!(
+                        "column {k}: journal value {s:?} has no type prefix"
+                    ));
+                }
+            },
+            other => return Err(format!("column {k}: unexpected journal value {other}")),
+        };
+        out.insert(k.clone(), val);
+    }
+    Ok(Some(out))
+}
+
+fn hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// The JSON object expression over `NEW`/`OLD` for a capture trigger.
+fn image_expr(schema: &TableSchema, which: &str) -> String {
+    let parts: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{}, {}",
+                lit(&c.name),
+                enc_expr(&format!("{which}.{}", q(&c.name)))
+            )
+        })
+        .collect();
+    format!("json_object({})", parts.join(", "))
+}
+
+const ORIGIN: &str = "(SELECT origin FROM _ripcord_ctl WHERE id = 1)";
+
+fn capture_sql(schema: &TableSchema) -> Vec<String> {
+    let t = &schema.name;
+    let name = |s: &str| q(&format!("_ripcord_cap_{t}_{s}"));
+    vec![
+        format!("DROP TRIGGER IF EXISTS {}", name("i")),
+        format!("DROP TRIGGER IF EXISTS {}", name("u")),
+        format!("DROP TRIGGER IF EXISTS {}", name("d")),
+        format!(
+            "CREATE TRIGGER {} AFTER INSERT ON {} BEGIN INSERT INTO _ripcord_journal(tbl, op, new_row, origin) VALUES ({}, 'I', {}, {ORIGIN}); END",
+            name("i"),
+            q(t),
+            lit(t),
+            image_expr(schema, "NEW")
+        ),
+        format!(
+            "CREATE TRIGGER {} AFTER UPDATE ON {} BEGIN INSERT INTO _ripcord_journal(tbl, op, old_row, new_row, origin) VALUES ({}, 'U', {}, {}, {ORIGIN}); END",
+            name("u"),
+            q(t),
+            lit(t),
+            image_expr(schema, "OLD"),
+            image_expr(schema, "NEW")
+        ),
+        format!(
+            "CREATE TRIGGER {} AFTER DELETE ON {} BEGIN INSERT INTO _ripcord_journal(tbl, op, old_row, origin) VALUES ({}, 'D', {}, {ORIGIN}); END",
+            name("d"),
+            q(t),
+            lit(t),
+            image_expr(schema, "OLD")
+        ),
+    ]
+}
+
+fn freeze_sql(t: &str) -> Vec<String> {
+    ["INSERT", "UPDATE", "DELETE"]
+        .iter()
+        .map(|ev| {
+            format!(
+                "CREATE TRIGGER IF NOT EXISTS {} BEFORE {ev} ON {} WHEN {ORIGIN} <> 'ripcord' BEGIN SELECT RAISE(ABORT, {}); END",
+                q(&format!("_ripcord_frz_{t}_{}", &ev[..1].to_lowercase())),
+                q(t),
+                lit(&format!("ripcord: table {t} is frozen while a rollback runs"))
+            )
+        })
+        .collect()
+}
+
+impl SqliteEngine {
+    /// Opens `sqlite:PATH`. The file must exist: a typo in a plan must not create an empty
+    /// database and then report it as empty.
+    pub fn open(url: &str) -> EngineResult<Self> {
+        let path = url
+            .strip_prefix("sqlite:")
+            .unwrap_or(url)
+            .trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or(path);
+        let shown = ripcord_core::redact::redact_url(url);
+        if path != ":memory:" && !Path::new(path).exists() {
+            return Err(EngineError::Connect {
+                engine: "sqlite",
+                url: shown,
+                reason: "the database file does not exist".into(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| EngineError::Connect {
+            engine: "sqlite",
+            url: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        Self::from_connection(conn)
+    }
+
+    pub fn from_connection(conn: Connection) -> EngineResult<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(err("busy_timeout"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err("journal_mode"))?;
+        Ok(SqliteEngine { conn })
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` in a write transaction with the origin tag set to `origin`.
+    fn write<T>(
+        &mut self,
+        origin: Origin,
+        f: impl FnOnce(&Connection) -> EngineResult<T>,
+    ) -> EngineResult<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err("begin"))?;
+        tx.execute(
+            "UPDATE _ripcord_ctl SET origin = ?1 WHERE id = 1",
+            [origin.as_str()],
+        )
+        .map_err(err("set origin"))?;
+        let out = f(&tx)?;
+        tx.execute(
+            "UPDATE _ripcord_ctl SET origin = 'business' WHERE id = 1",
+            [],
+        )
+        .map_err(err("reset origin"))?;
+        tx.commit().map_err(err("commit"))?;
+        Ok(out)
+    }
+}
+
+fn read_schema(conn: &Connection, table: &str) -> EngineResult<TableSchema> {
+    let create_sql: Option<String> = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| {
+            if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(err(format!("read schema of {table}")))?;
+    let create_sql = create_sql.ok_or_else(|| EngineError::NoSuchTable(table.to_string()))?;
+    let mut st = conn
+        .prepare(&format!("PRAGMA table_info({})", q(table)))
+        .map_err(err("table_info"))?;
+    let mut cols = Vec::new();
+    let mut pk: Vec<(i64, usize)> = Vec::new();
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })
+        .map_err(err("table_info"))?;
+    for (i, row) in rows.enumerate() {
+        let (name, ty, notnull, pkpos) = row.map_err(err("table_info"))?;
+        if pkpos > 0 {
+            pk.push((pkpos, i));
+        }
+        cols.push(Column {
+            name,
+            decl_type: ty,
+            not_null: notnull != 0,
+        });
+    }
+    if pk.is_empty() {
+        return Err(EngineError::NoPrimaryKey(table.to_string()));
+    }
+    pk.sort();
+    let mut post = Vec::new();
+    let mut st = conn
+        .prepare("SELECT sql FROM sqlite_master WHERE tbl_name = ?1 AND type IN ('index', 'trigger') AND sql IS NOT NULL AND name NOT LIKE '\\_ripcord\\_%' ESCAPE '\\' ORDER BY type, name")
+        .map_err(err("indexes"))?;
+    for s in st
+        .query_map([table], |r| r.get::<_, String>(0))
+        .map_err(err("indexes"))?
+    {
+        post.push(s.map_err(err("indexes"))?);
+    }
+    Ok(TableSchema {
+        name: table.to_string(),
+        columns: cols,
+        primary_key: pk.into_iter().map(|(_, i)| i).collect(),
+        create_sql,
+        post_sql: post,
+    })
+}
+
+fn select_sql(s: &TableSchema) -> String {
+    let cols: Vec<String> = s.columns.iter().map(|c| q(&c.name)).collect();
+    let key: Vec<String> = s.key_names().iter().map(|c| q(c)).collect();
+    format!(
+        "SELECT {} FROM {} ORDER BY {}",
+        cols.join(", "),
+        q(&s.name),
+        key.join(", ")
+    )
+}
+
+impl Engine for SqliteEngine {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn prepare(&mut self) -> EngineResult<()> {
+        self.conn
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS _ripcord_journal (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tbl TEXT NOT NULL, op TEXT NOT NULL, old_row TEXT, new_row TEXT,
+                    origin TEXT NOT NULL,
+                    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+                 CREATE TABLE IF NOT EXISTS _ripcord_ctl (id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL);
+                 INSERT OR IGNORE INTO _ripcord_ctl VALUES (1, 'business');
+                 CREATE TABLE IF NOT EXISTS _ripcord_frozen (tbl TEXT PRIMARY KEY, since TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS _ripcord_restore (tag TEXT PRIMARY KEY, at TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS _ripcord_replay (tag TEXT NOT NULL, last_seq INTEGER NOT NULL, note TEXT NOT NULL, PRIMARY KEY (tag, last_seq));",
+            )
+            .map_err(err("create ripcord tables"))
+    }
+
+    fn list_tables(&mut self) -> EngineResult<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_ripcord\\_%' ESCAPE '\\' ORDER BY name")
+            .map_err(err("list tables"))?;
+        let names = st
+            .query_map([], |r| r.get(0))
+            .map_err(err("list tables"))?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(err("list tables"))?;
+        Ok(names)
+    }
+
+    fn table_schema(&mut self, table: &str) -> EngineResult<TableSchema> {
+        read_schema(&self.conn, table)
+    }
+
+    fn snapshot(
+        &mut self,
+        tables: &[String],
+        sink: &mut dyn SnapshotSink,
+    ) -> ripcord_core::Result<JournalMark> {
+        // One read transaction: in WAL mode every read in it sees the same snapshot.
+        let tx = self.conn.transaction().map_err(err("begin snapshot"))?;
+        let high: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(seq), 0) FROM _ripcord_journal",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err("journal mark"))?;
+        for t in tables {
+            let schema = read_schema(&tx, t)?;
+            sink.begin_table(&schema)?;
+            let mut st = tx
+                .prepare(&select_sql(&schema))
+                .map_err(err(format!("read {t}")))?;
+            let mut rows = st.query([]).map_err(err(format!("read {t}")))?;
+            let n = schema.columns.len();
+            while let Some(r) = rows.next().map_err(err(format!("read {t}")))? {
+                let row: Row = (0..n)
+                    .map(|i| r.get_ref(i).map(to_value))
+                    .collect::<Result<_, _>>()
+                    .map_err(err(format!("read {t}")))?;
+                sink.row(row)?;
+            }
+            sink.end_table()?;
+        }
+        tx.commit().map_err(err("end snapshot"))?;
+        // One writer at a time: sequence numbers commit in order, so there are no holes.
+        Ok(JournalMark {
+            high,
+            holes: Vec::new(),
+        })
+    }
+
+    fn restore_table(
+        &mut self,
+        schema: &TableSchema,
+        rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
+        opts: &RestoreOptions,
+    ) -> ripcord_core::Result<u64> {
+        // Foreign keys would make DROP TABLE delete or refuse child rows; the restore puts
+        // the component back whole, then checks the keys.
+        self.conn
+            .pragma_update(None, "foreign_keys", "OFF")
+            .map_err(err("foreign_keys off"))?;
+        let t = &schema.name;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err("begin restore"))?;
+        tx.execute(
+            "UPDATE _ripcord_ctl SET origin = 'ripcord' WHERE id = 1",
+            [],
+        )
+        .map_err(err("set origin"))?;
+        let seq: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = ?1",
+                [t],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                rusqlite::Error::SqliteFailure(..) => Ok(None), // no sqlite_sequence table yet
+                e => Err(e),
+            })
+            .map_err(err("read sqlite_sequence"))?;
+        tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", q(t)))
+            .map_err(err(format!("drop {t}")))?;
+        tx.execute_batch(&schema.create_sql)
+            .map_err(err(format!("create {t}")))?;
+        let cols: Vec<String> = schema.columns.iter().map(|c| q(&c.name)).collect();
+        let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+        let mut n = 0u64;
+        {
+            let mut ins = tx
+                .prepare(&format!(
+                    "INSERT INTO {} ({}) VALUES ({})",
+                    q(t),
+                    cols.join(", "),
+                    marks.join(", ")
+                ))
+                .map_err(err(format!("insert into {t}")))?;
+            for row in rows {
+                let row = row?;
+                ins.execute(params_from_iter(row.iter().map(to_sql)))
+                    .map_err(err(format!("insert into {t}")))?;
+                n += 1;
+            }
+        }
+        for s in &schema.post_sql {
+            tx.execute_batch(s)
+                .map_err(err(format!("recreate index or trigger on {t}")))?;
+        }
+        if let Some(seq) = seq {
+            // Keep the AUTOINCREMENT high-water mark: ids handed out after the checkpoint
+            // must not be handed out again.
+            tx.execute(
+                "UPDATE sqlite_sequence SET seq = MAX(seq, ?2) WHERE name = ?1",
+                rusqlite::params![t, seq],
+            )
+            .map_err(err("sqlite_sequence"))?;
+        }
+        if opts.capture {
+            for s in capture_sql(schema) {
+                tx.execute_batch(&s)
+                    .map_err(err(format!("capture on {t}")))?;
+            }
+        }
+        if opts.freeze {
+            for s in freeze_sql(t) {
+                tx.execute_batch(&s).map_err(err(format!("freeze {t}")))?;
+            }
+        }
+        tx.execute("INSERT INTO _ripcord_restore (tag, at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", [&opts.restore_tag]).map_err(err("record restore"))?;
+        tx.execute(
+            "UPDATE _ripcord_ctl SET origin = 'business' WHERE id = 1",
+            [],
+        )
+        .map_err(err("reset origin"))?;
+        tx.commit().map_err(err(format!("commit restore of {t}")))?;
+        self.conn
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(err("foreign_keys on"))?;
+        Ok(n)
+    }
+
+    fn restore_done(&mut self, tag: &str) -> EngineResult<bool> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM _ripcord_restore WHERE tag = ?1",
+                [tag],
+                |r| r.get(0),
+            )
+            .map_err(err("restore state"))?;
+        Ok(n > 0)
+    }
+
+    fn capture_install(&mut self, tables: &[TableSchema]) -> EngineResult<()> {
+        self.write(Origin::Ripcord, |c| {
+            for s in tables {
+                for sql in capture_sql(s) {
+                    c.execute_batch(&sql)
+                        .map_err(err(format!("capture on {}", s.name)))?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn capture_remove(&mut self, tables: &[String]) -> EngineResult<()> {
+        self.write(Origin::Ripcord, |c| {
+            for t in tables {
+                for s in ["i", "u", "d"] {
+                    c.execute_batch(&format!(
+                        "DROP TRIGGER IF EXISTS {}",
+                        q(&format!("_ripcord_cap_{t}_{s}"))
+                    ))
+                    .map_err(err("drop capture"))?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn captured_tables(&mut self) -> EngineResult<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '\\_ripcord\\_cap\\_%' ESCAPE '\\' ORDER BY tbl_name")
+            .map_err(err("captured tables"))?;
+        let v = st
+            .query_map([], |r| r.get(0))
+            .map_err(err("captured tables"))?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(err("captured tables"))?;
+        Ok(v)
+    }
+
+    fn journal_mark(&mut self) -> EngineResult<JournalMark> {
+        let high = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(MAX(seq), 0) FROM _ripcord_journal",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err("journal mark"))?;
+        Ok(JournalMark {
+            high,
+            holes: Vec::new(),
+        })
+    }
+
+    fn read_journal(
+        &mut self,
+        after: &JournalMark,
+        upto: i64,
+        tables: &[String],
+    ) -> EngineResult<Vec<JournalEntry>> {
+        let lo = after
+            .holes
+            .first()
+            .map(|h| (h - 1).min(after.high))
+            .unwrap_or(after.high);
+        let marks: Vec<String> = (0..tables.len()).map(|i| format!("?{}", i + 3)).collect();
+        let sql = format!(
+            "SELECT seq, tbl, op, old_row, new_row, origin, at FROM _ripcord_journal WHERE seq > ?1 AND seq <= ?2 AND tbl IN ({}) ORDER BY seq",
+            if marks.is_empty() {
+                "NULL".to_string()
+            } else {
+                marks.join(", ")
+            }
+        );
+        let mut st = self.conn.prepare(&sql).map_err(err("read journal"))?;
+        let mut params: Vec<rusqlite::types::Value> = vec![lo.into(), upto.into()];
+        params.extend(
+            tables
+                .iter()
+                .map(|t| rusqlite::types::Value::Text(t.clone())),
+        );
+        let rows = st
+            .query_map(params_from_iter(params), |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(err("read journal"))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (seq, table, op, old, new, origin, at) = r.map_err(err("read journal"))?;
+            if !after.is_after(seq) {
+                continue;
+            }
+            let bad = |reason: String| EngineError::sql(format!("journal entry {seq}"), reason);
+            out.push(JournalEntry {
+                seq,
+                op: Op::from_code(&op).ok_or_else(|| bad(format!("unknown operation {op:?}")))?,
+                old: decode_image(old).map_err(bad)?,
+                new: decode_image(new).map_err(bad)?,
+                origin: Origin::parse(&origin),
+                table,
+                at,
+            });
+        }
+        Ok(out)
+    }
+
+    fn apply(
+        &mut self,
+        ops: &[ApplyOp],
+        position: &ReplayPosition,
+        summarize: &dyn Fn(&[ApplyOutcome]) -> String,
+    ) -> EngineResult<Vec<ApplyOutcome>> {
+        self.write(Origin::Ripcord, |c| {
+            let mut outcomes = Vec::with_capacity(ops.len());
+            for op in ops {
+                c.execute_batch("SAVEPOINT ripcord_op")
+                    .map_err(err("savepoint"))?;
+                let r = apply_one(c, op);
+                let outcome = match r {
+                    Ok(0) => ApplyOutcome::NoRow,
+                    Ok(_) => ApplyOutcome::Applied,
+                    Err(e) => ApplyOutcome::Refused(e.to_string()),
+                };
+                if matches!(outcome, ApplyOutcome::Refused(_)) {
+                    c.execute_batch("ROLLBACK TO ripcord_op")
+                        .map_err(err("rollback to savepoint"))?;
+                }
+                c.execute_batch("RELEASE ripcord_op")
+                    .map_err(err("release savepoint"))?;
+                outcomes.push(outcome);
+            }
+            let note = summarize(&outcomes);
+            c.execute(
+                "INSERT INTO _ripcord_replay (tag, last_seq, note) VALUES (?1, ?2, ?3)",
+                rusqlite::params![position.rollback, position.last_seq, note],
+            )
+            .map_err(err("store replay position"))?;
+            Ok(outcomes)
+        })
+    }
+
+    fn replay_position(&mut self, tag: &str) -> EngineResult<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT MAX(last_seq) FROM _ripcord_replay WHERE tag = ?1",
+                [tag],
+                |r| r.get(0),
+            )
+            .map_err(err("replay position"))
+    }
+
+    fn replay_log(&mut self, tag: &str) -> EngineResult<Vec<(i64, String)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT last_seq, note FROM _ripcord_replay WHERE tag = ?1 ORDER BY last_seq")
+            .map_err(err("replay log"))?;
+        let v = st
+            .query_map([tag], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(err("replay log"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err("replay log"))?;
+        Ok(v)
+    }
+
+    fn eval_exprs(&mut self, exprs: &[String], input: &RowImage) -> EngineResult<Vec<Value>> {
+        let cols: Vec<String> = input
+            .keys()
+            .enumerate()
+            .map(|(i, k)| format!("?{} AS {}", i + 1, q(k)))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM (SELECT {})",
+            exprs.join(", "),
+            if cols.is_empty() {
+                "NULL".into()
+            } else {
+                cols.join(", ")
+            }
+        );
+        let params: Vec<rusqlite::types::Value> = input.values().map(to_sql).collect();
+        self.conn
+            .query_row(&sql, params_from_iter(params), |r| {
+                (0..exprs.len())
+                    .map(|i| r.get_ref(i).map(to_value))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(err(format!("evaluate {}", exprs.join(", "))))
+    }
+
+    fn freeze(&mut self, tables: &[String]) -> EngineResult<()> {
+        self.write(Origin::Ripcord, |c| {
+            for t in tables {
+                for s in freeze_sql(t) {
+                    c.execute_batch(&s).map_err(err(format!("freeze {t}")))?;
+                }
+                c.execute("INSERT OR IGNORE INTO _ripcord_frozen VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", [t]).map_err(err("freeze"))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn unfreeze(&mut self, tables: &[String]) -> EngineResult<()> {
+        self.write(Origin::Ripcord, |c| {
+            for t in tables {
+                for s in ["i", "u", "d"] {
+                    c.execute_batch(&format!(
+                        "DROP TRIGGER IF EXISTS {}",
+                        q(&format!("_ripcord_frz_{t}_{s}"))
+                    ))
+                    .map_err(err("unfreeze"))?;
+                }
+                c.execute("DELETE FROM _ripcord_frozen WHERE tbl = ?1", [t])
+                    .map_err(err("unfreeze"))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn frozen_tables(&mut self) -> EngineResult<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT tbl FROM _ripcord_frozen ORDER BY tbl")
+            .map_err(err("frozen"))?;
+        let v = st
+            .query_map([], |r| r.get(0))
+            .map_err(err("frozen"))?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(err("frozen"))?;
+        Ok(v)
+    }
+
+    fn execute(&mut self, sql: &str, origin: Origin) -> EngineResult<()> {
+        self.write(origin, |c| c.execute_batch(sql).map_err(err("step SQL")))
+    }
+
+    fn query_scalar(&mut self, sql: &str) -> EngineResult<Value> {
+        let mut st = self
+            .conn
+            .prepare(sql)
+            .map_err(err(format!("query {sql}")))?;
+        let mut rows = st.query([]).map_err(err(format!("query {sql}")))?;
+        match rows.next().map_err(err(format!("query {sql}")))? {
+            Some(r) => Ok(to_value(r.get_ref(0).map_err(err("query"))?)),
+            None => Ok(Value::Null),
+        }
+    }
+
+    fn count_rows(&mut self, table: &str) -> EngineResult<u64> {
+        let n: i64 = self
+            .conn
+            .query_row(&format!("SELECT COUNT(*) FROM {}", q(table)), [], |r| {
+                r.get(0)
+            })
+            .map_err(err(format!("count {table}")))?;
+        Ok(n as u64)
+    }
+
+    fn cancel_handle(&self) -> Box<dyn CancelHandle> {
+        Box::new(Interrupt(self.conn.get_interrupt_handle()))
+    }
+}
+
+struct Interrupt(rusqlite::InterruptHandle);
+
+impl CancelHandle for Interrupt {
+    fn cancel(&self) {
+        self.0.interrupt();
+    }
+}
+
+fn where_key(key: &RowImage, first: usize) -> (String, Vec<rusqlite::types::Value>) {
+    let conds: Vec<String> = key
+        .keys()
+        .enumerate()
+        .map(|(i, k)| format!("{} = ?{}", q(k), first + i))
+        .collect();
+    (conds.join(" AND "), key.values().map(to_sql).collect())
+}
+
+fn apply_one(c: &Connection, op: &ApplyOp) -> rusqlite::Result<usize> {
+    match op {
+        ApplyOp::Insert { table, row } => {
+            let cols: Vec<String> = row.keys().map(|k| q(k)).collect();
+            let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+            let params: Vec<rusqlite::types::Value> = row.values().map(to_sql).collect();
+            c.execute(
+                &format!(
+                    "INSERT INTO {} ({}) VALUES ({})",
+                    q(table),
+                    cols.join(", "),
+                    marks.join(", ")
+                ),
+                params_from_iter(params),
+            )
+        }
+        ApplyOp::Update { table, key, set } => {
+            let sets: Vec<String> = set
+                .keys()
+                .enumerate()
+                .map(|(i, k)| format!("{} = ?{}", q(k), i + 1))
+                .collect();
+            let (w, kp) = where_key(key, set.len() + 1);
+            let mut params: Vec<rusqlite::types::Value> = set.values().map(to_sql).collect();
+            params.extend(kp);
+            c.execute(
+                &format!("UPDATE {} SET {} WHERE {w}", q(table), sets.join(", ")),
+                params_from_iter(params),
+            )
+        }
+        ApplyOp::Delete { table, key } => {
+            let (w, kp) = where_key(key, 1);
+            c.execute(
+                &format!("DELETE FROM {} WHERE {w}", q(table)),
+                params_from_iter(kp),
+            )
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The SQLite state store (`.ripcord/state.db`). Its schema is versioned with
+//! `PRAGMA user_version`; [`MIGRATIONS`] brings an older file up to date in order.
+
+use ripcord_core::Error;
+use ripcord_core::audit::{self, AuditDraft, AuditEntry};
+use ripcord_core::context::now;
+use ripcord_core::rollback::RollbackRecord;
+use ripcord_core::state::*;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::Path;
+use std::time::Duration;
+
+/// Schema versions, oldest first; version N is reached by running `MIGRATIONS[N-1]`.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE runs (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, actor TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL);
+    CREATE TABLE checkpoints (id TEXT PRIMARY KEY, created_at TEXT NOT NULL, components TEXT NOT NULL, rows INTEGER NOT NULL, bytes INTEGER NOT NULL, new_bytes INTEGER NOT NULL);
+    CREATE TABLE rollbacks (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, record TEXT NOT NULL);
+    CREATE TABLE phases (pos INTEGER PRIMARY KEY, rollback TEXT NOT NULL, phase TEXT NOT NULL, event TEXT NOT NULL, at TEXT NOT NULL, detail TEXT NOT NULL);
+    CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, since TEXT NOT NULL, lease_until_ms INTEGER NOT NULL);
+    CREATE TABLE audit (pos INTEGER PRIMARY KEY, seq INTEGER NOT NULL, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, args TEXT NOT NULL, result TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+    CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
+"];
+
+pub struct SqliteState {
+    conn: Connection,
+}
+
+fn e(context: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+    move |err| Error::State(format!("{context}: {err}"))
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn ms_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+impl SqliteState {
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|err| Error::State(format!("cannot create {}: {err}", dir.display())))?;
+        }
+        let conn = Connection::open(path).map_err(e("open state store"))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(e("busy_timeout"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(e("journal_mode"))?;
+        let mut s = SqliteState { conn };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    fn migrate(&mut self) -> Result<(), Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e("migrate"))?;
+        let v: usize = tx
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map_err(e("user_version"))? as usize;
+        if v > MIGRATIONS.len() {
+            return Err(Error::State(format!(
+                "the state store is version {v}, newer than this ripcord ({}); upgrade ripcord",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(v) {
+            tx.execute_batch(m).map_err(e("migrate"))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(e("user_version"))?;
+        }
+        tx.commit().map_err(e("migrate"))
+    }
+
+    /// For tests that tamper with the audit table on purpose.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl StateStore for SqliteState {
+    fn create_run(&mut self, id: &str, actor: &str, detail: &serde_json::Value) -> StateResult<()> {
+        self.conn
+            .execute("INSERT INTO runs (id, started_at, actor, status, detail) VALUES (?1, ?2, ?3, 'running', ?4)", params![id, now(), actor, detail.to_string()])
+            .map_err(e("create run"))?;
+        Ok(())
+    }
+
+    fn finish_run(
+        &mut self,
+        id: &str,
+        status: &str,
+        detail: &serde_json::Value,
+    ) -> StateResult<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET finished_at = ?2, status = ?3, detail = ?4 WHERE id = ?1",
+                params![id, now(), status, detail.to_string()],
+            )
+            .map_err(e("finish run"))?;
+        Ok(())
+    }
+
+    fn runs(&mut self) -> StateResult<Vec<RunRecord>> {
+        let mut st = self.conn.prepare("SELECT id, started_at, finished_at, actor, status, detail FROM runs ORDER BY started_at DESC").map_err(e("runs"))?;
+        let v = st
+            .query_map([], |r| {
+                Ok(RunRecord {
+                    id: r.get(0)?,
+                    started_at: r.get(1)?,
+                    finished_at: r.get(2)?,
+                    actor: r.get(3)?,
+                    status: r.get(4)?,
+                    detail: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+                })
+            })
+            .map_err(e("runs"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e("runs"))?;
+        Ok(v)
+    }
+
+    fn add_checkpoint(&mut self, c: &CheckpointRecord) -> StateResult<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO checkpoints (id, created_at, components, rows, bytes, new_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![c.id, c.created_at, serde_json::to_string(&c.components).expect("json"), c.rows as i64, c.bytes as i64, c.new_bytes as i64],
+            )
+            .map_err(e("add checkpoint"))?;
+        Ok(())
+    }
+
+    fn checkpoints(&mut self) -> StateResult<Vec<CheckpointRecord>> {
+        let mut st = self.conn.prepare("SELECT id, created_at, components, rows, bytes, new_bytes FROM checkpoints ORDER BY created_at DESC, rowid DESC").map_err(e("checkpoints"))?;
+        let v = st
+            .query_map([], |r| {
+                Ok(CheckpointRecord {
+                    id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    components: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+                    rows: r.get::<_, i64>(3)? as u64,
+                    bytes: r.get::<_, i64>(4)? as u64,
+                    new_bytes: r.get::<_, i64>(5)? as u64,
+                })
+            })
+            .map_err(e("checkpoints"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e("checkpoints"))?;
+        Ok(v)
+    }
+
+    fn save_rollback(&mut self, r: &RollbackRecord) -> StateResult<()> {
+        let json = serde_json::to_string(r).expect("records serialize");
+        self.conn
+            .execute(
+                "INSERT INTO rollbacks (id, started_at, record) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+                params![r.id, r.started_at, json],
+            )
+            .map_err(e("save rollback"))?;
+        Ok(())
+    }
+
+    fn rollbacks(&mut self) -> StateResult<Vec<RollbackRecord>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT record FROM rollbacks ORDER BY started_at DESC, rowid DESC")
+            .map_err(e("rollbacks"))?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(e("rollbacks"))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let json = r.map_err(e("rollbacks"))?;
+            out.push(
+                serde_json::from_str(&json).map_err(|err| {
+                    Error::State(format!("a rollback record is unreadable: {err}"))
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn log_phase(
+        &mut self,
+        rollback: &str,
+        phase: &str,
+        event: &str,
+        detail: &str,
+    ) -> StateResult<()> {
+        self.conn
+            .execute("INSERT INTO phases (rollback, phase, event, at, detail) VALUES (?1, ?2, ?3, ?4, ?5)", params![rollback, phase, event, now(), detail])
+            .map_err(e("log phase"))?;
+        Ok(())
+    }
+
+    fn phases(&mut self, rollback: &str) -> StateResult<Vec<PhaseRecord>> {
+        let mut st = self.conn.prepare("SELECT rollback, phase, event, at, detail FROM phases WHERE rollback = ?1 ORDER BY pos").map_err(e("phases"))?;
+        let v = st
+            .query_map([rollback], |r| {
+                Ok(PhaseRecord {
+                    rollback: r.get(0)?,
+                    phase: r.get(1)?,
+                    event: r.get(2)?,
+                    at: r.get(3)?,
+                    detail: r.get(4)?,
+                })
+            })
+            .map_err(e("phases"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e("phases"))?;
+        Ok(v)
+    }
+
+    fn acquire_lock(&mut self, name: &str, owner: &LockOwner, lease: Duration) -> StateResult<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e("lock"))?;
+        let held: Option<(String, String, u32, String, i64)> = tx
+            .query_row(
+                "SELECT owner, host, pid, since, lease_until_ms FROM locks WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()
+            .map_err(e("lock"))?;
+        if let Some((o, host, pid, since, until)) = held {
+            let holder = LockOwner {
+                owner: o,
+                host,
+                pid,
+            };
+            let mine = holder.host == owner.host && holder.pid == owner.pid;
+            if !mine && until > now_ms() && !holder.is_dead_here() {
+                return Err(Error::from(LockHeld {
+                    name: name.into(),
+                    holder,
+                    since,
+                    lease_until: ms_text(until),
+                }));
+            }
+        }
+        tx.execute(
+            "INSERT INTO locks (name, owner, host, pid, since, lease_until_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, host = excluded.host, pid = excluded.pid, since = excluded.since, lease_until_ms = excluded.lease_until_ms",
+            params![name, owner.owner, owner.host, owner.pid, now(), now_ms() + lease.as_millis() as i64],
+        )
+        .map_err(e("lock"))?;
+        tx.commit().map_err(e("lock"))
+    }
+
+    fn renew_lock(&mut self, name: &str, owner: &LockOwner, lease: Duration) -> StateResult<()> {
+        self.conn
+            .execute(
+                "UPDATE locks SET lease_until_ms = ?4 WHERE name = ?1 AND host = ?2 AND pid = ?3",
+                params![
+                    name,
+                    owner.host,
+                    owner.pid,
+                    now_ms() + lease.as_millis() as i64
+                ],
+            )
+            .map_err(e("renew lock"))?;
+        Ok(())
+    }
+
+    fn release_lock(&mut self, name: &str, owner: &LockOwner) -> StateResult<()> {
+        self.conn
+            .execute(
+                "DELETE FROM locks WHERE name = ?1 AND host = ?2 AND pid = ?3",
+                params![name, owner.host, owner.pid],
+            )
+            .map_err(e("release lock"))?;
+        Ok(())
+    }
+
+    fn locks(&mut self) -> StateResult<Vec<LockHeld>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT name, owner, host, pid, since, lease_until_ms FROM locks ORDER BY name",
+            )
+            .map_err(e("locks"))?;
+        let v = st
+            .query_map([], |r| {
+                Ok(LockHeld {
+                    name: r.get(0)?,
+                    holder: LockOwner {
+                        owner: r.get(1)?,
+                        host: r.get(2)?,
+                        pid: r.get(3)?,
+                    },
+                    since: r.get(4)?,
+                    lease_until: ms_text(r.get(5)?),
+                })
+            })
+            .map_err(e("locks"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e("locks"))?;
+        Ok(v)
+    }
+
+    fn append_audit(&mut self, draft: AuditDraft) -> StateResult<AuditEntry> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e("audit"))?;
+        let head: Option<(i64, String)> = tx
+            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(e("audit"))?;
+        let entry = audit::seal(draft, head, now());
+        tx.execute(
+            "INSERT INTO audit (seq, at, actor, action, args, result, prev, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![entry.seq, entry.at, entry.actor, entry.action, entry.args.to_string(), entry.result, entry.prev, entry.hash],
+        )
+        .map_err(e("audit"))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)",
+            params![entry.seq, entry.hash],
+        )
+        .map_err(e("audit"))?;
+        tx.commit().map_err(e("audit"))?;
+        Ok(entry)
+    }
+
+    fn audit_entries(&mut self) -> StateResult<Vec<AuditEntry>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT seq, at, actor, action, args, result, prev, hash FROM audit ORDER BY pos",
+            )
+            .map_err(e("audit"))?;
+        let v = st
+            .query_map([], |r| {
+                Ok(AuditEntry {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    args: serde_json::from_str(&r.get::<_, String>(4)?)
+                        .unwrap_or(serde_json::Value::Null),
+                    result: r.get(5)?,
+                    prev: r.get(6)?,
+                    hash: r.get(7)?,
+                })
+            })
+            .map_err(e("audit"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e("audit"))?;
+        Ok(v)
+    }
+
+    fn audit_head(&mut self) -> StateResult<Option<(i64, String)>> {
+        self.conn
+            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(e("audit head"))
+    }
+}
