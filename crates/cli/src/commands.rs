@@ -388,7 +388,7 @@ fn rollback_cmd(
     reason: Option<String>,
 ) -> Result<i32> {
     let rec = if resume {
-        rollback::resume(ctx)?
+        rollback::resume(ctx, yes.then(|| ctx.actor.clone()))?
     } else {
         let comps = components(ctx, &component)?;
         let req = Request {
@@ -491,6 +491,12 @@ fn check(ctx: &mut Ctx) -> Result<i32> {
             .any(|c| c.database == db.name || c.capture_database == db.name)
             || ctx.plan.steps.iter().any(|s| s.database == db.name);
         if !used {
+            row(
+                &mut t,
+                format!("database {}", db.name),
+                true,
+                format!("{} (not used by any component or step)", db.url),
+            );
             continue;
         }
         match ctx.engine(&db.name) {

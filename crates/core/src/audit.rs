@@ -125,6 +125,13 @@ pub fn verify(entries: &[AuditEntry], head: Option<(i64, String)>) -> Result<usi
             });
         }
         if e.seq != prev_seq + 1 {
+            // The next entry is further on: the order was changed, not an entry removed.
+            if entries[i..].iter().any(|x| x.seq == prev_seq + 1) {
+                return Err(ChainBreak::OutOfOrder {
+                    seq: e.seq,
+                    position: i + 1,
+                });
+            }
             return Err(ChainBreak::Missing {
                 after: prev_seq,
                 found: e.seq,

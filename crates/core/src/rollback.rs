@@ -326,13 +326,14 @@ pub fn start(
     Ok(rec)
 }
 
-/// Continues the newest rollback that did not complete.
-pub fn resume(ctx: &mut Ctx) -> Result<RollbackRecord> {
+/// Continues the newest rollback that did not complete. `approval` is used only when the
+/// interrupted rollback had not been approved yet.
+pub fn resume(ctx: &mut Ctx, approval: Option<String>) -> Result<RollbackRecord> {
     let mut rec = ctx
         .state
         .rollbacks()?
         .into_iter()
-        .find(|r| !matches!(r.status, Status::Completed { .. }))
+        .find(|r| !matches!(r.status, Status::Completed { .. }) || r.finished_at.is_none())
         .ok_or_else(|| Error::Usage("there is no unfinished rollback to resume".into()))?;
     let owner = LockOwner::current(&ctx.actor);
     lock_all(ctx, &rec, &owner)?;
@@ -344,7 +345,7 @@ pub fn resume(ctx: &mut Ctx) -> Result<RollbackRecord> {
         serde_json::json!({"rollback": rec.id, "status": rec.status}),
         "resuming",
     )?;
-    let approval = rec.approved_by.clone();
+    let approval = rec.approved_by.clone().or(approval);
     drive(ctx, &mut rec, &owner, approval)?;
     Ok(rec)
 }

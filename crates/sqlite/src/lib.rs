@@ -3,5 +3,5 @@
 mod engine;
 mod state;
 
-pub use engine::SqliteEngine;
+pub use engine::{SqliteEngine, to_sql, to_value};
 pub use state::SqliteState;

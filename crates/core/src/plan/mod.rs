@@ -574,7 +574,11 @@ fn validate(
         let forward = action(&st.forward, &st.forward_command, "forward");
         let rollback = action(&st.rollback, &st.rollback_command, "rollback");
         let verify = action(&st.verify, &st.verify_command, "verify");
+        let both_forward = st.forward.is_some() && st.forward_command.is_some();
         let forward = forward.unwrap_or_else(|| {
+            if both_forward {
+                return Action::Sql(String::new());
+            }
             p.at(
                 s,
                 format!(
