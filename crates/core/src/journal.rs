@@ -84,6 +84,11 @@ pub struct JournalMark {
     pub high: i64,
     #[serde(default)]
     pub holes: Vec<i64>,
+    /// Engine-specific snapshot identity, when the engine can say exactly which writes the
+    /// snapshot saw (e.g. a PostgreSQL `pg_snapshot`); the engine's reader then uses it
+    /// instead of, or beside, `holes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
 }
 
 impl JournalMark {

@@ -409,6 +409,7 @@ impl Engine for SqliteEngine {
         Ok(JournalMark {
             high,
             holes: Vec::new(),
+            snapshot: None,
         })
     }
 
@@ -570,6 +571,7 @@ impl Engine for SqliteEngine {
         Ok(JournalMark {
             high,
             holes: Vec::new(),
+            snapshot: None,
         })
     }
 

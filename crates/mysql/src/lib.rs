@@ -1,0 +1,1 @@
+//! MariaDB/MySQL for ripcord (in progress).
