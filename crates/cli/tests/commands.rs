@@ -1,0 +1,152 @@
+//! The commands as an operator uses them: run stopping on a failed step, dry runs,
+//! incremental checkpoints, listings and exit codes.
+
+mod common;
+use common::*;
+
+#[test]
+fn a_failed_step_stops_the_run_and_says_how_to_roll_back() {
+    let w = Workshop::new(30);
+    let plan = std::fs::read_to_string(w.path().join("ripcord.toml")).unwrap();
+    let plan = plan.replace(
+        "forward = \"UPDATE invoices SET discount_baisa = net_baisa / 20 WHERE status = 'open' AND id % 10 = 0\"",
+        "forward = \"UPDATE invoices SET vat_baisa = vat_baisa + 1 WHERE id % 10 = 0\"",
+    );
+    std::fs::write(w.path().join("ripcord.toml"), plan).unwrap();
+    let o = w.ripcord(&["run"]);
+    assert_eq!(code(&o), 4, "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("invariant \\\"VAT is 5% of net") || t.contains("VAT is 5% of net"),
+        "{t}"
+    );
+    assert!(t.contains("ripcord rollback -c billing"), "{t}");
+    // The migration's own writes are not business writes: rolling back carries none back.
+    let o = w.ripcord(&["rollback", "-c", "billing", "--yes", "--reason", "bad step"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(
+        text(&o).contains("| business writes at risk | 0 |"),
+        "{}",
+        text(&o)
+    );
+    let bad: i64 = w
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM invoices WHERE vat_baisa <> (net_baisa * 5 + 50) / 100",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(bad, 0);
+}
+
+#[test]
+fn a_dry_run_prints_the_plan_and_changes_nothing() {
+    let w = Workshop::new(30);
+    assert_eq!(code(&w.ripcord(&["run"])), 0);
+    ripcord::workshop::business_day(&w.db(), 4, 12).unwrap();
+    let before = std::fs::read(w.path().join("workshop.db")).ok();
+    let state_before = w.ctx().state.audit_entries().unwrap().len();
+    let o = w.ripcord(&["rollback", "-c", "billing", "--dry-run"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("invoices (")
+            && t.contains("business writes at risk")
+            && t.contains("dry run: nothing was changed"),
+        "{t}"
+    );
+    let frozen: i64 = w
+        .db()
+        .query_row("SELECT COUNT(*) FROM _ripcord_frozen", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(frozen, 0);
+    assert!(w.ctx().state.rollbacks().unwrap().is_empty());
+    assert_eq!(w.ctx().state.audit_entries().unwrap().len(), state_before);
+    let _ = before;
+}
+
+#[test]
+fn a_second_checkpoint_after_a_few_changes_stores_little_new_data() {
+    let w = Workshop::new(400);
+    assert_eq!(code(&w.ripcord(&["checkpoint", "-c", "billing"])), 0);
+    w.db()
+        .execute(
+            "UPDATE invoices SET status = 'paid' WHERE id IN (5, 500)",
+            [],
+        )
+        .unwrap();
+    assert_eq!(code(&w.ripcord(&["checkpoint", "-c", "billing"])), 0);
+    let list = w.ctx().state.checkpoints().unwrap();
+    assert_eq!(list.len(), 2);
+    let (second, first) = (&list[0], &list[1]);
+    assert_eq!(
+        first.new_bytes, first.bytes,
+        "the first checkpoint stores everything"
+    );
+    assert!(
+        second.new_bytes * 4 < second.bytes,
+        "second checkpoint stored {} of {} bytes anew",
+        second.new_bytes,
+        second.bytes
+    );
+    let o = w.ripcord(&["checkpoints"]);
+    assert!(
+        text(&o).contains(&second.id) && text(&o).contains("billing"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn usage_errors_and_unbuilt_commands_say_so_with_exit_code_2() {
+    let w = Workshop::new(10);
+    let o = w.ripcord(&["rollback", "-c", "nope", "--yes", "--reason", "x"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("no component named \"nope\""));
+    let o = w.ripcord(&["rollback", "-c", "billing", "--yes"]);
+    assert_eq!(code(&o), 2);
+    assert!(text(&o).contains("--reason"), "{}", text(&o));
+    let o = w.ripcord(&["stop", "--reason", "x"]);
+    assert_eq!(code(&o), 2);
+    assert!(text(&o).contains("not built yet"));
+    std::fs::write(
+        w.path().join("bad.toml"),
+        "[databases.x]\nurl = \"oracle://x\"\n",
+    )
+    .unwrap();
+    let o = w.ripcord(&["--plan", "bad.toml", "check"]);
+    assert_eq!(code(&o), 2);
+    assert!(text(&o).contains("bad.toml:2:7"), "{}", text(&o));
+}
+
+#[test]
+fn a_gap_is_reported_with_key_and_reason_and_fails_the_rollback() {
+    let w = Workshop::new(30);
+    assert_eq!(code(&w.ripcord(&["run"])), 0);
+    // The new version accepts a payment method the legacy CHECK constraint does not know.
+    let db = w.db();
+    db.execute_batch(
+        "CREATE TABLE p2 AS SELECT * FROM payments; DROP TABLE payments;
+         CREATE TABLE payments (id INTEGER PRIMARY KEY AUTOINCREMENT, invoice_id INTEGER NOT NULL, amount_baisa INTEGER NOT NULL, method TEXT NOT NULL, paid_at TEXT NOT NULL);
+         INSERT INTO payments SELECT * FROM p2; DROP TABLE p2;",
+    )
+    .unwrap();
+    drop(db);
+    assert_eq!(code(&w.ripcord(&["capture", "start", "-c", "billing"])), 0);
+    w.db().execute("INSERT INTO payments (invoice_id, amount_baisa, method, paid_at) VALUES (1, 1000, 'wallet', 'now')", []).unwrap();
+    w.db().execute("INSERT INTO payments (invoice_id, amount_baisa, method, paid_at) VALUES (2, 2000, 'cash', 'now')", []).unwrap();
+    let o = w.ripcord(&["rollback", "-c", "billing", "--yes", "--reason", "gap test"]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let o = w.ripcord(&["gaps"]);
+    assert_eq!(code(&o), 3);
+    let t = text(&o);
+    assert!(
+        t.contains("payments")
+            && t.contains("CHECK constraint failed")
+            && t.contains("enter the row by hand"),
+        "{t}"
+    );
+    let cash: i64 = w.db().query_row("SELECT COUNT(*) FROM payments WHERE amount_baisa = 2000 AND method = 'cash' AND paid_at = 'now'", [], |r| r.get(0)).unwrap();
+    assert_eq!(cash, 1, "the write that could be carried back was");
+}
