@@ -99,3 +99,63 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A fresh database on one engine, dropped when the value goes out of scope. PostgreSQL
+/// and MariaDB must be running (`./scripts/test` starts them); a missing server fails the
+/// test loudly.
+pub struct FreshDb {
+    pub url: String,
+    engine: &'static str,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+}
+
+fn admin(engine: &str, sql: &str) {
+    let out = match engine {
+        "postgres" => Command::new("psql").args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql]).output(),
+        _ => Command::new("mariadb").args(["-h", "127.0.0.1", "-uroot", "-e", sql]).output(),
+    }
+    .unwrap_or_else(|e| panic!("cannot run the {engine} client: {e}"));
+    assert!(out.status.success(), "{engine} is not reachable or refused {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl FreshDb {
+    pub fn new(engine: &'static str) -> Self {
+        match engine {
+            "sqlite" => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("legacy.db");
+                Connection::open(&path).unwrap().pragma_update(None, "journal_mode", "WAL").unwrap();
+                FreshDb { url: format!("sqlite:{}", path.display()), engine, name: String::new(), _dir: Some(dir) }
+            }
+            "postgres" => {
+                let name = unique("ripcord_t");
+                admin(engine, &format!("CREATE DATABASE {name}"));
+                FreshDb { url: format!("postgres://postgres@127.0.0.1:5432/{name}"), engine, name, _dir: None }
+            }
+            "mysql" => {
+                let name = unique("ripcord_t");
+                admin(engine, &format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"));
+                FreshDb { url: format!("mysql://root@127.0.0.1:3306/{name}"), engine, name, _dir: None }
+            }
+            other => panic!("unknown engine {other}"),
+        }
+    }
+}
+
+impl Drop for FreshDb {
+    fn drop(&mut self) {
+        match self.engine {
+            "postgres" => admin("postgres", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)),
+            "mysql" => admin("mysql", &format!("DROP DATABASE IF EXISTS {}", self.name)),
+            _ => {}
+        }
+    }
+}
