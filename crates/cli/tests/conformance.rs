@@ -53,7 +53,8 @@ forward = "UPDATE accounts SET balance = balance * 2, note = 'rated' WHERE id % 
 }
 
 fn exec(e: &mut dyn Engine, sql: &str) {
-    e.execute(sql, Origin::Business).unwrap_or_else(|err| panic!("{sql}: {err}"));
+    e.execute(sql, Origin::Business)
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
 }
 
 /// owner, balance, note per account id: what the legacy table must hold after rollback.
@@ -71,26 +72,50 @@ fn setup(engine: &'static str) -> (FreshDb, tempfile::TempDir, std::path::PathBu
     let mut model = Model::new();
     let mut values = Vec::new();
     for id in 1..=120i64 {
-        let owner = if id % 3 == 0 { format!("شركة الرواحي {id}") } else { format!("Owner {id}") };
+        let owner = if id % 3 == 0 {
+            format!("شركة الرواحي {id}")
+        } else {
+            format!("Owner {id}")
+        };
         let balance = (id * 1234 % 100_000) as f64 / 1000.0;
         values.push(format!("({id}, '{owner}', {balance:.3}, NULL)"));
         model.insert(id, (owner, balance, None));
     }
-    exec(e.as_mut(), &format!("INSERT INTO accounts (id, owner, balance, note) VALUES {}", values.join(", ")));
-    exec(e.as_mut(), "INSERT INTO transfers (id, account_id, amount, memo) VALUES (1, 1, 10.500, 'seed'), (2, 2, 0.001, NULL)");
+    exec(
+        e.as_mut(),
+        &format!(
+            "INSERT INTO accounts (id, owner, balance, note) VALUES {}",
+            values.join(", ")
+        ),
+    );
+    exec(
+        e.as_mut(),
+        "INSERT INTO transfers (id, account_id, amount, memo) VALUES (1, 1, 10.500, 'seed'), (2, 2, 0.001, NULL)",
+    );
     (db, dir, plan, model)
 }
 
 /// Business writes on the migrated tables; updates `model` with what must survive.
 fn business(e: &mut dyn Engine, model: &mut Model) {
     for id in 1000..1040i64 {
-        exec(e, &format!("INSERT INTO accounts (id, owner, balance, note, tier) VALUES ({id}, 'new {id} — عميل', 5.250, 'opened', 2)"));
-        model.insert(id, (format!("new {id} — عميل"), 5.25, Some("opened".into())));
+        exec(
+            e,
+            &format!(
+                "INSERT INTO accounts (id, owner, balance, note, tier) VALUES ({id}, 'new {id} — عميل', 5.250, 'opened', 2)"
+            ),
+        );
+        model.insert(
+            id,
+            (format!("new {id} — عميل"), 5.25, Some("opened".into())),
+        );
     }
     // Owners renamed on accounts the migration damaged (id % 5 == 0) and on clean ones: only
     // the owner comes back; the doubled balance and the 'rated' note do not.
     for id in (5..=60i64).step_by(5).chain([7, 11, 13]) {
-        exec(e, &format!("UPDATE accounts SET owner = 'renamed {id}' WHERE id = {id}"));
+        exec(
+            e,
+            &format!("UPDATE accounts SET owner = 'renamed {id}' WHERE id = {id}"),
+        );
         model.get_mut(&id).unwrap().0 = format!("renamed {id}");
     }
     // A business balance change on a damaged row: the business value wins (a conflict).
@@ -100,16 +125,24 @@ fn business(e: &mut dyn Engine, model: &mut Model) {
         exec(e, &format!("DELETE FROM accounts WHERE id = {id}"));
         model.remove(&id);
     }
-    exec(e, "INSERT INTO transfers (id, account_id, amount, memo) VALUES (3, 1000, 1.000, 'تحويل'), (4, 3, 2.000, NULL)");
+    exec(
+        e,
+        "INSERT INTO transfers (id, account_id, amount, memo) VALUES (3, 1000, 1.000, 'تحويل'), (4, 3, 2.000, NULL)",
+    );
     exec(e, "UPDATE transfers SET memo = 'corrected' WHERE id = 2");
     exec(e, "DELETE FROM transfers WHERE id = 1");
 }
 
 fn check_model(e: &mut dyn Engine, model: &Model) {
     let mut c = Collect::default();
-    e.snapshot(&["accounts".into(), "transfers".into()], &mut c).unwrap();
+    e.snapshot(&["accounts".into(), "transfers".into()], &mut c)
+        .unwrap();
     let (schema, rows) = &c.tables[0];
-    assert_eq!(schema.column_names(), vec!["id", "owner", "balance", "note"], "the legacy shape is back");
+    assert_eq!(
+        schema.column_names(),
+        vec!["id", "owner", "balance", "note"],
+        "the legacy shape is back"
+    );
     let got: Model = rows
         .iter()
         .map(|r| {
@@ -122,17 +155,29 @@ fn check_model(e: &mut dyn Engine, model: &Model) {
                 Value::Null => None,
                 other => Some(other.to_string()),
             };
-            (id, (text(&r[1]).unwrap(), r[2].as_f64().unwrap(), text(&r[3])))
+            (
+                id,
+                (text(&r[1]).unwrap(), r[2].as_f64().unwrap(), text(&r[3])),
+            )
         })
         .collect();
     assert_eq!(got.len(), model.len());
     for (id, want) in model {
         let have = &got[id];
         assert_eq!(have.0, want.0, "owner of {id}");
-        assert!((have.1 - want.1).abs() < 0.0005, "balance of {id}: {} vs {}", have.1, want.1);
+        assert!(
+            (have.1 - want.1).abs() < 0.0005,
+            "balance of {id}: {} vs {}",
+            have.1,
+            want.1
+        );
         assert_eq!(have.2, want.2, "note of {id}");
     }
-    let transfers: Vec<String> = c.tables[1].1.iter().map(|r| format!("{}:{}", r[0], r[3])).collect();
+    let transfers: Vec<String> = c.tables[1]
+        .1
+        .iter()
+        .map(|r| format!("{}:{}", r[0], r[3]))
+        .collect();
     assert_eq!(transfers, vec!["2:\"corrected\"", "3:\"تحويل\"", "4:NULL"]);
 }
 
@@ -142,18 +187,32 @@ fn rollback_with_replay(engine: &'static str) {
     ripcord_core::run::run(&mut ctx).unwrap();
     let mut e = ctx.engine("legacy").unwrap();
     business(e.as_mut(), &mut model);
-    let req = Request { components: vec!["ledger".into()], to: None, reason: "conformance".into() };
+    let req = Request {
+        components: vec!["ledger".into()],
+        to: None,
+        reason: "conformance".into(),
+    };
     let rec = rollback::start(&mut ctx, &req, &mut |_| Some("tester".into())).unwrap();
     assert!(rec.ok(), "{}", ripcord_core::report::markdown(&rec));
     assert_eq!(rec.figures.lost, 0);
     assert!(rec.figures.at_risk >= 60, "{:?}", rec.figures);
     assert_eq!(rec.figures.recovered, rec.figures.at_risk);
-    assert!(rec.conflicts.iter().any(|c| c.key == "10" && c.columns == vec!["balance".to_string()]), "{:?}", rec.conflicts);
+    assert!(
+        rec.conflicts
+            .iter()
+            .any(|c| c.key == "10" && c.columns == vec!["balance".to_string()]),
+        "{:?}",
+        rec.conflicts
+    );
     let mut e = ctx.engine("legacy").unwrap();
     check_model(e.as_mut(), &model);
     assert!(e.frozen_tables().unwrap().is_empty());
     // Capture is back on the restored tables: a later write is journaled.
-    assert!(e.captured_tables().unwrap().contains(&"accounts".to_string()));
+    assert!(
+        e.captured_tables()
+            .unwrap()
+            .contains(&"accounts".to_string())
+    );
 }
 
 fn kill_and_resume(engine: &'static str) {
@@ -165,9 +224,18 @@ fn kill_and_resume(engine: &'static str) {
         business(e.as_mut(), &mut model);
         drop(e);
         let bin = env!("CARGO_BIN_EXE_ripcord");
-        let o = std::process::Command::new(bin).current_dir(dir.path()).env("RIPCORD_CRASH_AT", point).args(["rollback", "-c", "ledger", "--yes", "--reason", "kill"]).output().unwrap();
+        let o = std::process::Command::new(bin)
+            .current_dir(dir.path())
+            .env("RIPCORD_CRASH_AT", point)
+            .args(["rollback", "-c", "ledger", "--yes", "--reason", "kill"])
+            .output()
+            .unwrap();
         assert_eq!(o.status.code(), None, "{engine} {point}: {}", text(&o));
-        let o = std::process::Command::new(bin).current_dir(dir.path()).args(["rollback", "--resume"]).output().unwrap();
+        let o = std::process::Command::new(bin)
+            .current_dir(dir.path())
+            .args(["rollback", "--resume"])
+            .output()
+            .unwrap();
         assert_eq!(code(&o), 0, "{engine} resume after {point}: {}", text(&o));
         let mut e = ctx.engine("legacy").unwrap();
         check_model(e.as_mut(), &model);

@@ -17,6 +17,7 @@ pub mod run;
 pub mod schema;
 pub mod state;
 pub mod store;
+pub mod types;
 pub mod value;
 pub mod verify;
 

@@ -65,6 +65,8 @@ pub type Eval<'a> = dyn FnMut(&[String], &RowImage) -> Result<Vec<Value>, String
 struct Mapper<'a> {
     component: &'a Component,
     targets: &'a BTreeMap<String, TableSchema>,
+    /// The legacy engine's kind when the rows were captured on another engine.
+    convert_to: Option<&'a str>,
 }
 
 impl Mapper<'_> {
@@ -95,6 +97,14 @@ impl Mapper<'_> {
             let vals = eval(&exprs, image).map_err(|e| format!("reverse mapping failed: {e}"))?;
             for (c, v) in expr_cols.into_iter().zip(vals) {
                 out.insert(c, v);
+            }
+        }
+        if let Some(engine) = self.convert_to {
+            for col in &schema.columns {
+                if let Some(v) = out.get_mut(&col.name) {
+                    *v = crate::types::convert(v, &col.decl_type, engine)
+                        .map_err(|e| format!("column {}: {e}", col.name))?;
+                }
             }
         }
         Ok((rev.table, out))
@@ -146,9 +156,14 @@ pub fn plan(
     entries: &[JournalEntry],
     component: &Component,
     targets: &BTreeMap<String, TableSchema>,
+    convert_to: Option<&str>,
     eval: &mut Eval,
 ) -> ReplayPlan {
-    let m = Mapper { component, targets };
+    let m = Mapper {
+        component,
+        targets,
+        convert_to,
+    };
     let mut out = ReplayPlan::default();
     // (captured table, key) → columns the migration changed, and rows the migration created.
     let mut migration_changed: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();

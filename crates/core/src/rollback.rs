@@ -800,6 +800,10 @@ fn plan_replay(
         .ok_or_else(|| Error::Internal("replay before drain".into()))?;
     let entries = journal_after(ctx, &l.component, &l.entry().journal_mark, Some(upto))?;
     let mut target = ctx.engine(&l.component.database)?;
+    let target_kind = target.kind();
+    let cross_engine = (l.component.capture_database != l.component.database
+        && ctx.engine(&l.component.capture_database)?.kind() != target_kind)
+        .then_some(target_kind);
     let targets: BTreeMap<String, TableSchema> = l
         .entry()
         .tables
@@ -809,7 +813,7 @@ fn plan_replay(
     let mut eval = |exprs: &[String], img: &crate::journal::RowImage| {
         target.eval_exprs(exprs, img).map_err(|e| e.to_string())
     };
-    let plan = replay::plan(&entries, &l.component, &targets, &mut eval);
+    let plan = replay::plan(&entries, &l.component, &targets, cross_engine, &mut eval);
     Ok((plan, targets))
 }
 

@@ -113,17 +113,43 @@ pub struct FreshDb {
 fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 fn admin(engine: &str, sql: &str) {
     let out = match engine {
-        "postgres" => Command::new("psql").args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql]).output(),
-        _ => Command::new("mariadb").args(["-h", "127.0.0.1", "-uroot", "-e", sql]).output(),
+        "postgres" => Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .output(),
+        _ => Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-uroot", "-e", sql])
+            .output(),
     }
     .unwrap_or_else(|e| panic!("cannot run the {engine} client: {e}"));
-    assert!(out.status.success(), "{engine} is not reachable or refused {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{engine} is not reachable or refused {sql:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl FreshDb {
@@ -132,18 +158,39 @@ impl FreshDb {
             "sqlite" => {
                 let dir = tempfile::tempdir().unwrap();
                 let path = dir.path().join("legacy.db");
-                Connection::open(&path).unwrap().pragma_update(None, "journal_mode", "WAL").unwrap();
-                FreshDb { url: format!("sqlite:{}", path.display()), engine, name: String::new(), _dir: Some(dir) }
+                Connection::open(&path)
+                    .unwrap()
+                    .pragma_update(None, "journal_mode", "WAL")
+                    .unwrap();
+                FreshDb {
+                    url: format!("sqlite:{}", path.display()),
+                    engine,
+                    name: String::new(),
+                    _dir: Some(dir),
+                }
             }
             "postgres" => {
                 let name = unique("ripcord_t");
                 admin(engine, &format!("CREATE DATABASE {name}"));
-                FreshDb { url: format!("postgres://postgres@127.0.0.1:5432/{name}"), engine, name, _dir: None }
+                FreshDb {
+                    url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+                    engine,
+                    name,
+                    _dir: None,
+                }
             }
             "mysql" => {
                 let name = unique("ripcord_t");
-                admin(engine, &format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"));
-                FreshDb { url: format!("mysql://root@127.0.0.1:3306/{name}"), engine, name, _dir: None }
+                admin(
+                    engine,
+                    &format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
+                );
+                FreshDb {
+                    url: format!("mysql://root@127.0.0.1:3306/{name}"),
+                    engine,
+                    name,
+                    _dir: None,
+                }
             }
             other => panic!("unknown engine {other}"),
         }
@@ -153,7 +200,10 @@ impl FreshDb {
 impl Drop for FreshDb {
     fn drop(&mut self) {
         match self.engine {
-            "postgres" => admin("postgres", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)),
+            "postgres" => admin(
+                "postgres",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ),
             "mysql" => admin("mysql", &format!("DROP DATABASE IF EXISTS {}", self.name)),
             _ => {}
         }
