@@ -150,3 +150,35 @@ fn a_gap_is_reported_with_key_and_reason_and_fails_the_rollback() {
     let cash: i64 = w.db().query_row("SELECT COUNT(*) FROM payments WHERE amount_baisa = 2000 AND method = 'cash' AND paid_at = 'now'", [], |r| r.get(0)).unwrap();
     assert_eq!(cash, 1, "the write that could be carried back was");
 }
+
+#[test]
+fn a_value_in_a_new_column_without_a_place_in_legacy_is_a_partial_gap_unless_ignored() {
+    let w = Workshop::new(40);
+    let plan = std::fs::read_to_string(w.path().join("ripcord.toml")).unwrap();
+    std::fs::write(
+        w.path().join("ripcord.toml"),
+        plan.replace("ignore = [\"discount_baisa\"]", ""),
+    )
+    .unwrap();
+    assert_eq!(code(&w.ripcord(&["run"])), 0);
+    w.db()
+        .execute(
+            "UPDATE invoices SET discount_baisa = 777, status = 'paid' WHERE id = 3",
+            [],
+        )
+        .unwrap();
+    w.db()
+        .execute("UPDATE invoices SET status = 'void' WHERE id = 4", [])
+        .unwrap();
+    let o = w.ripcord(&["rollback", "-c", "billing", "--yes", "--reason", "partial"]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("applied without discount_baisa = 777"), "{t}");
+    assert!(t.contains("| lost (data gaps) | 1 |"), "{t}");
+    // The rest of the write did come back.
+    let s: String = w
+        .db()
+        .query_row("SELECT status FROM invoices WHERE id = 3", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(s, "paid");
+}

@@ -25,6 +25,9 @@ pub struct Gap {
     pub suggestion: String,
     /// The captured row (new image, or old image for a delete), for manual re-entry.
     pub row: Option<RowImage>,
+    /// The write was applied, but some of its values have no place in the legacy table.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,6 +54,8 @@ pub struct ReplayPlan {
     pub conflicts: Vec<Conflict>,
     /// Captured columns that have no place in the legacy table, per table.
     pub unmapped_columns: BTreeMap<String, BTreeSet<String>>,
+    /// Writes that were planned but lose values of such columns (not listed in `ignore`).
+    pub partial_gaps: Vec<Gap>,
 }
 
 impl ReplayPlan {
@@ -203,6 +208,7 @@ pub fn plan(
             reason,
             suggestion: suggestion.to_string(),
             row: e.new.clone().or_else(|| e.old.clone()),
+            partial: false,
         };
         let raw_k =
             raw_key(e.new.as_ref().or(e.old.as_ref()), &key_names).unwrap_or_else(|| "?".into());
@@ -219,24 +225,20 @@ pub fn plan(
                 (Op::Insert, _, Some(new)) => {
                     let (table, row) = m.map(&e.table, new, eval).map_err(fail)?;
                     m.key(&table, &row).map_err(fail)?;
-                    let mapped: BTreeSet<&String> = row.keys().collect();
-                    let unmapped: Vec<String> = new
-                        .keys()
-                        .filter(|c| {
-                            !mapped.contains(c)
-                                && !component
-                                    .reverse_for(&e.table)
-                                    .columns
-                                    .values()
-                                    .any(|x| x.contains(c.as_str()))
-                        })
-                        .cloned()
-                        .collect();
-                    if !unmapped.is_empty() {
-                        out.unmapped_columns
-                            .entry(table.clone())
-                            .or_default()
-                            .extend(unmapped);
+                    let lost = lost_values(
+                        component,
+                        &e.table,
+                        &m.targets[&table],
+                        new.iter().filter(|(_, v)| !v.is_null()),
+                        &mut out,
+                    );
+                    if !lost.is_empty() {
+                        out.partial_gaps.push(partial_gap(
+                            gap(String::new(), "", raw_k.clone()),
+                            &lost,
+                            component,
+                            &e.table,
+                        ));
                     }
                     Ok(Planned::Apply(ApplyOp::Insert { table, row }))
                 }
@@ -273,6 +275,22 @@ pub fn plan(
                             });
                         }
                     }
+                    let changed_values = new.iter().filter(|(c, _)| raw_changed.contains(*c));
+                    let lost = lost_values(
+                        component,
+                        &e.table,
+                        &m.targets[&table],
+                        changed_values,
+                        &mut out,
+                    );
+                    if !lost.is_empty() {
+                        out.partial_gaps.push(partial_gap(
+                            gap(String::new(), "", raw_k.clone()),
+                            &lost,
+                            component,
+                            &e.table,
+                        ));
+                    }
                     if set.is_empty() {
                         Ok(Planned::Nothing)
                     } else {
@@ -294,6 +312,55 @@ pub fn plan(
             .push((e.seq, planned.unwrap_or_else(Planned::Gap)));
     }
     out
+}
+
+/// True when `expr` mentions `name` as a whole word.
+fn mentions(expr: &str, name: &str) -> bool {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    expr.match_indices(name).any(|(i, _)| {
+        !expr[..i].chars().next_back().is_some_and(word)
+            && !expr[i + name.len()..].chars().next().is_some_and(word)
+    })
+}
+
+/// Captured values with no place in the legacy table: not a legacy column, not used by a
+/// mapping expression, not knowingly ignored. Ignored ones are noted for the report.
+fn lost_values<'v>(
+    component: &Component,
+    captured: &str,
+    target: &TableSchema,
+    values: impl Iterator<Item = (&'v String, &'v Value)>,
+    out: &mut ReplayPlan,
+) -> Vec<(String, Value)> {
+    let rev = component.reverse_for(captured);
+    let mut lost = Vec::new();
+    for (c, v) in values {
+        if target.column_index(c).is_some() || rev.columns.values().any(|x| mentions(x, c)) {
+            continue;
+        }
+        out.unmapped_columns
+            .entry(target.name.clone())
+            .or_default()
+            .insert(c.clone());
+        if !rev.ignore.contains(c) {
+            lost.push((c.clone(), v.clone()));
+        }
+    }
+    lost
+}
+
+fn partial_gap(mut g: Gap, lost: &[(String, Value)], component: &Component, captured: &str) -> Gap {
+    let list: Vec<String> = lost.iter().map(|(c, v)| format!("{c} = {v}")).collect();
+    g.reason = format!(
+        "applied without {}: the legacy table has no column for it",
+        list.join(", ")
+    );
+    g.suggestion = format!(
+        "record the value by hand, or map it in [components.{}.reverse.{captured}] (`columns`), or list it in `ignore` if losing it is intended",
+        component.name
+    );
+    g.partial = true;
+    g
 }
 
 /// Turns an engine's refusal of a planned write into a gap.
@@ -327,6 +394,7 @@ pub fn outcome_gap(component: &str, seq: i64, op: &ApplyOp, outcome: &ApplyOutco
         reason,
         suggestion: suggestion.to_string(),
         row,
+        partial: false,
     })
 }
 

@@ -659,6 +659,8 @@ fn run_phase(
                             }
                         })
                         .collect();
+                    let in_batch: std::collections::BTreeSet<i64> =
+                        batch.iter().map(|(s, _)| *s).collect();
                     let planned_gaps: Vec<Gap> = batch
                         .iter()
                         .filter_map(|(_, p)| {
@@ -668,6 +670,12 @@ fn run_phase(
                                 None
                             }
                         })
+                        .chain(
+                            plan.partial_gaps
+                                .iter()
+                                .filter(|g| in_batch.contains(&g.seq))
+                                .cloned(),
+                        )
                         .collect();
                     let only_ops: Vec<ApplyOp> = ops.iter().map(|(_, o)| o.clone()).collect();
                     let pos = ReplayPosition {
@@ -821,7 +829,12 @@ fn plan_replay(
 /// carried back) and compares it with the table, row by row.
 fn prove(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<Vec<TableProof>> {
     let (plan, _) = plan_replay(ctx, rec, l)?;
-    let gap_seqs: std::collections::BTreeSet<i64> = rec.gaps.iter().map(|g| g.seq).collect();
+    let gap_seqs: std::collections::BTreeSet<i64> = rec
+        .gaps
+        .iter()
+        .filter(|g| !g.partial)
+        .map(|g| g.seq)
+        .collect();
     let mut expected: BTreeMap<String, Expected> = BTreeMap::new();
     for t in &l.entry().tables {
         let rows = ctx

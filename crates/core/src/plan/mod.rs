@@ -87,6 +87,9 @@ pub struct Reverse {
     /// Legacy column → SQL expression over the captured row's columns. Columns not listed
     /// are carried over by name.
     pub columns: BTreeMap<String, String>,
+    /// Captured columns the legacy table has no place for, whose values the plan knowingly
+    /// does not carry back. Any other such value is a data gap.
+    pub ignore: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -113,6 +116,7 @@ impl Component {
             .unwrap_or_else(|| Reverse {
                 table: captured.to_string(),
                 columns: BTreeMap::new(),
+                ignore: Vec::new(),
             })
     }
     /// Captured table names (the new shape's names).
@@ -465,6 +469,7 @@ fn validate(
                 Reverse {
                     table: target,
                     columns: r.get_ref().columns.clone(),
+                    ignore: r.get_ref().ignore.clone(),
                 },
             );
         }

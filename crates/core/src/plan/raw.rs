@@ -59,6 +59,8 @@ pub struct RawReverse {
     pub table: Option<String>,
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ignore: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
