@@ -35,6 +35,10 @@ pub enum Command {
         /// Keep the demo folder instead of deleting it.
         #[arg(long)]
         keep: bool,
+        /// Run the story on this (empty) database instead of a temporary SQLite file:
+        /// postgres://… or mysql://….
+        #[arg(long)]
+        url: Option<String>,
     },
     /// Write an example plan.
     Init {

@@ -102,7 +102,7 @@ fn load_plan(path: &Path) -> Result<Plan> {
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let actor = actor(cli.actor);
     match cli.command {
-        Command::Demo { keep } => crate::demo::run(keep),
+        Command::Demo { keep, url } => crate::demo::run(keep, url),
         Command::Init { example, force } => init(&cli.plan, &example, force),
         Command::Stop { .. } | Command::Watch | Command::Serve => {
             eprintln!(

@@ -4,7 +4,7 @@
 //! catches the bug; billing is rolled back; every business write survives, checked
 //! independently; the report and the audit chain close the story.
 
-use crate::commands::{example_plan, open};
+use crate::commands::open;
 use crate::workshop;
 use anyhow::{Context as _, Result};
 use ripcord_core::exit;
@@ -19,29 +19,43 @@ fn say(_: &Instant, s: &str) {
     );
 }
 
-pub fn run(keep: bool) -> Result<i32> {
+pub fn run(keep: bool, url: Option<String>) -> Result<i32> {
     let t = crate::console::started();
     let dir = tempfile::Builder::new().prefix("ripcord-demo-").tempdir()?;
     let root = dir.path().to_path_buf();
-    let db_path = root.join("workshop.db");
+    let url = match url {
+        Some(u) => u,
+        None => {
+            let conn = Connection::open(root.join("workshop.db"))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            "sqlite:workshop.db".to_string()
+        }
+    };
+    let dialect = match url.split(':').next() {
+        Some("postgres" | "postgresql") => workshop::Dialect::Postgres,
+        Some("mysql" | "mariadb") => workshop::Dialect::Mysql,
+        _ => workshop::Dialect::Sqlite,
+    };
     let plan_path = root.join("ripcord.toml");
+    std::fs::write(&plan_path, workshop::plan_for(&url, dialect))?;
+    let plan = ripcord_core::plan::load(&plan_path)
+        .map_err(|e| anyhow::anyhow!("{:?}", miette::Report::new(*e)))?;
+    let shown = plan.databases["workshop"].url.to_string();
+    let mut ctx = open(plan, "demo-operator".into())?;
+    let mut db = ctx.engine("workshop")?;
 
     say(
         &t,
-        &format!("1. Universal Workshop ERP on SQLite, in {}", root.display()),
+        &format!(
+            "1. Universal Workshop ERP on {shown}; plan and state in {}",
+            root.display()
+        ),
     );
-    let conn = Connection::open(&db_path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
-    let rows = workshop::create(&conn, 600, 7)?;
+    let customers = 600;
+    let rows = workshop::create(db.as_mut(), customers, 7)?;
     eprintln!(
         "           {rows} rows: customers (Arabic and English names), vehicles, service orders, invoices with 5% VAT in baisa, payments"
     );
-    std::fs::write(&plan_path, example_plan("workshop"))?;
-
-    let plan = ripcord_core::plan::load(&plan_path)
-        .map_err(|e| anyhow::anyhow!("{:?}", miette::Report::new(*e)))?;
-    let mut ctx = open(plan, "demo-operator".into())?;
 
     say(
         &t,
@@ -57,7 +71,7 @@ pub fn run(keep: bool) -> Result<i32> {
         &t,
         "3. Cutover. The business keeps working on the new version (new customers, invoices, payments, voids, corrections)",
     );
-    let writes = workshop::business_day(&conn, 11, 150)?;
+    let writes = workshop::business_day(db.as_mut(), customers, 11, 150)?;
     eprintln!(
         "           {} statements: {} new customers, {} new invoices, {} payments, {} old invoices paid, {} voided, {} payments removed, {} discounts corrected",
         writes.statements,
@@ -69,11 +83,11 @@ pub fn run(keep: bool) -> Result<i32> {
         writes.deleted_payments.len(),
         writes.discount_changes.len()
     );
-    let wrong: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM invoices WHERE vat_baisa <> (net_baisa * 5 + 50) / 100",
-        [],
-        |r| r.get(0),
-    )?;
+    let wrong_sql = format!(
+        "SELECT COUNT(*) FROM invoices WHERE vat_baisa <> {}",
+        dialect.idiv("net_baisa * 5 + 50", "100")
+    );
+    let wrong = db.query_scalar(&wrong_sql)?;
 
     say(
         &t,
@@ -108,7 +122,8 @@ pub fn run(keep: bool) -> Result<i32> {
         &t,
         "6. Independent check: every business write is in the legacy tables, in its final form",
     );
-    let (checked, problems) = workshop::check_business_writes(&conn, &writes)?;
+    let mut db = ctx.engine("workshop")?;
+    let (checked, problems) = workshop::check_business_writes(db.as_mut(), &writes)?;
     for p in &problems {
         eprintln!("           PROBLEM: {p}");
     }
@@ -116,11 +131,7 @@ pub fn run(keep: bool) -> Result<i32> {
         "           {checked} business writes checked, {} missing or wrong",
         problems.len()
     );
-    let still_wrong: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM invoices WHERE vat_baisa <> (net_baisa * 5 + 50) / 100",
-        [],
-        |r| r.get(0),
-    )?;
+    let still_wrong = db.query_scalar(&wrong_sql)?.as_f64().unwrap_or(-1.0) as i64;
     eprintln!("           invoices with wrong VAT now: {still_wrong}");
 
     say(&t, "7. ripcord verify -c billing, and the audit chain");
@@ -170,6 +181,9 @@ pub fn run(keep: bool) -> Result<i32> {
         f.lost + problems.len() as u64,
         t.elapsed().as_secs_f64()
     );
+    if dialect != workshop::Dialect::Sqlite {
+        eprintln!("   the Workshop tables stay in {shown}");
+    }
     if keep {
         let kept = dir.keep();
         eprintln!("   demo folder kept: {}", kept.display());

@@ -44,7 +44,7 @@ fn a_failed_step_stops_the_run_and_says_how_to_roll_back() {
 fn a_dry_run_prints_the_plan_and_changes_nothing() {
     let w = Workshop::new(30);
     assert_eq!(code(&w.ripcord(&["run"])), 0);
-    ripcord::workshop::business_day(&w.db(), 4, 12).unwrap();
+    w.business_day(4, 12);
     let before = std::fs::read(w.path().join("workshop.db")).ok();
     let state_before = w.ctx().state.audit_entries().unwrap().len();
     let o = w.ripcord(&["rollback", "-c", "billing", "--dry-run"]);
@@ -128,14 +128,14 @@ fn a_gap_is_reported_with_key_and_reason_and_fails_the_rollback() {
     let db = w.db();
     db.execute_batch(
         "CREATE TABLE p2 AS SELECT * FROM payments; DROP TABLE payments;
-         CREATE TABLE payments (id INTEGER PRIMARY KEY AUTOINCREMENT, invoice_id INTEGER NOT NULL, amount_baisa INTEGER NOT NULL, method TEXT NOT NULL, paid_at TEXT NOT NULL);
+         CREATE TABLE payments (id BIGINT PRIMARY KEY, invoice_id BIGINT NOT NULL, amount_baisa BIGINT NOT NULL, method VARCHAR(20) NOT NULL, paid_at VARCHAR(40) NOT NULL);
          INSERT INTO payments SELECT * FROM p2; DROP TABLE p2;",
     )
     .unwrap();
     drop(db);
     assert_eq!(code(&w.ripcord(&["capture", "start", "-c", "billing"])), 0);
-    w.db().execute("INSERT INTO payments (invoice_id, amount_baisa, method, paid_at) VALUES (1, 1000, 'wallet', 'now')", []).unwrap();
-    w.db().execute("INSERT INTO payments (invoice_id, amount_baisa, method, paid_at) VALUES (2, 2000, 'cash', 'now')", []).unwrap();
+    w.db().execute("INSERT INTO payments (id, invoice_id, amount_baisa, method, paid_at) VALUES (900001, 1, 1000, 'wallet', 'now')", []).unwrap();
+    w.db().execute("INSERT INTO payments (id, invoice_id, amount_baisa, method, paid_at) VALUES (900002, 2, 2000, 'cash', 'now')", []).unwrap();
     let o = w.ripcord(&["rollback", "-c", "billing", "--yes", "--reason", "gap test"]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     let o = w.ripcord(&["gaps"]);

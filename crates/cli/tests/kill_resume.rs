@@ -30,7 +30,7 @@ fn trial(point: &str) {
     let w = Workshop::new(120);
     let o = w.ripcord(&["run"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
-    let writes = ripcord::workshop::business_day(&w.db(), 5, 80).unwrap();
+    let writes = w.business_day(5, 80);
     let o = w.ripcord_env(
         &[
             "rollback",
@@ -51,7 +51,7 @@ fn trial(point: &str) {
     // While interrupted after the freeze, business writes are refused.
     let o = w.ripcord(&["rollback", "--resume", "--yes"]);
     assert_eq!(code(&o), 0, "resume after a kill at {point}: {}", text(&o));
-    let (checked, problems) = ripcord::workshop::check_business_writes(&w.db(), &writes).unwrap();
+    let (checked, problems) = w.check_business_writes(&writes);
     assert!(checked > 100);
     assert!(problems.is_empty(), "after a kill at {point}: {problems:?}");
     let dup: i64 = w
@@ -85,7 +85,7 @@ fn killed_at_every_phase_boundary_and_mid_restore_and_replay_then_resumed() {
 fn a_frozen_table_refuses_business_writes_until_the_rollback_finishes() {
     let w = Workshop::new(60);
     assert_eq!(code(&w.ripcord(&["run"])), 0);
-    ripcord::workshop::business_day(&w.db(), 5, 10).unwrap();
+    w.business_day(5, 10);
     let o = w.ripcord_env(
         &["rollback", "-c", "billing", "--yes", "--reason", "t"],
         &[("RIPCORD_CRASH_AT", "drain:after")],

@@ -13,7 +13,7 @@ fn chunk_files(w: &Workshop) -> Vec<std::path::PathBuf> {
 fn a_flipped_byte_in_a_chunk_is_detected_and_the_rollback_refuses_before_touching_anything() {
     let w = Workshop::new(80);
     assert_eq!(code(&w.ripcord(&["checkpoint", "-c", "billing"])), 0);
-    ripcord::workshop::business_day(&w.db(), 1, 5).unwrap();
+    w.business_day(1, 5);
     let before: i64 = w
         .db()
         .query_row("SELECT COUNT(*) FROM invoices", [], |r| r.get(0))
@@ -193,7 +193,7 @@ fn a_password_in_a_database_url_reaches_no_log_audit_report_or_output() {
                 "secrets test",
             ]
         {
-            ripcord::workshop::business_day(&w.db(), 2, 10).unwrap();
+            w.business_day(2, 10);
         }
         let o = w.ripcord_env(&args, &env);
         if matches!(args[0], "run" | "rollback") {

@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 
 pub struct Workshop {
     pub dir: tempfile::TempDir,
+    pub customers: i64,
 }
 
 impl Workshop {
@@ -19,13 +20,15 @@ impl Workshop {
         let dir = tempfile::tempdir().unwrap();
         let conn = Connection::open(dir.path().join("workshop.db")).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-        ripcord::workshop::create(&conn, customers, 3).unwrap();
+        drop(conn);
         std::fs::write(
             dir.path().join("ripcord.toml"),
             ripcord::commands::example_plan("workshop"),
         )
         .unwrap();
-        Workshop { dir }
+        let w = Workshop { dir, customers };
+        ripcord::workshop::create(&mut *w.engine(), customers, 3).unwrap();
+        w
     }
 
     pub fn path(&self) -> &Path {
@@ -36,6 +39,28 @@ impl Workshop {
         let c = Connection::open(self.path().join("workshop.db")).unwrap();
         c.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
         c
+    }
+
+    /// The Workshop database through ripcord's SQLite engine.
+    pub fn engine(&self) -> Box<dyn ripcord_core::engine::Engine> {
+        let mut e = ripcord_sqlite::SqliteEngine::open(&format!(
+            "sqlite:{}",
+            self.path().join("workshop.db").display()
+        ))
+        .unwrap();
+        ripcord_core::engine::Engine::prepare(&mut e).unwrap();
+        Box::new(e)
+    }
+
+    pub fn business_day(&self, seed: u64, visits: i64) -> ripcord::workshop::BusinessWrites {
+        ripcord::workshop::business_day(&mut *self.engine(), self.customers, seed, visits).unwrap()
+    }
+
+    pub fn check_business_writes(
+        &self,
+        w: &ripcord::workshop::BusinessWrites,
+    ) -> (u64, Vec<String>) {
+        ripcord::workshop::check_business_writes(&mut *self.engine(), w).unwrap()
     }
 
     pub fn ripcord(&self, args: &[&str]) -> Output {
