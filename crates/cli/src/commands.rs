@@ -23,8 +23,9 @@ impl Connector for Engines {
     fn connect(&self, db: &Database) -> ripcord_core::Result<Box<dyn Engine>> {
         match db.url.scheme() {
             "sqlite" => Ok(Box::new(SqliteEngine::open(db.url.expose())?)),
+            "mysql" | "mariadb" => Ok(Box::new(ripcord_mysql::MyEngine::open(db.url.expose())?)),
             other => Err(Error::Usage(format!(
-                "database {:?} ({}): the {other} engine is not built yet; this ripcord supports sqlite: databases",
+                "database {:?} ({}): the {other} engine is not built yet; this ripcord supports sqlite: and mysql:/mariadb: databases",
                 db.name, db.url
             ))),
         }

@@ -247,9 +247,30 @@ fn kill_and_resume(engine: &'static str) {
     }
 }
 
+/// The demo story, end to end through the binary, on this engine.
+fn demo(engine: &'static str) {
+    let db = FreshDb::new(engine);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
+        .args(["demo", "--url", &db.url])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(code(&o), 0, "{t}");
+    assert!(
+        t.contains(" 0 records lost")
+            && t.contains("0 missing or wrong")
+            && t.contains("audit chain: intact"),
+        "{t}"
+    );
+}
+
 macro_rules! conformance {
     ($engine:ident) => {
         mod $engine {
+            #[test]
+            fn demo() {
+                super::demo(stringify!($engine));
+            }
             #[test]
             fn rollback_with_replay() {
                 super::rollback_with_replay(stringify!($engine));
@@ -263,3 +284,4 @@ macro_rules! conformance {
 }
 
 conformance!(sqlite);
+conformance!(mysql);

@@ -1,0 +1,1182 @@
+//! The MariaDB/MySQL engine.
+//!
+//! Bookkeeping tables live in the URL's database, prefixed `_ripcord_`: `_ripcord_journal`
+//! (captured writes), `_ripcord_frozen`, `_ripcord_restore` (finished restores),
+//! `_ripcord_swap` (restores whose new table is loaded, for crash recovery) and
+//! `_ripcord_replay` (replay positions, written in the same transaction as the rows).
+//!
+//! The origin tag is the session variable `@ripcord_origin`, set by ripcord around its own
+//! writes and reset before commit; capture triggers store `COALESCE(@ripcord_origin,
+//! 'business')`, so business sessions, which never set it, are tagged `business`.
+//!
+//! Values travel as text: ripcord reads with the text protocol and writes SQL literals (see
+//! `sql.rs`), so what is restored is exactly what the server printed.
+
+use crate::sql::{self, Class, q};
+use mysql::consts::CapabilityFlags;
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts, OptsBuilder};
+use ripcord_core::engine::*;
+use ripcord_core::journal::{JournalEntry, JournalMark, Op, Origin, RowImage};
+use ripcord_core::schema::{Column, TableSchema};
+use ripcord_core::value::{Row, Value};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How far below the snapshot's highest journal sequence holes are looked for. A
+/// transaction that took a sequence number and is still open after this many later journal
+/// rows were written is beyond the window (documented limitation).
+const HOLE_WINDOW: i64 = 100_000;
+/// Target size of one multi-row INSERT of a restore, and of one batch of replayed writes.
+const BATCH_BYTES: usize = 1 << 20;
+const ER_QUERY_INTERRUPTED: u16 = 1317;
+const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+const ER_LOCK_DEADLOCK: u16 = 1213;
+
+pub struct MyEngine {
+    conn: Conn,
+    /// The driver URL (password included) for the cancel connection; never shown.
+    url: String,
+    conn_id: u32,
+    /// Set by a cancel; a statement that a kill ended without an error (e.g. `SLEEP`
+    /// returns 1) still reports `Cancelled`.
+    cancelled: Arc<AtomicBool>,
+}
+
+fn err(context: impl Into<String>) -> impl FnOnce(mysql::Error) -> EngineError {
+    let context = context.into();
+    move |e| {
+        if let mysql::Error::MySqlError(m) = &e
+            && m.code == ER_QUERY_INTERRUPTED
+        {
+            return EngineError::Cancelled;
+        }
+        EngineError::sql(context, e)
+    }
+}
+
+fn driver_opts(url: &str) -> Result<(Opts, String), String> {
+    let driver_url = match url.strip_prefix("mariadb://") {
+        Some(rest) => format!("mysql://{rest}"),
+        None => url.to_string(),
+    };
+    let opts = Opts::from_url(&driver_url).map_err(|e| e.to_string())?;
+    Ok((opts, driver_url))
+}
+
+fn connect(opts: Opts) -> Result<Conn, mysql::Error> {
+    let b = OptsBuilder::from_opts(opts)
+        .tcp_connect_timeout(Some(Duration::from_secs(10)))
+        // UPDATE reports matched rows, so setting a column to its current value is not
+        // mistaken for a missing row.
+        .additional_capabilities(CapabilityFlags::CLIENT_FOUND_ROWS)
+        .init(vec![
+            "SET NAMES utf8mb4",
+            "SET time_zone = '+00:00'",
+            "SET sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
+            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+            "SET @ripcord_origin = NULL",
+        ]);
+    Conn::new(b)
+}
+
+fn text(v: Option<&mysql::Value>) -> Option<String> {
+    match v? {
+        mysql::Value::NULL => None,
+        mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        other => Some(other.as_sql(true)),
+    }
+}
+
+/// Runs every statement of a (multi-statement) text and reports each statement's affected
+/// rows until the first error, which is returned with the index of the failing statement.
+fn run_multi(conn: &mut Conn, sql: &str) -> (Vec<u64>, Option<mysql::Error>) {
+    let mut res = match conn.query_iter(sql) {
+        Ok(r) => r,
+        Err(e) => return (Vec::new(), Some(e)),
+    };
+    let mut affected = Vec::new();
+    while let Some(mut set) = res.iter() {
+        let n = set.affected_rows();
+        for row in set.by_ref() {
+            if let Err(e) = row {
+                return (affected, Some(e));
+            }
+        }
+        affected.push(n);
+    }
+    (affected, None)
+}
+
+fn capture_sql(schema: &TableSchema) -> Vec<String> {
+    let t = &schema.name;
+    let name = |s: &str| q(&format!("_ripcord_cap_{t}_{s}"));
+    let image = |which: &str| {
+        let parts: Vec<String> = schema
+            .columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}, {}",
+                    sql::lit(&c.name),
+                    sql::capture_expr(which, &c.name, sql::classify(&c.decl_type))
+                )
+            })
+            .collect();
+        format!("JSON_OBJECT({})", parts.join(", "))
+    };
+    const ORIGIN: &str = "COALESCE(@ripcord_origin, 'business')";
+    let mut out: Vec<String> = ["i", "u", "d"]
+        .iter()
+        .map(|s| format!("DROP TRIGGER IF EXISTS {}", name(s)))
+        .collect();
+    out.push(format!(
+        "CREATE TRIGGER {} AFTER INSERT ON {} FOR EACH ROW INSERT INTO _ripcord_journal (tbl, op, new_row, origin) VALUES ({}, 'I', {}, {ORIGIN})",
+        name("i"),
+        q(t),
+        sql::lit(t),
+        image("NEW")
+    ));
+    out.push(format!(
+        "CREATE TRIGGER {} AFTER UPDATE ON {} FOR EACH ROW INSERT INTO _ripcord_journal (tbl, op, old_row, new_row, origin) VALUES ({}, 'U', {}, {}, {ORIGIN})",
+        name("u"),
+        q(t),
+        sql::lit(t),
+        image("OLD"),
+        image("NEW")
+    ));
+    out.push(format!(
+        "CREATE TRIGGER {} AFTER DELETE ON {} FOR EACH ROW INSERT INTO _ripcord_journal (tbl, op, old_row, origin) VALUES ({}, 'D', {}, {ORIGIN})",
+        name("d"),
+        q(t),
+        sql::lit(t),
+        image("OLD")
+    ));
+    out
+}
+
+fn freeze_sql(t: &str) -> Vec<String> {
+    let mut msg = format!("ripcord: table {t} is frozen while a rollback runs");
+    // MESSAGE_TEXT holds at most 128 characters.
+    if let Some((i, _)) = msg.char_indices().nth(128) {
+        msg.truncate(i);
+    }
+    ["INSERT", "UPDATE", "DELETE"]
+        .iter()
+        .map(|ev| {
+            format!(
+                "CREATE TRIGGER IF NOT EXISTS {} BEFORE {ev} ON {} FOR EACH ROW IF COALESCE(@ripcord_origin, '') <> 'ripcord' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = {}; END IF",
+                q(&format!("_ripcord_frz_{t}_{}", &ev[..1].to_lowercase())),
+                q(t),
+                sql::lit(&msg)
+            )
+        })
+        .collect()
+}
+
+fn select_sql(s: &TableSchema) -> String {
+    let cols: Vec<String> = s
+        .columns
+        .iter()
+        .map(|c| sql::read_expr(&c.name, sql::classify(&c.decl_type)))
+        .collect();
+    let key: Vec<String> = s.key_names().iter().map(|c| q(c)).collect();
+    format!(
+        "SELECT {} FROM {} ORDER BY {}",
+        cols.join(", "),
+        q(&s.name),
+        key.join(", ")
+    )
+}
+
+fn where_key(key: &RowImage) -> Result<String, String> {
+    let mut conds = Vec::new();
+    for (k, v) in key {
+        if v.is_null() {
+            conds.push(format!("{} IS NULL", q(k)));
+        } else {
+            conds.push(format!("{} = {}", q(k), sql::value_lit(v)?));
+        }
+    }
+    Ok(conds.join(" AND "))
+}
+
+fn op_sql(op: &ApplyOp) -> Result<String, String> {
+    Ok(match op {
+        ApplyOp::Insert { table, row } => {
+            let cols: Vec<String> = row.keys().map(|k| q(k)).collect();
+            let vals = row
+                .values()
+                .map(sql::value_lit)
+                .collect::<Result<Vec<_>, _>>()?;
+            format!(
+                "INSERT INTO {} ({}) VALUES ({})",
+                q(table),
+                cols.join(", "),
+                vals.join(", ")
+            )
+        }
+        ApplyOp::Update { table, key, set } => {
+            let sets = set
+                .iter()
+                .map(|(k, v)| Ok(format!("{} = {}", q(k), sql::value_lit(v)?)))
+                .collect::<Result<Vec<_>, String>>()?;
+            format!(
+                "UPDATE {} SET {} WHERE {}",
+                q(table),
+                sets.join(", "),
+                where_key(key)?
+            )
+        }
+        ApplyOp::Delete { table, key } => {
+            format!("DELETE FROM {} WHERE {}", q(table), where_key(key)?)
+        }
+    })
+}
+
+impl MyEngine {
+    /// Opens `mysql://user:password@host:port/database` (or `mariadb://…`). The session runs
+    /// in UTC, utf8mb4 and strict mode.
+    pub fn open(url: &str) -> EngineResult<Self> {
+        let shown = ripcord_core::redact::redact_url(url);
+        let connect_err = |reason: String| {
+            let mut reason = reason;
+            for s in ripcord_core::redact::secrets_in_url(url) {
+                reason = reason.replace(&s, "***");
+            }
+            EngineError::Connect {
+                engine: "mysql",
+                url: shown.clone(),
+                reason,
+            }
+        };
+        let (opts, driver_url) = driver_opts(url).map_err(&connect_err)?;
+        if opts.get_db_name().is_none() {
+            return Err(connect_err("the URL names no database".into()));
+        }
+        let conn = connect(opts).map_err(|e| connect_err(e.to_string()))?;
+        let conn_id = conn.connection_id();
+        Ok(MyEngine {
+            conn,
+            url: driver_url,
+            conn_id,
+            cancelled: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Runs statements (one or several), failing on the first error.
+    fn exec(&mut self, sql: &str, context: &str) -> EngineResult<()> {
+        match run_multi(&mut self.conn, sql) {
+            (_, None) => Ok(()),
+            (_, Some(e)) => Err(err(context)(e)),
+        }
+    }
+
+    fn rows(&mut self, sql: &str, context: &str) -> EngineResult<Vec<Vec<Option<String>>>> {
+        let rows: Vec<mysql::Row> = self.conn.query(sql).map_err(err(context))?;
+        Ok(rows
+            .iter()
+            .map(|r| (0..r.len()).map(|i| text(r.as_ref(i))).collect())
+            .collect())
+    }
+
+    fn strings(&mut self, sql: &str, context: &str) -> EngineResult<Vec<String>> {
+        Ok(self
+            .rows(sql, context)?
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .collect())
+    }
+
+    fn int(&mut self, sql: &str, context: &str) -> EngineResult<Option<i64>> {
+        match self.strings(sql, context)?.first() {
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| EngineError::sql(context, format!("not an integer: {s}"))),
+            None => Ok(None),
+        }
+    }
+
+    fn table_exists(&mut self, t: &str) -> EngineResult<bool> {
+        Ok(self
+            .int(
+                &format!(
+                    "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
+                    sql::lit(t)
+                ),
+                "table exists",
+            )?
+            .unwrap_or(0)
+            > 0)
+    }
+
+    /// Runs `f` in one transaction with the origin tag set; resets the tag before commit and
+    /// on every way out.
+    fn write<T>(
+        &mut self,
+        origin: Origin,
+        f: impl FnOnce(&mut Self) -> EngineResult<T>,
+    ) -> EngineResult<T> {
+        self.exec(
+            &format!(
+                "SET @ripcord_origin = {}; START TRANSACTION",
+                sql::lit(origin.as_str())
+            ),
+            "begin",
+        )?;
+        let out = f(self);
+        match out {
+            Ok(v) => {
+                if let Err(e) = self.exec("SET @ripcord_origin = NULL; COMMIT", "commit") {
+                    let _ = self.exec("ROLLBACK; SET @ripcord_origin = NULL", "rollback");
+                    return Err(e);
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.exec("ROLLBACK; SET @ripcord_origin = NULL", "rollback");
+                Err(e)
+            }
+        }
+    }
+
+    /// The journal mark as seen by the current (consistent-snapshot) transaction.
+    ///
+    /// InnoDB hands out AUTO_INCREMENT values when a row is inserted, not when its
+    /// transaction commits, and never hands one out twice; this holds for every
+    /// `innodb_autoinc_lock_mode` (0 and 1 only change how long the counter is locked within
+    /// a statement, 2 may also leave unused gaps). So a writer can take seq n, a second one
+    /// n+1 and commit first. In our read view the committed ones are visible and the
+    /// in-flight ones are not: every missing seq at or below `high` is a hole (a seq whose
+    /// transaction later rolls back is a harmless hole that never shows up).
+    fn mark_in_snapshot(&mut self) -> EngineResult<JournalMark> {
+        let high = self
+            .int(
+                "SELECT COALESCE(MAX(seq), 0) FROM _ripcord_journal",
+                "journal mark",
+            )?
+            .unwrap_or(0);
+        let lo = (high - HOLE_WINDOW).max(0);
+        let gaps = self.rows(
+            &format!(
+                "SELECT prev, seq FROM (SELECT seq, LAG(seq) OVER (ORDER BY seq) AS prev FROM (SELECT {lo} AS seq UNION ALL SELECT seq FROM _ripcord_journal WHERE seq > {lo} AND seq <= {high}) s) g WHERE seq - prev > 1"
+            ),
+            "journal holes",
+        )?;
+        let mut holes = Vec::new();
+        for g in gaps {
+            let n = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<i64>().ok());
+            if let (Some(prev), Some(seq)) = (n(&g[0]), n(&g[1])) {
+                holes.extend(prev + 1..seq);
+            }
+        }
+        Ok(JournalMark {
+            high,
+            holes,
+            snapshot: None,
+        })
+    }
+
+    fn begin_snapshot(&mut self) -> EngineResult<()> {
+        self.exec(
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+            "begin snapshot",
+        )
+    }
+
+    fn read_schema(&mut self, table: &str) -> EngineResult<TableSchema> {
+        let t = sql::lit(table);
+        let cols = self.rows(
+            &format!(
+                "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {t} ORDER BY ORDINAL_POSITION"
+            ),
+            "read columns",
+        )?;
+        if cols.is_empty() {
+            return Err(EngineError::NoSuchTable(table.to_string()));
+        }
+        let columns: Vec<Column> = cols
+            .into_iter()
+            .map(|r| Column {
+                name: r[0].clone().unwrap_or_default(),
+                decl_type: r[1].clone().unwrap_or_default(),
+                not_null: r[2].as_deref() == Some("NO"),
+            })
+            .collect();
+        let pk_names = self.strings(
+            &format!(
+                "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {t} AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX"
+            ),
+            "read primary key",
+        )?;
+        if pk_names.is_empty() {
+            return Err(EngineError::NoPrimaryKey(table.to_string()));
+        }
+        let primary_key = pk_names
+            .iter()
+            .map(|n| {
+                columns
+                    .iter()
+                    .position(|c| &c.name == n)
+                    .ok_or_else(|| EngineError::sql("read primary key", format!("no column {n}")))
+            })
+            .collect::<EngineResult<Vec<_>>>()?;
+        let create = self.rows(
+            &format!("SHOW CREATE TABLE {}", q(table)),
+            "show create table",
+        )?;
+        let create_sql = create
+            .first()
+            .and_then(|r| r.get(1).cloned().flatten())
+            .ok_or_else(|| EngineError::NoSuchTable(table.to_string()))?;
+        let triggers = self.strings(
+            &format!(
+                "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = {t} AND TRIGGER_NAME NOT LIKE '\\_ripcord\\_%' ORDER BY ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER"
+            ),
+            "list triggers",
+        )?;
+        let mut post_sql = Vec::new();
+        for name in triggers {
+            let r = self.rows(&format!("SHOW CREATE TRIGGER {}", q(&name)), "show trigger")?;
+            if let Some(s) = r.first().and_then(|r| r.get(2).cloned().flatten()) {
+                post_sql.push(s);
+            }
+        }
+        Ok(TableSchema {
+            name: table.to_string(),
+            columns,
+            primary_key,
+            create_sql: sql::strip_auto_increment(&create_sql),
+            post_sql,
+        })
+    }
+
+    fn drop_triggers_on(&mut self, t: &str) -> EngineResult<()> {
+        let names = self.strings(
+            &format!(
+                "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = {}",
+                sql::lit(t)
+            ),
+            "list triggers",
+        )?;
+        for n in names {
+            self.exec(&format!("DROP TRIGGER IF EXISTS {}", q(&n)), "drop trigger")?;
+        }
+        Ok(())
+    }
+
+    /// The restore proper; foreign-key and unique checks are off around it.
+    ///
+    /// DDL commits implicitly, so the restore is a sequence of steps, each safe to repeat:
+    /// 1. unless this tag's swap marker exists: drop any leftover `_ripcord_new_<t>` (a load
+    ///    cut short), create it, bulk-load it, carry over the AUTO_INCREMENT counter, then
+    ///    write the marker (`_ripcord_swap`): from here on the new table is complete;
+    /// 2. if `_ripcord_new_<t>` exists, swap it in; a leftover `_ripcord_old_<t>` is the
+    ///    pre-restore table of a swap that already happened and is dropped;
+    /// 3. drop `_ripcord_old_<t>`, re-add foreign keys, recreate triggers;
+    /// 4. record the tag and delete the marker in one transaction.
+    ///
+    /// A rerun after a crash past step 1 does not reload: the swapped-in table already
+    /// holds the checkpoint's rows, plus any write that reached it before its freeze
+    /// triggers existed, and reloading would silently drop those writes.
+    fn restore_steps(
+        &mut self,
+        schema: &TableSchema,
+        rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
+        opts: &RestoreOptions,
+    ) -> ripcord_core::Result<u64> {
+        let t = &schema.name;
+        let new = format!("_ripcord_new_{t}");
+        let old = format!("_ripcord_old_{t}");
+        let tag = sql::lit(&opts.restore_tag);
+        let (create_new, fks) = sql::split_foreign_keys(&schema.create_sql);
+        let marked = self
+            .int(
+                &format!("SELECT COUNT(*) FROM _ripcord_swap WHERE tag = {tag}"),
+                "restore marker",
+            )?
+            .unwrap_or(0)
+            > 0;
+        let mut loaded = None;
+        if !marked {
+            self.exec(
+                &format!("DROP TABLE IF EXISTS {}", q(&new)),
+                "drop leftover",
+            )?;
+            let head = format!("CREATE TABLE {}", q(t));
+            let body = create_new.strip_prefix(&head).ok_or_else(|| {
+                EngineError::sql(
+                    format!("restore {t}"),
+                    "create_sql does not start with CREATE TABLE for this table",
+                )
+            })?;
+            self.exec(
+                &format!("CREATE TABLE {}{body}", q(&new)),
+                &format!("create {new}"),
+            )?;
+            loaded = Some(self.load(&new, schema, rows)?);
+            // Ids handed out after the checkpoint must not be handed out again; InnoDB
+            // never sets the counter below max(id) + 1, so the larger of the two wins.
+            let counter = self.int(
+                &format!(
+                    "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
+                    sql::lit(t)
+                ),
+                "read auto_increment",
+            )?;
+            if let Some(c) = counter {
+                self.exec(
+                    &format!("ALTER TABLE {} AUTO_INCREMENT = {c}", q(&new)),
+                    "keep auto_increment",
+                )?;
+            }
+            self.exec(
+                &format!(
+                    "INSERT INTO _ripcord_swap (tag, tbl) VALUES ({tag}, {})",
+                    sql::lit(t)
+                ),
+                "restore marker",
+            )?;
+        }
+        ripcord_core::crash::point("mysql:restore:before-swap");
+        if self.table_exists(&new)? {
+            self.exec(&format!("DROP TABLE IF EXISTS {}", q(&old)), "drop old")?;
+            let referenced = self
+                .int(
+                    &format!(
+                        "SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME = {} AND TABLE_NAME <> {}",
+                        sql::lit(t),
+                        sql::lit(t)
+                    ),
+                    "referencing tables",
+                )?
+                .unwrap_or(0)
+                > 0;
+            if !self.table_exists(t)? {
+                self.exec(&format!("RENAME TABLE {} TO {}", q(&new), q(t)), "swap in")?;
+            } else if referenced {
+                // Renaming a parent table repoints its children's foreign keys at the new
+                // name; dropping it leaves them pointing at `t`, which the copy becomes. A
+                // crash in between leaves `t` missing and the marker set: the rerun renames.
+                self.exec(&format!("DROP TABLE {}", q(t)), "drop replaced table")?;
+                self.exec(&format!("RENAME TABLE {} TO {}", q(&new), q(t)), "swap in")?;
+            } else {
+                self.exec(
+                    &format!(
+                        "RENAME TABLE {} TO {}, {} TO {}",
+                        q(t),
+                        q(&old),
+                        q(&new),
+                        q(t)
+                    ),
+                    "swap",
+                )?;
+            }
+        }
+        ripcord_core::crash::point("mysql:restore:after-swap");
+        self.exec(&format!("DROP TABLE IF EXISTS {}", q(&old)), "drop old")?;
+        if !fks.is_empty() {
+            let have = self.strings(
+                &format!(
+                    "SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = {}",
+                    sql::lit(t)
+                ),
+                "foreign keys",
+            )?;
+            let missing: Vec<String> = fks
+                .iter()
+                .filter(|fk| {
+                    !have
+                        .iter()
+                        .any(|h| fk.starts_with(&format!("CONSTRAINT {} ", q(h))))
+                })
+                .map(|fk| format!("ADD {fk}"))
+                .collect();
+            if !missing.is_empty() {
+                self.exec(
+                    &format!("ALTER TABLE {} {}", q(t), missing.join(", ")),
+                    "re-add foreign keys",
+                )?;
+            }
+        }
+        self.drop_triggers_on(t)?;
+        for s in &schema.post_sql {
+            self.exec(s, &format!("recreate trigger on {t}"))?;
+        }
+        if opts.capture {
+            for s in capture_sql(schema) {
+                self.exec(&s, &format!("capture on {t}"))?;
+            }
+        }
+        if opts.freeze {
+            for s in freeze_sql(t) {
+                self.exec(&s, &format!("freeze {t}"))?;
+            }
+        }
+        let n = match loaded {
+            Some(n) => n,
+            None => self.count_rows(t)?,
+        };
+        self.exec(
+            &format!(
+                "START TRANSACTION; INSERT INTO _ripcord_restore (tag, tbl) VALUES ({tag}, {}); DELETE FROM _ripcord_swap WHERE tag = {tag}; COMMIT",
+                sql::lit(t)
+            ),
+            "record restore",
+        )
+        .inspect_err(|_| {
+            let _ = self.exec("ROLLBACK", "rollback");
+        })?;
+        Ok(n)
+    }
+
+    /// Bulk-loads rows with multi-row INSERTs of about [`BATCH_BYTES`] each.
+    fn load(
+        &mut self,
+        table: &str,
+        schema: &TableSchema,
+        rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
+    ) -> ripcord_core::Result<u64> {
+        let cols: Vec<String> = schema.columns.iter().map(|c| q(&c.name)).collect();
+        let head = format!("INSERT INTO {} ({}) VALUES ", q(table), cols.join(", "));
+        let mut buf = String::with_capacity(BATCH_BYTES + 64 * 1024);
+        let mut n = 0u64;
+        let ctx = format!("load {}", schema.name);
+        self.exec("START TRANSACTION", &ctx)?;
+        let r: ripcord_core::Result<()> = (|| {
+            for row in rows {
+                let row = row?;
+                if row.len() != cols.len() {
+                    return Err(EngineError::sql(
+                        &ctx,
+                        format!("row has {} values for {} columns", row.len(), cols.len()),
+                    )
+                    .into());
+                }
+                buf.push_str(if buf.is_empty() { &head } else { "," });
+                buf.push('(');
+                for (i, v) in row.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(',');
+                    }
+                    sql::push_value(&mut buf, v).map_err(|e| EngineError::sql(&ctx, e))?;
+                }
+                buf.push(')');
+                n += 1;
+                if buf.len() >= BATCH_BYTES {
+                    self.exec(&buf, &ctx)?;
+                    buf.clear();
+                }
+            }
+            if !buf.is_empty() {
+                self.exec(&buf, &ctx)?;
+            }
+            Ok(())
+        })();
+        match r {
+            Ok(()) => {
+                self.exec("COMMIT", &ctx)?;
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = self.exec("ROLLBACK", "rollback");
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `ops` as multi-statement batches `SAVEPOINT s; op; SAVEPOINT s; op; …` (setting
+    /// a savepoint with an existing name moves it), one round trip per batch. On a refused
+    /// op the server stops the batch there: roll back to the savepoint and go on after it.
+    fn apply_ops(&mut self, ops: &[ApplyOp]) -> EngineResult<Vec<ApplyOutcome>> {
+        let mut outcomes = Vec::with_capacity(ops.len());
+        let mut i = 0;
+        while i < ops.len() {
+            let mut batch = String::new();
+            let mut end = i;
+            while end < ops.len() && (batch.is_empty() || batch.len() < BATCH_BYTES) {
+                match op_sql(&ops[end]) {
+                    Ok(s) => {
+                        batch.push_str("SAVEPOINT ripcord_op;");
+                        batch.push_str(&s);
+                        batch.push(';');
+                        end += 1;
+                    }
+                    Err(reason) if end == i => {
+                        outcomes.push(ApplyOutcome::Refused(reason));
+                        i += 1;
+                        end = i;
+                        continue;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if end == i {
+                continue;
+            }
+            let (affected, failure) = run_multi(&mut self.conn, &batch);
+            // Statement 2k is the savepoint of op i+k, statement 2k+1 the op itself.
+            for (k, n) in affected.iter().enumerate() {
+                if k % 2 == 1 {
+                    outcomes.push(if *n == 0 {
+                        ApplyOutcome::NoRow
+                    } else {
+                        ApplyOutcome::Applied
+                    });
+                }
+            }
+            let done = affected.len() / 2;
+            match failure {
+                None => i = end,
+                Some(e) if affected.len() % 2 == 1 => {
+                    // Interruptions, lock timeouts and deadlocks are not the row's fault:
+                    // they fail the batch (to be retried) rather than become data gaps.
+                    if let mysql::Error::MySqlError(m) = &e
+                        && ![ER_QUERY_INTERRUPTED, ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK]
+                            .contains(&m.code)
+                    {
+                        self.exec("ROLLBACK TO SAVEPOINT ripcord_op", "rollback to savepoint")?;
+                        outcomes.push(ApplyOutcome::Refused(m.message.clone()));
+                        i += done + 1;
+                    } else {
+                        return Err(err("apply")(e));
+                    }
+                }
+                Some(e) => return Err(err("savepoint")(e)),
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
+impl Engine for MyEngine {
+    fn kind(&self) -> &'static str {
+        "mysql"
+    }
+
+    fn prepare(&mut self) -> EngineResult<()> {
+        const T: &str = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
+        self.exec(
+            &format!(
+                "CREATE TABLE IF NOT EXISTS _ripcord_journal (
+                    seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                    tbl VARCHAR(128) NOT NULL, op CHAR(1) NOT NULL,
+                    old_row LONGTEXT NULL, new_row LONGTEXT NULL,
+                    origin VARCHAR(16) NOT NULL,
+                    at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                    KEY tbl_seq (tbl, seq)) {T};
+                 CREATE TABLE IF NOT EXISTS _ripcord_frozen (tbl VARCHAR(128) NOT NULL PRIMARY KEY,
+                    since TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) {T};
+                 CREATE TABLE IF NOT EXISTS _ripcord_restore (tag VARCHAR(255) NOT NULL PRIMARY KEY,
+                    tbl VARCHAR(128) NOT NULL,
+                    at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) {T};
+                 CREATE TABLE IF NOT EXISTS _ripcord_swap (tag VARCHAR(255) NOT NULL PRIMARY KEY,
+                    tbl VARCHAR(128) NOT NULL) {T};
+                 CREATE TABLE IF NOT EXISTS _ripcord_replay (tag VARCHAR(255) NOT NULL,
+                    last_seq BIGINT NOT NULL, note LONGTEXT NOT NULL,
+                    PRIMARY KEY (tag, last_seq)) {T}"
+            ),
+            "create ripcord tables",
+        )
+    }
+
+    fn list_tables(&mut self) -> EngineResult<Vec<String>> {
+        self.strings(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT LIKE '\\_ripcord\\_%' ORDER BY TABLE_NAME",
+            "list tables",
+        )
+    }
+
+    fn table_schema(&mut self, table: &str) -> EngineResult<TableSchema> {
+        self.read_schema(table)
+    }
+
+    fn snapshot(
+        &mut self,
+        tables: &[String],
+        sink: &mut dyn SnapshotSink,
+    ) -> ripcord_core::Result<JournalMark> {
+        // information_schema is not versioned: read the shapes first, then open the read
+        // view; a table altered in between fails the read ("definition has changed").
+        let schemas = tables
+            .iter()
+            .map(|t| self.read_schema(t))
+            .collect::<EngineResult<Vec<_>>>()?;
+        self.begin_snapshot()?;
+        let r = (|| -> ripcord_core::Result<JournalMark> {
+            let mark = self.mark_in_snapshot()?;
+            for schema in &schemas {
+                sink.begin_table(schema)?;
+                let classes: Vec<Class> = schema
+                    .columns
+                    .iter()
+                    .map(|c| sql::classify(&c.decl_type))
+                    .collect();
+                let ctx = format!("read {}", schema.name);
+                // query_iter streams: rows are read from the socket as the sink takes them.
+                let mut res = self
+                    .conn
+                    .query_iter(select_sql(schema))
+                    .map_err(err(&ctx))?;
+                if let Some(set) = res.iter() {
+                    for row in set {
+                        let row = row.map_err(err(&ctx))?;
+                        let mut out: Row = Vec::with_capacity(classes.len());
+                        for (i, class) in classes.iter().enumerate() {
+                            let v = match row.as_ref(i) {
+                                Some(mysql::Value::Bytes(b)) => Some(b.as_slice()),
+                                _ => None,
+                            };
+                            out.push(
+                                sql::from_text(*class, v).map_err(|e| EngineError::sql(&ctx, e))?,
+                            );
+                        }
+                        sink.row(out)?;
+                    }
+                }
+                drop(res);
+                sink.end_table()?;
+            }
+            Ok(mark)
+        })();
+        let end = self.exec("COMMIT", "end snapshot");
+        let mark = r?;
+        end?;
+        Ok(mark)
+    }
+
+    fn restore_table(
+        &mut self,
+        schema: &TableSchema,
+        rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
+        opts: &RestoreOptions,
+    ) -> ripcord_core::Result<u64> {
+        if self.restore_done(&opts.restore_tag)? {
+            // Never restore twice over newer (replayed) data.
+            return Ok(self.count_rows(&schema.name)?);
+        }
+        self.exec(
+            "SET FOREIGN_KEY_CHECKS = 0, UNIQUE_CHECKS = 0, @ripcord_origin = 'ripcord'",
+            "restore session",
+        )?;
+        let r = self.restore_steps(schema, rows, opts);
+        let reset = self.exec(
+            "SET FOREIGN_KEY_CHECKS = 1, UNIQUE_CHECKS = 1, @ripcord_origin = NULL",
+            "restore session",
+        );
+        let n = r?;
+        reset?;
+        Ok(n)
+    }
+
+    fn restore_done(&mut self, tag: &str) -> EngineResult<bool> {
+        Ok(self
+            .int(
+                &format!(
+                    "SELECT COUNT(*) FROM _ripcord_restore WHERE tag = {}",
+                    sql::lit(tag)
+                ),
+                "restore state",
+            )?
+            .unwrap_or(0)
+            > 0)
+    }
+
+    fn capture_install(&mut self, tables: &[TableSchema]) -> EngineResult<()> {
+        for s in tables {
+            for stmt in capture_sql(s) {
+                self.exec(&stmt, &format!("capture on {}", s.name))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn capture_remove(&mut self, tables: &[String]) -> EngineResult<()> {
+        for t in tables {
+            for s in ["i", "u", "d"] {
+                self.exec(
+                    &format!(
+                        "DROP TRIGGER IF EXISTS {}",
+                        q(&format!("_ripcord_cap_{t}_{s}"))
+                    ),
+                    "drop capture",
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn captured_tables(&mut self) -> EngineResult<Vec<String>> {
+        self.strings(
+            "SELECT DISTINCT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE '\\_ripcord\\_cap\\_%' ORDER BY EVENT_OBJECT_TABLE",
+            "captured tables",
+        )
+    }
+
+    fn journal_mark(&mut self) -> EngineResult<JournalMark> {
+        self.begin_snapshot()?;
+        let r = self.mark_in_snapshot();
+        let end = self.exec("COMMIT", "end snapshot");
+        let mark = r?;
+        end?;
+        Ok(mark)
+    }
+
+    fn read_journal(
+        &mut self,
+        after: &JournalMark,
+        upto: i64,
+        tables: &[String],
+    ) -> EngineResult<Vec<JournalEntry>> {
+        if tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tbls: Vec<String> = tables.iter().map(|t| sql::lit(t)).collect();
+        let base = format!(
+            "SELECT seq, tbl, op, old_row, new_row, origin, DATE_FORMAT(at, '%Y-%m-%dT%H:%i:%s.%fZ') FROM _ripcord_journal WHERE tbl IN ({}) AND seq <= {upto} AND ",
+            tbls.join(", ")
+        );
+        let mut raw = self.rows(
+            &format!("{base} seq > {} ORDER BY seq", after.high),
+            "read journal",
+        )?;
+        let holes: Vec<String> = after
+            .holes
+            .iter()
+            .filter(|&&h| h <= upto && h <= after.high)
+            .map(|h| h.to_string())
+            .collect();
+        for chunk in holes.chunks(5000) {
+            raw.extend(self.rows(
+                &format!("{base} seq IN ({})", chunk.join(",")),
+                "read journal holes",
+            )?);
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        for r in raw {
+            let seq: i64 = r[0].as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let bad = |reason: String| EngineError::sql(format!("journal entry {seq}"), reason);
+            let op = r[2].clone().unwrap_or_default();
+            out.push(JournalEntry {
+                seq,
+                table: r[1].clone().unwrap_or_default(),
+                op: Op::from_code(&op).ok_or_else(|| bad(format!("unknown operation {op:?}")))?,
+                old: sql::decode_image(r[3].as_deref()).map_err(bad)?,
+                new: sql::decode_image(r[4].as_deref()).map_err(bad)?,
+                origin: Origin::parse(r[5].as_deref().unwrap_or("")),
+                at: r[6].clone().unwrap_or_default(),
+            });
+        }
+        out.sort_by_key(|e| e.seq);
+        Ok(out)
+    }
+
+    fn apply(
+        &mut self,
+        ops: &[ApplyOp],
+        position: &ReplayPosition,
+        summarize: &dyn Fn(&[ApplyOutcome]) -> String,
+    ) -> EngineResult<Vec<ApplyOutcome>> {
+        self.write(Origin::Ripcord, |me| {
+            let outcomes = me.apply_ops(ops)?;
+            let note = summarize(&outcomes);
+            me.exec(
+                &format!(
+                    "INSERT INTO _ripcord_replay (tag, last_seq, note) VALUES ({}, {}, {})",
+                    sql::lit(&position.rollback),
+                    position.last_seq,
+                    sql::lit(&note)
+                ),
+                "store replay position",
+            )?;
+            Ok(outcomes)
+        })
+    }
+
+    fn replay_position(&mut self, tag: &str) -> EngineResult<Option<i64>> {
+        self.int(
+            &format!(
+                "SELECT MAX(last_seq) FROM _ripcord_replay WHERE tag = {}",
+                sql::lit(tag)
+            ),
+            "replay position",
+        )
+    }
+
+    fn replay_log(&mut self, tag: &str) -> EngineResult<Vec<(i64, String)>> {
+        let rows = self.rows(
+            &format!(
+                "SELECT last_seq, note FROM _ripcord_replay WHERE tag = {} ORDER BY last_seq",
+                sql::lit(tag)
+            ),
+            "replay log",
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r[0].as_deref().and_then(|s| s.parse().ok()).unwrap_or(0),
+                    r[1].clone().unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    fn eval_exprs(&mut self, exprs: &[String], input: &RowImage) -> EngineResult<Vec<Value>> {
+        let ctx = format!("evaluate {}", exprs.join(", "));
+        let cols = input
+            .iter()
+            .map(|(k, v)| Ok(format!("{} AS {}", sql::value_lit(v)?, q(k))))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|e| EngineError::sql(&ctx, e))?;
+        let sql = format!(
+            "SELECT {} FROM (SELECT {}) s",
+            exprs.join(", "),
+            if cols.is_empty() {
+                "NULL AS `_ripcord_none`".into()
+            } else {
+                cols.join(", ")
+            }
+        );
+        let mut res = self.conn.query_iter(sql).map_err(err(&ctx))?;
+        let columns = res.columns().as_ref().to_vec();
+        let mut out = None;
+        if let Some(set) = res.iter() {
+            for row in set {
+                let row = row.map_err(err(&ctx))?;
+                if out.is_none() {
+                    out = Some(
+                        (0..exprs.len())
+                            .map(|i| {
+                                sql::from_column(
+                                    &columns[i],
+                                    row.as_ref(i).unwrap_or(&mysql::Value::NULL),
+                                )
+                            })
+                            .collect(),
+                    );
+                }
+            }
+        }
+        out.ok_or_else(|| EngineError::sql(ctx, "no row"))
+    }
+
+    fn freeze(&mut self, tables: &[String]) -> EngineResult<()> {
+        for t in tables {
+            for s in freeze_sql(t) {
+                self.exec(&s, &format!("freeze {t}"))?;
+            }
+            self.exec(
+                &format!(
+                    "INSERT IGNORE INTO _ripcord_frozen (tbl) VALUES ({})",
+                    sql::lit(t)
+                ),
+                "freeze",
+            )?;
+        }
+        Ok(())
+    }
+
+    fn unfreeze(&mut self, tables: &[String]) -> EngineResult<()> {
+        for t in tables {
+            for s in ["i", "u", "d"] {
+                self.exec(
+                    &format!(
+                        "DROP TRIGGER IF EXISTS {}",
+                        q(&format!("_ripcord_frz_{t}_{s}"))
+                    ),
+                    "unfreeze",
+                )?;
+            }
+            self.exec(
+                &format!("DELETE FROM _ripcord_frozen WHERE tbl = {}", sql::lit(t)),
+                "unfreeze",
+            )?;
+        }
+        Ok(())
+    }
+
+    fn frozen_tables(&mut self) -> EngineResult<Vec<String>> {
+        self.strings("SELECT tbl FROM _ripcord_frozen ORDER BY tbl", "frozen")
+    }
+
+    /// DDL inside the step commits implicitly (MariaDB cannot roll it back); the origin tag
+    /// stays set until the step ends, so every write of the step is tagged.
+    fn execute(&mut self, sql: &str, origin: Origin) -> EngineResult<()> {
+        self.cancelled.store(false, Ordering::SeqCst);
+        self.write(origin, |me| {
+            me.exec(sql, "step SQL")?;
+            // Checked before commit: a cancelled step is rolled back, not half-kept.
+            if me.cancelled.swap(false, Ordering::SeqCst) {
+                return Err(EngineError::Cancelled);
+            }
+            Ok(())
+        })
+    }
+
+    fn query_scalar(&mut self, sql: &str) -> EngineResult<Value> {
+        let ctx = format!("query {sql}");
+        self.cancelled.store(false, Ordering::SeqCst);
+        let mut res = self.conn.query_iter(sql).map_err(err(&ctx))?;
+        let columns = res.columns().as_ref().to_vec();
+        let mut out = Value::Null;
+        let mut first = true;
+        while let Some(set) = res.iter() {
+            for row in set {
+                let row = row.map_err(err(&ctx))?;
+                if first && !columns.is_empty() {
+                    out =
+                        sql::from_column(&columns[0], row.as_ref(0).unwrap_or(&mysql::Value::NULL));
+                }
+                first = false;
+            }
+        }
+        if self.cancelled.swap(false, Ordering::SeqCst) {
+            return Err(EngineError::Cancelled);
+        }
+        Ok(out)
+    }
+
+    fn count_rows(&mut self, table: &str) -> EngineResult<u64> {
+        Ok(self
+            .int(
+                &format!("SELECT COUNT(*) FROM {}", q(table)),
+                &format!("count {table}"),
+            )?
+            .unwrap_or(0) as u64)
+    }
+
+    fn cancel_handle(&self) -> Box<dyn CancelHandle> {
+        Box::new(Killer {
+            url: self.url.clone(),
+            conn_id: self.conn_id,
+            cancelled: self.cancelled.clone(),
+        })
+    }
+}
+
+struct Killer {
+    url: String,
+    conn_id: u32,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl CancelHandle for Killer {
+    /// Opens a second connection and interrupts the engine's current statement; the
+    /// interrupted statement fails with ER_QUERY_INTERRUPTED, reported as `Cancelled`.
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        let r = Opts::from_url(&self.url)
+            .map_err(mysql::Error::from)
+            .and_then(connect)
+            .and_then(|mut c| c.query_drop(format!("KILL QUERY {}", self.conn_id)));
+        if let Err(e) = r {
+            tracing::warn!(
+                "could not cancel the MariaDB statement: {}",
+                ripcord_core::redact::scrub(&e.to_string())
+            );
+        }
+    }
+}
