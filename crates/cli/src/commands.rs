@@ -24,8 +24,11 @@ impl Connector for Engines {
         match db.url.scheme() {
             "sqlite" => Ok(Box::new(SqliteEngine::open(db.url.expose())?)),
             "mysql" | "mariadb" => Ok(Box::new(ripcord_mysql::MyEngine::open(db.url.expose())?)),
+            "postgres" | "postgresql" => {
+                Ok(Box::new(ripcord_postgres::PgEngine::open(db.url.expose())?))
+            }
             other => Err(Error::Usage(format!(
-                "database {:?} ({}): the {other} engine is not built yet; this ripcord supports sqlite: and mysql:/mariadb: databases",
+                "database {:?} ({}): the {other} engine is not built yet; this ripcord supports sqlite:, postgres:// and mysql:// databases",
                 db.name, db.url
             ))),
         }

@@ -285,3 +285,4 @@ macro_rules! conformance {
 
 conformance!(sqlite);
 conformance!(mysql);
+conformance!(postgres);

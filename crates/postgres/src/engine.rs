@@ -1,0 +1,1197 @@
+use crate::ddl::{self, ColInfo};
+use crate::text::{self, Kind};
+use crate::{describe, err, is_cancel, lit, map_err, q};
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Statement};
+use ripcord_core::engine::*;
+use ripcord_core::journal::{JournalEntry, JournalMark, Op, Origin, RowImage};
+use ripcord_core::schema::TableSchema;
+use ripcord_core::value::{Row, Value};
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+
+pub struct PgEngine {
+    client: Client,
+    /// The schema ripcord works in: the connection's `current_schema()`.
+    schema: String,
+    prepared: bool,
+    /// eval_exprs statements: SQL → (result kinds, statement returning text).
+    eval_cache: HashMap<String, (Vec<Kind>, Statement)>,
+}
+
+/// Ops per optimistic savepoint in `apply`; a refusal replays its chunk op by op.
+const CHUNK: usize = 64;
+
+const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; \
+    SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; SET bytea_output = 'hex'";
+
+const ORIGIN_EXPR: &str =
+    "coalesce(nullif(current_setting('ripcord.origin', true), ''), 'business')";
+
+type Params = Vec<Option<String>>;
+
+/// Column values as text, in column order (`None` = NULL).
+type TextRow = Vec<Option<String>>;
+
+fn refs(p: &Params) -> Vec<&(dyn ToSql + Sync)> {
+    p.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+fn io_err(context: &str, e: std::io::Error) -> EngineError {
+    if let Some(pe) = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<postgres::Error>())
+        && is_cancel(pe)
+    {
+        return EngineError::Cancelled;
+    }
+    EngineError::sql(context, e)
+}
+
+impl PgEngine {
+    /// Connects to a `postgres://` or `postgresql://` URL and pins the session settings
+    /// the value mapping relies on.
+    pub fn open(url: &str) -> EngineResult<Self> {
+        let connect = |reason: String| EngineError::Connect {
+            engine: "postgres",
+            url: ripcord_core::redact::redact_url(url),
+            reason,
+        };
+        // The driver's messages never include the password, but scrub them anyway.
+        let mut client = Client::connect(url, NoTls)
+            .map_err(|e| connect(ripcord_core::redact::scrub(&describe(&e))))?;
+        client
+            .batch_execute(SESSION)
+            .map_err(|e| connect(describe(&e)))?;
+        let schema: Option<String> = client
+            .query_one("SELECT current_schema()::text", &[])
+            .map_err(|e| connect(describe(&e)))?
+            .get(0);
+        let schema = schema.ok_or_else(|| {
+            connect("no schema in the search_path exists; ripcord needs one to work in".into())
+        })?;
+        Ok(PgEngine {
+            client,
+            schema,
+            prepared: false,
+            eval_cache: HashMap::new(),
+        })
+    }
+
+    /// The underlying connection, for tests and tools.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// The schema ripcord works in.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    fn s(&self) -> String {
+        q(&self.schema)
+    }
+
+    fn ensure_prepared(&mut self) -> EngineResult<()> {
+        if !self.prepared {
+            self.prepare()?;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` in one transaction with the origin set (when given), committing on success.
+    fn tx<T, E: From<EngineError>>(
+        &mut self,
+        begin: &str,
+        origin: Option<Origin>,
+        f: impl FnOnce(&mut Client, &str) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut sql = begin.to_string();
+        if let Some(o) = origin {
+            sql.push_str(&format!(
+                "; SELECT set_config('ripcord.origin', '{}', true)",
+                o.as_str()
+            ));
+        }
+        self.client.batch_execute(&sql).map_err(err("begin"))?;
+        match f(&mut self.client, &self.schema) {
+            Ok(v) => {
+                self.client.batch_execute("COMMIT").map_err(err("commit"))?;
+                Ok(v)
+            }
+            Err(e) => {
+                // The connection may be gone; the error that matters is the first one.
+                let _ = self.client.batch_execute("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn write<T>(
+        &mut self,
+        origin: Origin,
+        f: impl FnOnce(&mut Client, &str) -> EngineResult<T>,
+    ) -> EngineResult<T> {
+        self.tx("BEGIN", Some(origin), f)
+    }
+}
+
+fn capture_sql(schema: &str, table: &str) -> String {
+    let t = q(table);
+    let name = q(&format!("_ripcord_cap_{table}"));
+    format!(
+        "DROP TRIGGER IF EXISTS {name} ON {t};
+         CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {t}
+             FOR EACH ROW EXECUTE FUNCTION {}._ripcord_capture()",
+        q(schema)
+    )
+}
+
+fn freeze_sql(schema: &str, table: &str) -> String {
+    let t = q(table);
+    let name = q(&format!("_ripcord_frz_{table}"));
+    format!(
+        "DROP TRIGGER IF EXISTS {name} ON {t};
+         CREATE TRIGGER {name} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {t}
+             FOR EACH STATEMENT EXECUTE FUNCTION {s}._ripcord_freeze();
+         INSERT INTO {s}._ripcord_frozen (tbl) VALUES ({}) ON CONFLICT DO NOTHING",
+        lit(table),
+        s = q(schema)
+    )
+}
+
+fn select_sql(schema: &TableSchema, cols: &[ColInfo]) -> String {
+    let names: Vec<String> = schema.columns.iter().map(|c| q(&c.name)).collect();
+    // Byte order for text keys, the order ripcord's keys sort in on every engine.
+    let key: Vec<String> = schema
+        .primary_key
+        .iter()
+        .map(|&i| {
+            let collate = cols.get(i).is_some_and(|c| c.collatable);
+            format!(
+                "{}{}",
+                q(&schema.columns[i].name),
+                if collate { " COLLATE \"C\"" } else { "" }
+            )
+        })
+        .collect();
+    format!(
+        "COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT",
+        names.join(", "),
+        q(&schema.name),
+        key.join(", ")
+    )
+}
+
+fn value_of(kind: Kind, field: Option<&str>) -> Result<Value, String> {
+    match field {
+        None => Ok(Value::Null),
+        Some(s) => text::from_text(kind, s),
+    }
+}
+
+/// Best effort for a journal key whose column no longer exists: JSON as it is.
+fn json_value(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Decimal(n.to_string()),
+        },
+        serde_json::Value::String(s) => Value::Text(s.clone()),
+        other => Value::Text(other.to_string()),
+    }
+}
+
+/// Builds an image from the raw JSON (which keys were captured) and, when the table's
+/// current columns decoded it, their exact text values.
+fn image(
+    raw: Option<serde_json::Value>,
+    typed: Option<TextRow>,
+    cols: &[ColInfo],
+) -> Result<Option<RowImage>, String> {
+    let Some(raw) = raw else { return Ok(None) };
+    let obj = raw.as_object().ok_or("journal row is not a JSON object")?;
+    let mut out = RowImage::new();
+    for (k, v) in obj {
+        let typed_val = typed.as_ref().and_then(|t| {
+            cols.iter()
+                .position(|c| &c.name == k)
+                .map(|i| (cols[i].kind, t.get(i).cloned().flatten()))
+        });
+        let val = match typed_val {
+            Some((kind, s)) => {
+                value_of(kind, s.as_deref()).map_err(|e| format!("column {k}: {e}"))?
+            }
+            None => json_value(v),
+        };
+        out.insert(k.clone(), val);
+    }
+    Ok(Some(out))
+}
+
+fn param(v: &Value) -> Option<String> {
+    text::to_text(v)
+}
+
+fn cast(cols: &HashMap<String, ColInfo>, col: &str, n: usize) -> String {
+    match cols.get(col) {
+        Some(c) => format!("${n}::text::{}", c.decl),
+        None => format!("${n}::text"),
+    }
+}
+
+/// The statement and parameters for one replay op; the SQL depends only on the table and
+/// the column names, so it is prepared once per shape.
+fn op_sql(op: &ApplyOp, cols: &HashMap<String, ColInfo>) -> (String, Params) {
+    let writable = |k: &String| cols.get(k).is_none_or(|c| !c.generated);
+    let where_key = |key: &RowImage, first: usize, params: &mut Params| {
+        let conds: Vec<String> = key
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| {
+                params.push(param(v));
+                format!("{} = {}", q(k), cast(cols, k, first + i))
+            })
+            .collect();
+        if conds.is_empty() {
+            "false".to_string()
+        } else {
+            conds.join(" AND ")
+        }
+    };
+    match op {
+        ApplyOp::Insert { table, row } => {
+            let mut params = Params::new();
+            let mut names = Vec::new();
+            let mut marks = Vec::new();
+            for (k, v) in row.iter().filter(|(k, _)| writable(k)) {
+                params.push(param(v));
+                names.push(q(k));
+                marks.push(cast(cols, k, params.len()));
+            }
+            let overriding = if row
+                .keys()
+                .any(|k| cols.get(k).is_some_and(|c| c.identity_always))
+            {
+                " OVERRIDING SYSTEM VALUE"
+            } else {
+                ""
+            };
+            let sql = if names.is_empty() {
+                format!("INSERT INTO {} DEFAULT VALUES", q(table))
+            } else {
+                format!(
+                    "INSERT INTO {} ({}){overriding} VALUES ({})",
+                    q(table),
+                    names.join(", "),
+                    marks.join(", ")
+                )
+            };
+            (sql, params)
+        }
+        ApplyOp::Update { table, key, set } => {
+            let mut params = Params::new();
+            let mut sets = Vec::new();
+            for (k, v) in set.iter().filter(|(k, _)| writable(k)) {
+                params.push(param(v));
+                sets.push(format!("{} = {}", q(k), cast(cols, k, params.len())));
+            }
+            if sets.is_empty() {
+                // Nothing writable changed: still report whether the row is there.
+                let first = key.keys().next().map(|k| q(k)).unwrap_or_default();
+                sets.push(format!("{first} = {first}"));
+            }
+            let first = params.len() + 1;
+            let w = where_key(key, first, &mut params);
+            (
+                format!("UPDATE {} SET {} WHERE {w}", q(table), sets.join(", ")),
+                params,
+            )
+        }
+        ApplyOp::Delete { table, key } => {
+            let mut params = Params::new();
+            let w = where_key(key, 1, &mut params);
+            (format!("DELETE FROM {} WHERE {w}", q(table)), params)
+        }
+    }
+}
+
+enum OpError {
+    Refused(String),
+    Fatal(EngineError),
+}
+
+struct Applier<'a> {
+    c: &'a mut Client,
+    schema: &'a str,
+    tables: HashMap<String, HashMap<String, ColInfo>>,
+    stmts: HashMap<String, Statement>,
+}
+
+impl Applier<'_> {
+    fn run(&mut self, op: &ApplyOp) -> Result<u64, OpError> {
+        let table = op.table();
+        if !self.tables.contains_key(table) {
+            let cols = match ddl::table_oid(self.c, self.schema, table).map_err(OpError::Fatal)? {
+                Some(oid) => ddl::columns(self.c, oid).map_err(OpError::Fatal)?,
+                None => Vec::new(),
+            };
+            self.tables.insert(
+                table.to_string(),
+                cols.into_iter().map(|c| (c.name.clone(), c)).collect(),
+            );
+        }
+        let (sql, params) = op_sql(op, &self.tables[table]);
+        let classify = |e: postgres::Error| {
+            if is_cancel(&e) || e.is_closed() {
+                OpError::Fatal(map_err(format!("apply to {table}"), e))
+            } else {
+                OpError::Refused(describe(&e))
+            }
+        };
+        let stmt = match self.stmts.get(&sql) {
+            Some(s) => s.clone(),
+            None => {
+                let s = self.c.prepare(&sql).map_err(classify)?;
+                self.stmts.insert(sql, s.clone());
+                s
+            }
+        };
+        self.c.execute(&stmt, &refs(&params)).map_err(classify)
+    }
+
+    fn exec(&mut self, sql: &str) -> EngineResult<()> {
+        self.c.batch_execute(sql).map_err(err(sql.to_string()))
+    }
+
+    fn outcome(n: u64) -> ApplyOutcome {
+        if n == 0 {
+            ApplyOutcome::NoRow
+        } else {
+            ApplyOutcome::Applied
+        }
+    }
+
+    /// Optimistic: a chunk of ops under one savepoint (one round trip per op). When an op
+    /// is refused the chunk is rolled back and redone op by op, each in its own savepoint,
+    /// so every refusal leaves exactly the other ops applied.
+    fn apply(&mut self, ops: &[ApplyOp]) -> EngineResult<Vec<ApplyOutcome>> {
+        let mut out = Vec::with_capacity(ops.len());
+        let mut i = 0;
+        while i < ops.len() {
+            let end = (i + CHUNK).min(ops.len());
+            self.exec("SAVEPOINT ripcord_chunk")?;
+            let mut done = Vec::new();
+            let mut refused_at = None;
+            for (k, op) in ops.iter().enumerate().take(end).skip(i) {
+                match self.run(op) {
+                    Ok(n) => done.push(Self::outcome(n)),
+                    Err(OpError::Fatal(e)) => return Err(e),
+                    Err(OpError::Refused(_)) => {
+                        refused_at = Some(k);
+                        break;
+                    }
+                }
+            }
+            match refused_at {
+                None => {
+                    self.exec("RELEASE ripcord_chunk")?;
+                    out.extend(done);
+                    i = end;
+                }
+                Some(k) => {
+                    self.exec("ROLLBACK TO SAVEPOINT ripcord_chunk; RELEASE ripcord_chunk")?;
+                    for op in &ops[i..=k] {
+                        self.exec("SAVEPOINT ripcord_op")?;
+                        let o = match self.run(op) {
+                            Ok(n) => Self::outcome(n),
+                            Err(OpError::Fatal(e)) => return Err(e),
+                            Err(OpError::Refused(m)) => {
+                                self.exec("ROLLBACK TO SAVEPOINT ripcord_op")?;
+                                ApplyOutcome::Refused(m)
+                            }
+                        };
+                        self.exec("RELEASE ripcord_op")?;
+                        out.push(o);
+                    }
+                    i = k + 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The constraint name in `ALTER TABLE t ADD CONSTRAINT "name" ...`.
+fn constraint_name(sql: &str) -> Option<String> {
+    let rest = sql.split_once(" ADD CONSTRAINT \"")?.1;
+    let mut name = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            if chars.peek() == Some(&'"') {
+                chars.next();
+            } else {
+                return Some(name);
+            }
+        }
+        name.push(c);
+    }
+    None
+}
+
+/// Adds a foreign key; when the rows do not satisfy it yet (other tables of the component
+/// are restored after this one), adds it `NOT VALID` so new writes are checked, and records
+/// it for validation on unfreeze.
+fn add_foreign_key(c: &mut Client, schema: &str, table: &str, sql: &str) -> EngineResult<()> {
+    c.batch_execute(&format!("SAVEPOINT ripcord_fk; {sql}; RELEASE ripcord_fk"))
+        .or_else(|e| {
+            if e.code() != Some(&postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+                return Err(map_err(format!("add foreign key on {table}"), e));
+            }
+            tracing::warn!(table, "foreign key added NOT VALID until the rollback finishes");
+            let name = constraint_name(sql).unwrap_or_default();
+            c.batch_execute(&format!(
+                "ROLLBACK TO SAVEPOINT ripcord_fk; RELEASE ripcord_fk; {sql} NOT VALID;
+                 INSERT INTO {}._ripcord_pending_fk (tbl, conname) VALUES ({}, {}) ON CONFLICT DO NOTHING",
+                q(schema),
+                lit(table),
+                lit(&name)
+            ))
+            .map_err(err(format!("add foreign key on {table}")))
+        })
+}
+
+impl Engine for PgEngine {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn prepare(&mut self) -> EngineResult<()> {
+        let s = self.s();
+        let sql = format!(
+            "SELECT pg_advisory_xact_lock(hashtext('ripcord.prepare'));
+             CREATE TABLE IF NOT EXISTS {s}._ripcord_journal (
+                 seq bigserial PRIMARY KEY, tbl text NOT NULL, op char(1) NOT NULL,
+                 old_row json, new_row json, origin text NOT NULL,
+                 txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+                 at timestamptz NOT NULL DEFAULT clock_timestamp());
+             CREATE INDEX IF NOT EXISTS _ripcord_journal_txid ON {s}._ripcord_journal (txid);
+             CREATE TABLE IF NOT EXISTS {s}._ripcord_frozen (
+                 tbl text PRIMARY KEY, since timestamptz NOT NULL DEFAULT now());
+             CREATE TABLE IF NOT EXISTS {s}._ripcord_restore (
+                 tag text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
+             CREATE TABLE IF NOT EXISTS {s}._ripcord_replay (
+                 tag text NOT NULL, last_seq bigint NOT NULL, note text NOT NULL,
+                 at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (tag, last_seq));
+             CREATE TABLE IF NOT EXISTS {s}._ripcord_pending_fk (
+                 tbl text NOT NULL, conname text NOT NULL, PRIMARY KEY (tbl, conname));
+             CREATE OR REPLACE FUNCTION {s}._ripcord_capture() RETURNS trigger
+             LANGUAGE plpgsql SET extra_float_digits = 3 AS $fn$
+             BEGIN
+                 IF TG_OP = 'INSERT' THEN
+                     INSERT INTO {s}._ripcord_journal (tbl, op, new_row, origin)
+                     VALUES (TG_TABLE_NAME, 'I', to_json(NEW), {ORIGIN_EXPR});
+                 ELSIF TG_OP = 'UPDATE' THEN
+                     INSERT INTO {s}._ripcord_journal (tbl, op, old_row, new_row, origin)
+                     VALUES (TG_TABLE_NAME, 'U', to_json(OLD), to_json(NEW), {ORIGIN_EXPR});
+                 ELSE
+                     INSERT INTO {s}._ripcord_journal (tbl, op, old_row, origin)
+                     VALUES (TG_TABLE_NAME, 'D', to_json(OLD), {ORIGIN_EXPR});
+                 END IF;
+                 RETURN NULL;
+             END
+             $fn$;
+             CREATE OR REPLACE FUNCTION {s}._ripcord_freeze() RETURNS trigger
+             LANGUAGE plpgsql AS $fn$
+             BEGIN
+                 IF coalesce(current_setting('ripcord.origin', true), '') <> 'ripcord' THEN
+                     RAISE EXCEPTION 'ripcord: table % is frozen while a rollback runs', TG_TABLE_NAME
+                         USING ERRCODE = 'object_not_in_prerequisite_state';
+                 END IF;
+                 RETURN NULL;
+             END
+             $fn$;"
+        );
+        self.tx("BEGIN", None, |c, _| {
+            c.batch_execute(&sql).map_err(err("create ripcord tables"))
+        })?;
+        self.prepared = true;
+        Ok(())
+    }
+
+    fn list_tables(&mut self) -> EngineResult<Vec<String>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = $1 AND c.relkind = 'r' AND NOT c.relispartition
+                   AND c.relname NOT LIKE '\\_ripcord\\_%' ORDER BY 1",
+                &[&self.schema],
+            )
+            .map_err(err("list tables"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn table_schema(&mut self, table: &str) -> EngineResult<TableSchema> {
+        Ok(ddl::read_schema(&mut self.client, &self.schema, table)?.0)
+    }
+
+    fn snapshot(
+        &mut self,
+        tables: &[String],
+        sink: &mut dyn SnapshotSink,
+    ) -> ripcord_core::Result<JournalMark> {
+        self.ensure_prepared()?;
+        for t in tables {
+            if ddl::table_oid(&mut self.client, &self.schema, t)?.is_none() {
+                return Err(EngineError::NoSuchTable(t.clone()).into());
+            }
+        }
+        self.tx(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            None,
+            |c, schema| -> ripcord_core::Result<JournalMark> {
+                // Locks first: LOCK takes no snapshot, so the schemas read below are the
+                // ones the rows were written under.
+                if !tables.is_empty() {
+                    let list: Vec<String> = tables.iter().map(|t| q(t)).collect();
+                    c.batch_execute(&format!(
+                        "LOCK TABLE {} IN ACCESS SHARE MODE",
+                        list.join(", ")
+                    ))
+                    .map_err(err("lock tables for the snapshot"))?;
+                }
+                let exported: String = c
+                    .query_one("SELECT pg_export_snapshot()", &[])
+                    .map_err(err("export snapshot"))?
+                    .get(0);
+                tracing::debug!(snapshot = %exported, "checkpoint snapshot exported");
+                let r = c
+                    .query_one(
+                        &format!(
+                            "SELECT coalesce(max(seq), 0), pg_current_snapshot()::text FROM {}._ripcord_journal",
+                            q(schema)
+                        ),
+                        &[],
+                    )
+                    .map_err(err("journal mark"))?;
+                let mark = JournalMark {
+                    high: r.get(0),
+                    holes: Vec::new(),
+                    snapshot: Some(r.get(1)),
+                };
+                for t in tables {
+                    let (ts, cols) = ddl::read_schema(c, schema, t)?;
+                    sink.begin_table(&ts)?;
+                    let kinds: Vec<Kind> = cols.iter().map(|c| c.kind).collect();
+                    let mut reader = c
+                        .copy_out(&select_sql(&ts, &cols))
+                        .map_err(err(format!("read {t}")))?;
+                    let mut line = Vec::new();
+                    loop {
+                        line.clear();
+                        let n = reader
+                            .read_until(b'\n', &mut line)
+                            .map_err(|e| io_err(&format!("read {t}"), e))?;
+                        if n == 0 {
+                            break;
+                        }
+                        if line.last() == Some(&b'\n') {
+                            line.pop();
+                        }
+                        let fields =
+                            text::copy_line(&line).map_err(|e| EngineError::sql(format!("read {t}"), e))?;
+                        if fields.len() != kinds.len() {
+                            return Err(EngineError::sql(
+                                format!("read {t}"),
+                                "COPY row has the wrong number of fields",
+                            )
+                            .into());
+                        }
+                        let row: Row = fields
+                            .iter()
+                            .zip(&kinds)
+                            .map(|(f, k)| value_of(*k, f.as_deref()))
+                            .collect::<Result<_, _>>()
+                            .map_err(|e| EngineError::sql(format!("read {t}"), e))?;
+                        sink.row(row)?;
+                    }
+                    sink.end_table()?;
+                }
+                Ok(mark)
+            },
+        )
+    }
+
+    fn restore_table(
+        &mut self,
+        schema: &TableSchema,
+        rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
+        opts: &RestoreOptions,
+    ) -> ripcord_core::Result<u64> {
+        self.ensure_prepared()?;
+        let t = schema.name.clone();
+        self.tx(
+            "BEGIN",
+            Some(Origin::Ripcord),
+            |c, sch| -> ripcord_core::Result<u64> {
+                let old = ddl::table_oid(c, sch, &t)?;
+                // Other tables' foreign keys to this one: dropped for the swap, added back
+                // once the rows are in.
+                let mut referencing: Vec<(String, String, String)> = Vec::new();
+                let mut old_seqs: Vec<(String, i64, bool)> = Vec::new();
+                if let Some(oid) = old {
+                    for r in c
+                        .query(
+                            "SELECT k.conrelid::regclass::text, k.conname::text, pg_get_constraintdef(k.oid), cl.relname::text
+                             FROM pg_constraint k JOIN pg_class cl ON cl.oid = k.conrelid
+                             WHERE k.contype = 'f' AND k.confrelid = $1 AND k.conrelid <> $1",
+                            &[&oid],
+                        )
+                        .map_err(err("read referencing foreign keys"))?
+                    {
+                        let (rel, name, def, relname): (String, String, String, String) =
+                            (r.get(0), r.get(1), r.get(2), r.get(3));
+                        c.batch_execute(&format!("ALTER TABLE {rel} DROP CONSTRAINT {}", q(&name)))
+                            .map_err(err(format!("drop foreign key {name}")))?;
+                        referencing.push((
+                            relname,
+                            name.clone(),
+                            format!("ALTER TABLE {rel} ADD CONSTRAINT {} {def}", q(&name)),
+                        ));
+                    }
+                    for (col, seq) in ddl::sequences_by_column(c, oid)? {
+                        let (v, called) = ddl::sequence_value(c, sch, &seq)?;
+                        old_seqs.push((col, v, called));
+                    }
+                }
+                c.batch_execute(&format!("DROP TABLE IF EXISTS {}", q(&t)))
+                    .map_err(err(format!("drop {t}")))?;
+                c.batch_execute(&schema.create_sql)
+                    .map_err(err(format!("create {t}")))?;
+                let oid = ddl::table_oid(c, sch, &t)?.ok_or_else(|| {
+                    EngineError::sql(format!("create {t}"), "the table is not there after CREATE")
+                })?;
+                let cols = ddl::columns(c, oid)?;
+                let load: Vec<usize> = schema
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, col)| !cols.iter().any(|ci| ci.name == col.name && ci.generated))
+                    .map(|(i, _)| i)
+                    .collect();
+                let names: Vec<String> = load.iter().map(|&i| q(&schema.columns[i].name)).collect();
+                let mut n = 0u64;
+                {
+                    let mut w = c
+                        .copy_in(&format!("COPY {} ({}) FROM STDIN", q(&t), names.join(", ")))
+                        .map_err(err(format!("load {t}")))?;
+                    let mut buf = Vec::with_capacity(1 << 17);
+                    for row in rows {
+                        let row = row?;
+                        if row.len() != schema.columns.len() {
+                            return Err(EngineError::sql(
+                                format!("load {t}"),
+                                format!("row has {} values for {} columns", row.len(), schema.columns.len()),
+                            )
+                            .into());
+                        }
+                        for (j, &i) in load.iter().enumerate() {
+                            if j > 0 {
+                                buf.push(b'\t');
+                            }
+                            text::copy_field(&mut buf, &row[i]);
+                        }
+                        buf.push(b'\n');
+                        n += 1;
+                        if buf.len() >= 1 << 16 {
+                            w.write_all(&buf).map_err(|e| io_err(&format!("load {t}"), e))?;
+                            buf.clear();
+                        }
+                    }
+                    w.write_all(&buf).map_err(|e| io_err(&format!("load {t}"), e))?;
+                    w.finish().map_err(err(format!("load {t}")))?;
+                }
+                for s in &schema.post_sql {
+                    if ddl::is_foreign_key(s) {
+                        add_foreign_key(c, sch, &t, s)?;
+                    } else {
+                        c.batch_execute(s)
+                            .map_err(err(format!("recreate index, trigger or grant on {t}")))?;
+                    }
+                }
+                // Keep sequences at least where they were: ids handed out after the
+                // checkpoint (and replayed with their rows) must not be handed out again.
+                for (col, seq) in ddl::sequences_by_column(c, oid)? {
+                    if let Some((_, v, called)) = old_seqs.iter().find(|(c0, ..)| *c0 == col) {
+                        let (now, _) = ddl::sequence_value(c, sch, &seq)?;
+                        if *v > now {
+                            c.batch_execute(&format!("SELECT setval({}, {v}, {called})", lit(&q(&seq))))
+                                .map_err(err("restore sequence"))?;
+                        }
+                    }
+                }
+                if opts.capture {
+                    c.batch_execute(&capture_sql(sch, &t))
+                        .map_err(err(format!("capture on {t}")))?;
+                }
+                if opts.freeze {
+                    c.batch_execute(&freeze_sql(sch, &t))
+                        .map_err(err(format!("freeze {t}")))?;
+                }
+                for (child, _, sql) in &referencing {
+                    add_foreign_key(c, sch, child, sql)?;
+                }
+                c.execute(
+                    &format!("INSERT INTO {}._ripcord_restore (tag) VALUES ($1)", q(sch)),
+                    &[&opts.restore_tag],
+                )
+                .map_err(err("record restore"))?;
+                Ok(n)
+            },
+        )
+    }
+
+    fn restore_done(&mut self, tag: &str) -> EngineResult<bool> {
+        self.ensure_prepared()?;
+        let n: i64 = self
+            .client
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {}._ripcord_restore WHERE tag = $1",
+                    self.s()
+                ),
+                &[&tag],
+            )
+            .map_err(err("restore state"))?
+            .get(0);
+        Ok(n > 0)
+    }
+
+    fn capture_install(&mut self, tables: &[TableSchema]) -> EngineResult<()> {
+        self.ensure_prepared()?;
+        self.write(Origin::Ripcord, |c, sch| {
+            for t in tables {
+                c.batch_execute(&capture_sql(sch, &t.name))
+                    .map_err(err(format!("capture on {}", t.name)))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn capture_remove(&mut self, tables: &[String]) -> EngineResult<()> {
+        self.write(Origin::Ripcord, |c, sch| {
+            for t in tables {
+                if ddl::table_oid(c, sch, t)?.is_some() {
+                    c.batch_execute(&format!(
+                        "DROP TRIGGER IF EXISTS {} ON {}",
+                        q(&format!("_ripcord_cap_{t}")),
+                        q(t)
+                    ))
+                    .map_err(err(format!("drop capture on {t}")))?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn captured_tables(&mut self) -> EngineResult<Vec<String>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT DISTINCT c.relname::text FROM pg_trigger g
+                 JOIN pg_class c ON c.oid = g.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = $1 AND g.tgname LIKE '\\_ripcord\\_cap\\_%' ORDER BY 1",
+                &[&self.schema],
+            )
+            .map_err(err("captured tables"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn journal_mark(&mut self) -> EngineResult<JournalMark> {
+        self.ensure_prepared()?;
+        // One statement, one snapshot: `high` and the snapshot agree.
+        let r = self
+            .client
+            .query_one(
+                &format!(
+                    "SELECT coalesce(max(seq), 0), pg_current_snapshot()::text FROM {}._ripcord_journal",
+                    self.s()
+                ),
+                &[],
+            )
+            .map_err(err("journal mark"))?;
+        Ok(JournalMark {
+            high: r.get(0),
+            holes: Vec::new(),
+            snapshot: Some(r.get(1)),
+        })
+    }
+
+    /// Entries with `seq <= upto` the mark did not see: above `high`, in `holes`, or
+    /// written by a transaction the mark's snapshot did not see (committed after it).
+    /// Images are decoded through the table's current column types (json_populate_record,
+    /// then each column's text output); when that fails, e.g. after a type change the old
+    /// values do not fit, the table's entries fall back to their JSON values.
+    fn read_journal(
+        &mut self,
+        after: &JournalMark,
+        upto: i64,
+        tables: &[String],
+    ) -> EngineResult<Vec<JournalEntry>> {
+        self.ensure_prepared()?;
+        let holes: Vec<i64> = after.holes.clone();
+        let snap = after.snapshot.clone();
+        let high = after.high;
+        let mut all: Vec<JournalEntry> = self.tx(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            None,
+            |c, sch| -> EngineResult<Vec<JournalEntry>> {
+                let s = q(sch);
+                let mut out = Vec::new();
+                let filter = "j.tbl = $1 AND j.seq <= $2 AND (j.seq > $3 OR j.seq = ANY($4)
+                    OR ($5::text IS NOT NULL AND j.txid >= pg_snapshot_xmin($5::text::pg_snapshot)
+                        AND NOT pg_visible_in_snapshot(j.txid, $5::text::pg_snapshot)))";
+                let head = "j.seq, j.op::text, j.origin, \
+                    to_char(j.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), j.old_row, j.new_row";
+                for t in tables {
+                    let oid = ddl::table_oid(c, sch, t)?;
+                    let cols = match oid {
+                        Some(oid) => ddl::columns(c, oid)?,
+                        None => Vec::new(),
+                    };
+                    let params: [&(dyn ToSql + Sync); 5] = [t, &upto, &high, &holes, &snap];
+                    let typed_sql = (!cols.is_empty()).then(|| {
+                        let arr = |a: &str| {
+                            let items: Vec<String> = cols
+                                .iter()
+                                .map(|ci| text::text_expr(&format!("{a}.{}", q(&ci.name)), ci.base_oid))
+                                .collect();
+                            format!("ARRAY[{}]", items.join(", "))
+                        };
+                        format!(
+                            "SELECT {head}, {}, {} FROM {s}._ripcord_journal j
+                             LEFT JOIN LATERAL json_populate_record(NULL::{s}.{qt}, j.old_row) o ON true
+                             LEFT JOIN LATERAL json_populate_record(NULL::{s}.{qt}, j.new_row) n ON true
+                             WHERE {filter} ORDER BY j.seq",
+                            arr("o"),
+                            arr("n"),
+                            qt = q(t)
+                        )
+                    });
+                    let plain_sql = format!(
+                        "SELECT {head} FROM {s}._ripcord_journal j WHERE {filter} ORDER BY j.seq"
+                    );
+                    let mut typed = true;
+                    let rows = match &typed_sql {
+                        Some(sql) => {
+                            c.batch_execute("SAVEPOINT ripcord_read").map_err(err("savepoint"))?;
+                            match c.query(sql.as_str(), &params) {
+                                Ok(r) => {
+                                    c.batch_execute("RELEASE ripcord_read").map_err(err("release"))?;
+                                    r
+                                }
+                                Err(e) if is_cancel(&e) => return Err(EngineError::Cancelled),
+                                Err(e) => {
+                                    tracing::warn!(table = %t, error = %describe(&e),
+                                        "journal images do not fit the table's current types; using their JSON values");
+                                    c.batch_execute("ROLLBACK TO SAVEPOINT ripcord_read; RELEASE ripcord_read")
+                                        .map_err(err("rollback to savepoint"))?;
+                                    typed = false;
+                                    c.query(plain_sql.as_str(), &params).map_err(err("read journal"))?
+                                }
+                            }
+                        }
+                        None => {
+                            typed = false;
+                            c.query(plain_sql.as_str(), &params).map_err(err("read journal"))?
+                        }
+                    };
+                    for r in rows {
+                        let seq: i64 = r.get(0);
+                        let op: String = r.get(1);
+                        let bad = |reason: String| EngineError::sql(format!("journal entry {seq}"), reason);
+                        let old_raw: Option<serde_json::Value> = r.get(4);
+                        let new_raw: Option<serde_json::Value> = r.get(5);
+                        let (old_t, new_t): (Option<TextRow>, Option<TextRow>) =
+                            if typed { (r.get(6), r.get(7)) } else { (None, None) };
+                        out.push(JournalEntry {
+                            seq,
+                            table: t.clone(),
+                            op: Op::from_code(&op).ok_or_else(|| bad(format!("unknown operation {op:?}")))?,
+                            old: image(old_raw, old_t, &cols).map_err(bad)?,
+                            new: image(new_raw, new_t, &cols).map_err(bad)?,
+                            origin: Origin::parse(r.get::<_, &str>(2)),
+                            at: r.get(3),
+                        });
+                    }
+                }
+                Ok(out)
+            },
+        )?;
+        all.sort_by_key(|e| e.seq);
+        Ok(all)
+    }
+
+    fn apply(
+        &mut self,
+        ops: &[ApplyOp],
+        position: &ReplayPosition,
+        summarize: &dyn Fn(&[ApplyOutcome]) -> String,
+    ) -> EngineResult<Vec<ApplyOutcome>> {
+        self.ensure_prepared()?;
+        self.write(Origin::Ripcord, |c, sch| {
+            let mut a = Applier {
+                c,
+                schema: sch,
+                tables: HashMap::new(),
+                stmts: HashMap::new(),
+            };
+            let outcomes = a.apply(ops)?;
+            let note = summarize(&outcomes);
+            c.execute(
+                &format!(
+                    "INSERT INTO {}._ripcord_replay (tag, last_seq, note) VALUES ($1, $2, $3)",
+                    q(sch)
+                ),
+                &[&position.rollback, &position.last_seq, &note],
+            )
+            .map_err(err("store replay position"))?;
+            Ok(outcomes)
+        })
+    }
+
+    fn replay_position(&mut self, tag: &str) -> EngineResult<Option<i64>> {
+        self.ensure_prepared()?;
+        Ok(self
+            .client
+            .query_one(
+                &format!(
+                    "SELECT max(last_seq) FROM {}._ripcord_replay WHERE tag = $1",
+                    self.s()
+                ),
+                &[&tag],
+            )
+            .map_err(err("replay position"))?
+            .get(0))
+    }
+
+    fn replay_log(&mut self, tag: &str) -> EngineResult<Vec<(i64, String)>> {
+        self.ensure_prepared()?;
+        Ok(self
+            .client
+            .query(
+                &format!(
+                    "SELECT last_seq, note FROM {}._ripcord_replay WHERE tag = $1 ORDER BY last_seq",
+                    self.s()
+                ),
+                &[&tag],
+            )
+            .map_err(err("replay log"))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn eval_exprs(&mut self, exprs: &[String], input: &RowImage) -> EngineResult<Vec<Value>> {
+        if exprs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cols: Vec<String> = input
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| format!("${}::text::{} AS {}", i + 1, Kind::sql_type(v), q(k)))
+            .collect();
+        let outs: Vec<String> = exprs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| format!("({e}) AS _ripcord_{i}"))
+            .collect();
+        let inner = format!(
+            "SELECT {} FROM (SELECT {}) s",
+            outs.join(", "),
+            if cols.is_empty() {
+                "1".to_string()
+            } else {
+                cols.join(", ")
+            }
+        );
+        let context = || format!("evaluate {}", exprs.join(", "));
+        if !self.eval_cache.contains_key(&inner) {
+            let oids: Vec<u32> = self
+                .client
+                .prepare(&inner)
+                .map_err(err(context()))?
+                .columns()
+                .iter()
+                .map(|c| c.type_().oid())
+                .collect();
+            let kinds: Vec<Kind> = oids.iter().map(|o| Kind::of_oid(*o)).collect();
+            let texts: Vec<String> = oids
+                .iter()
+                .enumerate()
+                .map(|(i, o)| text::text_expr(&format!("r._ripcord_{i}"), *o))
+                .collect();
+            let stmt = self
+                .client
+                .prepare(&format!("SELECT {} FROM ({inner}) r", texts.join(", ")))
+                .map_err(err(context()))?;
+            self.eval_cache.insert(inner.clone(), (kinds, stmt));
+        }
+        let (kinds, stmt) = &self.eval_cache[&inner];
+        let params: Params = input.values().map(param).collect();
+        let row = self
+            .client
+            .query_one(stmt, &refs(&params))
+            .map_err(err(context()))?;
+        kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                value_of(*k, row.get::<_, Option<&str>>(i))
+                    .map_err(|e| EngineError::sql(context(), e))
+            })
+            .collect()
+    }
+
+    fn freeze(&mut self, tables: &[String]) -> EngineResult<()> {
+        self.ensure_prepared()?;
+        self.write(Origin::Ripcord, |c, sch| {
+            for t in tables {
+                c.batch_execute(&freeze_sql(sch, t))
+                    .map_err(err(format!("freeze {t}")))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn unfreeze(&mut self, tables: &[String]) -> EngineResult<()> {
+        self.ensure_prepared()?;
+        self.write(Origin::Ripcord, |c, sch| {
+            for t in tables {
+                if ddl::table_oid(c, sch, t)?.is_some() {
+                    c.batch_execute(&format!(
+                        "DROP TRIGGER IF EXISTS {} ON {}",
+                        q(&format!("_ripcord_frz_{t}")),
+                        q(t)
+                    ))
+                    .map_err(err(format!("unfreeze {t}")))?;
+                }
+                c.execute(
+                    &format!("DELETE FROM {}._ripcord_frozen WHERE tbl = $1", q(sch)),
+                    &[t],
+                )
+                .map_err(err("unfreeze"))?;
+            }
+            // Foreign keys a restore had to add NOT VALID: the rollback is over, so the
+            // rows should satisfy them now.
+            let pending: Vec<(String, String)> = c
+                .query(
+                    &format!("SELECT tbl, conname FROM {}._ripcord_pending_fk ORDER BY 1, 2", q(sch)),
+                    &[],
+                )
+                .map_err(err("pending foreign keys"))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            for (t, name) in pending {
+                let r = c.batch_execute(&format!(
+                    "SAVEPOINT ripcord_fk; ALTER TABLE {} VALIDATE CONSTRAINT {}; RELEASE ripcord_fk",
+                    q(&t),
+                    q(&name)
+                ));
+                match r {
+                    Ok(()) => {
+                        c.execute(
+                            &format!("DELETE FROM {}._ripcord_pending_fk WHERE tbl = $1 AND conname = $2", q(sch)),
+                            &[&t, &name],
+                        )
+                        .map_err(err("pending foreign keys"))?;
+                    }
+                    Err(e) if is_cancel(&e) => return Err(EngineError::Cancelled),
+                    Err(e) => {
+                        tracing::warn!(table = %t, constraint = %name, error = %describe(&e),
+                            "foreign key stays NOT VALID");
+                        c.batch_execute("ROLLBACK TO SAVEPOINT ripcord_fk; RELEASE ripcord_fk")
+                            .map_err(err("rollback to savepoint"))?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn frozen_tables(&mut self) -> EngineResult<Vec<String>> {
+        self.ensure_prepared()?;
+        Ok(self
+            .client
+            .query(
+                &format!("SELECT tbl FROM {}._ripcord_frozen ORDER BY tbl", self.s()),
+                &[],
+            )
+            .map_err(err("frozen tables"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn execute(&mut self, sql: &str, origin: Origin) -> EngineResult<()> {
+        self.write(origin, |c, _| c.batch_execute(sql).map_err(err("step SQL")))
+    }
+
+    fn query_scalar(&mut self, sql: &str) -> EngineResult<Value> {
+        let context = || format!("query {sql}");
+        let stmt = self.client.prepare(sql).map_err(err(context()))?;
+        let kind = stmt
+            .columns()
+            .first()
+            .map(|c| Kind::of_oid(c.type_().oid()))
+            .ok_or_else(|| EngineError::sql(context(), "the query returns no column"))?;
+        // The simple protocol returns every type as its text output.
+        for m in self.client.simple_query(sql).map_err(err(context()))? {
+            if let postgres::SimpleQueryMessage::Row(r) = m {
+                return value_of(kind, r.get(0)).map_err(|e| EngineError::sql(context(), e));
+            }
+        }
+        Ok(Value::Null)
+    }
+
+    fn count_rows(&mut self, table: &str) -> EngineResult<u64> {
+        let n: i64 = self
+            .client
+            .query_one(&format!("SELECT count(*) FROM {}", q(table)), &[])
+            .map_err(|e| {
+                if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) {
+                    EngineError::NoSuchTable(table.to_string())
+                } else {
+                    map_err(format!("count {table}"), e)
+                }
+            })?
+            .get(0);
+        Ok(n as u64)
+    }
+
+    fn cancel_handle(&self) -> Box<dyn CancelHandle> {
+        Box::new(Cancel(self.client.cancel_token()))
+    }
+}
+
+struct Cancel(postgres::CancelToken);
+
+impl CancelHandle for Cancel {
+    fn cancel(&self) {
+        if let Err(e) = self.0.cancel_query(NoTls) {
+            tracing::warn!(error = %e, "could not send the cancel request");
+        }
+    }
+}
+
+// The CLI holds engines as `Box<dyn Engine>`, which needs `Send`.
+const _: fn(PgEngine) -> Box<dyn Engine> = |e| Box::new(e);

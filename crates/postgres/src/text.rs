@@ -1,0 +1,257 @@
+//! Values to and from PostgreSQL's text forms (type output with the session pinned to UTC,
+//! ISO dates, `postgres` intervals, shortest exact floats, hex bytea) and the COPY text
+//! format around them.
+
+use ripcord_core::value::Value;
+
+/// How a column's values travel as [`Value`]s; everything not listed is `Text`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Int,
+    Float,
+    Numeric,
+    Bool,
+    Bytea,
+    Text,
+}
+
+impl Kind {
+    /// From a (base) type OID.
+    pub fn of_oid(oid: u32) -> Kind {
+        match oid {
+            20 | 21 | 23 => Kind::Int,
+            700 | 701 => Kind::Float,
+            1700 => Kind::Numeric,
+            16 => Kind::Bool,
+            17 => Kind::Bytea,
+            _ => Kind::Text,
+        }
+    }
+
+    /// The SQL type a [`Value`] of this kind is cast to when its column type is unknown.
+    pub fn sql_type(v: &Value) -> &'static str {
+        match v {
+            Value::Int(_) => "bigint",
+            Value::Float(_) => "double precision",
+            Value::Decimal(_) => "numeric",
+            Value::Bool(_) => "boolean",
+            Value::Blob(_) => "bytea",
+            Value::Null | Value::Text(_) => "text",
+        }
+    }
+}
+
+/// SQL giving `expr`'s text output. `::text` is not always the output function: casts from
+/// `char(n)` drop trailing blanks and casts from `inet`/`cidr` add the mask length.
+pub fn text_expr(expr: &str, base_oid: u32) -> String {
+    match base_oid {
+        1042 | 869 | 650 => {
+            format!("CASE WHEN {expr} IS NULL THEN NULL ELSE format('%s', {expr}) END")
+        }
+        _ => format!("({expr})::text"),
+    }
+}
+
+/// A value from its PostgreSQL text output.
+pub fn from_text(kind: Kind, s: &str) -> Result<Value, String> {
+    Ok(match kind {
+        Kind::Int => Value::Int(s.parse().map_err(|_| format!("bad integer {s:?}"))?),
+        Kind::Float => Value::Float(parse_float(s).ok_or_else(|| format!("bad float {s:?}"))?),
+        Kind::Numeric => Value::Decimal(s.to_string()),
+        Kind::Bool => match s {
+            "t" | "true" => Value::Bool(true),
+            "f" | "false" => Value::Bool(false),
+            _ => return Err(format!("bad boolean {s:?}")),
+        },
+        Kind::Bytea => Value::Blob(
+            s.strip_prefix("\\x")
+                .and_then(unhex)
+                .ok_or_else(|| format!("bytea {s:?} is not in hex form"))?,
+        ),
+        Kind::Text => Value::Text(s.to_string()),
+    })
+}
+
+fn parse_float(s: &str) -> Option<f64> {
+    match s {
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        "NaN" => Some(f64::NAN),
+        _ => s.parse().ok(),
+    }
+}
+
+/// The text PostgreSQL's input function reads back as exactly this value (`None` = NULL).
+pub fn to_text(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(b) => if *b { "true" } else { "false" }.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => float_text(*f),
+        Value::Decimal(d) => d.clone(),
+        Value::Text(t) => t.clone(),
+        Value::Blob(b) => {
+            let mut s = String::with_capacity(2 + b.len() * 2);
+            s.push_str("\\x");
+            for byte in b {
+                s.push(HEX[(byte >> 4) as usize] as char);
+                s.push(HEX[(byte & 15) as usize] as char);
+            }
+            s
+        }
+    })
+}
+
+fn float_text(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f == f64::INFINITY {
+        "Infinity".into()
+    } else if f == f64::NEG_INFINITY {
+        "-Infinity".into()
+    } else {
+        // `{:?}` is the shortest text that reads back as the same f64.
+        format!("{f:?}")
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(2) {
+        return None;
+    }
+    let d = |c: u8| (c as char).to_digit(16).map(|x| x as u8);
+    b.chunks(2)
+        .map(|p| Some(d(p[0])? << 4 | d(p[1])?))
+        .collect()
+}
+
+/// Appends one field in COPY text format.
+pub fn copy_field(out: &mut Vec<u8>, v: &Value) {
+    match to_text(v) {
+        None => out.extend_from_slice(b"\\N"),
+        Some(s) => {
+            for &c in s.as_bytes() {
+                match c {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+}
+
+/// Splits one COPY text line (without its newline) into unescaped fields; `None` = NULL.
+pub fn copy_line(line: &[u8]) -> Result<Vec<Option<String>>, String> {
+    let mut fields = Vec::new();
+    for raw in line.split(|&c| c == b'\t') {
+        if raw == b"\\N" {
+            fields.push(None);
+            continue;
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            let c = raw[i];
+            i += 1;
+            if c != b'\\' {
+                out.push(c);
+                continue;
+            }
+            let Some(&e) = raw.get(i) else {
+                return Err("COPY line ends with a backslash".into());
+            };
+            i += 1;
+            match e {
+                b'b' => out.push(8),
+                b'f' => out.push(12),
+                b'n' => out.push(b'\n'),
+                b'r' => out.push(b'\r'),
+                b't' => out.push(b'\t'),
+                b'v' => out.push(11),
+                b'0'..=b'7' => {
+                    let mut n = (e - b'0') as u32;
+                    for _ in 0..2 {
+                        match raw.get(i) {
+                            Some(&d @ b'0'..=b'7') => {
+                                n = n * 8 + (d - b'0') as u32;
+                                i += 1;
+                            }
+                            _ => break,
+                        }
+                    }
+                    out.push(n as u8);
+                }
+                b'x' => {
+                    let mut n = 0u32;
+                    let mut digits = 0;
+                    while digits < 2 {
+                        match raw.get(i).and_then(|&d| (d as char).to_digit(16)) {
+                            Some(d) => {
+                                n = n * 16 + d;
+                                i += 1;
+                                digits += 1;
+                            }
+                            None => break,
+                        }
+                    }
+                    if digits == 0 {
+                        out.push(b'x');
+                    } else {
+                        out.push(n as u8);
+                    }
+                }
+                other => out.push(other),
+            }
+        }
+        fields.push(Some(
+            String::from_utf8(out).map_err(|_| "COPY field is not UTF-8".to_string())?,
+        ));
+    }
+    Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_escapes_round_trip() {
+        let vals = [
+            Value::Text("a\tb\nc\\d\re".into()),
+            Value::Null,
+            Value::Text("\\N".into()),
+            Value::Blob(vec![0, 255, 16]),
+            Value::Float(0.1),
+            Value::Float(f64::NEG_INFINITY),
+        ];
+        let mut line = Vec::new();
+        for (i, v) in vals.iter().enumerate() {
+            if i > 0 {
+                line.push(b'\t');
+            }
+            copy_field(&mut line, v);
+        }
+        let fields = copy_line(&line).unwrap();
+        let kinds = [
+            Kind::Text,
+            Kind::Text,
+            Kind::Text,
+            Kind::Bytea,
+            Kind::Float,
+            Kind::Float,
+        ];
+        for ((v, f), k) in vals.iter().zip(fields).zip(kinds) {
+            let back = match f {
+                None => Value::Null,
+                Some(s) => from_text(k, &s).unwrap(),
+            };
+            assert_eq!(&back, v);
+        }
+    }
+}
