@@ -42,7 +42,7 @@ pub enum Command {
     },
     /// Write an example plan.
     Init {
-        #[arg(long, default_value = "workshop", value_parser = ["workshop", "payroll"])]
+        #[arg(long, default_value = "workshop", value_parser = ["workshop", "payroll", "erp-mariadb-to-postgres"])]
         example: String,
         /// Overwrite an existing file.
         #[arg(long)]

@@ -142,6 +142,7 @@ fn init(path: &Path, example: &str, force: bool) -> Result<i32> {
 pub fn example_plan(name: &str) -> &'static str {
     match name {
         "payroll" => include_str!("../../../examples/payroll.toml"),
+        "erp-mariadb-to-postgres" => include_str!("../../../examples/erp-mariadb-to-postgres.toml"),
         _ => include_str!("../../../examples/workshop.toml"),
     }
 }
