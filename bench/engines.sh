@@ -11,7 +11,6 @@ SHARED=${SHARED:-../shared/bench}
 PGDB=ripcord_bench_pg; MYDB=ripcord_bench_my
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-command -v mydumper >/dev/null || (apt-get update -qq && apt-get install -y -qq mydumper >/dev/null) || echo "mydumper not installed; its figure will be missing" >&2
 cargo build --release -q -p ripcord
 RC=$PWD/target/release/ripcord
 PSQL="psql -X -q -h 127.0.0.1 -U postgres"
@@ -35,7 +34,14 @@ TOML
 echo "== PostgreSQL, $N rows"
 $PSQL -d postgres -c "drop database if exists $PGDB with (force)" -c "create database $PGDB"
 $PSQL -d $PGDB -v n=$N -f "$SHARED/realistic_pg.sql" >/dev/null
-TMPDIR=$WORK bash "$SHARED/anchors_table_pg.sh" $PGDB invoice | tee "$WORK/pg_anchor.txt"
+# The peers' figures (the same commands as $SHARED/anchors_table_pg.sh).
+t() { local s; s=$(now); "$@" >/dev/null 2>&1; secs "$s" "$(now)"; }
+{
+  echo "copy_out_binary_s: $(t $PSQL -d $PGDB -c "\\copy invoice to /dev/null with (format binary)")"
+  echo "pg_dump_Fc_s: $(t pg_dump -h 127.0.0.1 -U postgres -Fc -t invoice -f "$WORK/invoice.fc" $PGDB)"
+  $PSQL -d postgres -c "drop database if exists ${PGDB}_r" -c "create database ${PGDB}_r" >/dev/null
+  echo "pg_restore_Fc_s: $(t pg_restore -h 127.0.0.1 -U postgres -d ${PGDB}_r "$WORK/invoice.fc")"
+} | tee "$WORK/pg_anchor.txt"
 get() { grep "^$1:" "$2" | awk '{print $2}'; }
 mkdir -p "$WORK/pg"; plan "postgres://postgres@127.0.0.1:5432/$PGDB" "$WORK/pg/ripcord.toml"
 t0=$(now); "$RC" --plan "$WORK/pg/ripcord.toml" checkpoint -c inv > "$WORK/cp1"; t1=$(now)
@@ -58,7 +64,13 @@ echo "ratio restore / pg_restore: $(ratio $RESTORE $(get pg_restore_Fc_s "$WORK/
 
 echo "== MariaDB, $N rows"
 bash "$SHARED/realistic_mysql.sh" $PGDB $MYDB
-TMPDIR=$WORK bash "$SHARED/anchors_table_mysql.sh" $MYDB invoice | tee "$WORK/my_anchor.txt"
+# The peers' figures (the same commands as $SHARED/anchors_table_mysql.sh).
+{
+  echo "select_all_s: $(t mariadb --quick -N -e "select * from $MYDB.invoice")"
+  echo "mysqldump_s: $(t sh -c "mysqldump --single-transaction --quick $MYDB invoice > $WORK/invoice.sql")"
+  mariadb -e "drop database if exists ${MYDB}_r; create database ${MYDB}_r"
+  echo "mysql_restore_s: $(t sh -c "mariadb ${MYDB}_r < $WORK/invoice.sql")"
+} | tee "$WORK/my_anchor.txt"
 mkdir -p "$WORK/my"; plan "mysql://root@127.0.0.1:3306/$MYDB" "$WORK/my/ripcord.toml"
 t0=$(now); "$RC" --plan "$WORK/my/ripcord.toml" checkpoint -c inv > "$WORK/mcp1"; t1=$(now)
 MCP=$(secs $t0 $t1)
