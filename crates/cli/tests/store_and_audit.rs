@@ -219,3 +219,28 @@ fn a_password_in_a_database_url_reaches_no_log_audit_report_or_output() {
         assert!(!all.contains(secret), "{secret} leaked");
     }
 }
+
+#[test]
+fn a_new_checkpoint_rewrites_a_corrupt_chunk_it_would_otherwise_reuse() {
+    let w = Workshop::new(40);
+    assert_eq!(code(&w.ripcord(&["checkpoint", "-c", "billing"])), 0);
+    let f = chunk_files(&w)[0].clone();
+    let mut b = std::fs::read(&f).unwrap();
+    let i = b.len() / 2;
+    b[i] ^= 0x40;
+    std::fs::write(&f, &b).unwrap();
+    assert_eq!(code(&w.ripcord(&["check"])), 3, "the corruption is seen");
+    // Same data: the second checkpoint names the same chunks, finds one corrupt and rewrites it.
+    let o = w.ripcord(&["checkpoint", "-c", "billing"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_ne!(std::fs::read(&f).unwrap(), b, "the chunk was rewritten");
+    let o = w.ripcord(&[
+        "rollback",
+        "-c",
+        "billing",
+        "--yes",
+        "--reason",
+        "after heal",
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}

@@ -8,22 +8,23 @@ use crate::events::Event;
 use crate::plan::Component;
 use crate::schema::TableSchema;
 use crate::state::CheckpointRecord;
-use crate::store::{ComponentEntry, Manifest, Store, TableEntry, TableWriter, checkpoint_id_for};
+use crate::store::{
+    ChunkWriter, ComponentEntry, Manifest, TableEntry, TableWriter, checkpoint_id_for,
+};
 use crate::value::Row;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 struct Sink<'a> {
-    store: &'a Store,
+    writer: &'a ChunkWriter,
     current: Option<TableWriter<'a>>,
     done: Vec<TableEntry>,
-    new_bytes: u64,
 }
 
 impl SnapshotSink for Sink<'_> {
     fn begin_table(&mut self, schema: &TableSchema) -> Result<()> {
-        self.current = Some(TableWriter::new(self.store, schema.clone()));
+        self.current = Some(TableWriter::new(self.writer, schema.clone()));
         Ok(())
     }
     fn row(&mut self, row: Row) -> Result<()> {
@@ -34,8 +35,7 @@ impl SnapshotSink for Sink<'_> {
         Ok(())
     }
     fn end_table(&mut self) -> Result<()> {
-        let (entry, new) = self.current.take().expect("begin_table first").finish()?;
-        self.new_bytes += new;
+        let entry = self.current.take().expect("begin_table first").finish()?;
         self.done.push(entry);
         Ok(())
     }
@@ -84,16 +84,19 @@ pub fn take(ctx: &mut Ctx, components: &[String]) -> Result<Manifest> {
     for (db, cs) in by_db {
         let mut engine = ctx.engine(&db)?;
         let tables: Vec<String> = cs.iter().flat_map(|c| c.tables.clone()).collect();
+        let writer = ChunkWriter::new(&ctx.store);
         let mut sink = Sink {
-            store: &ctx.store,
+            writer: &writer,
             current: None,
             done: Vec::new(),
-            new_bytes: 0,
         };
-        let mark = engine.snapshot(&tables, &mut sink)?;
-        new_bytes += sink.new_bytes;
-        let mut by_name: BTreeMap<String, TableEntry> = sink
-            .done
+        let snapshot = engine.snapshot(&tables, &mut sink);
+        let done = sink.done;
+        // Always wait for the writer, so a failed snapshot leaves no thread behind.
+        let written = writer.finish();
+        let mark = snapshot?;
+        new_bytes += written?;
+        let mut by_name: BTreeMap<String, TableEntry> = done
             .into_iter()
             .map(|t| (t.schema.name.clone(), t))
             .collect();
@@ -125,8 +128,8 @@ pub fn take(ctx: &mut Ctx, components: &[String]) -> Result<Manifest> {
         components: entries,
     };
     manifest.id = checkpoint_id_for(&manifest);
-    // Invariant 1: only a checkpoint whose chunks re-hash is ever published.
-    ctx.store.verify(&manifest)?;
+    // Invariant 1: only a checkpoint whose chunks re-hash is published; the chunk writer
+    // read every one back from disk and re-hashed it before `finish` returned.
     crate::crash::point("checkpoint:before-manifest");
     ctx.store.put_manifest(&manifest)?;
     let rows: u64 = manifest

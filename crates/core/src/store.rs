@@ -24,6 +24,8 @@ const MAX_CHUNK: u32 = 256 * 1024;
 /// Row bytes buffered before cutting chunks; the tail chunk is carried over so chunk
 /// boundaries are the same as if the whole stream had been cut at once.
 const CUT_BUFFER: usize = 4 * 1024 * 1024;
+/// zstd's fastest levels keep compression off the critical path of a checkpoint.
+const ZSTD_LEVEL: i32 = 1;
 
 /// A chunk's id: blake3 of its uncompressed bytes, in hex.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -167,17 +169,22 @@ impl Store {
         self.root.join("manifests").join(format!("{}.json", id.0))
     }
 
-    /// Stores one chunk unless an identical one is there; returns its id and whether it
-    /// was new.
-    pub fn put_chunk(&self, data: &[u8]) -> Result<(ChunkId, bool), StoreError> {
-        let id = blake3::hash(data).to_hex().to_string();
-        let path = self.chunk_path(&id);
-        if path.exists() {
-            return Ok((ChunkId(id), false));
+    /// Makes sure a verified copy of the chunk is on disk: an existing file that re-hashes is
+    /// kept, a missing or corrupt one is (re)written and then read back and re-hashed.
+    /// Returns whether bytes were written.
+    fn store_verified(&self, id: &str, data: &[u8]) -> Result<bool, StoreError> {
+        let r = ChunkRef {
+            id: ChunkId(id.to_string()),
+            len: data.len() as u64,
+        };
+        let path = self.chunk_path(id);
+        if path.exists() && self.get_chunk(&r).is_ok() {
+            return Ok(false);
         }
-        let z = zstd::bulk::compress(data, 3).map_err(io(&path))?;
+        let z = zstd::bulk::compress(data, ZSTD_LEVEL).map_err(io(&path))?;
         write_atomic(&path, &z)?;
-        Ok((ChunkId(id), true))
+        self.get_chunk(&r)?;
+        Ok(true)
     }
 
     /// Reads a chunk and proves it re-hashes to its id (PRODUCT.md invariant 1).
@@ -370,27 +377,90 @@ impl Iterator for TableRows<'_> {
     }
 }
 
-/// Cuts a table's row stream into content-defined chunks and stores them.
+/// Compresses, writes and re-verifies chunks on a background thread while the caller keeps
+/// reading rows (the two halves of a checkpoint then use both cores). Every chunk handed to
+/// it, new or already stored, has been read back from disk and re-hashed when `finish`
+/// returns `Ok`: only then may a manifest naming these chunks be published.
+pub struct ChunkWriter {
+    tx: Option<std::sync::mpsc::SyncSender<(String, Vec<u8>)>>,
+    worker: Option<std::thread::JoinHandle<Result<u64, StoreError>>>,
+}
+
+impl ChunkWriter {
+    pub fn new(store: &Store) -> Self {
+        let store = store.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(16);
+        let worker = std::thread::spawn(move || {
+            let mut seen = std::collections::HashSet::new();
+            let mut new_bytes = 0u64;
+            let mut failed = None;
+            // Keep draining after a failure so the sender never blocks on a full channel.
+            for (id, data) in rx {
+                if failed.is_some() || !seen.insert(id.clone()) {
+                    continue;
+                }
+                match store.store_verified(&id, &data) {
+                    Ok(true) => new_bytes += data.len() as u64,
+                    Ok(false) => {}
+                    Err(e) => failed = Some(e),
+                }
+            }
+            failed.map_or(Ok(new_bytes), Err)
+        });
+        ChunkWriter {
+            tx: Some(tx),
+            worker: Some(worker),
+        }
+    }
+
+    pub fn put(&self, data: &[u8]) -> Result<ChunkRef, StoreError> {
+        let id = blake3::hash(data).to_hex().to_string();
+        let r = ChunkRef {
+            id: ChunkId(id.clone()),
+            len: data.len() as u64,
+        };
+        let tx = self.tx.as_ref().expect("not finished");
+        if tx.send((id, data.to_vec())).is_err() {
+            return Err(StoreError::BadChunk {
+                id: r.id.0,
+                reason: "the chunk writer stopped".into(),
+            });
+        }
+        Ok(r)
+    }
+
+    /// Waits for every chunk to be written and verified; returns the bytes newly stored.
+    pub fn finish(mut self) -> Result<u64, StoreError> {
+        drop(self.tx.take());
+        match self.worker.take().expect("finish once").join() {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::BadChunk {
+                id: String::new(),
+                reason: "the chunk writer panicked".into(),
+            }),
+        }
+    }
+}
+
+/// Cuts a table's row stream into content-defined chunks and hands them to a [`ChunkWriter`].
 pub struct TableWriter<'a> {
-    store: &'a Store,
+    writer: &'a ChunkWriter,
     schema: TableSchema,
     buf: Vec<u8>,
     chunks: Vec<ChunkRef>,
     fingerprint: crate::value::Fingerprint,
     bytes: u64,
-    pub new_bytes: u64,
 }
 
 impl<'a> TableWriter<'a> {
-    pub fn new(store: &'a Store, schema: TableSchema) -> Self {
+    pub fn new(writer: &'a ChunkWriter, schema: TableSchema) -> Self {
         TableWriter {
-            store,
+            writer,
             schema,
             buf: Vec::new(),
             chunks: Vec::new(),
             fingerprint: Default::default(),
             bytes: 0,
-            new_bytes: 0,
         }
     }
 
@@ -417,30 +487,23 @@ impl<'a> TableWriter<'a> {
         };
         let mut consumed = 0;
         for &(off, len) in &cuts[..keep] {
-            let (id, new) = self.store.put_chunk(&self.buf[off..off + len])?;
-            if new {
-                self.new_bytes += len as u64;
-            }
-            self.chunks.push(ChunkRef {
-                id,
-                len: len as u64,
-            });
+            self.chunks
+                .push(self.writer.put(&self.buf[off..off + len])?);
             consumed = off + len;
         }
         self.buf.drain(..consumed);
         Ok(())
     }
 
-    pub fn finish(mut self) -> Result<(TableEntry, u64), StoreError> {
+    pub fn finish(mut self) -> Result<TableEntry, StoreError> {
         self.cut(true)?;
-        let entry = TableEntry {
+        Ok(TableEntry {
             rows: self.fingerprint.rows(),
             fingerprint: self.fingerprint.finish(),
             bytes: self.bytes,
             chunks: self.chunks,
             schema: self.schema,
-        };
-        Ok((entry, self.new_bytes))
+        })
     }
 }
 
