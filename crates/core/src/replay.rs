@@ -225,21 +225,14 @@ pub fn plan(
                 (Op::Insert, _, Some(new)) => {
                     let (table, row) = m.map(&e.table, new, eval).map_err(fail)?;
                     m.key(&table, &row).map_err(fail)?;
-                    let lost = lost_values(
+                    note_lost(
+                        &mut out,
                         component,
                         &e.table,
                         &m.targets[&table],
                         new.iter().filter(|(_, v)| !v.is_null()),
-                        &mut out,
+                        || gap(String::new(), "", raw_k.clone()),
                     );
-                    if !lost.is_empty() {
-                        out.partial_gaps.push(partial_gap(
-                            gap(String::new(), "", raw_k.clone()),
-                            &lost,
-                            component,
-                            &e.table,
-                        ));
-                    }
                     Ok(Planned::Apply(ApplyOp::Insert { table, row }))
                 }
                 (Op::Update, Some(old), Some(new)) => {
@@ -276,21 +269,14 @@ pub fn plan(
                         }
                     }
                     let changed_values = new.iter().filter(|(c, _)| raw_changed.contains(*c));
-                    let lost = lost_values(
+                    note_lost(
+                        &mut out,
                         component,
                         &e.table,
                         &m.targets[&table],
                         changed_values,
-                        &mut out,
+                        || gap(String::new(), "", raw_k.clone()),
                     );
-                    if !lost.is_empty() {
-                        out.partial_gaps.push(partial_gap(
-                            gap(String::new(), "", raw_k.clone()),
-                            &lost,
-                            component,
-                            &e.table,
-                        ));
-                    }
                     if set.is_empty() {
                         Ok(Planned::Nothing)
                     } else {
@@ -349,7 +335,20 @@ fn lost_values<'v>(
     lost
 }
 
-fn partial_gap(mut g: Gap, lost: &[(String, Value)], component: &Component, captured: &str) -> Gap {
+/// Records a partial gap when a write carries values the legacy table cannot hold.
+fn note_lost<'v>(
+    out: &mut ReplayPlan,
+    component: &Component,
+    captured: &str,
+    target: &TableSchema,
+    values: impl Iterator<Item = (&'v String, &'v Value)>,
+    base: impl FnOnce() -> Gap,
+) {
+    let lost = lost_values(component, captured, target, values, out);
+    if lost.is_empty() {
+        return;
+    }
+    let mut g = base();
     let list: Vec<String> = lost.iter().map(|(c, v)| format!("{c} = {v}")).collect();
     g.reason = format!(
         "applied without {}: the legacy table has no column for it",
@@ -360,7 +359,7 @@ fn partial_gap(mut g: Gap, lost: &[(String, Value)], component: &Component, capt
         component.name
     );
     g.partial = true;
-    g
+    out.partial_gaps.push(g);
 }
 
 /// Turns an engine's refusal of a planned write into a gap.
