@@ -45,7 +45,6 @@ fn a_dry_run_prints_the_plan_and_changes_nothing() {
     let w = Workshop::new(30);
     assert_eq!(code(&w.ripcord(&["run"])), 0);
     w.business_day(4, 12);
-    let before = std::fs::read(w.path().join("workshop.db")).ok();
     let state_before = w.ctx().state.audit_entries().unwrap().len();
     let o = w.ripcord(&["rollback", "-c", "billing", "--dry-run"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
@@ -63,7 +62,6 @@ fn a_dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(frozen, 0);
     assert!(w.ctx().state.rollbacks().unwrap().is_empty());
     assert_eq!(w.ctx().state.audit_entries().unwrap().len(), state_before);
-    let _ = before;
 }
 
 #[test]

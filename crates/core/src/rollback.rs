@@ -377,7 +377,6 @@ fn drive(
     owner: &LockOwner,
     approval: Option<String>,
 ) -> Result<()> {
-    let started = Instant::now();
     while let Status::Running { phase } = rec.status.clone() {
         let t = Instant::now();
         ctx.state.log_phase(&rec.id, phase.name(), "intent", "")?;
@@ -438,7 +437,6 @@ fn drive(
     rec.finished_at = Some(now());
     ctx.state.save_rollback(rec)?;
     let total = rec.total_seconds();
-    let _ = started;
     ctx.emit(Event::RollbackFinished {
         rollback: rec.id.clone(),
         ok: rec.ok(),
@@ -641,7 +639,7 @@ fn run_phase(
             rec.gaps.clear();
             rec.conflicts.clear();
             for l in &loaded {
-                let (plan, targets) = plan_replay(ctx, rec, l)?;
+                let plan = plan_replay(ctx, rec, l)?;
                 let mut engine = ctx.engine(&l.component.database)?;
                 let tag = format!("{}:{}", rec.id, l.component.name);
                 let done_to = engine.replay_position(&tag)?.unwrap_or(i64::MIN);
@@ -712,7 +710,6 @@ fn run_phase(
                 for (t, cols) in plan.unmapped_columns {
                     rec.unmapped_columns.insert(t, cols.into_iter().collect());
                 }
-                let _ = targets;
             }
             for g in &rec.gaps {
                 ctx.emit(Event::DataGap {
@@ -797,11 +794,7 @@ fn run_phase(
 }
 
 /// The replay plan of one component, against the restored tables' schemas.
-fn plan_replay(
-    ctx: &Ctx,
-    rec: &RollbackRecord,
-    l: &Loaded,
-) -> Result<(replay::ReplayPlan, BTreeMap<String, TableSchema>)> {
+fn plan_replay(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<replay::ReplayPlan> {
     let upto = *rec
         .drain_to
         .get(&l.component.capture_database)
@@ -822,13 +815,13 @@ fn plan_replay(
         target.eval_exprs(exprs, img).map_err(|e| e.to_string())
     };
     let plan = replay::plan(&entries, &l.component, &targets, cross_engine, &mut eval);
-    Ok((plan, targets))
+    Ok(plan)
 }
 
 /// Rebuilds each table's expected state (checkpoint rows + the business writes that were
 /// carried back) and compares it with the table, row by row.
 fn prove(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<Vec<TableProof>> {
-    let (plan, _) = plan_replay(ctx, rec, l)?;
+    let plan = plan_replay(ctx, rec, l)?;
     let gap_seqs: std::collections::BTreeSet<i64> = rec
         .gaps
         .iter()
