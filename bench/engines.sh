@@ -4,6 +4,7 @@
 # Prints each figure and the ratios the engines issue asks for:
 #   checkpoint / pg_dump -Fc, checkpoint / COPY binary out, incremental (1% changed) / full,
 #   restore / pg_restore, MariaDB checkpoint / mysqldump, restore / mysql < dump, replay rows/s.
+# ONLY=pg skips MariaDB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000000}
@@ -61,6 +62,12 @@ echo "ratio checkpoint / pg_dump -Fc: $(ratio $CP_FULL $(get pg_dump_Fc_s "$WORK
 echo "ratio checkpoint / COPY binary out: $(ratio $CP_FULL $(get copy_out_binary_s "$WORK/pg_anchor.txt")) (target <= 1.5)"
 echo "ratio incremental / full checkpoint: $(ratio $CP_INCR $CP_FULL) (target <= 0.2)"
 echo "ratio restore / pg_restore: $(ratio $RESTORE $(get pg_restore_Fc_s "$WORK/pg_anchor.txt")) (target <= 0.8)"
+
+cleanup() {
+  $PSQL -d postgres -c "drop database if exists $PGDB with (force)" -c "drop database if exists ${PGDB}_r with (force)" >/dev/null
+  mariadb -e "drop database if exists $MYDB; drop database if exists ${MYDB}_r"
+}
+if [ "${ONLY:-}" = pg ]; then cleanup; exit 0; fi
 
 echo "== MariaDB, $N rows"
 bash "$SHARED/realistic_mysql.sh" $PGDB $MYDB

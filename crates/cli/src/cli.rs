@@ -91,7 +91,18 @@ pub enum Command {
     Verify {
         #[arg(short, long)]
         component: Vec<String>,
+        /// Compare each table row by row with this plan database, URL or checkpoint id.
+        #[arg(long)]
+        against: Option<String>,
+        /// With --against: a foreign key to check besides the declared ones, child(col)->parent(col).
+        #[arg(long)]
+        fk: Vec<String>,
+        /// With --against: print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
     },
+    /// Compare a table between two databases or a checkpoint, row by row.
+    Diff(crate::diff_cmd::DiffArgs),
     /// Data gaps of the newest (or given) rollback.
     Gaps { rollback: Option<String> },
     /// The report of a rollback.
@@ -105,13 +116,39 @@ pub enum Command {
         #[arg(value_parser = ["show", "verify", "export"])]
         action: String,
     },
-    /// Emergency stop (not built yet).
+    /// Emergency stop of the running run or watch, from any terminal.
     Stop {
+        /// Why (recorded in the audit log and the report).
         #[arg(long)]
         reason: Option<String>,
+        /// The decision-matrix scenario that applies (default: manual_stop).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Seconds to wait for the running ripcord to confirm the stop.
+        #[arg(long, default_value_t = 10.0)]
+        wait: f64,
     },
-    /// Guard without steps (not built yet).
-    Watch,
+    /// Guard without steps: probes and rules during a parallel-run period.
+    Watch {
+        /// Stop watching after this long (e.g. "30m"); default: until stopped.
+        #[arg(long = "for")]
+        for_: Option<String>,
+    },
+    /// Sample every probe and pin median and p95 as the pre-migration baseline.
+    Baseline {
+        /// Samples per probe (default: the plan's [guard] baseline_samples).
+        #[arg(long)]
+        samples: Option<usize>,
+    },
+    /// The guard's level, each probe against its baseline, open decisions, the current run.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve the rollback a run is waiting for (as --as NAME).
+    Approve { run: String },
+    /// Reject the rollback a run is waiting for: fix forward (as --as NAME).
+    Reject { run: String },
     /// Dashboard and metrics (not built yet).
     Serve,
 }

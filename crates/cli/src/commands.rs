@@ -20,6 +20,9 @@ use std::path::Path;
 pub struct Engines;
 
 impl Connector for Engines {
+    fn differ(&self) -> Option<&dyn ripcord_core::verify::TableDiffer> {
+        Some(&crate::diff_cmd::DiffEngine)
+    }
     fn connect(&self, db: &Database) -> ripcord_core::Result<Box<dyn Engine>> {
         match db.url.scheme() {
             "sqlite" => Ok(Box::new(SqliteEngine::open(db.url.expose())?)),
@@ -108,9 +111,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Demo { keep, url } => crate::demo::run(keep, url),
         Command::Init { example, force } => init(&cli.plan, &example, force),
-        Command::Stop { .. } | Command::Watch | Command::Serve => {
+        Command::Diff(args) => crate::diff_cmd::run(&cli.plan, actor, args),
+        Command::Serve => {
             eprintln!(
-                "not built yet: probes, rules, the emergency stop and the dashboard come with the guarded-runs issue. Nothing was done."
+                "not built yet: the dashboard and metrics come with a later issue. Nothing was done."
             );
             Ok(exit::USAGE)
         }
@@ -204,18 +208,13 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Capture { action, component } => capture(ctx, &action, &component),
-        Command::Run => match ripcord_core::run::run(ctx) {
-            Ok(o) => {
-                println!(
-                    "run {} completed: {} steps after checkpoint {}",
-                    o.run,
-                    o.steps_done.len(),
-                    o.checkpoint
-                );
-                Ok(exit::OK)
-            }
-            Err(e) => Err(e.into()),
-        },
+        Command::Run => crate::guard_cmd::run(ctx),
+        cmd @ (Command::Stop { .. }
+        | Command::Watch { .. }
+        | Command::Baseline { .. }
+        | Command::Status { .. }
+        | Command::Approve { .. }
+        | Command::Reject { .. }) => crate::guard_cmd::dispatch(ctx, cmd),
         Command::Rollback {
             component,
             to,
@@ -224,7 +223,16 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             yes,
             reason,
         } => rollback_cmd(ctx, component, to, resume, dry_run, yes, reason),
-        Command::Verify { component } => verify(ctx, &component),
+        Command::Verify {
+            component,
+            against: Some(against),
+            fk,
+            json,
+        } => {
+            let comps = components(ctx, &component)?;
+            crate::diff_cmd::verify_against(ctx, &comps, &against, &fk, json)
+        }
+        Command::Verify { component, .. } => verify(ctx, &component),
         Command::Gaps { rollback } => {
             let r = find_rollback(ctx, rollback.as_deref())?;
             if r.gaps.is_empty() {
@@ -257,8 +265,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
         Command::Audit { action } => audit(ctx, &action),
         Command::Demo { .. }
         | Command::Init { .. }
-        | Command::Stop { .. }
-        | Command::Watch
+        | Command::Diff(_)
         | Command::Serve => unreachable!("handled before the plan is loaded"),
     }
 }
@@ -351,7 +358,8 @@ fn verify(ctx: &mut Ctx, names: &[String]) -> Result<i32> {
                 .and_then(|m| m.component(name))
                 .and_then(|ce| ce.tables.iter().find(|x| x.schema.name == table_name))
                 .map(|x| {
-                    if x.fingerprint == f {
+                    let then = cp.as_ref().map(|m| ctx.store.fingerprint(&m.id, x));
+                    if matches!(then, Some(Ok(ref g)) if *g == f) {
                         "unchanged since checkpoint".to_string()
                     } else {
                         format!("changed since checkpoint ({} rows then)", x.rows)

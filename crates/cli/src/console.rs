@@ -86,6 +86,18 @@ impl EventSink for Timeline {
                 ..
             } => format!("  {phase:<12} {seconds:>7.3}s  {detail}"),
             Event::Progress { .. } => return,
+            Event::DataProgress {
+                what,
+                rows,
+                total_rows,
+                bytes,
+                seconds,
+                finished,
+            } => format!(
+                "  {} {what}: {}",
+                if *finished { "done" } else { "…" },
+                ripcord_core::progress::describe(*rows, *total_rows, *bytes, *seconds)
+            ),
             Event::DataGap {
                 table, key, reason, ..
             } => format!("  DATA GAP {table} {key}: {reason}"),
@@ -121,6 +133,10 @@ impl EventSink for Timeline {
             } => format!(
                 "CRITICAL: rollback took {seconds:.0}s, over 120% of its {rto_seconds:.0}s target"
             ),
+            e => match e.guard_line() {
+                Some(l) => l,
+                None => return,
+            },
         };
         eprintln!(
             "[{:>7.2}s] {}",

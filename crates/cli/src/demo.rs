@@ -97,6 +97,9 @@ pub fn run(keep: bool, url: Option<String>) -> Result<i32> {
         &mut ctx,
         crate::cli::Command::Verify {
             component: vec!["billing".into()],
+            against: None,
+            fk: Vec::new(),
+            json: false,
         },
     )?;
     eprintln!(
@@ -139,6 +142,9 @@ pub fn run(keep: bool, url: Option<String>) -> Result<i32> {
         &mut ctx,
         crate::cli::Command::Verify {
             component: vec!["billing".into()],
+            against: None,
+            fk: Vec::new(),
+            json: false,
         },
     )?;
     let audit_code = crate::commands::run_command(

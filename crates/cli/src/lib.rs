@@ -4,4 +4,6 @@ pub mod cli;
 pub mod commands;
 pub mod console;
 pub mod demo;
+pub mod diff_cmd;
+pub mod guard_cmd;
 pub mod workshop;

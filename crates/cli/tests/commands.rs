@@ -105,7 +105,7 @@ fn usage_errors_and_unbuilt_commands_say_so_with_exit_code_2() {
     let o = w.ripcord(&["rollback", "-c", "billing", "--yes"]);
     assert_eq!(code(&o), 2);
     assert!(text(&o).contains("--reason"), "{}", text(&o));
-    let o = w.ripcord(&["stop", "--reason", "x"]);
+    let o = w.ripcord(&["serve"]);
     assert_eq!(code(&o), 2);
     assert!(text(&o).contains("not built yet"));
     std::fs::write(

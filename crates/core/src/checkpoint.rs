@@ -5,6 +5,7 @@
 use crate::context::{Ctx, now};
 use crate::engine::SnapshotSink;
 use crate::events::Event;
+use crate::progress::Meter;
 use crate::plan::Component;
 use crate::schema::TableSchema;
 use crate::state::CheckpointRecord;
@@ -18,27 +19,54 @@ use std::time::Instant;
 
 struct Sink<'a> {
     writer: &'a ChunkWriter,
-    current: Option<TableWriter<'a>>,
+    bus: &'a crate::events::Bus,
+    /// Rows each table had at its newest checkpoint, for the ETA.
+    estimates: BTreeMap<String, u64>,
+    current: Option<(TableWriter<'a>, Meter<'a>)>,
     done: Vec<TableEntry>,
 }
 
 impl SnapshotSink for Sink<'_> {
     fn begin_table(&mut self, schema: &TableSchema) -> Result<()> {
-        self.current = Some(TableWriter::new(self.writer, schema.clone()));
+        let total = self.estimates.get(&schema.name).copied().unwrap_or(0);
+        self.current = Some((
+            TableWriter::new(self.writer, schema.clone()),
+            Meter::new(self.bus, format!("checkpoint {}", schema.name), total),
+        ));
         Ok(())
     }
     fn row(&mut self, row: Row) -> Result<()> {
-        self.current
-            .as_mut()
-            .expect("begin_table first")
-            .push(&row)?;
+        let (w, meter) = self.current.as_mut().expect("begin_table first");
+        let before = w.bytes();
+        w.push(&row)?;
+        meter.add(1, w.bytes() - before);
         Ok(())
     }
     fn end_table(&mut self) -> Result<()> {
-        let entry = self.current.take().expect("begin_table first").finish()?;
-        self.done.push(entry);
+        let (w, meter) = self.current.take().expect("begin_table first");
+        meter.finish();
+        self.done.push(w.finish()?);
         Ok(())
     }
+}
+
+/// Row counts of the tables at their newest checkpoint in `database`.
+fn estimates(ctx: &mut Ctx, database: &str, tables: &[String]) -> Result<BTreeMap<String, u64>> {
+    let mut out = BTreeMap::new();
+    for rec in ctx.state.checkpoints()? {
+        if out.len() == tables.len() {
+            break;
+        }
+        let Ok(m) = ctx.store.manifest(&crate::store::CheckpointId(rec.id)) else {
+            continue;
+        };
+        for c in m.components.iter().filter(|c| c.database == database) {
+            for t in c.tables.iter().filter(|t| tables.contains(&t.schema.name)) {
+                out.entry(t.schema.name.clone()).or_insert(t.rows);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Makes sure the component's captured tables have capture triggers.
@@ -85,13 +113,40 @@ pub fn take(ctx: &mut Ctx, components: &[String]) -> Result<Manifest> {
         let mut engine = ctx.engine(&db)?;
         let tables: Vec<String> = cs.iter().flat_map(|c| c.tables.clone()).collect();
         let writer = ChunkWriter::new(&ctx.store);
+        let bus = ctx.events.clone();
         let mut sink = Sink {
             writer: &writer,
+            bus: &bus,
+            estimates: estimates(ctx, &db, &tables)?,
             current: None,
             done: Vec::new(),
         };
-        let snapshot = engine.snapshot(&tables, &mut sink);
-        let done = sink.done;
+        let same_db = cs.iter().all(|c| c.capture_database == c.database);
+        let (snapshot, done) =
+            match crate::differential::take(ctx, engine.as_mut(), &cs, &tables, &writer) {
+                Ok(Ok((mark, done))) => (Ok(mark), done),
+                Ok(Err(why)) => {
+                    tracing::info!(database = %db, reason = %why, "full checkpoint");
+                    // Tokens read before and after the snapshot: equal ones vouch for the
+                    // whole read, and let the next checkpoint be differential over this one.
+                    let before = if same_db {
+                        engine.capture_tokens(&tables)?
+                    } else {
+                        vec![None; tables.len()]
+                    };
+                    let r = engine.snapshot(&tables, &mut sink);
+                    let mut done = std::mem::take(&mut sink.done);
+                    if r.is_ok() && same_db && engine.capture_tokens(&tables)? == before {
+                        for (t, token) in tables.iter().zip(before) {
+                            if let Some(e) = done.iter_mut().find(|e| &e.schema.name == t) {
+                                e.capture_token = token;
+                            }
+                        }
+                    }
+                    (r, done)
+                }
+                Err(e) => (Err(e), Vec::new()),
+            };
         // Always wait for the writer, so a failed snapshot leaves no thread behind.
         let written = writer.finish();
         let mark = snapshot?;
@@ -121,8 +176,10 @@ pub fn take(ctx: &mut Ctx, components: &[String]) -> Result<Manifest> {
             });
         }
     }
+    let differential = entries.iter().flat_map(|c| &c.tables).any(|t| t.delta.is_some());
     let mut manifest = Manifest {
-        format: 1,
+        // Format 1 readers would ignore a delta and restore its base: refuse them.
+        format: if differential { 2 } else { 1 },
         id: crate::store::CheckpointId(String::new()),
         created_at: now(),
         components: entries,

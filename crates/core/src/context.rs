@@ -12,6 +12,10 @@ use crate::{Error, Result};
 /// Opens an engine for a plan database; the binary decides which engines exist.
 pub trait Connector: Send + Sync {
     fn connect(&self, db: &Database) -> Result<Box<dyn Engine>>;
+    /// The row-by-row diff engine, when the binary has one (see `verify::TableDiffer`).
+    fn differ(&self) -> Option<&dyn crate::verify::TableDiffer> {
+        None
+    }
 }
 
 pub struct Ctx {

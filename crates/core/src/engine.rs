@@ -126,6 +126,21 @@ pub trait Engine: Send {
     fn capture_remove(&mut self, tables: &[String]) -> EngineResult<()>;
     fn captured_tables(&mut self) -> EngineResult<Vec<String>>;
 
+    /// Per table, an opaque token that changes whenever the table is recreated or
+    /// truncated or its capture trigger is (re)created: two equal tokens vouch that the
+    /// journal holds every row change made between them, which is what a differential
+    /// checkpoint rests on. `None` where the engine cannot vouch for that (then
+    /// checkpoints are always full).
+    fn capture_tokens(&mut self, tables: &[String]) -> EngineResult<Vec<Option<String>>> {
+        Ok(vec![None; tables.len()])
+    }
+    /// A journal mark and the tables' row counts read in one consistent snapshot, or
+    /// `None` when the engine has no such read (then checkpoints are always full).
+    fn mark_and_counts(&mut self, tables: &[String]) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
+        let _ = tables;
+        Ok(None)
+    }
+
     /// The current journal position (everything committed so far).
     fn journal_mark(&mut self) -> EngineResult<JournalMark>;
     /// Entries after `after` (see [`JournalMark::is_after`]) up to `upto` inclusive, in

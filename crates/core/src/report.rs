@@ -147,3 +147,47 @@ pub fn json(r: &RollbackRecord) -> String {
     v["recovery_rate"] = serde_json::json!(r.figures.recovery_rate());
     crate::redact::scrub(&serde_json::to_string_pretty(&v).expect("json"))
 }
+
+/// One business-continuity workflow checked after a rollback.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ContinuityResult {
+    pub workflow: String,
+    pub ok: bool,
+    pub attempts: u32,
+    pub detail: String,
+}
+
+/// The continuity section of a guarded run's report.
+pub fn continuity_markdown(results: &[ContinuityResult]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "## Business continuity after the rollback\n");
+    if results.is_empty() {
+        let _ = writeln!(s, "The plan names no [[workflow]] checks.\n");
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "| workflow | result | attempts | detail |\n|---|---|---:|---|"
+    );
+    for r in results {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            r.workflow,
+            if r.ok { "passed" } else { "FAILED" },
+            r.attempts,
+            r.detail
+        );
+    }
+    let all = results.iter().all(|r| r.ok);
+    let _ = writeln!(
+        s,
+        "\n{}\n",
+        if all {
+            "All workflows pass: the run is resolved."
+        } else {
+            "A workflow FAILED: the run is not resolved."
+        }
+    );
+    crate::redact::scrub(&s)
+}

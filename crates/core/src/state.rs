@@ -87,6 +87,53 @@ pub struct LockHeld {
 
 pub type StateResult<T> = Result<T, crate::Error>;
 
+/// A probe's pre-migration baseline, pinned so rules compare against a fixed reference.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineRecord {
+    pub probe: String,
+    pub taken_at: String,
+    /// The measured values, in the order taken.
+    pub samples: Vec<f64>,
+    /// Samples that could not be measured (kept apart from the values).
+    pub errors: u32,
+    pub median: f64,
+    pub p95: f64,
+}
+
+/// A stop asked for by `ripcord stop` (from any terminal), picked up by the running
+/// ripcord, which writes back what it did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StopRecord {
+    pub id: i64,
+    pub at: String,
+    /// Wall-clock milliseconds, for measuring the stop latency.
+    pub at_ms: i64,
+    pub actor: String,
+    pub reason: String,
+    pub scenario: Option<String>,
+    pub handled_at: Option<String>,
+    pub outcome: Option<String>,
+}
+
+/// A decision waiting for (or given by) a named approver, with its deadline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub id: String,
+    pub run: String,
+    pub scenario: String,
+    /// What approval would do (`rollback_now`).
+    pub proposal: String,
+    pub approvers: Vec<String>,
+    pub opened_at: String,
+    pub deadline: String,
+    pub deadline_ms: i64,
+    /// `open`, `approved`, `rejected` or `expired`.
+    pub status: String,
+    pub answered_by: Option<String>,
+    pub answered_at: Option<String>,
+    pub evidence: serde_json::Value,
+}
+
 pub trait StateStore: Send {
     fn create_run(&mut self, id: &str, actor: &str, detail: &serde_json::Value) -> StateResult<()>;
     fn finish_run(&mut self, id: &str, status: &str, detail: &serde_json::Value)
@@ -120,4 +167,34 @@ pub trait StateStore: Send {
     /// Entries in stored order.
     fn audit_entries(&mut self) -> StateResult<Vec<AuditEntry>>;
     fn audit_head(&mut self) -> StateResult<Option<(i64, String)>>;
+
+    /// A second connection to the same store, for a watcher thread.
+    fn reopen(&self) -> StateResult<Box<dyn StateStore>>;
+
+    /// Replaces the probe's baseline.
+    fn pin_baseline(&mut self, b: &BaselineRecord) -> StateResult<()>;
+    fn baselines(&mut self) -> StateResult<Vec<BaselineRecord>>;
+
+    fn request_stop(
+        &mut self,
+        actor: &str,
+        reason: &str,
+        scenario: Option<&str>,
+    ) -> StateResult<StopRecord>;
+    /// Stop requests with an id above `id`, oldest first.
+    fn stop_requests_after(&mut self, id: i64) -> StateResult<Vec<StopRecord>>;
+    /// The highest stop request id (0 when there is none).
+    fn last_stop_id(&mut self) -> StateResult<i64>;
+    fn answer_stop(&mut self, id: i64, outcome: &str) -> StateResult<()>;
+
+    fn save_decision(&mut self, d: &DecisionRecord) -> StateResult<()>;
+    /// Newest first.
+    fn decisions(&mut self) -> StateResult<Vec<DecisionRecord>>;
+    /// Answers an open decision; false when it was no longer open (someone else answered
+    /// first, or its deadline passed).
+    fn answer_decision(&mut self, id: &str, status: &str, by: &str) -> StateResult<bool>;
+
+    /// The guard's latest picture (level, probes, rules), for `ripcord status`.
+    fn save_guard_status(&mut self, status: &serde_json::Value) -> StateResult<()>;
+    fn guard_status(&mut self) -> StateResult<Option<serde_json::Value>>;
 }

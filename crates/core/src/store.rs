@@ -1,18 +1,20 @@
 //! The checkpoint store: content-addressed chunks plus manifests, in a local directory.
 //!
-//! On-disk format (version 1), under the store root:
+//! On-disk format (versions 1 and 2), under the store root:
 //! - `chunks/ab/<64 hex>.zst`: a zstd frame whose *uncompressed* bytes hash (blake3) to the
 //!   file name. Chunks are cut from each table's row stream (see `value.rs` for the row
 //!   encoding) with FastCDC, so unchanged rows give the same chunks and are stored once.
 //! - `manifests/<checkpoint id>.json`: a [`Manifest`]. Written last, after every chunk it
 //!   names was written, fsynced and re-read to its hash; a checkpoint without a manifest
-//!   does not exist.
+//!   does not exist. A manifest with any differential table entry (see [`Delta`] and
+//!   `differential.rs`) is format 2, so a reader that only knows format 1, which would
+//!   restore the base alone, refuses it.
 //!
 //! Every file is written to a temporary name, fsynced, then renamed into place.
 
 use crate::journal::JournalMark;
 use crate::schema::TableSchema;
-use crate::value::{Row, RowDecoder, encode_row};
+use crate::value::{Row, RowDecoder, Value, encode_row};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::Write;
@@ -57,7 +59,56 @@ pub struct TableEntry {
     pub bytes: u64,
     /// blake3 over the rows in key order (see `value::Fingerprint`).
     pub fingerprint: String,
+    /// The row stream; for a differential entry, its base checkpoint's stream.
     pub chunks: Vec<ChunkRef>,
+    /// See `Engine::capture_tokens`: the table's capture identity while it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_token: Option<String>,
+    /// Present on a differential entry: the rows are `chunks` with `delta` merged in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<Delta>,
+}
+
+impl TableEntry {
+    /// Every chunk a reader of this table needs.
+    pub fn all_chunks(&self) -> impl Iterator<Item = &ChunkRef> {
+        self.chunks
+            .iter()
+            .chain(self.delta.iter().flat_map(|d| d.chunks.iter()))
+    }
+}
+
+/// The rows that changed since a full checkpoint, taken from the capture journal.
+///
+/// Its stream holds one row per changed key, in key order: `[true, …every column]` for a
+/// row as it now is, `[false, …key columns]` for a row that is gone. Only made for keys
+/// whose order ripcord and the engine agree on (integers, text in byte order, binary).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    /// The full checkpoint whose stream `chunks` is.
+    pub base: CheckpointId,
+    pub base_rows: u64,
+    /// Changed keys in the stream below.
+    pub changes: u64,
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// Compares two keys in the order engines stream rows (integers numerically, text and
+/// binary bytewise); `None` when a part has another type, whose orders may differ.
+pub fn key_order(a: &[Value], b: &[Value]) -> Option<std::cmp::Ordering> {
+    use std::cmp::Ordering::Equal;
+    for (x, y) in a.iter().zip(b) {
+        let o = match (x, y) {
+            (Value::Int(x), Value::Int(y)) => x.cmp(y),
+            (Value::Text(x), Value::Text(y)) => x.as_bytes().cmp(y.as_bytes()),
+            (Value::Blob(x), Value::Blob(y)) => x.cmp(y),
+            _ => return None,
+        };
+        if o != Equal {
+            return Some(o);
+        }
+    }
+    Some(a.len().cmp(&b.len()))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -123,6 +174,34 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
+/// Runs `f` with this thread's zstd contexts: making them per chunk costs more than a
+/// 64 KiB chunk's compression.
+fn with_zstd<T>(
+    f: impl FnOnce(
+        &mut zstd::bulk::Compressor<'static>,
+        &mut zstd::bulk::Decompressor<'static>,
+    ) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    type Contexts = (
+        zstd::bulk::Compressor<'static>,
+        zstd::bulk::Decompressor<'static>,
+    );
+    thread_local! {
+        static ZSTD: std::cell::RefCell<Option<Contexts>> = const { std::cell::RefCell::new(None) };
+    }
+    ZSTD.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some((
+                zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+                zstd::bulk::Decompressor::new()?,
+            ));
+        }
+        let (c, d) = slot.as_mut().expect("set above");
+        f(c, d)
+    })
+}
+
 /// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().expect("store paths have a parent");
@@ -181,7 +260,7 @@ impl Store {
         if path.exists() && self.get_chunk(&r).is_ok() {
             return Ok(false);
         }
-        let z = zstd::bulk::compress(data, ZSTD_LEVEL).map_err(io(&path))?;
+        let z = with_zstd(|c, _| c.compress(data)).map_err(io(&path))?;
         write_atomic(&path, &z)?;
         self.get_chunk(&r)?;
         Ok(true)
@@ -189,6 +268,17 @@ impl Store {
 
     /// Reads a chunk and proves it re-hashes to its id (PRODUCT.md invariant 1).
     pub fn get_chunk(&self, r: &ChunkRef) -> Result<Vec<u8>, StoreError> {
+        // Chunks are cut at MAX_CHUNK bytes at most: a larger length comes from a damaged
+        // manifest and must not size an allocation (found by fuzz/ `chunk`).
+        if r.len > MAX_CHUNK as u64 {
+            return Err(StoreError::BadChunk {
+                id: r.id.0.clone(),
+                reason: format!(
+                    "the manifest gives it {} bytes, over the {MAX_CHUNK}-byte chunk limit",
+                    r.len
+                ),
+            });
+        }
         let path = self.chunk_path(&r.id.0);
         let z = match fs::read(&path) {
             Ok(z) => z,
@@ -201,7 +291,7 @@ impl Store {
             Err(e) => return Err(StoreError::Io { path, source: e }),
         };
         let data =
-            zstd::bulk::decompress(&z, r.len as usize + 1).map_err(|e| StoreError::BadChunk {
+            with_zstd(|_, d| d.decompress(&z, r.len as usize + 1)).map_err(|e| StoreError::BadChunk {
                 id: r.id.0.clone(),
                 reason: e.to_string(),
             })?;
@@ -238,7 +328,7 @@ impl Store {
     pub fn verify(&self, m: &Manifest) -> Result<(), StoreError> {
         for c in &m.components {
             for t in &c.tables {
-                for ch in &t.chunks {
+                for ch in t.all_chunks() {
                     self.get_chunk(ch)?;
                 }
             }
@@ -246,15 +336,28 @@ impl Store {
         Ok(())
     }
 
-    /// Streams a table's rows back out of its chunks, verifying each chunk as it is read.
+    /// The table's fingerprint; a differential entry's is computed from its merged rows.
+    pub fn fingerprint(&self, checkpoint: &CheckpointId, t: &TableEntry) -> Result<String, crate::Error> {
+        if t.delta.is_none() {
+            return Ok(t.fingerprint.clone());
+        }
+        let mut f = crate::value::Fingerprint::default();
+        for row in self.rows(checkpoint, t) {
+            f.add(&row?);
+        }
+        Ok(f.finish())
+    }
+
+    /// Streams a table's rows back out of its chunks, verifying each chunk as it is read;
+    /// a differential entry's changes are merged in by key.
     pub fn rows<'a>(&'a self, checkpoint: &'a CheckpointId, t: &'a TableEntry) -> TableRows<'a> {
         TableRows {
-            store: self,
             checkpoint,
             table: t,
-            next_chunk: 0,
-            buf: Vec::new(),
-            pos: 0,
+            base: ChunkStream::new(self, &t.chunks),
+            delta: None,
+            held: None,
+            base_seen: 0,
             done: false,
             produced: 0,
         }
@@ -264,16 +367,21 @@ impl Store {
 /// Parses a manifest, checking what a reader relies on.
 pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, String> {
     let m: Manifest = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    if m.format != 1 {
+    if m.format != 1 && m.format != 2 {
         return Err(format!(
-            "manifest format {} is not supported (this ripcord reads format 1)",
+            "manifest format {} is not supported (this ripcord reads formats 1 and 2)",
             m.format
         ));
     }
     for c in &m.components {
         for t in &c.tables {
-            if t.chunks
-                .iter()
+            if t.delta.is_some() && m.format < 2 {
+                return Err(format!(
+                    "table {} is differential in a format {} manifest",
+                    t.schema.name, m.format
+                ));
+            }
+            if t.all_chunks()
                 .any(|ch| ch.id.0.len() != 64 || !ch.id.0.bytes().all(|b| b.is_ascii_hexdigit()))
             {
                 return Err(format!(
@@ -296,13 +404,59 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, String> {
     Ok(m)
 }
 
-pub struct TableRows<'a> {
+/// Rows decoded from a run of chunks; a row may span a chunk boundary.
+struct ChunkStream<'a> {
     store: &'a Store,
-    checkpoint: &'a CheckpointId,
-    table: &'a TableEntry,
+    chunks: &'a [ChunkRef],
     next_chunk: usize,
     buf: Vec<u8>,
     pos: usize,
+}
+
+impl<'a> ChunkStream<'a> {
+    fn new(store: &'a Store, chunks: &'a [ChunkRef]) -> Self {
+        ChunkStream {
+            store,
+            chunks,
+            next_chunk: 0,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    fn next_row(&mut self) -> Result<Option<Row>, crate::Error> {
+        loop {
+            let mut d = RowDecoder::new(&self.buf[self.pos..]);
+            match d.next_row() {
+                Ok(Some(row)) => {
+                    self.pos += d.position();
+                    return Ok(Some(row));
+                }
+                Ok(None) | Err(crate::value::DecodeError::Truncated(_))
+                    if self.next_chunk < self.chunks.len() =>
+                {
+                    let data = self.store.get_chunk(&self.chunks[self.next_chunk])?;
+                    self.next_chunk += 1;
+                    self.buf.drain(..self.pos);
+                    self.pos = 0;
+                    self.buf.extend_from_slice(&data);
+                }
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(crate::Error::Verify(e.to_string())),
+            }
+        }
+    }
+}
+
+pub struct TableRows<'a> {
+    checkpoint: &'a CheckpointId,
+    table: &'a TableEntry,
+    base: ChunkStream<'a>,
+    /// A differential entry's changes, loaded on the first read, front = lowest key.
+    delta: Option<std::collections::VecDeque<(bool, Row)>>,
+    /// A base row read ahead while changes with lower keys were emitted.
+    held: Option<Row>,
+    base_seen: u64,
     done: bool,
     produced: u64,
 }
@@ -316,6 +470,109 @@ impl TableRows<'_> {
         }
         .into()
     }
+
+    fn load_delta(&mut self) -> Result<(), crate::Error> {
+        let Some(d) = &self.table.delta else {
+            self.delta = Some(Default::default());
+            return Ok(());
+        };
+        let (ncols, nkey) = (
+            self.table.schema.columns.len(),
+            self.table.schema.primary_key.len(),
+        );
+        let mut stream = ChunkStream::new(self.base.store, &d.chunks);
+        let mut out = std::collections::VecDeque::new();
+        while let Some(mut row) = stream.next_row()? {
+            let upsert = match row.first() {
+                Some(Value::Bool(b)) => *b,
+                _ => return Err(self.bad("a change in the delta has no marker".into())),
+            };
+            row.remove(0);
+            if row.len() != if upsert { ncols } else { nkey } {
+                return Err(self.bad(format!("a change in the delta has {} fields", row.len())));
+            }
+            out.push_back((upsert, row));
+        }
+        if out.len() as u64 != d.changes {
+            return Err(self.bad(format!(
+                "{} changes in the delta, the manifest says {}",
+                out.len(),
+                d.changes
+            )));
+        }
+        self.delta = Some(out);
+        Ok(())
+    }
+
+    fn key_of(&self, row: &[Value]) -> Vec<Value> {
+        self.table
+            .schema
+            .primary_key
+            .iter()
+            .map(|&i| row[i].clone())
+            .collect()
+    }
+
+    fn next_base(&mut self) -> Result<Option<Row>, crate::Error> {
+        if let Some(r) = self.held.take() {
+            return Ok(Some(r));
+        }
+        let row = self.base.next_row()?;
+        if let Some(r) = &row {
+            if r.len() != self.table.schema.columns.len() {
+                return Err(self.bad(format!(
+                    "a row has {} fields, the table {} columns",
+                    r.len(),
+                    self.table.schema.columns.len()
+                )));
+            }
+            self.base_seen += 1;
+        }
+        Ok(row)
+    }
+
+    fn step(&mut self) -> Result<Option<Row>, crate::Error> {
+        if self.delta.is_none() {
+            self.load_delta()?;
+        }
+        loop {
+            let base = self.next_base()?;
+            let Some((upsert, change)) = self.delta.as_ref().and_then(|d| d.front()) else {
+                return Ok(base);
+            };
+            let change_key = if *upsert {
+                self.key_of(change)
+            } else {
+                change.clone()
+            };
+            let order = match &base {
+                None => std::cmp::Ordering::Greater,
+                Some(b) => key_order(&self.key_of(b), &change_key).ok_or_else(|| {
+                    self.bad("a key of the delta cannot be ordered against the base".into())
+                })?,
+            };
+            match order {
+                std::cmp::Ordering::Less => return Ok(base),
+                std::cmp::Ordering::Greater => {
+                    self.held = base;
+                    let (upsert, change) = self.delta.as_mut().and_then(|d| d.pop_front()).expect("front seen");
+                    if !upsert {
+                        return Err(self.bad(format!(
+                            "the delta deletes key {}, which the base does not hold",
+                            crate::value::Key(change_key.iter().map(Into::into).collect())
+                        )));
+                    }
+                    return Ok(Some(change));
+                }
+                std::cmp::Ordering::Equal => {
+                    let (upsert, change) = self.delta.as_mut().and_then(|d| d.pop_front()).expect("front seen");
+                    if upsert {
+                        return Ok(Some(change));
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Iterator for TableRows<'_> {
@@ -324,54 +581,35 @@ impl Iterator for TableRows<'_> {
         if self.done {
             return None;
         }
-        loop {
-            let mut d = RowDecoder::new(&self.buf[self.pos..]);
-            match d.next_row() {
-                Ok(Some(row)) => {
-                    if row.len() != self.table.schema.columns.len() {
-                        self.done = true;
-                        return Some(Err(self.bad(format!(
-                            "a row has {} fields, the table {} columns",
-                            row.len(),
-                            self.table.schema.columns.len()
-                        ))));
-                    }
-                    self.pos += d.position();
-                    self.produced += 1;
-                    return Some(Ok(row));
+        match self.step() {
+            Ok(Some(row)) => {
+                self.produced += 1;
+                Some(Ok(row))
+            }
+            Ok(None) => {
+                self.done = true;
+                let base_rows = self.table.delta.as_ref().map(|d| d.base_rows);
+                if base_rows.is_some_and(|n| n != self.base_seen) {
+                    return Some(Err(self.bad(format!(
+                        "{} base rows read, the manifest says {}",
+                        self.base_seen,
+                        base_rows.unwrap_or_default()
+                    ))));
                 }
-                Ok(None) | Err(crate::value::DecodeError::Truncated(_))
-                    if self.next_chunk < self.table.chunks.len() =>
-                {
-                    // Rows span chunk boundaries: append the next chunk and try again.
-                    let ch = &self.table.chunks[self.next_chunk];
-                    self.next_chunk += 1;
-                    match self.store.get_chunk(ch) {
-                        Ok(data) => {
-                            self.buf.drain(..self.pos);
-                            self.pos = 0;
-                            self.buf.extend_from_slice(&data);
-                        }
-                        Err(e) => {
-                            self.done = true;
-                            return Some(Err(e.into()));
-                        }
-                    }
+                if self.produced != self.table.rows {
+                    return Some(Err(self.bad(format!(
+                        "{} rows read, the manifest says {}",
+                        self.produced, self.table.rows
+                    ))));
                 }
-                Ok(None) => {
-                    self.done = true;
-                    if self.produced != self.table.rows {
-                        return Some(Err(self.bad(format!(
-                            "{} rows read, the manifest says {}",
-                            self.produced, self.table.rows
-                        ))));
-                    }
-                    return None;
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(self.bad(e.to_string())));
-                }
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(match e {
+                    crate::Error::Verify(reason) => self.bad(reason),
+                    other => other,
+                }))
             }
         }
     }
@@ -464,10 +702,15 @@ impl<'a> TableWriter<'a> {
         }
     }
 
+    /// Row-stream bytes so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     pub fn push(&mut self, row: &Row) -> Result<(), StoreError> {
-        self.fingerprint.add(row);
         let before = self.buf.len();
         encode_row(&mut self.buf, row);
+        self.fingerprint.add_encoded(&self.buf[before..]);
         self.bytes += (self.buf.len() - before) as u64;
         if self.buf.len() >= CUT_BUFFER {
             self.cut(false)?;
@@ -503,6 +746,8 @@ impl<'a> TableWriter<'a> {
             bytes: self.bytes,
             chunks: self.chunks,
             schema: self.schema,
+            capture_token: None,
+            delta: None,
         })
     }
 }

@@ -312,6 +312,11 @@ impl Fingerprint {
         self.hasher.update(&self.buf);
         self.rows += 1;
     }
+    /// Adds one row already encoded with [`encode_row`] (saves encoding it twice).
+    pub fn add_encoded(&mut self, encoded: &[u8]) {
+        self.hasher.update(encoded);
+        self.rows += 1;
+    }
     pub fn rows(&self) -> u64 {
         self.rows
     }

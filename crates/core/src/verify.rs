@@ -121,3 +121,61 @@ impl SnapshotSink for Fingerprints {
         Ok(())
     }
 }
+
+/// The outcome of comparing one table's expected rows with the live table.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TableCheck {
+    /// Rows in the live table.
+    pub rows: u64,
+    /// Rows missing, unexpected or different.
+    pub differences: u64,
+    /// Up to 20 of them, described for the report.
+    pub examples: Vec<String>,
+}
+
+/// Row-by-row comparison of expected rows with a live database, supplied by the binary
+/// (the diff engine lives in `ripcord-diff`, which depends on this crate, so core cannot
+/// call it directly). The rollback's verify phase uses it when the connector offers one.
+pub trait TableDiffer: Send + Sync {
+    /// Compares `expected` (rows in `schema`'s column order) with `schema.name` in `db`.
+    fn compare(
+        &self,
+        db: &crate::plan::Database,
+        schema: &TableSchema,
+        expected: Vec<Row>,
+        columns: &[String],
+    ) -> Result<TableCheck>;
+    /// Rows pointing at parents that do not exist, for every foreign key touching `tables`
+    /// in `db`, one line per foreign key with orphans.
+    fn orphans(&self, db: &crate::plan::Database, tables: &[String]) -> Result<Vec<String>>;
+}
+
+/// The expected model's rows, with the columns whose every value is known (the model does
+/// not know defaults the database filled in; those columns are left out of the comparison).
+pub fn known_rows(exp: crate::replay::Expected) -> (TableSchema, Vec<Row>, Vec<String>) {
+    let n = exp.schema.columns.len();
+    let mut known = vec![true; n];
+    for r in exp.rows.values() {
+        for (i, v) in r.iter().enumerate() {
+            known[i] &= v.is_some();
+        }
+    }
+    let columns = exp
+        .schema
+        .columns
+        .iter()
+        .zip(&known)
+        .filter(|(_, k)| **k)
+        .map(|(c, _)| c.name.clone())
+        .collect();
+    let rows = exp
+        .rows
+        .into_values()
+        .map(|r| {
+            r.into_iter()
+                .map(|v| v.unwrap_or(crate::value::Value::Null))
+                .collect()
+        })
+        .collect();
+    (exp.schema, rows, columns)
+}

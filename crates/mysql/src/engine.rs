@@ -824,14 +824,18 @@ impl Engine for MyEngine {
                     for row in set {
                         let row = row.map_err(err(&ctx))?;
                         let mut out: Row = Vec::with_capacity(classes.len());
-                        for (i, class) in classes.iter().enumerate() {
-                            let v = match row.as_ref(i) {
-                                Some(mysql::Value::Bytes(b)) => Some(b.as_slice()),
+                        for (v, class) in row.unwrap().into_iter().zip(&classes) {
+                            let v = match v {
+                                mysql::Value::Bytes(b) => Some(b),
                                 _ => None,
                             };
                             out.push(
-                                sql::from_text(*class, v).map_err(|e| EngineError::sql(&ctx, e))?,
+                                sql::from_owned_text(*class, v)
+                                    .map_err(|e| EngineError::sql(&ctx, e))?,
                             );
+                        }
+                        if out.len() != classes.len() {
+                            return Err(EngineError::sql(&ctx, "the server sent a row with the wrong number of columns").into());
                         }
                         sink.row(out)?;
                     }
@@ -886,9 +890,19 @@ impl Engine for MyEngine {
 
     fn capture_install(&mut self, tables: &[TableSchema]) -> EngineResult<()> {
         for s in tables {
-            for stmt in capture_sql(s) {
-                self.exec(&stmt, &format!("capture on {}", s.name))?;
-            }
+            // Replacing the triggers is a drop then a create: without the table's write lock
+            // held across both, a business write in between would go unjournaled (found by
+            // crates/cli/tests/load_capture.rs).
+            self.exec(
+                &format!("LOCK TABLES {} WRITE, _ripcord_journal WRITE", q(&s.name)),
+                "lock for capture",
+            )?;
+            let r = capture_sql(s)
+                .iter()
+                .try_for_each(|stmt| self.exec(stmt, &format!("capture on {}", s.name)));
+            let unlocked = self.exec("UNLOCK TABLES", "unlock after capture");
+            r?;
+            unlocked?;
         }
         Ok(())
     }

@@ -128,6 +128,22 @@ pub fn read_expr(col: &str, class: Class) -> String {
 }
 
 /// Converts one text-protocol field of a column of `class`.
+/// [`from_text`] for bytes the caller owns: text, decimals and blobs keep the allocation.
+pub fn from_owned_text(class: Class, v: Option<Vec<u8>>) -> Result<Value, String> {
+    let Some(b) = v else { return Ok(Value::Null) };
+    match class {
+        Class::Blob => Ok(Value::Blob(b)),
+        Class::Decimal => String::from_utf8(b)
+            .map(Value::Decimal)
+            .map_err(|_| "server sent invalid UTF-8".to_string()),
+        Class::Timestamp(_) | Class::Text => Ok(match String::from_utf8(b) {
+            Ok(s) => Value::Text(s),
+            Err(e) => Value::Blob(e.into_bytes()),
+        }),
+        _ => from_text(class, Some(&b)),
+    }
+}
+
 pub fn from_text(class: Class, v: Option<&[u8]>) -> Result<Value, String> {
     let Some(b) = v else { return Ok(Value::Null) };
     let text = || std::str::from_utf8(b).map_err(|_| "server sent invalid UTF-8".to_string());

@@ -140,8 +140,8 @@ fn capture_sql(schema: &str, table: &str) -> String {
     let t = q(table);
     let name = q(&format!("_ripcord_cap_{table}"));
     format!(
-        "DROP TRIGGER IF EXISTS {name} ON {t};
-         CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {t}
+        // OR REPLACE keeps the trigger's oid, which `capture_tokens` relies on.
+        "CREATE OR REPLACE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {t}
              FOR EACH ROW EXECUTE FUNCTION {}._ripcord_capture()",
         q(schema)
     )
@@ -614,9 +614,9 @@ impl Engine for PgEngine {
                             .into());
                         }
                         let row: Row = fields
-                            .iter()
+                            .into_iter()
                             .zip(&kinds)
-                            .map(|(f, k)| value_of(*k, f.as_deref()))
+                            .map(|(f, k)| f.map_or(Ok(Value::Null), |f| text::from_owned_text(*k, f)))
                             .collect::<Result<_, _>>()
                             .map_err(|e| EngineError::sql(format!("read {t}"), e))?;
                         sink.row(row)?;
@@ -813,6 +813,63 @@ impl Engine for PgEngine {
             .iter()
             .map(|r| r.get(0))
             .collect())
+    }
+
+    /// Table oid, relfilenode (changes on TRUNCATE and rewrites) and the capture trigger's
+    /// oid (kept by CREATE OR REPLACE TRIGGER, new after DROP/CREATE).
+    fn capture_tokens(&mut self, tables: &[String]) -> EngineResult<Vec<Option<String>>> {
+        let mut out = Vec::with_capacity(tables.len());
+        for t in tables {
+            let row = self
+                .client
+                .query_opt(
+                    "SELECT c.oid::int8, c.relfilenode::int8, g.oid::int8 FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                     JOIN pg_trigger g ON g.tgrelid = c.oid AND g.tgname = '_ripcord_cap_' || c.relname
+                     WHERE n.nspname = $1 AND c.relname = $2",
+                    &[&self.schema, t],
+                )
+                .map_err(err(format!("capture token of {t}")))?;
+            out.push(row.map(|r| {
+                let (a, b, c): (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
+                format!("pg:{a}:{b}:{c}")
+            }));
+        }
+        Ok(out)
+    }
+
+    fn mark_and_counts(&mut self, tables: &[String]) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
+        self.ensure_prepared()?;
+        let r = self.tx(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            None,
+            |c, sch| -> EngineResult<(JournalMark, Vec<u64>)> {
+                let r = c
+                    .query_one(
+                        &format!(
+                            "SELECT coalesce(max(seq), 0), pg_current_snapshot()::text FROM {}._ripcord_journal",
+                            q(sch)
+                        ),
+                        &[],
+                    )
+                    .map_err(err("journal mark"))?;
+                let mark = JournalMark {
+                    high: r.get(0),
+                    holes: Vec::new(),
+                    snapshot: Some(r.get(1)),
+                };
+                let mut counts = Vec::with_capacity(tables.len());
+                for t in tables {
+                    let n: i64 = c
+                        .query_one(&format!("SELECT count(*) FROM {}", q(t)), &[])
+                        .map_err(err(format!("count {t}")))?
+                        .get(0);
+                    counts.push(n as u64);
+                }
+                Ok((mark, counts))
+            },
+        )?;
+        Ok(Some(r))
     }
 
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {

@@ -18,10 +18,14 @@
 //! whose transaction committed after the snapshot (PRODUCT.md invariant 2).
 
 mod ddl;
+mod diff;
 mod engine;
 mod text;
 
+pub use diff::PgDiff;
 pub use engine::PgEngine;
+#[doc(hidden)] // for the fuzz targets (fuzz/)
+pub use text::{Kind, copy_line, from_text};
 
 use ripcord_core::engine::EngineError;
 

@@ -53,6 +53,15 @@ pub fn text_expr(expr: &str, base_oid: u32) -> String {
 }
 
 /// A value from its PostgreSQL text output.
+/// [`from_text`] for a field the caller owns: text and numerics keep its allocation.
+pub fn from_owned_text(kind: Kind, s: String) -> Result<Value, String> {
+    match kind {
+        Kind::Text => Ok(Value::Text(s)),
+        Kind::Numeric => Ok(Value::Decimal(s)),
+        _ => from_text(kind, &s),
+    }
+}
+
 pub fn from_text(kind: Kind, s: &str) -> Result<Value, String> {
     Ok(match kind {
         Kind::Int => Value::Int(s.parse().map_err(|_| format!("bad integer {s:?}"))?),
@@ -152,6 +161,12 @@ pub fn copy_line(line: &[u8]) -> Result<Vec<Option<String>>, String> {
     for raw in line.split(|&c| c == b'\t') {
         if raw == b"\\N" {
             fields.push(None);
+            continue;
+        }
+        if !raw.contains(&b'\\') {
+            fields.push(Some(
+                String::from_utf8(raw.to_vec()).map_err(|_| "COPY field is not UTF-8".to_string())?,
+            ));
             continue;
         }
         let mut out = Vec::with_capacity(raw.len());

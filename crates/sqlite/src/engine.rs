@@ -79,7 +79,7 @@ fn enc_expr(col: &str) -> String {
     )
 }
 
-fn decode_image(json: Option<String>) -> Result<Option<RowImage>, String> {
+pub fn decode_image(json: Option<String>) -> Result<Option<RowImage>, String> {
     let Some(json) = json else { return Ok(None) };
     let v: serde_json::Value =
         serde_json::from_str(&json).map_err(|e| format!("journal row is not JSON: {e}"))?;

@@ -19,10 +19,16 @@ const MIGRATIONS: &[&str] = &["
     CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, since TEXT NOT NULL, lease_until_ms INTEGER NOT NULL);
     CREATE TABLE audit (pos INTEGER PRIMARY KEY, seq INTEGER NOT NULL, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, args TEXT NOT NULL, result TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
     CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
+", "
+    CREATE TABLE baselines (probe TEXT PRIMARY KEY, record TEXT NOT NULL);
+    CREATE TABLE stop_requests (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, at_ms INTEGER NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL, scenario TEXT, handled_at TEXT, outcome TEXT);
+    CREATE TABLE decisions (id TEXT PRIMARY KEY, opened_at TEXT NOT NULL, status TEXT NOT NULL, record TEXT NOT NULL);
+    CREATE TABLE guard_status (id INTEGER PRIMARY KEY CHECK (id = 1), record TEXT NOT NULL);
 "];
 
 pub struct SqliteState {
     conn: Connection,
+    path: std::path::PathBuf,
 }
 
 fn e(context: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
@@ -50,7 +56,10 @@ impl SqliteState {
             .map_err(e("busy_timeout"))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(e("journal_mode"))?;
-        let mut s = SqliteState { conn };
+        let mut s = SqliteState {
+            conn,
+            path: path.to_path_buf(),
+        };
         s.migrate()?;
         Ok(s)
     }
@@ -366,4 +375,183 @@ impl StateStore for SqliteState {
             .optional()
             .map_err(e("audit head"))
     }
+
+    fn reopen(&self) -> StateResult<Box<dyn StateStore>> {
+        Ok(Box::new(SqliteState::open(&self.path)?))
+    }
+
+    fn pin_baseline(&mut self, b: &BaselineRecord) -> StateResult<()> {
+        self.conn
+            .execute(
+                "INSERT INTO baselines (probe, record) VALUES (?1, ?2) ON CONFLICT (probe) DO UPDATE SET record = excluded.record",
+                params![b.probe, serde_json::to_string(b).expect("records serialize")],
+            )
+            .map_err(e("pin baseline"))?;
+        Ok(())
+    }
+
+    fn baselines(&mut self) -> StateResult<Vec<BaselineRecord>> {
+        json_texts(
+            &self.conn,
+            "SELECT record FROM baselines ORDER BY probe",
+            "baselines",
+        )?
+        .iter()
+        .map(|j| serde_json::from_str(j).map_err(unreadable("baseline")))
+        .collect()
+    }
+
+    fn request_stop(
+        &mut self,
+        actor: &str,
+        reason: &str,
+        scenario: Option<&str>,
+    ) -> StateResult<StopRecord> {
+        let (at, at_ms) = (now(), now_ms());
+        self.conn
+            .execute(
+                "INSERT INTO stop_requests (at, at_ms, actor, reason, scenario) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![at, at_ms, actor, reason, scenario],
+            )
+            .map_err(e("request stop"))?;
+        Ok(StopRecord {
+            id: self.conn.last_insert_rowid(),
+            at,
+            at_ms,
+            actor: actor.into(),
+            reason: reason.into(),
+            scenario: scenario.map(str::to_string),
+            handled_at: None,
+            outcome: None,
+        })
+    }
+
+    fn stop_requests_after(&mut self, id: i64) -> StateResult<Vec<StopRecord>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, at, at_ms, actor, reason, scenario, handled_at, outcome FROM stop_requests WHERE id > ?1 ORDER BY id")
+            .map_err(e("stop requests"))?;
+        st.query_map([id], |r| {
+            Ok(StopRecord {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                at_ms: r.get(2)?,
+                actor: r.get(3)?,
+                reason: r.get(4)?,
+                scenario: r.get(5)?,
+                handled_at: r.get(6)?,
+                outcome: r.get(7)?,
+            })
+        })
+        .map_err(e("stop requests"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(e("stop requests"))
+    }
+
+    fn last_stop_id(&mut self) -> StateResult<i64> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM stop_requests", [], |r| {
+                r.get(0)
+            })
+            .map_err(e("stop requests"))
+    }
+
+    fn answer_stop(&mut self, id: i64, outcome: &str) -> StateResult<()> {
+        self.conn
+            .execute(
+                "UPDATE stop_requests SET handled_at = ?2, outcome = ?3 WHERE id = ?1",
+                params![id, now(), outcome],
+            )
+            .map_err(e("answer stop"))?;
+        Ok(())
+    }
+
+    fn save_decision(&mut self, d: &DecisionRecord) -> StateResult<()> {
+        self.conn
+            .execute(
+                "INSERT INTO decisions (id, opened_at, status, record) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET status = excluded.status, record = excluded.record",
+                params![d.id, d.opened_at, d.status, serde_json::to_string(d).expect("records serialize")],
+            )
+            .map_err(e("save decision"))?;
+        Ok(())
+    }
+
+    fn decisions(&mut self) -> StateResult<Vec<DecisionRecord>> {
+        json_texts(
+            &self.conn,
+            "SELECT record FROM decisions ORDER BY opened_at DESC, rowid DESC",
+            "decisions",
+        )?
+        .iter()
+        .map(|j| serde_json::from_str(j).map_err(unreadable("decision")))
+        .collect()
+    }
+
+    fn answer_decision(&mut self, id: &str, status: &str, by: &str) -> StateResult<bool> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e("answer decision"))?;
+        let rec: Option<String> = tx
+            .query_row(
+                "SELECT record FROM decisions WHERE id = ?1 AND status = 'open'",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(e("answer decision"))?;
+        let Some(rec) = rec else {
+            return Ok(false);
+        };
+        let mut d: DecisionRecord = serde_json::from_str(&rec)
+            .map_err(|err| Error::State(format!("a decision record is unreadable: {err}")))?;
+        d.status = status.into();
+        d.answered_by = Some(by.into());
+        d.answered_at = Some(now());
+        tx.execute(
+            "UPDATE decisions SET status = ?2, record = ?3 WHERE id = ?1",
+            params![
+                id,
+                status,
+                serde_json::to_string(&d).expect("records serialize")
+            ],
+        )
+        .map_err(e("answer decision"))?;
+        tx.commit().map_err(e("answer decision"))?;
+        Ok(true)
+    }
+
+    fn save_guard_status(&mut self, status: &serde_json::Value) -> StateResult<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO guard_status (id, record) VALUES (1, ?1)",
+                [status.to_string()],
+            )
+            .map_err(e("save guard status"))?;
+        Ok(())
+    }
+
+    fn guard_status(&mut self) -> StateResult<Option<serde_json::Value>> {
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT record FROM guard_status WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(e("guard status"))?;
+        Ok(v.and_then(|v| serde_json::from_str(&v).ok()))
+    }
+}
+
+/// The first column of every row: a JSON record.
+fn json_texts(conn: &Connection, sql: &str, what: &str) -> StateResult<Vec<String>> {
+    let mut st = conn.prepare(sql).map_err(e(what))?;
+    st.query_map([], |r| r.get::<_, String>(0))
+        .map_err(e(what))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(e(what))
+}
+
+fn unreadable(what: &str) -> impl Fn(serde_json::Error) -> Error + '_ {
+    move |err| Error::State(format!("a {what} record is unreadable: {err}"))
 }

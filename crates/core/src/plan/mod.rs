@@ -2,7 +2,13 @@
 //! place, into the types the rest of ripcord uses. Every error points at file, line and
 //! column through miette.
 
+mod guard;
 mod raw;
+
+pub use guard::{
+    CommandValue, Decision, GuardSettings, HttpValue, Level, Probe, ProbeKind, Rule, Scenario,
+    Severity, Trend, Workflow, default_scenarios, tier_interval,
+};
 
 use crate::redact;
 use miette::{Diagnostic, NamedSource, SourceSpan};
@@ -159,6 +165,13 @@ pub struct Plan {
     pub databases: BTreeMap<String, Database>,
     pub components: Vec<Component>,
     pub steps: Vec<Step>,
+    pub guard: GuardSettings,
+    pub probes: Vec<Probe>,
+    pub rules: Vec<Rule>,
+    /// The decision matrix: the defaults from PRODUCT.md with the plan's overrides.
+    pub scenarios: BTreeMap<String, Scenario>,
+    /// Business-continuity checks run after a rollback.
+    pub workflows: Vec<Workflow>,
 }
 
 impl Plan {
@@ -167,6 +180,9 @@ impl Plan {
     }
     pub fn database(&self, name: &str) -> &Database {
         &self.databases[name]
+    }
+    pub fn probe(&self, name: &str) -> Option<&Probe> {
+        self.probes.iter().find(|p| p.name == name)
     }
 }
 
@@ -351,7 +367,11 @@ fn validate(
         if !["sqlite", "postgres", "postgresql", "mysql", "mariadb"].contains(&scheme) {
             p.at(
                 &db.get_ref().url,
-                format!("database {name:?} has an unsupported URL scheme {scheme:?}"),
+                // Without a `:` the "scheme" is the whole value, which may be a secret.
+                match url.contains(':') {
+                    true => format!("database {name:?} has an unsupported URL scheme {scheme:?}"),
+                    false => format!("database {name:?} has a URL without a scheme"),
+                },
                 "unknown scheme",
                 Some("use sqlite:PATH, postgres://… or mysql://…"),
             );
@@ -607,6 +627,7 @@ fn validate(
         });
     }
 
+    let guarded = guard::validate(&raw, base, &raw.components.keys().cloned().collect(), p);
     let project = raw.project.as_ref();
     let state_dir = match project.and_then(|p| p.state_dir.as_ref()) {
         Some(s) => base.join(s.get_ref()),
@@ -621,6 +642,11 @@ fn validate(
         databases,
         components,
         steps,
+        guard: guarded.guard,
+        probes: guarded.probes,
+        rules: guarded.rules,
+        scenarios: guarded.scenarios,
+        workflows: guarded.workflows,
     }
 }
 

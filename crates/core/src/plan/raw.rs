@@ -14,6 +14,14 @@ pub struct RawPlan {
     pub components: BTreeMap<String, Spanned<RawComponent>>,
     #[serde(default)]
     pub steps: Vec<Spanned<RawStep>>,
+    pub guard: Option<Spanned<RawGuard>>,
+    #[serde(default)]
+    pub probe: Vec<Spanned<RawProbe>>,
+    #[serde(default)]
+    pub rule: Vec<Spanned<RawRule>>,
+    pub decision_matrix: Option<RawMatrix>,
+    #[serde(default)]
+    pub workflow: Vec<Spanned<RawWorkflow>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,4 +84,95 @@ pub struct RawStep {
     pub verify: Option<String>,
     pub verify_command: Option<String>,
     pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuard {
+    pub panic_file: Option<Spanned<String>>,
+    pub baseline_samples: Option<Spanned<i64>>,
+    pub baseline_interval: Option<Spanned<String>>,
+    pub stop_poll: Option<Spanned<String>>,
+    pub confirm: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrend {
+    pub below: Option<f64>,
+    pub above: Option<f64>,
+    pub within: Spanned<String>,
+    pub window: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub tier: Option<Spanned<String>>,
+    pub interval: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub description: Option<String>,
+    // sql
+    pub database: Option<Spanned<String>>,
+    pub sql: Option<Spanned<String>>,
+    // http and prometheus
+    pub url: Option<Spanned<String>>,
+    pub expect_status: Option<Spanned<Vec<u16>>>,
+    pub body_match: Option<Spanned<String>>,
+    pub query: Option<Spanned<String>>,
+    // command
+    pub command: Option<Spanned<String>>,
+    /// http: `latency_ms` (default) or `status`; command: `exit` (default) or `stdout`.
+    pub value: Option<Spanned<String>>,
+    pub trend: Option<Spanned<RawTrend>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub name: Spanned<String>,
+    pub when: Spanned<String>,
+    #[serde(rename = "for")]
+    pub for_: Option<Spanned<String>>,
+    pub level: Spanned<String>,
+    pub scenario: Option<Spanned<String>>,
+    #[serde(default)]
+    pub components: Vec<Spanned<String>>,
+    pub failure_limit: Option<Spanned<i64>>,
+    pub consecutive_error_limit: Option<Spanned<i64>>,
+    pub inconclusive_limit: Option<Spanned<i64>>,
+    pub error_level: Option<Spanned<String>>,
+    pub trigger: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatrix {
+    #[serde(default)]
+    pub scenarios: BTreeMap<String, Spanned<RawScenario>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub description: Option<String>,
+    pub severity: Option<Spanned<String>>,
+    pub impact: Option<Spanned<String>>,
+    pub decision: Option<Spanned<String>>,
+    pub recovery: Option<String>,
+    pub approvers: Option<Vec<String>>,
+    pub approval_timeout: Option<Spanned<String>>,
+    pub on_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkflow {
+    pub name: Spanned<String>,
+    pub probe: Spanned<String>,
+    pub expect: Option<Spanned<String>>,
+    pub attempts: Option<Spanned<i64>>,
+    pub retry_delay: Option<Spanned<String>>,
 }

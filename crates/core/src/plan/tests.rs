@@ -5,6 +5,7 @@ fn env(k: &str) -> Option<String> {
     match k {
         "LEGACY_URL" => Some("postgres://payroll:secret@127.0.0.1/legacy".into()),
         "NEW_URL" => Some("postgres://payroll:secret@127.0.0.1/new".into()),
+        "PAYROLL_URL" => Some("postgres://payroll:secret@127.0.0.1/payroll".into()),
         _ => None,
     }
 }
@@ -40,6 +41,10 @@ fn every_example_plan_parses() {
         (
             "erp",
             include_str!("../../../../examples/erp-mariadb-to-postgres.toml"),
+        ),
+        (
+            "guarded",
+            include_str!("../../../../examples/guarded-payroll-postgres.toml"),
         ),
     ] {
         let plan = parse(Path::new(&format!("/plans/{name}.toml")), text, &env)
@@ -109,4 +114,100 @@ fn plan_error_invariant_and_step_problems() {
         "{GOOD}\n[[components.billing.invariants]]\nname = \"both\"\nsql = \"SELECT 1\"\nexpect = 1\nequals = \"SELECT 1\"\n\n[[steps]]\nname = \"s\"\ncomponent = \"biling\"\nforward = \"SELECT 1\"\nforward_command = \"true\"\n"
     );
     insta::assert_snapshot!(render(&text));
+}
+
+#[test]
+fn the_guarded_example_has_a_rule_for_every_seed_trigger() {
+    let plan = parse(
+        Path::new("/plans/guarded.toml"),
+        include_str!("../../../../examples/guarded-payroll-postgres.toml"),
+        &env,
+    )
+    .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(*e)));
+    let triggers: Vec<String> = plan
+        .rules
+        .iter()
+        .filter_map(|r| r.trigger.clone())
+        .collect();
+    for seed in [
+        "data corruption",
+        "business-logic failure",
+        "financial calculation error",
+        "Arabic interface failure",
+        "performance more than 10x slower",
+        "more than 10% of users locked out",
+        "security breach",
+        "manual",
+    ] {
+        let r = plan
+            .rules
+            .iter()
+            .find(|r| r.trigger.as_deref() == Some(seed))
+            .unwrap_or_else(|| panic!("no rule for {seed:?} in {triggers:?}"));
+        assert_eq!(r.level, Level::Red, "{seed}");
+    }
+    let slow = plan
+        .rules
+        .iter()
+        .find(|r| r.name == "API 10x slower than baseline")
+        .unwrap();
+    assert_eq!(slow.probes, vec!["api_latency_ms".to_string()]);
+    assert!(slow.uses_baseline);
+    assert_eq!(slow.hold, Duration::from_secs(30));
+    let sc = &plan.scenarios["severe_slowdown"];
+    assert_eq!(sc.decision, Decision::Evaluate);
+    assert_eq!(sc.approvers, vec!["cfo", "cto"]);
+    // Defaults from PRODUCT.md stay for the scenarios the plan does not override.
+    assert_eq!(
+        plan.scenarios["data_corruption"].decision,
+        Decision::RollbackNow
+    );
+    assert_eq!(plan.scenarios["ui_issues"].decision, Decision::FixForward);
+    let api = plan.probe("api_latency_ms").unwrap();
+    assert_eq!(api.interval, Duration::from_secs(5));
+    assert_eq!(api.timeout, Duration::from_secs(4));
+    assert_eq!(
+        plan.probe("disk_free_gb").unwrap().interval,
+        Duration::from_secs(120)
+    );
+    assert_eq!(plan.workflows.len(), 2);
+    assert_eq!(plan.guard.panic_file, Path::new("/plans/.ripcord/PANIC"));
+}
+
+#[test]
+fn plan_error_guard_problems() {
+    insta::assert_snapshot!(render(
+        r#"
+[databases.main]
+url = "sqlite:shop.db"
+
+[[probe]]
+name = "api-latency"
+kind = "http"
+url = "ftp://example"
+interval = "1s"
+timeout = "2s"
+
+[[probe]]
+name = "orders"
+kind = "sql"
+database = "nowhere"
+sql = "SELECT 1"
+
+[[rule]]
+name = "slow"
+when = "latency > > 3"
+level = "crimson"
+
+[[rule]]
+name = "unknown probe"
+when = "nope > 1.0"
+level = "red"
+scenario = "meteor"
+
+[[workflow]]
+name = "pay"
+probe = "ghost"
+"#
+    ));
 }

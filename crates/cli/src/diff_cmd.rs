@@ -1,0 +1,549 @@
+//! `ripcord diff A B --table T` and `ripcord verify -c C --against DB|CHECKPOINT`: the
+//! cross-engine diff engine (crate `ripcord-diff`) behind a table for people and JSON for
+//! scripts. Exit code 3 when anything differs, is missing, or points at a missing parent.
+
+use anyhow::Result;
+use clap::Args;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use ripcord_core::context::Ctx;
+use ripcord_core::plan::Plan;
+use ripcord_core::store::CheckpointId;
+use ripcord_core::{Error, exit};
+use ripcord_diff::aggregate::AggregateReport;
+use ripcord_diff::fk::Orphans;
+use ripcord_diff::{DiffSource, ForeignKey, Gap, MemorySource, Options, TableDiff};
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Args, Clone, Debug)]
+pub struct DiffArgs {
+    /// Side A: sqlite:PATH, postgres://…, mysql://…, a plan database name, or checkpoint:ID.
+    pub a: String,
+    /// Side B, written the same way.
+    pub b: String,
+    /// Table to compare (repeat for several).
+    #[arg(long, short = 't', required = true)]
+    pub table: Vec<String>,
+    /// Key columns (default: A's primary key).
+    #[arg(long, value_delimiter = ',')]
+    pub key: Vec<String>,
+    /// Columns to compare (default: every column both sides have).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Allowed variance, COLUMN=AMOUNT (money columns default to 0.01; 0 = exact).
+    #[arg(long)]
+    pub tolerance: Vec<String>,
+    /// An aggregate query run on both sides, compared group by group (last column = figure).
+    #[arg(long)]
+    pub aggregate: Vec<String>,
+    /// Tolerance for --aggregate figures.
+    #[arg(long, default_value_t = 0.01)]
+    pub aggregate_tolerance: f64,
+    /// A foreign key to check on B besides the declared ones: child(col)->parent(col).
+    #[arg(long)]
+    pub fk: Vec<String>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize, Default)]
+struct Outcome {
+    tables: Vec<TableDiff>,
+    gaps: Vec<Gap>,
+    aggregates: Vec<AggregateReport>,
+    orphans: Vec<Orphans>,
+}
+
+impl Outcome {
+    fn failed(&self) -> bool {
+        self.tables.iter().any(TableDiff::has_differences)
+            || !self.gaps.is_empty()
+            || self.aggregates.iter().any(|a| a.broken() > 0)
+            || !self.orphans.is_empty()
+    }
+}
+
+/// Opens a diff side for a URL (never a checkpoint or a plan name).
+pub fn open_url(url: &str) -> Result<Box<dyn DiffSource>, ripcord_diff::DiffError> {
+    let scheme = url.split(':').next().unwrap_or("");
+    Ok(match scheme {
+        "sqlite" => Box::new(ripcord_sqlite::SqliteDiff::open(url)?),
+        "postgres" | "postgresql" => Box::new(ripcord_postgres::PgDiff::open(url)?),
+        "mysql" | "mariadb" => Box::new(ripcord_mysql::MyDiff::open(url)?),
+        _ => {
+            return Err(ripcord_diff::DiffError::Usage(format!(
+                "{}: not a database URL; write sqlite:PATH, postgres://…, mysql://…, a database name from the plan, or checkpoint:ID",
+                ripcord_core::redact::redact_url(url)
+            )));
+        }
+    })
+}
+
+/// Usage mistakes exit 2 like every other command; the rest keep their message.
+fn core(e: ripcord_diff::DiffError) -> anyhow::Error {
+    match e {
+        ripcord_diff::DiffError::Usage(m) => Error::Usage(m).into(),
+        ripcord_diff::DiffError::Core(c) => c.into(),
+        other => anyhow::Error::new(other),
+    }
+}
+
+fn is_url(s: &str) -> bool {
+    s.contains("://") || s.starts_with("sqlite:")
+}
+
+/// A checkpoint's copy of `table`, loaded into memory.
+fn checkpoint_source(ctx: &mut Ctx, id: &str, table: &str) -> Result<Box<dyn DiffSource>> {
+    let list = ctx.state.checkpoints()?;
+    let rec = list
+        .into_iter()
+        .find(|r| r.id == id || r.id.starts_with(id))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "no valid checkpoint {id:?}; `ripcord checkpoints` lists them"
+            ))
+        })?;
+    let m = ctx.store.manifest(&CheckpointId(rec.id.clone()))?;
+    let entry = m
+        .components
+        .iter()
+        .flat_map(|c| &c.tables)
+        .find(|t| t.schema.name == table)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "checkpoint {} holds no table {table:?}",
+                rec.id
+            ))
+        })?;
+    let rows = ctx
+        .store
+        .rows(&m.id, entry)
+        .collect::<ripcord_core::Result<Vec<_>>>()?;
+    Ok(Box::new(MemorySource::new(
+        format!("checkpoint:{}", rec.id),
+        entry.schema.clone(),
+        rows,
+    )))
+}
+
+/// Resolves one side: a URL, a plan database, or a checkpoint.
+fn side(ctx: Option<&mut Ctx>, spec: &str, table: &str) -> Result<Box<dyn DiffSource>> {
+    if let Some(id) = spec.strip_prefix("checkpoint:") {
+        let ctx = ctx.ok_or_else(|| {
+            Error::Usage(format!(
+                "{spec}: checkpoints live in the plan's state folder, and no plan was found (--plan)"
+            ))
+        })?;
+        return checkpoint_source(ctx, id, table);
+    }
+    if is_url(spec) {
+        return open_url(spec).map_err(core);
+    }
+    let ctx = ctx.ok_or_else(|| {
+        Error::Usage(format!(
+            "{spec:?} is neither a URL nor checkpoint:ID, and there is no plan to look it up in"
+        ))
+    })?;
+    if let Some(db) = ctx.plan.databases.get(spec) {
+        return open_url(db.url.expose()).map_err(core);
+    }
+    if ctx
+        .state
+        .checkpoints()?
+        .iter()
+        .any(|r| r.id == spec || r.id.starts_with(spec))
+    {
+        return checkpoint_source(ctx, spec, table);
+    }
+    Err(Error::Usage(format!(
+        "{spec:?} is not a URL, a database of the plan ({}) or a checkpoint id",
+        ctx.plan.databases.keys().cloned().collect::<Vec<_>>().join(", ")
+    ))
+    .into())
+}
+
+fn options(key: &[String], columns: &[String], tolerance: &[String]) -> Result<Options> {
+    let mut o = Options {
+        key: key.to_vec(),
+        columns: columns.to_vec(),
+        ..Options::default()
+    };
+    for t in tolerance {
+        o.tolerances.set(t).map_err(Error::Usage)?;
+    }
+    Ok(o)
+}
+
+fn declared(fk: &[String]) -> Result<Vec<ForeignKey>> {
+    fk.iter()
+        .map(|s| s.parse::<ForeignKey>().map_err(|e| Error::Usage(e).into()))
+        .collect()
+}
+
+fn load_ctx(plan: &Path, actor: String) -> Result<Option<Ctx>> {
+    if !plan.exists() {
+        return Ok(None);
+    }
+    let p: Plan = ripcord_core::plan::load(plan).map_err(|e| {
+        let report = miette::Report::new(*e);
+        anyhow::Error::new(Error::Usage(format!("{report:?}")))
+    })?;
+    Ok(Some(crate::commands::open(p, actor)?))
+}
+
+/// `ripcord diff`.
+pub fn run(plan: &Path, actor: String, args: DiffArgs) -> Result<i32> {
+    let needs_plan = |s: &str| !is_url(s);
+    let mut ctx = if needs_plan(&args.a) || needs_plan(&args.b) || plan.exists() {
+        load_ctx(plan, actor)?
+    } else {
+        None
+    };
+    let opts = options(&args.key, &args.columns, &args.tolerance)?;
+    let fks = declared(&args.fk)?;
+    let mut out = Outcome::default();
+    for table in &args.table {
+        let mut a = side(ctx.as_mut(), &args.a, table)?;
+        let mut b = side(ctx.as_mut(), &args.b, table)?;
+        let d = ripcord_diff::diff_table(a.as_mut(), b.as_mut(), table, &opts).map_err(core)?;
+        out.gaps.extend(d.gaps());
+        out.tables.push(d);
+        if b.kind() != "checkpoint" {
+            out.orphans
+                .extend(ripcord_diff::fk::check(b.as_mut(), &[table.clone()], &fks, 20).map_err(core)?);
+        }
+    }
+    if !args.aggregate.is_empty() {
+        let t = &args.table[0];
+        let mut a = side(ctx.as_mut(), &args.a, t)?;
+        let mut b = side(ctx.as_mut(), &args.b, t)?;
+        for sql in &args.aggregate {
+            out.aggregates.push(ripcord_diff::aggregate::check(
+                a.as_mut(),
+                b.as_mut(),
+                sql,
+                args.aggregate_tolerance,
+            )
+            .map_err(core)?);
+        }
+    }
+    print(&out, args.json)?;
+    let failed = out.failed();
+    if let Some(ctx) = ctx.as_mut() {
+        ctx.audit(
+            "diff",
+            serde_json::json!({
+                "a": ripcord_core::redact::redact_url(&args.a),
+                "b": ripcord_core::redact::redact_url(&args.b),
+                "tables": args.table,
+            }),
+            &summary(&out),
+        )?;
+    }
+    Ok(if failed { exit::VERIFY_FAILED } else { exit::OK })
+}
+
+/// `ripcord verify -c C --against DB|CHECKPOINT`: each table of each component, live
+/// against the reference, then orphans in the component's database.
+pub fn verify_against(
+    ctx: &mut Ctx,
+    components: &[String],
+    against: &str,
+    fk: &[String],
+    json: bool,
+) -> Result<i32> {
+    let opts = Options::default();
+    let fks = declared(fk)?;
+    let mut out = Outcome::default();
+    let mut broken = 0;
+    for name in components {
+        let c = ctx
+            .plan
+            .component(name)
+            .cloned()
+            .ok_or_else(|| Error::Usage(format!("no component named {name:?} in the plan")))?;
+        let live_url = ctx
+            .plan
+            .databases
+            .get(&c.database)
+            .map(|d| d.url.expose().to_string())
+            .ok_or_else(|| Error::Usage(format!("no database {:?} in the plan", c.database)))?;
+        for table in &c.tables {
+            let mut reference = side(Some(&mut *ctx), against, table)?;
+            let mut live = open_url(&live_url).map_err(core)?;
+            let d = ripcord_diff::diff_table(reference.as_mut(), live.as_mut(), table, &opts)
+                .map_err(core)?;
+            out.gaps.extend(d.gaps());
+            out.tables.push(d);
+        }
+        let mut live = open_url(&live_url).map_err(core)?;
+        out.orphans
+            .extend(ripcord_diff::fk::check(live.as_mut(), &c.tables, &fks, 20).map_err(core)?);
+        let mut e = ctx.engine(&c.database)?;
+        for r in ripcord_core::verify::invariants(ctx, e.as_mut(), &c)? {
+            if !r.ok {
+                broken += 1;
+                out.gaps.push(Gap {
+                    table: String::new(),
+                    key: String::new(),
+                    what: format!("invariant {} broken: {}", r.name, r.detail),
+                    suggested_action: "investigate before switching traffic".into(),
+                });
+            }
+        }
+    }
+    print(&out, json)?;
+    let failed = out.failed() || broken > 0;
+    ctx.audit(
+        "verify",
+        serde_json::json!({"components": components, "against": ripcord_core::redact::redact_url(against)}),
+        &summary(&out),
+    )?;
+    Ok(if failed { exit::VERIFY_FAILED } else { exit::OK })
+}
+
+fn summary(out: &Outcome) -> String {
+    let diffs: usize = out
+        .tables
+        .iter()
+        .map(|t| t.missing_in_a.len() + t.missing_in_b.len() + t.changed.len())
+        .sum();
+    format!(
+        "{diffs} rows differ, {} gaps, {} orphan groups",
+        out.gaps.len(),
+        out.orphans.len()
+    )
+}
+
+fn table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t
+}
+
+fn opt(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "NULL".into())
+}
+
+/// Rows shown per table in the human output; JSON always has every row.
+const SHOW: usize = 50;
+
+fn print(out: &Outcome, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(out)?);
+        return Ok(());
+    }
+    for d in &out.tables {
+        println!("table {}: A = {}, B = {}", d.table, d.a, d.b);
+        let mut t = table();
+        t.set_header(["rows A", "rows B", "missing in B", "only in B", "changed", "within tolerance", "seconds"]);
+        t.add_row([
+            d.rows_a.to_string(),
+            d.rows_b.to_string(),
+            d.missing_in_b.len().to_string(),
+            d.missing_in_a.len().to_string(),
+            d.changed.len().to_string(),
+            d.within_tolerance.len().to_string(),
+            format!("{:.2}", d.stats.seconds),
+        ]);
+        println!("{t}");
+        if !d.columns_only_in_a.is_empty() || !d.columns_only_in_b.is_empty() {
+            println!(
+                "columns not compared: only in A [{}], only in B [{}]",
+                d.columns_only_in_a.join(", "),
+                d.columns_only_in_b.join(", ")
+            );
+        }
+        let mut rows = Vec::new();
+        for c in d.changed.iter().chain(&d.within_tolerance) {
+            for col in &c.columns {
+                let status = if col.within_tolerance {
+                    "within tolerance"
+                } else {
+                    "changed"
+                };
+                let mut note = col
+                    .delta
+                    .map(|x| format!("Δ {x}"))
+                    .unwrap_or_default();
+                if !col.text_issues.is_empty() {
+                    note = col.text_issues.join("; ");
+                }
+                rows.push([
+                    ripcord_diff_key(&c.key),
+                    status.to_string(),
+                    col.column.clone(),
+                    opt(&col.a),
+                    opt(&col.b),
+                    note,
+                ]);
+            }
+        }
+        if !rows.is_empty() {
+            let mut t = table();
+            t.set_header(["key", "status", "column", "A", "B", "note"]);
+            let n = rows.len();
+            for r in rows.into_iter().take(SHOW) {
+                t.add_row(r);
+            }
+            println!("{t}");
+            if n > SHOW {
+                println!("… {} more changed columns (--json lists all)", n - SHOW);
+            }
+        }
+    }
+    for a in &out.aggregates {
+        println!(
+            "aggregate ({} groups, tolerance {}): {}",
+            a.groups, a.tolerance, a.sql
+        );
+        if a.differences.is_empty() {
+            println!("  every group matches");
+            continue;
+        }
+        let mut t = table();
+        t.set_header(["group", "A", "B", "delta", "result"]);
+        for x in &a.differences {
+            t.add_row([
+                x.group.clone(),
+                opt(&x.a),
+                opt(&x.b),
+                x.delta.map(|d| d.to_string()).unwrap_or_default(),
+                if x.within_tolerance {
+                    "within tolerance".into()
+                } else {
+                    "BROKEN".to_string()
+                },
+            ]);
+        }
+        println!("{t}");
+    }
+    if !out.orphans.is_empty() {
+        let mut t = table();
+        t.set_header(["foreign key", "orphaned rows", "missing parents (examples)"]);
+        for o in &out.orphans {
+            t.add_row([
+                o.foreign_key.to_string(),
+                o.count.to_string(),
+                o.examples
+                    .iter()
+                    .map(|k| ripcord_diff_key(k))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]);
+        }
+        println!("referential integrity: rows pointing at parents that do not exist");
+        println!("{t}");
+    }
+    if out.gaps.is_empty() {
+        println!("no data gaps");
+    } else {
+        let mut t = table();
+        t.set_header(["table", "key", "what", "suggested action"]);
+        let n = out.gaps.len();
+        for g in out.gaps.iter().take(SHOW * 4) {
+            t.add_row([
+                g.table.clone(),
+                g.key.clone(),
+                g.what.clone(),
+                g.suggested_action.clone(),
+            ]);
+        }
+        println!("data-gap report");
+        println!("{t}");
+        if n > SHOW * 4 {
+            println!("… {} more gaps (--json lists all)", n - SHOW * 4);
+        }
+    }
+    Ok(())
+}
+
+fn ripcord_diff_key(k: &[String]) -> String {
+    if k.len() == 1 {
+        k[0].clone()
+    } else {
+        format!("({})", k.join(", "))
+    }
+}
+
+/// The diff engine as the rollback's verify phase sees it (`verify::TableDiffer`).
+pub struct DiffEngine;
+
+impl ripcord_core::verify::TableDiffer for DiffEngine {
+    fn compare(
+        &self,
+        db: &ripcord_core::plan::Database,
+        schema: &ripcord_core::schema::TableSchema,
+        expected: Vec<ripcord_core::value::Row>,
+        columns: &[String],
+    ) -> ripcord_core::Result<ripcord_core::verify::TableCheck> {
+        let to_core = |e: ripcord_diff::DiffError| match e {
+            ripcord_diff::DiffError::Core(c) => c,
+            other => Error::Verify(other.to_string()),
+        };
+        let mut expected = MemorySource::new("expected state", schema.clone(), expected);
+        let mut live = open_url(db.url.expose()).map_err(to_core)?;
+        // A rollback restores exact values: no money tolerance here.
+        let mut opts = Options {
+            columns: columns.to_vec(),
+            ..Options::default()
+        };
+        opts.tolerances.money_default = 0.0;
+        let d = ripcord_diff::diff_table(&mut expected, live.as_mut(), &schema.name, &opts)
+            .map_err(to_core)?;
+        let mut examples: Vec<String> = Vec::new();
+        for k in &d.missing_in_b {
+            examples.push(format!("{}: expected row missing", ripcord_diff_key(k)));
+        }
+        for k in &d.missing_in_a {
+            examples.push(format!("{}: unexpected row", ripcord_diff_key(k)));
+        }
+        for c in d.changed.iter().chain(&d.within_tolerance) {
+            let cols: Vec<String> = c
+                .columns
+                .iter()
+                .map(|x| format!("{} expected {} found {}", x.column, opt(&x.a), opt(&x.b)))
+                .collect();
+            examples.push(format!("{}: {}", ripcord_diff_key(&c.key), cols.join(", ")));
+        }
+        for g in d.gaps().into_iter().filter(|g| g.key == "NULL" || g.what.contains("share")) {
+            examples.push(format!("{}: {}", g.key, g.what));
+        }
+        let differences = examples.len() as u64;
+        examples.truncate(20);
+        Ok(ripcord_core::verify::TableCheck {
+            rows: d.rows_b,
+            differences,
+            examples,
+        })
+    }
+
+    fn orphans(
+        &self,
+        db: &ripcord_core::plan::Database,
+        tables: &[String],
+    ) -> ripcord_core::Result<Vec<String>> {
+        let to_core = |e: ripcord_diff::DiffError| match e {
+            ripcord_diff::DiffError::Core(c) => c,
+            other => Error::Verify(other.to_string()),
+        };
+        let mut live = open_url(db.url.expose()).map_err(to_core)?;
+        let found = ripcord_diff::fk::check(live.as_mut(), tables, &[], 10).map_err(to_core)?;
+        Ok(found
+            .into_iter()
+            .map(|o| {
+                format!(
+                    "{} rows of {} point at missing parents (e.g. {})",
+                    o.count,
+                    o.foreign_key,
+                    o.examples
+                        .iter()
+                        .map(|k| ripcord_diff_key(k))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,320 @@
+//! The guard's commands: `run` under guard, `baseline`, `watch`, `status`, `stop`,
+//! `approve` and `reject`.
+
+use crate::cli::Command;
+use crate::commands::Engines;
+use anyhow::Result;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use ripcord_core::context::Ctx;
+use ripcord_core::{Error, exit};
+use ripcord_guard::respond::Resolution;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t
+}
+
+/// `ripcord run`: the steps under guard.
+pub fn run(ctx: &mut Ctx) -> Result<i32> {
+    let g = ripcord_guard::run(ctx, Arc::new(Engines), true)?;
+    let o = &g.outcome;
+    let Some(s) = &o.stopped else {
+        println!(
+            "run {} completed: {} steps after checkpoint {}",
+            o.run,
+            o.steps_done.len(),
+            o.checkpoint
+        );
+        return Ok(exit::OK);
+    };
+    println!(
+        "run {} STOPPED by {}: {}",
+        o.run, s.request.source, s.request.reason
+    );
+    if let (Some(step), Some(ms)) = (&s.step, s.cancelled_after_ms) {
+        println!("step {step:?} cancelled {ms:.0} ms after the stop request");
+    }
+    Ok(resolution(g.resolution.as_ref()))
+}
+
+fn resolution(r: Option<&Resolution>) -> i32 {
+    let Some(r) = r else {
+        return exit::STOPPED;
+    };
+    println!(
+        "decision: {} for scenario {} (by {})",
+        r.decision.name(),
+        r.scenario,
+        r.decided_by
+    );
+    if let Some(rb) = &r.rollback {
+        println!("{}", ripcord_core::report::markdown(rb));
+        println!(
+            "{}",
+            ripcord_core::report::continuity_markdown(&r.continuity)
+        );
+    }
+    if r.resolved {
+        exit::STOPPED
+    } else {
+        exit::VERIFY_FAILED
+    }
+}
+
+pub fn dispatch(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
+    match cmd {
+        Command::Baseline { samples } => baseline(ctx, samples),
+        Command::Watch { for_ } => {
+            let for_ = for_
+                .map(|f| {
+                    humantime::parse_duration(&f).map_err(|e| {
+                        Error::Usage(format!(
+                            "--for {f:?} is not a duration ({e}); write e.g. 30m"
+                        ))
+                    })
+                })
+                .transpose()?;
+            match ripcord_guard::watch(ctx, Arc::new(Engines), for_, true)? {
+                None => {
+                    println!("watch finished: no stop");
+                    Ok(exit::OK)
+                }
+                Some((s, r)) => {
+                    println!(
+                        "watch STOPPED by {}: {}",
+                        s.request.source, s.request.reason
+                    );
+                    Ok(resolution(Some(&r)))
+                }
+            }
+        }
+        Command::Status { json } => status(ctx, json),
+        Command::Stop {
+            reason,
+            scenario,
+            wait,
+        } => stop(ctx, reason, scenario, wait),
+        Command::Approve { run } => answer(ctx, &run, true),
+        Command::Reject { run } => answer(ctx, &run, false),
+        _ => unreachable!("only guard commands are dispatched here"),
+    }
+}
+
+fn baseline(ctx: &mut Ctx, samples: Option<usize>) -> Result<i32> {
+    let pinned = ripcord_guard::baseline::take(ctx, Arc::new(Engines), samples)?;
+    let mut t = table();
+    t.set_header(["probe", "samples", "could not measure", "median", "p95"]);
+    for b in pinned {
+        t.add_row([
+            b.probe,
+            b.samples.len().to_string(),
+            b.errors.to_string(),
+            format!("{:.3}", b.median),
+            format!("{:.3}", b.p95),
+        ]);
+    }
+    println!("{t}");
+    println!("baseline pinned in the state store");
+    Ok(exit::OK)
+}
+
+fn status(ctx: &mut Ctx, json: bool) -> Result<i32> {
+    let s = ripcord_guard::status(ctx)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(exit::OK);
+    }
+    let level = s["level"].as_str().unwrap_or("unknown").to_uppercase();
+    println!(
+        "level {level}{}",
+        if s["live"] == true {
+            format!(
+                " (live, {} {})",
+                s["mode"].as_str().unwrap_or(""),
+                s["updated_at"].as_str().unwrap_or("")
+            )
+        } else {
+            " (no guard running; last known)".into()
+        }
+    );
+    if let Some(r) = s["run"].as_object() {
+        println!(
+            "run {} {} (started {} by {})",
+            r["id"].as_str().unwrap_or(""),
+            r["status"].as_str().unwrap_or(""),
+            r["started_at"].as_str().unwrap_or(""),
+            r["actor"].as_str().unwrap_or("")
+        );
+    }
+    let mut t = table();
+    t.set_header(["probe", "tier", "last", "baseline median / p95", "trend"]);
+    for p in s["probes"].as_array().into_iter().flatten() {
+        let last = &p["last"];
+        let last = match last["outcome"].as_str() {
+            Some("measured") => format!(
+                "{} {}",
+                last["value"],
+                if last["ok"] == true { "ok" } else { "NOT OK" }
+            ),
+            Some(_) => format!(
+                "could not measure: {}",
+                last["reason"].as_str().unwrap_or("")
+            ),
+            None => "—".into(),
+        };
+        let base = if p["baseline"].is_object() {
+            format!("{} / {}", p["baseline"]["median"], p["baseline"]["p95"])
+        } else {
+            "none".into()
+        };
+        t.add_row([
+            p["name"].as_str().unwrap_or("").to_string(),
+            p["tier"].as_str().unwrap_or("").to_string(),
+            last,
+            base,
+            p["trend"]["message"].as_str().unwrap_or("").to_string(),
+        ]);
+    }
+    println!("{t}");
+    let mut r = table();
+    r.set_header(["rule", "level", "status", "detail"]);
+    for x in s["rules"].as_array().into_iter().flatten() {
+        r.add_row([
+            x["name"].as_str().unwrap_or("").to_string(),
+            x["level"].as_str().unwrap_or("").to_string(),
+            x["status"].as_str().unwrap_or("").to_string(),
+            x["detail"].as_str().unwrap_or("").to_string(),
+        ]);
+    }
+    println!("{r}");
+    for d in s["open_decisions"].as_array().into_iter().flatten() {
+        println!(
+            "OPEN DECISION {} for run {}: {} ({}) until {} — ripcord approve|reject {} --as NAME",
+            d["id"].as_str().unwrap_or(""),
+            d["run"].as_str().unwrap_or(""),
+            d["proposal"].as_str().unwrap_or(""),
+            d["scenario"].as_str().unwrap_or(""),
+            d["deadline"].as_str().unwrap_or(""),
+            d["run"].as_str().unwrap_or(""),
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn stop(ctx: &mut Ctx, reason: Option<String>, scenario: Option<String>, wait: f64) -> Result<i32> {
+    let Some(reason) = reason.filter(|r| !r.trim().is_empty()) else {
+        return Err(Error::Usage(
+            "say why with --reason \"…\" (it goes into the audit log and the report)".into(),
+        )
+        .into());
+    };
+    if let Some(s) = &scenario
+        && !ctx.plan.scenarios.contains_key(s)
+    {
+        return Err(Error::Usage(format!(
+            "--scenario {s:?} is not in the decision matrix; known: {}",
+            ctx.plan
+                .scenarios
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into());
+    }
+    let actor = ctx.actor.clone();
+    let req = ctx
+        .state
+        .request_stop(&actor, &reason, scenario.as_deref())?;
+    ctx.audit(
+        "stop.request",
+        serde_json::json!({"request": req.id, "reason": reason, "scenario": scenario}),
+        "requested",
+    )?;
+    eprintln!(
+        "stop #{} requested; waiting for the running ripcord to act …",
+        req.id
+    );
+    let t = Instant::now();
+    while t.elapsed().as_secs_f64() < wait {
+        if let Some(r) = ctx
+            .state
+            .stop_requests_after(req.id - 1)?
+            .into_iter()
+            .find(|r| r.id == req.id && r.handled_at.is_some())
+        {
+            println!("{}", r.outcome.unwrap_or_default());
+            return Ok(exit::OK);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "no running `ripcord run` or `ripcord watch` picked up stop #{} within {wait} s; nothing was stopped (the request is recorded in the audit log)",
+        req.id
+    );
+    Ok(exit::INTERNAL)
+}
+
+fn answer(ctx: &mut Ctx, run: &str, approve: bool) -> Result<i32> {
+    let decisions = ctx.state.decisions()?;
+    let d = decisions
+        .iter()
+        .find(|d| d.status == "open" && (d.run == run || d.id == run || d.run.starts_with(run)))
+        .cloned()
+        .ok_or_else(|| {
+            let known: Vec<String> = decisions
+                .iter()
+                .filter(|d| d.status == "open")
+                .map(|d| d.run.clone())
+                .collect();
+            Error::Usage(format!(
+                "run {run:?} has no open decision{}",
+                if known.is_empty() {
+                    String::new()
+                } else {
+                    format!("; runs waiting: {}", known.join(", "))
+                }
+            ))
+        })?;
+    let who = ctx.actor.clone();
+    if !d.approvers.is_empty() && !d.approvers.contains(&who) {
+        return Err(Error::Usage(format!(
+            "{who:?} is not an approver for scenario {}; approvers: {} (pass --as NAME)",
+            d.scenario,
+            d.approvers.join(", ")
+        ))
+        .into());
+    }
+    let status = if approve { "approved" } else { "rejected" };
+    let took = ctx.state.answer_decision(&d.id, status, &who)?;
+    ctx.audit(
+        if approve {
+            "approval.approve"
+        } else {
+            "approval.reject"
+        },
+        serde_json::json!({"run": d.run, "decision": d.id, "scenario": d.scenario}),
+        if took {
+            status
+        } else {
+            "too late: the decision was no longer open"
+        },
+    )?;
+    if !took {
+        return Err(Error::Usage(format!(
+            "decision {} is no longer open (answered or past its deadline)",
+            d.id
+        ))
+        .into());
+    }
+    println!(
+        "{} the rollback of run {} ({}) as {who}",
+        if approve { "approved" } else { "rejected" },
+        d.run,
+        d.scenario
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,481 @@
+//! The crash harness: random SIGKILLs during checkpoint, restore, replay and switch-back on
+//! SQLite, PostgreSQL and MariaDB, then resume, then an independent check.
+//!
+//! A trial builds the Workshop, may kill a `ripcord checkpoint`, runs the migration, lets
+//! the business work, then rolls billing back while killing ripcord one to three times,
+//! either at a named crash point chosen at random or after a random delay, resuming after
+//! each kill until the rollback finishes. The expected data is not ripcord's: it is a
+//! second database where the same business day ran without any migration. Both are dumped
+//! by the database's own client (psql COPY, mariadb -B, sqlite3) and compared row by row.
+//!
+//! `RIPCORD_HARNESS_SEED` replays a run; `RIPCORD_HARNESS_TRIALS` sets the trials per
+//! engine (`scripts/crash-harness` runs the long one).
+
+mod common;
+use common::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, HashMap};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CUSTOMERS: i64 = 60;
+const VISITS: i64 = 40;
+/// Business days to pick from; each has its own expected state, computed once.
+const BUSINESS_SEEDS: [u64; 3] = [11, 12, 13];
+
+fn dialect(engine: &str) -> ripcord::workshop::Dialect {
+    match engine {
+        "postgres" => ripcord::workshop::Dialect::Postgres,
+        "mysql" => ripcord::workshop::Dialect::Mysql,
+        _ => ripcord::workshop::Dialect::Sqlite,
+    }
+}
+
+/// Every table of the Workshop as its database's own client prints it, rows in key order.
+type Dump = BTreeMap<String, Vec<String>>;
+
+fn dump(engine: &str, url: &str) -> Dump {
+    let mut out = Dump::new();
+    for t in ripcord::workshop::TABLES {
+        let sql = format!("SELECT * FROM {t} ORDER BY id");
+        let o = match engine {
+            "postgres" => Command::new("psql")
+                .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", url, "-c"])
+                .arg(format!("COPY ({sql}) TO STDOUT"))
+                .output(),
+            "mysql" => {
+                let name = url.rsplit('/').next().unwrap();
+                Command::new("mariadb")
+                    .args(["-h", "127.0.0.1", "-uroot", "-N", "-B", name, "-e", &sql])
+                    .output()
+            }
+            _ => Command::new("sqlite3")
+                .args(["-separator", "\t", url.trim_start_matches("sqlite:"), &sql])
+                .output(),
+        }
+        .unwrap_or_else(|e| panic!("cannot run the {engine} client: {e}"));
+        assert!(
+            o.status.success(),
+            "{engine} dump of {t}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let rows = String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        out.insert(t.to_string(), rows);
+    }
+    out
+}
+
+#[derive(Default)]
+struct Comparison {
+    compared: u64,
+    lost: Vec<String>,
+    duplicated: Vec<String>,
+}
+
+/// Multiset comparison per table: an expected row missing is lost, an actual row beyond
+/// what is expected (a second copy, or a row that should not be there) is duplicated.
+fn compare(expected: &Dump, actual: &Dump) -> Comparison {
+    let mut c = Comparison::default();
+    for (t, want) in expected {
+        let mut have: HashMap<&str, i64> = HashMap::new();
+        for r in &actual[t] {
+            *have.entry(r.as_str()).or_default() += 1;
+        }
+        for r in want {
+            c.compared += 1;
+            match have.get_mut(r.as_str()) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => c.lost.push(format!("{t}: {r}")),
+            }
+        }
+        for (r, n) in have {
+            for _ in 0..n {
+                c.duplicated.push(format!("{t}: {r}"));
+            }
+        }
+    }
+    c
+}
+
+/// The state a perfect rollback leaves: the same Workshop and business day, no migration.
+fn expected(engine: &'static str, business_seed: u64) -> Dump {
+    let db = FreshDb::new(engine);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("ripcord.toml");
+    std::fs::write(&plan, ripcord::workshop::plan_for(&db.url, dialect(engine))).unwrap();
+    let ctx = ctx_for(&plan);
+    let mut e = ctx.engine("workshop").unwrap();
+    ripcord::workshop::create(e.as_mut(), CUSTOMERS, 3).unwrap();
+    ripcord::workshop::business_day(e.as_mut(), CUSTOMERS, business_seed, VISITS).unwrap();
+    dump(engine, &db.url)
+}
+
+fn named_points(engine: &str) -> Vec<String> {
+    let mut v: Vec<String> = ripcord_core::rollback::PHASES
+        .iter()
+        .flat_map(|p| {
+            [
+                format!("{}:before", p.name()),
+                format!("{}:after", p.name()),
+            ]
+        })
+        .collect();
+    v.extend(["restore:mid".into(), "replay:mid".into()]);
+    if engine == "mysql" {
+        v.extend([
+            "mysql:restore:before-swap".into(),
+            "mysql:restore:after-swap".into(),
+        ]);
+    }
+    v
+}
+
+#[derive(Default)]
+struct Tally {
+    trials: u64,
+    faults: u64,
+    named: u64,
+    delayed: u64,
+    compared: u64,
+    lost: u64,
+    duplicated: u64,
+    failures: Vec<String>,
+}
+
+struct Harness {
+    engine: &'static str,
+    expected: HashMap<u64, Dump>,
+    /// Longest rollback seen finishing on its own; random delays are drawn below it.
+    rollback_ms: u64,
+    checkpoint_ms: u64,
+}
+
+/// How one ripcord process ended.
+enum End {
+    Exited(i32, String),
+    Killed,
+}
+
+fn spawn(dir: &std::path::Path, args: &[&str], crash_at: Option<&str>) -> std::process::Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ripcord"));
+    c.current_dir(dir)
+        .args(args)
+        .env_remove("RIPCORD_CRASH_AT")
+        .env("RIPCORD_ACTOR", "harness")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(p) = crash_at {
+        c.env("RIPCORD_CRASH_AT", p);
+    }
+    c.spawn().unwrap()
+}
+
+/// Runs ripcord, killing it with SIGKILL after `delay` if it is still running then.
+fn run_until(mut child: std::process::Child, delay: Option<Duration>) -> (End, Duration) {
+    let t = Instant::now();
+    if let Some(d) = delay {
+        while t.elapsed() < d {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL on Unix
+            child.wait().unwrap();
+            return (End::Killed, t.elapsed());
+        }
+    }
+    let o = child.wait_with_output().unwrap();
+    let took = t.elapsed();
+    match o.status.code() {
+        None => (End::Killed, took),
+        Some(c) => (End::Exited(c, text(&o)), took),
+    }
+}
+
+impl Harness {
+    fn new(engine: &'static str) -> Self {
+        Harness {
+            engine,
+            expected: HashMap::new(),
+            rollback_ms: 3000,
+            checkpoint_ms: 1000,
+        }
+    }
+
+    /// One fault on a command: a named crash point or a kill after a random delay.
+    fn faulty(
+        &mut self,
+        rng: &mut StdRng,
+        dir: &std::path::Path,
+        args: &[&str],
+        points: &[String],
+        tally: &mut Tally,
+        log: &mut Vec<String>,
+    ) -> End {
+        let is_checkpoint = args[0] == "checkpoint";
+        let (end, took) = if rng.random_bool(0.5) {
+            let p = &points[rng.random_range(0..points.len())];
+            log.push(format!("{args:?} crash at {p}"));
+            let r = run_until(spawn(dir, args, Some(p)), None);
+            if matches!(r.0, End::Killed) {
+                tally.named += 1;
+            }
+            r
+        } else {
+            let budget = if is_checkpoint {
+                self.checkpoint_ms
+            } else {
+                self.rollback_ms
+            };
+            let d = Duration::from_millis(rng.random_range(0..=budget));
+            log.push(format!("{args:?} kill after {d:?}"));
+            let r = run_until(spawn(dir, args, None), Some(d));
+            if matches!(r.0, End::Killed) {
+                tally.delayed += 1;
+            }
+            r
+        };
+        match &end {
+            End::Killed => tally.faults += 1,
+            End::Exited(0, _) => {
+                // Finished before the fault: its duration bounds the next random delays.
+                let ms = (took.as_millis() as u64 * 6 / 5).max(20);
+                if is_checkpoint {
+                    self.checkpoint_ms = ms;
+                } else {
+                    self.rollback_ms = ms;
+                }
+            }
+            End::Exited(..) => {}
+        }
+        end
+    }
+
+    fn trial(&mut self, seed: u64, tally: &mut Tally) -> Result<(), String> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let engine = self.engine;
+        let business_seed = BUSINESS_SEEDS[rng.random_range(0..BUSINESS_SEEDS.len())];
+        self.expected
+            .entry(business_seed)
+            .or_insert_with(|| expected(engine, business_seed));
+        let db = FreshDb::new(engine);
+        let dir = tempfile::tempdir().unwrap();
+        let plan = dir.path().join("ripcord.toml");
+        std::fs::write(&plan, ripcord::workshop::plan_for(&db.url, dialect(engine))).unwrap();
+        let ctx = ctx_for(&plan);
+        let mut e = ctx.engine("workshop").unwrap();
+        ripcord::workshop::create(e.as_mut(), CUSTOMERS, 3).unwrap();
+        drop(e);
+        let mut log = Vec::new();
+        let fail = |log: &[String], what: String| {
+            Err(format!("{engine} seed {seed}: {what}\n  steps: {log:?}"))
+        };
+
+        if rng.random_bool(0.3) {
+            let points = vec!["checkpoint:before-manifest".to_string()];
+            if let End::Exited(c, out) = self.faulty(
+                &mut rng,
+                dir.path(),
+                &["checkpoint"],
+                &points,
+                tally,
+                &mut log,
+            ) && c != 0
+            {
+                return fail(&log, format!("checkpoint exited {c}: {out}"));
+            }
+            // Whatever is listed must be whole: every chunk of every listed checkpoint re-hashes.
+            let mut ctx = ctx_for(&plan);
+            for cp in ctx.state.checkpoints().unwrap() {
+                let id = ripcord_core::store::CheckpointId(cp.id.clone());
+                let verified = ctx.store.manifest(&id).and_then(|m| ctx.store.verify(&m));
+                if let Err(err) = verified {
+                    return fail(
+                        &log,
+                        format!("listed checkpoint {} is not whole: {err}", cp.id),
+                    );
+                }
+            }
+        }
+
+        let o = run_until(spawn(dir.path(), &["run"], None), None).0;
+        if let End::Exited(c, out) = o
+            && c != 0
+        {
+            return fail(&log, format!("run exited {c}: {out}"));
+        }
+        let ctx = ctx_for(&plan);
+        let mut e = ctx.engine("workshop").unwrap();
+        ripcord::workshop::business_day(e.as_mut(), CUSTOMERS, business_seed, VISITS).unwrap();
+        drop(e);
+
+        let points = named_points(engine);
+        let start = [
+            "rollback",
+            "-c",
+            "billing",
+            "--yes",
+            "--reason",
+            "crash harness",
+        ];
+        let resume = ["rollback", "--resume", "--yes"];
+        let faults = rng.random_range(1..=3);
+        let mut started = false;
+        let mut done = false;
+        for attempt in 0..faults + 8 {
+            // Start the rollback until one is recorded, then resume it.
+            let args: &[&str] = if started { &resume } else { &start };
+            let end = if attempt < faults {
+                self.faulty(&mut rng, dir.path(), args, &points, tally, &mut log)
+            } else {
+                log.push(format!("{args:?}"));
+                run_until(spawn(dir.path(), args, None), None).0
+            };
+            started = started || !ctx_for(&plan).state.rollbacks().unwrap().is_empty();
+            match end {
+                End::Killed => continue,
+                End::Exited(0, _) => {
+                    done = true;
+                    break;
+                }
+                End::Exited(2, out) if out.contains("no unfinished rollback") => {
+                    done = true;
+                    break;
+                }
+                End::Exited(c, out) => return fail(&log, format!("exited {c}: {out}")),
+            }
+        }
+        if !done {
+            return fail(&log, "the rollback never finished".into());
+        }
+
+        // The independent check: the database's own dump against the expected state.
+        let cmp = compare(&self.expected[&business_seed], &dump(engine, &db.url));
+        tally.compared += cmp.compared;
+        tally.lost += cmp.lost.len() as u64;
+        tally.duplicated += cmp.duplicated.len() as u64;
+        if !cmp.lost.is_empty() || !cmp.duplicated.is_empty() {
+            return fail(
+                &log,
+                format!(
+                    "{} rows lost {:?}, {} duplicated or unexpected {:?}",
+                    cmp.lost.len(),
+                    &cmp.lost[..cmp.lost.len().min(5)],
+                    cmp.duplicated.len(),
+                    &cmp.duplicated[..cmp.duplicated.len().min(5)]
+                ),
+            );
+        }
+        let mut ctx = ctx_for(&plan);
+        let rb = ctx.state.rollbacks().unwrap();
+        if rb.iter().any(|r| r.finished_at.is_none()) {
+            return fail(&log, "a rollback is left unfinished".into());
+        }
+        // A process killed after finishing but before releasing its lock leaves the row
+        // behind; what matters is that the next operator is not blocked by it.
+        let next = ripcord_core::state::LockOwner::current("next-operator");
+        if let Err(err) = ctx
+            .state
+            .acquire_lock("rollback:billing", &next, Duration::from_secs(5))
+            .and_then(|_| ctx.state.release_lock("rollback:billing", &next))
+        {
+            return fail(&log, format!("billing is left locked: {err}"));
+        }
+        let mut e = ctx.engine("workshop").unwrap();
+        let frozen = e.frozen_tables().unwrap();
+        if !frozen.is_empty() {
+            return fail(&log, format!("tables left frozen: {frozen:?}"));
+        }
+        // A business write goes through on every table: nothing frozen, nothing locked.
+        for t in ripcord::workshop::TABLES {
+            let sql = format!(
+                "UPDATE {t} SET id = id WHERE id = (SELECT m FROM (SELECT MIN(id) AS m FROM {t}) x)"
+            );
+            if let Err(err) = e.execute(&sql, ripcord_core::journal::Origin::Business) {
+                return fail(&log, format!("business write on {t} refused: {err}"));
+            }
+        }
+        tally.trials += 1;
+        Ok(())
+    }
+}
+
+fn base_seed() -> u64 {
+    std::env::var("RIPCORD_HARNESS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                % 1_000_000_007
+        })
+}
+
+fn harness(engine: &'static str, default_trials: u64) {
+    let trials = std::env::var("RIPCORD_HARNESS_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_trials);
+    let base = base_seed();
+    println!(
+        "crash harness {engine}: seed {base} (replay with RIPCORD_HARNESS_SEED={base}), {trials} trials"
+    );
+    let mut h = Harness::new(engine);
+    let mut tally = Tally::default();
+    let t = Instant::now();
+    for i in 0..trials {
+        let seed = base.wrapping_mul(1_000_003).wrapping_add(i);
+        if let Err(e) = h.trial(seed, &mut tally) {
+            println!("FAILED {e}");
+            tally.failures.push(e);
+        }
+    }
+    println!(
+        "crash harness {engine}: trials {} (failed {}), faults injected {} (named points {}, random delays {}), rows compared {}, rows lost {}, rows duplicated {}, {:.1}s",
+        tally.trials + tally.failures.len() as u64,
+        tally.failures.len(),
+        tally.faults,
+        tally.named,
+        tally.delayed,
+        tally.compared,
+        tally.lost,
+        tally.duplicated,
+        t.elapsed().as_secs_f64()
+    );
+    assert!(
+        tally.failures.is_empty(),
+        "{} of {trials} trials failed (seed {base}):\n{}",
+        tally.failures.len(),
+        tally.failures.join("\n")
+    );
+    assert!(
+        tally.faults * 2 >= trials,
+        "too few faults landed: {}",
+        tally.faults
+    );
+    assert_eq!((tally.lost, tally.duplicated), (0, 0));
+}
+
+#[test]
+fn sqlite() {
+    harness("sqlite", 12);
+}
+
+#[test]
+fn postgres() {
+    harness("postgres", 8);
+}
+
+#[test]
+fn mysql() {
+    harness("mysql", 8);
+}

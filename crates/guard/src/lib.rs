@@ -1,0 +1,195 @@
+//! Guarded runs: probes, baselines, rules, levels, the decision matrix, approvals and
+//! business-continuity checks. See docs/guard.md.
+//!
+//! The emergency stop itself (stop sources, cancelling the running statement) is in
+//! `ripcord_core::run`; this crate decides when to pull it and what follows.
+
+pub mod baseline;
+pub mod monitor;
+pub mod probe;
+pub mod respond;
+pub mod rules;
+pub mod stats;
+
+use monitor::{Monitor, Watched};
+use respond::Resolution;
+use ripcord_core::context::{Connector, Ctx, new_id};
+use ripcord_core::run::{RunOptions, RunOutcome, StopListener, StopSwitch};
+use ripcord_core::{Error, Result};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A run under guard: what the run did and, if it was stopped, what followed.
+#[derive(Debug)]
+pub struct Guarded {
+    pub outcome: RunOutcome,
+    pub resolution: Option<Resolution>,
+}
+
+/// `ripcord run` under guard: probes and rules watch while the steps run; a red rule,
+/// `ripcord stop`, the panic file or (with `signals`) SIGINT/SIGTERM stops it, and the
+/// decision matrix says what follows.
+pub fn run(ctx: &mut Ctx, connector: Arc<dyn Connector>, signals: bool) -> Result<Guarded> {
+    let stop = StopSwitch::new();
+    let id = new_id("run");
+    let monitor = Monitor::start(
+        &ctx.plan,
+        connector.clone(),
+        ctx.state.reopen()?,
+        ctx.events.clone(),
+        stop.clone(),
+        Watched {
+            run: id.clone(),
+            mode: "run",
+            actor: ctx.actor.clone(),
+        },
+    )?;
+    let opts = RunOptions {
+        stop,
+        listen: true,
+        signals,
+        id: Some(id),
+    };
+    let outcome = ripcord_core::run::run_with(ctx, &opts);
+    monitor.finish();
+    let outcome = outcome?;
+    let resolution = match &outcome.stopped {
+        Some(s) => Some(respond::respond(ctx, connector, &outcome.run, s)?),
+        None => None,
+    };
+    Ok(Guarded {
+        outcome,
+        resolution,
+    })
+}
+
+/// `ripcord watch`: probes and rules with no migration step in flight (a parallel-run
+/// period). Returns when `for_` has passed (`None`) or after acting on a stop.
+pub fn watch(
+    ctx: &mut Ctx,
+    connector: Arc<dyn Connector>,
+    for_: Option<Duration>,
+    signals: bool,
+) -> Result<Option<(ripcord_core::run::Stopped, Resolution)>> {
+    if ctx.plan.probes.is_empty() {
+        return Err(Error::Usage(
+            "the plan has no [[probe]]: there is nothing to watch".into(),
+        ));
+    }
+    let id = new_id("watch");
+    ctx.state
+        .create_run(&id, &ctx.actor, &serde_json::json!({"mode": "watch"}))?;
+    ctx.audit("watch.start", serde_json::json!({"run": id}), "started")?;
+    let stop = StopSwitch::new();
+    let listener = StopListener::start(
+        ctx.state.reopen()?,
+        ctx.plan.guard.panic_file.clone(),
+        ctx.plan.guard.stop_poll,
+        signals,
+        stop.clone(),
+    )?;
+    let monitor = Monitor::start(
+        &ctx.plan,
+        connector.clone(),
+        ctx.state.reopen()?,
+        ctx.events.clone(),
+        stop.clone(),
+        Watched {
+            run: id.clone(),
+            mode: "watch",
+            actor: ctx.actor.clone(),
+        },
+    )?;
+    let started = Instant::now();
+    let req = loop {
+        let left = for_.map(|f| f.saturating_sub(started.elapsed()));
+        if left == Some(Duration::ZERO) {
+            break None;
+        }
+        let slice = left
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1));
+        if let Some(r) = stop.wait(slice) {
+            break Some(r);
+        }
+    };
+    monitor.finish();
+    listener.finish();
+    let Some(req) = req else {
+        ctx.state
+            .finish_run(&id, "completed", &serde_json::json!({"mode": "watch"}))?;
+        ctx.audit("watch.finish", serde_json::json!({"run": id}), "completed")?;
+        return Ok(None);
+    };
+    let components = if req.components.is_empty() {
+        ctx.plan.components.iter().map(|c| c.name.clone()).collect()
+    } else {
+        req.components.clone()
+    };
+    let stopped = ripcord_core::run::Stopped {
+        request: req.clone(),
+        step: None,
+        cancelled_after_ms: None,
+        components: components.clone(),
+    };
+    ctx.emit(ripcord_core::events::Event::StopRequested {
+        run: id.clone(),
+        source: req.source.to_string(),
+        reason: req.reason.clone(),
+        scenario: req.scenario.clone(),
+    });
+    ctx.state.finish_run(
+        &id,
+        "stopped",
+        &serde_json::json!({"mode": "watch", "stop": stopped}),
+    )?;
+    ctx.audit(
+        "watch.stop",
+        serde_json::json!({"run": id, "source": req.source, "reason": req.reason, "scenario": req.scenario, "components": components, "evidence": req.evidence}),
+        &format!("stopped by {}: {}", req.source, req.reason),
+    )?;
+    if let ripcord_core::run::StopSource::Command { request, .. } = &req.source {
+        ctx.state
+            .answer_stop(*request, &format!("watch {id} stopped"))?;
+    }
+    let res = respond::respond(ctx, connector, &id, &stopped)?;
+    Ok(Some((stopped, res)))
+}
+
+/// `ripcord status --json`: the guard's level, each probe's last value against its
+/// baseline, the rules, open decisions and the current run. Schema in docs/guard.md.
+pub fn status(ctx: &mut Ctx) -> Result<serde_json::Value> {
+    let guard = ctx.state.guard_status()?;
+    let live = guard.as_ref().is_some_and(|g| {
+        let fresh = g["updated_ms"]
+            .as_i64()
+            .is_some_and(|ms| ripcord_core::run::now_ms() - ms < 5_000);
+        let owner = ripcord_core::state::LockOwner {
+            owner: String::new(),
+            host: g["host"].as_str().unwrap_or_default().into(),
+            pid: g["pid"].as_u64().unwrap_or_default() as u32,
+        };
+        fresh && owner.host == ripcord_core::state::hostname() && !owner.is_dead_here()
+    });
+    let run = ctx.state.runs()?.into_iter().next();
+    let open: Vec<_> = ctx
+        .state
+        .decisions()?
+        .into_iter()
+        .filter(|d| d.status == "open")
+        .collect();
+    let baselines = ctx.state.baselines()?;
+    Ok(serde_json::json!({
+        "schema": 1,
+        "live": live,
+        "level": guard.as_ref().map(|g| g["level"].clone()).unwrap_or(serde_json::json!("unknown")),
+        "updated_at": guard.as_ref().map(|g| g["updated_at"].clone()),
+        "mode": guard.as_ref().map(|g| g["mode"].clone()),
+        "stopping": guard.as_ref().map(|g| g["stopping"].clone()),
+        "run": run,
+        "rules": guard.as_ref().map(|g| g["rules"].clone()).unwrap_or(serde_json::json!([])),
+        "probes": guard.as_ref().map(|g| g["probes"].clone()).unwrap_or(serde_json::json!([])),
+        "baselines": baselines,
+        "open_decisions": open,
+    }))
+}

@@ -1,0 +1,411 @@
+//! The guard while a run or a watch is under way: one thread per probe, sampling at its
+//! interval, and one evaluator that turns samples into rule levels, trend warnings and the
+//! overall level; a red rule is re-checked once and then stops the run through the
+//! [`StopSwitch`]. Every level change is an event and an audit entry with its evidence.
+
+use crate::probe::{Prober, Sample};
+use crate::rules::{Compiled, Eval, RuleState};
+use crate::stats;
+use ripcord_core::audit::AuditDraft;
+use ripcord_core::context::Connector;
+use ripcord_core::events::{Bus, Event};
+use ripcord_core::plan::{Level, Plan};
+use ripcord_core::run::{StopRequest, StopSource, StopSwitch, now_ms};
+use ripcord_core::state::{BaselineRecord, StateStore};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What the monitor guards: a run (`mode` "run") or a watch without steps.
+#[derive(Clone, Debug)]
+pub struct Watched {
+    pub run: String,
+    pub mode: &'static str,
+    pub actor: String,
+}
+
+pub struct Monitor {
+    done: Arc<AtomicBool>,
+    probes: Vec<JoinHandle<()>>,
+    evaluator: Option<JoinHandle<()>>,
+    /// The latest overall level, for callers that want it without the state store.
+    pub level: Arc<Mutex<Level>>,
+}
+
+impl Monitor {
+    pub fn start(
+        plan: &Plan,
+        connector: Arc<dyn Connector>,
+        mut state: Box<dyn StateStore>,
+        bus: Bus,
+        stop: StopSwitch,
+        watched: Watched,
+    ) -> ripcord_core::Result<Monitor> {
+        let done = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = channel::<Sample>();
+        let mut probes = Vec::new();
+        for p in &plan.probes {
+            let mut prober = Prober::new(p, plan, connector.clone());
+            let tx: Sender<Sample> = tx.clone();
+            let d = done.clone();
+            let interval = p.interval;
+            probes.push(std::thread::spawn(move || {
+                let start = Instant::now();
+                let mut k: u32 = 0;
+                while !d.load(Ordering::SeqCst) {
+                    let s = prober.measure();
+                    if tx.send(s).is_err() {
+                        return;
+                    }
+                    // Fixed rate; a slow sample skips the slots it overran.
+                    k += 1;
+                    let mut next = start + interval * k;
+                    while next < Instant::now() {
+                        k += 1;
+                        next = start + interval * k;
+                    }
+                    while Instant::now() < next && !d.load(Ordering::SeqCst) {
+                        std::thread::sleep((next - Instant::now()).min(Duration::from_millis(20)));
+                    }
+                }
+            }));
+        }
+        drop(tx);
+        let baselines: HashMap<String, BaselineRecord> = state
+            .baselines()?
+            .into_iter()
+            .map(|b| (b.probe.clone(), b))
+            .collect();
+        let rules = plan
+            .rules
+            .iter()
+            .map(Compiled::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ripcord_core::Error::Usage)?;
+        let level = Arc::new(Mutex::new(Level::Green));
+        let mut ev = Evaluator {
+            plan: plan.clone(),
+            rechecks: plan
+                .probes
+                .iter()
+                .map(|p| (p.name.clone(), Prober::new(p, plan, connector.clone())))
+                .collect(),
+            states: plan.rules.iter().map(RuleState::new).collect(),
+            rules,
+            latest: HashMap::new(),
+            history: HashMap::new(),
+            trends: HashMap::new(),
+            baselines,
+            overall: Level::Green,
+            state,
+            bus,
+            stop,
+            watched,
+            level: level.clone(),
+            saved: None,
+        };
+        let d = done.clone();
+        let evaluator = std::thread::spawn(move || ev.run(rx, d));
+        Ok(Monitor {
+            done,
+            probes,
+            evaluator: Some(evaluator),
+            level,
+        })
+    }
+
+    /// Stops the guard. Waits for the evaluator (a few ms) but not for a probe in the
+    /// middle of a sample: a rollback must not wait up to a probe's timeout to start.
+    /// Such a probe ends on its own once its sample is taken.
+    pub fn finish(mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(t) = self.evaluator.take() {
+            let _ = t.join();
+        }
+        self.probes.clear();
+    }
+}
+
+struct Evaluator {
+    plan: Plan,
+    rules: Vec<Compiled>,
+    states: Vec<RuleState>,
+    rechecks: HashMap<String, Prober>,
+    latest: HashMap<String, Sample>,
+    /// (seconds, value) of recent measured samples, for trends.
+    history: HashMap<String, VecDeque<(f64, f64)>>,
+    /// Probe → (message, seconds until the threshold).
+    trends: HashMap<String, (String, f64)>,
+    baselines: HashMap<String, BaselineRecord>,
+    overall: Level,
+    state: Box<dyn StateStore>,
+    bus: Bus,
+    stop: StopSwitch,
+    watched: Watched,
+    level: Arc<Mutex<Level>>,
+    saved: Option<Instant>,
+}
+
+impl Evaluator {
+    fn run(&mut self, rx: Receiver<Sample>, done: Arc<AtomicBool>) {
+        self.save_status(true);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(s) => self.take(s),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if done.load(Ordering::SeqCst) {
+                break;
+            }
+            self.save_status(false);
+        }
+        self.save_status(true);
+    }
+
+    fn audit(&mut self, action: &str, args: serde_json::Value, result: &str) {
+        let draft = AuditDraft {
+            actor: self.watched.actor.clone(),
+            action: action.into(),
+            args,
+            result: result.into(),
+        };
+        if let Err(e) = self.state.append_audit(draft) {
+            tracing::error!(error = %e, action, "cannot write the audit entry");
+        }
+    }
+
+    fn take(&mut self, s: Sample) {
+        let name = s.probe.clone();
+        let now = s.at_ms;
+        if let Some(v) = s.value() {
+            let cap = self
+                .plan
+                .probe(&name)
+                .and_then(|p| p.trend.as_ref())
+                .map(|t| t.window)
+                .unwrap_or(20);
+            let h = self.history.entry(name.clone()).or_default();
+            h.push_back((now as f64 / 1000.0, v));
+            while h.len() > cap {
+                h.pop_front();
+            }
+        }
+        self.latest.insert(name.clone(), s);
+        self.trend(&name, now);
+        for i in 0..self.rules.len() {
+            if self.rules[i].rule.probes.contains(&name) {
+                self.evaluate(i, now);
+            }
+        }
+        self.overall_level();
+    }
+
+    fn trend(&mut self, probe: &str, now: i64) {
+        let Some(t) = self.plan.probe(probe).and_then(|p| p.trend.clone()) else {
+            return;
+        };
+        let pts: Vec<(f64, f64)> = self
+            .history
+            .get(probe)
+            .map(|h| h.iter().copied().collect())
+            .unwrap_or_default();
+        let eta = stats::eta(&t, &pts, now as f64 / 1000.0);
+        match (eta, self.trends.contains_key(probe)) {
+            (Some(secs), had) => {
+                let threshold = t.below.or(t.above).unwrap_or_default();
+                let message = format!(
+                    "{probe} reaches {threshold} in {}",
+                    humantime::format_duration(Duration::from_secs(secs.round() as u64))
+                );
+                self.trends
+                    .insert(probe.to_string(), (message.clone(), secs));
+                if !had {
+                    self.bus.emit(Event::TrendWarning {
+                        probe: probe.into(),
+                        message: message.clone(),
+                        eta_seconds: secs,
+                    });
+                    let evidence = serde_json::json!({"probe": probe, "points": pts, "threshold": threshold, "eta_seconds": secs});
+                    self.audit("guard.trend", evidence, &message);
+                }
+            }
+            (None, true) => {
+                self.trends.remove(probe);
+            }
+            (None, false) => {}
+        }
+    }
+
+    fn evaluate(&mut self, i: usize, now: i64) {
+        let (eval, evidence) = self.rules[i].evaluate(&self.latest, &self.baselines);
+        let rule = self.rules[i].rule.clone();
+        let before = self.states[i].level;
+        let mut after = self.states[i].update(&rule, &eval, now);
+        if after == Level::Red && before != Level::Red && !self.stop.is_stopped() {
+            after = self.confirm_and_stop(i, evidence.clone());
+        }
+        if after != before {
+            let reason = match &eval {
+                Eval::Breach | Eval::Clear => self.states[i].detail.clone(),
+                Eval::Error(r) | Eval::Inconclusive(r) => r.clone(),
+                Eval::Pending => String::new(),
+            };
+            let reason = if reason.is_empty() {
+                format!("{:?}", self.states[i].status).to_lowercase()
+            } else {
+                reason
+            };
+            self.bus.emit(Event::LevelChanged {
+                rule: rule.name.clone(),
+                from: before,
+                to: after,
+                reason: reason.clone(),
+                evidence: evidence.clone(),
+            });
+            self.audit(
+                "guard.level",
+                serde_json::json!({"run": self.watched.run, "rule": rule.name, "from": before, "to": after, "evidence": evidence}),
+                &format!("{before} → {after}: {reason}"),
+            );
+            self.save_status(true);
+        }
+    }
+
+    /// gh-ost's critical-load re-check: measure the rule's probes once more, now, and stop
+    /// only if the rule still holds. Returns the rule's level afterwards.
+    fn confirm_and_stop(&mut self, i: usize, evidence: serde_json::Value) -> Level {
+        let rule = self.rules[i].rule.clone();
+        let mut evidence = evidence;
+        if self.plan.guard.confirm {
+            let mut fresh = self.latest.clone();
+            for p in &rule.probes {
+                if let Some(prober) = self.rechecks.get_mut(p) {
+                    fresh.insert(p.clone(), prober.measure());
+                }
+            }
+            let (eval, recheck) = self.rules[i].evaluate(&fresh, &self.baselines);
+            if eval != Eval::Breach {
+                self.states[i].reset();
+                self.bus.emit(Event::NotConfirmed {
+                    rule: rule.name.clone(),
+                    evidence: serde_json::json!({"first": evidence, "recheck": recheck}),
+                });
+                self.audit(
+                    "guard.not_confirmed",
+                    serde_json::json!({"run": self.watched.run, "rule": rule.name, "first": evidence, "recheck": recheck}),
+                    "red rule not confirmed on re-check: no abort",
+                );
+                return self.states[i].level;
+            }
+            evidence = serde_json::json!({"first": evidence, "recheck": recheck});
+        }
+        let req = StopRequest {
+            scenario: rule.scenario.clone(),
+            components: rule.components.clone(),
+            evidence,
+            ..StopRequest::new(
+                StopSource::Rule {
+                    rule: rule.name.clone(),
+                    level: rule.level,
+                },
+                format!("rule {:?} is red: {}", rule.name, rule.when),
+            )
+        };
+        self.stop.trigger(req);
+        Level::Red
+    }
+
+    fn overall_level(&mut self) {
+        let mut level = self
+            .states
+            .iter()
+            .map(|s| s.level)
+            .max()
+            .unwrap_or(Level::Green);
+        if !self.trends.is_empty() {
+            level = level.max(Level::Yellow);
+        }
+        if level != self.overall {
+            let from = self.overall;
+            self.overall = level;
+            *self.level.lock().unwrap_or_else(|e| e.into_inner()) = level;
+            let why: Vec<String> = self
+                .states
+                .iter()
+                .filter(|s| s.level == level)
+                .map(|s| s.name.clone())
+                .chain(
+                    self.trends
+                        .values()
+                        .filter(|_| level == Level::Yellow)
+                        .map(|(m, _)| m.clone()),
+                )
+                .collect();
+            let reason = if why.is_empty() {
+                "all rules green".to_string()
+            } else {
+                why.join("; ")
+            };
+            self.bus.emit(Event::LevelChanged {
+                rule: String::new(),
+                from,
+                to: level,
+                reason: reason.clone(),
+                evidence: serde_json::json!({"rules": self.states}),
+            });
+            self.audit(
+                "guard.level",
+                serde_json::json!({"run": self.watched.run, "from": from, "to": level, "rules": self.states}),
+                &format!("overall {from} → {level}: {reason}"),
+            );
+            self.save_status(true);
+        }
+    }
+
+    fn save_status(&mut self, force: bool) {
+        if !force
+            && self
+                .saved
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(250))
+        {
+            return;
+        }
+        self.saved = Some(Instant::now());
+        let probes: Vec<serde_json::Value> = self
+            .plan
+            .probes
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "kind": p.kind.name(),
+                    "tier": p.tier,
+                    "interval_ms": p.interval.as_millis() as u64,
+                    "last": self.latest.get(&p.name),
+                    "baseline": self.baselines.get(&p.name).map(|b| serde_json::json!({"median": b.median, "p95": b.p95, "n": b.samples.len()})),
+                    "trend": self.trends.get(&p.name).map(|(m, s)| serde_json::json!({"message": m, "eta_seconds": s})),
+                })
+            })
+            .collect();
+        let status = serde_json::json!({
+            "schema": 1,
+            "updated_at": ripcord_core::context::now(),
+            "updated_ms": now_ms(),
+            "pid": std::process::id(),
+            "host": ripcord_core::state::hostname(),
+            "mode": self.watched.mode,
+            "run": self.watched.run,
+            "level": self.overall,
+            "stopping": self.stop.requested().map(|r| serde_json::json!({"source": r.source, "reason": r.reason, "scenario": r.scenario})),
+            "rules": self.states,
+            "probes": probes,
+        });
+        if let Err(e) = self.state.save_guard_status(&status) {
+            tracing::warn!(error = %e, "cannot save the guard status");
+        }
+    }
+}

@@ -1,0 +1,262 @@
+#![allow(dead_code)]
+//! Real parts on loopback for the guard's tests: an HTTP server whose status, latency and
+//! body the test controls, fresh PostgreSQL and MariaDB databases (dropped at the end; an
+//! unreachable server fails the test), and a context on a plan written by the test.
+
+use mysql::prelude::Queryable;
+use ripcord_core::context::{Connector, Ctx};
+use ripcord_core::engine::Engine;
+use ripcord_core::events::{Bus, Event, Recorder};
+use ripcord_core::plan::Database;
+use ripcord_core::store::Store;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Maps URL schemes to ripcord's engines, like the binary does.
+pub struct Engines;
+
+impl Connector for Engines {
+    fn connect(&self, db: &Database) -> ripcord_core::Result<Box<dyn Engine>> {
+        Ok(match db.url.scheme() {
+            "sqlite" => Box::new(ripcord_sqlite::SqliteEngine::open(db.url.expose())?),
+            "mysql" | "mariadb" => Box::new(ripcord_mysql::MyEngine::open(db.url.expose())?),
+            _ => Box::new(ripcord_postgres::PgEngine::open(db.url.expose())?),
+        })
+    }
+}
+
+/// What the test server answers; changed by the test while it runs.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub delay: Duration,
+    pub body: String,
+    /// Alternate between `status` and 200 on every request (a flapping service).
+    pub flap: bool,
+}
+
+pub struct HttpServer {
+    pub port: u16,
+    pub reply: Arc<Mutex<Reply>>,
+    pub hits: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+}
+
+impl HttpServer {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let reply = Arc::new(Mutex::new(Reply {
+            status: 200,
+            delay: Duration::ZERO,
+            body: "ok".into(),
+            flap: false,
+        }));
+        let hits = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let (r, h, d) = (reply.clone(), hits.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !d.load(Ordering::SeqCst) {
+                let (mut sock, _) = match listener.accept() {
+                    Ok(s) => s,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(2));
+                        continue;
+                    }
+                };
+                let n = h.fetch_add(1, Ordering::SeqCst);
+                let reply = r.lock().unwrap().clone();
+                std::thread::spawn(move || {
+                    sock.set_nonblocking(false).unwrap();
+                    let mut buf = [0u8; 4096];
+                    let mut req = Vec::new();
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => req.extend_from_slice(&buf[..k]),
+                        }
+                    }
+                    std::thread::sleep(reply.delay);
+                    let status = if reply.flap && n % 2 == 1 {
+                        200
+                    } else {
+                        reply.status
+                    };
+                    let _ = write!(
+                        sock,
+                        "HTTP/1.1 {status} X\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                        reply.body.len(),
+                        reply.body
+                    );
+                });
+            }
+        });
+        HttpServer {
+            port,
+            reply,
+            hits,
+            done,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn set(&self, f: impl FnOnce(&mut Reply)) {
+        f(&mut self.reply.lock().unwrap());
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+pub fn pg_server() -> String {
+    std::env::var("RIPCORD_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+pub fn my_server() -> String {
+    std::env::var("RIPCORD_TEST_MYSQL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+pub struct PgDb {
+    pub url: String,
+    name: String,
+}
+
+impl PgDb {
+    pub fn new() -> Self {
+        let name = unique("ripcord_guard_pg");
+        admin_pg()
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("cannot create {name}: {e}"));
+        PgDb {
+            url: format!("{}/{name}", pg_server()),
+            name,
+        }
+    }
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    }
+}
+
+fn admin_pg() -> postgres::Client {
+    let url = format!("{}/postgres", pg_server());
+    postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|e| {
+        panic!("PostgreSQL is not reachable at {url} ({e}); these tests need a real server")
+    })
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = admin_pg().batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+pub struct MyDb {
+    pub url: String,
+    name: String,
+}
+
+impl MyDb {
+    pub fn new() -> Self {
+        let name = unique("ripcord_guard_my");
+        let server = my_server();
+        let mut c = mysql::Conn::new(mysql::Opts::from_url(&format!("{server}/")).unwrap())
+            .unwrap_or_else(|e| panic!("MariaDB at {server} is not reachable: {e}"));
+        c.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+            .unwrap();
+        MyDb {
+            url: format!("{server}/{name}"),
+            name,
+        }
+    }
+    pub fn conn(&self) -> mysql::Conn {
+        mysql::Conn::new(mysql::Opts::from_url(&self.url).unwrap()).unwrap()
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) =
+            mysql::Conn::new(mysql::Opts::from_url(&format!("{}/", my_server())).unwrap())
+        {
+            let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
+        }
+    }
+}
+
+/// A folder with a plan, and a context on it whose events are recorded.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub events: Recorder,
+}
+
+impl Setup {
+    pub fn new(plan: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ripcord.toml"), plan).unwrap();
+        Setup {
+            dir,
+            events: Recorder::default(),
+        }
+    }
+
+    pub fn ctx(&self) -> Ctx {
+        let plan = ripcord_core::plan::load(&self.dir.path().join("ripcord.toml"))
+            .unwrap_or_else(|e| panic!("{:?}", miette_free(*e)));
+        let state = ripcord_sqlite::SqliteState::open(&plan.state_dir.join("state.db")).unwrap();
+        let store = Store::open(plan.state_dir.join("store"));
+        let events = Bus::default();
+        events.subscribe(Box::new(self.events.clone()));
+        Ctx {
+            plan,
+            state: Box::new(state),
+            store,
+            events,
+            actor: "tester".into(),
+            connector: Box::new(Engines),
+        }
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.events.0.lock().unwrap().clone()
+    }
+}
+
+fn miette_free(e: ripcord_core::plan::PlanError) -> String {
+    e.problems
+        .iter()
+        .map(|p| p.message.clone())
+        .collect::<Vec<_>>()
+        .join("; ")
+}

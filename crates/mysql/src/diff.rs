@@ -1,0 +1,256 @@
+//! MariaDB/MySQL's side of a diff: canonical texts, row hashes and checksums per key range
+//! computed in SQL (see `ripcord_diff::canon` for the encoding), on a connection of its own
+//! inside one read-only consistent-snapshot transaction. Text keys compare as bytes
+//! (`CAST(… AS BINARY)`, hex literals), never through a collation, so `utf8mb4_general_ci`
+//! or PAD SPACE cannot merge keys that PostgreSQL keeps apart.
+
+use crate::sql::q;
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts, OptsBuilder};
+use ripcord_core::engine::{Engine, EngineError};
+use ripcord_core::schema::TableSchema;
+use ripcord_diff::canon::{self, Checksum, Class};
+use ripcord_diff::sql::{self, Dialect, checked_number};
+use ripcord_diff::{
+    CanonRow, DiffError, DiffSource, ForeignKey, KeyProblems, KeyVals, Range, TableSpec,
+};
+
+pub struct MyDiff {
+    conn: Conn,
+    url: String,
+    shown: String,
+}
+
+struct My;
+
+fn hex_lit(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 2 + 3);
+    s.push_str("X'");
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    s.push('\'');
+    s
+}
+
+impl Dialect for My {
+    fn ident(&self, name: &str) -> String {
+        q(name)
+    }
+    fn key_expr(&self, col: &str, class: Class) -> String {
+        match class {
+            Class::Text => format!("CAST({} AS BINARY)", q(col)),
+            _ => q(col),
+        }
+    }
+    fn key_lit(&self, text: &str, class: Class) -> String {
+        match class {
+            Class::Int | Class::Bool | Class::Decimal => checked_number(text),
+            Class::Blob => {
+                let bytes: Vec<u8> = (0..text.len() / 2)
+                    .filter_map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+                    .collect();
+                hex_lit(&bytes)
+            }
+            _ => hex_lit(text.as_bytes()),
+        }
+    }
+    fn canon_expr(&self, e: &str, class: Class, decl: &str) -> String {
+        match class {
+            Class::Decimal if canon::decimal_scale(decl).unwrap_or(0) > 0 => format!(
+                "TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST({e} AS CHAR)))"
+            ),
+            Class::Blob => format!("LOWER(HEX({e}))"),
+            Class::Timestamp => format!(
+                "CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {e}) AS CHAR)"
+            ),
+            Class::Text | Class::Json => format!("CONVERT({e} USING utf8mb4)"),
+            _ => format!("CAST({e} AS CHAR)"),
+        }
+    }
+    fn checksum_agg(&self, spec: &TableSpec) -> String {
+        let fields: Vec<String> = spec
+            .columns
+            .iter()
+            .zip(&spec.classes)
+            .zip(&spec.decls)
+            .map(|((c, &k), d)| {
+                let t = self.canon_expr(&q(c), k, d);
+                format!("IF({} IS NULL, '~', CONCAT(LENGTH({t}), ':', {t}))", q(c))
+            })
+            .collect();
+        format!(
+            "CAST(SUM(CAST(CONV(LEFT(MD5(CONCAT('1', {})), 16), 16, 10) AS UNSIGNED)) AS CHAR)",
+            fields.join(", ")
+        )
+    }
+}
+
+impl MyDiff {
+    pub fn open(url: &str) -> Result<MyDiff, DiffError> {
+        let shown = ripcord_core::redact::redact_url(url);
+        let fail = |e: String| {
+            let mut e = e;
+            for s in ripcord_core::redact::secrets_in_url(url) {
+                e = e.replace(&s, "***");
+            }
+            DiffError::query(shown.clone(), "connect", e)
+        };
+        let driver_url = match url.strip_prefix("mariadb://") {
+            Some(rest) => format!("mysql://{rest}"),
+            None => url.to_string(),
+        };
+        let opts = Opts::from_url(&driver_url).map_err(|e| fail(e.to_string()))?;
+        if opts.get_db_name().is_none() {
+            return Err(fail("the URL names no database".into()));
+        }
+        let b = OptsBuilder::from_opts(opts).init(vec![
+            "SET NAMES utf8mb4",
+            "SET time_zone = '+00:00'",
+            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+        ]);
+        let conn = Conn::new(b).map_err(|e| fail(e.to_string()))?;
+        Ok(MyDiff {
+            conn,
+            url: url.to_string(),
+            shown,
+        })
+    }
+
+    fn rows_of(&mut self, sql: &str, context: &str) -> Result<Vec<CanonRow>, DiffError> {
+        let shown = self.shown.clone();
+        let fail = |e: mysql::Error| DiffError::query(shown.clone(), context, e);
+        let rows: Vec<mysql::Row> = self.conn.query(sql).map_err(fail)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                r.unwrap()
+                    .into_iter()
+                    .map(|v| match v {
+                        mysql::Value::NULL => None,
+                        mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    fn scalar(&mut self, sql: &str, context: &str) -> Result<u64, DiffError> {
+        let rows = self.rows_of(sql, context)?;
+        let v = rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_default();
+        v.parse().map_err(|_| {
+            DiffError::query(self.shown.clone(), context, format!("not a count: {v:?}"))
+        })
+    }
+}
+
+impl DiffSource for MyDiff {
+    fn kind(&self) -> &'static str {
+        "mysql"
+    }
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+    fn schema(&mut self, table: &str) -> Result<TableSchema, DiffError> {
+        let mut e = crate::MyEngine::open(&self.url).map_err(|e| DiffError::Core(e.into()))?;
+        match e.table_schema(table) {
+            Ok(s) => Ok(s),
+            // A table without a primary key can still be diffed on columns named by --key.
+            Err(EngineError::NoPrimaryKey(_)) => {
+                let sql = format!(
+                    "SELECT COLUMN_NAME, COLUMN_TYPE, IF(IS_NULLABLE = 'NO', 'true', 'false') FROM information_schema.COLUMNS \
+                     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+                    hex_lit(table.as_bytes())
+                );
+                let cols = self.rows_of(&sql, &format!("table {table}"))?;
+                Ok(ripcord_diff::source::columns_only(table, cols))
+            }
+            Err(e) => Err(DiffError::query(self.shown.clone(), format!("table {table}"), e)),
+        }
+    }
+    fn key_problems(&mut self, spec: &TableSpec) -> Result<KeyProblems, DiffError> {
+        let null_keys = self.scalar(&sql::null_keys_sql(&My, spec), "NULL keys")?;
+        let duplicates = self
+            .rows_of(&sql::duplicates_sql(&My, spec), "duplicate keys")?
+            .into_iter()
+            .map(|mut r| {
+                let n = r.pop().flatten().and_then(|s| s.parse().ok()).unwrap_or(0);
+                (r.into_iter().map(Option::unwrap_or_default).collect(), n)
+            })
+            .collect();
+        Ok(KeyProblems {
+            null_keys,
+            duplicates,
+        })
+    }
+    fn count(&mut self, spec: &TableSpec, range: &Range) -> Result<u64, DiffError> {
+        self.scalar(&sql::count_sql(&My, spec, range), "count")
+    }
+    fn boundaries(
+        &mut self,
+        spec: &TableSpec,
+        range: &Range,
+        step: u64,
+    ) -> Result<Vec<KeyVals>, DiffError> {
+        Ok(self
+            .rows_of(&sql::boundaries_sql(&My, spec, range, step), "boundaries")?
+            .into_iter()
+            .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
+            .collect())
+    }
+    fn checksums(
+        &mut self,
+        spec: &TableSpec,
+        range: &Range,
+        bounds: &[KeyVals],
+    ) -> Result<Vec<Checksum>, DiffError> {
+        let rows = self.rows_of(&sql::checksums_sql(&My, spec, range, bounds), "checksums")?;
+        sql::collect_buckets(&self.shown, rows, bounds.len() + 1)
+    }
+    fn rows(&mut self, spec: &TableSpec, range: &Range) -> Result<Vec<CanonRow>, DiffError> {
+        self.rows_of(&sql::rows_sql(&My, spec, range), "rows")
+    }
+    fn foreign_keys(&mut self) -> Result<Vec<ForeignKey>, DiffError> {
+        let sql = "SELECT CONSTRAINT_NAME, TABLE_NAME, \
+             GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR ','), \
+             REFERENCED_TABLE_NAME, \
+             GROUP_CONCAT(REFERENCED_COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR ',') \
+             FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL \
+             GROUP BY CONSTRAINT_NAME, TABLE_NAME, REFERENCED_TABLE_NAME ORDER BY 1";
+        Ok(self
+            .rows_of(sql, "foreign keys")?
+            .into_iter()
+            .map(|r| sql::fk_of(&r))
+            .collect())
+    }
+    fn orphans(
+        &mut self,
+        fk: &ForeignKey,
+        limit: usize,
+    ) -> Result<(u64, Vec<KeyVals>), DiffError> {
+        let context = format!("orphans of {fk}");
+        let n = self.scalar(&sql::orphans_sql(&My, fk, None), &context)?;
+        let ex = if n == 0 {
+            Vec::new()
+        } else {
+            self.rows_of(&sql::orphans_sql(&My, fk, Some(limit)), &context)?
+                .into_iter()
+                .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
+                .collect()
+        };
+        Ok((n, ex))
+    }
+    fn aggregate(&mut self, sql: &str) -> Result<Vec<(String, Option<String>)>, DiffError> {
+        Ok(self
+            .rows_of(sql, "aggregate")?
+            .into_iter()
+            .map(ripcord_diff::aggregate::split_row)
+            .collect())
+    }
+}

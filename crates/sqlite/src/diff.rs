@@ -1,0 +1,288 @@
+//! SQLite's side of a diff. SQLite has no MD5 in SQL, so two Rust functions are registered
+//! on the connection: `ripcord_canon(class, value)` (the canonical text) and the aggregate
+//! `ripcord_checksum(classes, col, …)` (the sum of row hashes), both from
+//! `ripcord_diff::canon`, so SQLite's checksums equal the other engines' by construction.
+//! Reads run inside one transaction, so every answer comes from one snapshot.
+
+use crate::engine::to_value;
+use rusqlite::functions::{Aggregate, Context, FunctionFlags};
+use rusqlite::{Connection, OpenFlags};
+use ripcord_core::engine::{Engine, EngineError};
+use ripcord_core::schema::TableSchema;
+use ripcord_diff::canon::{self, Checksum, Class};
+use ripcord_diff::sql::{self, Dialect, checked_number, std_lit};
+use ripcord_diff::{
+    CanonRow, DiffError, DiffSource, ForeignKey, KeyProblems, KeyVals, Range, TableSpec,
+};
+
+pub struct SqliteDiff {
+    conn: Connection,
+    url: String,
+    shown: String,
+}
+
+struct Lite;
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+impl Dialect for Lite {
+    fn ident(&self, name: &str) -> String {
+        quote(name)
+    }
+    fn key_expr(&self, col: &str, class: Class) -> String {
+        match class {
+            Class::Text => format!("{} COLLATE BINARY", quote(col)),
+            _ => quote(col),
+        }
+    }
+    fn key_lit(&self, text: &str, class: Class) -> String {
+        match class {
+            Class::Int | Class::Bool | Class::Decimal => checked_number(text),
+            Class::Blob => format!("X'{text}'"),
+            _ => std_lit(text),
+        }
+    }
+    fn canon_expr(&self, e: &str, class: Class, _decl: &str) -> String {
+        format!("ripcord_canon('{}', {e})", class.code())
+    }
+    fn checksum_agg(&self, spec: &TableSpec) -> String {
+        let codes: Vec<&str> = spec.classes.iter().map(|c| c.code()).collect();
+        let cols: Vec<String> = spec.columns.iter().map(|c| quote(c)).collect();
+        format!(
+            "ripcord_checksum('{}', {})",
+            codes.join(","),
+            cols.join(", ")
+        )
+    }
+}
+
+fn user_err(msg: String) -> rusqlite::Error {
+    rusqlite::Error::UserFunctionError(msg.into())
+}
+
+fn class_arg(ctx: &Context<'_>, i: usize) -> rusqlite::Result<Class> {
+    let code: String = ctx.get(i)?;
+    Class::from_code(&code).ok_or_else(|| user_err(format!("unknown column class {code:?}")))
+}
+
+/// The checksum aggregate: first argument the comma-separated classes, then the columns.
+struct ChecksumAgg;
+
+impl Aggregate<(Vec<Class>, Checksum), String> for ChecksumAgg {
+    fn init(&self, ctx: &mut Context<'_>) -> rusqlite::Result<(Vec<Class>, Checksum)> {
+        let codes: String = ctx.get(0)?;
+        let classes = codes
+            .split(',')
+            .map(|c| Class::from_code(c).ok_or_else(|| user_err(format!("unknown class {c:?}"))))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((classes, Checksum::default()))
+    }
+    fn step(
+        &self,
+        ctx: &mut Context<'_>,
+        acc: &mut (Vec<Class>, Checksum),
+    ) -> rusqlite::Result<()> {
+        if ctx.len() != acc.0.len() + 1 {
+            return Err(user_err(format!(
+                "ripcord_checksum: {} classes for {} columns",
+                acc.0.len(),
+                ctx.len() - 1
+            )));
+        }
+        let fields: Vec<Option<String>> = acc
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| canon::canon_value(c, &to_value(ctx.get_raw(i + 1))))
+            .collect();
+        acc.1.add(canon::row_hash(&fields));
+        Ok(())
+    }
+    fn finalize(
+        &self,
+        _: &mut Context<'_>,
+        acc: Option<(Vec<Class>, Checksum)>,
+    ) -> rusqlite::Result<String> {
+        Ok(acc.map(|a| a.1.sum).unwrap_or(0).to_string())
+    }
+}
+
+/// Registers `ripcord_canon` and `ripcord_checksum` on a connection.
+pub fn register_diff_functions(conn: &Connection) -> rusqlite::Result<()> {
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("ripcord_canon", 2, flags, |ctx| {
+        let class = class_arg(ctx, 0)?;
+        Ok(canon::canon_value(class, &to_value(ctx.get_raw(1))))
+    })?;
+    conn.create_aggregate_function("ripcord_checksum", -1, flags, ChecksumAgg)
+}
+
+impl SqliteDiff {
+    pub fn open(url: &str) -> Result<SqliteDiff, DiffError> {
+        let shown = ripcord_core::redact::redact_url(url);
+        let path = url
+            .strip_prefix("sqlite:")
+            .unwrap_or(url)
+            .trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or(path);
+        let fail = |e: rusqlite::Error| DiffError::query(shown.clone(), "open", e);
+        if path != ":memory:" && !std::path::Path::new(path).exists() {
+            return Err(DiffError::query(
+                shown,
+                "open",
+                "the database file does not exist",
+            ));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(fail)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(fail)?;
+        register_diff_functions(&conn).map_err(fail)?;
+        conn.execute_batch("BEGIN").map_err(fail)?;
+        Ok(SqliteDiff {
+            conn,
+            url: url.to_string(),
+            shown,
+        })
+    }
+
+    fn rows_of(&mut self, sql: &str, context: &str) -> Result<Vec<CanonRow>, DiffError> {
+        let fail = |e: rusqlite::Error| DiffError::query(self.shown.clone(), context, e);
+        let mut st = self.conn.prepare(sql).map_err(fail)?;
+        let n = st.column_count();
+        let mut rows = st.query([]).map_err(fail)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(fail)? {
+            out.push(
+                (0..n)
+                    .map(|i| {
+                        r.get_ref(i).map(|v| match to_value(v) {
+                            ripcord_core::value::Value::Null => None,
+                            other => canon::canon_value(Class::Text, &other),
+                        })
+                    })
+                    .collect::<rusqlite::Result<CanonRow>>()
+                    .map_err(fail)?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn scalar(&mut self, sql: &str, context: &str) -> Result<u64, DiffError> {
+        let rows = self.rows_of(sql, context)?;
+        let v = rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_default();
+        v.parse().map_err(|_| {
+            DiffError::query(self.shown.clone(), context, format!("not a count: {v:?}"))
+        })
+    }
+}
+
+impl DiffSource for SqliteDiff {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+    fn schema(&mut self, table: &str) -> Result<TableSchema, DiffError> {
+        let mut e = crate::SqliteEngine::open(&self.url).map_err(|e| DiffError::Core(e.into()))?;
+        match e.table_schema(table) {
+            Ok(s) => Ok(s),
+            // A table without a primary key can still be diffed on columns named by --key.
+            Err(EngineError::NoPrimaryKey(_)) => {
+                let sql = format!(
+                    "SELECT name, type, CASE WHEN \"notnull\" THEN 'true' ELSE 'false' END FROM pragma_table_info({}) ORDER BY cid",
+                    std_lit(table)
+                );
+                let cols = self.rows_of(&sql, &format!("table {table}"))?;
+                Ok(ripcord_diff::source::columns_only(table, cols))
+            }
+            Err(e) => Err(DiffError::query(self.shown.clone(), format!("table {table}"), e)),
+        }
+    }
+    fn key_problems(&mut self, spec: &TableSpec) -> Result<KeyProblems, DiffError> {
+        let null_keys = self.scalar(&sql::null_keys_sql(&Lite, spec), "NULL keys")?;
+        let duplicates = self
+            .rows_of(&sql::duplicates_sql(&Lite, spec), "duplicate keys")?
+            .into_iter()
+            .map(|mut r| {
+                let n = r.pop().flatten().and_then(|s| s.parse().ok()).unwrap_or(0);
+                (r.into_iter().map(Option::unwrap_or_default).collect(), n)
+            })
+            .collect();
+        Ok(KeyProblems {
+            null_keys,
+            duplicates,
+        })
+    }
+    fn count(&mut self, spec: &TableSpec, range: &Range) -> Result<u64, DiffError> {
+        self.scalar(&sql::count_sql(&Lite, spec, range), "count")
+    }
+    fn boundaries(
+        &mut self,
+        spec: &TableSpec,
+        range: &Range,
+        step: u64,
+    ) -> Result<Vec<KeyVals>, DiffError> {
+        Ok(self
+            .rows_of(&sql::boundaries_sql(&Lite, spec, range, step), "boundaries")?
+            .into_iter()
+            .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
+            .collect())
+    }
+    fn checksums(
+        &mut self,
+        spec: &TableSpec,
+        range: &Range,
+        bounds: &[KeyVals],
+    ) -> Result<Vec<Checksum>, DiffError> {
+        let rows = self.rows_of(&sql::checksums_sql(&Lite, spec, range, bounds), "checksums")?;
+        sql::collect_buckets(&self.shown, rows, bounds.len() + 1)
+    }
+    fn rows(&mut self, spec: &TableSpec, range: &Range) -> Result<Vec<CanonRow>, DiffError> {
+        self.rows_of(&sql::rows_sql(&Lite, spec, range), "rows")
+    }
+    fn foreign_keys(&mut self) -> Result<Vec<ForeignKey>, DiffError> {
+        let sql = "SELECT 'fk_' || m.name || '_' || f.id, m.name, \
+             group_concat(f.\"from\", ','), f.\"table\", group_concat(f.\"to\", ',') \
+             FROM sqlite_master m, pragma_foreign_key_list(m.name) f \
+             WHERE m.type = 'table' GROUP BY m.name, f.id ORDER BY 1";
+        Ok(self
+            .rows_of(sql, "foreign keys")?
+            .into_iter()
+            .map(|r| sql::fk_of(&r))
+            .collect())
+    }
+    fn orphans(
+        &mut self,
+        fk: &ForeignKey,
+        limit: usize,
+    ) -> Result<(u64, Vec<KeyVals>), DiffError> {
+        let context = format!("orphans of {fk}");
+        let n = self.scalar(&sql::orphans_sql(&Lite, fk, None), &context)?;
+        let ex = if n == 0 {
+            Vec::new()
+        } else {
+            self.rows_of(&sql::orphans_sql(&Lite, fk, Some(limit)), &context)?
+                .into_iter()
+                .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
+                .collect()
+        };
+        Ok((n, ex))
+    }
+    fn aggregate(&mut self, sql: &str) -> Result<Vec<(String, Option<String>)>, DiffError> {
+        Ok(self
+            .rows_of(sql, "aggregate")?
+            .into_iter()
+            .map(ripcord_diff::aggregate::split_row)
+            .collect())
+    }
+}
