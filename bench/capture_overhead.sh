@@ -40,7 +40,7 @@ tables = ["pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_hi
 priority = "optional"
 rto = "60m"
 EOF
-rip() { (cd "$WORK" && RIPCORD_ACTOR=bench "$RIPCORD" "$@" >/dev/null); }
+rip() { (cd "$WORK" && RIPCORD_ACTOR=bench "$RIPCORD" "$@" >/dev/null 2>&1); }
 
 # The classic trigger, verbatim from the shared anchor script.
 $PG -d "$DB" <<'SQL'

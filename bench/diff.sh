@@ -76,6 +76,10 @@ print('ripcord: missing in B', len(t['missing_in_b']), '| changed', len(t['chang
 if [ "${ONLY:-}" != pg ]; then
   echo "== PostgreSQL ($B) vs MariaDB (the same rows as $A)"
   "$SHARED/realistic_mysql.sh" $A $MY
+  # The shared loader writes NULL customer names as the two characters \N (psql's text
+  # COPY escapes the backslash); ripcord reports exactly that (NULL vs text), so put the
+  # NULLs back before timing the same differences as above.
+  mariadb "$MY" -e "update invoice set customer_name = NULL where customer_name = '\\\\N'"
   s=$(now)
   set +e; "$RC" diff "$PG/$B" "mysql://root@127.0.0.1:3306/$MY" --table invoice --json > "$WORK/cross.json"; rc=$?; set -e
   CROSS_S=$(secs "$s" "$(now)")

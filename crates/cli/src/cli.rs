@@ -42,7 +42,7 @@ pub enum Command {
     },
     /// Write an example plan.
     Init {
-        #[arg(long, default_value = "workshop", value_parser = ["workshop", "payroll", "erp-mariadb-to-postgres"])]
+        #[arg(long, default_value = "workshop", value_parser = ["workshop", "payroll", "erp-mariadb-to-postgres", "guarded-payroll-postgres"])]
         example: String,
         /// Overwrite an existing file.
         #[arg(long)]

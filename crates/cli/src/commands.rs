@@ -147,6 +147,9 @@ pub fn example_plan(name: &str) -> &'static str {
     match name {
         "payroll" => include_str!("../../../examples/payroll.toml"),
         "erp-mariadb-to-postgres" => include_str!("../../../examples/erp-mariadb-to-postgres.toml"),
+        "guarded-payroll-postgres" => {
+            include_str!("../../../examples/guarded-payroll-postgres.toml")
+        }
         _ => include_str!("../../../examples/workshop.toml"),
     }
 }
@@ -263,10 +266,9 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Audit { action } => audit(ctx, &action),
-        Command::Demo { .. }
-        | Command::Init { .. }
-        | Command::Diff(_)
-        | Command::Serve => unreachable!("handled before the plan is loaded"),
+        Command::Demo { .. } | Command::Init { .. } | Command::Diff(_) | Command::Serve => {
+            unreachable!("handled before the plan is loaded")
+        }
     }
 }
 

@@ -110,12 +110,7 @@ fn checkpoint_source(ctx: &mut Ctx, id: &str, table: &str) -> Result<Box<dyn Dif
         .iter()
         .flat_map(|c| &c.tables)
         .find(|t| t.schema.name == table)
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "checkpoint {} holds no table {table:?}",
-                rec.id
-            ))
-        })?;
+        .ok_or_else(|| Error::Usage(format!("checkpoint {} holds no table {table:?}", rec.id)))?;
     let rows = ctx
         .store
         .rows(&m.id, entry)
@@ -158,7 +153,12 @@ fn side(ctx: Option<&mut Ctx>, spec: &str, table: &str) -> Result<Box<dyn DiffSo
     }
     Err(Error::Usage(format!(
         "{spec:?} is not a URL, a database of the plan ({}) or a checkpoint id",
-        ctx.plan.databases.keys().cloned().collect::<Vec<_>>().join(", ")
+        ctx.plan
+            .databases
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
     ))
     .into())
 }
@@ -210,8 +210,10 @@ pub fn run(plan: &Path, actor: String, args: DiffArgs) -> Result<i32> {
         out.gaps.extend(d.gaps());
         out.tables.push(d);
         if b.kind() != "checkpoint" {
-            out.orphans
-                .extend(ripcord_diff::fk::check(b.as_mut(), &[table.clone()], &fks, 20).map_err(core)?);
+            out.orphans.extend(
+                ripcord_diff::fk::check(b.as_mut(), std::slice::from_ref(table), &fks, 20)
+                    .map_err(core)?,
+            );
         }
     }
     if !args.aggregate.is_empty() {
@@ -219,13 +221,15 @@ pub fn run(plan: &Path, actor: String, args: DiffArgs) -> Result<i32> {
         let mut a = side(ctx.as_mut(), &args.a, t)?;
         let mut b = side(ctx.as_mut(), &args.b, t)?;
         for sql in &args.aggregate {
-            out.aggregates.push(ripcord_diff::aggregate::check(
-                a.as_mut(),
-                b.as_mut(),
-                sql,
-                args.aggregate_tolerance,
-            )
-            .map_err(core)?);
+            out.aggregates.push(
+                ripcord_diff::aggregate::check(
+                    a.as_mut(),
+                    b.as_mut(),
+                    sql,
+                    args.aggregate_tolerance,
+                )
+                .map_err(core)?,
+            );
         }
     }
     print(&out, args.json)?;
@@ -241,7 +245,11 @@ pub fn run(plan: &Path, actor: String, args: DiffArgs) -> Result<i32> {
             &summary(&out),
         )?;
     }
-    Ok(if failed { exit::VERIFY_FAILED } else { exit::OK })
+    Ok(if failed {
+        exit::VERIFY_FAILED
+    } else {
+        exit::OK
+    })
 }
 
 /// `ripcord verify -c C --against DB|CHECKPOINT`: each table of each component, live
@@ -300,7 +308,11 @@ pub fn verify_against(
         serde_json::json!({"components": components, "against": ripcord_core::redact::redact_url(against)}),
         &summary(&out),
     )?;
-    Ok(if failed { exit::VERIFY_FAILED } else { exit::OK })
+    Ok(if failed {
+        exit::VERIFY_FAILED
+    } else {
+        exit::OK
+    })
 }
 
 fn summary(out: &Outcome) -> String {
@@ -337,7 +349,15 @@ fn print(out: &Outcome, json: bool) -> Result<()> {
     for d in &out.tables {
         println!("table {}: A = {}, B = {}", d.table, d.a, d.b);
         let mut t = table();
-        t.set_header(["rows A", "rows B", "missing in B", "only in B", "changed", "within tolerance", "seconds"]);
+        t.set_header([
+            "rows A",
+            "rows B",
+            "missing in B",
+            "only in B",
+            "changed",
+            "within tolerance",
+            "seconds",
+        ]);
         t.add_row([
             d.rows_a.to_string(),
             d.rows_b.to_string(),
@@ -363,10 +383,7 @@ fn print(out: &Outcome, json: bool) -> Result<()> {
                 } else {
                     "changed"
                 };
-                let mut note = col
-                    .delta
-                    .map(|x| format!("Δ {x}"))
-                    .unwrap_or_default();
+                let mut note = col.delta.map(|x| format!("Δ {x}")).unwrap_or_default();
                 if !col.text_issues.is_empty() {
                     note = col.text_issues.join("; ");
                 }
@@ -507,7 +524,11 @@ impl ripcord_core::verify::TableDiffer for DiffEngine {
                 .collect();
             examples.push(format!("{}: {}", ripcord_diff_key(&c.key), cols.join(", ")));
         }
-        for g in d.gaps().into_iter().filter(|g| g.key == "NULL" || g.what.contains("share")) {
+        for g in d
+            .gaps()
+            .into_iter()
+            .filter(|g| g.key == "NULL" || g.what.contains("share"))
+        {
             examples.push(format!("{}: {}", g.key, g.what));
         }
         let differences = examples.len() as u64;

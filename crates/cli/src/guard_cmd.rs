@@ -259,26 +259,53 @@ fn stop(ctx: &mut Ctx, reason: Option<String>, scenario: Option<String>, wait: f
 }
 
 fn answer(ctx: &mut Ctx, run: &str, approve: bool) -> Result<i32> {
-    let decisions = ctx.state.decisions()?;
-    let d = decisions
+    let open: Vec<_> = ctx
+        .state
+        .decisions()?
+        .into_iter()
+        .filter(|d| d.status == "open")
+        .collect();
+    let known = || {
+        let runs: Vec<&str> = open.iter().map(|d| d.run.as_str()).collect();
+        if runs.is_empty() {
+            String::new()
+        } else {
+            format!("; runs waiting: {}", runs.join(", "))
+        }
+    };
+    // An exact run or decision id wins; a prefix must name one decision, or an approval
+    // could roll back a run the approver did not mean.
+    let exact: Vec<_> = open
         .iter()
-        .find(|d| d.status == "open" && (d.run == run || d.id == run || d.run.starts_with(run)))
-        .cloned()
-        .ok_or_else(|| {
-            let known: Vec<String> = decisions
-                .iter()
-                .filter(|d| d.status == "open")
-                .map(|d| d.run.clone())
-                .collect();
-            Error::Usage(format!(
-                "run {run:?} has no open decision{}",
-                if known.is_empty() {
-                    String::new()
-                } else {
-                    format!("; runs waiting: {}", known.join(", "))
-                }
+        .filter(|d| d.run == run || d.id == run)
+        .collect();
+    let matching = if exact.is_empty() {
+        open.iter().filter(|d| d.run.starts_with(run)).collect()
+    } else {
+        exact
+    };
+    let d = match matching.as_slice() {
+        [d] => (*d).clone(),
+        [] => {
+            return Err(
+                Error::Usage(format!("run {run:?} has no open decision{}", known())).into(),
+            );
+        }
+        _ => {
+            return Err(Error::Usage(format!(
+                "{run:?} names more than one open decision; give the whole run id{}",
+                known()
             ))
-        })?;
+            .into());
+        }
+    };
+    if ripcord_core::run::now_ms() >= d.deadline_ms {
+        return Err(Error::Usage(format!(
+            "decision {} for run {} passed its deadline {}: the scenario's default applies",
+            d.id, d.run, d.deadline
+        ))
+        .into());
+    }
     let who = ctx.actor.clone();
     if !d.approvers.is_empty() && !d.approvers.contains(&who) {
         return Err(Error::Usage(format!(

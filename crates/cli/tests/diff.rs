@@ -58,12 +58,25 @@ fn every_engine_pair_through_the_binary() {
         )
         .unwrap();
     let mut my = engine(&dbs[2].url);
-    let first = my.query_scalar("SELECT min(id) FROM payments").unwrap().to_string();
-    my.execute(&format!("DELETE FROM payments WHERE id = {first}"), Origin::Migration)
-        .unwrap();
+    let first = my
+        .query_scalar("SELECT min(id) FROM payments")
+        .unwrap()
+        .to_string();
+    my.execute(
+        &format!("DELETE FROM payments WHERE id = {first}"),
+        Origin::Migration,
+    )
+    .unwrap();
     for a in [&dbs[0].url, &dbs[1].url] {
         let o = ripcord(&[
-            "diff", a, &dbs[2].url, "-t", "customers", "-t", "payments", "--json",
+            "diff",
+            a,
+            &dbs[2].url,
+            "-t",
+            "customers",
+            "-t",
+            "payments",
+            "--json",
         ]);
         assert_eq!(code(&o), 3, "{}", text(&o));
         let j = json(&o);
@@ -78,7 +91,8 @@ fn every_engine_pair_through_the_binary() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|g| g["key"] == first.as_str() && g["what"].as_str().unwrap().contains("missing in B")),
+                .any(|g| g["key"] == first.as_str()
+                    && g["what"].as_str().unwrap().contains("missing in B")),
             "{j}"
         );
         // The table for people says the same.
@@ -104,10 +118,26 @@ fn usage_errors_exit_2_and_passwords_are_never_printed() {
     assert!(!text(&o).contains("s3cr3t-pw"), "{}", text(&o));
     let db = FreshDb::new("sqlite");
     ripcord::workshop::create(&mut *engine(&db.url), 5, 1).unwrap();
-    let o = ripcord(&["diff", &db.url, &db.url, "-t", "customers", "--tolerance", "name_ar"]);
+    let o = ripcord(&[
+        "diff",
+        &db.url,
+        &db.url,
+        "-t",
+        "customers",
+        "--tolerance",
+        "name_ar",
+    ]);
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(text(&o).contains("COLUMN=AMOUNT"), "{}", text(&o));
-    let o = ripcord(&["diff", &db.url, &db.url, "-t", "customers", "--columns", "nope"]);
+    let o = ripcord(&[
+        "diff",
+        &db.url,
+        &db.url,
+        "-t",
+        "customers",
+        "--columns",
+        "nope",
+    ]);
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(text(&o).contains("no column \"nope\""), "{}", text(&o));
 }
@@ -121,7 +151,10 @@ fn checkpoint_against_live_and_verify_against() {
     let o = w.ripcord(&["verify", "-c", "billing", "--against", &id]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     w.db()
-        .execute("UPDATE invoices SET net_baisa = net_baisa + 1000 WHERE id = 4", [])
+        .execute(
+            "UPDATE invoices SET net_baisa = net_baisa + 1000 WHERE id = 4",
+            [],
+        )
         .unwrap();
     let o = w.ripcord(&[
         "diff",
@@ -134,7 +167,13 @@ fn checkpoint_against_live_and_verify_against() {
     assert_eq!(code(&o), 3, "{}", text(&o));
     let j = json(&o);
     assert_eq!(j["tables"][0]["changed"][0]["key"][0], "4", "{j}");
-    let o = w.ripcord(&["verify", "-c", "billing", "--against", &format!("checkpoint:{id}")]);
+    let o = w.ripcord(&[
+        "verify",
+        "-c",
+        "billing",
+        "--against",
+        &format!("checkpoint:{id}"),
+    ]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     assert!(text(&o).contains("net_baisa"), "{}", text(&o));
     let o = w.ripcord(&["audit", "show"]);
@@ -160,11 +199,21 @@ fn a_component_rollback_that_orphans_rows_fails_its_proof() {
         Origin::Business,
     )
     .unwrap();
-    let o = w.ripcord(&["rollback", "-c", "customers", "--yes", "--reason", "test orphans"]);
+    let o = w.ripcord(&[
+        "rollback",
+        "-c",
+        "customers",
+        "--yes",
+        "--reason",
+        "test orphans",
+    ]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("referential integrity"), "{out}");
-    assert!(out.contains("service_orders(vehicle_id) → vehicles(id)"), "{out}");
+    assert!(
+        out.contains("service_orders(vehicle_id) → vehicles(id)"),
+        "{out}"
+    );
     let o = w.ripcord(&["report", "--format", "json"]);
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["proof"]["orphans"].as_array().unwrap().len(), 1, "{r}");
@@ -175,5 +224,9 @@ fn a_component_rollback_that_orphans_rows_fails_its_proof() {
     // verify --against reports the same orphans.
     let o = w.ripcord(&["verify", "-c", "service", "--against", "workshop"]);
     assert_eq!(code(&o), 3, "{}", text(&o));
-    assert!(text(&o).contains("parents that do not exist"), "{}", text(&o));
+    assert!(
+        text(&o).contains("parents that do not exist"),
+        "{}",
+        text(&o)
+    );
 }

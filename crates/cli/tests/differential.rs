@@ -73,13 +73,12 @@ fn entry<'a>(m: &'a Manifest, table: &str) -> &'a ripcord_core::store::TableEntr
 fn assert_same_as_live(ctx: &ripcord_core::context::Ctx, m: &Manifest, e: &mut dyn Engine) {
     for table in ["accounts", "codes"] {
         let t = entry(m, table);
-        let stored: Vec<_> = ctx
-            .store
-            .rows(&m.id, t)
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let stored: Vec<_> = ctx.store.rows(&m.id, t).collect::<Result<_, _>>().unwrap();
         let now = live(e, table);
-        assert_eq!(stored, now, "{table}: the checkpoint's rows are the live rows, in key order");
+        assert_eq!(
+            stored, now,
+            "{table}: the checkpoint's rows are the live rows, in key order"
+        );
         let mut f = Fingerprint::default();
         now.iter().for_each(|r| f.add(r));
         assert_eq!(ctx.store.fingerprint(&m.id, t).unwrap(), f.finish());
@@ -114,20 +113,35 @@ fn differential_checkpoint_equals_a_full_read() {
     }
     let diff = ripcord_core::checkpoint::take(&mut ctx, &["ledger".into()]).unwrap();
     assert_eq!(diff.format, 2, "a differential manifest is format 2");
-    let d = entry(&diff, "accounts").delta.as_ref().expect("differential");
+    let d = entry(&diff, "accounts")
+        .delta
+        .as_ref()
+        .expect("differential");
     assert_eq!(d.base, full.id);
-    assert_eq!(d.changes, 9, "0, 1000, 7, 8, 3000, 9, 10, 11, 12 and nothing for 5000: {d:?}");
+    assert_eq!(
+        d.changes, 9,
+        "0, 1000, 7, 8, 3000, 9, 10, 11, 12 and nothing for 5000: {d:?}"
+    );
     assert_eq!(entry(&diff, "accounts").rows, 300 + 2 + 1 - 1 - 2);
     assert_same_as_live(&ctx, &diff, e.as_mut());
 
     // Another differential is still over the full one, never a chain.
-    exec(e.as_mut(), "UPDATE accounts SET owner = 'again' WHERE id = 20");
+    exec(
+        e.as_mut(),
+        "UPDATE accounts SET owner = 'again' WHERE id = 20",
+    );
     let second = ripcord_core::checkpoint::take(&mut ctx, &["ledger".into()]).unwrap();
-    assert_eq!(entry(&second, "accounts").delta.as_ref().unwrap().base, full.id);
+    assert_eq!(
+        entry(&second, "accounts").delta.as_ref().unwrap().base,
+        full.id
+    );
     assert_same_as_live(&ctx, &second, e.as_mut());
 
     // Rolling back to a differential checkpoint restores its merged rows and replays.
-    exec(e.as_mut(), "UPDATE accounts SET owner = 'after' WHERE id = 21");
+    exec(
+        e.as_mut(),
+        "UPDATE accounts SET owner = 'after' WHERE id = 21",
+    );
     let req = Request {
         components: vec!["ledger".into()],
         to: Some(second.id.0.clone()),
@@ -156,18 +170,30 @@ fn writes_that_bypass_the_journal_force_a_full_checkpoint() {
     );
     let m = ripcord_core::checkpoint::take(&mut ctx, &["ledger".into()]).unwrap();
     assert!(entry(&m, "codes").delta.is_none(), "truncated: full");
-    assert!(entry(&m, "accounts").delta.is_none(), "one database group, all or none");
+    assert!(
+        entry(&m, "accounts").delta.is_none(),
+        "one database group, all or none"
+    );
     assert_same_as_live(&ctx, &m, e.as_mut());
 
     // Capture switched off and on again: writes in between were never journaled.
     e.capture_remove(&["accounts".into()]).unwrap();
-    exec(e.as_mut(), "UPDATE accounts SET owner = 'unseen' WHERE id = 1");
+    exec(
+        e.as_mut(),
+        "UPDATE accounts SET owner = 'unseen' WHERE id = 1",
+    );
     let m = ripcord_core::checkpoint::take(&mut ctx, &["ledger".into()]).unwrap();
-    assert!(entry(&m, "accounts").delta.is_none(), "capture was off: full");
+    assert!(
+        entry(&m, "accounts").delta.is_none(),
+        "capture was off: full"
+    );
     assert_same_as_live(&ctx, &m, e.as_mut());
 
     // With nothing in the way, the next one is differential again.
-    exec(e.as_mut(), "UPDATE accounts SET owner = 'seen' WHERE id = 2");
+    exec(
+        e.as_mut(),
+        "UPDATE accounts SET owner = 'seen' WHERE id = 2",
+    );
     let m = ripcord_core::checkpoint::take(&mut ctx, &["ledger".into()]).unwrap();
     assert!(entry(&m, "accounts").delta.is_some());
     assert_same_as_live(&ctx, &m, e.as_mut());

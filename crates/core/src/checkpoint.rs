@@ -5,8 +5,8 @@
 use crate::context::{Ctx, now};
 use crate::engine::SnapshotSink;
 use crate::events::Event;
-use crate::progress::Meter;
 use crate::plan::Component;
+use crate::progress::Meter;
 use crate::schema::TableSchema;
 use crate::state::CheckpointRecord;
 use crate::store::{
@@ -176,7 +176,10 @@ pub fn take(ctx: &mut Ctx, components: &[String]) -> Result<Manifest> {
             });
         }
     }
-    let differential = entries.iter().flat_map(|c| &c.tables).any(|t| t.delta.is_some());
+    let differential = entries
+        .iter()
+        .flat_map(|c| &c.tables)
+        .any(|t| t.delta.is_some());
     let mut manifest = Manifest {
         // Format 1 readers would ignore a delta and restore its base: refuse them.
         format: if differential { 2 } else { 1 },

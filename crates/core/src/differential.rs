@@ -17,7 +17,7 @@ use crate::engine::Engine;
 use crate::journal::{JournalMark, Op, RowImage};
 use crate::plan::Component;
 use crate::schema::TableSchema;
-use crate::store::{ChunkWriter, CheckpointId, Delta, TableEntry, TableWriter, key_order};
+use crate::store::{CheckpointId, ChunkWriter, Delta, TableEntry, TableWriter, key_order};
 use crate::value::{Key, Row, Value};
 use std::collections::{BTreeMap, HashMap};
 
@@ -59,7 +59,11 @@ pub fn take(
         return Ok(Err("the engine cannot count rows at a journal mark".into()));
     };
     // A cheap upper bound first: sequence numbers cover every captured table.
-    let oldest = bases.iter().map(|(_, m, _)| m.high).min().unwrap_or(mark.high);
+    let oldest = bases
+        .iter()
+        .map(|(_, m, _)| m.high)
+        .min()
+        .unwrap_or(mark.high);
     let base_rows: u64 = bases.iter().map(|(_, _, b)| b.rows).sum();
     if (mark.high - oldest) as f64 > base_rows as f64 * MAX_CHANGED_SHARE {
         return Ok(Err(
@@ -212,7 +216,9 @@ impl NetChanges {
                 (false, None) => continue,
                 (true, None) => {
                     deleted += 1;
-                    std::iter::once(Value::Bool(false)).chain(key.clone()).collect()
+                    std::iter::once(Value::Bool(false))
+                        .chain(key.clone())
+                        .collect()
                 }
                 (existed, Some(r)) => {
                     inserted += u64::from(!existed);

@@ -136,7 +136,10 @@ pub trait Engine: Send {
     }
     /// A journal mark and the tables' row counts read in one consistent snapshot, or
     /// `None` when the engine has no such read (then checkpoints are always full).
-    fn mark_and_counts(&mut self, tables: &[String]) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
+    fn mark_and_counts(
+        &mut self,
+        tables: &[String],
+    ) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
         let _ = tables;
         Ok(None)
     }

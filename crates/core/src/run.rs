@@ -114,6 +114,8 @@ struct StopInner {
     /// The running statement's cancel handle, and which statement it is.
     cancel: Mutex<Option<Box<dyn CancelHandle>>>,
     armed: AtomicU64,
+    /// Set (under `request`'s lock) once the run is over: later triggers are refused.
+    closed: AtomicBool,
     /// The running command's process group (0: none).
     pgid: AtomicI32,
 }
@@ -128,11 +130,12 @@ impl StopSwitch {
     }
 
     /// Asks for a stop. Cancels the running statement and ends the running command's
-    /// process group at once. Returns false when a stop was already asked for.
+    /// process group at once. Returns false when a stop was already asked for, or the
+    /// switch was [closed](Self::close) because the run is over.
     pub fn trigger(&self, req: StopRequest) -> bool {
         {
             let mut r = self.0.request.lock().unwrap_or_else(|e| e.into_inner());
-            if r.is_some() {
+            if r.is_some() || self.0.closed.load(Ordering::SeqCst) {
                 return false;
             }
             tracing::warn!(source = %req.source, reason = %req.reason, "emergency stop");
@@ -142,27 +145,40 @@ impl StopSwitch {
         self.kill_command();
         let armed = self.0.armed.load(Ordering::SeqCst);
         if armed != 0 {
-            // A cancel that reaches the server before the statement started is lost, so
-            // keep cancelling this statement until it has ended.
-            let me = self.clone();
-            std::thread::spawn(move || {
-                for _ in 0..300 {
-                    if me.0.armed.load(Ordering::SeqCst) != armed {
-                        return;
-                    }
-                    if let Some(c) =
-                        me.0.cancel
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .as_ref()
-                    {
-                        c.cancel();
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            });
+            self.keep_cancelling(armed);
         }
         true
+    }
+
+    /// Ends the switch's life: a later [`trigger`](Self::trigger) is refused (and its
+    /// source told so) instead of being accepted and then ignored. Returns the stop that
+    /// came first, if any, so a stop that arrived after the last check is still acted on.
+    pub fn close(&self) -> Option<StopRequest> {
+        let r = self.0.request.lock().unwrap_or_else(|e| e.into_inner());
+        self.0.closed.store(true, Ordering::SeqCst);
+        r.clone()
+    }
+
+    /// A cancel that reaches the server before the statement started is lost, so keep
+    /// cancelling statement `id` every 100 ms (for up to 30 s) until it has ended.
+    fn keep_cancelling(&self, id: u64) {
+        let me = self.clone();
+        std::thread::spawn(move || {
+            for _ in 0..300 {
+                if me.0.armed.load(Ordering::SeqCst) != id {
+                    return;
+                }
+                if let Some(c) =
+                    me.0.cancel
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .as_ref()
+                {
+                    c.cancel();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
     }
 
     pub fn requested(&self) -> Option<StopRequest> {
@@ -195,23 +211,7 @@ impl StopSwitch {
         self.0.armed.store(id, Ordering::SeqCst);
         // A stop that came before arming would otherwise never reach this statement.
         if self.is_stopped() {
-            let me = self.clone();
-            std::thread::spawn(move || {
-                for _ in 0..300 {
-                    if me.0.armed.load(Ordering::SeqCst) != id {
-                        return;
-                    }
-                    if let Some(c) =
-                        me.0.cancel
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .as_ref()
-                    {
-                        c.cancel();
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            });
+            self.keep_cancelling(id);
         }
     }
 
@@ -276,7 +276,7 @@ impl StopListener {
                     Ok(reqs) => {
                         for r in reqs {
                             last = r.id;
-                            s.trigger(StopRequest {
+                            let took = s.trigger(StopRequest {
                                 scenario: Some(r.scenario.unwrap_or_else(|| "manual_stop".into())),
                                 at_ms: r.at_ms,
                                 ..StopRequest::new(
@@ -287,6 +287,22 @@ impl StopListener {
                                     r.reason,
                                 )
                             });
+                            // The winner is answered once the stop took effect; a request
+                            // that lost is answered now, or `ripcord stop` would wait and
+                            // then claim nothing was stopped.
+                            if !took {
+                                let outcome = match s.requested() {
+                                    Some(first) => format!(
+                                        "already stopping (by {}: {}); this request changed nothing",
+                                        first.source, first.reason
+                                    ),
+                                    None => "the run had already finished; nothing was stopped"
+                                        .to_string(),
+                                };
+                                if let Err(e) = state.answer_stop(r.id, &outcome) {
+                                    tracing::warn!(error = %e, request = r.id, "cannot answer a stop request");
+                                }
+                            }
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot read stop requests"),
@@ -312,10 +328,12 @@ impl StopListener {
                             format!("{name} received"),
                         )
                     });
-                    if !first {
+                    if !first && s.is_stopped() {
                         eprintln!(
                             "ripcord: already stopping ({name} ignored). A rollback is crash-safe: after kill -9, `ripcord rollback --resume` continues it."
                         );
+                    } else if !first {
+                        eprintln!("ripcord: the run has already finished ({name} ignored)");
                     }
                 }
             });
@@ -388,6 +406,8 @@ pub fn run_with(ctx: &mut Ctx, opts: &RunOptions) -> Result<RunOutcome> {
         None
     };
     let r = run_steps(ctx, &run, &opts.stop);
+    // Whatever ended the run, a stop asked for from now on is refused and told so.
+    opts.stop.close();
     if let Some(l) = listener {
         l.finish();
     }
@@ -472,6 +492,17 @@ fn run_steps(ctx: &mut Ctx, run: &str, stop: &StopSwitch) -> Result<RunOutcome> 
         }
         done.push(step.name.clone());
     }
+    // A stop that came after the last step's check is acted on, not silently dropped; any
+    // later one is refused (and `ripcord stop` told so).
+    if stop.close().is_some() {
+        let s = stopped(ctx, &run, stop, None, &done)?;
+        return Ok(RunOutcome {
+            run,
+            checkpoint: cp.id.0,
+            steps_done: done,
+            stopped: Some(s),
+        });
+    }
     ctx.state
         .finish_run(&run, "completed", &serde_json::json!({"steps": done}))?;
     ctx.audit("run.finish", serde_json::json!({"run": run}), "completed")?;
@@ -541,6 +572,9 @@ fn stopped(
         let outcome = match (&s.step, after) {
             (Some(st), Some(ms)) => {
                 format!("run {run} stopped; step {st:?} cancelled after {ms:.0} ms")
+            }
+            _ if done.len() == ctx.plan.steps.len() => {
+                format!("run {run} stopped after its last step")
             }
             _ => format!("run {run} stopped between steps"),
         };
@@ -635,6 +669,11 @@ pub fn perform_stoppable(
     origin: Origin,
     stop: Option<&StopSwitch>,
 ) -> Result<()> {
+    if stop.is_some_and(StopSwitch::is_stopped) {
+        return Err(Error::Stopped(
+            "not started: an emergency stop came first".into(),
+        ));
+    }
     match action {
         Action::Sql(sql) => {
             if let Some(s) = stop {
@@ -681,7 +720,7 @@ pub fn perform_stoppable(
             let result = loop {
                 if let Some(status) = child
                     .try_wait()
-                    .map_err(|e| Error::Internal(e.to_string()))?
+                    .map_err(|e| Error::Internal(format!("waiting for the command: {e}")))?
                 {
                     break if stop.is_some_and(StopSwitch::is_stopped) {
                         Err(Error::Stopped("command ended by an emergency stop".into()))

@@ -290,11 +290,12 @@ impl Store {
             }
             Err(e) => return Err(StoreError::Io { path, source: e }),
         };
-        let data =
-            with_zstd(|_, d| d.decompress(&z, r.len as usize + 1)).map_err(|e| StoreError::BadChunk {
+        let data = with_zstd(|_, d| d.decompress(&z, r.len as usize + 1)).map_err(|e| {
+            StoreError::BadChunk {
                 id: r.id.0.clone(),
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         let actual = blake3::hash(&data).to_hex().to_string();
         if actual != r.id.0 || data.len() as u64 != r.len {
             return Err(StoreError::CorruptChunk {
@@ -337,7 +338,11 @@ impl Store {
     }
 
     /// The table's fingerprint; a differential entry's is computed from its merged rows.
-    pub fn fingerprint(&self, checkpoint: &CheckpointId, t: &TableEntry) -> Result<String, crate::Error> {
+    pub fn fingerprint(
+        &self,
+        checkpoint: &CheckpointId,
+        t: &TableEntry,
+    ) -> Result<String, crate::Error> {
         if t.delta.is_none() {
             return Ok(t.fingerprint.clone());
         }
@@ -555,7 +560,11 @@ impl TableRows<'_> {
                 std::cmp::Ordering::Less => return Ok(base),
                 std::cmp::Ordering::Greater => {
                     self.held = base;
-                    let (upsert, change) = self.delta.as_mut().and_then(|d| d.pop_front()).expect("front seen");
+                    let (upsert, change) = self
+                        .delta
+                        .as_mut()
+                        .and_then(|d| d.pop_front())
+                        .expect("front seen");
                     if !upsert {
                         return Err(self.bad(format!(
                             "the delta deletes key {}, which the base does not hold",
@@ -565,7 +574,11 @@ impl TableRows<'_> {
                     return Ok(Some(change));
                 }
                 std::cmp::Ordering::Equal => {
-                    let (upsert, change) = self.delta.as_mut().and_then(|d| d.pop_front()).expect("front seen");
+                    let (upsert, change) = self
+                        .delta
+                        .as_mut()
+                        .and_then(|d| d.pop_front())
+                        .expect("front seen");
                     if upsert {
                         return Ok(Some(change));
                     }

@@ -46,7 +46,8 @@ pub fn compare(
     groups.sort();
     groups.dedup();
     let num = |v: Option<&Option<String>>| -> Option<f64> {
-        v.and_then(|x| x.as_deref()).and_then(|s| s.trim().parse().ok())
+        v.and_then(|x| x.as_deref())
+            .and_then(|s| s.trim().parse().ok())
     };
     let mut differences = Vec::new();
     for g in &groups {

@@ -30,7 +30,10 @@ impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Finding::Mojibake { repaired } => {
-                write!(f, "mojibake (UTF-8 read as latin1/cp1252); likely {repaired:?}")
+                write!(
+                    f,
+                    "mojibake (UTF-8 read as latin1/cp1252); likely {repaired:?}"
+                )
             }
             Finding::ReplacementCharacter { count } => {
                 write!(f, "{count} replacement characters (U+FFFD)")

@@ -134,7 +134,7 @@ pub fn decimal_scale(decl: &str) -> Option<u32> {
     let inside = rest.split(')').next()?;
     let mut parts = inside.split(',');
     parts.next()?;
-    Some(parts.next().map_or(Some(0), |s| s.trim().parse().ok())?)
+    parts.next().map_or(Some(0), |s| s.trim().parse().ok())
 }
 
 /// `12.500` → `12.5`, `-0.0` → `0`, `+7` → `7`, `007.10` → `7.1`; `None` if not a plain
@@ -301,7 +301,8 @@ impl Checksum {
 /// Orders canonical key texts the way the engines order the values in binary order.
 pub fn cmp_key_part(class: Class, a: &str, b: &str) -> Ordering {
     match class {
-        Class::Int | Class::Bool | Class::Timestamp => match (a.parse::<i128>(), b.parse::<i128>()) {
+        Class::Int | Class::Bool | Class::Timestamp => match (a.parse::<i128>(), b.parse::<i128>())
+        {
             (Ok(x), Ok(y)) => x.cmp(&y),
             _ => a.cmp(b),
         },

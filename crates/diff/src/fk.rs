@@ -22,10 +22,13 @@ pub fn relevant(
     declared: &[ForeignKey],
 ) -> Result<Vec<ForeignKey>, DiffError> {
     let mut out: Vec<ForeignKey> = Vec::new();
-    for fk in source.foreign_keys()?.into_iter().chain(declared.iter().cloned()) {
-        let touches = tables.is_empty()
-            || tables.contains(&fk.child)
-            || tables.contains(&fk.parent);
+    for fk in source
+        .foreign_keys()?
+        .into_iter()
+        .chain(declared.iter().cloned())
+    {
+        let touches =
+            tables.is_empty() || tables.contains(&fk.child) || tables.contains(&fk.parent);
         let seen = out.iter().any(|o| {
             o.child == fk.child
                 && o.parent == fk.parent

@@ -20,8 +20,7 @@ pub mod sql;
 pub use compare::{ColumnChange, RowChange, Tolerances};
 pub use report::{Gap, Stats, TableDiff};
 pub use source::{
-    CanonRow, DiffSource, Digest, ForeignKey, KeyProblems, KeyVals, MemorySource, Range,
-    TableSpec,
+    CanonRow, DiffSource, Digest, ForeignKey, KeyProblems, KeyVals, MemorySource, Range, TableSpec,
 };
 
 use canon::Checksum;
@@ -256,13 +255,13 @@ pub fn diff_table(
             |a| {
                 plan_a
                     .iter()
-                    .map(|&(i, step)| Ok((i, cut(a, &spec_a, &split[i], step)?)))
+                    .map(|&(i, step)| Ok((i, a.boundaries(&spec_a, &split[i].range, step)?)))
                     .collect::<Result<Vec<_>, DiffError>>()
             },
             |b| {
                 plan_b
                     .iter()
-                    .map(|&(i, step)| Ok((i, cut(b, &spec_b, &split[i], step)?)))
+                    .map(|&(i, step)| Ok((i, b.boundaries(&spec_b, &split[i].range, step)?)))
                     .collect::<Result<Vec<_>, DiffError>>()
             },
         );
@@ -327,23 +326,6 @@ pub fn diff_table(
     Ok(out)
 }
 
-/// Boundaries cutting a range every `step` rows: sampled for a whole big table when the
-/// engine offers it, exact otherwise.
-fn cut(
-    s: &mut dyn DiffSource,
-    spec: &TableSpec,
-    p: &Pending,
-    step: u64,
-) -> Result<Vec<KeyVals>, DiffError> {
-    let rows = p.count_a.max(p.count_b);
-    if p.range == Range::all()
-        && let Some(b) = s.sampled_boundaries(spec, rows.div_ceil(step.max(1)), rows)?
-    {
-        return Ok(b);
-    }
-    s.boundaries(spec, &p.range, step)
-}
-
 fn compare_leaves(
     a: &mut dyn DiffSource,
     b: &mut dyn DiffSource,
@@ -382,10 +364,7 @@ fn compare_leaves(
 }
 
 /// The checksum of a whole table on one side (used by tests and by `verify`).
-pub fn table_checksum(
-    s: &mut dyn DiffSource,
-    spec: &TableSpec,
-) -> Result<Checksum, DiffError> {
+pub fn table_checksum(s: &mut dyn DiffSource, spec: &TableSpec) -> Result<Checksum, DiffError> {
     Ok(s.checksums(spec, &Range::all(), &[])?
         .into_iter()
         .next()

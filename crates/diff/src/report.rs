@@ -74,9 +74,11 @@ impl TableDiff {
     pub(crate) fn sort(&mut self) {
         // Ranges are compared in batches; keys come out grouped, not globally sorted.
         let by = |x: &KeyVals, y: &KeyVals| {
-            x.len()
-                .cmp(&y.len())
-                .then_with(|| x.iter().map(|s| (s.len(), s)).cmp(y.iter().map(|s| (s.len(), s))))
+            x.len().cmp(&y.len()).then_with(|| {
+                x.iter()
+                    .map(|s| (s.len(), s))
+                    .cmp(y.iter().map(|s| (s.len(), s)))
+            })
         };
         self.missing_in_a.sort_by(by);
         self.missing_in_b.sort_by(by);
@@ -120,7 +122,8 @@ impl TableDiff {
                 table: self.table.clone(),
                 key: key_text(k),
                 what: format!("row missing in B ({})", self.b),
-                suggested_action: "re-enter the row in B (manual entry), or copy it from A after review".into(),
+                suggested_action:
+                    "re-enter the row in B (manual entry), or copy it from A after review".into(),
             });
         }
         for k in &self.missing_in_a {
@@ -128,7 +131,9 @@ impl TableDiff {
                 table: self.table.clone(),
                 key: key_text(k),
                 what: format!("row only in B ({})", self.b),
-                suggested_action: "confirm it is a new business write; if so carry it to A, else remove it from B".into(),
+                suggested_action:
+                    "confirm it is a new business write; if so carry it to A, else remove it from B"
+                        .into(),
             });
         }
         for c in &self.changed {

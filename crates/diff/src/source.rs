@@ -48,7 +48,11 @@ impl TableSpec {
         columns: &[String],
     ) -> Result<TableSpec, DiffError> {
         let pk = schema.key_names();
-        let key: Vec<String> = if key.is_empty() { pk.clone() } else { key.to_vec() };
+        let key: Vec<String> = if key.is_empty() {
+            pk.clone()
+        } else {
+            key.to_vec()
+        };
         if key.is_empty() {
             return Err(DiffError::Usage(format!(
                 "table {} has no primary key; name the key columns with --key",
@@ -243,17 +247,6 @@ pub trait DiffSource: Send {
         range: &Range,
         step: u64,
     ) -> Result<Vec<KeyVals>, DiffError>;
-    /// About `parts - 1` boundaries cutting the whole table (`rows` rows) into ranges of
-    /// similar row counts, read from a sample of the table when the engine can take one
-    /// cheaply; `None` makes the caller ask [`DiffSource::boundaries`] for exact ones.
-    fn sampled_boundaries(
-        &mut self,
-        _spec: &TableSpec,
-        _parts: u64,
-        _rows: u64,
-    ) -> Result<Option<Vec<KeyVals>>, DiffError> {
-        Ok(None)
-    }
     /// One checksum per sub-range of `range` cut at `bounds` (`bounds.len() + 1` of them).
     fn checksums(
         &mut self,
@@ -267,11 +260,7 @@ pub trait DiffSource: Send {
     fn foreign_keys(&mut self) -> Result<Vec<ForeignKey>, DiffError>;
     /// Child rows whose parent is missing: how many, and up to `limit` of their
     /// foreign-key values.
-    fn orphans(
-        &mut self,
-        fk: &ForeignKey,
-        limit: usize,
-    ) -> Result<(u64, Vec<KeyVals>), DiffError>;
+    fn orphans(&mut self, fk: &ForeignKey, limit: usize) -> Result<(u64, Vec<KeyVals>), DiffError>;
     /// Runs an aggregate query: every column but the last is the group, the last the figure.
     fn aggregate(&mut self, sql: &str) -> Result<Vec<(String, Option<String>)>, DiffError>;
 }

@@ -8,8 +8,8 @@ const CLEAN: &[&str] = &[
     "محمد بن سالم الحارثي",
     "Fatima Al-Balushi",
     "تغيير زيت المحرك وفحص الفرامل - oil change 12",
-    "مُحَمَّد",  // with tashkeel, shadda before fatha as keyboards type it
-    "مَّ",        // fatha before shadda (canonical order)
+    "مُحَمَّد", // with tashkeel, shadda before fatha as keyboards type it
+    "مَّ",    // fatha before shadda (canonical order)
     "What? Really??",
     "café, naïve, Zürich",
     "السعر: 12.500 ر.ع.",
@@ -55,7 +55,10 @@ fn mojibake_is_recognised_and_repaired() {
     );
     let name = "محمد بن سالم الحارثي";
     let bad = cp1252_mojibake(name);
-    assert!(matches!(&compare(name, &bad)[..], [Finding::Mojibake { .. }]));
+    assert!(matches!(
+        &compare(name, &bad)[..],
+        [Finding::Mojibake { .. }]
+    ));
     // The seed documents' emoji damage is the same thing.
     assert_eq!(repair_mojibake("ðŸ‘‹").as_deref(), Some("👋"));
     // latin1 (C1 controls for cp1252's holes) too.
@@ -69,7 +72,10 @@ fn replacement_characters_and_question_marks() {
         scan("محمد \u{FFFD}\u{FFFD}\u{FFFD}"),
         vec![Finding::ReplacementCharacter { count: 3 }]
     );
-    assert_eq!(scan("???? ??? ??????"), vec![Finding::QuestionMarks { count: 13 }]);
+    assert_eq!(
+        scan("???? ??? ??????"),
+        vec![Finding::QuestionMarks { count: 13 }]
+    );
     assert_eq!(scan("محم? سالم"), vec![Finding::QuestionMarks { count: 1 }]);
     assert_eq!(
         compare("سالم Ali", "???? Ali"),
@@ -88,7 +94,10 @@ fn normalization_forms() {
     let nfd: String = nfc.nfd().collect();
     assert_ne!(nfc, nfd);
     assert!(matches!(&scan(&nfd)[..], [Finding::Normalization { .. }]));
-    assert!(matches!(&compare(nfc, &nfd)[..], [Finding::Normalization { .. }]));
+    assert!(matches!(
+        &compare(nfc, &nfd)[..],
+        [Finding::Normalization { .. }]
+    ));
     assert_eq!(scan(nfc), vec![]);
 }
 

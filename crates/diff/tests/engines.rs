@@ -49,12 +49,27 @@ fn sql_row_hash_equals_rust_and_reladiff_collisions_cannot_happen() {
                 .unwrap();
             let mut want = Checksum::default();
             want.add(canon::row_hash(row));
-            assert_eq!(got, want, "{}: row {id} hashes differently in SQL", db.kind());
+            assert_eq!(
+                got,
+                want,
+                "{}: row {id} hashes differently in SQL",
+                db.kind()
+            );
             sums.push(got.sum);
         }
-        assert_ne!(sums[0], sums[1], "{}: NULL collides with '<null>'", db.kind());
+        assert_ne!(
+            sums[0],
+            sums[1],
+            "{}: NULL collides with '<null>'",
+            db.kind()
+        );
         assert_ne!(sums[0], sums[5], "{}: NULL collides with ''", db.kind());
-        assert_ne!(sums[2], sums[3], "{}: ('p|q','r') collides with ('p','q|r')", db.kind());
+        assert_ne!(
+            sums[2],
+            sums[3],
+            "{}: ('p|q','r') collides with ('p','q|r')",
+            db.kind()
+        );
         // The rows of a whole range add up to the range's checksum.
         let all = s.checksums(&sp, &Range::all(), &[]).unwrap()[0];
         let mut want = Checksum::default();
@@ -128,7 +143,11 @@ fn check(a: &Db, b: &Db) {
     assert_eq!(keys(&d.missing_in_a), ["6000"], "{what}");
     let changed: Vec<&str> = d.changed.iter().map(|c| c.key[0].as_str()).collect();
     assert_eq!(changed, ["3", "12", "3000"], "{what}");
-    let within: Vec<&str> = d.within_tolerance.iter().map(|c| c.key[0].as_str()).collect();
+    let within: Vec<&str> = d
+        .within_tolerance
+        .iter()
+        .map(|c| c.key[0].as_str())
+        .collect();
     assert_eq!(within, ["10", "2000"], "{what}");
     let net = &d.changed[2].columns;
     assert_eq!(net.len(), 1, "{what}: {net:?}");
@@ -141,7 +160,11 @@ fn check(a: &Db, b: &Db) {
         "{what}: {note:?}"
     );
     assert!(d.has_differences());
-    assert!(d.stats.levels >= 3, "{what}: bisection should go deep: {:?}", d.stats);
+    assert!(
+        d.stats.levels >= 3,
+        "{what}: bisection should go deep: {:?}",
+        d.stats
+    );
     assert!(
         d.stats.rows_downloaded < 1500,
         "{what}: only differing ranges are downloaded: {:?}",
@@ -210,8 +233,16 @@ fn text_keys_compare_in_binary_order_not_by_collation() {
     let keys = ["a", "B", "c", "Z", "é", "محمد", "_x", "0", "Ab", "aC"];
     let (pg, my, lite) = (Db::pg(), Db::my(), Db::lite());
     for db in [&pg, &my, &lite] {
-        let text = if db.kind() == "mysql" { "varchar(20)" } else { "text" };
-        let text = if db.kind() == "postgres" { "text COLLATE \"en-US-x-icu\"" } else { text };
+        let text = if db.kind() == "mysql" {
+            "varchar(20)"
+        } else {
+            "text"
+        };
+        let text = if db.kind() == "postgres" {
+            "text COLLATE \"en-US-x-icu\""
+        } else {
+            text
+        };
         db.exec(&format!("CREATE TABLE k (code {text} PRIMARY KEY, v int)"));
         let vals: Vec<String> = keys
             .iter()
@@ -270,24 +301,14 @@ fn aggregates_compare_with_tolerance() {
     b.exec("UPDATE invoice SET net = net + 0.004 WHERE id = 2");
     b.exec("UPDATE invoice SET net = net + 1 WHERE id = 3");
     let sql = "SELECT paid, sum(net) FROM invoice GROUP BY paid ORDER BY 1";
-    let r = ripcord_diff::aggregate::check(
-        a.source().as_mut(),
-        b.source().as_mut(),
-        sql,
-        0.01,
-    );
+    let r = ripcord_diff::aggregate::check(a.source().as_mut(), b.source().as_mut(), sql, 0.01);
     // PostgreSQL reads the boolean as t/f and MariaDB as 1/0: groups must be written
     // portably, so compare a numeric group.
     let r = r.unwrap();
     assert!(r.groups >= 2);
     let sql = "SELECT CASE WHEN id % 2 = 0 THEN 'even' ELSE 'odd' END AS g, sum(net) FROM invoice GROUP BY 1";
-    let r = ripcord_diff::aggregate::check(
-        a.source().as_mut(),
-        b.source().as_mut(),
-        sql,
-        0.01,
-    )
-    .unwrap();
+    let r = ripcord_diff::aggregate::check(a.source().as_mut(), b.source().as_mut(), sql, 0.01)
+        .unwrap();
     assert_eq!(r.groups, 2, "{r:?}");
     assert_eq!(r.differences.len(), 2, "{r:?}");
     let even = r.differences.iter().find(|d| d.group == "even").unwrap();
@@ -338,20 +359,28 @@ fn foreign_key_orphans_are_found_on_every_engine() {
         db.exec("CREATE TABLE note (id int PRIMARY KEY)");
         db.exec("INSERT INTO customer VALUES (1, 'أحمد'), (2, 'Sara'), (3, 'x')");
         db.exec("INSERT INTO note VALUES (1)");
-        db.exec("INSERT INTO invoice_line VALUES (10, 1, 1), (11, 2, 5), (12, 3, NULL), (13, NULL, 1)");
+        db.exec(
+            "INSERT INTO invoice_line VALUES (10, 1, 1), (11, 2, 5), (12, 3, NULL), (13, NULL, 1)",
+        );
         // What a component rollback does to a parent table other tables point at.
         match db.kind() {
             "postgres" => db.exec(
                 "SET session_replication_role = replica; DELETE FROM customer WHERE id IN (2, 3)",
             ),
-            "mysql" => db.exec("SET FOREIGN_KEY_CHECKS = 0; DELETE FROM customer WHERE id IN (2, 3)"),
+            "mysql" => {
+                db.exec("SET FOREIGN_KEY_CHECKS = 0; DELETE FROM customer WHERE id IN (2, 3)")
+            }
             _ => db.exec("PRAGMA foreign_keys = OFF; DELETE FROM customer WHERE id IN (2, 3)"),
         }
         let declared: ripcord_diff::ForeignKey = "invoice_line(note_id)->note(id)".parse().unwrap();
         let mut s = db.source();
-        let found =
-            ripcord_diff::fk::check(s.as_mut(), &["customer".into()], &[declared.clone()], 10)
-                .unwrap();
+        let found = ripcord_diff::fk::check(
+            s.as_mut(),
+            &["customer".into()],
+            std::slice::from_ref(&declared),
+            10,
+        )
+        .unwrap();
         assert_eq!(found.len(), 1, "{}: {found:?}", db.kind());
         assert_eq!(found[0].foreign_key.child, "invoice_line");
         assert_eq!(found[0].count, 2);

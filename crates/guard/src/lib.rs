@@ -104,7 +104,8 @@ pub fn watch(
     let req = loop {
         let left = for_.map(|f| f.saturating_sub(started.elapsed()));
         if left == Some(Duration::ZERO) {
-            break None;
+            // A stop that came in the last moment is acted on; a later one is refused.
+            break stop.close();
         }
         let slice = left
             .unwrap_or(Duration::from_secs(1))

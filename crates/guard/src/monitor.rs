@@ -4,7 +4,7 @@
 //! [`StopSwitch`]. Every level change is an event and an audit entry with its evidence.
 
 use crate::probe::{Prober, Sample};
-use crate::rules::{Compiled, Eval, RuleState};
+use crate::rules::{Compiled, Eval, RuleState, RuleStatus};
 use crate::stats;
 use ripcord_core::audit::AuditDraft;
 use ripcord_core::context::Connector;
@@ -288,7 +288,16 @@ impl Evaluator {
                 }
             }
             let (eval, recheck) = self.rules[i].evaluate(&fresh, &self.baselines);
-            if eval != Eval::Breach {
+            // The re-check confirms what made the rule red: a breach for a firing rule; for
+            // one raised to a red `error_level`, that it still cannot be measured (or
+            // decided). A measured value never confirms an error, nor an error a breach.
+            let confirmed = match self.states[i].status {
+                RuleStatus::Firing => eval == Eval::Breach,
+                RuleStatus::CouldNotMeasure => matches!(eval, Eval::Error(_)),
+                RuleStatus::Inconclusive => matches!(eval, Eval::Inconclusive(_)),
+                _ => false,
+            };
+            if !confirmed {
                 self.states[i].reset();
                 self.bus.emit(Event::NotConfirmed {
                     rule: rule.name.clone(),
@@ -312,7 +321,10 @@ impl Evaluator {
                     rule: rule.name.clone(),
                     level: rule.level,
                 },
-                format!("rule {:?} is red: {}", rule.name, rule.when),
+                format!(
+                    "rule {:?} is red: {} ({})",
+                    rule.name, rule.when, self.states[i].detail
+                ),
             )
         };
         self.stop.trigger(req);

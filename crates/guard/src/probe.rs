@@ -5,6 +5,7 @@
 use ripcord_core::context::Connector;
 use ripcord_core::engine::{Engine, EngineError};
 use ripcord_core::plan::{CommandValue, Database, HttpValue, Plan, Probe, ProbeKind};
+use ripcord_core::redact::redact_url;
 use ripcord_core::run::now_ms;
 use ripcord_core::value::Value;
 use serde::Serialize;
@@ -160,7 +161,7 @@ impl Prober {
         let t = Instant::now();
         let mut resp = match self.agent.get(url).call() {
             Ok(r) => r,
-            Err(e) => return unmeasured(format!("GET {url}: {e}")),
+            Err(e) => return unmeasured(format!("GET {}: {e}", redact_url(url))),
         };
         let status = resp.status().as_u16();
         let mut body = String::new();
@@ -173,7 +174,7 @@ impl Prober {
                     .take(1 << 20)
                     .read_to_string(&mut body)
                 {
-                    return unmeasured(format!("GET {url}: reading the body: {e}"));
+                    return unmeasured(format!("GET {}: reading the body: {e}", redact_url(url)));
                 }
                 regex::Regex::new(re).is_ok_and(|r| r.is_match(&body))
             }
@@ -201,7 +202,7 @@ impl Prober {
         let endpoint = format!("{}/api/v1/query", url.trim_end_matches('/'));
         let mut resp = match self.agent.get(&endpoint).query("query", query).call() {
             Ok(r) => r,
-            Err(e) => return unmeasured(format!("GET {endpoint}: {e}")),
+            Err(e) => return unmeasured(format!("GET {}: {e}", redact_url(&endpoint))),
         };
         let status = resp.status().as_u16();
         let mut body = String::new();
@@ -316,39 +317,51 @@ fn command_probe(command: &str, value: &CommandValue, timeout: Duration) -> Outc
         Err(e) => return unmeasured(format!("cannot start the command: {e}")),
     };
     // Read the pipes on threads so a chatty command cannot block on a full pipe.
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
+    fn reader(mut pipe: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = pipe.read_to_string(&mut s);
+            let _ = tx.send(s);
+        });
+        rx
+    }
+    let out_rx = reader(child.stdout.take().expect("piped"));
+    let err_rx = reader(child.stderr.take().expect("piped"));
+    let pgid = child.id() as i32;
+    // SAFETY: signalling the process group created for this command.
+    let kill_group = || unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    };
+    let timed_out = || {
+        unmeasured(format!(
+            "timed out after {}",
+            humantime::format_duration(timeout)
+        ))
+    };
     let t = Instant::now();
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
             Ok(None) if t.elapsed() > timeout => {
-                // SAFETY: signalling the process group created for this command.
-                unsafe {
-                    libc::kill(-(child.id() as i32), libc::SIGKILL);
-                }
+                kill_group();
                 let _ = child.wait();
-                return unmeasured(format!(
-                    "timed out after {}",
-                    humantime::format_duration(timeout)
-                ));
+                return timed_out();
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
             Err(e) => return unmeasured(format!("waiting for the command: {e}")),
         }
     };
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
+    // A background child that inherited the pipes keeps them open after the shell exits:
+    // the timeout covers reading them too, or the probe would never deliver again.
+    let collect = |rx: std::sync::mpsc::Receiver<String>| {
+        let left = timeout.saturating_sub(t.elapsed());
+        rx.recv_timeout(left).ok()
+    };
+    let (Some(stdout), Some(stderr)) = (collect(out_rx), collect(err_rx)) else {
+        kill_group();
+        return timed_out();
+    };
     let code = status.code();
     match value {
         CommandValue::Exit => match code {

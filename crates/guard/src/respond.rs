@@ -247,7 +247,14 @@ fn wait_for_approval(
                     )?;
                 return Ok((sc.on_timeout, "deadline".into()));
             }
-            _ => {}
+            "open" => {}
+            // Anything else would keep this loop waiting past every deadline.
+            other => {
+                return Err(Error::State(format!(
+                    "decision {} for run {run} has status {other:?}, not open, approved or rejected",
+                    d.id
+                )));
+            }
         }
         if last_note.elapsed() >= Duration::from_secs(5) {
             last_note = std::time::Instant::now();

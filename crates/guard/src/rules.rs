@@ -136,6 +136,10 @@ pub struct RuleState {
     pub consecutive_errors: u32,
     pub inconclusive: u32,
     pub detail: String,
+    /// When a breach streak stopped being measurable: the `for` clock is paused from
+    /// here until the next breaching sample.
+    #[serde(skip)]
+    paused_at_ms: Option<i64>,
 }
 
 impl RuleState {
@@ -149,6 +153,7 @@ impl RuleState {
             consecutive_errors: 0,
             inconclusive: 0,
             detail: String::new(),
+            paused_at_ms: None,
         }
     }
 
@@ -160,6 +165,13 @@ impl RuleState {
                 self.consecutive_errors = 0;
                 self.inconclusive = 0;
                 self.failures += 1;
+                // Samples that could not be measured neither count towards `for` nor
+                // restart it: move the streak's start past the unmeasured stretch.
+                if let (Some(since), Some(paused)) =
+                    (self.breach_since_ms.as_mut(), self.paused_at_ms.take())
+                {
+                    *since += (now_ms - paused).max(0);
+                }
                 let since = *self.breach_since_ms.get_or_insert(now_ms);
                 let held = (now_ms - since).max(0) as u128;
                 let fire = held >= rule.hold.as_millis()
@@ -173,6 +185,8 @@ impl RuleState {
                     );
                 } else if self.status != RuleStatus::Firing {
                     self.status = RuleStatus::Breaching;
+                    // Measurable again: an `error_level` raised by errors no longer holds.
+                    self.level = Level::Green;
                     self.detail =
                         format!("breaching for {held} ms of {} ms", rule.hold.as_millis());
                 }
@@ -181,6 +195,7 @@ impl RuleState {
                 self.consecutive_errors = 0;
                 self.inconclusive = 0;
                 self.breach_since_ms = None;
+                self.paused_at_ms = None;
                 self.status = RuleStatus::Ok;
                 self.level = Level::Green;
                 self.detail.clear();
@@ -188,6 +203,7 @@ impl RuleState {
             Eval::Error(reason) => {
                 // Neither a breach nor a clear: the `for` clock neither restarts nor counts
                 // this sample, and a firing rule stays firing.
+                self.pause(now_ms);
                 self.consecutive_errors += 1;
                 if self.status != RuleStatus::Firing
                     && self.consecutive_errors > rule.consecutive_error_limit
@@ -201,6 +217,7 @@ impl RuleState {
                 }
             }
             Eval::Inconclusive(reason) => {
+                self.pause(now_ms);
                 self.inconclusive += 1;
                 if self.status != RuleStatus::Firing && self.inconclusive > rule.inconclusive_limit
                 {
@@ -213,9 +230,19 @@ impl RuleState {
         self.level
     }
 
-    /// After a confirming re-check did not confirm: start the `for` clock again.
+    fn pause(&mut self, now_ms: i64) {
+        if self.breach_since_ms.is_some() && self.paused_at_ms.is_none() {
+            self.paused_at_ms = Some(now_ms);
+        }
+    }
+
+    /// After a confirming re-check did not confirm: start the `for` clock (and the error
+    /// counts) again.
     pub fn reset(&mut self) {
         self.breach_since_ms = None;
+        self.paused_at_ms = None;
+        self.consecutive_errors = 0;
+        self.inconclusive = 0;
         self.status = RuleStatus::Ok;
         self.level = Level::Green;
         self.detail = "not confirmed on re-check".into();
@@ -323,6 +350,25 @@ mod tests {
         assert_eq!(s.update(&r, &err, 3), Level::Yellow);
         assert_eq!(s.status, RuleStatus::CouldNotMeasure);
         assert_eq!(s.failures, 0);
+    }
+
+    #[test]
+    fn unmeasured_samples_do_not_count_towards_the_hold() {
+        let r = rule(300);
+        let mut s = RuleState::new(&r);
+        let err = Eval::Error("timeout".into());
+        assert_eq!(s.update(&r, &Eval::Breach, 1000), Level::Green);
+        assert_eq!(s.update(&r, &Eval::Breach, 1100), Level::Green);
+        // A long outage in the middle of the streak: neither a breach nor a clear.
+        assert_eq!(s.update(&r, &err, 1200), Level::Green);
+        assert_eq!(s.update(&r, &err, 1300), Level::Green);
+        assert_eq!(s.update(&r, &err, 5000), Level::Yellow);
+        // Measured again and breaching: the outage does not count, so this is 200 ms held
+        // (up to the first unmeasured sample), not 4.1 s; and no longer yellow.
+        assert_eq!(s.update(&r, &Eval::Breach, 5100), Level::Green);
+        assert_eq!(s.status, RuleStatus::Breaching);
+        assert_eq!(s.update(&r, &Eval::Breach, 5200), Level::Red);
+        assert_eq!(s.failures, 4);
     }
 
     #[test]

@@ -155,6 +155,14 @@ kind = "command"
 command = "sleep 5"
 interval = "2s"
 timeout = "200ms"
+
+[[probe]]
+name = "leaves_a_child"
+kind = "command"
+command = "sleep 5 & echo 3"
+value = "stdout"
+interval = "2s"
+timeout = "300ms"
 "#;
     let s = Setup::new(plan);
     assert_eq!(
@@ -172,6 +180,12 @@ timeout = "200ms"
         t.elapsed() < Duration::from_secs(2),
         "the process group was ended"
     );
+    // The shell exits at once, but its background child holds stdout open: the timeout
+    // still applies, or this probe would never deliver another sample.
+    let t = std::time::Instant::now();
+    let why = unmeasured(&prober(&s, "leaves_a_child").measure().outcome);
+    assert!(why.contains("timed out"), "{why}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 }
 
 #[test]
@@ -266,9 +280,19 @@ name = "private"
 kind = "http"
 url = "http://monitor:s3cr3t-pw@127.0.0.1:1/health"
 interval = "2s"
+
+[[probe]]
+name = "tokened"
+kind = "prometheus"
+url = "http://127.0.0.1:1/prom?token=t0ken-s3cr3t"
+query = "up"
+interval = "2s"
 "#;
     let s = Setup::new(plan);
     let why = unmeasured(&prober(&s, "private").measure().outcome);
     assert!(!why.contains("s3cr3t-pw"), "{why}");
+    assert!(why.contains("127.0.0.1:1"), "{why}");
+    let why = unmeasured(&prober(&s, "tokened").measure().outcome);
+    assert!(!why.contains("t0ken-s3cr3t"), "{why}");
     assert!(why.contains("127.0.0.1:1"), "{why}");
 }

@@ -57,13 +57,13 @@ impl Dialect for My {
     }
     fn canon_expr(&self, e: &str, class: Class, decl: &str) -> String {
         match class {
-            Class::Decimal if canon::decimal_scale(decl).unwrap_or(0) > 0 => format!(
-                "TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST({e} AS CHAR)))"
-            ),
+            Class::Decimal if canon::decimal_scale(decl).unwrap_or(0) > 0 => {
+                format!("TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST({e} AS CHAR)))")
+            }
             Class::Blob => format!("LOWER(HEX({e}))"),
-            Class::Timestamp => format!(
-                "CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {e}) AS CHAR)"
-            ),
+            Class::Timestamp => {
+                format!("CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {e}) AS CHAR)")
+            }
             Class::Text | Class::Json => format!("CONVERT({e} USING utf8mb4)"),
             _ => format!("CAST({e} AS CHAR)"),
         }
@@ -170,7 +170,11 @@ impl DiffSource for MyDiff {
                 let cols = self.rows_of(&sql, &format!("table {table}"))?;
                 Ok(ripcord_diff::source::columns_only(table, cols))
             }
-            Err(e) => Err(DiffError::query(self.shown.clone(), format!("table {table}"), e)),
+            Err(e) => Err(DiffError::query(
+                self.shown.clone(),
+                format!("table {table}"),
+                e,
+            )),
         }
     }
     fn key_problems(&mut self, spec: &TableSpec) -> Result<KeyProblems, DiffError> {
@@ -229,11 +233,7 @@ impl DiffSource for MyDiff {
             .map(|r| sql::fk_of(&r))
             .collect())
     }
-    fn orphans(
-        &mut self,
-        fk: &ForeignKey,
-        limit: usize,
-    ) -> Result<(u64, Vec<KeyVals>), DiffError> {
+    fn orphans(&mut self, fk: &ForeignKey, limit: usize) -> Result<(u64, Vec<KeyVals>), DiffError> {
         let context = format!("orphans of {fk}");
         let n = self.scalar(&sql::orphans_sql(&My, fk, None), &context)?;
         let ex = if n == 0 {

@@ -835,7 +835,11 @@ impl Engine for MyEngine {
                             );
                         }
                         if out.len() != classes.len() {
-                            return Err(EngineError::sql(&ctx, "the server sent a row with the wrong number of columns").into());
+                            return Err(EngineError::sql(
+                                &ctx,
+                                "the server sent a row with the wrong number of columns",
+                            )
+                            .into());
                         }
                         sink.row(out)?;
                     }

@@ -4,13 +4,13 @@
 
 use crate::{describe, q};
 use postgres::{Client, NoTls, SimpleQueryMessage};
+use ripcord_core::engine::EngineError;
+use ripcord_core::schema::TableSchema;
 use ripcord_diff::canon::{Checksum, Class};
 use ripcord_diff::sql::{self, Dialect, checked_number, std_lit};
 use ripcord_diff::{
     CanonRow, DiffError, DiffSource, Digest, ForeignKey, KeyProblems, KeyVals, Range, TableSpec,
 };
-use ripcord_core::engine::EngineError;
-use ripcord_core::schema::TableSchema;
 
 // JIT off: the bucket CASE of a checksum query is large, and compiling it costs far more
 // than evaluating it (tens of seconds against a fraction of one on a 200k-row table).
@@ -88,7 +88,11 @@ impl PgDiff {
     pub fn open(url: &str) -> Result<PgDiff, DiffError> {
         let shown = ripcord_core::redact::redact_url(url);
         let fail = |e: postgres::Error| {
-            DiffError::query(shown.clone(), "connect", ripcord_core::redact::scrub(&describe(&e)))
+            DiffError::query(
+                shown.clone(),
+                "connect",
+                ripcord_core::redact::scrub(&describe(&e)),
+            )
         };
         let mut client = Client::connect(url, NoTls).map_err(fail)?;
         client.batch_execute(SESSION).map_err(fail)?;
@@ -97,7 +101,11 @@ impl PgDiff {
             .map_err(fail)?
             .get(0);
         let schema = schema.ok_or_else(|| {
-            DiffError::query(shown.clone(), "connect", "no schema in the search_path exists")
+            DiffError::query(
+                shown.clone(),
+                "connect",
+                "no schema in the search_path exists",
+            )
         })?;
         Ok(PgDiff {
             client,
@@ -114,11 +122,9 @@ impl PgDiff {
         Ok(msgs
             .into_iter()
             .filter_map(|m| match m {
-                SimpleQueryMessage::Row(r) => Some(
-                    (0..r.len())
-                        .map(|i| r.get(i).map(str::to_string))
-                        .collect(),
-                ),
+                SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                }
                 _ => None,
             })
             .collect())
@@ -130,8 +136,9 @@ impl PgDiff {
             .first()
             .and_then(|r| r.first().cloned().flatten())
             .unwrap_or_default();
-        v.parse()
-            .map_err(|_| DiffError::query(self.shown.clone(), context, format!("not a count: {v:?}")))
+        v.parse().map_err(|_| {
+            DiffError::query(self.shown.clone(), context, format!("not a count: {v:?}"))
+        })
     }
 }
 
@@ -159,7 +166,11 @@ impl DiffSource for PgDiff {
                 let cols = self.rows_of(&sql, &format!("table {table}"))?;
                 Ok(ripcord_diff::source::columns_only(table, cols))
             }
-            Err(e) => Err(DiffError::query(self.shown.clone(), format!("table {table}"), e)),
+            Err(e) => Err(DiffError::query(
+                self.shown.clone(),
+                format!("table {table}"),
+                e,
+            )),
         }
     }
     fn key_problems(&mut self, spec: &TableSpec) -> Result<KeyProblems, DiffError> {
@@ -191,54 +202,6 @@ impl DiffSource for PgDiff {
             .into_iter()
             .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
             .collect())
-    }
-    fn sampled_boundaries(
-        &mut self,
-        spec: &TableSpec,
-        parts: u64,
-        rows: u64,
-    ) -> Result<Option<Vec<KeyVals>>, DiffError> {
-        // Exact quantiles cost a sorted pass over the key; below this size it is cheap.
-        const EXACT_BELOW: u64 = 500_000;
-        if rows < EXACT_BELOW || parts < 2 {
-            return Ok(None);
-        }
-        // Eight sampled keys per range; SYSTEM sampling reads whole pages, so it is cheap.
-        let pct = ((parts * 8) as f64 / rows as f64 * 100.0).min(100.0);
-        let keys: Vec<String> = spec
-            .key_columns()
-            .iter()
-            .zip(spec.key_classes())
-            .zip(&spec.decls)
-            .map(|((c, &k), d)| Pg.canon_expr(&q(c), k, d))
-            .collect();
-        let order: Vec<String> = spec
-            .key_columns()
-            .iter()
-            .zip(spec.key_classes())
-            .map(|(c, &k)| Pg.key_expr(c, k))
-            .collect();
-        let sql = format!(
-            "SELECT {} FROM {} TABLESAMPLE SYSTEM ({pct}) ORDER BY {}",
-            keys.join(", "),
-            q(&spec.table),
-            order.join(", ")
-        );
-        let sample = self.rows_of(&sql, "sample")?;
-        if (sample.len() as u64) < parts * 2 {
-            return Ok(None);
-        }
-        let every = sample.len() as f64 / parts as f64;
-        Ok(Some(
-            (1..parts)
-                .map(|i| {
-                    sample[(i as f64 * every) as usize]
-                        .iter()
-                        .map(|v| v.clone().unwrap_or_default())
-                        .collect()
-                })
-                .collect(),
-        ))
     }
     fn checksums(
         &mut self,

@@ -838,7 +838,10 @@ impl Engine for PgEngine {
         Ok(out)
     }
 
-    fn mark_and_counts(&mut self, tables: &[String]) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
+    fn mark_and_counts(
+        &mut self,
+        tables: &[String],
+    ) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
         self.ensure_prepared()?;
         let r = self.tx(
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",

@@ -165,7 +165,8 @@ pub fn copy_line(line: &[u8]) -> Result<Vec<Option<String>>, String> {
         }
         if !raw.contains(&b'\\') {
             fields.push(Some(
-                String::from_utf8(raw.to_vec()).map_err(|_| "COPY field is not UTF-8".to_string())?,
+                String::from_utf8(raw.to_vec())
+                    .map_err(|_| "COPY field is not UTF-8".to_string())?,
             ));
             continue;
         }

@@ -5,8 +5,6 @@
 //! Reads run inside one transaction, so every answer comes from one snapshot.
 
 use crate::engine::to_value;
-use rusqlite::functions::{Aggregate, Context, FunctionFlags};
-use rusqlite::{Connection, OpenFlags};
 use ripcord_core::engine::{Engine, EngineError};
 use ripcord_core::schema::TableSchema;
 use ripcord_diff::canon::{self, Checksum, Class};
@@ -14,6 +12,8 @@ use ripcord_diff::sql::{self, Dialect, checked_number, std_lit};
 use ripcord_diff::{
     CanonRow, DiffError, DiffSource, ForeignKey, KeyProblems, KeyVals, Range, TableSpec,
 };
+use rusqlite::functions::{Aggregate, Context, FunctionFlags};
+use rusqlite::{Connection, OpenFlags};
 
 pub struct SqliteDiff {
     conn: Connection,
@@ -205,7 +205,11 @@ impl DiffSource for SqliteDiff {
                 let cols = self.rows_of(&sql, &format!("table {table}"))?;
                 Ok(ripcord_diff::source::columns_only(table, cols))
             }
-            Err(e) => Err(DiffError::query(self.shown.clone(), format!("table {table}"), e)),
+            Err(e) => Err(DiffError::query(
+                self.shown.clone(),
+                format!("table {table}"),
+                e,
+            )),
         }
     }
     fn key_problems(&mut self, spec: &TableSpec) -> Result<KeyProblems, DiffError> {
@@ -261,11 +265,7 @@ impl DiffSource for SqliteDiff {
             .map(|r| sql::fk_of(&r))
             .collect())
     }
-    fn orphans(
-        &mut self,
-        fk: &ForeignKey,
-        limit: usize,
-    ) -> Result<(u64, Vec<KeyVals>), DiffError> {
+    fn orphans(&mut self, fk: &ForeignKey, limit: usize) -> Result<(u64, Vec<KeyVals>), DiffError> {
         let context = format!("orphans of {fk}");
         let n = self.scalar(&sql::orphans_sql(&Lite, fk, None), &context)?;
         let ex = if n == 0 {

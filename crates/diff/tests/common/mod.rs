@@ -36,9 +36,18 @@ fn my_server() -> String {
 
 /// One test database on one engine, with a way to run setup SQL.
 pub enum Db {
-    Pg { url: String, name: String },
-    My { url: String, name: String },
-    Lite { url: String, _dir: tempfile::TempDir },
+    Pg {
+        url: String,
+        name: String,
+    },
+    My {
+        url: String,
+        name: String,
+    },
+    Lite {
+        url: String,
+        _dir: tempfile::TempDir,
+    },
 }
 
 impl Db {
@@ -107,12 +116,10 @@ impl Db {
                 c.query_drop("SET NAMES utf8mb4").unwrap();
                 c.query_drop(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
             }
-            Db::Lite { url, .. } => {
-                rusqlite::Connection::open(url.trim_start_matches("sqlite:"))
-                    .unwrap()
-                    .execute_batch(sql)
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            }
+            Db::Lite { url, .. } => rusqlite::Connection::open(url.trim_start_matches("sqlite:"))
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
         }
     }
 
@@ -176,11 +183,11 @@ impl Drop for Db {
     fn drop(&mut self) {
         match self {
             Db::Pg { name, .. } => {
-                if let Ok(mut c) = postgres::Client::connect(
-                    &format!("{}/postgres", pg_server()),
-                    postgres::NoTls,
-                ) {
-                    let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                if let Ok(mut c) =
+                    postgres::Client::connect(&format!("{}/postgres", pg_server()), postgres::NoTls)
+                {
+                    let _ =
+                        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
                 }
             }
             Db::My { name, .. } => {
