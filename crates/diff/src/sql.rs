@@ -2,8 +2,12 @@
 //! how to compare keys in binary order, how to write a canonical text and the row hash.
 //! The queries are the same shape everywhere, so their results line up across engines.
 
-use crate::canon::{self, Class};
-use crate::source::{ForeignKey, KeyVals, Range, TableSpec};
+use crate::DiffError;
+use crate::canon::{self, Checksum, Class};
+use crate::source::{
+    CanonRow, DiffSource, Digest, ForeignKey, KeyProblems, KeyVals, Range, TableSpec,
+};
+use ripcord_core::schema::TableSchema;
 
 pub trait Dialect {
     fn ident(&self, name: &str) -> String;
@@ -276,9 +280,8 @@ pub fn collect_buckets(
     shown: &str,
     rows: Vec<Vec<Option<String>>>,
     n: usize,
-) -> Result<Vec<crate::canon::Checksum>, crate::DiffError> {
-    use crate::DiffError;
-    let mut out = vec![crate::canon::Checksum::default(); n];
+) -> Result<Vec<Checksum>, DiffError> {
+    let mut out = vec![Checksum::default(); n];
     for r in rows {
         let bad = |what: &str| {
             DiffError::query(shown, "checksums", format!("unexpected {what} in {r:?}"))
@@ -290,9 +293,122 @@ pub fn collect_buckets(
         let c: u64 = field(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| bad("count"))?;
-        let sum = crate::canon::Checksum::from_sql(c, field(2).as_deref())
+        let sum = Checksum::from_sql(c, field(2).as_deref())
             .map_err(|e| DiffError::query(shown, "checksums", e))?;
         *out.get_mut(b).ok_or_else(|| bad("bucket"))? = sum;
     }
     Ok(out)
+}
+
+/// A live database answering the [`DiffSource`](crate::DiffSource) questions in its own SQL.
+/// An engine supplies its [`Dialect`], a way to run a query, and what differs between
+/// engines (schema, declared foreign keys); the blanket `DiffSource` impl does the rest.
+pub trait SqlSource: Send {
+    /// `sqlite`, `postgres` or `mysql`.
+    fn kind(&self) -> &'static str;
+    fn dialect(&self) -> &dyn Dialect;
+    /// The database's URL with any password removed.
+    fn shown(&self) -> &str;
+    /// Runs `sql`; every value as its text (`None` = NULL). `context` names it in errors.
+    fn rows_of(&mut self, sql: &str, context: &str) -> Result<Vec<CanonRow>, DiffError>;
+    /// See [`DiffSource::fast_digest`](crate::DiffSource::fast_digest).
+    fn fast_digest(&self) -> Option<Digest> {
+        None
+    }
+    fn schema(&mut self, table: &str) -> Result<TableSchema, DiffError>;
+    fn foreign_keys(&mut self) -> Result<Vec<ForeignKey>, DiffError>;
+
+    /// The first value of the first row, as a count.
+    fn scalar(&mut self, sql: &str, context: &str) -> Result<u64, DiffError> {
+        let rows = self.rows_of(sql, context)?;
+        let v = rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_default();
+        v.parse()
+            .map_err(|_| DiffError::query(self.shown(), context, format!("not a count: {v:?}")))
+    }
+    /// Rows of texts with NULL read as the empty text.
+    fn keys_of(&mut self, sql: &str, context: &str) -> Result<Vec<KeyVals>, DiffError> {
+        Ok(self
+            .rows_of(sql, context)?
+            .into_iter()
+            .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
+            .collect())
+    }
+}
+
+impl<T: SqlSource> DiffSource for T {
+    fn kind(&self) -> &'static str {
+        SqlSource::kind(self)
+    }
+    fn describe(&self) -> String {
+        self.shown().to_string()
+    }
+    fn fast_digest(&self) -> Option<Digest> {
+        SqlSource::fast_digest(self)
+    }
+    fn schema(&mut self, table: &str) -> Result<TableSchema, DiffError> {
+        SqlSource::schema(self, table)
+    }
+    fn key_problems(&mut self, spec: &TableSpec) -> Result<KeyProblems, DiffError> {
+        let null_keys = self.scalar(&null_keys_sql(self.dialect(), spec), "NULL keys")?;
+        let duplicates = self
+            .rows_of(&duplicates_sql(self.dialect(), spec), "duplicate keys")?
+            .into_iter()
+            .map(|mut r| {
+                let n = r.pop().flatten().and_then(|s| s.parse().ok()).unwrap_or(0);
+                (r.into_iter().map(Option::unwrap_or_default).collect(), n)
+            })
+            .collect();
+        Ok(KeyProblems {
+            null_keys,
+            duplicates,
+        })
+    }
+    fn count(&mut self, spec: &TableSpec, range: &Range) -> Result<u64, DiffError> {
+        self.scalar(&count_sql(self.dialect(), spec, range), "count")
+    }
+    fn boundaries(
+        &mut self,
+        spec: &TableSpec,
+        range: &Range,
+        step: u64,
+    ) -> Result<Vec<KeyVals>, DiffError> {
+        let sql = boundaries_sql(self.dialect(), spec, range, step);
+        self.keys_of(&sql, "boundaries")
+    }
+    fn checksums(
+        &mut self,
+        spec: &TableSpec,
+        range: &Range,
+        bounds: &[KeyVals],
+    ) -> Result<Vec<Checksum>, DiffError> {
+        let sql = checksums_sql(self.dialect(), spec, range, bounds);
+        let rows = self.rows_of(&sql, "checksums")?;
+        collect_buckets(self.shown(), rows, bounds.len() + 1)
+    }
+    fn rows(&mut self, spec: &TableSpec, range: &Range) -> Result<Vec<CanonRow>, DiffError> {
+        self.rows_of(&rows_sql(self.dialect(), spec, range), "rows")
+    }
+    fn foreign_keys(&mut self) -> Result<Vec<ForeignKey>, DiffError> {
+        SqlSource::foreign_keys(self)
+    }
+    fn orphans(&mut self, fk: &ForeignKey, limit: usize) -> Result<(u64, Vec<KeyVals>), DiffError> {
+        let context = format!("orphans of {fk}");
+        let n = self.scalar(&orphans_sql(self.dialect(), fk, None), &context)?;
+        let ex = if n == 0 {
+            Vec::new()
+        } else {
+            self.keys_of(&orphans_sql(self.dialect(), fk, Some(limit)), &context)?
+        };
+        Ok((n, ex))
+    }
+    fn aggregate(&mut self, sql: &str) -> Result<Vec<(String, Option<String>)>, DiffError> {
+        Ok(self
+            .rows_of(sql, "aggregate")?
+            .into_iter()
+            .map(crate::aggregate::split_row)
+            .collect())
+    }
 }

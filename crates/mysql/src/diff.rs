@@ -9,11 +9,9 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder};
 use ripcord_core::engine::{Engine, EngineError};
 use ripcord_core::schema::TableSchema;
-use ripcord_diff::canon::{self, Checksum, Class};
-use ripcord_diff::sql::{self, Dialect, checked_number};
-use ripcord_diff::{
-    CanonRow, DiffError, DiffSource, ForeignKey, KeyProblems, KeyVals, Range, TableSpec,
-};
+use ripcord_diff::canon::{self, Class};
+use ripcord_diff::sql::{self, Dialect, SqlSource, checked_number};
+use ripcord_diff::{CanonRow, DiffError, ForeignKey, TableSpec};
 
 pub struct MyDiff {
     conn: Conn,
@@ -117,7 +115,18 @@ impl MyDiff {
             shown,
         })
     }
+}
 
+impl SqlSource for MyDiff {
+    fn kind(&self) -> &'static str {
+        "mysql"
+    }
+    fn dialect(&self) -> &dyn Dialect {
+        &My
+    }
+    fn shown(&self) -> &str {
+        &self.shown
+    }
     fn rows_of(&mut self, sql: &str, context: &str) -> Result<Vec<CanonRow>, DiffError> {
         let shown = self.shown.clone();
         let fail = |e: mysql::Error| DiffError::query(shown.clone(), context, e);
@@ -135,26 +144,6 @@ impl MyDiff {
                     .collect()
             })
             .collect())
-    }
-
-    fn scalar(&mut self, sql: &str, context: &str) -> Result<u64, DiffError> {
-        let rows = self.rows_of(sql, context)?;
-        let v = rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .unwrap_or_default();
-        v.parse().map_err(|_| {
-            DiffError::query(self.shown.clone(), context, format!("not a count: {v:?}"))
-        })
-    }
-}
-
-impl DiffSource for MyDiff {
-    fn kind(&self) -> &'static str {
-        "mysql"
-    }
-    fn describe(&self) -> String {
-        self.shown.clone()
     }
     fn schema(&mut self, table: &str) -> Result<TableSchema, DiffError> {
         let mut e = crate::MyEngine::open(&self.url).map_err(|e| DiffError::Core(e.into()))?;
@@ -177,48 +166,6 @@ impl DiffSource for MyDiff {
             )),
         }
     }
-    fn key_problems(&mut self, spec: &TableSpec) -> Result<KeyProblems, DiffError> {
-        let null_keys = self.scalar(&sql::null_keys_sql(&My, spec), "NULL keys")?;
-        let duplicates = self
-            .rows_of(&sql::duplicates_sql(&My, spec), "duplicate keys")?
-            .into_iter()
-            .map(|mut r| {
-                let n = r.pop().flatten().and_then(|s| s.parse().ok()).unwrap_or(0);
-                (r.into_iter().map(Option::unwrap_or_default).collect(), n)
-            })
-            .collect();
-        Ok(KeyProblems {
-            null_keys,
-            duplicates,
-        })
-    }
-    fn count(&mut self, spec: &TableSpec, range: &Range) -> Result<u64, DiffError> {
-        self.scalar(&sql::count_sql(&My, spec, range), "count")
-    }
-    fn boundaries(
-        &mut self,
-        spec: &TableSpec,
-        range: &Range,
-        step: u64,
-    ) -> Result<Vec<KeyVals>, DiffError> {
-        Ok(self
-            .rows_of(&sql::boundaries_sql(&My, spec, range, step), "boundaries")?
-            .into_iter()
-            .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
-            .collect())
-    }
-    fn checksums(
-        &mut self,
-        spec: &TableSpec,
-        range: &Range,
-        bounds: &[KeyVals],
-    ) -> Result<Vec<Checksum>, DiffError> {
-        let rows = self.rows_of(&sql::checksums_sql(&My, spec, range, bounds), "checksums")?;
-        sql::collect_buckets(&self.shown, rows, bounds.len() + 1)
-    }
-    fn rows(&mut self, spec: &TableSpec, range: &Range) -> Result<Vec<CanonRow>, DiffError> {
-        self.rows_of(&sql::rows_sql(&My, spec, range), "rows")
-    }
     fn foreign_keys(&mut self) -> Result<Vec<ForeignKey>, DiffError> {
         let sql = "SELECT CONSTRAINT_NAME, TABLE_NAME, \
              GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR ','), \
@@ -231,26 +178,6 @@ impl DiffSource for MyDiff {
             .rows_of(sql, "foreign keys")?
             .into_iter()
             .map(|r| sql::fk_of(&r))
-            .collect())
-    }
-    fn orphans(&mut self, fk: &ForeignKey, limit: usize) -> Result<(u64, Vec<KeyVals>), DiffError> {
-        let context = format!("orphans of {fk}");
-        let n = self.scalar(&sql::orphans_sql(&My, fk, None), &context)?;
-        let ex = if n == 0 {
-            Vec::new()
-        } else {
-            self.rows_of(&sql::orphans_sql(&My, fk, Some(limit)), &context)?
-                .into_iter()
-                .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
-                .collect()
-        };
-        Ok((n, ex))
-    }
-    fn aggregate(&mut self, sql: &str) -> Result<Vec<(String, Option<String>)>, DiffError> {
-        Ok(self
-            .rows_of(sql, "aggregate")?
-            .into_iter()
-            .map(ripcord_diff::aggregate::split_row)
             .collect())
     }
 }

@@ -6,11 +6,9 @@ use crate::{describe, q};
 use postgres::{Client, NoTls, SimpleQueryMessage};
 use ripcord_core::engine::EngineError;
 use ripcord_core::schema::TableSchema;
-use ripcord_diff::canon::{Checksum, Class};
-use ripcord_diff::sql::{self, Dialect, checked_number, std_lit};
-use ripcord_diff::{
-    CanonRow, DiffError, DiffSource, Digest, ForeignKey, KeyProblems, KeyVals, Range, TableSpec,
-};
+use ripcord_diff::canon::Class;
+use ripcord_diff::sql::{self, Dialect, SqlSource, checked_number, std_lit};
+use ripcord_diff::{CanonRow, DiffError, Digest, ForeignKey, TableSpec};
 
 // JIT off: the bucket CASE of a checksum query is large, and compiling it costs far more
 // than evaluating it (tens of seconds against a fraction of one on a 200k-row table).
@@ -113,7 +111,18 @@ impl PgDiff {
             shown,
         })
     }
+}
 
+impl SqlSource for PgDiff {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+    fn dialect(&self) -> &dyn Dialect {
+        &Pg
+    }
+    fn shown(&self) -> &str {
+        &self.shown
+    }
     fn rows_of(&mut self, sql: &str, context: &str) -> Result<Vec<CanonRow>, DiffError> {
         let msgs = self
             .client
@@ -128,26 +137,6 @@ impl PgDiff {
                 _ => None,
             })
             .collect())
-    }
-
-    fn scalar(&mut self, sql: &str, context: &str) -> Result<u64, DiffError> {
-        let rows = self.rows_of(sql, context)?;
-        let v = rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .unwrap_or_default();
-        v.parse().map_err(|_| {
-            DiffError::query(self.shown.clone(), context, format!("not a count: {v:?}"))
-        })
-    }
-}
-
-impl DiffSource for PgDiff {
-    fn kind(&self) -> &'static str {
-        "postgres"
-    }
-    fn describe(&self) -> String {
-        self.shown.clone()
     }
     fn fast_digest(&self) -> Option<Digest> {
         Some(Digest::PgHashText)
@@ -173,48 +162,6 @@ impl DiffSource for PgDiff {
             )),
         }
     }
-    fn key_problems(&mut self, spec: &TableSpec) -> Result<KeyProblems, DiffError> {
-        let null_keys = self.scalar(&sql::null_keys_sql(&Pg, spec), "NULL keys")?;
-        let duplicates = self
-            .rows_of(&sql::duplicates_sql(&Pg, spec), "duplicate keys")?
-            .into_iter()
-            .map(|mut r| {
-                let n = r.pop().flatten().and_then(|s| s.parse().ok()).unwrap_or(0);
-                (r.into_iter().map(Option::unwrap_or_default).collect(), n)
-            })
-            .collect();
-        Ok(KeyProblems {
-            null_keys,
-            duplicates,
-        })
-    }
-    fn count(&mut self, spec: &TableSpec, range: &Range) -> Result<u64, DiffError> {
-        self.scalar(&sql::count_sql(&Pg, spec, range), "count")
-    }
-    fn boundaries(
-        &mut self,
-        spec: &TableSpec,
-        range: &Range,
-        step: u64,
-    ) -> Result<Vec<KeyVals>, DiffError> {
-        Ok(self
-            .rows_of(&sql::boundaries_sql(&Pg, spec, range, step), "boundaries")?
-            .into_iter()
-            .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
-            .collect())
-    }
-    fn checksums(
-        &mut self,
-        spec: &TableSpec,
-        range: &Range,
-        bounds: &[KeyVals],
-    ) -> Result<Vec<Checksum>, DiffError> {
-        let rows = self.rows_of(&sql::checksums_sql(&Pg, spec, range, bounds), "checksums")?;
-        sql::collect_buckets(&self.shown, rows, bounds.len() + 1)
-    }
-    fn rows(&mut self, spec: &TableSpec, range: &Range) -> Result<Vec<CanonRow>, DiffError> {
-        self.rows_of(&sql::rows_sql(&Pg, spec, range), "rows")
-    }
     fn foreign_keys(&mut self) -> Result<Vec<ForeignKey>, DiffError> {
         let cols = |rel: &str, keys: &str| {
             format!(
@@ -235,26 +182,6 @@ impl DiffSource for PgDiff {
             .rows_of(&sql, "foreign keys")?
             .into_iter()
             .map(|r| sql::fk_of(&r))
-            .collect())
-    }
-    fn orphans(&mut self, fk: &ForeignKey, limit: usize) -> Result<(u64, Vec<KeyVals>), DiffError> {
-        let context = format!("orphans of {fk}");
-        let n = self.scalar(&sql::orphans_sql(&Pg, fk, None), &context)?;
-        let ex = if n == 0 {
-            Vec::new()
-        } else {
-            self.rows_of(&sql::orphans_sql(&Pg, fk, Some(limit)), &context)?
-                .into_iter()
-                .map(|r| r.into_iter().map(|v| v.unwrap_or_default()).collect())
-                .collect()
-        };
-        Ok((n, ex))
-    }
-    fn aggregate(&mut self, sql: &str) -> Result<Vec<(String, Option<String>)>, DiffError> {
-        Ok(self
-            .rows_of(sql, "aggregate")?
-            .into_iter()
-            .map(ripcord_diff::aggregate::split_row)
             .collect())
     }
 }

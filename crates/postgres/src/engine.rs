@@ -160,6 +160,25 @@ fn freeze_sql(schema: &str, table: &str) -> String {
     )
 }
 
+/// Where the journal stands, read by one statement so `high` and the snapshot agree (in a
+/// REPEATABLE READ transaction: as of the transaction's snapshot).
+fn journal_mark_in(c: &mut Client, schema: &str) -> EngineResult<JournalMark> {
+    let r = c
+        .query_one(
+            &format!(
+                "SELECT coalesce(max(seq), 0), pg_current_snapshot()::text FROM {}._ripcord_journal",
+                q(schema)
+            ),
+            &[],
+        )
+        .map_err(err("journal mark"))?;
+    Ok(JournalMark {
+        high: r.get(0),
+        holes: Vec::new(),
+        snapshot: Some(r.get(1)),
+    })
+}
+
 fn select_sql(schema: &TableSchema, cols: &[ColInfo]) -> String {
     let names: Vec<String> = schema.columns.iter().map(|c| q(&c.name)).collect();
     // Byte order for text keys, the order ripcord's keys sort in on every engine.
@@ -571,20 +590,7 @@ impl Engine for PgEngine {
                     .map_err(err("export snapshot"))?
                     .get(0);
                 tracing::debug!(snapshot = %exported, "checkpoint snapshot exported");
-                let r = c
-                    .query_one(
-                        &format!(
-                            "SELECT coalesce(max(seq), 0), pg_current_snapshot()::text FROM {}._ripcord_journal",
-                            q(schema)
-                        ),
-                        &[],
-                    )
-                    .map_err(err("journal mark"))?;
-                let mark = JournalMark {
-                    high: r.get(0),
-                    holes: Vec::new(),
-                    snapshot: Some(r.get(1)),
-                };
+                let mark = journal_mark_in(c, schema)?;
                 for t in tables {
                     let (ts, cols) = ddl::read_schema(c, schema, t)?;
                     sink.begin_table(&ts)?;
@@ -604,8 +610,8 @@ impl Engine for PgEngine {
                         if line.last() == Some(&b'\n') {
                             line.pop();
                         }
-                        let fields =
-                            text::copy_line(&line).map_err(|e| EngineError::sql(format!("read {t}"), e))?;
+                        let fields = text::copy_line(&line)
+                            .map_err(|e| EngineError::sql(format!("read {t}"), e))?;
                         if fields.len() != kinds.len() {
                             return Err(EngineError::sql(
                                 format!("read {t}"),
@@ -616,7 +622,9 @@ impl Engine for PgEngine {
                         let row: Row = fields
                             .into_iter()
                             .zip(&kinds)
-                            .map(|(f, k)| f.map_or(Ok(Value::Null), |f| text::from_owned_text(*k, f)))
+                            .map(|(f, k)| {
+                                f.map_or(Ok(Value::Null), |f| text::from_owned_text(*k, f))
+                            })
                             .collect::<Result<_, _>>()
                             .map_err(|e| EngineError::sql(format!("read {t}"), e))?;
                         sink.row(row)?;
@@ -847,20 +855,7 @@ impl Engine for PgEngine {
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
             None,
             |c, sch| -> EngineResult<(JournalMark, Vec<u64>)> {
-                let r = c
-                    .query_one(
-                        &format!(
-                            "SELECT coalesce(max(seq), 0), pg_current_snapshot()::text FROM {}._ripcord_journal",
-                            q(sch)
-                        ),
-                        &[],
-                    )
-                    .map_err(err("journal mark"))?;
-                let mark = JournalMark {
-                    high: r.get(0),
-                    holes: Vec::new(),
-                    snapshot: Some(r.get(1)),
-                };
+                let mark = journal_mark_in(c, sch)?;
                 let mut counts = Vec::with_capacity(tables.len());
                 for t in tables {
                     let n: i64 = c
@@ -877,22 +872,7 @@ impl Engine for PgEngine {
 
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {
         self.ensure_prepared()?;
-        // One statement, one snapshot: `high` and the snapshot agree.
-        let r = self
-            .client
-            .query_one(
-                &format!(
-                    "SELECT coalesce(max(seq), 0), pg_current_snapshot()::text FROM {}._ripcord_journal",
-                    self.s()
-                ),
-                &[],
-            )
-            .map_err(err("journal mark"))?;
-        Ok(JournalMark {
-            high: r.get(0),
-            holes: Vec::new(),
-            snapshot: Some(r.get(1)),
-        })
+        journal_mark_in(&mut self.client, &self.schema)
     }
 
     /// Entries with `seq <= upto` the mark did not see: above `high`, in `holes`, or
