@@ -610,6 +610,28 @@ fn check(ctx: &mut Ctx) -> Result<i32> {
             }
         }
     }
+    // A go decision pins the pre-migration baseline the rules will compare against.
+    if !ctx.plan.probes.is_empty() {
+        match ripcord_guard::baseline::take(ctx, std::sync::Arc::new(Engines), None) {
+            Ok(pinned) => {
+                for b in pinned {
+                    row(
+                        &mut t,
+                        format!("probe {}", b.probe),
+                        true,
+                        format!(
+                            "baseline pinned: median {:.3}, p95 {:.3} over {} samples ({} could not measure)",
+                            b.median,
+                            b.p95,
+                            b.samples.len(),
+                            b.errors
+                        ),
+                    );
+                }
+            }
+            Err(e) => row(&mut t, "probes".into(), false, e.to_string()),
+        }
+    }
     for l in ctx.state.locks()? {
         row(&mut t, format!("lock {}", l.name), false, l.to_string());
     }

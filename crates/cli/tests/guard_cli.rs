@@ -188,3 +188,63 @@ approval_timeout = "1m"
     assert!(export.contains("\"action\":\"approval.reject\""));
     assert!(export.contains("\"action\":\"approval.request\""));
 }
+
+#[test]
+fn check_pins_a_baseline_of_every_probe_and_says_no_go_when_one_cannot_be_measured() {
+    let db = FreshDb::new("sqlite");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = |extra: &str| {
+        format!(
+            r#"
+[databases.app]
+url = "{}"
+
+[components.accounts]
+database = "app"
+tables = ["accounts"]
+
+[guard]
+baseline_samples = 3
+baseline_interval = "10ms"
+
+[[probe]]
+name = "seven"
+kind = "sql"
+database = "app"
+sql = "SELECT 7"
+
+[[probe]]
+name = "shell"
+kind = "command"
+command = "true"
+{extra}
+"#,
+            db.url
+        )
+    };
+    rusqlite::Connection::open(db.url.trim_start_matches("sqlite:"))
+        .unwrap()
+        .execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER)")
+        .unwrap();
+    std::fs::write(dir.path().join("ripcord.toml"), plan("")).unwrap();
+    let cp = ripcord(dir.path(), &["checkpoint"]);
+    assert_eq!(code(&cp), 0, "{}", text(&cp));
+    let out = ripcord(dir.path(), &["check"]);
+    let all = text(&out);
+    assert_eq!(code(&out), 0, "{all}");
+    assert!(all.contains("probe seven"), "{all}");
+    assert!(all.contains("median 7.000"), "{all}");
+    let status = ripcord(dir.path(), &["status", "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(s["baselines"].as_array().unwrap().len(), 2, "{s}");
+
+    std::fs::write(
+        dir.path().join("ripcord.toml"),
+        plan("\n[[probe]]\nname = \"broken\"\nkind = \"sql\"\ndatabase = \"app\"\nsql = \"SELECT * FROM no_such_table\"\n"),
+    )
+    .unwrap();
+    let out = ripcord(dir.path(), &["check"]);
+    let all = text(&out);
+    assert_ne!(code(&out), 0, "{all}");
+    assert!(all.contains("NO-GO") && all.contains("broken"), "{all}");
+}
