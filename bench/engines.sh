@@ -87,5 +87,4 @@ echo "ripcord_checkpoint_s: $MCP"
 echo "ripcord_restore_s: $MRESTORE"
 echo "ratio checkpoint / mysqldump: $(ratio $MCP $(get mysqldump_s "$WORK/my_anchor.txt")) (target <= 1.0)"
 echo "ratio restore / mysql < dump: $(ratio $MRESTORE $(get mysql_restore_s "$WORK/my_anchor.txt")) (target <= 0.6)"
-$PSQL -d postgres -c "drop database if exists $PGDB with (force)" -c "drop database if exists ${PGDB}_r with (force)" >/dev/null
-mariadb -e "drop database if exists $MYDB; drop database if exists ${MYDB}_r"
+cleanup
