@@ -118,28 +118,14 @@ fn usage_errors_exit_2_and_passwords_are_never_printed() {
     assert!(!text(&o).contains("s3cr3t-pw"), "{}", text(&o));
     let db = FreshDb::new("sqlite");
     ripcord::workshop::create(&mut *engine(&db.url), 5, 1).unwrap();
-    let o = ripcord(&[
-        "diff",
-        &db.url,
-        &db.url,
-        "-t",
-        "customers",
-        "--tolerance",
-        "name_ar",
-    ]);
-    assert_eq!(code(&o), 2, "{}", text(&o));
-    assert!(text(&o).contains("COLUMN=AMOUNT"), "{}", text(&o));
-    let o = ripcord(&[
-        "diff",
-        &db.url,
-        &db.url,
-        "-t",
-        "customers",
-        "--columns",
-        "nope",
-    ]);
-    assert_eq!(code(&o), 2, "{}", text(&o));
-    assert!(text(&o).contains("no column \"nope\""), "{}", text(&o));
+    for (flag, value, says) in [
+        ("--tolerance", "name_ar", "COLUMN=AMOUNT"),
+        ("--columns", "nope", "no column \"nope\""),
+    ] {
+        let o = ripcord(&["diff", &db.url, &db.url, "-t", "customers", flag, value]);
+        assert_eq!(code(&o), 2, "{}", text(&o));
+        assert!(text(&o).contains(says), "{}", text(&o));
+    }
 }
 
 #[test]
