@@ -210,6 +210,7 @@ pub fn chunk(data: &[u8]) {
                 engine: "sqlite".into(),
                 journal_mark: Default::default(),
                 tables: vec![t],
+                capture: Default::default(),
             }],
         };
         let err = store.verify(&m);

@@ -74,9 +74,16 @@ pub enum Command {
         /// Checkpoint id (default: the newest covering each component).
         #[arg(long)]
         to: Option<String>,
-        /// Continue an interrupted rollback.
+        /// Continue an interrupted rollback: the one named, or the newest unfinished one.
+        #[arg(long, value_name = "ROLLBACK", num_args = 0..=1)]
+        resume: Option<Option<String>>,
+        /// Give up an unfinished rollback (needs --reason); audited.
+        #[arg(long, value_name = "ROLLBACK", conflicts_with_all = ["resume", "dry_run"])]
+        abandon: Option<String>,
+        /// Roll back although capture was broken since the checkpoint (needs --reason); the
+        /// report then says writes may be missing, in unknown number.
         #[arg(long)]
-        resume: bool,
+        accept_uncaptured: bool,
         /// Print what would happen and change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -104,7 +111,13 @@ pub enum Command {
     /// Compare a table between two databases or a checkpoint, row by row.
     Diff(crate::diff_cmd::DiffArgs),
     /// Data gaps of the newest (or given) rollback.
-    Gaps { rollback: Option<String> },
+    Gaps {
+        rollback: Option<String>,
+        /// Rows changed by both the migration and a business write, where the legacy value
+        /// was kept over a value the business write left in place.
+        #[arg(long)]
+        review: bool,
+    },
     /// The report of a rollback.
     Report {
         rollback: Option<String>,

@@ -222,10 +222,24 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             component,
             to,
             resume,
+            abandon,
+            accept_uncaptured,
             dry_run,
             yes,
             reason,
-        } => rollback_cmd(ctx, component, to, resume, dry_run, yes, reason),
+        } => rollback_cmd(
+            ctx,
+            RollbackArgs {
+                component,
+                to,
+                resume,
+                abandon,
+                accept_uncaptured,
+                dry_run,
+                yes,
+                reason,
+            },
+        ),
         Command::Verify {
             component,
             against: Some(against),
@@ -236,7 +250,40 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             crate::diff_cmd::verify_against(ctx, &comps, &against, &fk, json)
         }
         Command::Verify { component, .. } => verify(ctx, &component),
-        Command::Gaps { rollback } => {
+        Command::Gaps {
+            rollback,
+            review: true,
+        } => {
+            let r = find_rollback(ctx, rollback.as_deref())?;
+            if r.to_review().next().is_none() {
+                println!("rollback {}: nothing to review", r.id);
+                return Ok(exit::OK);
+            }
+            let mut t = table();
+            t.set_header([
+                "table",
+                "key",
+                "business write",
+                "business changed",
+                "migration's value left in place (legacy value kept)",
+            ]);
+            for o in r.to_review() {
+                t.add_row([
+                    o.table.clone(),
+                    o.key.clone(),
+                    format!("#{}", o.seq),
+                    o.business_columns.join(", "),
+                    o.kept_legacy
+                        .iter()
+                        .map(|(c, v)| format!("{c} = {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]);
+            }
+            println!("{t}");
+            Ok(exit::OK)
+        }
+        Command::Gaps { rollback, .. } => {
             let r = find_rollback(ctx, rollback.as_deref())?;
             if r.gaps.is_empty() {
                 println!("rollback {}: no data gaps", r.id);
@@ -393,36 +440,67 @@ fn verify(ctx: &mut Ctx, names: &[String]) -> Result<i32> {
     })
 }
 
-fn rollback_cmd(
-    ctx: &mut Ctx,
+pub struct RollbackArgs {
     component: Vec<String>,
     to: Option<String>,
-    resume: bool,
+    resume: Option<Option<String>>,
+    abandon: Option<String>,
+    accept_uncaptured: bool,
     dry_run: bool,
     yes: bool,
     reason: Option<String>,
-) -> Result<i32> {
-    let rec = if resume {
-        rollback::resume(ctx, yes.then(|| ctx.actor.clone()))?
+}
+
+fn rollback_cmd(ctx: &mut Ctx, a: RollbackArgs) -> Result<i32> {
+    let RollbackArgs {
+        component,
+        to,
+        resume,
+        abandon,
+        accept_uncaptured,
+        dry_run,
+        yes,
+        reason,
+    } = a;
+    let why = || {
+        reason
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+            .ok_or_else(|| {
+                Error::Usage(
+                    "say why with --reason \"…\" (it goes into the audit log and the report)"
+                        .into(),
+                )
+            })
+    };
+    let _interrupts = announce_interrupts(ctx)?;
+    if let Some(id) = abandon {
+        let rec = rollback::abandon(ctx, &id, &why()?)?;
+        println!("{}", ripcord_core::report::markdown(&rec));
+        return Ok(exit::STOPPED);
+    }
+    let rec = if let Some(id) = resume {
+        rollback::resume(ctx, id.as_deref(), yes.then(|| ctx.actor.clone()))?
     } else {
         let comps = components(ctx, &component)?;
         let req = Request {
             components: comps,
             to,
             reason: reason.clone().unwrap_or_default(),
+            accept_uncaptured,
         };
         if dry_run {
             let plan = rollback::assess(ctx, &req)?;
             print_plan(&plan);
             println!("dry run: nothing was changed");
+            if !plan.breaks.is_empty() {
+                let e = rollback::uncaptured_error(&plan.breaks);
+                eprintln!("{e}");
+                return Ok(e.exit_code());
+            }
             return Ok(exit::OK);
         }
-        let Some(reason) = reason.filter(|r| !r.trim().is_empty()) else {
-            return Err(Error::Usage(
-                "say why with --reason \"…\" (it goes into the audit log and the report)".into(),
-            )
-            .into());
-        };
+        let reason = why()?;
         let req = Request { reason, ..req };
         let actor = ctx.actor.clone();
         let mut approve = |plan: &rollback::RollbackPlan| -> Option<String> {
@@ -447,6 +525,57 @@ fn rollback_cmd(
         Status::Completed { ok: true } => exit::OK,
         _ => exit::VERIFY_FAILED,
     })
+}
+
+/// On Ctrl-C or SIGTERM during a rollback: say where it stopped, that its tables stay
+/// frozen, and the exact command that continues it; then end like a kill would. Every phase
+/// records its intent and result, so stopping anywhere is safe to resume.
+fn announce_interrupts(ctx: &Ctx) -> Result<signal_hook::iterator::Handle> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| Error::Internal(format!("cannot watch signals: {e}")))?;
+    let handle = signals.handle();
+    let mut state = ctx.state.reopen()?;
+    std::thread::spawn(move || {
+        if let Some(n) = signals.forever().next() {
+            let name = if n == SIGINT { "SIGINT" } else { "SIGTERM" };
+            let current = state
+                .rollbacks()
+                .ok()
+                .and_then(|all| all.into_iter().find(|r| r.unfinished()));
+            match current {
+                Some(r) => {
+                    let phase = match &r.status {
+                        Status::Running { phase } | Status::Failed { phase, .. } => phase.name(),
+                        _ => "finish",
+                    };
+                    let frozen = r
+                        .phase_times
+                        .iter()
+                        .any(|p| p.phase == rollback::Phase::Freeze);
+                    eprintln!(
+                        "\nripcord: {name}: rollback {} stopped in its {phase} phase.",
+                        r.id
+                    );
+                    if frozen {
+                        eprintln!(
+                            "The tables of {} stay frozen (business writes are refused) until it finishes.",
+                            r.components.join(", ")
+                        );
+                    }
+                    eprintln!(
+                        "Continue it with:  ripcord rollback --resume {}\nor give it up with: ripcord rollback --abandon {} --reason \"…\"",
+                        r.id, r.id
+                    );
+                }
+                None => eprintln!(
+                    "\nripcord: {name}: stopped before the rollback began; nothing was changed."
+                ),
+            }
+            std::process::exit(exit::STOPPED);
+        }
+    });
+    Ok(handle)
 }
 
 fn print_plan(plan: &rollback::RollbackPlan) {
@@ -562,14 +691,41 @@ fn check(ctx: &mut Ctx) -> Result<i32> {
                     .manifest(&ripcord_core::store::CheckpointId(r.id.clone()));
                 match m
                     .map_err(Error::from)
-                    .and_then(|m| ctx.store.verify(&m).map_err(Error::from))
+                    .and_then(|m| ctx.store.verify(&m).map_err(Error::from).map(|()| m))
                 {
-                    Ok(()) => row(
-                        &mut t,
-                        format!("checkpoint {}", c.name),
-                        true,
-                        format!("{} from {}, chunks re-hash", r.id, r.created_at),
-                    ),
+                    Ok(m) => {
+                        row(
+                            &mut t,
+                            format!("checkpoint {}", c.name),
+                            true,
+                            format!("{} from {}, chunks re-hash", r.id, r.created_at),
+                        );
+                        // A rollback to this checkpoint is only as good as the journal since.
+                        match ripcord_core::continuity::check(ctx, c, &m) {
+                            Ok(breaks) if breaks.is_empty() => row(
+                                &mut t,
+                                format!("capture continuity {}", c.name),
+                                true,
+                                format!("unbroken since {}", r.id),
+                            ),
+                            Ok(breaks) => row(
+                                &mut t,
+                                format!("capture continuity {}", c.name),
+                                false,
+                                breaks
+                                    .iter()
+                                    .map(|b| b.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join("; "),
+                            ),
+                            Err(e) => row(
+                                &mut t,
+                                format!("capture continuity {}", c.name),
+                                false,
+                                e.to_string(),
+                            ),
+                        }
+                    }
                     Err(e) => row(
                         &mut t,
                         format!("checkpoint {}", c.name),
@@ -633,7 +789,35 @@ fn check(ctx: &mut Ctx) -> Result<i32> {
         }
     }
     for l in ctx.state.locks()? {
-        row(&mut t, format!("lock {}", l.name), false, l.to_string());
+        // A holder that died on this host blocks nobody: the next rollback takes it over.
+        if l.holder.is_dead_here() {
+            row(
+                &mut t,
+                format!("lock {}", l.name),
+                true,
+                format!("stale: {l}; its holder is gone, the next rollback takes it over"),
+            );
+        } else {
+            row(&mut t, format!("lock {}", l.name), false, l.to_string());
+        }
+    }
+    for r in ctx
+        .state
+        .rollbacks()?
+        .into_iter()
+        .filter(|r| r.unfinished())
+    {
+        row(
+            &mut t,
+            format!("rollback {}", r.id),
+            false,
+            format!(
+                "unfinished ({}): ripcord rollback --resume {} or --abandon {} --reason \"…\"",
+                r.components.join(", "),
+                r.id,
+                r.id
+            ),
+        );
     }
     println!("{t}");
     println!("{}", if go { "GO" } else { "NO-GO" });

@@ -117,6 +117,7 @@ pub fn run(keep: bool, url: Option<String>) -> Result<i32> {
         components: vec!["billing".into()],
         to: None,
         reason: "VAT engine truncates instead of rounding".into(),
+        accept_uncaptured: false,
     };
     let actor = ctx.actor.clone();
     let rec = rollback::start(&mut ctx, &req, &mut |_| Some(actor.clone()))?;

@@ -195,6 +195,7 @@ fn rollback_with_replay(engine: &'static str) {
         components: vec!["ledger".into()],
         to: None,
         reason: "conformance".into(),
+        accept_uncaptured: false,
     };
     let rec = rollback::start(&mut ctx, &req, &mut |_| Some("tester".into())).unwrap();
     assert!(rec.ok(), "{}", ripcord_core::report::markdown(&rec));

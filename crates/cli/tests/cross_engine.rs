@@ -89,6 +89,7 @@ fn mariadb_legacy_gets_every_business_write_made_in_postgresql() {
         components: vec!["customers".into()],
         to: None,
         reason: "cross-engine".into(),
+        accept_uncaptured: false,
     };
     let rec = rollback::start(&mut ctx, &req, &mut |_| Some("tester".into())).unwrap();
     let report = ripcord_core::report::markdown(&rec);

@@ -146,6 +146,7 @@ fn differential_checkpoint_equals_a_full_read() {
         components: vec!["ledger".into()],
         to: Some(second.id.0.clone()),
         reason: "differential".into(),
+        accept_uncaptured: false,
     };
     let rec = rollback::start(&mut ctx, &req, &mut |_| Some("tester".into())).unwrap();
     assert!(rec.ok(), "{}", ripcord_core::report::markdown(&rec));

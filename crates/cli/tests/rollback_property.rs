@@ -193,6 +193,7 @@ fn check(initial: Vec<Row>, steps: Vec<Step>) {
         components: vec!["comp".into()],
         to: None,
         reason: "property".into(),
+        accept_uncaptured: false,
     };
     let rec = rollback::start(&mut ctx, &req, &mut |_| Some("tester".into())).unwrap();
     assert_eq!(rec.gaps.len(), gaps, "gaps: {:?}", rec.gaps);

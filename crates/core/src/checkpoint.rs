@@ -69,8 +69,10 @@ fn estimates(ctx: &mut Ctx, database: &str, tables: &[String]) -> Result<BTreeMa
     Ok(out)
 }
 
-/// Makes sure the component's captured tables have capture triggers.
-pub fn ensure_capture(ctx: &Ctx, c: &Component) -> Result<Vec<String>> {
+/// Makes sure the component's captured tables have capture triggers. Re-arming a table
+/// that was armed (its shape changed) lets no write escape, so it is recorded as a link
+/// that keeps capture continuous (`continuity.rs`).
+pub fn ensure_capture(ctx: &mut Ctx, c: &Component) -> Result<Vec<String>> {
     let mut e = ctx.engine(&c.capture_database)?;
     let on = e.captured_tables()?;
     let tables = c.captured_tables();
@@ -78,7 +80,10 @@ pub fn ensure_capture(ctx: &Ctx, c: &Component) -> Result<Vec<String>> {
     for t in &tables {
         schemas.push(e.table_schema(t)?);
     }
+    let before = e.capture_tokens(&tables)?;
     e.capture_install(&schemas)?;
+    drop(e);
+    crate::continuity::link(ctx, &c.capture_database, &tables, &before, "capture")?;
     let newly: Vec<String> = tables.into_iter().filter(|t| !on.contains(t)).collect();
     if !newly.is_empty() {
         ctx.emit(Event::CaptureInstalled {
@@ -102,6 +107,16 @@ pub fn take(ctx: &mut Ctx, components: &[String]) -> Result<Manifest> {
         .collect::<Result<_>>()?;
     for c in &comps {
         ensure_capture(ctx, c)?;
+    }
+    // Capture evidence, read before every snapshot and again after all of them: equal
+    // tokens vouch that capture stayed armed across the checkpoint's mark.
+    let mut evidence_before = Vec::new();
+    for c in &comps {
+        evidence_before.push(crate::continuity::tokens(
+            ctx,
+            &c.capture_database,
+            &c.captured_tables(),
+        )?);
     }
     let mut by_db: BTreeMap<String, Vec<&Component>> = BTreeMap::new();
     for c in &comps {
@@ -173,8 +188,22 @@ pub fn take(ctx: &mut Ctx, components: &[String]) -> Result<Manifest> {
                     .iter()
                     .map(|t| by_name.remove(t).expect("snapshot returns every table"))
                     .collect(),
+                capture: BTreeMap::new(),
             });
         }
+    }
+    for (c, before) in comps.iter().zip(evidence_before) {
+        let tables = c.captured_tables();
+        let after = crate::continuity::tokens(ctx, &c.capture_database, &tables)?;
+        let entry = entries
+            .iter_mut()
+            .find(|e| e.name == c.name)
+            .expect("one entry per component");
+        entry.capture = tables
+            .into_iter()
+            .zip(before.into_iter().zip(after))
+            .map(|(t, (b, a))| (t, if b == a { b } else { None }))
+            .collect();
     }
     let differential = entries
         .iter()

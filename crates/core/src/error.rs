@@ -23,6 +23,9 @@ pub enum Error {
     Usage(String),
     #[error(transparent)]
     Locked(Box<crate::state::LockHeld>),
+    /// The component is held by an unfinished rollback (resume or abandon it first).
+    #[error("{0}")]
+    Held(String),
     #[error("{0}")]
     Verify(String),
     #[error("{0}")]
@@ -37,7 +40,7 @@ impl Error {
             Error::Usage(_) => exit::USAGE,
             Error::Verify(_) => exit::VERIFY_FAILED,
             Error::Stopped(_) => exit::STOPPED,
-            Error::Locked(_) => exit::LOCKED,
+            Error::Locked(_) | Error::Held(_) => exit::LOCKED,
             _ => exit::INTERNAL,
         }
     }

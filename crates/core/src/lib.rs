@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod checkpoint;
 pub mod context;
+pub mod continuity;
 pub mod crash;
 pub mod differential;
 pub mod engine;

@@ -38,6 +38,22 @@ pub struct Conflict {
     pub columns: Vec<String>,
 }
 
+/// A row that both the migration and a later business write changed. Where the business
+/// write left some of the migration's values in place (`kept_legacy`), replay could not
+/// tell whether the business meant them (a row trigger does not see which columns an
+/// UPDATE assigned), so the legacy values were kept and the row is listed for review.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Overlap {
+    pub table: String,
+    pub key: String,
+    pub seq: i64,
+    /// Legacy columns the business write changed (carried back).
+    pub business_columns: Vec<String>,
+    /// Legacy columns the migration had changed and the business write left as the
+    /// migration set them, with that value: the legacy value was kept instead.
+    pub kept_legacy: BTreeMap<String, Value>,
+}
+
 /// One business write, planned.
 #[derive(Clone, Debug)]
 pub enum Planned {
@@ -56,6 +72,7 @@ pub struct ReplayPlan {
     pub unmapped_columns: BTreeMap<String, BTreeSet<String>>,
     /// Writes that were planned but lose values of such columns (not listed in `ignore`).
     pub partial_gaps: Vec<Gap>,
+    pub overlaps: Vec<Overlap>,
 }
 
 impl ReplayPlan {
@@ -253,10 +270,27 @@ pub fn plan(
                         .collect();
                     let raw_changed = changed_columns(old, new);
                     if let Some(mc) = migration_changed.get(&(e.table.clone(), raw_k.clone())) {
+                        let legacy_has = |c: &&String| m.targets[&table].column_index(c).is_some();
+                        out.overlaps.push(Overlap {
+                            table: table.clone(),
+                            key: key_text(&key),
+                            seq: e.seq,
+                            business_columns: raw_changed
+                                .iter()
+                                .filter(legacy_has)
+                                .cloned()
+                                .collect(),
+                            kept_legacy: mc
+                                .iter()
+                                .filter(legacy_has)
+                                .filter(|c| !raw_changed.contains(*c))
+                                .filter_map(|c| new.get(c).map(|v| (c.clone(), v.clone())))
+                                .collect(),
+                        });
                         // Only columns the legacy table has can conflict there.
                         let both: Vec<String> = raw_changed
                             .intersection(mc)
-                            .filter(|c| m.targets[&table].column_index(c).is_some())
+                            .filter(legacy_has)
                             .cloned()
                             .collect();
                         if !both.is_empty() {
@@ -362,17 +396,28 @@ fn note_lost<'v>(
     out.partial_gaps.push(g);
 }
 
-/// Turns an engine's refusal of a planned write into a gap.
-pub fn outcome_gap(component: &str, seq: i64, op: &ApplyOp, outcome: &ApplyOutcome) -> Option<Gap> {
+/// Turns an engine's refusal of a planned write into a gap. `key_names` are the legacy
+/// table's key columns (an insert's key is read from its row).
+pub fn outcome_gap(
+    component: &str,
+    seq: i64,
+    op: &ApplyOp,
+    outcome: &ApplyOutcome,
+    key_names: &[String],
+) -> Option<Gap> {
     let (key, kind, row) = match op {
-        ApplyOp::Insert { row, .. } => (row.clone(), Op::Insert, Some(row.clone())),
+        ApplyOp::Insert { row, .. } => (
+            key_names
+                .iter()
+                .map(|n| (n.clone(), row.get(n).cloned().unwrap_or(Value::Null)))
+                .collect(),
+            Op::Insert,
+            Some(row.clone()),
+        ),
         ApplyOp::Update { key, set, .. } => (key.clone(), Op::Update, Some(set.clone())),
         ApplyOp::Delete { key, .. } => (key.clone(), Op::Delete, None),
     };
-    let key_t = match op {
-        ApplyOp::Insert { .. } => "(see row)".to_string(),
-        _ => key_text(&key),
-    };
+    let key_t = key_text(&key);
     let (reason, suggestion) = match (outcome, kind) {
         (ApplyOutcome::Applied, _) | (ApplyOutcome::NoRow, Op::Delete) => return None,
         (ApplyOutcome::NoRow, _) => (

@@ -6,8 +6,16 @@ use std::fmt::Write;
 pub fn markdown(r: &RollbackRecord) -> String {
     let mut s = String::new();
     let verdict = match &r.status {
+        Status::Completed { ok: true } if r.figures.review > 0 => format!(
+            "completed, verified; {} rows changed by both the migration and a business write kept legacy values the business write had left as the migration set them: review them (`ripcord gaps --review`)",
+            r.figures.review
+        ),
         Status::Completed { ok: true } => "completed, verified".to_string(),
+        Status::Completed { ok: false } if !r.uncaptured.is_empty() => {
+            "completed, NOT VERIFIED: capture was broken, writes may be missing in unknown number (see below)".to_string()
+        }
         Status::Completed { ok: false } => "completed WITH PROBLEMS (see below)".to_string(),
+        Status::Abandoned { by, reason } => format!("ABANDONED by {by}: {reason}"),
         Status::Failed { phase, error } => format!("FAILED in {}: {error}", phase.name()),
         Status::Running { phase } => format!(
             "interrupted before {} finished; run `ripcord rollback --resume`",
@@ -57,9 +65,24 @@ pub fn markdown(r: &RollbackRecord) -> String {
     let _ = writeln!(s, "| rows restored from checkpoint | {} |", f.restored_rows);
     let _ = writeln!(s, "| business writes at risk | {} |", f.at_risk);
     let _ = writeln!(s, "| recovered | {} |", f.recovered);
-    let _ = writeln!(s, "| lost (data gaps) | {} |", f.lost);
-    let _ = writeln!(s, "| recovery rate | {:.2}% |", f.recovery_rate() * 100.0);
+    if r.uncaptured.is_empty() {
+        let _ = writeln!(s, "| lost (data gaps) | {} |", f.lost);
+        let _ = writeln!(s, "| recovery rate | {:.2}% |", f.recovery_rate() * 100.0);
+    } else {
+        // Writes that escaped the journal are not counted anywhere: no figure can be given.
+        let _ = writeln!(
+            s,
+            "| lost (data gaps) | {} known, plus an UNKNOWN number not captured |",
+            f.lost
+        );
+        let _ = writeln!(s, "| recovery rate | unknown |");
+    }
     let _ = writeln!(s, "| conflicts (business value kept) | {} |", f.conflicts);
+    let _ = writeln!(
+        s,
+        "| overlaps to review (legacy value kept) | {} |",
+        f.review
+    );
     let downtime = r
         .phase_times
         .iter()
@@ -101,6 +124,16 @@ pub fn markdown(r: &RollbackRecord) -> String {
         }
         let _ = writeln!(s);
     }
+    if !r.uncaptured.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Writes not captured (accepted with --accept-uncaptured)\n\nThe journal may not hold every business write in these windows; their number is unknown and they were not carried back.\n"
+        );
+        for b in &r.uncaptured {
+            let _ = writeln!(s, "- {b}");
+        }
+        let _ = writeln!(s);
+    }
     if !r.gaps.is_empty() {
         let _ = writeln!(
             s,
@@ -122,6 +155,33 @@ pub fn markdown(r: &RollbackRecord) -> String {
         );
         for c in &r.conflicts {
             let _ = writeln!(s, "- {} {}: {}", c.table, c.key, c.columns.join(", "));
+        }
+        let _ = writeln!(s);
+    }
+    if !r.overlaps.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Overlaps: rows changed by both the migration and a business write\n\nA business write carries back only the columns it changed. Where it left a value the migration had set, ripcord cannot tell whether the business meant it, so the legacy value was kept; those rows need review (`ripcord gaps --review`).\n\n| table | key | business write | business changed | migration's value left in place (legacy value kept) |\n|---|---|---:|---|---|"
+        );
+        for o in &r.overlaps {
+            let kept: Vec<String> = o
+                .kept_legacy
+                .iter()
+                .map(|(c, v)| format!("{c} = {v}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | #{} | {} | {} |",
+                o.table,
+                o.key,
+                o.seq,
+                o.business_columns.join(", "),
+                if kept.is_empty() {
+                    "—".to_string()
+                } else {
+                    kept.join(", ")
+                }
+            );
         }
         let _ = writeln!(s);
     }

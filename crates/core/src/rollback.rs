@@ -7,11 +7,12 @@
 
 use crate::checkpoint;
 use crate::context::{Ctx, new_id, now};
+use crate::continuity::{self, Break};
 use crate::engine::{ApplyOp, ReplayPosition, RestoreOptions};
 use crate::events::Event;
 use crate::journal::{JournalEntry, JournalMark, Origin};
 use crate::plan::Component;
-use crate::replay::{self, Conflict, Expected, Gap, Planned};
+use crate::replay::{self, Conflict, Expected, Gap, Overlap, Planned};
 use crate::schema::TableSchema;
 use crate::state::LockOwner;
 use crate::store::{CheckpointId, ComponentEntry, Manifest};
@@ -97,6 +98,11 @@ pub enum Status {
     Completed {
         ok: bool,
     },
+    /// Given up by an operator (`rollback --abandon ID --reason …`); never resumed.
+    Abandoned {
+        by: String,
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -109,6 +115,10 @@ pub struct Figures {
     pub lost: u64,
     pub restored_rows: u64,
     pub conflicts: u64,
+    /// Rows where a business write left the migration's value in place and the legacy
+    /// value was kept: to be reviewed (`ripcord gaps --review`).
+    #[serde(default)]
+    pub review: u64,
 }
 
 impl Figures {
@@ -176,6 +186,20 @@ pub struct RollbackRecord {
     /// The slowest-priority component's recovery-time target, in seconds.
     pub rto_seconds: f64,
     pub notes: Vec<String>,
+    /// Who approved up front (`--yes`), so a resume after a crash before the approve phase
+    /// does not ask again.
+    #[serde(default)]
+    pub approval: Option<String>,
+    /// Capture breaks the operator accepted (`--accept-uncaptured`): writes in these windows
+    /// may be missing, in unknown number, so the rollback cannot end verified.
+    #[serde(default)]
+    pub uncaptured: Vec<Break>,
+    /// Capture database → captured table → capture token, read after the freeze: the
+    /// `before` side of the links the restore records.
+    #[serde(default)]
+    pub tokens_at_freeze: BTreeMap<String, BTreeMap<String, Option<String>>>,
+    #[serde(default)]
+    pub overlaps: Vec<Overlap>,
 }
 
 impl RollbackRecord {
@@ -184,6 +208,18 @@ impl RollbackRecord {
     }
     pub fn ok(&self) -> bool {
         matches!(self.status, Status::Completed { ok: true })
+    }
+    /// Not completed, not abandoned: it holds its components until resumed or abandoned.
+    pub fn unfinished(&self) -> bool {
+        match self.status {
+            Status::Abandoned { .. } => false,
+            Status::Completed { .. } => self.finished_at.is_none(),
+            _ => true,
+        }
+    }
+    /// Overlaps where a business write left the migration's value in place.
+    pub fn to_review(&self) -> impl Iterator<Item = &Overlap> {
+        self.overlaps.iter().filter(|o| !o.kept_legacy.is_empty())
     }
 }
 
@@ -194,6 +230,9 @@ pub struct RollbackPlan {
     pub rto_seconds: f64,
     /// A rough figure: restore at 50,000 rows/s and replay at 2,000 writes/s.
     pub expected_seconds: f64,
+    /// Captured tables whose writes since the checkpoint the journal may not hold: a
+    /// rollback refuses unless told `--accept-uncaptured`.
+    pub breaks: Vec<Break>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -211,6 +250,8 @@ pub struct Request {
     pub components: Vec<String>,
     pub to: Option<String>,
     pub reason: String,
+    /// Proceed over capture breaks; the report then says writes may be missing.
+    pub accept_uncaptured: bool,
 }
 
 fn components_of(ctx: &Ctx, names: &[String]) -> Result<Vec<Component>> {
@@ -245,10 +286,12 @@ fn journal_after(
 pub fn assess(ctx: &mut Ctx, req: &Request) -> Result<RollbackPlan> {
     let comps = components_of(ctx, &req.components)?;
     let mut out = Vec::new();
+    let mut breaks = Vec::new();
     let mut rto: f64 = 0.0;
     let (mut rows_total, mut writes_total) = (0u64, 0u64);
     for c in &comps {
         let m = checkpoint::find(ctx, &c.name, req.to.as_deref())?;
+        breaks.extend(continuity::check(ctx, c, &m)?);
         let entry = m.component(&c.name).expect("find checks it");
         let entries = journal_after(ctx, c, &entry.journal_mark, None)?;
         let at_risk = entries
@@ -277,7 +320,26 @@ pub fn assess(ctx: &mut Ctx, req: &Request) -> Result<RollbackPlan> {
         components: out,
         rto_seconds: rto,
         expected_seconds: rows_total as f64 / 50_000.0 + writes_total as f64 / 2_000.0,
+        breaks,
     })
+}
+
+/// The refusal of a rollback over capture breaks, naming each table and window.
+pub fn uncaptured_error(breaks: &[Break]) -> Error {
+    let list: Vec<String> = breaks.iter().map(|b| format!("  - {b}")).collect();
+    Error::Verify(format!(
+        "ripcord cannot vouch that the journal holds every business write since the checkpoint:\n{}\nA rollback now could erase those writes without knowing it. Take a new checkpoint after fixing capture, or pass --accept-uncaptured --reason \"…\" to roll back anyway (the report will say writes may be missing, in unknown number).",
+        list.join("\n")
+    ))
+}
+
+/// A rollback that holds one of `components` and did not finish.
+fn unfinished_holding(ctx: &mut Ctx, components: &[String]) -> Result<Option<RollbackRecord>> {
+    Ok(ctx
+        .state
+        .rollbacks()?
+        .into_iter()
+        .find(|r| r.unfinished() && r.components.iter().any(|c| components.contains(c))))
 }
 
 /// Starts a rollback. `approve` is asked once, after assessment, and returns the name of
@@ -287,7 +349,51 @@ pub fn start(
     req: &Request,
     approve: &mut dyn FnMut(&RollbackPlan) -> Option<String>,
 ) -> Result<RollbackRecord> {
+    let names = components_of(ctx, &req.components)?
+        .into_iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>();
+    while let Some(mut r) = unfinished_holding(ctx, &names)? {
+        // One that stopped before its freeze changed nothing (an unanswered prompt, a
+        // Ctrl-C, a crash while assessing): the new rollback supersedes it, so a later
+        // `--resume` cannot pick it up and act on a stale assessment.
+        let touched = ctx
+            .state
+            .phases(&r.id)?
+            .iter()
+            .any(|p| p.phase == Phase::Freeze.name());
+        if !touched {
+            r.status = Status::Abandoned {
+                by: ctx.actor.clone(),
+                reason: "superseded by a new rollback before it changed anything".into(),
+            };
+            r.finished_at = Some(now());
+            ctx.state.save_rollback(&r)?;
+            ctx.audit(
+                "rollback.abandon",
+                serde_json::json!({"rollback": r.id, "reason": "superseded", "restore_began": false}),
+                "superseded before its freeze",
+            )?;
+            continue;
+        }
+        return Err(Error::Held(format!(
+            "rollback {} of {} did not finish ({}); a new rollback would restore over it. Continue it with `ripcord rollback --resume {}`, or give it up with `ripcord rollback --abandon {} --reason \"…\"`",
+            r.id,
+            r.components.join(", "),
+            status_line(&r.status),
+            r.id,
+            r.id
+        )));
+    }
     let plan = assess(ctx, req)?;
+    if !plan.breaks.is_empty() && !req.accept_uncaptured {
+        ctx.audit(
+            "rollback.refused",
+            serde_json::json!({"components": names, "breaks": plan.breaks}),
+            "capture not continuous since the checkpoint",
+        )?;
+        return Err(uncaptured_error(&plan.breaks));
+    }
     let mut rec = RollbackRecord {
         id: new_id("rb"),
         components: plan.components.iter().map(|c| c.name.clone()).collect(),
@@ -313,10 +419,21 @@ pub fn start(
         proof: None,
         rto_seconds: plan.rto_seconds,
         notes: Vec::new(),
+        approval: None,
+        uncaptured: plan.breaks.clone(),
+        tokens_at_freeze: BTreeMap::new(),
+        overlaps: Vec::new(),
     };
     let owner = LockOwner::current(&ctx.actor);
     lock_all(ctx, &rec, &owner)?;
     ctx.state.save_rollback(&rec)?;
+    if !rec.uncaptured.is_empty() {
+        ctx.audit(
+            "rollback.accept_uncaptured",
+            serde_json::json!({"rollback": rec.id, "breaks": rec.uncaptured, "reason": rec.reason}),
+            "accepted: writes in these windows may be missing",
+        )?;
+    }
     ctx.audit(
         "rollback.start",
         serde_json::json!({"rollback": rec.id, "components": rec.components, "checkpoints": rec.checkpoints, "reason": rec.reason}),
@@ -334,21 +451,175 @@ pub fn start(
         reason: rec.reason.clone(),
     });
     let approval = approve(&plan);
+    // Kept so a resume after a crash before the approve phase needs no second approval.
+    rec.approval = approval.clone();
+    ctx.state.save_rollback(&rec)?;
     drive(ctx, &mut rec, &owner, approval)?;
     Ok(rec)
 }
 
-/// Continues the newest rollback that did not complete. `approval` is used only when the
-/// interrupted rollback had not been approved yet.
-pub fn resume(ctx: &mut Ctx, approval: Option<String>) -> Result<RollbackRecord> {
+fn status_line(s: &Status) -> String {
+    match s {
+        Status::Running { phase } => format!("interrupted in {}", phase.name()),
+        Status::Failed { phase, error } => format!("failed in {}: {error}", phase.name()),
+        Status::Completed { .. } => "interrupted after its last phase".into(),
+        Status::Abandoned { by, .. } => format!("abandoned by {by}"),
+    }
+}
+
+/// Gives up an unfinished rollback. Tables it had not begun to restore are unfrozen; a
+/// table it had begun to restore stays frozen (it may hold the checkpoint without the
+/// business writes since) until a new rollback restores it and carries them back.
+pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<RollbackRecord> {
     let mut rec = ctx
         .state
         .rollbacks()?
         .into_iter()
-        .find(|r| !matches!(r.status, Status::Completed { .. }) || r.finished_at.is_none())
-        .ok_or_else(|| Error::Usage("there is no unfinished rollback to resume".into()))?;
+        .find(|r| r.id == id || r.id.starts_with(id))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "no rollback {id:?}; `ripcord report` lists the newest"
+            ))
+        })?;
+    if !rec.unfinished() {
+        return Err(Error::Usage(format!(
+            "rollback {} is not unfinished ({}); there is nothing to abandon",
+            rec.id,
+            status_line(&rec.status)
+        )));
+    }
     let owner = LockOwner::current(&ctx.actor);
     lock_all(ctx, &rec, &owner)?;
+    let restore_began = ctx
+        .state
+        .phases(&rec.id)?
+        .iter()
+        .any(|p| p.phase == Phase::Restore.name());
+    if !restore_began {
+        for l in load(ctx, &rec)? {
+            ctx.engine(&l.component.database)?
+                .unfreeze(&l.component.tables)?;
+            ctx.engine(&l.component.capture_database)?
+                .unfreeze(&l.component.captured_tables())?;
+        }
+    } else {
+        rec.notes.push("abandoned after its restore began: the tables stay frozen until a new rollback restores them and carries the business writes back".into());
+    }
+    rec.status = Status::Abandoned {
+        by: ctx.actor.clone(),
+        reason: reason.to_string(),
+    };
+    rec.finished_at = Some(now());
+    ctx.state.save_rollback(&rec)?;
+    ctx.audit(
+        "rollback.abandon",
+        serde_json::json!({"rollback": rec.id, "reason": reason, "restore_began": restore_began}),
+        "abandoned",
+    )?;
+    unlock_all(ctx, &rec, &owner);
+    Ok(rec)
+}
+
+/// Refuses to resume when what the interrupted rollback relied on moved: its tables are
+/// no longer frozen, or business writes reached the journal after its drain.
+fn check_resumable(ctx: &mut Ctx, rec: &RollbackRecord) -> Result<()> {
+    let phase = match &rec.status {
+        Status::Running { phase } | Status::Failed { phase, .. } => *phase,
+        _ => return Ok(()),
+    };
+    // Before the freeze nothing relied on it; from the unfreeze on, writes are allowed.
+    if !matches!(
+        phase,
+        Phase::Drain | Phase::Restore | Phase::Replay | Phase::Verify | Phase::SwitchBack
+    ) {
+        return Ok(());
+    }
+    let mut problems = Vec::new();
+    for l in load(ctx, rec)? {
+        let frozen = ctx.engine(&l.component.database)?.frozen_tables()?;
+        let thawed: Vec<&String> = l
+            .component
+            .tables
+            .iter()
+            .filter(|t| !frozen.contains(t))
+            .collect();
+        if !thawed.is_empty() {
+            problems.push(format!(
+                "{}: tables {} are no longer frozen",
+                l.component.name,
+                thawed
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if let Some(&upto) = rec.drain_to.get(&l.component.capture_database) {
+            let mut e = ctx.engine(&l.component.capture_database)?;
+            let high = e.journal_mark()?.high;
+            let newer = e
+                .read_journal(
+                    &JournalMark {
+                        high: upto,
+                        holes: Vec::new(),
+                        snapshot: None,
+                    },
+                    high,
+                    &l.component.captured_tables(),
+                )?
+                .into_iter()
+                .filter(|x| x.origin == Origin::Business)
+                .count();
+            if newer > 0 {
+                problems.push(format!(
+                    "{}: {newer} business writes reached the journal after the drain",
+                    l.component.name
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Verify(format!(
+            "rollback {} cannot be resumed safely: {}. Resuming would restore over newer data. Give it up with `ripcord rollback --abandon {} --reason \"…\"` and start a new rollback.",
+            rec.id,
+            problems.join("; "),
+            rec.id
+        )))
+    }
+}
+
+/// Continues an unfinished rollback: the one named, or the newest. `approval` is used only
+/// when the interrupted rollback had not been approved yet (nor up front).
+pub fn resume(ctx: &mut Ctx, id: Option<&str>, approval: Option<String>) -> Result<RollbackRecord> {
+    let all = ctx.state.rollbacks()?;
+    let mut rec = match id {
+        Some(id) => {
+            let r = all
+                .into_iter()
+                .find(|r| r.id == id || r.id.starts_with(id))
+                .ok_or_else(|| Error::Usage(format!("no rollback {id:?}")))?;
+            if !r.unfinished() {
+                return Err(Error::Usage(format!(
+                    "rollback {} is not unfinished ({}); there is nothing to resume",
+                    r.id,
+                    status_line(&r.status)
+                )));
+            }
+            r
+        }
+        None => all
+            .into_iter()
+            .find(RollbackRecord::unfinished)
+            .ok_or_else(|| Error::Usage("there is no unfinished rollback to resume".into()))?,
+    };
+    let owner = LockOwner::current(&ctx.actor);
+    lock_all(ctx, &rec, &owner)?;
+    if let Err(e) = check_resumable(ctx, &rec) {
+        unlock_all(ctx, &rec, &owner);
+        return Err(e);
+    }
     if let Status::Failed { phase, .. } = rec.status {
         rec.status = Status::Running { phase };
     }
@@ -357,7 +628,11 @@ pub fn resume(ctx: &mut Ctx, approval: Option<String>) -> Result<RollbackRecord>
         serde_json::json!({"rollback": rec.id, "status": rec.status}),
         "resuming",
     )?;
-    let approval = rec.approved_by.clone().or(approval);
+    let approval = rec
+        .approved_by
+        .clone()
+        .or_else(|| rec.approval.clone())
+        .or(approval);
     drive(ctx, &mut rec, &owner, approval)?;
     Ok(rec)
 }
@@ -375,6 +650,16 @@ fn lock_all(ctx: &mut Ctx, rec: &RollbackRecord, owner: &LockOwner) -> Result<()
         taken.push(name);
     }
     Ok(())
+}
+
+/// Renews every lock of the rollback (between phases and during long ones), so a long
+/// restore does not lose a lock to another operator.
+fn renew_all(ctx: &mut Ctx, components: &[String], owner: &LockOwner) {
+    for c in components {
+        let _ = ctx
+            .state
+            .renew_lock(&format!("rollback:{c}"), owner, lease());
+    }
 }
 
 fn unlock_all(ctx: &mut Ctx, rec: &RollbackRecord, owner: &LockOwner) {
@@ -397,7 +682,7 @@ fn drive(
             phase: phase.name().into(),
         });
         crate::crash::point(&format!("{}:before", phase.name()));
-        let result = run_phase(ctx, rec, phase, &approval);
+        let result = run_phase(ctx, rec, phase, &approval, owner);
         let secs = t.elapsed().as_secs_f64();
         match result {
             Ok(detail) => {
@@ -411,7 +696,8 @@ fn drive(
                     None => Status::Completed {
                         ok: rec.proof.as_ref().is_some_and(Proof::ok)
                             && rec.gaps.is_empty()
-                            && !zero_recovered(rec),
+                            && !zero_recovered(rec)
+                            && rec.uncaptured.is_empty(),
                     },
                 };
                 ctx.state
@@ -424,17 +710,22 @@ fn drive(
                     detail,
                 });
                 crate::crash::point(&format!("{}:after", phase.name()));
-                let _ = ctx.state.renew_lock(
-                    &format!("rollback:{}", rec.components[0]),
-                    owner,
-                    lease(),
-                );
+                renew_all(ctx, &rec.components, owner);
             }
             Err(e) => {
                 let msg = crate::redact::scrub(&e.to_string());
-                rec.status = Status::Failed {
-                    phase,
-                    error: msg.clone(),
+                rec.status = if phase == Phase::Approve && matches!(e, Error::Stopped(_)) {
+                    // Not approved: nothing was changed, nothing is left to resume.
+                    rec.finished_at = Some(now());
+                    Status::Abandoned {
+                        by: ctx.actor.clone(),
+                        reason: msg.clone(),
+                    }
+                } else {
+                    Status::Failed {
+                        phase,
+                        error: msg.clone(),
+                    }
                 };
                 ctx.state.log_phase(&rec.id, phase.name(), "failed", &msg)?;
                 ctx.state.save_rollback(rec)?;
@@ -472,6 +763,7 @@ fn drive(
         serde_json::json!({"rollback": rec.id, "figures": rec.figures, "gaps": rec.gaps.len(), "seconds": total}),
         if rec.ok() { "ok" } else { "failed verification or left data gaps" },
     )?;
+    crate::crash::point("finish:before-unlock");
     unlock_all(ctx, rec, owner);
     Ok(())
 }
@@ -516,6 +808,7 @@ fn run_phase(
     rec: &mut RollbackRecord,
     phase: Phase,
     approval: &Option<String>,
+    owner: &LockOwner,
 ) -> Result<String> {
     let loaded = load(ctx, rec)?;
     match phase {
@@ -579,6 +872,30 @@ fn run_phase(
             Ok("writes to the components' tables are blocked".into())
         }
         Phase::Drain => {
+            // Capture may have broken between the assessment and the freeze: look again,
+            // now that no business write can move it.
+            let mut breaks = Vec::new();
+            for l in &loaded {
+                breaks.extend(continuity::check(ctx, &l.component, &l.manifest)?);
+            }
+            let accepted = |b: &Break| {
+                rec.uncaptured
+                    .iter()
+                    .any(|a| a.database == b.database && a.table == b.table)
+            };
+            let new_breaks: Vec<Break> = breaks.into_iter().filter(|b| !accepted(b)).collect();
+            if !new_breaks.is_empty() {
+                return Err(uncaptured_error(&new_breaks));
+            }
+            for l in &loaded {
+                let db = &l.component.capture_database;
+                let tables = l.component.captured_tables();
+                let tokens = continuity::tokens(ctx, db, &tables)?;
+                let map = rec.tokens_at_freeze.entry(db.clone()).or_default();
+                for (t, tok) in tables.into_iter().zip(tokens) {
+                    map.entry(t).or_insert(tok);
+                }
+            }
             for l in &loaded {
                 let db = &l.component.capture_database;
                 if !rec.drain_to.contains_key(db) {
@@ -602,13 +919,38 @@ fn run_phase(
         Phase::Restore => {
             let mut restored = 0;
             let mut skipped = 0;
-            for l in &loaded {
+            // The seeds' restoration tiers: critical components first.
+            let mut order: Vec<&Loaded> = loaded.iter().collect();
+            order.sort_by_key(|l| l.component.priority);
+            for l in order {
                 let mut engine = ctx.engine(&l.component.database)?;
                 let captured_here = l.component.capture_database == l.component.database;
                 for t in &l.entry().tables {
                     let tag = format!("{}:{}", rec.id, t.schema.name);
+                    // The restore re-arms capture in its own transaction: no write escapes,
+                    // so the token it leaves continues the checkpoint's (a link).
+                    let relink = |ctx: &mut Ctx, rec: &RollbackRecord| -> Result<()> {
+                        if !captured_here {
+                            return Ok(());
+                        }
+                        let db = &l.component.capture_database;
+                        let before = rec
+                            .tokens_at_freeze
+                            .get(db)
+                            .and_then(|m| m.get(&t.schema.name))
+                            .cloned()
+                            .flatten();
+                        continuity::link(
+                            ctx,
+                            db,
+                            std::slice::from_ref(&t.schema.name),
+                            &[before],
+                            &rec.id,
+                        )
+                    };
                     if engine.restore_done(&tag)? {
                         skipped += 1;
+                        relink(ctx, rec)?;
                         continue;
                     }
                     let half = t.rows / 2;
@@ -636,6 +978,8 @@ fn run_phase(
                     restored += engine.restore_table(&t.schema, &mut rows, &opts)?;
                     drop(rows);
                     meter.finish();
+                    relink(ctx, rec)?;
+                    renew_all(ctx, &rec.components, owner);
                     ctx.emit(Event::Progress {
                         what: format!("restored {}", t.schema.name),
                         done: t.rows,
@@ -662,53 +1006,79 @@ fn run_phase(
             let mut applied_total = 0u64;
             rec.gaps.clear();
             rec.conflicts.clear();
+            rec.overlaps.clear();
+            // One replay per target database (and capture journal), across all its
+            // components, in the order the business wrote: new rows need their parents
+            // first, deletes their children first, and no fixed component order gives both.
+            let mut groups: BTreeMap<(String, String), Vec<&Loaded>> = BTreeMap::new();
             for l in &loaded {
-                let plan = plan_replay(ctx, rec, l)?;
-                let mut engine = ctx.engine(&l.component.database)?;
-                let tag = format!("{}:{}", rec.id, l.component.name);
+                groups
+                    .entry((
+                        l.component.database.clone(),
+                        l.component.capture_database.clone(),
+                    ))
+                    .or_default()
+                    .push(l);
+            }
+            for ((db, _), group) in groups {
+                let mut items: Vec<(i64, &str, Planned)> = Vec::new();
+                let mut partial_gaps: Vec<Gap> = Vec::new();
+                let mut key_names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for l in &group {
+                    let plan = plan_replay(ctx, rec, l)?;
+                    for t in &l.entry().tables {
+                        key_names.insert(t.schema.name.clone(), t.schema.key_names());
+                    }
+                    let name = l.component.name.as_str();
+                    items.extend(plan.items.into_iter().map(|(s, p)| (s, name, p)));
+                    partial_gaps.extend(plan.partial_gaps);
+                    rec.conflicts.extend(plan.conflicts);
+                    rec.overlaps.extend(plan.overlaps);
+                    for (t, cols) in plan.unmapped_columns {
+                        rec.unmapped_columns.insert(t, cols.into_iter().collect());
+                    }
+                }
+                items.sort_by_key(|(s, _, _)| *s);
+                let names: Vec<&str> = group.iter().map(|l| l.component.name.as_str()).collect();
+                let tag = format!("{}:{}", rec.id, names.join("+"));
+                let mut engine = ctx.engine(&db)?;
                 let done_to = engine.replay_position(&tag)?.unwrap_or(i64::MIN);
-                let pending: Vec<&(i64, Planned)> =
-                    plan.items.iter().filter(|(s, _)| *s > done_to).collect();
+                let pending: Vec<&(i64, &str, Planned)> =
+                    items.iter().filter(|(s, _, _)| *s > done_to).collect();
                 let mut batches = 0;
                 for batch in pending.chunks(BATCH) {
-                    let ops: Vec<(i64, ApplyOp)> = batch
+                    let ops: Vec<(i64, &str, ApplyOp)> = batch
                         .iter()
-                        .filter_map(|(s, p)| {
-                            if let Planned::Apply(op) = p {
-                                Some((*s, op.clone()))
-                            } else {
-                                None
-                            }
+                        .filter_map(|(s, c, p)| match p {
+                            Planned::Apply(op) => Some((*s, *c, op.clone())),
+                            _ => None,
                         })
                         .collect();
                     let in_batch: std::collections::BTreeSet<i64> =
-                        batch.iter().map(|(s, _)| *s).collect();
+                        batch.iter().map(|(s, _, _)| *s).collect();
                     let planned_gaps: Vec<Gap> = batch
                         .iter()
-                        .filter_map(|(_, p)| {
-                            if let Planned::Gap(g) = p {
-                                Some(g.clone())
-                            } else {
-                                None
-                            }
+                        .filter_map(|(_, _, p)| match p {
+                            Planned::Gap(g) => Some(g.clone()),
+                            _ => None,
                         })
                         .chain(
-                            plan.partial_gaps
+                            partial_gaps
                                 .iter()
                                 .filter(|g| in_batch.contains(&g.seq))
                                 .cloned(),
                         )
                         .collect();
-                    let only_ops: Vec<ApplyOp> = ops.iter().map(|(_, o)| o.clone()).collect();
+                    let only_ops: Vec<ApplyOp> = ops.iter().map(|(_, _, o)| o.clone()).collect();
                     let pos = ReplayPosition {
                         rollback: tag.clone(),
                         last_seq: batch.last().expect("non-empty").0,
                     };
-                    let comp = l.component.name.clone();
                     let summarize = |outcomes: &[crate::engine::ApplyOutcome]| {
                         let mut gaps = planned_gaps.clone();
-                        for ((seq, op), o) in ops.iter().zip(outcomes) {
-                            gaps.extend(replay::outcome_gap(&comp, *seq, op, o));
+                        for ((seq, comp, op), o) in ops.iter().zip(outcomes) {
+                            let keys = key_names.get(op.table()).map(Vec::as_slice).unwrap_or(&[]);
+                            gaps.extend(replay::outcome_gap(comp, *seq, op, o, keys));
                         }
                         serde_json::to_string(&gaps).expect("gaps serialize")
                     };
@@ -719,20 +1089,43 @@ fn run_phase(
                         crate::crash::point("replay:mid");
                     }
                     ctx.emit(Event::Progress {
-                        what: format!("replayed {}", l.component.name),
+                        what: format!("replayed {}", names.join(", ")),
                         done: applied_total,
                         total: pending.len() as u64,
                     });
+                    if batches % 20 == 0 {
+                        renew_all(ctx, &rec.components, owner);
+                    }
                 }
+                // A write refused on a row the business deleted later in the same journal
+                // (its parent is in a component not rolled back, say) leaves nothing
+                // missing: the row's final state is "absent" either way.
+                let mut deleted_at: BTreeMap<(String, String), i64> = BTreeMap::new();
+                for (seq, _, p) in &items {
+                    if let Planned::Apply(ApplyOp::Delete { table, key }) = p {
+                        deleted_at.insert((table.clone(), replay::key_text(key)), *seq);
+                    }
+                }
+                let mut moot = 0;
                 // Gaps of every batch, including those applied before a restart.
                 for (_, json) in engine.replay_log(&tag)? {
                     let gaps: Vec<Gap> = serde_json::from_str(&json)
                         .map_err(|e| Error::Internal(format!("replay log unreadable: {e}")))?;
-                    rec.gaps.extend(gaps);
+                    for g in gaps {
+                        let later_deleted = deleted_at
+                            .get(&(g.table.clone(), g.key.clone()))
+                            .is_some_and(|d| *d > g.seq);
+                        if later_deleted && !g.partial && g.op != crate::journal::Op::Delete {
+                            moot += 1;
+                        } else {
+                            rec.gaps.push(g);
+                        }
+                    }
                 }
-                rec.conflicts.extend(plan.conflicts.clone());
-                for (t, cols) in plan.unmapped_columns {
-                    rec.unmapped_columns.insert(t, cols.into_iter().collect());
+                if moot > 0 {
+                    rec.notes.push(format!(
+                        "{moot} refused writes were to rows the business deleted later; those rows are absent, as the business left them"
+                    ));
                 }
             }
             for g in &rec.gaps {
@@ -754,10 +1147,15 @@ fn run_phase(
             rec.figures.lost = rec.gaps.len() as u64;
             rec.figures.recovered = rec.figures.at_risk.saturating_sub(rec.figures.lost);
             rec.figures.conflicts = rec.conflicts.len() as u64;
-            ctx.audit("replay", serde_json::json!({"rollback": rec.id, "applied": applied_total, "gaps": rec.gaps.len()}), "ok")?;
+            rec.figures.review = rec.to_review().count() as u64;
+            ctx.audit("replay", serde_json::json!({"rollback": rec.id, "applied": applied_total, "gaps": rec.gaps.len(), "review": rec.figures.review}), "ok")?;
             Ok(format!(
-                "{} of {} business writes carried back, {} gaps, {} conflicts",
-                rec.figures.recovered, rec.figures.at_risk, rec.figures.lost, rec.figures.conflicts
+                "{} of {} business writes carried back, {} gaps, {} conflicts, {} to review",
+                rec.figures.recovered,
+                rec.figures.at_risk,
+                rec.figures.lost,
+                rec.figures.conflicts,
+                rec.figures.review
             ))
         }
         Phase::Verify => {

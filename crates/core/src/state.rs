@@ -134,6 +134,20 @@ pub struct DecisionRecord {
     pub evidence: serde_json::Value,
 }
 
+/// ripcord re-armed a table's capture without letting a write escape the journal (in one
+/// transaction or under the table's write lock): the capture token went from `before` to
+/// `after`, and continuity still holds across that change (see `continuity.rs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaptureLink {
+    pub database: String,
+    pub table: String,
+    pub before: String,
+    pub after: String,
+    pub at: String,
+    /// What re-armed it: `capture` (checkpoint, capture start) or a rollback id.
+    pub by: String,
+}
+
 pub trait StateStore: Send {
     fn create_run(&mut self, id: &str, actor: &str, detail: &serde_json::Value) -> StateResult<()>;
     fn finish_run(&mut self, id: &str, status: &str, detail: &serde_json::Value)
@@ -143,6 +157,10 @@ pub trait StateStore: Send {
     fn add_checkpoint(&mut self, rec: &CheckpointRecord) -> StateResult<()>;
     /// Valid checkpoints, newest first.
     fn checkpoints(&mut self) -> StateResult<Vec<CheckpointRecord>>;
+
+    fn add_capture_link(&mut self, link: &CaptureLink) -> StateResult<()>;
+    /// Every link, oldest first.
+    fn capture_links(&mut self) -> StateResult<Vec<CaptureLink>>;
 
     fn save_rollback(&mut self, r: &RollbackRecord) -> StateResult<()>;
     fn rollbacks(&mut self) -> StateResult<Vec<RollbackRecord>>;

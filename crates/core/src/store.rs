@@ -16,6 +16,7 @@ use crate::journal::JournalMark;
 use crate::schema::TableSchema;
 use crate::value::{Row, RowDecoder, Value, encode_row};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -119,6 +120,11 @@ pub struct ComponentEntry {
     /// Where the capture journal stood in the snapshot the tables were read from.
     pub journal_mark: JournalMark,
     pub tables: Vec<TableEntry>,
+    /// Captured table (in the capture database) → its capture token, read before and after
+    /// the snapshot and equal both times; `None` when capture could not be vouched for.
+    /// Empty in checkpoints taken before ripcord recorded it: those cannot be vouched for.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capture: BTreeMap<String, Option<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -117,6 +117,7 @@ pub fn respond(
             "emergency stop of {run} by {}: {}",
             stopped.request.source, stopped.request.reason
         ),
+        accept_uncaptured: false,
     };
     let rolled = rollback::start(ctx, &req, &mut |_| Some(approver.clone()));
     let mut rec = match rolled {

@@ -109,9 +109,10 @@ fn run_multi(conn: &mut Conn, sql: &str) -> (Vec<u64>, Option<mysql::Error>) {
     (affected, None)
 }
 
-fn capture_sql(schema: &TableSchema) -> Vec<String> {
+/// The capture triggers' bodies, as (name suffix, event, body): also what
+/// `information_schema.TRIGGERS.ACTION_STATEMENT` shows for a trigger that is current.
+fn capture_bodies(schema: &TableSchema) -> [(&'static str, &'static str, String); 3] {
     let t = &schema.name;
-    let name = |s: &str| q(&format!("_ripcord_cap_{t}_{s}"));
     let image = |which: &str| {
         let parts: Vec<String> = schema
             .columns
@@ -127,32 +128,53 @@ fn capture_sql(schema: &TableSchema) -> Vec<String> {
         format!("JSON_OBJECT({})", parts.join(", "))
     };
     const ORIGIN: &str = "COALESCE(@ripcord_origin, 'business')";
-    let mut out: Vec<String> = ["i", "u", "d"]
+    [
+        (
+            "i",
+            "INSERT",
+            format!(
+                "INSERT INTO _ripcord_journal (tbl, op, new_row, origin) VALUES ({}, 'I', {}, {ORIGIN})",
+                sql::lit(t),
+                image("NEW")
+            ),
+        ),
+        (
+            "u",
+            "UPDATE",
+            format!(
+                "INSERT INTO _ripcord_journal (tbl, op, old_row, new_row, origin) VALUES ({}, 'U', {}, {}, {ORIGIN})",
+                sql::lit(t),
+                image("OLD"),
+                image("NEW")
+            ),
+        ),
+        (
+            "d",
+            "DELETE",
+            format!(
+                "INSERT INTO _ripcord_journal (tbl, op, old_row, origin) VALUES ({}, 'D', {}, {ORIGIN})",
+                sql::lit(t),
+                image("OLD")
+            ),
+        ),
+    ]
+}
+
+fn capture_sql(schema: &TableSchema) -> Vec<String> {
+    let t = &schema.name;
+    let name = |s: &str| q(&format!("_ripcord_cap_{t}_{s}"));
+    let bodies = capture_bodies(schema);
+    let mut out: Vec<String> = bodies
         .iter()
-        .map(|s| format!("DROP TRIGGER IF EXISTS {}", name(s)))
+        .map(|(s, _, _)| format!("DROP TRIGGER IF EXISTS {}", name(s)))
         .collect();
-    out.push(format!(
-        "CREATE TRIGGER {} AFTER INSERT ON {} FOR EACH ROW INSERT INTO _ripcord_journal (tbl, op, new_row, origin) VALUES ({}, 'I', {}, {ORIGIN})",
-        name("i"),
-        q(t),
-        sql::lit(t),
-        image("NEW")
-    ));
-    out.push(format!(
-        "CREATE TRIGGER {} AFTER UPDATE ON {} FOR EACH ROW INSERT INTO _ripcord_journal (tbl, op, old_row, new_row, origin) VALUES ({}, 'U', {}, {}, {ORIGIN})",
-        name("u"),
-        q(t),
-        sql::lit(t),
-        image("OLD"),
-        image("NEW")
-    ));
-    out.push(format!(
-        "CREATE TRIGGER {} AFTER DELETE ON {} FOR EACH ROW INSERT INTO _ripcord_journal (tbl, op, old_row, origin) VALUES ({}, 'D', {}, {ORIGIN})",
-        name("d"),
-        q(t),
-        sql::lit(t),
-        image("OLD")
-    ));
+    for (s, event, body) in bodies {
+        out.push(format!(
+            "CREATE TRIGGER {} AFTER {event} ON {} FOR EACH ROW {body}",
+            name(s),
+            q(t)
+        ));
+    }
     out
 }
 
@@ -266,6 +288,27 @@ impl MyEngine {
     }
 
     /// Runs statements (one or several), failing on the first error.
+    /// True when the table's capture triggers are exactly what `capture_sql` would write.
+    fn capture_current(&mut self, schema: &TableSchema) -> EngineResult<bool> {
+        let t = &schema.name;
+        let now = self.rows(
+            &format!(
+                "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = {} AND TRIGGER_NAME LIKE '\\_ripcord\\_cap\\_%'",
+                sql::lit(t)
+            ),
+            "capture triggers",
+        )?;
+        let want = capture_bodies(schema);
+        Ok(now.len() == want.len()
+            && want.iter().all(|(s, _, body)| {
+                let name = format!("_ripcord_cap_{t}_{s}");
+                now.iter().any(|r| {
+                    r.first().and_then(|x| x.as_deref()) == Some(name.as_str())
+                        && r.get(1).and_then(|x| x.as_deref()) == Some(body.as_str())
+                })
+            }))
+    }
+
     fn exec(&mut self, sql: &str, context: &str) -> EngineResult<()> {
         match run_multi(&mut self.conn, sql) {
             (_, None) => Ok(()),
@@ -894,6 +937,11 @@ impl Engine for MyEngine {
 
     fn capture_install(&mut self, tables: &[TableSchema]) -> EngineResult<()> {
         for s in tables {
+            // Re-arming what is already armed would give the triggers a new creation time
+            // and so end the continuity a checkpoint relies on, for nothing.
+            if self.capture_current(s)? {
+                continue;
+            }
             // Replacing the triggers is a drop then a create: without the table's write lock
             // held across both, a business write in between would go unjournaled (found by
             // crates/cli/tests/load_capture.rs).
@@ -924,6 +972,70 @@ impl Engine for MyEngine {
             }
         }
         Ok(())
+    }
+
+    /// The table's InnoDB id (new on TRUNCATE, a copying ALTER, a re-create; or its creation
+    /// time where the id cannot be read) and its capture triggers' creation times and
+    /// bodies: it changes whenever a write could have escaped the journal.
+    fn capture_tokens(&mut self, tables: &[String]) -> EngineResult<Vec<Option<String>>> {
+        let mut out = Vec::with_capacity(tables.len());
+        for t in tables {
+            let names: Vec<String> = ["i", "u", "d"]
+                .iter()
+                .map(|s| sql::lit(&format!("_ripcord_cap_{t}_{s}")))
+                .collect();
+            let triggers = self.rows(
+                &format!(
+                    "SELECT TRIGGER_NAME, DATE_FORMAT(CREATED, '%Y%m%d%H%i%s%f'), MD5(ACTION_STATEMENT) FROM information_schema.TRIGGERS
+                     WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = {} AND TRIGGER_NAME IN ({}) ORDER BY TRIGGER_NAME",
+                    sql::lit(t),
+                    names.join(", ")
+                ),
+                "capture token",
+            )?;
+            if triggers.len() != 3 {
+                out.push(None);
+                continue;
+            }
+            // INNODB_SYS_TABLES needs the PROCESS privilege; CREATE_TIME is the fallback.
+            let id = self
+                .rows(
+                    &format!(
+                        "SELECT TABLE_ID FROM information_schema.INNODB_SYS_TABLES WHERE NAME = CONCAT(DATABASE(), '/', {})",
+                        sql::lit(t)
+                    ),
+                    "table id",
+                )
+                .ok()
+                .and_then(|r| r.into_iter().next())
+                .and_then(|r| r.into_iter().next().flatten());
+            let id = match id {
+                Some(id) => format!("id{id}"),
+                None => self
+                    .strings(
+                        &format!(
+                            "SELECT DATE_FORMAT(CREATE_TIME, '%Y%m%d%H%i%s') FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
+                            sql::lit(t)
+                        ),
+                        "table creation time",
+                    )?
+                    .into_iter()
+                    .next()
+                    .map(|c| format!("ct{c}"))
+                    .unwrap_or_default(),
+            };
+            let trig: Vec<String> = triggers
+                .into_iter()
+                .map(|r| {
+                    r.into_iter()
+                        .map(|c| c.unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+                .collect();
+            out.push(Some(format!("mysql:{id}:{}", trig.join(":"))));
+        }
+        Ok(out)
     }
 
     fn captured_tables(&mut self) -> EngineResult<Vec<String>> {

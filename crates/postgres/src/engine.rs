@@ -834,6 +834,7 @@ impl Engine for PgEngine {
                     "SELECT c.oid::int8, c.relfilenode::int8, g.oid::int8 FROM pg_class c
                      JOIN pg_namespace n ON n.oid = c.relnamespace
                      JOIN pg_trigger g ON g.tgrelid = c.oid AND g.tgname = '_ripcord_cap_' || c.relname
+                         AND g.tgenabled <> 'D'
                      WHERE n.nspname = $1 AND c.relname = $2",
                     &[&self.schema, t],
                 )

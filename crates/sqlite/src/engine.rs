@@ -18,7 +18,7 @@ use ripcord_core::journal::{JournalEntry, JournalMark, Op, Origin, RowImage};
 use ripcord_core::schema::{Column, TableSchema};
 use ripcord_core::value::{Row, Value};
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, params_from_iter};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use std::path::Path;
 
 pub struct SqliteEngine {
@@ -142,7 +142,66 @@ fn image_expr(schema: &TableSchema, which: &str) -> String {
 
 const ORIGIN: &str = "(SELECT origin FROM _ripcord_ctl WHERE id = 1)";
 
-fn capture_sql(schema: &TableSchema) -> Vec<String> {
+/// A fresh arming epoch, written into the capture triggers' text: SQLite gives a trigger no
+/// identity of its own, so this is what makes a re-created trigger tell apart from the one
+/// a checkpoint saw (`capture_tokens`).
+fn new_epoch() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut h = blake3::Hasher::new();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    h.update(&nanos.to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    h.update(&N.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    h.finalize().to_hex()[..12].to_string()
+}
+
+const CAPTURE_SUFFIXES: [&str; 3] = ["i", "u", "d"];
+
+/// The arming epoch written in a capture trigger's text by `capture_sql`.
+fn epoch_of(trigger_sql: &str) -> Option<&str> {
+    let start = trigger_sql.find("/*ripcord:")? + "/*ripcord:".len();
+    let len = trigger_sql[start..].find("*/")?;
+    Some(&trigger_sql[start..start + len])
+}
+
+/// The text of the table's three capture triggers, in `CAPTURE_SUFFIXES` order, when all
+/// three exist.
+fn capture_triggers(conn: &Connection, t: &str) -> EngineResult<Option<Vec<String>>> {
+    let mut out = Vec::new();
+    for s in CAPTURE_SUFFIXES {
+        let sql: Option<String> = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?1 AND tbl_name = ?2",
+                rusqlite::params![format!("_ripcord_cap_{t}_{s}"), t],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err(format!("capture triggers of {t}")))?;
+        match sql {
+            Some(sql) => out.push(sql),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// True when the table's capture triggers are exactly what `capture_sql` would write now
+/// (same columns), so installing again would change nothing but the epoch.
+fn capture_current(conn: &Connection, schema: &TableSchema) -> EngineResult<bool> {
+    let Some(now) = capture_triggers(conn, &schema.name)? else {
+        return Ok(false);
+    };
+    let Some(epoch) = epoch_of(&now[0]) else {
+        return Ok(false);
+    };
+    Ok(capture_sql(schema, epoch)[3..] == now[..])
+}
+
+fn capture_sql(schema: &TableSchema, epoch: &str) -> Vec<String> {
     let t = &schema.name;
     let name = |s: &str| q(&format!("_ripcord_cap_{t}_{s}"));
     vec![
@@ -150,14 +209,14 @@ fn capture_sql(schema: &TableSchema) -> Vec<String> {
         format!("DROP TRIGGER IF EXISTS {}", name("u")),
         format!("DROP TRIGGER IF EXISTS {}", name("d")),
         format!(
-            "CREATE TRIGGER {} AFTER INSERT ON {} BEGIN INSERT INTO _ripcord_journal(tbl, op, new_row, origin) VALUES ({}, 'I', {}, {ORIGIN}); END",
+            "CREATE TRIGGER {} AFTER INSERT ON {} BEGIN /*ripcord:{epoch}*/ INSERT INTO _ripcord_journal(tbl, op, new_row, origin) VALUES ({}, 'I', {}, {ORIGIN}); END",
             name("i"),
             q(t),
             lit(t),
             image_expr(schema, "NEW")
         ),
         format!(
-            "CREATE TRIGGER {} AFTER UPDATE ON {} BEGIN INSERT INTO _ripcord_journal(tbl, op, old_row, new_row, origin) VALUES ({}, 'U', {}, {}, {ORIGIN}); END",
+            "CREATE TRIGGER {} AFTER UPDATE ON {} BEGIN /*ripcord:{epoch}*/ INSERT INTO _ripcord_journal(tbl, op, old_row, new_row, origin) VALUES ({}, 'U', {}, {}, {ORIGIN}); END",
             name("u"),
             q(t),
             lit(t),
@@ -165,7 +224,7 @@ fn capture_sql(schema: &TableSchema) -> Vec<String> {
             image_expr(schema, "NEW")
         ),
         format!(
-            "CREATE TRIGGER {} AFTER DELETE ON {} BEGIN INSERT INTO _ripcord_journal(tbl, op, old_row, origin) VALUES ({}, 'D', {}, {ORIGIN}); END",
+            "CREATE TRIGGER {} AFTER DELETE ON {} BEGIN /*ripcord:{epoch}*/ INSERT INTO _ripcord_journal(tbl, op, old_row, origin) VALUES ({}, 'D', {}, {ORIGIN}); END",
             name("d"),
             q(t),
             lit(t),
@@ -484,7 +543,7 @@ impl Engine for SqliteEngine {
             .map_err(err("sqlite_sequence"))?;
         }
         if opts.capture {
-            for s in capture_sql(schema) {
+            for s in capture_sql(schema, &new_epoch()) {
                 tx.execute_batch(&s)
                     .map_err(err(format!("capture on {t}")))?;
             }
@@ -522,7 +581,12 @@ impl Engine for SqliteEngine {
     fn capture_install(&mut self, tables: &[TableSchema]) -> EngineResult<()> {
         self.write(Origin::Ripcord, |c| {
             for s in tables {
-                for sql in capture_sql(s) {
+                // Re-arming what is already armed would change the epoch and so end the
+                // continuity a checkpoint relies on, for nothing.
+                if capture_current(c, s)? {
+                    continue;
+                }
+                for sql in capture_sql(s, &new_epoch()) {
                     c.execute_batch(&sql)
                         .map_err(err(format!("capture on {}", s.name)))?;
                 }
@@ -557,6 +621,25 @@ impl Engine for SqliteEngine {
             .collect::<Result<Vec<String>, _>>()
             .map_err(err("captured tables"))?;
         Ok(v)
+    }
+
+    /// The capture triggers' text (with their arming epoch): it changes when capture is
+    /// re-armed or its columns change; the table cannot be rewritten without dropping the
+    /// triggers (then there is no token).
+    fn capture_tokens(&mut self, tables: &[String]) -> EngineResult<Vec<Option<String>>> {
+        tables
+            .iter()
+            .map(|t| {
+                Ok(capture_triggers(&self.conn, t)?.map(|sqls| {
+                    let mut h = blake3::Hasher::new();
+                    for s in &sqls {
+                        h.update(s.as_bytes());
+                        h.update(&[0]);
+                    }
+                    format!("sqlite:{}", &h.finalize().to_hex()[..32])
+                }))
+            })
+            .collect()
     }
 
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {

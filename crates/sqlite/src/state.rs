@@ -24,6 +24,8 @@ const MIGRATIONS: &[&str] = &["
     CREATE TABLE stop_requests (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, at_ms INTEGER NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL, scenario TEXT, handled_at TEXT, outcome TEXT);
     CREATE TABLE decisions (id TEXT PRIMARY KEY, opened_at TEXT NOT NULL, status TEXT NOT NULL, record TEXT NOT NULL);
     CREATE TABLE guard_status (id INTEGER PRIMARY KEY CHECK (id = 1), record TEXT NOT NULL);
+", "
+    CREATE TABLE capture_links (pos INTEGER PRIMARY KEY, record TEXT NOT NULL);
 "];
 
 pub struct SqliteState {
@@ -192,6 +194,25 @@ impl StateStore for SqliteState {
             );
         }
         Ok(out)
+    }
+
+    fn add_capture_link(&mut self, link: &CaptureLink) -> StateResult<()> {
+        let json = serde_json::to_string(link).expect("links serialize");
+        self.conn
+            .execute("INSERT INTO capture_links (record) VALUES (?1)", [json])
+            .map_err(e("add capture link"))?;
+        Ok(())
+    }
+
+    fn capture_links(&mut self) -> StateResult<Vec<CaptureLink>> {
+        json_texts(
+            &self.conn,
+            "SELECT record FROM capture_links ORDER BY pos",
+            "capture links",
+        )?
+        .iter()
+        .map(|j| serde_json::from_str(j).map_err(unreadable("capture link")))
+        .collect()
     }
 
     fn log_phase(

@@ -1,0 +1,526 @@
+//! Regression tests for issue #10, "no silent loss": each operator path an acceptance run
+//! found losing business writes while the report said "0 lost, verified". Each test is
+//! named after its finding and runs the real binary on a Workshop database (customers and
+//! vehicles → service orders → invoices and payments, with foreign keys across components)
+//! in a fresh database per engine.
+
+mod common;
+use common::*;
+use ripcord::workshop::{self, Dialect};
+use ripcord_core::engine::Engine;
+use ripcord_core::journal::Origin;
+use ripcord_core::value::Value;
+use std::path::Path;
+use std::process::Output;
+
+struct Shop {
+    /// Dropped with the test: the database goes with it.
+    _db: FreshDb,
+    dir: tempfile::TempDir,
+    dialect: Dialect,
+}
+
+impl Shop {
+    fn new(engine: &'static str) -> Shop {
+        let db = FreshDb::new(engine);
+        let dir = tempfile::tempdir().unwrap();
+        let dialect = match engine {
+            "postgres" => Dialect::Postgres,
+            "mysql" => Dialect::Mysql,
+            _ => Dialect::Sqlite,
+        };
+        std::fs::write(
+            dir.path().join("ripcord.toml"),
+            workshop::plan_for(&db.url, dialect),
+        )
+        .unwrap();
+        let s = Shop {
+            _db: db,
+            dir,
+            dialect,
+        };
+        workshop::create(s.engine().as_mut(), 40, 3).unwrap();
+        s
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn engine(&self) -> Box<dyn Engine> {
+        let mut e = ctx_for(&self.path().join("ripcord.toml"))
+            .engine("workshop")
+            .unwrap();
+        e.prepare().unwrap();
+        e
+    }
+
+    fn business(&self, sql: &str) {
+        self.engine()
+            .execute(sql, Origin::Business)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    fn migration(&self, sql: &str) {
+        self.engine()
+            .execute(sql, Origin::Migration)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    fn scalar(&self, sql: &str) -> Value {
+        self.engine().query_scalar(sql).unwrap()
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        match self.scalar(sql) {
+            Value::Int(n) => n,
+            v => v.as_f64().unwrap() as i64,
+        }
+    }
+
+    fn ripcord(&self, args: &[&str]) -> Output {
+        self.ripcord_env(args, &[])
+    }
+
+    fn ripcord_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"));
+        c.current_dir(self.path())
+            .args(args)
+            .env_remove("RIPCORD_CRASH_AT")
+            .env("RIPCORD_ACTOR", "tester");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.ripcord(args);
+        assert_eq!(code(&o), 0, "ripcord {args:?}: {}", text(&o));
+        text(&o)
+    }
+
+    /// One visit's writes across all three components, parents first, as the business
+    /// makes them: a new customer, their car, a service order, an invoice and a payment.
+    fn new_chain(&self, id: i64) {
+        let net = 10_000 + id;
+        let vat = workshop::vat(net);
+        self.business(&format!(
+            "INSERT INTO customers (id, name_ar, name_en, phone, created_at) VALUES ({id}, 'سالم {id}', 'Salim {id}', NULL, '2026-11-29T10:00:00Z');
+             INSERT INTO vehicles (id, customer_id, plate, make, model, year) VALUES ({id}, {id}, 'P-{id}', 'Toyota', 'Hilux', 2024);
+             INSERT INTO service_orders (id, vehicle_id, opened_at, status, description) VALUES ({id}, {id}, '2026-11-29T10:05:00Z', 'open', 'oil / زيت');
+             INSERT INTO invoices (id, order_id, customer_id, net_baisa, vat_baisa, total_baisa, status, issued_at) VALUES ({id}, {id}, {id}, {net}, {vat}, {}, 'open', '2026-11-29T11:00:00Z');
+             INSERT INTO payments (id, invoice_id, amount_baisa, method, paid_at) VALUES ({id}, {id}, {}, 'cash', '2026-11-29T11:05:00Z')",
+            net + vat,
+            net + vat
+        ));
+    }
+
+    /// The same chain removed, children first.
+    fn delete_chain(&self, id: i64) {
+        self.business(&format!(
+            "DELETE FROM payments WHERE id = {id};
+             DELETE FROM invoices WHERE id = {id};
+             DELETE FROM service_orders WHERE id = {id};
+             DELETE FROM vehicles WHERE id = {id};
+             DELETE FROM customers WHERE id = {id}"
+        ));
+    }
+
+    fn chain_rows(&self, id: i64) -> i64 {
+        [
+            "customers",
+            "vehicles",
+            "service_orders",
+            "invoices",
+            "payments",
+        ]
+        .iter()
+        .map(|t| self.count(&format!("SELECT COUNT(*) FROM {t} WHERE id = {id}")))
+        .sum()
+    }
+}
+
+fn newest_rollback_json(s: &Shop) -> serde_json::Value {
+    let o = s.ripcord(&["report", "--format", "json"]);
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
+}
+
+// Finding 1: several components rolled back together replayed one after another, so a
+// child row replayed before its parent became an FK-violation "gap".
+fn several_components_rolled_back_together(engine: &'static str) {
+    let s = Shop::new(engine);
+    s.ok(&["checkpoint"]);
+    for id in 900_001..=900_030 {
+        s.new_chain(id);
+    }
+    for id in 900_021..=900_030 {
+        s.delete_chain(id);
+    }
+    let out = s.ok(&[
+        "rollback",
+        "--yes",
+        "--reason",
+        "all components, FKs across them",
+    ]);
+    let r = newest_rollback_json(&s);
+    assert_eq!(r["gaps"].as_array().unwrap().len(), 0, "{out}");
+    assert_eq!(r["figures"]["lost"], 0, "{out}");
+    for id in 900_001..=900_020 {
+        assert_eq!(s.chain_rows(id), 5, "chain {id} on {engine}: {out}");
+    }
+    for id in 900_021..=900_030 {
+        assert_eq!(s.chain_rows(id), 0, "deleted chain {id} on {engine}: {out}");
+    }
+    let o = s.ripcord(&[
+        "rollback", "--yes", "--reason", "again", "-c", "billing", "-c", "service",
+    ]);
+    assert_eq!(
+        code(&o),
+        0,
+        "a second multi-component rollback: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn several_components_rolled_back_together_replay_in_business_order_sqlite() {
+    several_components_rolled_back_together("sqlite");
+}
+#[test]
+fn several_components_rolled_back_together_replay_in_business_order_postgres() {
+    several_components_rolled_back_together("postgres");
+}
+#[test]
+fn several_components_rolled_back_together_replay_in_business_order_mariadb() {
+    several_components_rolled_back_together("mysql");
+}
+
+// Finding 2: capture broken between checkpoint and rollback erased the writes made
+// meanwhile and reported "0 at risk", "0 lost", exit 0.
+fn capture_broken(engine: &'static str, breaker: &str) {
+    let s = Shop::new(engine);
+    s.ok(&["checkpoint", "-c", "billing"]);
+    // Capture started again on armed tables changes nothing: continuity holds.
+    s.ok(&["capture", "start", "-c", "billing"]);
+    assert!(text(&s.ripcord(&["check"])).contains("unbroken since"));
+    match breaker {
+        "capture stop" => {
+            s.ok(&["capture", "stop", "-c", "billing"]);
+        }
+        "drop trigger" => {
+            let on = if s.dialect == Dialect::Postgres {
+                " ON invoices"
+            } else {
+                ""
+            };
+            let name = if s.dialect == Dialect::Postgres {
+                "_ripcord_cap_invoices".to_string()
+            } else {
+                "_ripcord_cap_invoices_i".to_string()
+            };
+            s.migration(&format!("DROP TRIGGER {name}{on}"));
+        }
+        "disable trigger" => {
+            s.migration("ALTER TABLE invoices DISABLE TRIGGER _ripcord_cap_invoices")
+        }
+        "truncate" => s.migration(if s.dialect == Dialect::Sqlite {
+            "DELETE FROM payments"
+        } else {
+            "TRUNCATE TABLE payments"
+        }),
+        other => panic!("{other}"),
+    }
+    s.business(&format!(
+        "INSERT INTO invoices (id, order_id, customer_id, net_baisa, vat_baisa, total_baisa, status, issued_at) VALUES (777001, 1, 1, 1000, {}, {}, 'open', '2026-11-29T12:00:00Z')",
+        workshop::vat(1000),
+        1000 + workshop::vat(1000)
+    ));
+    if breaker == "capture stop" {
+        // Re-arming does not mend the window in between.
+        s.ok(&["capture", "start", "-c", "billing"]);
+    }
+    let o = s.ripcord(&["rollback", "-c", "billing", "--dry-run"]);
+    assert_eq!(
+        code(&o),
+        3,
+        "{breaker} on {engine}: the dry run must refuse: {}",
+        text(&o)
+    );
+    assert!(text(&o).contains("cannot vouch"), "{}", text(&o));
+    let table = if breaker == "truncate" {
+        "payments"
+    } else {
+        "invoices"
+    };
+    assert!(text(&o).contains(table), "names the table: {}", text(&o));
+    let o = s.ripcord(&["check"]);
+    assert_eq!(code(&o), 3, "check is NO-GO: {}", text(&o));
+    let o = s.ripcord(&["rollback", "-c", "billing", "--yes", "--reason", "r"]);
+    assert_eq!(code(&o), 3, "{breaker} on {engine}: refused: {}", text(&o));
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM invoices WHERE id = 777001"),
+        1,
+        "a refused rollback changes nothing"
+    );
+    // Forced: the report must not claim what it could not check.
+    let o = s.ripcord(&[
+        "rollback",
+        "-c",
+        "billing",
+        "--yes",
+        "--accept-uncaptured",
+        "--reason",
+        "we know",
+    ]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(text(&o).contains("UNKNOWN"), "{}", text(&o));
+    assert!(!text(&o).contains("completed, verified"), "{}", text(&o));
+    let r = newest_rollback_json(&s);
+    assert!(!r["uncaptured"].as_array().unwrap().is_empty());
+    let o = s.ripcord(&["audit", "show"]);
+    assert!(
+        text(&o).contains("rollback.accept_uncaptured"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn capture_stopped_between_checkpoint_and_rollback_is_refused_sqlite() {
+    capture_broken("sqlite", "capture stop");
+}
+#[test]
+fn capture_stopped_between_checkpoint_and_rollback_is_refused_postgres() {
+    capture_broken("postgres", "capture stop");
+}
+#[test]
+fn capture_stopped_between_checkpoint_and_rollback_is_refused_mariadb() {
+    capture_broken("mysql", "capture stop");
+}
+#[test]
+fn capture_trigger_dropped_behind_ripcords_back_is_refused_sqlite() {
+    capture_broken("sqlite", "drop trigger");
+}
+#[test]
+fn capture_trigger_dropped_behind_ripcords_back_is_refused_mariadb() {
+    capture_broken("mysql", "drop trigger");
+}
+#[test]
+fn capture_trigger_disabled_behind_ripcords_back_is_refused_postgres() {
+    capture_broken("postgres", "disable trigger");
+}
+#[test]
+fn table_truncated_after_the_checkpoint_is_refused_postgres() {
+    capture_broken("postgres", "truncate");
+}
+#[test]
+fn table_truncated_after_the_checkpoint_is_refused_mariadb() {
+    capture_broken("mysql", "truncate");
+}
+
+// Finding 2, the other side: what ripcord itself does without letting a write escape (a
+// rollback's restore, a step that changes a table's shape) keeps capture continuous.
+fn continuity_kept(engine: &'static str) {
+    let s = Shop::new(engine);
+    s.ok(&["run"]);
+    s.new_chain(910_001);
+    s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "first"]);
+    s.business("UPDATE invoices SET status = 'void' WHERE id = 910001");
+    // The same checkpoint again: the first rollback re-armed capture in its restore.
+    let out = s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "second"]);
+    assert_eq!(
+        s.scalar("SELECT status FROM invoices WHERE id = 910001"),
+        Value::Text("void".into()),
+        "{out}"
+    );
+}
+
+#[test]
+fn capture_rearmed_by_ripcord_keeps_continuity_sqlite() {
+    continuity_kept("sqlite");
+}
+#[test]
+fn capture_rearmed_by_ripcord_keeps_continuity_postgres() {
+    continuity_kept("postgres");
+}
+#[test]
+fn capture_rearmed_by_ripcord_keeps_continuity_mariadb() {
+    continuity_kept("mysql");
+}
+
+// Finding 3: a rollback interrupted, a second one accepted, business writes, then
+// `--resume` of the first restored over the newer writes and reported 0 lost.
+#[test]
+fn stale_resume_cannot_wipe_newer_writes() {
+    let s = Shop::new("sqlite");
+    s.ok(&["checkpoint"]);
+    s.new_chain(920_001);
+    let o = s.ripcord_env(
+        &["rollback", "-c", "billing", "--yes", "--reason", "first"],
+        &[("RIPCORD_CRASH_AT", "restore:mid")],
+    );
+    assert_eq!(o.status.code(), None, "killed: {}", text(&o));
+    let first = newest_rollback_json(&s)["id"].as_str().unwrap().to_string();
+    let o = s.ripcord(&["rollback", "-c", "billing", "--yes", "--reason", "second"]);
+    assert_eq!(code(&o), 5, "a second rollback is refused: {}", text(&o));
+    assert!(
+        text(&o).contains(&first),
+        "names the unfinished one: {}",
+        text(&o)
+    );
+    assert!(text(&o).contains("--resume"), "{}", text(&o));
+    let o = s.ripcord(&["rollback", "-c", "customers", "--yes", "--reason", "other"]);
+    assert_eq!(code(&o), 0, "another component is free: {}", text(&o));
+    // Abandon needs a reason, then frees the component; the restore had begun, so billing
+    // stays frozen until a new rollback restores it properly.
+    assert_eq!(code(&s.ripcord(&["rollback", "--abandon", &first])), 2);
+    let o = s.ripcord(&[
+        "rollback",
+        "--abandon",
+        &first,
+        "--reason",
+        "operator chose",
+    ]);
+    assert_eq!(code(&o), 4, "{}", text(&o));
+    assert!(s.ok(&["audit", "show"]).contains("rollback.abandon"));
+    s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "second"]);
+    assert_eq!(s.chain_rows(920_001), 5);
+    s.business("UPDATE invoices SET status = 'paid' WHERE id = 920001");
+    let o = s.ripcord(&["rollback", "--resume", &first]);
+    assert_eq!(
+        code(&o),
+        2,
+        "an abandoned rollback is not resumed: {}",
+        text(&o)
+    );
+    let o = s.ripcord(&["rollback", "--resume"]);
+    assert_eq!(code(&o), 2, "nothing left to resume: {}", text(&o));
+    assert_eq!(
+        s.scalar("SELECT status FROM invoices WHERE id = 920001"),
+        Value::Text("paid".into())
+    );
+}
+
+// Finding 3, resume's own check: writes that reached the journal after the interrupted
+// rollback's drain (its freeze was lifted by hand) make the resume refuse.
+#[test]
+fn resume_refuses_when_the_freeze_did_not_hold() {
+    let s = Shop::new("sqlite");
+    s.ok(&["checkpoint", "-c", "billing"]);
+    s.new_chain(930_001);
+    let o = s.ripcord_env(
+        &["rollback", "-c", "billing", "--yes", "--reason", "first"],
+        &[("RIPCORD_CRASH_AT", "drain:after")],
+    );
+    assert_eq!(o.status.code(), None, "{}", text(&o));
+    s.engine()
+        .unfreeze(&["invoices".into(), "payments".into()])
+        .unwrap();
+    s.business("UPDATE invoices SET status = 'void' WHERE id = 930001");
+    let o = s.ripcord(&["rollback", "--resume"]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(text(&o).contains("no longer frozen"), "{}", text(&o));
+    assert!(
+        text(&o).contains("business writes reached the journal"),
+        "{}",
+        text(&o)
+    );
+}
+
+// Finding 6: the migration wrongly closes an invoice; the business then closes it for
+// real (same value) and changes its amount. Only the amount comes back; the row must be
+// listed for review instead of a silent "0 conflicts".
+#[test]
+fn business_write_that_leaves_the_migrations_value_in_place_is_listed_for_review() {
+    let s = Shop::new("sqlite");
+    s.ok(&["checkpoint", "-c", "billing"]);
+    let id = s.count("SELECT MIN(id) FROM invoices WHERE status = 'open'");
+    s.migration(&format!(
+        "UPDATE invoices SET status = 'paid' WHERE id = {id}"
+    ));
+    s.business(&format!(
+        "UPDATE invoices SET status = 'paid', net_baisa = 20000, vat_baisa = 1000, total_baisa = 21000 WHERE id = {id}"
+    ));
+    let o = s.ripcord(&["rollback", "-c", "billing", "--yes", "--reason", "r"]);
+    // The default keeps the legacy value (invariant 3: the migration's damage must not
+    // come back through a business write that did not touch the column) and says so.
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("Overlaps"), "{}", text(&o));
+    assert!(text(&o).contains("1 rows changed by both"), "{}", text(&o));
+    assert_eq!(
+        s.scalar(&format!("SELECT status FROM invoices WHERE id = {id}")),
+        Value::Text("open".into()),
+        "the legacy value is kept (the default)"
+    );
+    assert_eq!(
+        s.count(&format!("SELECT net_baisa FROM invoices WHERE id = {id}")),
+        20000
+    );
+    let o = s.ripcord(&["gaps", "--review"]);
+    assert_eq!(code(&o), 0);
+    assert!(text(&o).contains(r#"status = "paid""#), "{}", text(&o));
+    let r = newest_rollback_json(&s);
+    assert_eq!(r["figures"]["review"], 1);
+    assert!(
+        r["overlaps"][0]["kept_legacy"]["status"]
+            .to_string()
+            .contains("paid"),
+        "{r}"
+    );
+}
+
+// Finding 7: a `--yes` rollback killed before its approve phase could not be resumed.
+#[test]
+fn resume_of_a_yes_rollback_killed_before_approve_continues() {
+    let s = Shop::new("sqlite");
+    s.ok(&["checkpoint", "-c", "billing"]);
+    s.new_chain(940_001);
+    let o = s.ripcord_env(
+        &["rollback", "-c", "billing", "--yes", "--reason", "r"],
+        &[("RIPCORD_CRASH_AT", "assess:after")],
+    );
+    assert_eq!(o.status.code(), None, "{}", text(&o));
+    s.ok(&["rollback", "--resume"]);
+    assert_eq!(s.chain_rows(940_001), 5);
+}
+
+// Finding 7: a completed rollback killed before it released its lock left `check` NO-GO
+// for a lock whose holder is dead on this host.
+#[test]
+fn dead_holders_lock_after_a_completed_rollback_is_not_no_go() {
+    let s = Shop::new("sqlite");
+    s.ok(&["checkpoint"]);
+    let o = s.ripcord_env(
+        &["rollback", "-c", "billing", "--yes", "--reason", "r"],
+        &[("RIPCORD_CRASH_AT", "finish:before-unlock")],
+    );
+    assert_eq!(o.status.code(), None, "{}", text(&o));
+    let o = s.ripcord(&["check"]);
+    let out = text(&o);
+    assert!(out.contains("stale"), "{out}");
+    assert!(!out.contains("NO-GO"), "{out}");
+    s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "again"]);
+}
+
+// Finding 8: a refused insert's gap had no key ("(see row)").
+#[test]
+fn refused_insert_gap_names_its_key() {
+    let s = Shop::new("postgres");
+    s.ok(&["checkpoint", "-c", "billing"]);
+    // A payment for an invoice the legacy side cannot have: its parent order is in
+    // another component that is not rolled back, and the legacy rejects it by FK.
+    s.business(&format!(
+        "INSERT INTO invoices (id, order_id, customer_id, net_baisa, vat_baisa, total_baisa, status, issued_at) VALUES (950001, 1, 1, 1000, {}, {}, 'open', '2026-11-29T12:00:00Z')",
+        workshop::vat(1000),
+        1000 + workshop::vat(1000)
+    ));
+    s.migration("ALTER TABLE invoices DROP CONSTRAINT invoices_order_id_fkey");
+    s.business("INSERT INTO invoices (id, order_id, customer_id, net_baisa, vat_baisa, total_baisa, status, issued_at) VALUES (950002, 99999999, 1, 1000, 50, 1050, 'open', '2026-11-29T12:00:00Z')");
+    let o = s.ripcord(&["rollback", "-c", "billing", "--yes", "--reason", "r"]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let o = s.ripcord(&["gaps"]);
+    let out = text(&o);
+    assert!(out.contains("950002"), "the gap names its key: {out}");
+    assert!(!out.contains("(see row)"), "{out}");
+}
