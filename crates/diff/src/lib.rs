@@ -12,12 +12,14 @@ pub mod aggregate;
 pub mod arabic;
 pub mod canon;
 mod compare;
+pub mod exact;
 pub mod fk;
 mod report;
 pub mod source;
 pub mod sql;
 
 pub use compare::{ColumnChange, RowChange, Tolerances};
+pub use exact::Decimal;
 pub use report::{Gap, Stats, TableDiff};
 pub use source::{
     CanonRow, DiffSource, Digest, ForeignKey, KeyProblems, KeyVals, MemorySource, Range, TableSpec,
