@@ -256,7 +256,11 @@ fn no_default_money_tolerance_three_decimal_currency() {
         assert_eq!(t["changed"][0]["columns"][0]["delta"], "0.005", "{j}");
         assert_eq!(t["within_tolerance"].as_array().unwrap().len(), 0, "{j}");
         assert!(
-            j["gaps"].as_array().unwrap().iter().any(|g| g["key"] == "1"),
+            j["gaps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["key"] == "1"),
             "{j}"
         );
         let o = ripcord(&[
@@ -349,12 +353,7 @@ fn within_tolerance_differences_are_listed_and_counted() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| {
-            (
-                g["key"].as_str().unwrap(),
-                g["within_tolerance"] == true,
-            )
-        })
+        .map(|g| (g["key"].as_str().unwrap(), g["within_tolerance"] == true))
         .collect();
     assert_eq!(keys, [("3", false), ("1", true)], "{j}");
     assert_eq!(j["within_tolerance"], 1, "{j}");

@@ -136,7 +136,9 @@ fn check(a: &Db, b: &Db) {
         first_level_max: 4,
         ..Options::default()
     };
-    let d = diff_table(sa.as_mut(), sb.as_mut(), "invoice", &opts).unwrap();
+    let mut tolerant = opts.clone();
+    tolerant.tolerances.set("net=0.001").unwrap();
+    let d = diff_table(sa.as_mut(), sb.as_mut(), "invoice", &tolerant).unwrap();
     let what = format!("{} vs {}", a.kind(), b.kind());
     let keys = |v: &[Vec<String>]| v.iter().map(|k| k[0].clone()).collect::<Vec<_>>();
     assert_eq!(keys(&d.missing_in_b), ["7", "2999"], "{what}");
@@ -152,7 +154,10 @@ fn check(a: &Db, b: &Db) {
     let net = &d.changed[2].columns;
     assert_eq!(net.len(), 1, "{what}: {net:?}");
     assert_eq!(net[0].column, "net");
-    assert_eq!(net[0].delta, Some(5.0));
+    assert_eq!(
+        net[0].delta.as_ref().map(|d| d.to_string()).as_deref(),
+        Some("5")
+    );
     let note = &d.changed[1].columns[0];
     assert_eq!(note.column, "note");
     assert!(
@@ -172,13 +177,15 @@ fn check(a: &Db, b: &Db) {
     );
     assert_eq!(d.rows_a, 3000);
     assert_eq!(d.rows_b, 2999);
-    // Exact comparison of the money column turns tolerance into differences.
+    // Without a tolerance (the default, or `=0`) every change is a difference.
     let mut exact = opts.clone();
     exact.tolerances.set("net=0").unwrap();
-    let (mut sa, mut sb) = (a.source(), b.source());
-    let d = diff_table(sa.as_mut(), sb.as_mut(), "invoice", &exact).unwrap();
-    assert!(d.within_tolerance.is_empty(), "{what}");
-    assert_eq!(d.changed.len(), 5, "{what}");
+    for o in [&opts, &exact] {
+        let (mut sa, mut sb) = (a.source(), b.source());
+        let d = diff_table(sa.as_mut(), sb.as_mut(), "invoice", o).unwrap();
+        assert!(d.within_tolerance.is_empty(), "{what}");
+        assert_eq!(d.changed.len(), 5, "{what}");
+    }
 }
 
 #[test]
@@ -301,13 +308,14 @@ fn aggregates_compare_with_tolerance() {
     b.exec("UPDATE invoice SET net = net + 0.004 WHERE id = 2");
     b.exec("UPDATE invoice SET net = net + 1 WHERE id = 3");
     let sql = "SELECT paid, sum(net) FROM invoice GROUP BY paid ORDER BY 1";
-    let r = ripcord_diff::aggregate::check(a.source().as_mut(), b.source().as_mut(), sql, 0.01);
+    let cent: ripcord_diff::Decimal = "0.01".parse().unwrap();
+    let r = ripcord_diff::aggregate::check(a.source().as_mut(), b.source().as_mut(), sql, &cent);
     // PostgreSQL reads the boolean as t/f and MariaDB as 1/0: groups must be written
     // portably, so compare a numeric group.
     let r = r.unwrap();
     assert!(r.groups >= 2);
     let sql = "SELECT CASE WHEN id % 2 = 0 THEN 'even' ELSE 'odd' END AS g, sum(net) FROM invoice GROUP BY 1";
-    let r = ripcord_diff::aggregate::check(a.source().as_mut(), b.source().as_mut(), sql, 0.01)
+    let r = ripcord_diff::aggregate::check(a.source().as_mut(), b.source().as_mut(), sql, &cent)
         .unwrap();
     assert_eq!(r.groups, 2, "{r:?}");
     assert_eq!(r.differences.len(), 2, "{r:?}");
@@ -315,7 +323,14 @@ fn aggregates_compare_with_tolerance() {
     let odd = r.differences.iter().find(|d| d.group == "odd").unwrap();
     assert!(even.within_tolerance, "{r:?}");
     assert!(!odd.within_tolerance, "{r:?}");
+    assert_eq!(even.delta.as_ref().unwrap().to_string(), "0.004", "{r:?}");
     assert_eq!(r.broken(), 1);
+    assert_eq!(r.within(), 1);
+    // No tolerance: every group that differs is broken.
+    let zero = ripcord_diff::Decimal::zero();
+    let r = ripcord_diff::aggregate::check(a.source().as_mut(), b.source().as_mut(), sql, &zero)
+        .unwrap();
+    assert_eq!((r.broken(), r.within()), (2, 0), "{r:?}");
 }
 
 #[test]
@@ -434,6 +449,19 @@ fn bigint_changed_by_one_above_2_pow_53_is_a_difference() {
         make(Db::my(), b_rows),
         make(Db::lite(), b_rows),
     ];
+    // The pushed-down encoding is exact and the same everywhere: equal rows, equal sums.
+    let sums: Vec<_> = a
+        .iter()
+        .chain(&b)
+        .map(|db| {
+            let mut s = db.source();
+            let sp = spec(s.as_mut(), "big");
+            ripcord_diff::table_checksum(s.as_mut(), &sp).unwrap()
+        })
+        .collect();
+    assert!(sums[0] == sums[1] && sums[1] == sums[2], "{sums:?}");
+    assert!(sums[3] == sums[4] && sums[4] == sums[5], "{sums:?}");
+    assert_ne!(sums[0], sums[3]);
     let want = pairs(&[("1", "1"), ("2", "-1")]);
     for (x, y) in [(0, 0), (0, 1), (1, 2), (2, 0), (1, 0)] {
         let what = format!("{} vs {}", a[x].kind(), b[y].kind());
@@ -486,6 +514,17 @@ fn decimal_18_3_changed_by_002_near_10_pow_15_is_a_difference() {
         make(Db::my(), b_rows),
         make(Db::lite(), b_rows),
     ];
+    let sums: Vec<_> = a
+        .iter()
+        .chain(&b[..2])
+        .map(|db| {
+            let mut s = db.source();
+            let sp = spec(s.as_mut(), "amounts");
+            ripcord_diff::table_checksum(s.as_mut(), &sp).unwrap()
+        })
+        .collect();
+    assert!(sums[0] == sums[1] && sums[2] == sums[3], "{sums:?}");
+    assert_ne!(sums[0], sums[2]);
     let exact = pairs(&[("1", "-0.02"), ("3", "0.02"), ("4", "-0.02")]);
     for (x, y) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
         let what = format!("{} vs {}", a[x].kind(), b[y].kind());
@@ -568,7 +607,11 @@ fn tolerance_edge_is_exact_in_decimal() {
         let d = diff_table(a.source().as_mut(), b.source().as_mut(), "edge", &opts).unwrap();
         assert_eq!(
             changed(&d),
-            pairs(&[("2", "0.006"), ("3", "0.0050000001"), ("5", "-0.0050000001")]),
+            pairs(&[
+                ("2", "0.006"),
+                ("3", "0.0050000001"),
+                ("5", "-0.0050000001")
+            ]),
             "{what}: {d:?}"
         );
         let within: Vec<&str> = d
