@@ -11,7 +11,7 @@ use ripcord_core::store::CheckpointId;
 use ripcord_core::{Error, exit};
 use ripcord_diff::aggregate::AggregateReport;
 use ripcord_diff::fk::Orphans;
-use ripcord_diff::{DiffSource, ForeignKey, Gap, MemorySource, Options, TableDiff};
+use ripcord_diff::{Decimal, DiffSource, ForeignKey, Gap, MemorySource, Options, TableDiff};
 use serde::Serialize;
 use std::path::Path;
 
@@ -30,15 +30,16 @@ pub struct DiffArgs {
     /// Columns to compare (default: every column both sides have).
     #[arg(long, value_delimiter = ',')]
     pub columns: Vec<String>,
-    /// Allowed variance, COLUMN=AMOUNT (money columns default to 0.01; 0 = exact).
+    /// Allowed variance, COLUMN=AMOUNT. No column has one unless set here (every value is
+    /// compared exactly); differences within it are still listed and counted.
     #[arg(long)]
     pub tolerance: Vec<String>,
     /// An aggregate query run on both sides, compared group by group (last column = figure).
     #[arg(long)]
     pub aggregate: Vec<String>,
-    /// Tolerance for --aggregate figures.
-    #[arg(long, default_value_t = 0.01)]
-    pub aggregate_tolerance: f64,
+    /// Tolerance for --aggregate figures (default 0: exact).
+    #[arg(long, default_value = "0", value_parser = ripcord_diff::exact::parse_tolerance)]
+    pub aggregate_tolerance: Decimal,
     /// A foreign key to check on B besides the declared ones: child(col)->parent(col).
     #[arg(long)]
     pub fk: Vec<String>,
@@ -53,12 +54,34 @@ struct Outcome {
     gaps: Vec<Gap>,
     aggregates: Vec<AggregateReport>,
     orphans: Vec<Orphans>,
+    /// Gaps and aggregate groups beyond tolerance, plus orphan groups (filled by `count`).
+    beyond_tolerance: usize,
+    /// Gaps and aggregate groups within a tolerance the operator set.
+    within_tolerance: usize,
 }
 
 impl Outcome {
+    /// Fills the two totals; call once everything is collected.
+    fn count(&mut self) {
+        let within = self.gaps.iter().filter(|g| g.within_tolerance).count();
+        self.within_tolerance = within
+            + self
+                .aggregates
+                .iter()
+                .map(AggregateReport::within)
+                .sum::<usize>();
+        self.beyond_tolerance = self.gaps.len() - within
+            + self
+                .aggregates
+                .iter()
+                .map(AggregateReport::broken)
+                .sum::<usize>()
+            + self.orphans.len();
+    }
+
     fn failed(&self) -> bool {
         self.tables.iter().any(TableDiff::has_differences)
-            || !self.gaps.is_empty()
+            || self.gaps.iter().any(|g| !g.within_tolerance)
             || self.aggregates.iter().any(|a| a.broken() > 0)
             || !self.orphans.is_empty()
     }
@@ -226,12 +249,13 @@ pub fn run(plan: &Path, actor: String, args: DiffArgs) -> Result<i32> {
                     a.as_mut(),
                     b.as_mut(),
                     sql,
-                    args.aggregate_tolerance,
+                    &args.aggregate_tolerance,
                 )
                 .map_err(core)?,
             );
         }
     }
+    out.count();
     print(&out, args.json)?;
     let failed = out.failed();
     if let Some(ctx) = ctx.as_mut() {
@@ -297,10 +321,12 @@ pub fn verify_against(
                     key: String::new(),
                     what: format!("invariant {} broken: {}", r.name, r.detail),
                     suggested_action: "investigate before switching traffic".into(),
+                    within_tolerance: false,
                 });
             }
         }
     }
+    out.count();
     print(&out, json)?;
     let failed = out.failed() || broken > 0;
     ctx.audit(
@@ -322,7 +348,8 @@ fn summary(out: &Outcome) -> String {
         .map(|t| t.missing_in_a.len() + t.missing_in_b.len() + t.changed.len())
         .sum();
     format!(
-        "{diffs} rows differ, {} gaps, {} orphan groups",
+        "{diffs} rows differ beyond tolerance, {} within tolerance, {} gaps, {} orphan groups",
+        out.within_tolerance,
         out.gaps.len(),
         out.orphans.len()
     )
@@ -383,7 +410,14 @@ fn print(out: &Outcome, json: bool) -> Result<()> {
                 } else {
                     "changed"
                 };
-                let mut note = col.delta.map(|x| format!("Δ {x}")).unwrap_or_default();
+                let mut note = col
+                    .delta
+                    .as_ref()
+                    .map(|x| format!("Δ {x}"))
+                    .unwrap_or_default();
+                if let Some(t) = &col.tolerance {
+                    note.push_str(&format!(" (tolerance {t})"));
+                }
                 if !col.text_issues.is_empty() {
                     note = col.text_issues.join("; ");
                 }
@@ -426,7 +460,7 @@ fn print(out: &Outcome, json: bool) -> Result<()> {
                 x.group.clone(),
                 opt(&x.a),
                 opt(&x.b),
-                x.delta.map(|d| d.to_string()).unwrap_or_default(),
+                x.delta.as_ref().map(|d| d.to_string()).unwrap_or_default(),
                 if x.within_tolerance {
                     "within tolerance".into()
                 } else {
@@ -435,6 +469,11 @@ fn print(out: &Outcome, json: bool) -> Result<()> {
             ]);
         }
         println!("{t}");
+        println!(
+            "  {} groups differ beyond tolerance, {} within tolerance",
+            a.broken(),
+            a.within()
+        );
     }
     if !out.orphans.is_empty() {
         let mut t = table();
@@ -473,6 +512,11 @@ fn print(out: &Outcome, json: bool) -> Result<()> {
             println!("… {} more gaps (--json lists all)", n - SHOW * 4);
         }
     }
+    // Said even when 0, so a clean exit never hides differences a tolerance let through.
+    println!(
+        "{} differences beyond tolerance, {} within tolerance",
+        out.beyond_tolerance, out.within_tolerance
+    );
     Ok(())
 }
 
@@ -501,12 +545,11 @@ impl ripcord_core::verify::TableDiffer for DiffEngine {
         };
         let mut expected = MemorySource::new("expected state", schema.clone(), expected);
         let mut live = open_url(db.url.expose()).map_err(to_core)?;
-        // A rollback restores exact values: no money tolerance here.
-        let mut opts = Options {
+        // A rollback restores exact values: no tolerance here, ever.
+        let opts = Options {
             columns: columns.to_vec(),
             ..Options::default()
         };
-        opts.tolerances.money_default = 0.0;
         let d = ripcord_diff::diff_table(&mut expected, live.as_mut(), &schema.name, &opts)
             .map_err(to_core)?;
         let mut examples: Vec<String> = Vec::new();

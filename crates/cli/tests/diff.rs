@@ -216,3 +216,146 @@ fn a_component_rollback_that_orphans_rows_fails_its_proof() {
         text(&o)
     );
 }
+
+/// A `salary` table with a 3-decimal currency on `url`'s engine.
+fn salary(url: &str, rows: &str) {
+    let decl = if url.starts_with("sqlite:") {
+        "NUMERIC(12,3)"
+    } else {
+        "decimal(12,3)"
+    };
+    engine(url)
+        .execute(
+            &format!(
+                "CREATE TABLE salary (id BIGINT PRIMARY KEY, amount_omr {decl} NOT NULL); \
+                 INSERT INTO salary VALUES {rows}"
+            ),
+            Origin::Migration,
+        )
+        .unwrap();
+}
+
+/// Issue #10, finding 5: `diff` and `verify --against` give no column a tolerance it was
+/// not given, and `--aggregate` compares exactly unless `--aggregate-tolerance` is set.
+#[test]
+fn no_default_money_tolerance_three_decimal_currency() {
+    let a = FreshDb::new("postgres");
+    let b = [
+        FreshDb::new("mysql"),
+        FreshDb::new("sqlite"),
+        FreshDb::new("postgres"),
+    ];
+    salary(&a.url, "(1, 10.000), (2, 250.125), (3, 7.500)");
+    for db in &b {
+        salary(&db.url, "(1, 10.005), (2, 250.125), (3, 7.500)");
+        let o = ripcord(&["diff", &a.url, &db.url, "-t", "salary", "--json"]);
+        assert_eq!(code(&o), 3, "{}", text(&o));
+        let j = json(&o);
+        let t = &j["tables"][0];
+        assert_eq!(t["changed"][0]["key"][0], "1", "{j}");
+        assert_eq!(t["changed"][0]["columns"][0]["delta"], "0.005", "{j}");
+        assert_eq!(t["within_tolerance"].as_array().unwrap().len(), 0, "{j}");
+        assert!(
+            j["gaps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["key"] == "1"),
+            "{j}"
+        );
+        let o = ripcord(&[
+            "diff",
+            &a.url,
+            &db.url,
+            "-t",
+            "salary",
+            "--aggregate",
+            "SELECT 'all', sum(amount_omr) FROM salary",
+            "--columns",
+            "id",
+        ]);
+        assert_eq!(code(&o), 3, "{}", text(&o));
+        assert!(text(&o).contains("BROKEN"), "{}", text(&o));
+    }
+    // verify --against, through a plan whose component lives on the PostgreSQL side.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ripcord.toml"),
+        format!(
+            "[project]\nname = \"payroll\"\n\n[databases.payroll]\nurl = \"{}\"\n\n\
+             [components.pay]\ndatabase = \"payroll\"\ntables = [\"salary\"]\n\
+             priority = \"critical\"\nrto = \"15m\"\n",
+            b[2].url
+        ),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ripcord"))
+        .current_dir(dir.path())
+        .args(["verify", "-c", "pay", "--against", &a.url])
+        .env("RIPCORD_ACTOR", "tester")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(text(&o).contains("amount_omr"), "{}", text(&o));
+}
+
+/// Issue #10, finding 5: a difference within an explicitly set tolerance is still listed
+/// and counted (changed rows, gap report, JSON); the exit code is 0 only when every
+/// difference is within its tolerance.
+#[test]
+fn within_tolerance_differences_are_listed_and_counted() {
+    let (a, b) = (FreshDb::new("mysql"), FreshDb::new("postgres"));
+    salary(&a.url, "(1, 10.000), (2, 250.125), (3, 7.500)");
+    salary(&b.url, "(1, 10.005), (2, 250.125), (3, 7.500)");
+    let args = |json: bool| {
+        let mut v = vec![
+            "diff",
+            a.url.as_str(),
+            b.url.as_str(),
+            "-t",
+            "salary",
+            "--tolerance",
+            "amount_omr=0.005",
+        ];
+        if json {
+            v.push("--json");
+        }
+        v
+    };
+    let o = ripcord(&args(true));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let j = json(&o);
+    let t = &j["tables"][0];
+    assert_eq!(t["within_tolerance"][0]["key"][0], "1", "{j}");
+    let gaps = j["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{j}");
+    assert_eq!(gaps[0]["key"], "1", "{j}");
+    assert_eq!(gaps[0]["within_tolerance"], true, "{j}");
+    assert_eq!(j["within_tolerance"], 1, "{j}");
+    assert_eq!(j["beyond_tolerance"], 0, "{j}");
+    let o = ripcord(&args(false));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("data-gap report"), "{out}");
+    assert!(out.contains("1 within tolerance"), "{out}");
+    assert!(!out.contains("no data gaps"), "{out}");
+    // One more row beyond the tolerance: exit 3, and both rows are still listed.
+    engine(&b.url)
+        .execute(
+            "UPDATE salary SET amount_omr = 7.506 WHERE id = 3",
+            Origin::Migration,
+        )
+        .unwrap();
+    let o = ripcord(&args(true));
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let j = json(&o);
+    let keys: Vec<(&str, bool)> = j["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["key"].as_str().unwrap(), g["within_tolerance"] == true))
+        .collect();
+    assert_eq!(keys, [("3", false), ("1", true)], "{j}");
+    assert_eq!(j["within_tolerance"], 1, "{j}");
+    assert_eq!(j["beyond_tolerance"], 1, "{j}");
+}

@@ -1,7 +1,9 @@
-//! Aggregate invariants compared across two sides with a tolerance: year-to-date totals per
-//! employee, VAT per month… The query's last column is the figure, the others the group.
+//! Aggregate invariants compared across two sides: year-to-date totals per employee, VAT
+//! per month… The query's last column is the figure, the others the group. Figures are
+//! compared as exact decimals, with a tolerance only when the operator set one.
 
 use crate::DiffError;
+use crate::exact::Decimal;
 use crate::source::DiffSource;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -11,7 +13,8 @@ pub struct AggregateDiff {
     pub group: String,
     pub a: Option<String>,
     pub b: Option<String>,
-    pub delta: Option<f64>,
+    /// `b - a`, exact.
+    pub delta: Option<Decimal>,
     pub within_tolerance: bool,
 }
 
@@ -19,7 +22,8 @@ pub struct AggregateDiff {
 pub struct AggregateReport {
     pub sql: String,
     pub groups: usize,
-    pub tolerance: f64,
+    /// Zero (exact) unless the operator set one.
+    pub tolerance: Decimal,
     /// Groups whose figures differ (those within tolerance are flagged so).
     pub differences: Vec<AggregateDiff>,
 }
@@ -31,6 +35,13 @@ impl AggregateReport {
             .filter(|d| !d.within_tolerance)
             .count()
     }
+
+    pub fn within(&self) -> usize {
+        self.differences
+            .iter()
+            .filter(|d| d.within_tolerance)
+            .count()
+    }
 }
 
 /// Compares two result sets of (group, figure).
@@ -38,43 +49,45 @@ pub fn compare(
     sql: &str,
     a: Vec<(String, Option<String>)>,
     b: Vec<(String, Option<String>)>,
-    tolerance: f64,
+    tolerance: &Decimal,
 ) -> AggregateReport {
     let a: BTreeMap<String, Option<String>> = a.into_iter().collect();
     let b: BTreeMap<String, Option<String>> = b.into_iter().collect();
     let mut groups: Vec<&String> = a.keys().chain(b.keys()).collect();
     groups.sort();
     groups.dedup();
-    let num = |v: Option<&Option<String>>| -> Option<f64> {
-        v.and_then(|x| x.as_deref())
-            .and_then(|s| s.trim().parse().ok())
+    let num = |v: Option<&Option<String>>| -> Option<Decimal> {
+        v.and_then(|x| x.as_deref()).and_then(Decimal::parse)
     };
+    let within = |d: &Decimal| d.abs() <= *tolerance;
     let mut differences = Vec::new();
     for g in &groups {
         let (va, vb) = (a.get(*g), b.get(*g));
-        let (na, nb) = (num(va), num(vb));
-        let (delta, within) = match (na, nb) {
-            // A group missing on one side counts as zero against the tolerance.
-            (Some(x), Some(y)) => (Some(y - x), (y - x).abs() <= tolerance + 1e-9),
-            (Some(x), None) if vb.is_none() => (Some(-x), x.abs() <= tolerance + 1e-9),
-            (None, Some(y)) if va.is_none() => (Some(y), y.abs() <= tolerance + 1e-9),
-            _ => (None, va == vb),
+        let delta = match (num(va), num(vb)) {
+            (Some(x), Some(y)) => Some(y.sub(&x)),
+            // A group missing on one side counts as zero.
+            (Some(x), None) if vb.is_none() => Some(Decimal::zero().sub(&x)),
+            (None, Some(y)) if va.is_none() => Some(y),
+            _ => None,
         };
-        if delta == Some(0.0) || (delta.is_none() && within) {
-            continue;
-        }
+        let ok = match &delta {
+            Some(d) if d.is_zero() => continue,
+            Some(d) => within(d),
+            None if va == vb => continue,
+            None => false,
+        };
         differences.push(AggregateDiff {
             group: (*g).clone(),
             a: va.cloned().flatten(),
             b: vb.cloned().flatten(),
-            delta: delta.map(|d| (d * 1e9).round() / 1e9),
-            within_tolerance: within,
+            delta,
+            within_tolerance: ok,
         });
     }
     AggregateReport {
         sql: sql.to_string(),
         groups: groups.len(),
-        tolerance,
+        tolerance: tolerance.clone(),
         differences,
     }
 }
@@ -84,7 +97,7 @@ pub fn check(
     a: &mut dyn DiffSource,
     b: &mut dyn DiffSource,
     sql: &str,
-    tolerance: f64,
+    tolerance: &Decimal,
 ) -> Result<AggregateReport, DiffError> {
     let ra = a.aggregate(sql)?;
     let rb = b.aggregate(sql)?;

@@ -13,6 +13,10 @@
 //! | `Blob`      | lowercase hex                                               |
 //! | `Text`, `Json`, `Float` | the engine's text (compared by meaning at row level) |
 //!
+//! `Int` and `Decimal` texts carry every digit of the stored value (never a float's
+//! rendering), so any change to a number changes the row hash; the row comparison then
+//! compares numbers exactly (`crate::exact`).
+//!
 //! A row's encoding is `1` (the version) followed by each field: `~` for NULL, else the
 //! byte length in decimal, `:`, and the canonical text. The length prefix and the NULL
 //! marker make it unambiguous (`NULL` ≠ `'<null>'`, `('p|q','r')` ≠ `('p','q|r')`).

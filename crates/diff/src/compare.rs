@@ -1,29 +1,22 @@
-//! Row-level comparison of downloaded ranges: missing rows, changed columns, money within
-//! tolerance, and what kind of text damage a changed text column shows.
+//! Row-level comparison of downloaded ranges: missing rows, changed columns (numbers
+//! exactly, see [`crate::exact`]), columns within a tolerance the operator set, and what
+//! kind of text damage a changed text column shows.
 
 use crate::TableDiff;
 use crate::arabic;
 use crate::canon::Class;
+use crate::exact::{Decimal, parse_tolerance};
 use crate::source::{CanonRow, KeyVals, TableSpec};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-/// Allowed variance per column. Money columns (decimals with at most 4 fraction digits, or
-/// `money`) get `money_default` unless named; any numeric column can be named.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Allowed variance per column, set only by the operator (`--tolerance COL=AMOUNT`): no
+/// column has one by default, because no default fits every currency (a 0.005 change is
+/// half a baisa of Omani rial, not rounding noise).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Tolerances {
-    pub money_default: f64,
-    pub per_column: BTreeMap<String, f64>,
-}
-
-impl Default for Tolerances {
-    fn default() -> Self {
-        Tolerances {
-            money_default: 0.01,
-            per_column: BTreeMap::new(),
-        }
-    }
+    pub per_column: BTreeMap<String, Decimal>,
 }
 
 impl Tolerances {
@@ -32,35 +25,21 @@ impl Tolerances {
         let (c, v) = spec
             .split_once('=')
             .ok_or_else(|| format!("--tolerance {spec:?}: write COLUMN=AMOUNT, e.g. net=0.01"))?;
-        let v: f64 = v
-            .trim()
-            .parse()
-            .ok()
-            .filter(|x: &f64| x.is_finite() && *x >= 0.0)
-            .ok_or_else(|| format!("--tolerance {spec:?}: {v:?} is not a non-negative number"))?;
+        let v = parse_tolerance(v).map_err(|e| format!("--tolerance {spec:?}: {e}"))?;
         self.per_column.insert(c.trim().to_string(), v);
         Ok(())
     }
 
     /// The tolerance of each column of `spec` (`None` = exact).
-    pub fn for_spec(&self, spec: &TableSpec) -> Vec<Option<f64>> {
+    pub fn for_spec(&self, spec: &TableSpec) -> Vec<Option<Decimal>> {
         spec.columns
             .iter()
-            .zip(&spec.classes)
-            .zip(&spec.decls)
             .enumerate()
-            .map(|(i, ((c, class), decl))| {
+            .map(|(i, c)| {
                 if i < spec.key_len {
                     return None;
                 }
-                if let Some(&t) = self.per_column.get(c) {
-                    return (t > 0.0).then_some(t);
-                }
-                let d = decl.to_ascii_lowercase();
-                let money = *class == Class::Decimal
-                    && (d.starts_with("money")
-                        || crate::canon::decimal_scale(&d).is_some_and(|s| (1..=4).contains(&s)));
-                (money && self.money_default > 0.0).then_some(self.money_default)
+                self.per_column.get(c).filter(|t| !t.is_zero()).cloned()
             })
             .collect()
     }
@@ -71,9 +50,12 @@ pub struct ColumnChange {
     pub column: String,
     pub a: Option<String>,
     pub b: Option<String>,
-    /// `b - a` for numbers.
+    /// `b - a` for numbers, exact.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub delta: Option<f64>,
+    pub delta: Option<Decimal>,
+    /// The tolerance the operator set for this column, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<Decimal>,
     pub within_tolerance: bool,
     /// Text damage recognised in `b` against `a` (mojibake, lost tashkeel, …).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -86,15 +68,11 @@ pub struct RowChange {
     pub columns: Vec<ColumnChange>,
 }
 
-fn num(s: &str) -> Option<f64> {
-    s.trim().parse().ok()
-}
-
 /// `None` when equal; else the change.
 fn compare_value(
     column: &str,
     class: (Class, Class),
-    tol: Option<f64>,
+    tol: Option<&Decimal>,
     a: &Option<String>,
     b: &Option<String>,
 ) -> Option<ColumnChange> {
@@ -106,6 +84,7 @@ fn compare_value(
         a: a.clone(),
         b: b.clone(),
         delta: None,
+        tolerance: tol.cloned(),
         within_tolerance: false,
         text_issues: Vec::new(),
     };
@@ -113,14 +92,24 @@ fn compare_value(
         return Some(ch);
     };
     if class.0.is_numeric() || class.1.is_numeric() {
-        if let (Some(p), Some(q)) = (num(x), num(y)) {
-            // Same number written two ways (`1e20` vs `100000000000000000000`).
+        // Two floats are equal when they are the same double (`1e+20` and `1e20` are; the
+        // engines print doubles in text that reads back exactly). Anything else, or a float
+        // against a decimal, compares as the exact decimal its text says: a float equals a
+        // decimal only when its shortest text is that decimal, i.e. nothing was lost.
+        if class.0 == Class::Float
+            && class.1 == Class::Float
+            && let (Ok(p), Ok(q)) = (x.trim().parse::<f64>(), y.trim().parse::<f64>())
+            && p == q
+        {
+            return None;
+        }
+        if let (Some(p), Some(q)) = (Decimal::parse(x), Decimal::parse(y)) {
             if p == q {
                 return None;
             }
-            let d = q - p;
-            ch.delta = Some((d * 1e9).round() / 1e9);
-            ch.within_tolerance = tol.is_some_and(|t| d.abs() <= t + 1e-9);
+            let d = q.sub(&p);
+            ch.within_tolerance = tol.is_some_and(|t| d.abs() <= *t);
+            ch.delta = Some(d);
         }
         return Some(ch);
     }
@@ -150,7 +139,7 @@ pub(crate) fn merge(
     spec_b: &TableSpec,
     ra: &[CanonRow],
     rb: &[CanonRow],
-    tol: &[Option<f64>],
+    tol: &[Option<Decimal>],
     out: &mut TableDiff,
 ) {
     let (mut i, mut j) = (0, 0);
@@ -175,7 +164,7 @@ pub(crate) fn merge(
                         compare_value(
                             &spec_a.columns[c],
                             (spec_a.classes[c], spec_b.classes[c]),
-                            tol[c],
+                            tol[c].as_ref(),
                             &ra[i][c],
                             &rb[j][c],
                         )
@@ -196,5 +185,69 @@ pub(crate) fn merge(
                 j += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmp(class: (Class, Class), tol: Option<&str>, a: &str, b: &str) -> Option<ColumnChange> {
+        let tol = tol.map(|t| t.parse::<Decimal>().unwrap());
+        compare_value(
+            "c",
+            class,
+            tol.as_ref(),
+            &Some(a.to_string()),
+            &Some(b.to_string()),
+        )
+    }
+
+    #[test]
+    fn numbers_compare_exactly() {
+        use Class::{Decimal as Dec, Float, Int};
+        let delta = |c: Option<ColumnChange>| c.and_then(|c| c.delta).map(|d| d.to_string());
+        assert_eq!(
+            delta(cmp(
+                (Int, Int),
+                None,
+                "9007199254740993",
+                "9007199254740994"
+            )),
+            Some("1".into())
+        );
+        assert_eq!(
+            delta(cmp(
+                (Dec, Int),
+                None,
+                "100000000000000000001",
+                "100000000000000000000"
+            )),
+            Some("-1".into())
+        );
+        assert!(cmp((Dec, Dec), None, "1e3", "1000").is_none());
+        // The same double printed two ways is equal; neighbouring doubles are not.
+        assert!(cmp((Float, Float), None, "1e+20", "1e20").is_none());
+        assert!(cmp((Float, Float), None, "0.3", "0.30000000000000004").is_some());
+        // A double against a decimal: equal only when the double's text is the decimal.
+        assert!(cmp((Float, Dec), None, "0.1", "0.1").is_none());
+        assert!(
+            cmp(
+                (Float, Dec),
+                None,
+                "0.1",
+                "0.1000000000000000055511151231257827"
+            )
+            .is_some()
+        );
+        let edge = |b: &str| {
+            cmp((Dec, Dec), Some("0.005"), "1", b)
+                .unwrap()
+                .within_tolerance
+        };
+        assert!(edge("1.005") && edge("0.995"));
+        assert!(!edge("1.006") && !edge("1.0050000001"));
+        // Not a number on one side: a difference, never a silent match.
+        assert!(cmp((Dec, Dec), Some("100"), "NaN", "1").is_some_and(|c| !c.within_tolerance));
     }
 }

@@ -6,18 +6,22 @@
 //! per key range, rows of a range) in their own SQL over the same canonical row encoding
 //! ([`canon`]); [`diff_table`] splits the key space by the real row distribution, keeps
 //! only ranges whose checksums differ, and downloads rows only for small ranges.
+//! Numbers are compared exactly ([`exact`]), never through an f64, and only a tolerance
+//! the operator set lets a difference pass (it is still listed).
 //! [`arabic`] classifies text damage, [`fk`] finds orphans, [`aggregate`] compares totals.
 
 pub mod aggregate;
 pub mod arabic;
 pub mod canon;
 mod compare;
+pub mod exact;
 pub mod fk;
 mod report;
 pub mod source;
 pub mod sql;
 
 pub use compare::{ColumnChange, RowChange, Tolerances};
+pub use exact::Decimal;
 pub use report::{Gap, Stats, TableDiff};
 pub use source::{
     CanonRow, DiffSource, Digest, ForeignKey, KeyProblems, KeyVals, MemorySource, Range, TableSpec,
@@ -332,7 +336,7 @@ fn compare_leaves(
     spec_a: &TableSpec,
     spec_b: &TableSpec,
     leaves: &[Pending],
-    tol: &[Option<f64>],
+    tol: &[Option<Decimal>],
     out: &mut TableDiff,
 ) -> Result<(), DiffError> {
     if leaves.is_empty() {

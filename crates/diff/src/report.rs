@@ -37,7 +37,8 @@ pub struct TableDiff {
     pub missing_in_a: Vec<KeyVals>,
     /// Rows with at least one column different beyond its tolerance.
     pub changed: Vec<RowChange>,
-    /// Rows whose only differences are within their columns' tolerance.
+    /// Rows whose only differences are within tolerances the operator set: listed, and in
+    /// the gap report, but not failing the diff.
     pub within_tolerance: Vec<RowChange>,
     pub stats: Stats,
 }
@@ -49,6 +50,10 @@ pub struct Gap {
     pub key: String,
     pub what: String,
     pub suggested_action: String,
+    /// Every difference of this key is within a tolerance the operator set: listed so it is
+    /// never lost, but not a failure.
+    #[serde(default)]
+    pub within_tolerance: bool,
 }
 
 pub fn key_text(k: &[String]) -> String {
@@ -91,7 +96,7 @@ impl TableDiff {
         !self.key_problems_a.is_clean() || !self.key_problems_b.is_clean()
     }
 
-    /// Anything a person must act on: missing rows, real changes, broken keys.
+    /// Anything a person must act on: missing rows, changes beyond tolerance, broken keys.
     pub fn has_differences(&self) -> bool {
         self.key_trouble()
             || !self.missing_in_a.is_empty()
@@ -115,6 +120,7 @@ impl TableDiff {
     }
 
     /// The data-gap report: each key, what is missing or wrong where, and what to do.
+    /// Differences within tolerance are in it too, flagged `within_tolerance`.
     pub fn gaps(&self) -> Vec<Gap> {
         let mut out = Vec::new();
         for k in &self.missing_in_b {
@@ -124,6 +130,7 @@ impl TableDiff {
                 what: format!("row missing in B ({})", self.b),
                 suggested_action:
                     "re-enter the row in B (manual entry), or copy it from A after review".into(),
+                within_tolerance: false,
             });
         }
         for k in &self.missing_in_a {
@@ -134,6 +141,7 @@ impl TableDiff {
                 suggested_action:
                     "confirm it is a new business write; if so carry it to A, else remove it from B"
                         .into(),
+                within_tolerance: false,
             });
         }
         for c in &self.changed {
@@ -153,6 +161,35 @@ impl TableDiff {
                 } else {
                     "review both values and correct the wrong side (manual entry)".into()
                 },
+                within_tolerance: false,
+            });
+        }
+        for c in &self.within_tolerance {
+            let cols: Vec<String> = c
+                .columns
+                .iter()
+                .map(|x| {
+                    let delta = x
+                        .delta
+                        .as_ref()
+                        .map(|d| format!("Δ {d}, "))
+                        .unwrap_or_default();
+                    let tol = x
+                        .tolerance
+                        .as_ref()
+                        .map(|t| t.to_string())
+                        .unwrap_or_default();
+                    format!("{} ({delta}tolerance {tol})", x.column)
+                })
+                .collect();
+            out.push(Gap {
+                table: self.table.clone(),
+                key: key_text(&c.key),
+                what: format!("values differ within tolerance in {}", cols.join(", ")),
+                suggested_action:
+                    "accepted by the tolerance set for the run; review if the tolerance is wrong"
+                        .into(),
+                within_tolerance: true,
             });
         }
         for (side, p) in [("A", &self.key_problems_a), ("B", &self.key_problems_b)] {
@@ -162,6 +199,7 @@ impl TableDiff {
                     key: "NULL".into(),
                     what: format!("{} rows with a NULL key on side {side}", p.null_keys),
                     suggested_action: "give these rows a key, or choose other --key columns".into(),
+                    within_tolerance: false,
                 });
             }
             for (k, n) in &p.duplicates {
@@ -170,6 +208,7 @@ impl TableDiff {
                     key: key_text(k),
                     what: format!("{n} rows share this key on side {side}"),
                     suggested_action: "remove the duplicates or choose a unique --key".into(),
+                    within_tolerance: false,
                 });
             }
         }

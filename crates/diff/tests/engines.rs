@@ -136,7 +136,9 @@ fn check(a: &Db, b: &Db) {
         first_level_max: 4,
         ..Options::default()
     };
-    let d = diff_table(sa.as_mut(), sb.as_mut(), "invoice", &opts).unwrap();
+    let mut tolerant = opts.clone();
+    tolerant.tolerances.set("net=0.001").unwrap();
+    let d = diff_table(sa.as_mut(), sb.as_mut(), "invoice", &tolerant).unwrap();
     let what = format!("{} vs {}", a.kind(), b.kind());
     let keys = |v: &[Vec<String>]| v.iter().map(|k| k[0].clone()).collect::<Vec<_>>();
     assert_eq!(keys(&d.missing_in_b), ["7", "2999"], "{what}");
@@ -152,7 +154,10 @@ fn check(a: &Db, b: &Db) {
     let net = &d.changed[2].columns;
     assert_eq!(net.len(), 1, "{what}: {net:?}");
     assert_eq!(net[0].column, "net");
-    assert_eq!(net[0].delta, Some(5.0));
+    assert_eq!(
+        net[0].delta.as_ref().map(|d| d.to_string()).as_deref(),
+        Some("5")
+    );
     let note = &d.changed[1].columns[0];
     assert_eq!(note.column, "note");
     assert!(
@@ -172,13 +177,15 @@ fn check(a: &Db, b: &Db) {
     );
     assert_eq!(d.rows_a, 3000);
     assert_eq!(d.rows_b, 2999);
-    // Exact comparison of the money column turns tolerance into differences.
+    // Without a tolerance (the default, or `=0`) every change is a difference.
     let mut exact = opts.clone();
     exact.tolerances.set("net=0").unwrap();
-    let (mut sa, mut sb) = (a.source(), b.source());
-    let d = diff_table(sa.as_mut(), sb.as_mut(), "invoice", &exact).unwrap();
-    assert!(d.within_tolerance.is_empty(), "{what}");
-    assert_eq!(d.changed.len(), 5, "{what}");
+    for o in [&opts, &exact] {
+        let (mut sa, mut sb) = (a.source(), b.source());
+        let d = diff_table(sa.as_mut(), sb.as_mut(), "invoice", o).unwrap();
+        assert!(d.within_tolerance.is_empty(), "{what}");
+        assert_eq!(d.changed.len(), 5, "{what}");
+    }
 }
 
 #[test]
@@ -301,13 +308,14 @@ fn aggregates_compare_with_tolerance() {
     b.exec("UPDATE invoice SET net = net + 0.004 WHERE id = 2");
     b.exec("UPDATE invoice SET net = net + 1 WHERE id = 3");
     let sql = "SELECT paid, sum(net) FROM invoice GROUP BY paid ORDER BY 1";
-    let r = ripcord_diff::aggregate::check(a.source().as_mut(), b.source().as_mut(), sql, 0.01);
+    let cent: ripcord_diff::Decimal = "0.01".parse().unwrap();
+    let r = ripcord_diff::aggregate::check(a.source().as_mut(), b.source().as_mut(), sql, &cent);
     // PostgreSQL reads the boolean as t/f and MariaDB as 1/0: groups must be written
     // portably, so compare a numeric group.
     let r = r.unwrap();
     assert!(r.groups >= 2);
     let sql = "SELECT CASE WHEN id % 2 = 0 THEN 'even' ELSE 'odd' END AS g, sum(net) FROM invoice GROUP BY 1";
-    let r = ripcord_diff::aggregate::check(a.source().as_mut(), b.source().as_mut(), sql, 0.01)
+    let r = ripcord_diff::aggregate::check(a.source().as_mut(), b.source().as_mut(), sql, &cent)
         .unwrap();
     assert_eq!(r.groups, 2, "{r:?}");
     assert_eq!(r.differences.len(), 2, "{r:?}");
@@ -315,7 +323,14 @@ fn aggregates_compare_with_tolerance() {
     let odd = r.differences.iter().find(|d| d.group == "odd").unwrap();
     assert!(even.within_tolerance, "{r:?}");
     assert!(!odd.within_tolerance, "{r:?}");
+    assert_eq!(even.delta.as_ref().unwrap().to_string(), "0.004", "{r:?}");
     assert_eq!(r.broken(), 1);
+    assert_eq!(r.within(), 1);
+    // No tolerance: every group that differs is broken.
+    let zero = ripcord_diff::Decimal::zero();
+    let r = ripcord_diff::aggregate::check(a.source().as_mut(), b.source().as_mut(), sql, &zero)
+        .unwrap();
+    assert_eq!((r.broken(), r.within()), (2, 0), "{r:?}");
 }
 
 #[test]
@@ -392,5 +407,258 @@ fn foreign_key_orphans_are_found_on_every_engine() {
         assert_eq!(found.len(), 1, "{}: {found:?}", db.kind());
         assert_eq!(found[0].count, 1);
         assert_eq!(found[0].examples, vec![vec!["5".to_string()]]);
+    }
+}
+
+/// The keys of the changed rows, and each one's first column delta as text.
+fn changed(d: &ripcord_diff::TableDiff) -> Vec<(String, String)> {
+    d.changed
+        .iter()
+        .map(|c| {
+            let delta = c.columns[0].delta.as_ref().map(|x| x.to_string());
+            (c.key[0].clone(), delta.unwrap_or_default())
+        })
+        .collect()
+}
+
+fn pairs(rows: &[(&str, &str)]) -> Vec<(String, String)> {
+    rows.iter()
+        .map(|(k, d)| (k.to_string(), d.to_string()))
+        .collect()
+}
+
+/// Issue #10, finding 4: above 2^53 an f64 holds only every other integer, so n and n + 1
+/// read as the same number. Every engine pair, and a checkpoint held in memory (the
+/// rollback's proof), must see the change.
+#[test]
+fn bigint_changed_by_one_above_2_pow_53_is_a_difference() {
+    let a_rows = "(1, 9007199254740993), (2, 9223372036854775807), (3, -9007199254740993), (4, 12)";
+    let b_rows = "(1, 9007199254740994), (2, 9223372036854775806), (3, -9007199254740993), (4, 12)";
+    let make = |db: Db, rows: &str| {
+        db.exec("CREATE TABLE big (id int PRIMARY KEY, n bigint NOT NULL)");
+        db.exec(&format!("INSERT INTO big VALUES {rows}"));
+        db
+    };
+    let a = [
+        make(Db::pg(), a_rows),
+        make(Db::my(), a_rows),
+        make(Db::lite(), a_rows),
+    ];
+    let b = [
+        make(Db::pg(), b_rows),
+        make(Db::my(), b_rows),
+        make(Db::lite(), b_rows),
+    ];
+    // The pushed-down encoding is exact and the same everywhere: equal rows, equal sums.
+    let sums: Vec<_> = a
+        .iter()
+        .chain(&b)
+        .map(|db| {
+            let mut s = db.source();
+            let sp = spec(s.as_mut(), "big");
+            ripcord_diff::table_checksum(s.as_mut(), &sp).unwrap()
+        })
+        .collect();
+    assert!(sums[0] == sums[1] && sums[1] == sums[2], "{sums:?}");
+    assert!(sums[3] == sums[4] && sums[4] == sums[5], "{sums:?}");
+    assert_ne!(sums[0], sums[3]);
+    let want = pairs(&[("1", "1"), ("2", "-1")]);
+    for (x, y) in [(0, 0), (0, 1), (1, 2), (2, 0), (1, 0)] {
+        let what = format!("{} vs {}", a[x].kind(), b[y].kind());
+        let d = diff_table(
+            a[x].source().as_mut(),
+            b[y].source().as_mut(),
+            "big",
+            &Options::default(),
+        )
+        .unwrap();
+        assert_eq!(changed(&d), want, "{what}: {d:?}");
+        assert!(d.within_tolerance.is_empty(), "{what}: {d:?}");
+        assert!(d.has_differences(), "{what}");
+    }
+    use ripcord_core::engine::Engine;
+    let mut e = ripcord_postgres::PgEngine::open(a[0].url()).unwrap();
+    let mut collect = ripcord_core::verify::Collect::default();
+    e.snapshot(&["big".to_string()], &mut collect).unwrap();
+    let (schema, rows) = collect.tables.remove(0);
+    let mut cp = ripcord_diff::MemorySource::new("checkpoint:test", schema, rows);
+    let d = diff_table(&mut cp, b[1].source().as_mut(), "big", &Options::default()).unwrap();
+    assert_eq!(changed(&d), want, "checkpoint vs mysql: {d:?}");
+}
+
+/// Issue #10, finding 4: near 10^15 consecutive f64 values are 0.125 apart, so a
+/// decimal(18,3) changed by 0.02 read as the same number. SQLite cannot store these values
+/// (its NUMERIC affinity rounds them to 1e15 on insert), and the diff must say so rather
+/// than call the rounded copy identical.
+#[test]
+fn decimal_18_3_changed_by_002_near_10_pow_15_is_a_difference() {
+    let a_rows = "(1, 999999999999999.990), (2, 999999999999999.999), \
+                  (3, -999999999999999.990), (4, 0.020)";
+    let b_rows = "(1, 999999999999999.970), (2, 999999999999999.999), \
+                  (3, -999999999999999.970), (4, 0.000)";
+    let make = |db: Db, rows: &str| {
+        let decl = if db.kind() == "sqlite" {
+            "NUMERIC(18,3)"
+        } else {
+            "decimal(18,3)"
+        };
+        db.exec(&format!(
+            "CREATE TABLE amounts (id int PRIMARY KEY, amount {decl} NOT NULL)"
+        ));
+        db.exec(&format!("INSERT INTO amounts VALUES {rows}"));
+        db
+    };
+    let a = [make(Db::pg(), a_rows), make(Db::my(), a_rows)];
+    let b = [
+        make(Db::pg(), b_rows),
+        make(Db::my(), b_rows),
+        make(Db::lite(), b_rows),
+    ];
+    let sums: Vec<_> = a
+        .iter()
+        .chain(&b[..2])
+        .map(|db| {
+            let mut s = db.source();
+            let sp = spec(s.as_mut(), "amounts");
+            ripcord_diff::table_checksum(s.as_mut(), &sp).unwrap()
+        })
+        .collect();
+    assert!(sums[0] == sums[1] && sums[2] == sums[3], "{sums:?}");
+    assert_ne!(sums[0], sums[2]);
+    let exact = pairs(&[("1", "-0.02"), ("3", "0.02"), ("4", "-0.02")]);
+    for (x, y) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+        let what = format!("{} vs {}", a[x].kind(), b[y].kind());
+        let d = diff_table(
+            a[x].source().as_mut(),
+            b[y].source().as_mut(),
+            "amounts",
+            &Options::default(),
+        )
+        .unwrap();
+        assert_eq!(changed(&d), exact, "{what}: {d:?}");
+        // A tolerance below the change leaves it a difference; one equal to it covers it.
+        let mut opts = Options::default();
+        opts.tolerances.set("amount=0.01").unwrap();
+        let d = diff_table(
+            a[x].source().as_mut(),
+            b[y].source().as_mut(),
+            "amounts",
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(changed(&d), exact, "{what}, tolerance 0.01: {d:?}");
+        opts.tolerances.set("amount=0.02").unwrap();
+        let d = diff_table(
+            a[x].source().as_mut(),
+            b[y].source().as_mut(),
+            "amounts",
+            &opts,
+        )
+        .unwrap();
+        assert!(d.changed.is_empty(), "{what}, tolerance 0.02: {d:?}");
+        assert_eq!(d.within_tolerance.len(), 3, "{what}, tolerance 0.02: {d:?}");
+    }
+    // SQLite holds 1e15 for rows 1 to 3 and 0 for row 4.
+    let rounded = pairs(&[
+        ("1", "0.01"),
+        ("2", "0.001"),
+        ("3", "-0.01"),
+        ("4", "-0.02"),
+    ]);
+    for x in &a {
+        let d = diff_table(
+            x.source().as_mut(),
+            b[2].source().as_mut(),
+            "amounts",
+            &Options::default(),
+        )
+        .unwrap();
+        assert_eq!(changed(&d), rounded, "{} vs sqlite: {d:?}", x.kind());
+    }
+}
+
+/// Issue #10, finding 4: the tolerance is compared in decimal, so its edge is exact (no
+/// float slack that lets 0.0050000001 pass for 0.005).
+#[test]
+fn tolerance_edge_is_exact_in_decimal() {
+    let make = |db: Db, rows: &str| {
+        let decl = if db.kind() == "sqlite" {
+            "NUMERIC(20,10)"
+        } else {
+            "decimal(20,10)"
+        };
+        db.exec(&format!(
+            "CREATE TABLE edge (id int PRIMARY KEY, v {decl} NOT NULL)"
+        ));
+        db.exec(&format!("INSERT INTO edge VALUES {rows}"));
+        db
+    };
+    let a_rows = "(1, 1), (2, 1), (3, 1), (4, 1), (5, 1)";
+    let b_rows = "(1, 1.005), (2, 1.006), (3, 1.0050000001), (4, 0.995), (5, 0.9949999999)";
+    let dbs = [
+        (make(Db::pg(), a_rows), make(Db::my(), b_rows)),
+        (make(Db::my(), a_rows), make(Db::lite(), b_rows)),
+        (make(Db::lite(), a_rows), make(Db::pg(), b_rows)),
+    ];
+    let mut opts = Options::default();
+    opts.tolerances.set("v=0.005").unwrap();
+    for (a, b) in &dbs {
+        let what = format!("{} vs {}", a.kind(), b.kind());
+        let d = diff_table(a.source().as_mut(), b.source().as_mut(), "edge", &opts).unwrap();
+        assert_eq!(
+            changed(&d),
+            pairs(&[
+                ("2", "0.006"),
+                ("3", "0.0050000001"),
+                ("5", "-0.0050000001")
+            ]),
+            "{what}: {d:?}"
+        );
+        let within: Vec<&str> = d
+            .within_tolerance
+            .iter()
+            .map(|c| c.key[0].as_str())
+            .collect();
+        assert_eq!(within, ["1", "4"], "{what}: {d:?}");
+    }
+}
+
+/// Issue #10, finding 5: no column gets a tolerance it was not given. A 0.005 change in a
+/// 3-decimal currency (Omani rial, Kuwaiti dinar) is a difference, not "within tolerance".
+#[test]
+fn no_default_money_tolerance_three_decimal_currency() {
+    let make = |db: Db, rows: &str| {
+        db.exec(&format!(
+            "CREATE TABLE salary (id int PRIMARY KEY, amount_omr {} NOT NULL)",
+            db.types().money
+        ));
+        db.exec(&format!("INSERT INTO salary VALUES {rows}"));
+        db
+    };
+    let a_rows = "(1, 10.000), (2, 250.125), (3, 7.5)";
+    let b_rows = "(1, 10.005), (2, 250.120), (3, 7.5)";
+    let dbs = [
+        (make(Db::pg(), a_rows), make(Db::pg(), b_rows)),
+        (make(Db::pg(), a_rows), make(Db::my(), b_rows)),
+        (make(Db::my(), a_rows), make(Db::lite(), b_rows)),
+        (make(Db::lite(), a_rows), make(Db::pg(), b_rows)),
+    ];
+    for (a, b) in &dbs {
+        let what = format!("{} vs {}", a.kind(), b.kind());
+        let d = diff_table(
+            a.source().as_mut(),
+            b.source().as_mut(),
+            "salary",
+            &Options::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            changed(&d),
+            pairs(&[("1", "0.005"), ("2", "-0.005")]),
+            "{what}: {d:?}"
+        );
+        assert!(d.within_tolerance.is_empty(), "{what}: {d:?}");
+        assert!(d.has_differences(), "{what}");
+        assert_eq!(d.gaps().len(), 2, "{what}: {:?}", d.gaps());
     }
 }
