@@ -68,32 +68,7 @@ pub enum Command {
     /// Run the plan's steps after a checkpoint; stop on the first failure.
     Run,
     /// Roll components back to a checkpoint, carrying business writes back.
-    Rollback {
-        #[arg(short, long)]
-        component: Vec<String>,
-        /// Checkpoint id (default: the newest covering each component).
-        #[arg(long)]
-        to: Option<String>,
-        /// Continue an interrupted rollback: the one named, or the newest unfinished one.
-        #[arg(long, value_name = "ROLLBACK", num_args = 0..=1)]
-        resume: Option<Option<String>>,
-        /// Give up an unfinished rollback (needs --reason); audited.
-        #[arg(long, value_name = "ROLLBACK", conflicts_with_all = ["resume", "dry_run"])]
-        abandon: Option<String>,
-        /// Roll back although capture was broken since the checkpoint (needs --reason); the
-        /// report then says writes may be missing, in unknown number.
-        #[arg(long)]
-        accept_uncaptured: bool,
-        /// Print what would happen and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Approve without a prompt (recorded as approved by --as).
-        #[arg(long, short = 'y')]
-        yes: bool,
-        /// Why (recorded in the audit log and the report).
-        #[arg(long)]
-        reason: Option<String>,
-    },
+    Rollback(RollbackArgs),
     /// Check invariants, row counts and fingerprints.
     Verify {
         #[arg(short, long)]
@@ -164,4 +139,32 @@ pub enum Command {
     Reject { run: String },
     /// Dashboard and metrics (not built yet).
     Serve,
+}
+
+#[derive(clap::Args)]
+pub struct RollbackArgs {
+    #[arg(short, long)]
+    pub component: Vec<String>,
+    /// Checkpoint id (default: the newest covering each component).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Continue an interrupted rollback: the one named, or the newest unfinished one.
+    #[arg(long, value_name = "ROLLBACK", num_args = 0..=1)]
+    pub resume: Option<Option<String>>,
+    /// Give up an unfinished rollback (needs --reason); audited.
+    #[arg(long, value_name = "ROLLBACK", conflicts_with_all = ["resume", "dry_run"])]
+    pub abandon: Option<String>,
+    /// Roll back although capture was broken since the checkpoint (needs --reason); the
+    /// report then says writes may be missing, in unknown number.
+    #[arg(long)]
+    pub accept_uncaptured: bool,
+    /// Print what would happen and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Approve without a prompt (recorded as approved by --as).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Why (recorded in the audit log and the report).
+    #[arg(long)]
+    pub reason: Option<String>,
 }

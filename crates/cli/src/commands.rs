@@ -218,28 +218,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
         | Command::Status { .. }
         | Command::Approve { .. }
         | Command::Reject { .. }) => crate::guard_cmd::dispatch(ctx, cmd),
-        Command::Rollback {
-            component,
-            to,
-            resume,
-            abandon,
-            accept_uncaptured,
-            dry_run,
-            yes,
-            reason,
-        } => rollback_cmd(
-            ctx,
-            RollbackArgs {
-                component,
-                to,
-                resume,
-                abandon,
-                accept_uncaptured,
-                dry_run,
-                yes,
-                reason,
-            },
-        ),
+        Command::Rollback(a) => rollback_cmd(ctx, a),
         Command::Verify {
             component,
             against: Some(against),
@@ -440,19 +419,8 @@ fn verify(ctx: &mut Ctx, names: &[String]) -> Result<i32> {
     })
 }
 
-pub struct RollbackArgs {
-    component: Vec<String>,
-    to: Option<String>,
-    resume: Option<Option<String>>,
-    abandon: Option<String>,
-    accept_uncaptured: bool,
-    dry_run: bool,
-    yes: bool,
-    reason: Option<String>,
-}
-
-fn rollback_cmd(ctx: &mut Ctx, a: RollbackArgs) -> Result<i32> {
-    let RollbackArgs {
+fn rollback_cmd(ctx: &mut Ctx, a: crate::cli::RollbackArgs) -> Result<i32> {
+    let crate::cli::RollbackArgs {
         component,
         to,
         resume,

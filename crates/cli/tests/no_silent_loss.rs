@@ -72,10 +72,7 @@ impl Shop {
     }
 
     fn count(&self, sql: &str) -> i64 {
-        match self.scalar(sql) {
-            Value::Int(n) => n,
-            v => v.as_f64().unwrap() as i64,
-        }
+        count_in(self.engine().as_mut(), sql)
     }
 
     fn ripcord(&self, args: &[&str]) -> Output {
@@ -83,15 +80,7 @@ impl Shop {
     }
 
     fn ripcord_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"));
-        c.current_dir(self.path())
-            .args(args)
-            .env_remove("RIPCORD_CRASH_AT")
-            .env("RIPCORD_ACTOR", "tester");
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c.output().unwrap()
+        ripcord_in(self.path(), args, env)
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -100,31 +89,12 @@ impl Shop {
         text(&o)
     }
 
-    /// One visit's writes across all three components, parents first, as the business
-    /// makes them: a new customer, their car, a service order, an invoice and a payment.
     fn new_chain(&self, id: i64) {
-        let net = 10_000 + id;
-        let vat = workshop::vat(net);
-        self.business(&format!(
-            "INSERT INTO customers (id, name_ar, name_en, phone, created_at) VALUES ({id}, 'سالم {id}', 'Salim {id}', NULL, '2026-11-29T10:00:00Z');
-             INSERT INTO vehicles (id, customer_id, plate, make, model, year) VALUES ({id}, {id}, 'P-{id}', 'Toyota', 'Hilux', 2024);
-             INSERT INTO service_orders (id, vehicle_id, opened_at, status, description) VALUES ({id}, {id}, '2026-11-29T10:05:00Z', 'open', 'oil / زيت');
-             INSERT INTO invoices (id, order_id, customer_id, net_baisa, vat_baisa, total_baisa, status, issued_at) VALUES ({id}, {id}, {id}, {net}, {vat}, {}, 'open', '2026-11-29T11:00:00Z');
-             INSERT INTO payments (id, invoice_id, amount_baisa, method, paid_at) VALUES ({id}, {id}, {}, 'cash', '2026-11-29T11:05:00Z')",
-            net + vat,
-            net + vat
-        ));
+        self.business(&new_chain_sql(id));
     }
 
-    /// The same chain removed, children first.
     fn delete_chain(&self, id: i64) {
-        self.business(&format!(
-            "DELETE FROM payments WHERE id = {id};
-             DELETE FROM invoices WHERE id = {id};
-             DELETE FROM service_orders WHERE id = {id};
-             DELETE FROM vehicles WHERE id = {id};
-             DELETE FROM customers WHERE id = {id}"
-        ));
+        self.business(&delete_chain_sql(id));
     }
 
     fn chain_rows(&self, id: i64) -> i64 {
@@ -138,6 +108,47 @@ impl Shop {
         .iter()
         .map(|t| self.count(&format!("SELECT COUNT(*) FROM {t} WHERE id = {id}")))
         .sum()
+    }
+}
+
+/// One visit's writes across all three components, parents first, as the business makes
+/// them: a new customer, their car, a service order, an invoice and a payment.
+fn new_chain_sql(id: i64) -> String {
+    let net = 10_000 + id;
+    let vat = workshop::vat(net);
+    let total = net + vat;
+    format!(
+        "INSERT INTO customers (id, name_ar, name_en, phone, created_at) VALUES ({id}, 'سالم {id}', 'Salim {id}', NULL, '2026-11-29T10:00:00Z');
+         INSERT INTO vehicles (id, customer_id, plate, make, model, year) VALUES ({id}, {id}, 'P-{id}', 'Toyota', 'Hilux', 2024);
+         INSERT INTO service_orders (id, vehicle_id, opened_at, status, description) VALUES ({id}, {id}, '2026-11-29T10:05:00Z', 'open', 'oil / زيت');
+         INSERT INTO invoices (id, order_id, customer_id, net_baisa, vat_baisa, total_baisa, status, issued_at) VALUES ({id}, {id}, {id}, {net}, {vat}, {total}, 'open', '2026-11-29T11:00:00Z');
+         INSERT INTO payments (id, invoice_id, amount_baisa, method, paid_at) VALUES ({id}, {id}, {total}, 'cash', '2026-11-29T11:05:00Z')"
+    )
+}
+
+/// The same chain removed, children first.
+fn delete_chain_sql(id: i64) -> String {
+    format!(
+        "DELETE FROM payments WHERE id = {id};
+         DELETE FROM invoices WHERE id = {id};
+         DELETE FROM service_orders WHERE id = {id};
+         DELETE FROM vehicles WHERE id = {id};
+         DELETE FROM customers WHERE id = {id}"
+    )
+}
+
+const CHAIN_TABLES: [&str; 5] = [
+    "customers",
+    "vehicles",
+    "service_orders",
+    "invoices",
+    "payments",
+];
+
+fn count_in(e: &mut dyn Engine, sql: &str) -> i64 {
+    match e.query_scalar(sql).unwrap() {
+        Value::Int(n) => n,
+        v => v.as_f64().unwrap() as i64,
     }
 }
 
@@ -523,4 +534,76 @@ fn refused_insert_gap_names_its_key() {
     let out = text(&o);
     assert!(out.contains("950002"), "the gap names its key: {out}");
     assert!(!out.contains("(see row)"), "{out}");
+}
+
+// Finding 1 across engines: MariaDB legacy, business in PostgreSQL, all components rolled
+// back together.
+#[test]
+fn several_components_rolled_back_together_replay_in_business_order_mariadb_legacy_postgres_new() {
+    let legacy = FreshDb::new("mysql");
+    let new = FreshDb::new("postgres");
+    let dir = tempfile::tempdir().unwrap();
+    let component = |name: &str, tables: &str, priority: &str| {
+        format!(
+            "[components.{name}]\ndatabase = \"legacy\"\ncapture_database = \"new\"\ntables = [{tables}]\npriority = \"{priority}\"\nrto = \"15m\"\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("ripcord.toml"),
+        format!(
+            "[databases.legacy]\nurl = \"{}\"\n[databases.new]\nurl = \"{}\"\n{}{}{}",
+            legacy.url,
+            new.url,
+            component("customers", "\"customers\", \"vehicles\"", "critical"),
+            component("service", "\"service_orders\"", "important"),
+            component("billing", "\"invoices\", \"payments\"", "critical"),
+        ),
+    )
+    .unwrap();
+    let ctx = ctx_for(&dir.path().join("ripcord.toml"));
+    for db in ["legacy", "new"] {
+        let mut e = ctx.engine(db).unwrap();
+        e.prepare().unwrap();
+        workshop::create(e.as_mut(), 40, 3).unwrap();
+    }
+    let run = |args: &[&str]| {
+        let o = ripcord_in(dir.path(), args, &[]);
+        assert_eq!(code(&o), 0, "ripcord {args:?}: {}", text(&o));
+        text(&o)
+    };
+    run(&["checkpoint"]);
+    // The business works in PostgreSQL: whole chains across the three components, some
+    // removed again children first.
+    let shop_new = |sql: &str| {
+        ctx.engine("new")
+            .unwrap()
+            .execute(sql, Origin::Business)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    };
+    for id in 960_001..=960_020i64 {
+        shop_new(&new_chain_sql(id));
+    }
+    for id in 960_016..=960_020i64 {
+        shop_new(&delete_chain_sql(id));
+    }
+    let out = run(&[
+        "rollback",
+        "--yes",
+        "--reason",
+        "cross-engine, all components",
+    ]);
+    let mut l = ctx.engine("legacy").unwrap();
+    for id in 960_001..=960_020i64 {
+        let rows: i64 = CHAIN_TABLES
+            .iter()
+            .map(|t| {
+                count_in(
+                    l.as_mut(),
+                    &format!("SELECT COUNT(*) FROM {t} WHERE id = {id}"),
+                )
+            })
+            .sum();
+        let want = if id > 960_015 { 0 } else { 5 };
+        assert_eq!(rows, want, "chain {id} in the MariaDB legacy: {out}");
+    }
 }

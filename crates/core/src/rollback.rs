@@ -357,12 +357,7 @@ pub fn start(
         // One that stopped before its freeze changed nothing (an unanswered prompt, a
         // Ctrl-C, a crash while assessing): the new rollback supersedes it, so a later
         // `--resume` cannot pick it up and act on a stale assessment.
-        let touched = ctx
-            .state
-            .phases(&r.id)?
-            .iter()
-            .any(|p| p.phase == Phase::Freeze.name());
-        if !touched {
+        if !reached(ctx, &r.id, Phase::Freeze)? {
             r.status = Status::Abandoned {
                 by: ctx.actor.clone(),
                 reason: "superseded by a new rollback before it changed anything".into(),
@@ -458,6 +453,15 @@ pub fn start(
     Ok(rec)
 }
 
+/// True when the rollback began `phase` (its intent is logged before it acts).
+fn reached(ctx: &mut Ctx, id: &str, phase: Phase) -> Result<bool> {
+    Ok(ctx
+        .state
+        .phases(id)?
+        .iter()
+        .any(|p| p.phase == phase.name()))
+}
+
 fn status_line(s: &Status) -> String {
     match s {
         Status::Running { phase } => format!("interrupted in {}", phase.name()),
@@ -490,11 +494,7 @@ pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<RollbackRecord> 
     }
     let owner = LockOwner::current(&ctx.actor);
     lock_all(ctx, &rec, &owner)?;
-    let restore_began = ctx
-        .state
-        .phases(&rec.id)?
-        .iter()
-        .any(|p| p.phase == Phase::Restore.name());
+    let restore_began = reached(ctx, &rec.id, Phase::Restore)?;
     if !restore_began {
         for l in load(ctx, &rec)? {
             ctx.engine(&l.component.database)?

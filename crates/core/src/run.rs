@@ -584,6 +584,20 @@ fn stopped(
 }
 
 fn run_step(ctx: &mut Ctx, step: &Step, stop: &StopSwitch) -> Result<String> {
+    // A step may rewrite a table (a copying ALTER gives it a new identity) while its capture
+    // triggers keep journaling every write: the tokens before the step and after capture is
+    // re-armed below are linked, so capture stays continuous across the migration itself.
+    let captured: Vec<(String, Vec<String>)> = ctx
+        .plan
+        .components
+        .iter()
+        .filter(|c| c.capture_database == step.database)
+        .map(|c| (c.capture_database.clone(), c.captured_tables()))
+        .collect();
+    let mut before = Vec::new();
+    for (db, tables) in &captured {
+        before.push(crate::continuity::tokens(ctx, db, tables)?);
+    }
     let mut engine = ctx.engine(&step.database)?;
     perform_stoppable(
         engine.as_mut(),
@@ -603,6 +617,9 @@ fn run_step(ctx: &mut Ctx, step: &Step, stop: &StopSwitch) -> Result<String> {
         .cloned()
     {
         checkpoint::ensure_capture(ctx, &c)?;
+    }
+    for ((db, tables), before) in captured.iter().zip(&before) {
+        crate::continuity::link(ctx, db, tables, before, &format!("step {}", step.name))?;
     }
     if let Some(v) = &step.verify {
         match v {

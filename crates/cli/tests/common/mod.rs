@@ -68,20 +68,25 @@ impl Workshop {
     }
 
     pub fn ripcord_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ripcord"));
-        c.current_dir(self.path())
-            .args(args)
-            .env_remove("RIPCORD_CRASH_AT")
-            .env("RIPCORD_ACTOR", "tester");
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c.output().unwrap()
+        ripcord_in(self.path(), args, env)
     }
 
     pub fn ctx(&self) -> Ctx {
         ctx_for(&self.path().join("ripcord.toml"))
     }
+}
+
+/// Runs the real binary in `dir` (where its ripcord.toml is) as actor "tester".
+pub fn ripcord_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ripcord"));
+    c.current_dir(dir)
+        .args(args)
+        .env_remove("RIPCORD_CRASH_AT")
+        .env("RIPCORD_ACTOR", "tester");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
 }
 
 /// A context on a plan, without the console timeline.
