@@ -607,3 +607,49 @@ fn several_components_rolled_back_together_replay_in_business_order_mariadb_lega
         assert_eq!(rows, want, "chain {id} in the MariaDB legacy: {out}");
     }
 }
+
+// "Ctrl-C or SIGTERM during a rollback prints which phase it stopped in, that the tables
+// stay frozen, and the exact resume command."
+#[test]
+fn sigterm_during_a_rollback_says_where_it_stopped_and_how_to_resume() {
+    let s = Shop::new("sqlite");
+    s.ok(&["checkpoint", "-c", "billing"]);
+    s.new_chain(970_001);
+    let marker = s.path().join("paused");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
+        .current_dir(s.path())
+        .args(["rollback", "-c", "billing", "--yes", "--reason", "r"])
+        .env_remove("RIPCORD_CRASH_AT")
+        .env("RIPCORD_ACTOR", "tester")
+        .env("RIPCORD_PAUSE_AT", "restore:before")
+        .env("RIPCORD_PAUSE_FILE", &marker)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded wait for the pause point (not a timing assertion: the test fails only if it
+    // is never reached).
+    for _ in 0..600 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(marker.exists(), "the rollback never reached its restore");
+    // SAFETY: signalling the child we spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let o = child.wait_with_output().unwrap();
+    let out = text(&o);
+    let id = newest_rollback_json(&s)["id"].as_str().unwrap().to_string();
+    assert_eq!(code(&o), 4, "{out}");
+    assert!(out.contains("stopped in its restore phase"), "{out}");
+    assert!(out.contains("stay frozen"), "{out}");
+    assert!(
+        out.contains(&format!("ripcord rollback --resume {id}")),
+        "{out}"
+    );
+    s.ok(&["rollback", "--resume", &id]);
+    assert_eq!(s.chain_rows(970_001), 5);
+}
