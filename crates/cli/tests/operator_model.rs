@@ -276,14 +276,9 @@ fn truncated(s: &str, n: usize) -> String {
     format!("{}\n… ({} more bytes)", &s[..end], s.len() - end)
 }
 
-/// Finished means `rollback --resume` would not pick it up again; an unknown status (an
-/// abandoned rollback, say) counts as finished.
+/// Finished means `rollback --resume` would not pick it up again.
 fn unfinished(r: &RollbackRecord) -> bool {
-    let tag = serde_json::to_value(&r.status).unwrap()["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    matches!(tag.as_str(), "running" | "failed") || (tag == "completed" && r.finished_at.is_none())
+    r.unfinished()
 }
 
 fn completed(r: &RollbackRecord) -> bool {
@@ -1090,13 +1085,10 @@ impl<'s> Sequence<'s> {
                 None
             }
             Action::Abandon => {
-                let a = [
-                    "rollback",
-                    "--abandon",
-                    "--yes",
-                    "--reason",
-                    "operator-model",
-                ];
+                let Some(id) = self.state().1.into_iter().find(unfinished).map(|r| r.id) else {
+                    return None;
+                };
+                let a = ["rollback", "--abandon", &id, "--reason", "operator-model"];
                 self.command(format!("ripcord {}", a.join(" ")), &a, None, None)
                     .1
             }
