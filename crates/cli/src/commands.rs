@@ -627,6 +627,7 @@ fn check(ctx: &mut Ctx) -> Result<i32> {
         }
     }
     let checkpoints = ctx.state.checkpoints()?;
+    let rollbacks = ctx.state.rollbacks()?;
     for c in &comps {
         if let Ok(mut e) = ctx.engine(&c.database) {
             for tb in &c.tables {
@@ -720,16 +721,29 @@ fn check(ctx: &mut Ctx) -> Result<i32> {
                     format!("off for {}", missing.join(", "))
                 },
             );
-            let frozen = e.frozen_tables()?;
+            let frozen: Vec<String> = e
+                .frozen_tables()?
+                .into_iter()
+                .filter(|x| c.tables.contains(x) || c.captured_tables().contains(x))
+                .collect();
             if !frozen.is_empty() {
+                let holder = rollbacks.iter().find(|r| r.components.contains(&c.name));
+                let hint = match holder {
+                    Some(r) if r.unfinished() => format!(
+                        "rollback {} is unfinished: ripcord rollback --resume {}",
+                        r.id, r.id
+                    ),
+                    Some(r) if !r.left_frozen.is_empty() => format!(
+                        "rollback {} was abandoned after restoring them: ripcord rollback -c {} --reason \"…\" carries the business writes back",
+                        r.id, c.name
+                    ),
+                    _ => "an interrupted rollback? ripcord rollback --resume".into(),
+                };
                 row(
                     &mut t,
                     format!("freeze {}", c.name),
                     false,
-                    format!(
-                        "frozen: {} (an interrupted rollback? ripcord rollback --resume)",
-                        frozen.join(", ")
-                    ),
+                    format!("frozen: {} ({hint})", frozen.join(", ")),
                 );
             }
         }

@@ -768,6 +768,12 @@ impl<'s> Sequence<'s> {
             } else if was_unfinished(&r.id) {
                 for c in &r.components {
                     for t in component_tables(c) {
+                        // An abandon leaves a restored table frozen (and stale) until a new
+                        // rollback of its component: still held, not compared.
+                        if r.left_frozen.iter().any(|x| x == t) {
+                            self.flux.insert(t);
+                            continue;
+                        }
                         self.flux.remove(t);
                         let known = r
                             .checkpoints
@@ -815,16 +821,24 @@ impl<'s> Sequence<'s> {
             return None;
         }
         let covered = |t: &str, id: i64| {
+            // A rollback over an accepted capture break says its losses are unknown.
+            let unknown = |r: &RollbackRecord| {
+                !r.uncaptured.is_empty()
+                    && r.components
+                        .iter()
+                        .any(|c| component_tables(c).contains(&t))
+            };
             ran.exit.is_some_and(|c| c != 0)
                 && finished.iter().any(|r| {
-                    r.figures.lost > 0
-                        && r.gaps.iter().any(|g| {
-                            // An insert's gap names its key only in the row image.
-                            let row_id = g.row.as_ref().and_then(|row| row.get("id"));
-                            g.table == t
-                                && (g.key.trim_matches('"') == id.to_string()
-                                    || row_id.map(id_of) == Some(id))
-                        })
+                    unknown(r)
+                        || r.figures.lost > 0
+                            && r.gaps.iter().any(|g| {
+                                // An insert's gap names its key only in the row image.
+                                let row_id = g.row.as_ref().and_then(|row| row.get("id"));
+                                g.table == t
+                                    && (g.key.trim_matches('"') == id.to_string()
+                                        || row_id.map(id_of) == Some(id))
+                            })
                 })
         };
         let uncovered: Vec<&(&str, i64, String)> =
@@ -1117,18 +1131,46 @@ impl<'s> Sequence<'s> {
                 return;
             }
         }
-        // Whatever is still interrupted is finished before the last comparison.
+        // Whatever is still interrupted is finished (or, where a resume refuses, given up)
+        // before the last comparison, as an operator would.
         for _ in 0..3 {
-            if !self.any_unfinished() {
+            let Some(id) = self.state().1.into_iter().find(unfinished).map(|r| r.id) else {
                 break;
+            };
+            let (ran, end) = self.command(
+                "ripcord rollback --resume --yes  (settle)".into(),
+                &["rollback", "--resume", "--yes"],
+                None,
+                None,
+            );
+            if end.is_some() {
+                return;
             }
+            if ran.exit.is_some_and(|c| c != 0) && self.any_unfinished() {
+                let a = ["rollback", "--abandon", &id, "--reason", "settle"];
+                if self
+                    .command(format!("ripcord {}  (settle)", a.join(" ")), &a, None, None)
+                    .1
+                    .is_some()
+                {
+                    return;
+                }
+            }
+        }
+        // Tables an abandon left frozen come back through a new rollback of their components.
+        if !self.any_unfinished() && !self.flux.is_empty() {
+            let comps: Vec<&str> = COMPONENTS
+                .iter()
+                .filter(|(_, ts)| ts.iter().any(|t| self.flux.contains(t)))
+                .map(|(c, _)| *c)
+                .collect();
+            let mut a = vec!["rollback"];
+            for c in &comps {
+                a.extend(["-c", c]);
+            }
+            a.extend(["--yes", "--accept-uncaptured", "--reason", "settle"]);
             if self
-                .command(
-                    "ripcord rollback --resume --yes  (settle)".into(),
-                    &["rollback", "--resume", "--yes"],
-                    None,
-                    None,
-                )
+                .command(format!("ripcord {}  (settle)", a.join(" ")), &a, None, None)
                 .1
                 .is_some()
             {

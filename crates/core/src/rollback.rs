@@ -200,6 +200,9 @@ pub struct RollbackRecord {
     pub tokens_at_freeze: BTreeMap<String, BTreeMap<String, Option<String>>>,
     #[serde(default)]
     pub overlaps: Vec<Overlap>,
+    /// Tables an abandon left frozen: restored, without the business writes since.
+    #[serde(default)]
+    pub left_frozen: Vec<String>,
 }
 
 impl RollbackRecord {
@@ -333,6 +336,13 @@ pub fn uncaptured_error(breaks: &[Break]) -> Error {
     ))
 }
 
+/// True when the operator accepted this break when the rollback started.
+fn accepted_break(rec: &RollbackRecord, b: &Break) -> bool {
+    rec.uncaptured
+        .iter()
+        .any(|a| a.database == b.database && a.table == b.table)
+}
+
 /// A rollback that holds one of `components` and did not finish.
 fn unfinished_holding(ctx: &mut Ctx, components: &[String]) -> Result<Option<RollbackRecord>> {
     Ok(ctx
@@ -418,6 +428,7 @@ pub fn start(
         uncaptured: plan.breaks.clone(),
         tokens_at_freeze: BTreeMap::new(),
         overlaps: Vec::new(),
+        left_frozen: Vec::new(),
     };
     let owner = LockOwner::current(&ctx.actor);
     lock_all(ctx, &rec, &owner)?;
@@ -495,16 +506,32 @@ pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<RollbackRecord> 
     let owner = LockOwner::current(&ctx.actor);
     lock_all(ctx, &rec, &owner)?;
     let restore_began = reached(ctx, &rec.id, Phase::Restore)?;
-    if !restore_began {
-        for l in load(ctx, &rec)? {
-            ctx.engine(&l.component.database)?
-                .unfreeze(&l.component.tables)?;
+    // A table whose restore committed holds the checkpoint without the business writes
+    // since: it stays frozen until a new rollback carries them back. The rest is untouched.
+    let mut left_frozen = Vec::new();
+    for l in load(ctx, &rec)? {
+        let mut engine = ctx.engine(&l.component.database)?;
+        let mut thaw = Vec::new();
+        for t in &l.component.tables {
+            if restore_began && engine.restore_done(&format!("{}:{t}", rec.id))? {
+                left_frozen.push(t.clone());
+            } else {
+                thaw.push(t.clone());
+            }
+        }
+        engine.unfreeze(&thaw)?;
+        if l.component.capture_database != l.component.database {
             ctx.engine(&l.component.capture_database)?
                 .unfreeze(&l.component.captured_tables())?;
         }
-    } else {
-        rec.notes.push("abandoned after its restore began: the tables stay frozen until a new rollback restores them and carries the business writes back".into());
     }
+    if !left_frozen.is_empty() {
+        rec.notes.push(format!(
+            "abandoned after restoring {}: those tables hold the checkpoint without the business writes since, so they stay frozen until a new rollback of their components restores them and carries the writes back",
+            left_frozen.join(", ")
+        ));
+    }
+    rec.left_frozen = left_frozen;
     rec.status = Status::Abandoned {
         by: ctx.actor.clone(),
         reason: reason.to_string(),
@@ -827,6 +854,19 @@ fn run_phase(
                     }
                 }
             }
+            // Before anything is frozen: a resumed rollback whose capture broke since it
+            // started must stop here, not after freezing the tables.
+            let mut breaks = Vec::new();
+            for l in &loaded {
+                breaks.extend(continuity::check(ctx, &l.component, &l.manifest)?);
+            }
+            let new_breaks: Vec<Break> = breaks
+                .into_iter()
+                .filter(|b| !accepted_break(rec, b))
+                .collect();
+            if !new_breaks.is_empty() {
+                return Err(uncaptured_error(&new_breaks));
+            }
             let mut at_risk = 0;
             for l in &loaded {
                 at_risk += journal_after(ctx, &l.component, &l.entry().journal_mark, None)?
@@ -878,14 +918,18 @@ fn run_phase(
             for l in &loaded {
                 breaks.extend(continuity::check(ctx, &l.component, &l.manifest)?);
             }
-            let accepted = |b: &Break| {
-                rec.uncaptured
-                    .iter()
-                    .any(|a| a.database == b.database && a.table == b.table)
-            };
-            let new_breaks: Vec<Break> = breaks.into_iter().filter(|b| !accepted(b)).collect();
+            let new_breaks: Vec<Break> = breaks
+                .into_iter()
+                .filter(|b| !accepted_break(rec, b))
+                .collect();
             if !new_breaks.is_empty() {
-                return Err(uncaptured_error(&new_breaks));
+                let Error::Verify(msg) = uncaptured_error(&new_breaks) else {
+                    unreachable!("uncaptured_error is a verification error")
+                };
+                return Err(Error::Verify(format!(
+                    "{msg}\nThis rollback has frozen the tables and changed nothing else: give it up with `ripcord rollback --abandon {} --reason \"…\"` (that unfreezes them).",
+                    rec.id
+                )));
             }
             for l in &loaded {
                 let db = &l.component.capture_database;
