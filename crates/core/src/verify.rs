@@ -145,6 +145,19 @@ pub trait TableDiffer: Send + Sync {
         expected: Vec<Row>,
         columns: &[String],
     ) -> Result<TableCheck>;
+    /// Compares the expected rows, streamed in key order, with `schema.name` in `db`,
+    /// holding neither side in memory. `progress` receives live rows and bytes as they are
+    /// compared. `Ok(None)` when the two sides turn out not to come in one key order; the
+    /// caller then compares another way (see `compare`).
+    fn compare_stream(
+        &self,
+        _db: &crate::plan::Database,
+        _schema: &TableSchema,
+        _expected: &mut (dyn Iterator<Item = Result<crate::replay::ExpectedRow>> + Send),
+        _progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Option<TableCheck>> {
+        Ok(None)
+    }
     /// Rows pointing at parents that do not exist, for every foreign key touching `tables`
     /// in `db`, one line per foreign key with orphans.
     fn orphans(&self, db: &crate::plan::Database, tables: &[String]) -> Result<Vec<String>>;
@@ -178,4 +191,34 @@ pub fn known_rows(exp: crate::replay::Expected) -> (TableSchema, Vec<Row>, Vec<S
         })
         .collect();
     (exp.schema, rows, columns)
+}
+
+/// The rollback's proof of one table without holding it: the checkpoint's rows, merged
+/// with the replay's writes (`ops`, in sequence order, only the ones applied), streamed
+/// in key order against the live table. `Ok(None)` when that cannot be done (keys without
+/// a byte order, or the two sides' orders differ): the caller builds the expected state in
+/// memory instead.
+pub fn stream_proof(
+    ctx: &Ctx,
+    differ: &dyn TableDiffer,
+    db: &crate::plan::Database,
+    checkpoint: &crate::store::CheckpointId,
+    t: &crate::store::TableEntry,
+    ops: &[&crate::engine::ApplyOp],
+) -> Result<Option<TableCheck>> {
+    let Some(mut overlay) = crate::replay::Overlay::new(t.schema.clone(), ops) else {
+        return Ok(None);
+    };
+    if overlay.needs_fill() {
+        overlay.fill(ctx.store.rows(checkpoint, t))?;
+    }
+    let mut expected = overlay.stream(ctx.store.rows(checkpoint, t));
+    let bus = ctx.events.clone();
+    let mut meter = crate::progress::Meter::new(&bus, format!("verify {}", t.schema.name), t.rows);
+    let r = differ.compare_stream(db, &t.schema, &mut expected, &mut |n, b| meter.add(n, b));
+    meter.finish();
+    if expected.out_of_order() {
+        return Ok(None);
+    }
+    r
 }

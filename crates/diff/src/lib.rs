@@ -19,6 +19,7 @@ pub mod fk;
 mod report;
 pub mod source;
 pub mod sql;
+pub mod stream;
 
 pub use compare::{ColumnChange, RowChange, Tolerances};
 pub use exact::Decimal;
@@ -26,6 +27,7 @@ pub use report::{Gap, Stats, TableDiff};
 pub use source::{
     CanonRow, DiffSource, Digest, ForeignKey, KeyProblems, KeyVals, MemorySource, Range, TableSpec,
 };
+pub use stream::{ExpectedRow, Streamed, diff_ordered};
 
 use canon::Checksum;
 use std::time::Instant;
