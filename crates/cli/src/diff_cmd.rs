@@ -206,9 +206,11 @@ fn streamed(
     };
     let (m, entry) = checkpoint_table(ctx, id, table)?;
     let mut live = ctx.connector.connect(&db)?;
+    let held = ripcord_core::verify::HeldRows::default();
     let mut rows = ctx
         .store
         .rows(&m.id, &entry)
+        .inspect(|_| held.read())
         .map(|r| r.map(|row| row.into_iter().map(Some).collect()));
     let bus = ctx.events.clone();
     let mut meter = ripcord_core::progress::Meter::new(&bus, format!("verify {table}"), entry.rows);
@@ -220,12 +222,18 @@ fn streamed(
         &db.url.to_string(),
         table,
         opts,
-        &mut |n, bytes| meter.add(n, bytes),
+        &mut |n, bytes| {
+            held.compared(n);
+            meter.add(n, bytes)
+        },
     )
     .map_err(core)?;
     meter.finish();
     Ok(match r {
-        ripcord_diff::Streamed::Done(d) => Some(d),
+        ripcord_diff::Streamed::Done(mut d) => {
+            d.stats.rows_held_peak = held.peak();
+            Some(d)
+        }
         ripcord_diff::Streamed::NotOrdered(why) => {
             eprintln!("{table}: {why}; comparing by key ranges instead");
             None
@@ -671,6 +679,7 @@ fn table_check(d: &TableDiff) -> ripcord_core::verify::TableCheck {
         rows: d.rows_b,
         differences,
         examples,
+        rows_held_peak: d.stats.rows_held_peak,
     }
 }
 

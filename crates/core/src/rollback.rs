@@ -144,6 +144,9 @@ pub struct TableProof {
     pub rows: u64,
     pub differences: u64,
     pub examples: Vec<String>,
+    /// The most checkpoint rows held in memory at once while proving this table.
+    #[serde(default)]
+    pub rows_held_peak: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -1300,7 +1303,10 @@ fn prove(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<Vec<TableProof>>
                 Some(c) => c,
                 None => {
                     let (schema, rows, columns) = verify::known_rows(expected_in_memory(t)?);
-                    differ.compare(db, &schema, rows, &columns)?
+                    verify::TableCheck {
+                        rows_held_peak: rows.len() as u64,
+                        ..differ.compare(db, &schema, rows, &columns)?
+                    }
                 }
             };
             out.push(TableProof {
@@ -1309,6 +1315,7 @@ fn prove(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<Vec<TableProof>>
                 rows: c.rows,
                 differences: c.differences,
                 examples: c.examples,
+                rows_held_peak: c.rows_held_peak,
             });
         }
         return Ok(out);
@@ -1330,6 +1337,7 @@ fn prove(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<Vec<TableProof>>
             rows: rows.len() as u64,
             differences,
             examples,
+            rows_held_peak: rows.len() as u64,
         });
     }
     Ok(out)

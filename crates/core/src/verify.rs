@@ -131,6 +131,37 @@ pub struct TableCheck {
     pub differences: u64,
     /// Up to 20 of them, described for the report.
     pub examples: Vec<String>,
+    /// The most checkpoint rows held in memory at once (filled by the caller).
+    #[serde(default)]
+    pub rows_held_peak: u64,
+}
+
+/// Counts rows read from a checkpoint against rows of the live table compared, to report
+/// the most checkpoint rows held at once: a regression that collects the checkpoint again,
+/// anywhere between the store and the comparison, shows up as a peak near the row count.
+#[derive(Default)]
+pub struct HeldRows {
+    read: std::sync::atomic::AtomicU64,
+    compared: std::sync::atomic::AtomicU64,
+    peak: std::sync::atomic::AtomicU64,
+}
+
+impl HeldRows {
+    /// Call for each checkpoint row read.
+    pub fn read(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let held =
+            (self.read.fetch_add(1, Relaxed) + 1).saturating_sub(self.compared.load(Relaxed));
+        self.peak.fetch_max(held, Relaxed);
+    }
+    /// Call for each live row compared.
+    pub fn compared(&self, n: u64) {
+        self.compared
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+    pub fn peak(&self) -> u64 {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Row-by-row comparison of expected rows with a live database, supplied by the binary
@@ -212,13 +243,20 @@ pub fn stream_proof(
     if overlay.needs_fill() {
         overlay.fill(ctx.store.rows(checkpoint, t))?;
     }
-    let mut expected = overlay.stream(ctx.store.rows(checkpoint, t));
+    let held = HeldRows::default();
+    let mut expected = overlay.stream(ctx.store.rows(checkpoint, t).inspect(|_| held.read()));
     let bus = ctx.events.clone();
     let mut meter = crate::progress::Meter::new(&bus, format!("verify {}", t.schema.name), t.rows);
-    let r = differ.compare_stream(db, &t.schema, &mut expected, &mut |n, b| meter.add(n, b));
+    let r = differ.compare_stream(db, &t.schema, &mut expected, &mut |n, b| {
+        held.compared(n);
+        meter.add(n, b)
+    });
     meter.finish();
     if expected.out_of_order() {
         return Ok(None);
     }
-    r
+    Ok(r?.map(|c| TableCheck {
+        rows_held_peak: held.peak(),
+        ..c
+    }))
 }
