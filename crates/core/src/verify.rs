@@ -5,9 +5,10 @@ use crate::Result;
 use crate::context::Ctx;
 use crate::engine::{Engine, SnapshotSink};
 use crate::events::Event;
+use crate::exact::Decimal;
 use crate::plan::{Check, Component};
 use crate::schema::TableSchema;
-use crate::value::{Fingerprint, Row};
+use crate::value::{Fingerprint, Row, Value};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -28,28 +29,29 @@ pub fn invariants(
         let got = engine.query_scalar(&inv.sql);
         let (ok, detail) = match got {
             Err(e) => (false, format!("could not measure: {e}")),
-            Ok(v) => match v.as_f64() {
+            Ok(v) => match exact_number(&v) {
                 None => (false, format!("query returned {v}, not a number")),
                 Some(x) => {
                     let want = match &inv.check {
-                        Check::Expect(n) => Ok(*n),
+                        Check::Expect(n) => exact_f64(*n)
+                            .ok_or_else(|| format!("expected value {n} is not a number")),
                         Check::Equals(q) => engine
                             .query_scalar(q)
                             .map_err(|e| e.to_string())
                             .and_then(|v| {
-                                v.as_f64().ok_or_else(|| {
+                                exact_number(&v).ok_or_else(|| {
                                     format!("comparison query returned {v}, not a number")
                                 })
                             }),
                     };
+                    let tolerance = exact_f64(inv.tolerance).unwrap_or_default();
                     match want {
                         Err(e) => (false, format!("could not measure the comparison: {e}")),
                         Ok(w) => {
-                            let ok = (x - w).abs() <= inv.tolerance + 1e-9;
-                            (
-                                ok,
-                                format!("{x} vs expected {w} (tolerance {})", inv.tolerance),
-                            )
+                            // Exact: bigint sums past 2^53 and numeric totals keep every
+                            // digit, so a difference of one unit is never rounded away.
+                            let ok = x.sub(&w).abs() <= tolerance;
+                            (ok, format!("{x} vs expected {w} (tolerance {tolerance})"))
                         }
                     }
                 }
@@ -69,6 +71,27 @@ pub fn invariants(
         });
     }
     Ok(out)
+}
+
+/// A query's value as an exact decimal: integers and decimals with every digit, a float
+/// as the decimal its shortest text says.
+fn exact_number(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::Int(i) => Decimal::parse(&i.to_string()),
+        Value::Bool(b) => Decimal::parse(if *b { "1" } else { "0" }),
+        Value::Float(f) => exact_f64(*f),
+        Value::Decimal(d) | Value::Text(d) => Decimal::parse(d),
+        Value::Null | Value::Blob(_) => None,
+    }
+}
+
+/// A number written in the plan (TOML reads it as a double) as the decimal it was written
+/// as: the shortest text that reads back as the same double.
+fn exact_f64(f: f64) -> Option<Decimal> {
+    if !f.is_finite() {
+        return None;
+    }
+    Decimal::parse(&format!("{f:?}"))
 }
 
 /// Rows of tables read through a snapshot, kept in memory per table.

@@ -14,7 +14,8 @@ pub mod aggregate;
 pub mod arabic;
 pub mod canon;
 mod compare;
-pub mod exact;
+/// Exact decimals live in core, which the plan's invariants share.
+pub use ripcord_core::exact;
 pub mod fk;
 mod report;
 pub mod source;
