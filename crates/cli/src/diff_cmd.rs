@@ -232,7 +232,7 @@ fn streamed(
     Ok(match r {
         ripcord_diff::Streamed::Done(mut d) => {
             d.stats.rows_held_peak = held.peak();
-            Some(d)
+            Some(*d)
         }
         ripcord_diff::Streamed::NotOrdered(why) => {
             eprintln!("{table}: {why}; comparing by key ranges instead");

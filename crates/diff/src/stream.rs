@@ -38,7 +38,7 @@ const IN_FLIGHT: usize = 4;
 
 /// The outcome of a streamed comparison.
 pub enum Streamed {
-    Done(TableDiff),
+    Done(Box<TableDiff>),
     /// The two sides do not come in one key order (an engine collation Rust does not
     /// reproduce, a key type without a byte order): nothing can be concluded from the merge.
     NotOrdered(String),
@@ -332,7 +332,7 @@ impl Merge<'_> {
             self.out.columns.retain(|c| !unknown.contains(c));
         }
         self.out.sort();
-        Ok(Streamed::Done(self.out))
+        Ok(Streamed::Done(Box::new(self.out)))
     }
 }
 
