@@ -116,8 +116,15 @@ fn is_url(s: &str) -> bool {
     s.contains("://") || s.starts_with("sqlite:")
 }
 
-/// A checkpoint's copy of `table`, loaded into memory.
-fn checkpoint_source(ctx: &mut Ctx, id: &str, table: &str) -> Result<Box<dyn DiffSource>> {
+/// A checkpoint's manifest and its entry for `table`.
+fn checkpoint_table(
+    ctx: &mut Ctx,
+    id: &str,
+    table: &str,
+) -> Result<(
+    ripcord_core::store::Manifest,
+    ripcord_core::store::TableEntry,
+)> {
     let list = ctx.state.checkpoints()?;
     let rec = list
         .into_iter()
@@ -133,16 +140,129 @@ fn checkpoint_source(ctx: &mut Ctx, id: &str, table: &str) -> Result<Box<dyn Dif
         .iter()
         .flat_map(|c| &c.tables)
         .find(|t| t.schema.name == table)
+        .cloned()
         .ok_or_else(|| Error::Usage(format!("checkpoint {} holds no table {table:?}", rec.id)))?;
+    Ok((m, entry))
+}
+
+/// A checkpoint's copy of `table`, loaded into memory (for the range-checksum diff, when
+/// the streamed comparison cannot be used).
+fn checkpoint_source(ctx: &mut Ctx, id: &str, table: &str) -> Result<Box<dyn DiffSource>> {
+    let (m, entry) = checkpoint_table(ctx, id, table)?;
     let rows = ctx
         .store
-        .rows(&m.id, entry)
+        .rows(&m.id, &entry)
         .collect::<ripcord_core::Result<Vec<_>>>()?;
     Ok(Box::new(MemorySource::new(
-        format!("checkpoint:{}", rec.id),
+        format!("checkpoint:{}", m.id),
         entry.schema.clone(),
         rows,
     )))
+}
+
+/// The checkpoint id a side names, if it names one.
+fn as_checkpoint<'s>(ctx: &mut Ctx, spec: &'s str) -> Result<Option<&'s str>> {
+    if let Some(id) = spec.strip_prefix("checkpoint:") {
+        return Ok(Some(id));
+    }
+    if is_url(spec) || ctx.plan.databases.contains_key(spec) {
+        return Ok(None);
+    }
+    let known = ctx
+        .state
+        .checkpoints()?
+        .iter()
+        .any(|r| r.id == spec || r.id.starts_with(spec));
+    Ok(known.then_some(spec))
+}
+
+/// The live database a side names (a URL or a plan database), if it names one.
+fn as_database(ctx: &Ctx, spec: &str) -> Option<ripcord_core::plan::Database> {
+    if is_url(spec) {
+        return Some(ripcord_core::plan::Database {
+            name: ripcord_core::redact::redact_url(spec),
+            url: ripcord_core::plan::SecretUrl::new(spec.to_string()),
+        });
+    }
+    ctx.plan.databases.get(spec).cloned()
+}
+
+/// A checkpoint (A) against a live table (B), both streamed in key order and merged: the
+/// checkpoint is never held in memory. `None` when the sides are not a checkpoint and a
+/// database, a key other than the primary key was asked for, or the two sides' key orders
+/// differ (an engine collation that is not byte order): then the range-checksum diff runs.
+fn streamed(
+    ctx: &mut Ctx,
+    a: &str,
+    b: &str,
+    table: &str,
+    opts: &Options,
+) -> Result<Option<TableDiff>> {
+    if !opts.key.is_empty() {
+        return Ok(None);
+    }
+    let (Some(id), Some(db)) = (as_checkpoint(ctx, a)?, as_database(ctx, b)) else {
+        return Ok(None);
+    };
+    let (m, entry) = checkpoint_table(ctx, id, table)?;
+    let mut live = ctx.connector.connect(&db)?;
+    let held = ripcord_core::verify::HeldRows::default();
+    let mut rows = ctx
+        .store
+        .rows(&m.id, &entry)
+        .inspect(|_| held.read())
+        .map(|r| r.map(|row| row.into_iter().map(Some).collect()));
+    let bus = ctx.events.clone();
+    let mut meter = ripcord_core::progress::Meter::new(&bus, format!("verify {table}"), entry.rows);
+    let r = ripcord_diff::diff_ordered(
+        &format!("checkpoint:{}", m.id),
+        &entry.schema,
+        &mut rows,
+        live.as_mut(),
+        &db.url.to_string(),
+        table,
+        opts,
+        &mut |n, bytes| {
+            held.compared(n);
+            meter.add(n, bytes)
+        },
+    )
+    .map_err(core)?;
+    meter.finish();
+    Ok(match r {
+        ripcord_diff::Streamed::Done(mut d) => {
+            d.stats.rows_held_peak = held.peak();
+            Some(*d)
+        }
+        ripcord_diff::Streamed::NotOrdered(why) => {
+            eprintln!("{table}: {why}; comparing by key ranges instead");
+            None
+        }
+    })
+}
+
+/// One table, A against B: streamed when A is a checkpoint and B a database, else by key
+/// ranges.
+fn diff_one(
+    ctx: Option<&mut Ctx>,
+    a: &str,
+    b: &str,
+    table: &str,
+    opts: &Options,
+) -> Result<TableDiff> {
+    let mut ctx = ctx;
+    if let Some(c) = ctx.as_deref_mut()
+        && let Some(d) = streamed(c, a, b, table, opts)?
+    {
+        return Ok(d);
+    }
+    let mut sa = side(ctx.as_deref_mut(), a, table)?;
+    let mut sb = side(ctx, b, table)?;
+    let mut d = ripcord_diff::diff_table(sa.as_mut(), sb.as_mut(), table, opts).map_err(core)?;
+    if sa.kind() == "checkpoint" {
+        d.stats.rows_held_peak = d.rows_a;
+    }
+    Ok(d)
 }
 
 /// Resolves one side: a URL, a plan database, or a checkpoint.
@@ -227,12 +347,16 @@ pub fn run(plan: &Path, actor: String, args: DiffArgs) -> Result<i32> {
     let fks = declared(&args.fk)?;
     let mut out = Outcome::default();
     for table in &args.table {
-        let mut a = side(ctx.as_mut(), &args.a, table)?;
-        let mut b = side(ctx.as_mut(), &args.b, table)?;
-        let d = ripcord_diff::diff_table(a.as_mut(), b.as_mut(), table, &opts).map_err(core)?;
+        let d = diff_one(ctx.as_mut(), &args.a, &args.b, table, &opts)?;
         out.gaps.extend(d.gaps());
         out.tables.push(d);
-        if b.kind() != "checkpoint" {
+        let b_checkpoint = args.b.starts_with("checkpoint:")
+            || match ctx.as_mut() {
+                Some(c) => as_checkpoint(c, &args.b)?.is_some(),
+                None => false,
+            };
+        if !b_checkpoint {
+            let mut b = side(ctx.as_mut(), &args.b, table)?;
             out.orphans.extend(
                 ripcord_diff::fk::check(b.as_mut(), std::slice::from_ref(table), &fks, 20)
                     .map_err(core)?,
@@ -302,10 +426,7 @@ pub fn verify_against(
             .map(|d| d.url.expose().to_string())
             .ok_or_else(|| Error::Usage(format!("no database {:?} in the plan", c.database)))?;
         for table in &c.tables {
-            let mut reference = side(Some(&mut *ctx), against, table)?;
-            let mut live = open_url(&live_url).map_err(core)?;
-            let d = ripcord_diff::diff_table(reference.as_mut(), live.as_mut(), table, &opts)
-                .map_err(core)?;
+            let d = diff_one(Some(&mut *ctx), against, &live_url, table, &opts)?;
             out.gaps.extend(d.gaps());
             out.tables.push(d);
         }
@@ -528,6 +649,40 @@ fn ripcord_diff_key(k: &[String]) -> String {
     }
 }
 
+/// The rollback proof's view of a table diff: every difference counted, 20 described.
+fn table_check(d: &TableDiff) -> ripcord_core::verify::TableCheck {
+    let mut examples: Vec<String> = Vec::new();
+    for k in &d.missing_in_b {
+        examples.push(format!("{}: expected row missing", ripcord_diff_key(k)));
+    }
+    for k in &d.missing_in_a {
+        examples.push(format!("{}: unexpected row", ripcord_diff_key(k)));
+    }
+    for c in d.changed.iter().chain(&d.within_tolerance) {
+        let cols: Vec<String> = c
+            .columns
+            .iter()
+            .map(|x| format!("{} expected {} found {}", x.column, opt(&x.a), opt(&x.b)))
+            .collect();
+        examples.push(format!("{}: {}", ripcord_diff_key(&c.key), cols.join(", ")));
+    }
+    for g in d
+        .gaps()
+        .into_iter()
+        .filter(|g| g.key == "NULL" || g.what.contains("share"))
+    {
+        examples.push(format!("{}: {}", g.key, g.what));
+    }
+    let differences = examples.len() as u64;
+    examples.truncate(20);
+    ripcord_core::verify::TableCheck {
+        rows: d.rows_b,
+        differences,
+        examples,
+        rows_held_peak: d.stats.rows_held_peak,
+    }
+}
+
 /// The diff engine as the rollback's verify phase sees it (`verify::TableDiffer`).
 pub struct DiffEngine;
 
@@ -552,34 +707,39 @@ impl ripcord_core::verify::TableDiffer for DiffEngine {
         };
         let d = ripcord_diff::diff_table(&mut expected, live.as_mut(), &schema.name, &opts)
             .map_err(to_core)?;
-        let mut examples: Vec<String> = Vec::new();
-        for k in &d.missing_in_b {
-            examples.push(format!("{}: expected row missing", ripcord_diff_key(k)));
-        }
-        for k in &d.missing_in_a {
-            examples.push(format!("{}: unexpected row", ripcord_diff_key(k)));
-        }
-        for c in d.changed.iter().chain(&d.within_tolerance) {
-            let cols: Vec<String> = c
-                .columns
-                .iter()
-                .map(|x| format!("{} expected {} found {}", x.column, opt(&x.a), opt(&x.b)))
-                .collect();
-            examples.push(format!("{}: {}", ripcord_diff_key(&c.key), cols.join(", ")));
-        }
-        for g in d
-            .gaps()
-            .into_iter()
-            .filter(|g| g.key == "NULL" || g.what.contains("share"))
-        {
-            examples.push(format!("{}: {}", g.key, g.what));
-        }
-        let differences = examples.len() as u64;
-        examples.truncate(20);
-        Ok(ripcord_core::verify::TableCheck {
-            rows: d.rows_b,
-            differences,
-            examples,
+        Ok(table_check(&d))
+    }
+
+    fn compare_stream(
+        &self,
+        db: &ripcord_core::plan::Database,
+        schema: &ripcord_core::schema::TableSchema,
+        expected: &mut (
+                 dyn Iterator<Item = ripcord_core::Result<ripcord_diff::ExpectedRow>> + Send
+             ),
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> ripcord_core::Result<Option<ripcord_core::verify::TableCheck>> {
+        use ripcord_core::context::Connector as _;
+        let to_core = |e: ripcord_diff::DiffError| match e {
+            ripcord_diff::DiffError::Core(c) => c,
+            other => Error::Verify(other.to_string()),
+        };
+        let mut live = crate::commands::Engines.connect(db)?;
+        // A rollback restores exact values: no tolerance here, ever.
+        let r = ripcord_diff::diff_ordered(
+            "expected state",
+            schema,
+            expected,
+            live.as_mut(),
+            &db.url.to_string(),
+            &schema.name,
+            &Options::default(),
+            progress,
+        )
+        .map_err(to_core)?;
+        Ok(match r {
+            ripcord_diff::Streamed::Done(d) => Some(table_check(&d)),
+            ripcord_diff::Streamed::NotOrdered(_) => None,
         })
     }
 

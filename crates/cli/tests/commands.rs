@@ -193,3 +193,55 @@ fn a_value_in_a_new_column_without_a_place_in_legacy_is_a_partial_gap_unless_ign
         .unwrap();
     assert_eq!(s, "paid");
 }
+
+/// Issue #10, "exact comparison": invariants compared through f64 could not tell
+/// 2^53 + 1 from 2^53, so a bigint total one unit off passed. They are exact now, and a
+/// tolerance is an exact bound too.
+#[test]
+fn invariants_compare_integers_and_decimals_exactly() {
+    let w = Workshop::new(5);
+    let mut plan = std::fs::read_to_string(w.path().join("ripcord.toml")).unwrap();
+    plan.push_str(
+        r#"
+[[components.billing.invariants]]
+name = "bigint total off by one"
+sql = "SELECT 9007199254740993"
+equals = "SELECT 9007199254740992"
+
+[[components.billing.invariants]]
+name = "decimal within its tolerance"
+sql = "SELECT '1000000000000000.005'"
+equals = "SELECT '1000000000000000'"
+tolerance = 0.005
+
+[[components.billing.invariants]]
+name = "decimal beyond its tolerance"
+sql = "SELECT '1000000000000000.006'"
+equals = "SELECT '1000000000000000'"
+tolerance = 0.005
+"#,
+    );
+    std::fs::write(w.path().join("ripcord.toml"), plan).unwrap();
+    let o = w.ripcord(&["verify", "-c", "billing"]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let t = text(&o);
+    let line = |name: &str| {
+        t.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name}: {t}"))
+            .to_string()
+    };
+    assert!(line("bigint total off by one").contains("BROKEN"), "{t}");
+    assert!(
+        line("bigint total off by one").contains("9007199254740993 vs expected 9007199254740992"),
+        "{t}"
+    );
+    assert!(
+        !line("decimal within its tolerance").contains("BROKEN"),
+        "{t}"
+    );
+    assert!(
+        line("decimal beyond its tolerance").contains("BROKEN"),
+        "{t}"
+    );
+}

@@ -9,6 +9,7 @@ pub mod differential;
 pub mod engine;
 mod error;
 pub mod events;
+pub mod exact;
 pub mod journal;
 pub mod plan;
 pub mod progress;

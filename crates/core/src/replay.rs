@@ -561,3 +561,282 @@ impl Expected {
         (diffs, count)
     }
 }
+
+/// A value the expected state does not know is `None` (see [`Expected::rows`]).
+pub type ExpectedRow = Vec<Option<Value>>;
+
+/// What the replay's writes made of one key.
+enum Touch {
+    /// The key's writes in sequence order, applied when the stream reaches the key (its
+    /// checkpoint row, if any, is only known then).
+    Ops(Vec<ApplyOp>),
+    /// The key's final row (`None`: absent), computed beforehand by [`Overlay::fill`].
+    Final(Option<ExpectedRow>),
+}
+
+/// The expected state of a table as the checkpoint's rows with the replay's writes laid
+/// over them: only the keys the writes touch are held in memory, never the table.
+pub struct Overlay {
+    schema: TableSchema,
+    /// Touched keys (key column values in primary-key order), sorted in
+    /// [`crate::store::key_order`], the order checkpoint rows are stored in.
+    touched: Vec<(Vec<Value>, Touch)>,
+    /// Every write, when one changes a key: such a write links two keys, so the final rows
+    /// are computed from the touched keys' checkpoint rows before streaming (`fill`).
+    pending: Vec<ApplyOp>,
+}
+
+impl Overlay {
+    /// `ops` in sequence order. `None` when the touched keys cannot be put in the order
+    /// checkpoint rows are stored in (a key part that is not an integer, text or binary).
+    pub fn new(schema: TableSchema, ops: &[&ApplyOp]) -> Option<Overlay> {
+        let key_names = schema.key_names();
+        let key_vals = |img: &RowImage| -> Vec<Value> {
+            key_names
+                .iter()
+                .map(|n| img.get(n).cloned().unwrap_or(Value::Null))
+                .collect()
+        };
+        let moves = ops.iter().any(|op| match op {
+            ApplyOp::Update { key, set, .. } => key_names
+                .iter()
+                .any(|n| set.get(n).is_some_and(|v| key.get(n) != Some(v))),
+            _ => false,
+        });
+        let mut by_key: BTreeMap<Key, (Vec<Value>, Vec<ApplyOp>)> = BTreeMap::new();
+        let mut touch = |k: Vec<Value>, op: Option<&ApplyOp>| {
+            let e = by_key
+                .entry(Key(k.iter().map(KeyPart::from).collect()))
+                .or_insert_with(|| (k, Vec::new()));
+            if let Some(op) = op {
+                e.1.push(op.clone());
+            }
+        };
+        for op in ops {
+            match op {
+                ApplyOp::Insert { row, .. } => touch(key_vals(row), Some(op)),
+                ApplyOp::Update { key, set, .. } => {
+                    touch(key_vals(key), Some(op));
+                    if moves {
+                        let mut nk = key.clone();
+                        for n in &key_names {
+                            if let Some(v) = set.get(n) {
+                                nk.insert(n.clone(), v.clone());
+                            }
+                        }
+                        touch(key_vals(&nk), None);
+                    }
+                }
+                ApplyOp::Delete { key, .. } => touch(key_vals(key), Some(op)),
+            }
+        }
+        let mut touched: Vec<(Vec<Value>, Touch)> = by_key
+            .into_values()
+            .map(|(k, ops)| {
+                let t = if moves {
+                    Touch::Final(None)
+                } else {
+                    Touch::Ops(ops)
+                };
+                (k, t)
+            })
+            .collect();
+        // key_order is total over keys whose parts are integer, text or binary, with one
+        // kind per key column.
+        let orderable = |a: &Value, b: &Value| {
+            matches!(
+                (a, b),
+                (Value::Int(_), Value::Int(_))
+                    | (Value::Text(_), Value::Text(_))
+                    | (Value::Blob(_), Value::Blob(_))
+            )
+        };
+        if let Some(first) = touched.first() {
+            let ok = touched
+                .iter()
+                .all(|(k, _)| k.iter().zip(&first.0).all(|(a, b)| orderable(a, b)));
+            if !ok {
+                return None;
+            }
+        }
+        touched.sort_by(|a, b| crate::store::key_order(&a.0, &b.0).expect("orderable"));
+        Some(Overlay {
+            schema,
+            touched,
+            pending: if moves {
+                ops.iter().map(|o| (*o).clone()).collect()
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    /// Touched keys held in memory.
+    pub fn len(&self) -> usize {
+        self.touched.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.touched.is_empty()
+    }
+
+    /// True when [`Overlay::fill`] must read the checkpoint once before streaming.
+    pub fn needs_fill(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Computes every touched key's final row from the checkpoint rows of those keys.
+    pub fn fill(&mut self, base: impl Iterator<Item = crate::Result<Row>>) -> crate::Result<()> {
+        let keys: BTreeSet<Key> = self
+            .touched
+            .iter()
+            .map(|(k, _)| Key(k.iter().map(KeyPart::from).collect()))
+            .collect();
+        let mut exp = Expected {
+            schema: self.schema.clone(),
+            rows: BTreeMap::new(),
+        };
+        for r in base {
+            let r = r?;
+            let k = self.schema.key_of(&r);
+            if keys.contains(&k) {
+                exp.rows.insert(k, r.into_iter().map(Some).collect());
+            }
+        }
+        for op in std::mem::take(&mut self.pending) {
+            exp.apply(&op);
+        }
+        for (k, t) in &mut self.touched {
+            *t = Touch::Final(exp.rows.remove(&Key(k.iter().map(KeyPart::from).collect())));
+        }
+        Ok(())
+    }
+
+    /// The expected rows in key order: `base` (the checkpoint's rows, in key order) merged
+    /// with the touched keys.
+    pub fn stream<I: Iterator<Item = crate::Result<Row>>>(self, base: I) -> ExpectedStream<I> {
+        debug_assert!(self.pending.is_empty(), "fill first");
+        ExpectedStream {
+            schema: self.schema,
+            base,
+            touched: self.touched.into_iter().peekable(),
+            held: None,
+            last: None,
+            out_of_order: false,
+        }
+    }
+}
+
+/// See [`Overlay::stream`].
+pub struct ExpectedStream<I> {
+    schema: TableSchema,
+    base: I,
+    touched: std::iter::Peekable<std::vec::IntoIter<(Vec<Value>, Touch)>>,
+    held: Option<(Vec<Value>, Row)>,
+    last: Option<Vec<Value>>,
+    out_of_order: bool,
+}
+
+impl<I> ExpectedStream<I> {
+    /// The checkpoint's rows were not in key order: the stream stopped with an error and
+    /// the expected state must be built another way.
+    pub fn out_of_order(&self) -> bool {
+        self.out_of_order
+    }
+
+    fn resolve(&self, t: Touch, base: Option<Row>) -> Option<ExpectedRow> {
+        match t {
+            Touch::Final(r) => r,
+            Touch::Ops(ops) => {
+                let mut exp = Expected {
+                    schema: self.schema.clone(),
+                    rows: BTreeMap::new(),
+                };
+                if let Some(b) = base {
+                    exp.rows
+                        .insert(self.schema.key_of(&b), b.into_iter().map(Some).collect());
+                }
+                for op in &ops {
+                    exp.apply(op);
+                }
+                exp.rows.into_values().next()
+            }
+        }
+    }
+}
+
+impl<I: Iterator<Item = crate::Result<Row>>> ExpectedStream<I> {
+    fn next_base(&mut self) -> crate::Result<Option<(Vec<Value>, Row)>> {
+        if let Some(h) = self.held.take() {
+            return Ok(Some(h));
+        }
+        let Some(r) = self.base.next().transpose()? else {
+            return Ok(None);
+        };
+        let k: Vec<Value> = self
+            .schema
+            .primary_key
+            .iter()
+            .map(|&i| r[i].clone())
+            .collect();
+        if let Some(prev) = &self.last
+            && crate::store::key_order(prev, &k) != Some(std::cmp::Ordering::Less)
+        {
+            self.out_of_order = true;
+            return Err(crate::Error::Verify(format!(
+                "checkpoint rows of {} are not in byte order of their keys",
+                self.schema.name
+            )));
+        }
+        self.last = Some(k.clone());
+        Ok(Some((k, r)))
+    }
+
+    fn step(&mut self) -> crate::Result<Option<ExpectedRow>> {
+        use std::cmp::Ordering;
+        loop {
+            let base = self.next_base()?;
+            let Some((tk, _)) = self.touched.peek() else {
+                return Ok(base.map(|(_, r)| r.into_iter().map(Some).collect()));
+            };
+            let ord = match &base {
+                None => Ordering::Greater,
+                Some((bk, _)) => match crate::store::key_order(bk, tk) {
+                    Some(o) => o,
+                    None => {
+                        self.out_of_order = true;
+                        return Err(crate::Error::Verify(format!(
+                            "a key of {} cannot be ordered against the replayed writes",
+                            self.schema.name
+                        )));
+                    }
+                },
+            };
+            match ord {
+                Ordering::Less => {
+                    return Ok(base.map(|(_, r)| r.into_iter().map(Some).collect()));
+                }
+                Ordering::Greater => {
+                    self.held = base;
+                    let (_, t) = self.touched.next().expect("peeked");
+                    if let Some(r) = self.resolve(t, None) {
+                        return Ok(Some(r));
+                    }
+                }
+                Ordering::Equal => {
+                    let (_, t) = self.touched.next().expect("peeked");
+                    if let Some(r) = self.resolve(t, base.map(|(_, r)| r)) {
+                        return Ok(Some(r));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<I: Iterator<Item = crate::Result<Row>>> Iterator for ExpectedStream<I> {
+    type Item = crate::Result<ExpectedRow>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.step().transpose()
+    }
+}

@@ -144,6 +144,9 @@ pub struct TableProof {
     pub rows: u64,
     pub differences: u64,
     pub examples: Vec<String>,
+    /// The most checkpoint rows held in memory at once while proving this table.
+    #[serde(default)]
+    pub rows_held_peak: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -1303,44 +1306,67 @@ fn prove(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<Vec<TableProof>>
         .filter(|g| !g.partial)
         .map(|g| g.seq)
         .collect();
-    let mut expected: BTreeMap<String, Expected> = BTreeMap::new();
-    for t in &l.entry().tables {
+    let applied: Vec<&ApplyOp> = plan
+        .items
+        .iter()
+        .filter_map(|(seq, p)| match p {
+            Planned::Apply(op) if !gap_seqs.contains(seq) => Some(op),
+            _ => None,
+        })
+        .collect();
+    let ops_of = |table: &str| -> Vec<&ApplyOp> {
+        applied
+            .iter()
+            .copied()
+            .filter(|op| op.table() == table)
+            .collect()
+    };
+    let expected_in_memory = |t: &crate::store::TableEntry| -> Result<Expected> {
         let rows = ctx
             .store
             .rows(&l.manifest.id, t)
             .collect::<Result<Vec<_>>>()?;
-        expected.insert(
-            t.schema.name.clone(),
-            Expected::from_rows(t.schema.clone(), rows),
-        );
-    }
-    for (seq, p) in &plan.items {
-        if let Planned::Apply(op) = p
-            && !gap_seqs.contains(seq)
-            && let Some(e) = expected.get_mut(op.table())
-        {
+        let mut e = Expected::from_rows(t.schema.clone(), rows);
+        for op in ops_of(&t.schema.name) {
             e.apply(op);
         }
-    }
-    // The diff engine compares checksums per key range in the database and downloads only
-    // ranges that differ; without one, the whole table is read back and compared here.
+        Ok(e)
+    };
+    // The checkpoint's rows stream, with the replayed writes laid over them, against the
+    // table read in key order: memory stays bounded whatever the table's size. Only when
+    // the keys cannot be ordered the same way on both sides is the expected state built
+    // in memory and handed to the range-checksum diff.
     if let (Some(differ), Some(db)) = (
         ctx.connector.differ(),
         ctx.plan.databases.get(&l.component.database),
     ) {
         let mut out = Vec::new();
-        for (name, exp) in expected {
-            let (schema, rows, columns) = verify::known_rows(exp);
-            let c = differ.compare(db, &schema, rows, &columns)?;
+        for t in &l.entry().tables {
+            let ops = ops_of(&t.schema.name);
+            let c = match verify::stream_proof(ctx, differ, db, &l.manifest.id, t, &ops)? {
+                Some(c) => c,
+                None => {
+                    let (schema, rows, columns) = verify::known_rows(expected_in_memory(t)?);
+                    verify::TableCheck {
+                        rows_held_peak: rows.len() as u64,
+                        ..differ.compare(db, &schema, rows, &columns)?
+                    }
+                }
+            };
             out.push(TableProof {
                 component: l.component.name.clone(),
-                table: name,
+                table: t.schema.name.clone(),
                 rows: c.rows,
                 differences: c.differences,
                 examples: c.examples,
+                rows_held_peak: c.rows_held_peak,
             });
         }
         return Ok(out);
+    }
+    let mut expected: BTreeMap<String, Expected> = BTreeMap::new();
+    for t in &l.entry().tables {
+        expected.insert(t.schema.name.clone(), expected_in_memory(t)?);
     }
     let mut engine = ctx.engine(&l.component.database)?;
     let mut collect = Collect::default();
@@ -1355,6 +1381,7 @@ fn prove(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<Vec<TableProof>>
             rows: rows.len() as u64,
             differences,
             examples,
+            rows_held_peak: rows.len() as u64,
         });
     }
     Ok(out)

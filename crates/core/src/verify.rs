@@ -5,9 +5,10 @@ use crate::Result;
 use crate::context::Ctx;
 use crate::engine::{Engine, SnapshotSink};
 use crate::events::Event;
+use crate::exact::Decimal;
 use crate::plan::{Check, Component};
 use crate::schema::TableSchema;
-use crate::value::{Fingerprint, Row};
+use crate::value::{Fingerprint, Row, Value};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -28,28 +29,29 @@ pub fn invariants(
         let got = engine.query_scalar(&inv.sql);
         let (ok, detail) = match got {
             Err(e) => (false, format!("could not measure: {e}")),
-            Ok(v) => match v.as_f64() {
+            Ok(v) => match exact_number(&v) {
                 None => (false, format!("query returned {v}, not a number")),
                 Some(x) => {
                     let want = match &inv.check {
-                        Check::Expect(n) => Ok(*n),
+                        Check::Expect(n) => exact_f64(*n)
+                            .ok_or_else(|| format!("expected value {n} is not a number")),
                         Check::Equals(q) => engine
                             .query_scalar(q)
                             .map_err(|e| e.to_string())
                             .and_then(|v| {
-                                v.as_f64().ok_or_else(|| {
+                                exact_number(&v).ok_or_else(|| {
                                     format!("comparison query returned {v}, not a number")
                                 })
                             }),
                     };
+                    let tolerance = exact_f64(inv.tolerance).unwrap_or_default();
                     match want {
                         Err(e) => (false, format!("could not measure the comparison: {e}")),
                         Ok(w) => {
-                            let ok = (x - w).abs() <= inv.tolerance + 1e-9;
-                            (
-                                ok,
-                                format!("{x} vs expected {w} (tolerance {})", inv.tolerance),
-                            )
+                            // Exact: bigint sums past 2^53 and numeric totals keep every
+                            // digit, so a difference of one unit is never rounded away.
+                            let ok = x.sub(&w).abs() <= tolerance;
+                            (ok, format!("{x} vs expected {w} (tolerance {tolerance})"))
                         }
                     }
                 }
@@ -69,6 +71,27 @@ pub fn invariants(
         });
     }
     Ok(out)
+}
+
+/// A query's value as an exact decimal: integers and decimals with every digit, a float
+/// as the decimal its shortest text says.
+fn exact_number(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::Int(i) => Decimal::parse(&i.to_string()),
+        Value::Bool(b) => Decimal::parse(if *b { "1" } else { "0" }),
+        Value::Float(f) => exact_f64(*f),
+        Value::Decimal(d) | Value::Text(d) => Decimal::parse(d),
+        Value::Null | Value::Blob(_) => None,
+    }
+}
+
+/// A number written in the plan (TOML reads it as a double) as the decimal it was written
+/// as: the shortest text that reads back as the same double.
+fn exact_f64(f: f64) -> Option<Decimal> {
+    if !f.is_finite() {
+        return None;
+    }
+    Decimal::parse(&format!("{f:?}"))
 }
 
 /// Rows of tables read through a snapshot, kept in memory per table.
@@ -131,6 +154,37 @@ pub struct TableCheck {
     pub differences: u64,
     /// Up to 20 of them, described for the report.
     pub examples: Vec<String>,
+    /// The most checkpoint rows held in memory at once (filled by the caller).
+    #[serde(default)]
+    pub rows_held_peak: u64,
+}
+
+/// Counts rows read from a checkpoint against rows of the live table compared, to report
+/// the most checkpoint rows held at once: a regression that collects the checkpoint again,
+/// anywhere between the store and the comparison, shows up as a peak near the row count.
+#[derive(Default)]
+pub struct HeldRows {
+    read: std::sync::atomic::AtomicU64,
+    compared: std::sync::atomic::AtomicU64,
+    peak: std::sync::atomic::AtomicU64,
+}
+
+impl HeldRows {
+    /// Call for each checkpoint row read.
+    pub fn read(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let held =
+            (self.read.fetch_add(1, Relaxed) + 1).saturating_sub(self.compared.load(Relaxed));
+        self.peak.fetch_max(held, Relaxed);
+    }
+    /// Call for each live row compared.
+    pub fn compared(&self, n: u64) {
+        self.compared
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+    pub fn peak(&self) -> u64 {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Row-by-row comparison of expected rows with a live database, supplied by the binary
@@ -145,6 +199,19 @@ pub trait TableDiffer: Send + Sync {
         expected: Vec<Row>,
         columns: &[String],
     ) -> Result<TableCheck>;
+    /// Compares the expected rows, streamed in key order, with `schema.name` in `db`,
+    /// holding neither side in memory. `progress` receives live rows and bytes as they are
+    /// compared. `Ok(None)` when the two sides turn out not to come in one key order; the
+    /// caller then compares another way (see `compare`).
+    fn compare_stream(
+        &self,
+        _db: &crate::plan::Database,
+        _schema: &TableSchema,
+        _expected: &mut (dyn Iterator<Item = Result<crate::replay::ExpectedRow>> + Send),
+        _progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Option<TableCheck>> {
+        Ok(None)
+    }
     /// Rows pointing at parents that do not exist, for every foreign key touching `tables`
     /// in `db`, one line per foreign key with orphans.
     fn orphans(&self, db: &crate::plan::Database, tables: &[String]) -> Result<Vec<String>>;
@@ -178,4 +245,41 @@ pub fn known_rows(exp: crate::replay::Expected) -> (TableSchema, Vec<Row>, Vec<S
         })
         .collect();
     (exp.schema, rows, columns)
+}
+
+/// The rollback's proof of one table without holding it: the checkpoint's rows, merged
+/// with the replay's writes (`ops`, in sequence order, only the ones applied), streamed
+/// in key order against the live table. `Ok(None)` when that cannot be done (keys without
+/// a byte order, or the two sides' orders differ): the caller builds the expected state in
+/// memory instead.
+pub fn stream_proof(
+    ctx: &Ctx,
+    differ: &dyn TableDiffer,
+    db: &crate::plan::Database,
+    checkpoint: &crate::store::CheckpointId,
+    t: &crate::store::TableEntry,
+    ops: &[&crate::engine::ApplyOp],
+) -> Result<Option<TableCheck>> {
+    let Some(mut overlay) = crate::replay::Overlay::new(t.schema.clone(), ops) else {
+        return Ok(None);
+    };
+    if overlay.needs_fill() {
+        overlay.fill(ctx.store.rows(checkpoint, t))?;
+    }
+    let held = HeldRows::default();
+    let mut expected = overlay.stream(ctx.store.rows(checkpoint, t).inspect(|_| held.read()));
+    let bus = ctx.events.clone();
+    let mut meter = crate::progress::Meter::new(&bus, format!("verify {}", t.schema.name), t.rows);
+    let r = differ.compare_stream(db, &t.schema, &mut expected, &mut |n, b| {
+        held.compared(n);
+        meter.add(n, b)
+    });
+    meter.finish();
+    if expected.out_of_order() {
+        return Ok(None);
+    }
+    Ok(r?.map(|c| TableCheck {
+        rows_held_peak: held.peak(),
+        ..c
+    }))
 }

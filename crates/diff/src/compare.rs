@@ -69,7 +69,7 @@ pub struct RowChange {
 }
 
 /// `None` when equal; else the change.
-fn compare_value(
+pub(crate) fn compare_value(
     column: &str,
     class: (Class, Class),
     tol: Option<&Decimal>,

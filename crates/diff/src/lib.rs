@@ -14,11 +14,13 @@ pub mod aggregate;
 pub mod arabic;
 pub mod canon;
 mod compare;
-pub mod exact;
+/// Exact decimals live in core, which the plan's invariants share.
+pub use ripcord_core::exact;
 pub mod fk;
 mod report;
 pub mod source;
 pub mod sql;
+pub mod stream;
 
 pub use compare::{ColumnChange, RowChange, Tolerances};
 pub use exact::Decimal;
@@ -26,6 +28,7 @@ pub use report::{Gap, Stats, TableDiff};
 pub use source::{
     CanonRow, DiffSource, Digest, ForeignKey, KeyProblems, KeyVals, MemorySource, Range, TableSpec,
 };
+pub use stream::{ExpectedRow, Streamed, diff_ordered};
 
 use canon::Checksum;
 use std::time::Instant;

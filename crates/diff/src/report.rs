@@ -16,6 +16,10 @@ pub struct Stats {
     pub levels: u64,
     pub ranges_checked: u64,
     pub rows_downloaded: u64,
+    /// The most rows of the reference side held in memory at once: a streamed comparison
+    /// holds a few batches; a checkpoint served from memory holds all of its rows.
+    #[serde(default)]
+    pub rows_held_peak: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -1,4 +1,5 @@
-//! Exact decimal numbers for comparing values, deltas and tolerances.
+//! Exact decimal numbers for comparing values, deltas and tolerances (the diff engine's
+//! row comparison and the plan's invariants).
 //!
 //! An f64 cannot tell 2^53 + 1 from 2^53 + 2, nor two decimal(18,3) values 0.02 apart near
 //! 10^15, so numbers are never compared through one. Written here over decimal digit
