@@ -271,22 +271,26 @@ pub fn plan(
                     let raw_changed = changed_columns(old, new);
                     if let Some(mc) = migration_changed.get(&(e.table.clone(), raw_k.clone())) {
                         let legacy_has = |c: &&String| m.targets[&table].column_index(c).is_some();
-                        out.overlaps.push(Overlap {
-                            table: table.clone(),
-                            key: key_text(&key),
-                            seq: e.seq,
-                            business_columns: raw_changed
-                                .iter()
-                                .filter(legacy_has)
-                                .cloned()
-                                .collect(),
-                            kept_legacy: mc
-                                .iter()
-                                .filter(legacy_has)
-                                .filter(|c| !raw_changed.contains(*c))
-                                .filter_map(|c| new.get(c).map(|v| (c.clone(), v.clone())))
-                                .collect(),
-                        });
+                        // Only the migration's changes to legacy columns can be undone by
+                        // the restore, so only those make an overlap.
+                        if mc.iter().any(|c| legacy_has(&c)) {
+                            out.overlaps.push(Overlap {
+                                table: table.clone(),
+                                key: key_text(&key),
+                                seq: e.seq,
+                                business_columns: raw_changed
+                                    .iter()
+                                    .filter(legacy_has)
+                                    .cloned()
+                                    .collect(),
+                                kept_legacy: mc
+                                    .iter()
+                                    .filter(legacy_has)
+                                    .filter(|c| !raw_changed.contains(*c))
+                                    .filter_map(|c| new.get(c).map(|v| (c.clone(), v.clone())))
+                                    .collect(),
+                            });
+                        }
                         // Only columns the legacy table has can conflict there.
                         let both: Vec<String> = raw_changed
                             .intersection(mc)
