@@ -687,6 +687,18 @@ fn table_check(d: &TableDiff) -> ripcord_core::verify::TableCheck {
 pub struct DiffEngine;
 
 impl ripcord_core::verify::TableDiffer for DiffEngine {
+    fn foreign_keys(
+        &self,
+        db: &ripcord_core::plan::Database,
+    ) -> ripcord_core::Result<Vec<(String, String)>> {
+        let mut live = open_url(db.url.expose()).map_err(|e| Error::Verify(e.to_string()))?;
+        Ok(live
+            .foreign_keys()
+            .map_err(|e| Error::Verify(e.to_string()))?
+            .into_iter()
+            .map(|fk| (fk.child, fk.parent))
+            .collect())
+    }
     fn compare(
         &self,
         db: &ripcord_core::plan::Database,

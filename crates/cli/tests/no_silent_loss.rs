@@ -710,3 +710,22 @@ fn rollback_proof_streams_the_checkpoint_in_bounded_memory_sqlite() {
 fn rollback_proof_streams_the_checkpoint_in_bounded_memory_postgres() {
     rollback_proof_streams_the_checkpoint("postgres");
 }
+
+// "Restores follow the FK dependencies, then component priority": billing is critical and
+// service important, but invoices point at service orders, so those are restored first.
+#[test]
+fn restores_follow_foreign_keys_then_priority() {
+    let s = Shop::new("postgres");
+    s.ok(&["checkpoint"]);
+    s.new_chain(980_001);
+    let out = s.ok(&["rollback", "--yes", "--reason", "order"]);
+    let at = |t: &str| {
+        out.find(&format!("restore {t}:"))
+            .unwrap_or_else(|| panic!("no restore line for {t}: {out}"))
+    };
+    assert!(at("customers") < at("vehicles"), "{out}");
+    assert!(at("vehicles") < at("service_orders"), "{out}");
+    assert!(at("service_orders") < at("invoices"), "{out}");
+    assert!(at("invoices") < at("payments"), "{out}");
+    assert_eq!(s.chain_rows(980_001), 5);
+}

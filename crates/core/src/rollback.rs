@@ -966,13 +966,10 @@ fn run_phase(
         Phase::Restore => {
             let mut restored = 0;
             let mut skipped = 0;
-            // The seeds' restoration tiers: critical components first.
-            let mut order: Vec<&Loaded> = loaded.iter().collect();
-            order.sort_by_key(|l| l.component.priority);
-            for l in order {
+            for (l, t) in restore_order(ctx, &loaded)? {
                 let mut engine = ctx.engine(&l.component.database)?;
                 let captured_here = l.component.capture_database == l.component.database;
-                for t in &l.entry().tables {
+                {
                     let tag = format!("{}:{}", rec.id, t.schema.name);
                     // The restore re-arms capture in its own transaction: no write escapes,
                     // so the token it leaves continues the checkpoint's (a link).
@@ -1269,6 +1266,56 @@ fn run_phase(
             ))
         }
     }
+}
+
+/// Tables in the order they are restored: a parent before the tables whose foreign keys
+/// point at it (so an interrupted restore never leaves children restored over missing
+/// parents), then the seeds' restoration tiers (critical components first). A cycle of
+/// foreign keys falls back to the tiers alone.
+fn restore_order<'a>(
+    ctx: &Ctx,
+    loaded: &'a [Loaded],
+) -> Result<Vec<(&'a Loaded, &'a crate::store::TableEntry)>> {
+    let mut all: Vec<(&Loaded, &crate::store::TableEntry)> = loaded
+        .iter()
+        .flat_map(|l| l.entry().tables.iter().map(move |t| (l, t)))
+        .collect();
+    all.sort_by_key(|(l, _)| l.component.priority);
+    let mut edges: Vec<(String, String, String)> = Vec::new();
+    if let Some(d) = ctx.connector.differ() {
+        let dbs: std::collections::BTreeSet<&String> =
+            loaded.iter().map(|l| &l.component.database).collect();
+        for db in dbs {
+            if let Some(plan_db) = ctx.plan.databases.get(db) {
+                for (child, parent) in d.foreign_keys(plan_db)? {
+                    if child != parent {
+                        edges.push((db.clone(), child, parent));
+                    }
+                }
+            }
+        }
+    }
+    let key = |(l, t): &(&Loaded, &crate::store::TableEntry)| {
+        (l.component.database.clone(), t.schema.name.clone())
+    };
+    let mut out = Vec::with_capacity(all.len());
+    let mut done: std::collections::BTreeSet<(String, String)> = Default::default();
+    while !all.is_empty() {
+        // The first (in tier order) whose restored parents are all restored already.
+        let ready = all.iter().position(|x| {
+            let (db, name) = key(x);
+            edges.iter().all(|(d, child, parent)| {
+                *d != db
+                    || *child != name
+                    || done.contains(&(d.clone(), parent.clone()))
+                    || !all.iter().any(|y| key(y) == (d.clone(), parent.clone()))
+            })
+        });
+        let next = all.remove(ready.unwrap_or(0));
+        done.insert(key(&next));
+        out.push(next);
+    }
+    Ok(out)
 }
 
 /// The replay plan of one component, against the restored tables' schemas.

@@ -215,6 +215,12 @@ pub trait TableDiffer: Send + Sync {
     /// Rows pointing at parents that do not exist, for every foreign key touching `tables`
     /// in `db`, one line per foreign key with orphans.
     fn orphans(&self, db: &crate::plan::Database, tables: &[String]) -> Result<Vec<String>>;
+    /// Foreign keys declared in `db` as (child table, parent table), so restores can put
+    /// parents first. Empty where the engine cannot say.
+    fn foreign_keys(&self, db: &crate::plan::Database) -> Result<Vec<(String, String)>> {
+        let _ = db;
+        Ok(Vec::new())
+    }
 }
 
 /// The expected model's rows, with the columns whose every value is known (the model does
