@@ -50,7 +50,10 @@ fn a_command_s_events_are_read_by_sequence_from_another_process() {
     let s = seqs(&first);
     assert!(s[0] > 0 && s.windows(2).all(|p| p[0] < p[1]), "{s:?}");
     let taken = position(&first, "checkpoint_taken");
-    assert!(position(&first, "capture_installed") < taken, "capture on first");
+    assert!(
+        position(&first, "capture_installed") < taken,
+        "capture on first"
+    );
     assert_eq!(first[taken]["event"]["id"], checkpoint.as_str());
     assert!(
         first[taken]["subject"]["components"]
@@ -60,7 +63,11 @@ fn a_command_s_events_are_read_by_sequence_from_another_process() {
     );
     assert!(first.iter().all(|e| e["severity"] == "info"), "{first:#?}");
     let seen = *s.last().unwrap();
-    assert_eq!(events_after(&w, seen), Vec::<Value>::new(), "nothing new yet");
+    assert_eq!(
+        events_after(&w, seen),
+        Vec::<Value>::new(),
+        "nothing new yet"
+    );
 
     assert_eq!(code(&w.ripcord(&["run"])), 0);
     w.db()
@@ -103,7 +110,10 @@ fn a_command_s_events_are_read_by_sequence_from_another_process() {
     // The same log for people.
     let o = w.ripcord(&["events", "--after", &seen.to_string()]);
     let t = text(&o);
-    assert!(t.contains("warning") && t.contains("DATA GAP invoices"), "{t}");
+    assert!(
+        t.contains("warning") && t.contains("DATA GAP invoices"),
+        "{t}"
+    );
 }
 
 #[test]
