@@ -42,7 +42,9 @@ impl EventSink for Timeline {
         let (t0, wall0) = start();
         let secs = chrono::DateTime::parse_from_rfc3339(&env.at)
             .map(|at| (at.with_timezone(&chrono::Utc) - wall0).num_milliseconds() as f64 / 1000.0)
-            .unwrap_or_else(|_| t0.elapsed().as_secs_f64());
+            .unwrap_or_else(|_| t0.elapsed().as_secs_f64())
+            // `at` is cut to the millisecond, so the first event can read just before the start.
+            .max(0.0);
         eprintln!("[{secs:>7.2}s] {}", ripcord_core::redact::scrub(&line));
     }
 }
