@@ -104,6 +104,18 @@ pub enum Command {
         #[arg(value_parser = ["show", "verify", "export"])]
         action: String,
     },
+    /// The event log: every event of every command, in order, from the state store.
+    Events {
+        /// Only events after this sequence number (the `seq` of the last one you read).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// Keep printing new events as they are appended, until interrupted.
+        #[arg(long)]
+        follow: bool,
+        /// JSON Lines: one envelope (seq, at, severity, subject, event) per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Emergency stop of the running run or watch, from any terminal.
     Stop {
         /// Why (recorded in the audit log and the report).

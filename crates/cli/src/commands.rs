@@ -83,7 +83,9 @@ pub fn open(plan: Plan, actor: String) -> Result<Ctx> {
     init_logging(&plan.state_dir);
     let state = SqliteState::open(&plan.state_dir.join("state.db"))?;
     let store = Store::open(plan.state_dir.join("store"));
+    crate::console::started();
     let events = Bus::default();
+    events.persist_to(state.reopen()?);
     events.subscribe(Box::new(Timeline));
     tracing::info!(plan = %plan.path.display(), actor = %actor, "ripcord started");
     for db in plan.databases.values() {
@@ -121,7 +123,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         cmd => {
             let plan = load_plan(&cli.plan)?;
             let mut ctx = open(plan, actor)?;
-            run_command(&mut ctx, cmd)
+            let code = run_command(&mut ctx, cmd);
+            // Every event on the console and in the log before main prints an error.
+            ctx.events.flush();
+            code
         }
     }
 }
@@ -178,6 +183,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
         Command::Checkpoint { component } => {
             let comps = components(ctx, &component)?;
             let m = ripcord_core::checkpoint::take(ctx, &comps)?;
+            ctx.events.flush();
             println!("{}", m.id);
             Ok(exit::OK)
         }
@@ -292,6 +298,11 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Audit { action } => audit(ctx, &action),
+        Command::Events {
+            after,
+            follow,
+            json,
+        } => events(ctx, after, follow, json),
         Command::Demo { .. } | Command::Init { .. } | Command::Diff(_) | Command::Serve => {
             unreachable!("handled before the plan is loaded")
         }
@@ -341,6 +352,7 @@ fn capture(ctx: &mut Ctx, action: &str, names: &[String]) -> Result<i32> {
             }
             _ => {}
         }
+        ctx.events.flush();
         let mut e = ctx.engine(&c.capture_database)?;
         let on = e.captured_tables()?;
         let frozen = e.frozen_tables()?;
@@ -402,6 +414,7 @@ fn verify(ctx: &mut Ctx, names: &[String]) -> Result<i32> {
             ]);
         }
     }
+    ctx.events.flush();
     println!("{t}");
     ctx.audit(
         "verify",
@@ -444,6 +457,7 @@ fn rollback_cmd(ctx: &mut Ctx, a: crate::cli::RollbackArgs) -> Result<i32> {
     let _interrupts = announce_interrupts(ctx)?;
     if let Some(id) = abandon {
         let rec = rollback::abandon(ctx, &id, &why()?)?;
+        ctx.events.flush();
         println!("{}", ripcord_core::report::markdown(&rec));
         return Ok(exit::STOPPED);
     }
@@ -459,6 +473,7 @@ fn rollback_cmd(ctx: &mut Ctx, a: crate::cli::RollbackArgs) -> Result<i32> {
         };
         if dry_run {
             let plan = rollback::assess(ctx, &req)?;
+            ctx.events.flush();
             print_plan(&plan);
             println!("dry run: nothing was changed");
             if !plan.breaks.is_empty() {
@@ -471,7 +486,9 @@ fn rollback_cmd(ctx: &mut Ctx, a: crate::cli::RollbackArgs) -> Result<i32> {
         let reason = why()?;
         let req = Request { reason, ..req };
         let actor = ctx.actor.clone();
+        let bus = ctx.events.clone();
         let mut approve = |plan: &rollback::RollbackPlan| -> Option<String> {
+            bus.flush();
             print_plan(plan);
             if yes {
                 return Some(actor.clone());
@@ -488,6 +505,7 @@ fn rollback_cmd(ctx: &mut Ctx, a: crate::cli::RollbackArgs) -> Result<i32> {
         };
         rollback::start(ctx, &req, &mut approve)?
     };
+    ctx.events.flush();
     println!("{}", ripcord_core::report::markdown(&rec));
     Ok(match rec.status {
         Status::Completed { ok: true } => exit::OK,
@@ -504,8 +522,10 @@ fn announce_interrupts(ctx: &Ctx) -> Result<signal_hook::iterator::Handle> {
         .map_err(|e| Error::Internal(format!("cannot watch signals: {e}")))?;
     let handle = signals.handle();
     let mut state = ctx.state.reopen()?;
+    let bus = ctx.events.clone();
     std::thread::spawn(move || {
         if let Some(n) = signals.forever().next() {
+            bus.flush();
             let name = if n == SIGINT { "SIGINT" } else { "SIGTERM" };
             let current = state
                 .rollbacks()
@@ -801,6 +821,7 @@ fn check(ctx: &mut Ctx) -> Result<i32> {
             ),
         );
     }
+    ctx.events.flush();
     println!("{t}");
     println!("{}", if go { "GO" } else { "NO-GO" });
     ctx.audit(
@@ -809,6 +830,43 @@ fn check(ctx: &mut Ctx) -> Result<i32> {
         if go { "go" } else { "no-go" },
     )?;
     Ok(if go { exit::OK } else { exit::VERIFY_FAILED })
+}
+
+/// `ripcord events`: the event log from a sequence number on; with `--follow`, polls for
+/// more (a second process reading while a rollback writes is what the log is for).
+fn events(ctx: &mut Ctx, mut after: i64, follow: bool, json: bool) -> Result<i32> {
+    const PAGE: usize = 1000;
+    loop {
+        let page = ctx.state.events_after(after, PAGE)?;
+        let mut out = std::io::stdout().lock();
+        for e in &page {
+            after = e.seq.unwrap_or(after);
+            let written = if json {
+                writeln!(out, "{}", serde_json::to_string(e)?)
+            } else {
+                writeln!(
+                    out,
+                    "{:>6}  {}  {:<8}  {}",
+                    after,
+                    e.at,
+                    e.severity,
+                    crate::console::describe(&e.event)
+                )
+            };
+            // The reader went away (`| head`): not an error of ours.
+            if written.and_then(|()| out.flush()).is_err() {
+                return Ok(exit::OK);
+            }
+        }
+        drop(out);
+        if page.len() == PAGE {
+            continue;
+        }
+        if !follow {
+            return Ok(exit::OK);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
 }
 
 fn audit(ctx: &mut Ctx, action: &str) -> Result<i32> {

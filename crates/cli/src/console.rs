@@ -1,6 +1,8 @@
-//! The console timeline: one readable line per event, on stderr.
+//! Where events become words: the console timeline, and the lines `ripcord events` prints.
+//! Events carry data; every sentence about them is written here, so a second language or
+//! another medium changes this file only.
 
-use ripcord_core::events::{Event, EventSink};
+use ripcord_core::events::{Envelope, Event, EventSink};
 use std::time::Instant;
 
 /// Prints every event with the seconds since the process started.
@@ -8,8 +10,15 @@ pub struct Timeline;
 
 /// When this process started, for the timeline's clock.
 pub fn started() -> Instant {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    *START.get_or_init(Instant::now)
+    start().0
+}
+
+/// The start as an instant and as wall-clock time, so an event's `at` (wall clock, stamped
+/// when it was emitted) can be shown on the timeline's clock however late it is printed.
+fn start() -> (Instant, chrono::DateTime<chrono::Utc>) {
+    static START: std::sync::OnceLock<(Instant, chrono::DateTime<chrono::Utc>)> =
+        std::sync::OnceLock::new();
+    *START.get_or_init(|| (Instant::now(), chrono::Utc::now()))
 }
 
 pub fn bytes(n: u64) -> String {
@@ -23,125 +32,218 @@ pub fn bytes(n: u64) -> String {
 
 impl EventSink for Timeline {
     fn emit(&mut self, e: &Event) {
-        let line = match e {
-            Event::CaptureInstalled { database, tables } => {
-                format!("capture on in {database}: {}", tables.join(", "))
-            }
-            Event::CheckpointTaken {
-                id,
-                components,
-                rows,
-                bytes: b,
-                new_bytes,
-                seconds,
-            } => format!(
-                "checkpoint {id} of {}: {rows} rows, {} ({} new) in {seconds:.2}s, verified",
-                components.join(", "),
-                bytes(*b),
-                bytes(*new_bytes)
-            ),
-            Event::RunStarted { run } => format!("run {run} started"),
-            Event::StepStarted { step, .. } => format!("step {step:?} …"),
-            Event::StepFinished {
-                step,
-                ok,
-                detail,
-                seconds,
-                ..
-            } => {
-                format!(
-                    "step {step:?} {} in {seconds:.2}s{}",
-                    if *ok { "done" } else { "FAILED" },
-                    if *ok {
-                        String::new()
-                    } else {
-                        format!(": {detail}")
-                    }
-                )
-            }
-            Event::InvariantChecked {
-                component,
-                name,
-                ok,
-                detail,
-            } => format!(
-                "  invariant {component}/{name:?}: {} ({detail})",
-                if *ok { "holds" } else { "BROKEN" }
-            ),
-            Event::RunStopped { reason, .. } => format!("run stopped: {reason}"),
-            Event::RollbackStarted {
-                rollback,
-                components,
-                checkpoint,
-                reason,
-            } => format!(
-                "rollback {rollback} of {} to {checkpoint}: {reason}",
-                components.join(", ")
-            ),
-            Event::PhaseStarted { .. } => return,
-            Event::PhaseFinished {
-                phase,
-                seconds,
-                detail,
-                ..
-            } => format!("  {phase:<12} {seconds:>7.3}s  {detail}"),
-            Event::Progress { .. } => return,
-            Event::DataProgress {
-                what,
-                rows,
-                total_rows,
-                bytes,
-                seconds,
-                finished,
-            } => format!(
-                "  {} {what}: {}",
-                if *finished { "done" } else { "…" },
-                ripcord_core::progress::describe(*rows, *total_rows, *bytes, *seconds)
-            ),
-            Event::DataGap {
-                table, key, reason, ..
-            } => format!("  DATA GAP {table} {key}: {reason}"),
-            Event::Conflict {
-                table,
-                key,
-                columns,
-                ..
-            } => format!(
-                "  conflict {table} {key}: business and migration both changed {} (business value kept)",
-                columns.join(", ")
-            ),
-            Event::RollbackFinished {
-                ok,
-                seconds,
-                rto_seconds,
-                at_risk,
-                recovered,
-                lost,
-                ..
-            } => format!(
-                "rollback {} in {seconds:.2}s (target {rto_seconds:.0}s): {at_risk} business writes at risk, {recovered} recovered, {lost} lost",
-                if *ok {
-                    "completed and verified"
-                } else {
-                    "completed WITH PROBLEMS"
-                }
-            ),
-            Event::RtoExceeded {
-                seconds,
-                rto_seconds,
-                ..
-            } => format!(
-                "CRITICAL: rollback took {seconds:.0}s, over 120% of its {rto_seconds:.0}s target"
-            ),
-            e => match e.guard_line() {
-                Some(l) => l,
-                None => return,
-            },
-        };
-        eprintln!(
-            "[{:>7.2}s] {}",
-            started().elapsed().as_secs_f64(),
-            ripcord_core::redact::scrub(&line)
-        );
+        self.deliver(&Envelope::new(e.clone()));
     }
+
+    fn deliver(&mut self, env: &Envelope) {
+        let Some(line) = line(&env.event) else {
+            return;
+        };
+        let (t0, wall0) = start();
+        let secs = chrono::DateTime::parse_from_rfc3339(&env.at)
+            .map(|at| (at.with_timezone(&chrono::Utc) - wall0).num_milliseconds() as f64 / 1000.0)
+            .unwrap_or_else(|_| t0.elapsed().as_secs_f64())
+            // `at` is cut to the millisecond, so the first event can read just before the start.
+            .max(0.0);
+        eprintln!("[{secs:>7.2}s] {}", ripcord_core::redact::scrub(&line));
+    }
+}
+
+/// The line for an event, as `ripcord events` prints it: the timeline's line, or a plain
+/// one for the events the timeline leaves out.
+pub fn describe(e: &Event) -> String {
+    line(e).unwrap_or_else(|| match e {
+        Event::PhaseStarted { phase, .. } => format!("  {phase} …"),
+        Event::Progress { what, done, total } => format!("  {what}: {done} of {total}"),
+        Event::Unknown => "(an event this ripcord does not know)".into(),
+        other => format!("{other:?}"),
+    })
+}
+
+/// The timeline's line for an event; `None` for the ones it leaves out.
+pub fn line(e: &Event) -> Option<String> {
+    Some(match e {
+        Event::CaptureInstalled { database, tables } => {
+            format!("capture on in {database}: {}", tables.join(", "))
+        }
+        Event::CheckpointTaken {
+            id,
+            components,
+            rows,
+            bytes: b,
+            new_bytes,
+            seconds,
+        } => format!(
+            "checkpoint {id} of {}: {rows} rows, {} ({} new) in {seconds:.2}s, verified",
+            components.join(", "),
+            bytes(*b),
+            bytes(*new_bytes)
+        ),
+        Event::RunStarted { run } => format!("run {run} started"),
+        Event::StepStarted { step, .. } => format!("step {step:?} …"),
+        Event::StepFinished {
+            step,
+            ok,
+            detail,
+            seconds,
+            ..
+        } => {
+            format!(
+                "step {step:?} {} in {seconds:.2}s{}",
+                if *ok { "done" } else { "FAILED" },
+                if *ok {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                }
+            )
+        }
+        Event::InvariantChecked {
+            component,
+            name,
+            ok,
+            detail,
+        } => format!(
+            "  invariant {component}/{name:?}: {} ({detail})",
+            if *ok { "holds" } else { "BROKEN" }
+        ),
+        Event::RunStopped { reason, .. } => format!("run stopped: {reason}"),
+        Event::RollbackStarted {
+            rollback,
+            components,
+            checkpoint,
+            reason,
+        } => format!(
+            "rollback {rollback} of {} to {checkpoint}: {reason}",
+            components.join(", ")
+        ),
+        Event::PhaseStarted { .. } => return None,
+        Event::PhaseFinished {
+            phase,
+            seconds,
+            detail,
+            ..
+        } => format!("  {phase:<12} {seconds:>7.3}s  {detail}"),
+        Event::Progress { .. } => return None,
+        Event::DataProgress {
+            what,
+            rows,
+            total_rows,
+            bytes,
+            seconds,
+            finished,
+        } => format!(
+            "  {} {what}: {}",
+            if *finished { "done" } else { "…" },
+            ripcord_core::progress::describe(*rows, *total_rows, *bytes, *seconds)
+        ),
+        Event::DataGap {
+            table, key, reason, ..
+        } => format!("  DATA GAP {table} {key}: {reason}"),
+        Event::Conflict {
+            table,
+            key,
+            columns,
+            ..
+        } => format!(
+            "  conflict {table} {key}: business and migration both changed {} (business value kept)",
+            columns.join(", ")
+        ),
+        Event::RollbackFinished {
+            ok,
+            seconds,
+            rto_seconds,
+            at_risk,
+            recovered,
+            lost,
+            ..
+        } => format!(
+            "rollback {} in {seconds:.2}s (target {rto_seconds:.0}s): {at_risk} business writes at risk, {recovered} recovered, {lost} lost",
+            if *ok {
+                "completed and verified"
+            } else {
+                "completed WITH PROBLEMS"
+            }
+        ),
+        Event::RtoExceeded {
+            seconds,
+            rto_seconds,
+            ..
+        } => format!(
+            "CRITICAL: rollback took {seconds:.0}s, over 120% of its {rto_seconds:.0}s target"
+        ),
+        e => return guard_line(e),
+    })
+}
+
+/// The guard's events.
+fn guard_line(e: &Event) -> Option<String> {
+    Some(match e {
+        Event::LevelChanged {
+            rule,
+            from,
+            to,
+            reason,
+            ..
+        } if rule.is_empty() => format!("level {from} → {to}: {reason}"),
+        Event::LevelChanged {
+            rule,
+            from,
+            to,
+            reason,
+            ..
+        } => format!("rule {rule:?}: {from} → {to} ({reason})"),
+        Event::TrendWarning { message, .. } => format!("trend: {message}"),
+        Event::NotConfirmed { rule, .. } => {
+            format!("rule {rule:?} did not hold on the confirming re-check: no abort")
+        }
+        Event::StopRequested { source, reason, .. } => {
+            format!("STOP requested by {source}: {reason}")
+        }
+        Event::StatementCancelled { step, after_ms, .. } => {
+            format!("step {step:?} cancelled {after_ms:.0} ms after the stop request")
+        }
+        Event::DecisionMade {
+            scenario,
+            decision,
+            by,
+            ..
+        } => format!("decision for {scenario}: {decision} (by {by})"),
+        Event::ApprovalRequested {
+            approvers,
+            deadline,
+            decision,
+            ..
+        } => format!(
+            "waiting for approval of {decision} by {} until {deadline}: ripcord approve|reject RUN --as NAME",
+            if approvers.is_empty() {
+                "anyone".to_string()
+            } else {
+                approvers.join(" or ")
+            }
+        ),
+        Event::ApprovalAnswered {
+            approved,
+            by,
+            decision,
+            ..
+        } => format!(
+            "{decision} {} by {by}",
+            if *approved { "approved" } else { "rejected" }
+        ),
+        Event::Waiting {
+            what,
+            remaining_seconds,
+        } => format!("{what}: {remaining_seconds:.0} s left"),
+        Event::ContinuityChecked {
+            workflow,
+            ok,
+            detail,
+            ..
+        } => format!(
+            "continuity {workflow:?}: {} {detail}",
+            if *ok { "passed" } else { "FAILED" }
+        ),
+        _ => return None,
+    })
 }

@@ -62,6 +62,7 @@ pub fn run(keep: bool, url: Option<String>) -> Result<i32> {
         "2. ripcord run: checkpoint every component (capture turns on first), then the migration steps",
     );
     let outcome = ripcord_core::run::run(&mut ctx).context("the migration run")?;
+    ctx.events.flush();
     eprintln!(
         "           migration done: {} steps; every invariant held at cutover",
         outcome.steps_done.len()
@@ -121,6 +122,7 @@ pub fn run(keep: bool, url: Option<String>) -> Result<i32> {
     };
     let actor = ctx.actor.clone();
     let rec = rollback::start(&mut ctx, &req, &mut |_| Some(actor.clone()))?;
+    ctx.events.flush();
 
     say(
         &t,

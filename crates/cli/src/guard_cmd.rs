@@ -20,6 +20,7 @@ fn table() -> Table {
 /// `ripcord run`: the steps under guard.
 pub fn run(ctx: &mut Ctx) -> Result<i32> {
     let g = ripcord_guard::run(ctx, Arc::new(Engines), true)?;
+    ctx.events.flush();
     let o = &g.outcome;
     let Some(s) = &o.stopped else {
         println!(
@@ -77,7 +78,9 @@ pub fn dispatch(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
                     })
                 })
                 .transpose()?;
-            match ripcord_guard::watch(ctx, Arc::new(Engines), for_, true)? {
+            let watched = ripcord_guard::watch(ctx, Arc::new(Engines), for_, true)?;
+            ctx.events.flush();
+            match watched {
                 None => {
                     println!("watch finished: no stop");
                     Ok(exit::OK)
@@ -105,6 +108,7 @@ pub fn dispatch(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
 
 fn baseline(ctx: &mut Ctx, samples: Option<usize>) -> Result<i32> {
     let pinned = ripcord_guard::baseline::take(ctx, Arc::new(Engines), samples)?;
+    ctx.events.flush();
     let mut t = table();
     t.set_header(["probe", "samples", "could not measure", "median", "p95"]);
     for b in pinned {

@@ -1,13 +1,54 @@
-//! Typed events: what happened, for whoever listens (the console timeline now; the notifier,
-//! the dashboard and metrics later). The audit log is separate: it records actions, with a
-//! hash chain, whether or not anyone listens.
+//! Typed events: what happened, for whoever listens (the console timeline, the event log in
+//! the state store; notifiers and the dashboard later). The audit log is separate: it
+//! records actions, with a hash chain, whether or not anyone listens.
+//!
+//! # Delivery
+//!
+//! [`Bus::emit`] stamps the event with an [`Envelope`] (time, severity, subject) and queues
+//! it; it never waits for a listener. One background thread per bus takes the queue in
+//! order, appends what it took to the event log in one transaction (so a burst costs one
+//! commit, not one per event), then hands each envelope to every sink in emit order. A slow
+//! sink (SMTP, Slack) delays only the sinks after it, never the rollback. [`Bus::flush`]
+//! waits until everything emitted so far reached every sink: the CLI calls it before it
+//! prints, so the timeline still reads before the report.
+//!
+//! # The event log
+//!
+//! Table `events` of the state store, one row per envelope:
+//! `seq` (assigned by the store on append), `at` (UTC RFC 3339 with milliseconds, when the
+//! event was emitted), `severity` (`info`, `warning`, `critical`), `subject` (JSON
+//! [`Subject`]) and `event` (JSON [`Event`], tagged by `kind`). `ripcord events --json` prints
+//! the same envelopes as JSON Lines.
+//!
+//! Invariants a reader can rely on:
+//! - append-only: a row is never changed or deleted;
+//! - `seq` increases with every append and is never reused, so a reader that remembers the
+//!   last `seq` it saw and asks for [`crate::state::StateStore::events_after`] it misses
+//!   nothing and sees nothing twice; with several writers (a rollback and a `watch`) `seq`
+//!   is the commit order, and `at` may step back across writers: order by `seq`;
+//! - text in an event is scrubbed of registered secrets before it is stored or delivered;
+//! - `Progress` and `DataProgress` are stored at most once a second per `what`, and their
+//!   last one (done = total, `finished`) always; sinks still get every one;
+//! - best effort: events still queued when the process is killed are lost (the audit log
+//!   and the rollback record are the durable account; the event log is the narrative).
+//!
+//! Severity is for routing, derived from the kind of event ([`Event::severity`]):
+//! `info` needs nobody; `warning` needs someone to look (a data gap, a conflict, a human
+//! approval awaited, a guard level below red); `critical` means the migration or a rollback
+//! is in trouble now (an invariant broken, a stop, a red level, a rollback that ended with
+//! problems or over 120% of its target).
 
 use crate::plan::Level;
-use serde::Serialize;
+use crate::rollback::Figures;
+use crate::state::StateStore;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     CaptureInstalled {
         database: String,
@@ -60,7 +101,11 @@ pub enum Event {
         rollback: String,
         phase: String,
         seconds: f64,
+        /// For people; the figures below are the same facts for programs.
         detail: String,
+        /// The rollback's figures when the phase ended.
+        #[serde(default)]
+        figures: Figures,
     },
     Progress {
         what: String,
@@ -81,7 +126,10 @@ pub enum Event {
         rollback: String,
         table: String,
         key: String,
+        /// For people; `code` is the same for programs.
         reason: String,
+        #[serde(default)]
+        code: GapCode,
     },
     Conflict {
         rollback: String,
@@ -171,108 +219,433 @@ pub enum Event {
         ok: bool,
         detail: String,
     },
+    /// A kind this ripcord does not know, read from a log a newer ripcord wrote.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Why a business write became a data gap, for programs (the event's `reason` says it for
+/// people).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapCode {
+    /// No row with the write's key in the restored table.
+    NoRow,
+    /// The legacy database refused the write (a constraint, a type).
+    Refused,
+    /// The migration created the row after the checkpoint; the restored table lacks it.
+    CreatedByMigration,
+    /// The write could not be mapped back to the legacy shape (reverse mapping, a value
+    /// that cannot be carried, a missing key or row image).
+    Unmappable,
+    /// Applied, but some of its values have no column in the legacy table.
+    ValuesWithoutColumn,
+    #[default]
+    Other,
+}
+
+impl GapCode {
+    /// The code of a replay gap. Replay states its reasons in words only, so this reads
+    /// them; it moves into `replay::Gap` when replay sets the code itself. A test below
+    /// pins it to replay's wording.
+    pub fn of(gap: &crate::replay::Gap) -> GapCode {
+        if gap.partial {
+            return GapCode::ValuesWithoutColumn;
+        }
+        let r = gap.reason.as_str();
+        if r.starts_with("no row with this key") {
+            GapCode::NoRow
+        } else if r.starts_with("the legacy database refused") {
+            GapCode::Refused
+        } else if r.starts_with("the row was created by the migration") {
+            GapCode::CreatedByMigration
+        } else if r.starts_with("reverse mapping failed")
+            || r.starts_with("column ")
+            || r.starts_with("legacy table ")
+            || r.starts_with("key column ")
+            || r.starts_with("journal entry ")
+        {
+            GapCode::Unmappable
+        } else {
+            GapCode::Other
+        }
+    }
+}
+
+/// How urgently someone should hear of an event; see the module documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        [Severity::Info, Severity::Warning, Severity::Critical]
+            .into_iter()
+            .find(|v| v.name() == s)
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// What an event is about, so a listener can follow one run, rollback or component without
+/// knowing every kind of event.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
+}
+
+/// An event with what every listener needs to route it. `seq` is set once the event log
+/// stored it (`None` for an event not stored: a throttled progress event, a bus without a
+/// log, a failed append).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    pub at: String,
+    pub severity: Severity,
+    pub subject: Subject,
+    pub event: Event,
+}
+
+impl Envelope {
+    /// Stamped now.
+    pub fn new(event: Event) -> Self {
+        Envelope {
+            seq: None,
+            at: crate::context::now(),
+            severity: event.severity(),
+            subject: event.subject(),
+            event,
+        }
+    }
 }
 
 impl Event {
-    /// A console line for the guard's events (`None` for the others, which the console
-    /// renders itself).
-    pub fn guard_line(&self) -> Option<String> {
-        Some(match self {
-            Event::LevelChanged {
-                rule,
-                from,
-                to,
-                reason,
+    pub fn severity(&self) -> Severity {
+        use Severity::*;
+        match self {
+            Event::StepFinished { ok: false, .. }
+            | Event::DataGap { .. }
+            | Event::Conflict { .. }
+            | Event::TrendWarning { .. }
+            | Event::NotConfirmed { .. }
+            | Event::StatementCancelled { .. }
+            | Event::ApprovalRequested { .. }
+            | Event::ApprovalAnswered {
+                approved: false, ..
+            } => Warning,
+            Event::InvariantChecked { ok: false, .. }
+            | Event::RunStopped { .. }
+            | Event::StopRequested { .. }
+            | Event::RtoExceeded { .. }
+            | Event::RollbackFinished { ok: false, .. }
+            | Event::ContinuityChecked { ok: false, .. } => Critical,
+            Event::LevelChanged { to, .. } => match to {
+                Level::Green => Info,
+                Level::Yellow | Level::Orange => Warning,
+                Level::Red => Critical,
+            },
+            _ => Info,
+        }
+    }
+
+    pub fn subject(&self) -> Subject {
+        let run = |r: &String| Subject {
+            run: Some(r.clone()),
+            ..Subject::default()
+        };
+        let rollback = |r: &String| Subject {
+            rollback: Some(r.clone()),
+            ..Subject::default()
+        };
+        match self {
+            Event::RunStarted { run: r }
+            | Event::StepStarted { run: r, .. }
+            | Event::StepFinished { run: r, .. }
+            | Event::StopRequested { run: r, .. }
+            | Event::StatementCancelled { run: r, .. }
+            | Event::DecisionMade { run: r, .. }
+            | Event::ApprovalRequested { run: r, .. }
+            | Event::ApprovalAnswered { run: r, .. }
+            | Event::ContinuityChecked { run: r, .. } => run(r),
+            Event::RunStopped {
+                run: r, components, ..
+            } => Subject {
+                components: components.clone(),
+                ..run(r)
+            },
+            Event::RollbackStarted {
+                rollback: r,
+                components,
                 ..
-            } if rule.is_empty() => format!("level {from} → {to}: {reason}"),
-            Event::LevelChanged {
-                rule,
-                from,
-                to,
-                reason,
-                ..
-            } => format!("rule {rule:?}: {from} → {to} ({reason})"),
-            Event::TrendWarning { message, .. } => format!("trend: {message}"),
-            Event::NotConfirmed { rule, .. } => {
-                format!("rule {rule:?} did not hold on the confirming re-check: no abort")
-            }
-            Event::StopRequested { source, reason, .. } => {
-                format!("STOP requested by {source}: {reason}")
-            }
-            Event::StatementCancelled { step, after_ms, .. } => {
-                format!("step {step:?} cancelled {after_ms:.0} ms after the stop request")
-            }
-            Event::DecisionMade {
-                scenario,
-                decision,
-                by,
-                ..
-            } => format!("decision for {scenario}: {decision} (by {by})"),
-            Event::ApprovalRequested {
-                approvers,
-                deadline,
-                decision,
-                ..
-            } => format!(
-                "waiting for approval of {decision} by {} until {deadline}: ripcord approve|reject RUN --as NAME",
-                if approvers.is_empty() {
-                    "anyone".to_string()
-                } else {
-                    approvers.join(" or ")
-                }
-            ),
-            Event::ApprovalAnswered {
-                approved,
-                by,
-                decision,
-                ..
-            } => format!(
-                "{decision} {} by {by}",
-                if *approved { "approved" } else { "rejected" }
-            ),
-            Event::Waiting {
-                what,
-                remaining_seconds,
-            } => format!("{what}: {remaining_seconds:.0} s left"),
-            Event::ContinuityChecked {
-                workflow,
-                ok,
-                detail,
-                ..
-            } => format!(
-                "continuity {workflow:?}: {} {detail}",
-                if *ok { "passed" } else { "FAILED" }
-            ),
-            _ => return None,
-        })
+            } => Subject {
+                components: components.clone(),
+                ..rollback(r)
+            },
+            Event::PhaseStarted { rollback: r, .. }
+            | Event::PhaseFinished { rollback: r, .. }
+            | Event::DataGap { rollback: r, .. }
+            | Event::Conflict { rollback: r, .. }
+            | Event::RollbackFinished { rollback: r, .. }
+            | Event::RtoExceeded { rollback: r, .. } => rollback(r),
+            Event::CheckpointTaken { components, .. } => Subject {
+                components: components.clone(),
+                ..Subject::default()
+            },
+            Event::InvariantChecked { component, .. } => Subject {
+                components: vec![component.clone()],
+                ..Subject::default()
+            },
+            _ => Subject::default(),
+        }
     }
 }
 
 pub trait EventSink: Send {
     fn emit(&mut self, event: &Event);
+    /// The event with its envelope; sinks that route by severity or show the time or the
+    /// sequence number override this one.
+    fn deliver(&mut self, envelope: &Envelope) {
+        self.emit(&envelope.event);
+    }
 }
 
-/// Fans events out to every subscriber.
-#[derive(Clone, Default)]
+/// Takes events from any thread and delivers them, in emit order, off the caller's thread
+/// (see the module documentation). Clones share one queue and one delivery thread; when the
+/// last clone goes, it waits for the queue to drain.
+#[derive(Clone)]
 pub struct Bus {
-    sinks: Arc<Mutex<Vec<Box<dyn EventSink>>>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: Option<mpsc::Sender<Msg>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+enum Msg {
+    Event(Box<Envelope>),
+    Subscribe(Box<dyn EventSink>),
+    Persist(Box<dyn StateStore>),
+    Flush(mpsc::SyncSender<()>),
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::channel();
+        let worker = std::thread::Builder::new()
+            .name("ripcord-events".into())
+            .spawn(move || Worker::default().run(rx))
+            .expect("cannot start the event delivery thread");
+        Bus {
+            inner: Arc::new(Inner {
+                tx: Some(tx),
+                worker: Some(worker),
+            }),
+        }
+    }
 }
 
 impl Bus {
+    /// Delivers every event emitted after this call to `sink`.
     pub fn subscribe(&self, sink: Box<dyn EventSink>) {
-        self.sinks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(sink);
+        self.send(Msg::Subscribe(sink));
     }
+
+    /// Appends every event emitted after this call to the event log of `store` (give it a
+    /// connection of its own: `StateStore::reopen`).
+    pub fn persist_to(&self, store: Box<dyn StateStore>) {
+        self.send(Msg::Persist(store));
+    }
+
+    /// Queues the event and returns: never waits for the log or a sink.
     pub fn emit(&self, event: Event) {
-        for s in self
-            .sinks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter_mut()
+        self.send(Msg::Event(Box::new(Envelope::new(event))));
+    }
+
+    /// Waits until every event emitted before this call was stored and reached every sink.
+    /// Returns at once on the delivery thread itself (a sink that flushes would wait for
+    /// itself) and when that thread is gone.
+    pub fn flush(&self) {
+        if self.on_delivery_thread() {
+            return;
+        }
+        let (done, wait) = mpsc::sync_channel(1);
+        if self
+            .inner
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(Msg::Flush(done)).is_ok())
         {
-            s.emit(&event);
+            let _ = wait.recv();
+        }
+    }
+
+    fn send(&self, m: Msg) {
+        if let Some(tx) = &self.inner.tx {
+            // Fails only when the delivery thread is gone (a sink panicked while it was
+            // alone): the event has nobody left to reach.
+            let _ = tx.send(m);
+        }
+    }
+
+    fn on_delivery_thread(&self) -> bool {
+        self.inner
+            .worker
+            .as_ref()
+            .is_some_and(|w| w.thread().id() == std::thread::current().id())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(w) = self.worker.take()
+            && w.thread().id() != std::thread::current().id()
+        {
+            let _ = w.join();
+        }
+    }
+}
+
+/// At most this many events per log transaction, so a flood still reaches sinks steadily.
+const BATCH: usize = 512;
+
+#[derive(Default)]
+struct Worker {
+    sinks: Vec<Box<dyn EventSink>>,
+    log: Option<Log>,
+}
+
+impl Worker {
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        let mut batch = Vec::new();
+        while let Ok(first) = rx.recv() {
+            for m in std::iter::once(first).chain(rx.try_iter().take(BATCH - 1)) {
+                match m {
+                    Msg::Event(e) => batch.push(*e),
+                    Msg::Subscribe(s) => {
+                        self.deliver(&mut batch);
+                        self.sinks.push(s);
+                    }
+                    Msg::Persist(store) => {
+                        self.deliver(&mut batch);
+                        self.log = Some(Log {
+                            store,
+                            progress: HashMap::new(),
+                        });
+                    }
+                    Msg::Flush(done) => {
+                        self.deliver(&mut batch);
+                        let _ = done.send(());
+                    }
+                }
+            }
+            self.deliver(&mut batch);
+        }
+    }
+
+    fn deliver(&mut self, batch: &mut Vec<Envelope>) {
+        if batch.is_empty() {
+            return;
+        }
+        batch.iter_mut().for_each(scrub);
+        if let Some(log) = &mut self.log {
+            log.append(batch);
+        }
+        for e in batch.drain(..) {
+            // A sink that panics is dropped; the others, and the log, keep going.
+            self.sinks.retain_mut(|s| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.deliver(&e))).is_ok()
+            });
+        }
+    }
+}
+
+/// Secrets can reach an event through an error message (a driver quoting its URL).
+fn scrub(e: &mut Envelope) {
+    if let Ok(mut v) = serde_json::to_value(&e.event)
+        && crate::redact::scrub_json(&mut v)
+        && let Ok(clean) = serde_json::from_value(v)
+    {
+        e.event = clean;
+    }
+    if let Ok(mut v) = serde_json::to_value(&e.subject)
+        && crate::redact::scrub_json(&mut v)
+        && let Ok(clean) = serde_json::from_value(v)
+    {
+        e.subject = clean;
+    }
+}
+
+/// Progress events come once a batch or once a second; this often is plenty for a log.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+struct Log {
+    store: Box<dyn StateStore>,
+    /// When the last progress event of each `what` was stored.
+    progress: HashMap<String, Instant>,
+}
+
+impl Log {
+    fn append(&mut self, batch: &mut [Envelope]) {
+        let keep: Vec<usize> = (0..batch.len())
+            .filter(|&i| self.wanted(&batch[i].event))
+            .collect();
+        let mut stored: Vec<Envelope> = keep.iter().map(|&i| batch[i].clone()).collect();
+        if stored.is_empty() {
+            return;
+        }
+        match self.store.append_events(&mut stored) {
+            Ok(()) => {
+                for (i, e) in keep.into_iter().zip(stored) {
+                    batch[i].seq = e.seq;
+                }
+            }
+            // The events still reach the sinks; the log misses them, and says so in the log
+            // file rather than failing the rollback that emitted them.
+            Err(err) => tracing::warn!(events = stored.len(), "event log append failed: {err}"),
+        }
+    }
+
+    fn wanted(&mut self, e: &Event) -> bool {
+        let (what, last) = match e {
+            Event::Progress { what, done, total } => (what, done >= total),
+            Event::DataProgress { what, finished, .. } => (what, *finished),
+            _ => return true,
+        };
+        if last {
+            self.progress.remove(what);
+            return true;
+        }
+        let now = Instant::now();
+        match self.progress.get(what) {
+            Some(t) if now.duration_since(*t) < PROGRESS_EVERY => false,
+            _ => {
+                self.progress.insert(what.clone(), now);
+                true
+            }
         }
     }
 }
@@ -287,5 +660,159 @@ impl EventSink for Recorder {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(event.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+
+    fn progress(n: u64) -> Event {
+        Event::Progress {
+            what: "test".into(),
+            done: n,
+            total: 100,
+        }
+    }
+
+    /// Blocks on the barrier at its first event, then records.
+    struct Stuck(Arc<Barrier>, Recorder, bool);
+
+    impl EventSink for Stuck {
+        fn emit(&mut self, e: &Event) {
+            if !self.2 {
+                self.2 = true;
+                self.0.wait();
+            }
+            self.1.emit(e);
+        }
+    }
+
+    #[test]
+    fn a_stuck_sink_does_not_block_emit_and_flush_waits_for_it() {
+        let bus = Bus::default();
+        let gate = Arc::new(Barrier::new(2));
+        let seen = Recorder::default();
+        bus.subscribe(Box::new(Stuck(gate.clone(), seen.clone(), false)));
+        let after = Recorder::default();
+        bus.subscribe(Box::new(after.clone()));
+        // The sink is stuck on the first event until the barrier opens below, after every
+        // emit returned: a blocking emit would never get there.
+        for n in 0..5 {
+            bus.emit(progress(n));
+        }
+        assert!(after.0.lock().unwrap().is_empty(), "delivery is in order");
+        gate.wait();
+        bus.flush();
+        let got = |r: &Recorder| -> Vec<u64> {
+            r.0.lock()
+                .unwrap()
+                .iter()
+                .map(|e| match e {
+                    Event::Progress { done, .. } => *done,
+                    _ => unreachable!(),
+                })
+                .collect()
+        };
+        assert_eq!(got(&seen), vec![0, 1, 2, 3, 4]);
+        assert_eq!(got(&after), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_sink_sees_only_events_after_it_subscribed_and_a_panicking_one_is_dropped() {
+        struct Boom;
+        impl EventSink for Boom {
+            fn emit(&mut self, _: &Event) {
+                panic!("a broken sink");
+            }
+        }
+        let bus = Bus::default();
+        bus.emit(progress(0));
+        let r = Recorder::default();
+        bus.subscribe(Box::new(Boom));
+        bus.subscribe(Box::new(r.clone()));
+        bus.emit(progress(1));
+        bus.emit(progress(2));
+        let clone = bus.clone();
+        drop(bus);
+        clone.flush();
+        assert_eq!(r.0.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn dropping_the_last_bus_delivers_what_was_queued() {
+        let r = Recorder::default();
+        let bus = Bus::default();
+        bus.subscribe(Box::new(r.clone()));
+        bus.emit(progress(7));
+        drop(bus);
+        assert_eq!(r.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn severity_follows_the_kind_and_the_level() {
+        let level = |to| Event::LevelChanged {
+            rule: String::new(),
+            from: Level::Green,
+            to,
+            reason: String::new(),
+            evidence: serde_json::Value::Null,
+        };
+        assert_eq!(level(Level::Green).severity(), Severity::Info);
+        assert_eq!(level(Level::Orange).severity(), Severity::Warning);
+        assert_eq!(level(Level::Red).severity(), Severity::Critical);
+        let rto = Event::RtoExceeded {
+            rollback: "rb-1".into(),
+            seconds: 2.0,
+            rto_seconds: 1.0,
+        };
+        assert_eq!(rto.severity(), Severity::Critical);
+        assert_eq!(rto.subject().rollback.as_deref(), Some("rb-1"));
+        assert_eq!(progress(1).severity(), Severity::Info);
+    }
+
+    #[test]
+    fn envelopes_round_trip_and_unknown_kinds_still_read() {
+        let e = Envelope::new(Event::DataGap {
+            rollback: "rb-1".into(),
+            table: "payments".into(),
+            key: "id=4".into(),
+            reason: "no row with this key in the restored table".into(),
+            code: GapCode::NoRow,
+        });
+        assert_eq!(e.severity, Severity::Warning);
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains(r#""kind":"data_gap""#) && json.contains(r#""code":"no_row""#));
+        let back: Envelope = serde_json::from_str(&json).unwrap();
+        assert!(matches!(
+            back.event,
+            Event::DataGap {
+                code: GapCode::NoRow,
+                ..
+            }
+        ));
+        let newer: Event = serde_json::from_str(r#"{"kind":"from_the_future","x":1}"#).unwrap();
+        assert!(matches!(newer, Event::Unknown));
+    }
+
+    #[test]
+    fn gap_codes_match_the_reasons_replay_writes() {
+        use crate::engine::{ApplyOp, ApplyOutcome};
+        use crate::replay::outcome_gap;
+        let op = ApplyOp::Update {
+            table: "t".into(),
+            key: [("id".to_string(), crate::value::Value::Int(1))]
+                .into_iter()
+                .collect(),
+            set: Default::default(),
+        };
+        let code =
+            |o: &ApplyOutcome| GapCode::of(&outcome_gap("c", 1, &op, o, &["id".into()]).unwrap());
+        assert_eq!(code(&ApplyOutcome::NoRow), GapCode::NoRow);
+        assert_eq!(
+            code(&ApplyOutcome::Refused("CHECK".into())),
+            GapCode::Refused
+        );
     }
 }

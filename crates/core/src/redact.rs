@@ -106,6 +106,22 @@ pub fn scrub(text: &str) -> String {
     out
 }
 
+/// [`scrub`] on every string in a JSON value (not on object keys); true when it changed any.
+pub fn scrub_json(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => {
+            let clean = scrub(s);
+            let changed = clean != *s;
+            *s = clean;
+            changed
+        }
+        Value::Array(a) => a.iter_mut().fold(false, |c, x| scrub_json(x) | c),
+        Value::Object(o) => o.values_mut().fold(false, |c, x| scrub_json(x) | c),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

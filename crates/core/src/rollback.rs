@@ -738,6 +738,7 @@ fn drive(
                     phase: phase.name().into(),
                     seconds: secs,
                     detail,
+                    figures: rec.figures.clone(),
                 });
                 crate::crash::point(&format!("{}:after", phase.name()));
                 renew_all(ctx, &rec.components, owner);
@@ -1178,6 +1179,7 @@ fn run_phase(
                     table: g.table.clone(),
                     key: g.key.clone(),
                     reason: g.reason.clone(),
+                    code: crate::events::GapCode::of(g),
                 });
             }
             for c in &rec.conflicts {

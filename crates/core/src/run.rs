@@ -260,7 +260,10 @@ impl StopListener {
         let d = done.clone();
         let s = stop.clone();
         let thread = std::thread::spawn(move || {
-            while !d.load(Ordering::SeqCst) {
+            loop {
+                // One more round after `finish`: a request that came in since the last one
+                // is answered, instead of leaving `ripcord stop` to wait for nothing.
+                let last_round = d.load(Ordering::SeqCst);
                 if panic_file.exists() {
                     s.trigger(StopRequest {
                         scenario: Some("manual_stop".into()),
@@ -306,6 +309,9 @@ impl StopListener {
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot read stop requests"),
+                }
+                if last_round {
+                    break;
                 }
                 std::thread::sleep(poll);
             }

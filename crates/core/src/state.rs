@@ -1,8 +1,10 @@
-//! The state store: runs, checkpoints, rollbacks and their phases, locks, audit entries.
+//! The state store: runs, checkpoints, rollbacks and their phases, locks, audit entries,
+//! the event log.
 //! A small object-safe trait so SQLite (the default, `.ripcord/state.db`) and later
 //! PostgreSQL (shared by several operators and a dashboard) can both serve it.
 
 use crate::audit::{AuditDraft, AuditEntry};
+use crate::events::Envelope;
 use crate::rollback::RollbackRecord;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -211,6 +213,13 @@ pub trait StateStore: Send {
     /// Answers an open decision; false when it was no longer open (someone else answered
     /// first, or its deadline passed).
     fn answer_decision(&mut self, id: &str, status: &str, by: &str) -> StateResult<bool>;
+
+    /// Appends to the event log in one transaction and sets each envelope's `seq`. The log
+    /// is append-only and `seq` only grows (format and invariants: `events.rs`).
+    fn append_events(&mut self, events: &mut [Envelope]) -> StateResult<()>;
+    /// At most `limit` events with a `seq` above `seq`, in `seq` order: how another process
+    /// (`ripcord events`, a notifier, a dashboard) follows the log.
+    fn events_after(&mut self, seq: i64, limit: usize) -> StateResult<Vec<Envelope>>;
 
     /// The guard's latest picture (level, probes, rules), for `ripcord status`.
     fn save_guard_status(&mut self, status: &serde_json::Value) -> StateResult<()>;

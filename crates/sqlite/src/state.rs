@@ -4,6 +4,7 @@
 use ripcord_core::Error;
 use ripcord_core::audit::{self, AuditDraft, AuditEntry};
 use ripcord_core::context::now;
+use ripcord_core::events::{Envelope, Event, Severity};
 use ripcord_core::rollback::RollbackRecord;
 use ripcord_core::state::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -26,6 +27,8 @@ const MIGRATIONS: &[&str] = &["
     CREATE TABLE guard_status (id INTEGER PRIMARY KEY CHECK (id = 1), record TEXT NOT NULL);
 ", "
     CREATE TABLE capture_links (pos INTEGER PRIMARY KEY, record TEXT NOT NULL);
+", "
+    CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, severity TEXT NOT NULL, subject TEXT NOT NULL, event TEXT NOT NULL);
 "];
 
 pub struct SqliteState {
@@ -542,6 +545,57 @@ impl StateStore for SqliteState {
         Ok(true)
     }
 
+    fn append_events(&mut self, events: &mut [Envelope]) -> StateResult<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e("append events"))?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO events (at, severity, subject, event) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(e("append events"))?;
+            for ev in events.iter_mut() {
+                st.execute(params![
+                    ev.at,
+                    ev.severity.name(),
+                    serde_json::to_string(&ev.subject).expect("subjects serialize"),
+                    serde_json::to_string(&ev.event).expect("events serialize"),
+                ])
+                .map_err(e("append events"))?;
+                ev.seq = Some(tx.last_insert_rowid());
+            }
+        }
+        tx.commit().map_err(e("append events"))
+    }
+
+    fn events_after(&mut self, seq: i64, limit: usize) -> StateResult<Vec<Envelope>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, at, severity, subject, event FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(e("events"))?;
+        st.query_map(params![seq, limit as i64], |r| {
+            let (severity, subject, event): (String, String, String) =
+                (r.get(2)?, r.get(3)?, r.get(4)?);
+            // A reader must get past every row, so one it cannot read is shown as unknown
+            // instead of stopping it there.
+            let event: Event = serde_json::from_str(&event).unwrap_or(Event::Unknown);
+            Ok(Envelope {
+                seq: Some(r.get(0)?),
+                at: r.get(1)?,
+                severity: Severity::parse(&severity).unwrap_or_else(|| event.severity()),
+                subject: serde_json::from_str(&subject).unwrap_or_default(),
+                event,
+            })
+        })
+        .map_err(e("events"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(e("events"))
+    }
+
     fn save_guard_status(&mut self, status: &serde_json::Value) -> StateResult<()> {
         self.conn
             .execute(
@@ -575,4 +629,132 @@ fn json_texts(conn: &Connection, sql: &str, what: &str) -> StateResult<Vec<Strin
 
 fn unreadable(what: &str) -> impl Fn(serde_json::Error) -> Error + '_ {
     move |err| Error::State(format!("a {what} record is unreadable: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ripcord_core::events::{Bus, EventSink, GapCode};
+    use std::sync::{Arc, Barrier};
+
+    /// Holds the delivery thread at its first event until the test opens the barrier.
+    struct Gate(Arc<Barrier>, bool);
+
+    impl EventSink for Gate {
+        fn emit(&mut self, _: &Event) {
+            if !self.1 {
+                self.1 = true;
+                self.0.wait();
+            }
+        }
+    }
+
+    fn progress(done: u64) -> Event {
+        Event::Progress {
+            what: "replayed payments".into(),
+            done,
+            total: 10,
+        }
+    }
+
+    #[test]
+    fn events_are_appended_in_order_and_read_by_sequence_from_another_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let writer = SqliteState::open(&path).unwrap();
+        let bus = Bus::default();
+        bus.persist_to(writer.reopen().unwrap());
+        let gate = Arc::new(Barrier::new(2));
+        bus.subscribe(Box::new(Gate(gate.clone(), false)));
+        ripcord_core::redact::register("Sekrit-Pw-123");
+        bus.emit(Event::RunStarted {
+            run: "run-1".into(),
+        });
+        // Queued while the first event holds the delivery thread: they are taken together,
+        // and the progress events among them are thinned to the first and the last.
+        for done in 1..=10 {
+            bus.emit(progress(done));
+        }
+        bus.emit(Event::DataGap {
+            rollback: "rb-1".into(),
+            table: "payments".into(),
+            key: "id=7".into(),
+            reason: "the legacy database refused the write: postgres://u:Sekrit-Pw-123@h/db".into(),
+            code: GapCode::Refused,
+        });
+        bus.emit(Event::RtoExceeded {
+            rollback: "rb-1".into(),
+            seconds: 20.0,
+            rto_seconds: 10.0,
+        });
+        gate.wait();
+        bus.flush();
+
+        let mut reader = SqliteState::open(&path).unwrap();
+        let all = reader.events_after(0, 100).unwrap();
+        let kinds: Vec<String> = all
+            .iter()
+            .map(|e| serde_json::to_value(&e.event).unwrap()["kind"].to_string())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "\"run_started\"",
+                "\"progress\"",
+                "\"progress\"",
+                "\"data_gap\"",
+                "\"rto_exceeded\""
+            ]
+        );
+        let seqs: Vec<i64> = all.iter().map(|e| e.seq.unwrap()).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        assert!(matches!(all[2].event, Event::Progress { done: 10, .. }));
+        assert_eq!(all[0].subject.run.as_deref(), Some("run-1"));
+        assert_eq!(all[3].severity, Severity::Warning);
+        assert_eq!(all[4].severity, Severity::Critical);
+        assert_eq!(all[4].subject.rollback.as_deref(), Some("rb-1"));
+        match &all[3].event {
+            Event::DataGap { reason, code, .. } => {
+                assert_eq!(*code, GapCode::Refused);
+                assert!(
+                    !reason.contains("Sekrit") && reason.contains("***"),
+                    "{reason}"
+                );
+            }
+            e => panic!("{e:?}"),
+        }
+
+        // A reader that saw up to the gap gets exactly what came after it.
+        let rest = reader.events_after(seqs[3], 100).unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].seq, Some(seqs[4]));
+        assert_eq!(reader.events_after(seqs[1], 2).unwrap().len(), 2);
+
+        // Nothing was held back: a later emit gets the next sequence number.
+        bus.emit(Event::RunStarted {
+            run: "run-2".into(),
+        });
+        bus.flush();
+        let next = reader.events_after(seqs[4], 100).unwrap();
+        assert!(next.len() == 1 && next[0].seq.unwrap() > seqs[4]);
+    }
+
+    #[test]
+    fn a_row_this_ripcord_cannot_read_does_not_stop_a_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteState::open(&dir.path().join("state.db")).unwrap();
+        s.connection()
+            .execute(
+                "INSERT INTO events (at, severity, subject, event) VALUES ('2030-01-01T00:00:00.000Z', 'emergency', '{}', '{\"kind\":\"teleported\"}')",
+                [],
+            )
+            .unwrap();
+        let mut e = [ripcord_core::events::Envelope::new(Event::RunStarted {
+            run: "run-1".into(),
+        })];
+        s.append_events(&mut e).unwrap();
+        let all = s.events_after(0, 10).unwrap();
+        assert!(matches!(all[0].event, Event::Unknown));
+        assert_eq!(all[1].seq, e[0].seq);
+    }
 }

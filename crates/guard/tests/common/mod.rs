@@ -219,16 +219,18 @@ impl Drop for MyDb {
 pub struct Setup {
     pub dir: tempfile::TempDir,
     pub events: Recorder,
+    /// Shared by every context, so `events()` can wait for the ones still being delivered.
+    bus: Bus,
 }
 
 impl Setup {
     pub fn new(plan: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ripcord.toml"), plan).unwrap();
-        Setup {
-            dir,
-            events: Recorder::default(),
-        }
+        let events = Recorder::default();
+        let bus = Bus::default();
+        bus.subscribe(Box::new(events.clone()));
+        Setup { dir, events, bus }
     }
 
     pub fn ctx(&self) -> Ctx {
@@ -236,8 +238,7 @@ impl Setup {
             .unwrap_or_else(|e| panic!("{:?}", miette_free(*e)));
         let state = ripcord_sqlite::SqliteState::open(&plan.state_dir.join("state.db")).unwrap();
         let store = Store::open(plan.state_dir.join("store"));
-        let events = Bus::default();
-        events.subscribe(Box::new(self.events.clone()));
+        let events = self.bus.clone();
         Ctx {
             plan,
             state: Box::new(state),
@@ -249,6 +250,7 @@ impl Setup {
     }
 
     pub fn events(&self) -> Vec<Event> {
+        self.bus.flush();
         self.events.0.lock().unwrap().clone()
     }
 }
