@@ -6,7 +6,7 @@
 //! column the migration had also changed, the business value wins and the row is listed as
 //! a conflict. A write that cannot be carried back is a [`Gap`], never dropped silently.
 
-use crate::engine::{ApplyOp, ApplyOutcome};
+use crate::engine::{ApplyOp, ApplyOutcome, Engine, ReplayPosition};
 use crate::journal::{JournalEntry, Op, Origin, RowImage};
 use crate::plan::Component;
 use crate::schema::TableSchema;
@@ -398,6 +398,88 @@ fn note_lost<'v>(
     );
     g.partial = true;
     out.partial_gaps.push(g);
+}
+
+/// Applies planned writes to a target in batches, exactly once: each batch commits its rows
+/// with its position and its gaps in one transaction (`Engine::apply`), and a restart
+/// skips what a committed batch covered. The rollback's replay uses it; so can a continuous
+/// sync, with its own tag.
+pub struct Applier<'a> {
+    /// The replay's name in the target (its position and gap log are kept under it).
+    pub tag: &'a str,
+    pub batch: usize,
+    /// Legacy table → key columns, to name an insert's key in its gap.
+    pub key_names: &'a BTreeMap<String, Vec<String>>,
+    /// Writes applied without some values (recorded with the batch that holds them).
+    pub partial_gaps: &'a [Gap],
+}
+
+impl Applier<'_> {
+    /// Applies `items` (sequence, component, planned write; in sequence order) after the
+    /// position already committed under the tag. `after_batch` gets the writes applied so
+    /// far and the number pending. Returns the writes applied now and the gaps of every
+    /// batch ever committed under the tag (also those before a restart).
+    pub fn apply(
+        &self,
+        engine: &mut dyn Engine,
+        items: &[(i64, &str, Planned)],
+        after_batch: &mut dyn FnMut(u64, u64),
+    ) -> crate::Result<(u64, Vec<Gap>)> {
+        let done_to = engine.replay_position(self.tag)?.unwrap_or(i64::MIN);
+        let pending: Vec<&(i64, &str, Planned)> =
+            items.iter().filter(|(s, _, _)| *s > done_to).collect();
+        let mut applied = 0u64;
+        for batch in pending.chunks(self.batch.max(1)) {
+            let ops: Vec<(i64, &str, &ApplyOp)> = batch
+                .iter()
+                .filter_map(|(s, c, p)| match p {
+                    Planned::Apply(op) => Some((*s, *c, op)),
+                    _ => None,
+                })
+                .collect();
+            let in_batch: BTreeSet<i64> = batch.iter().map(|(s, _, _)| *s).collect();
+            let planned_gaps: Vec<Gap> = batch
+                .iter()
+                .filter_map(|(_, _, p)| match p {
+                    Planned::Gap(g) => Some(g.clone()),
+                    _ => None,
+                })
+                .chain(
+                    self.partial_gaps
+                        .iter()
+                        .filter(|g| in_batch.contains(&g.seq))
+                        .cloned(),
+                )
+                .collect();
+            let only_ops: Vec<ApplyOp> = ops.iter().map(|(_, _, o)| (*o).clone()).collect();
+            let pos = ReplayPosition {
+                rollback: self.tag.to_string(),
+                last_seq: batch.last().expect("chunks are not empty").0,
+            };
+            let summarize = |outcomes: &[ApplyOutcome]| {
+                let mut gaps = planned_gaps.clone();
+                for ((seq, comp, op), o) in ops.iter().zip(outcomes) {
+                    let keys = self
+                        .key_names
+                        .get(op.table())
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]);
+                    gaps.extend(outcome_gap(comp, *seq, op, o, keys));
+                }
+                serde_json::to_string(&gaps).expect("gaps serialize")
+            };
+            engine.apply(&only_ops, &pos, &summarize)?;
+            applied += only_ops.len() as u64;
+            after_batch(applied, pending.len() as u64);
+        }
+        let mut gaps = Vec::new();
+        for (_, json) in engine.replay_log(self.tag)? {
+            let batch: Vec<Gap> = serde_json::from_str(&json)
+                .map_err(|e| crate::Error::Internal(format!("replay log unreadable: {e}")))?;
+            gaps.extend(batch);
+        }
+        Ok((applied, gaps))
+    }
 }
 
 /// Turns an engine's refusal of a planned write into a gap. `key_names` are the legacy
