@@ -1099,9 +1099,7 @@ impl<'s> Sequence<'s> {
                 None
             }
             Action::Abandon => {
-                let Some(id) = self.state().1.into_iter().find(unfinished).map(|r| r.id) else {
-                    return None;
-                };
+                let id = self.state().1.into_iter().find(unfinished).map(|r| r.id)?;
                 let a = ["rollback", "--abandon", &id, "--reason", "operator-model"];
                 self.command(format!("ripcord {}", a.join(" ")), &a, None, None)
                     .1
