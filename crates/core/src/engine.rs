@@ -39,6 +39,21 @@ pub trait SnapshotSink {
     fn begin_table(&mut self, schema: &TableSchema) -> Result<(), crate::Error>;
     fn row(&mut self, row: Row) -> Result<(), crate::Error>;
     fn end_table(&mut self) -> Result<(), crate::Error>;
+    /// A row as the engine read it, before it is turned into values: an engine that reads
+    /// text may offer it first, so a sink that only needs to know whether the row is one it
+    /// expects skips building the row. `Ok(true)`: taken, `row` is not called for it;
+    /// `Ok(false)`: the engine builds the row and calls `row`.
+    fn raw_row(&mut self, _raw: &dyn RawRow) -> Result<bool, crate::Error> {
+        Ok(false)
+    }
+}
+
+/// See [`SnapshotSink::raw_row`].
+pub trait RawRow {
+    /// True only when the row, read into values, would be exactly `values` (the table's
+    /// columns in order, each the same variant and content: `Value::Null` for NULL). False
+    /// says nothing: the caller must read the row.
+    fn is(&self, values: &mut dyn Iterator<Item = &Value>) -> bool;
 }
 
 /// One write of a replay, already mapped into the target table's shape.

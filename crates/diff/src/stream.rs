@@ -18,12 +18,12 @@ use crate::canon::{self, Class};
 use crate::compare::{ColumnChange, RowChange, compare_value};
 use crate::source::{KeyVals, TableSpec};
 use crate::{DiffError, Options, TableDiff};
-use ripcord_core::engine::{Engine, SnapshotSink};
+use ripcord_core::engine::{Engine, RawRow, SnapshotSink};
 use ripcord_core::schema::TableSchema;
 use ripcord_core::value::{Row, Value};
 use std::cmp::Ordering;
 use std::sync::atomic::{AtomicU64, Ordering as Mem};
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
 /// One row of the reference side, in its schema's column order; `None` is a value the
@@ -69,9 +69,20 @@ pub fn diff_ordered(
     let peak = AtomicU64::new(0);
     std::thread::scope(|s| {
         let (tx, rx) = sync_channel::<ripcord_core::Result<Vec<ExpectedRow>>>(IN_FLIGHT);
+        // Compared rows go back to this thread to be freed where they were allocated: freed
+        // on the comparing thread, every row's strings cross allocator arenas, which cost
+        // as much as decoding them.
+        let (spent_tx, spent_rx) = sync_channel::<Vec<ExpectedRow>>(IN_FLIGHT);
         let (produced, consumed, peak) = (&produced, &consumed, &peak);
         s.spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
+            let fresh = || match spent_rx.try_recv() {
+                Ok(mut v) => {
+                    v.clear();
+                    v
+                }
+                Err(_) => Vec::with_capacity(BATCH),
+            };
+            let mut batch = fresh();
             for r in reference {
                 match r {
                     Ok(row) => {
@@ -80,9 +91,7 @@ pub fn diff_ordered(
                             produced.fetch_add(1, Mem::Relaxed) + 1 - consumed.load(Mem::Relaxed);
                         peak.fetch_max(held, Mem::Relaxed);
                         if batch.len() == BATCH
-                            && tx
-                                .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
-                                .is_err()
+                            && tx.send(Ok(std::mem::replace(&mut batch, fresh()))).is_err()
                         {
                             return; // the comparison stopped early
                         }
@@ -101,6 +110,8 @@ pub fn diff_ordered(
             ref_schema,
             opts,
             rx,
+            spent_tx,
+            spent: Vec::with_capacity(BATCH),
             batch: Vec::new().into_iter(),
             head: None,
             last_a: None,
@@ -143,6 +154,9 @@ struct State {
     idx_a: Vec<usize>,
     idx_b: Vec<usize>,
     tol: Vec<Option<crate::Decimal>>,
+    /// For each live column, the reference row's position of the same column; `None` when
+    /// some live column is not compared, so a live row cannot be matched whole.
+    whole: Option<Vec<usize>>,
 }
 
 /// A reference row with its canonical key.
@@ -152,6 +166,8 @@ struct Merge<'a> {
     ref_schema: &'a TableSchema,
     opts: &'a Options,
     rx: Receiver<ripcord_core::Result<Vec<ExpectedRow>>>,
+    spent_tx: SyncSender<Vec<ExpectedRow>>,
+    spent: Vec<ExpectedRow>,
     batch: std::vec::IntoIter<ExpectedRow>,
     head: Option<Head>,
     last_a: Option<KeyVals>,
@@ -194,6 +210,16 @@ fn canon_key(classes: &[Class], idx: &[usize], row: &[Option<Value>]) -> Option<
 }
 
 impl Merge<'_> {
+    /// Hands a compared row back to the decoding thread (see `diff_ordered`).
+    fn spend(&mut self, row: ExpectedRow) {
+        self.spent.push(row);
+        if self.spent.len() == BATCH {
+            let full = std::mem::replace(&mut self.spent, Vec::with_capacity(BATCH));
+            // Full or gone: the rows are simply freed here.
+            let _ = self.spent_tx.try_send(full);
+        }
+    }
+
     fn state(&self) -> &State {
         self.state.as_ref().expect("begin_table first")
     }
@@ -376,8 +402,21 @@ impl SnapshotSink for Merge<'_> {
                 .cloned()
                 .collect();
             self.out = out;
+            let idx_a = idx(self.ref_schema, &spec_a);
+            let whole = live
+                .columns
+                .iter()
+                .map(|c| {
+                    spec_a
+                        .columns
+                        .iter()
+                        .position(|s| *s == c.name)
+                        .map(|p| idx_a[p])
+                })
+                .collect();
             Ok(State {
-                idx_a: idx(self.ref_schema, &spec_a),
+                idx_a,
+                whole,
                 idx_b: idx(live, &spec_b),
                 tol: self.opts.tolerances.for_spec(&spec_a),
                 spec_a,
@@ -435,6 +474,7 @@ impl SnapshotSink for Merge<'_> {
                 Ordering::Equal => {
                     let (ka, a) = self.head.take().expect("seen");
                     self.compare(ka, &a, &row);
+                    self.spend(a);
                     break;
                 }
                 Ordering::Greater => {
@@ -449,5 +489,31 @@ impl SnapshotSink for Merge<'_> {
 
     fn end_table(&mut self) -> ripcord_core::Result<()> {
         Ok(())
+    }
+
+    /// Nearly every live row is the next expected row, value for value: when the engine
+    /// says so from the row as read, it is not built, its key not canonicalised and its
+    /// values not compared one by one. Its key is the expected row's, which comes after
+    /// every live key so far (the merge keeps the head above the last live key), so the
+    /// order check holds too. Anything else goes through `row`.
+    fn raw_row(&mut self, raw: &dyn RawRow) -> ripcord_core::Result<bool> {
+        if self.state().whole.is_none() || self.head()?.is_none() {
+            return Ok(false);
+        }
+        let st = self.state.as_ref().expect("begin_table first");
+        let whole = st.whole.as_ref().expect("checked");
+        let (_, a) = self.head.as_ref().expect("pulled");
+        // A value the reference does not know ends the values early: no match, and `row`
+        // records the unknown column.
+        let mut values = whole.iter().map_while(|&i| a[i].as_ref());
+        if !raw.is(&mut values) {
+            return Ok(false);
+        }
+        let (ka, a) = self.head.take().expect("pulled");
+        self.spend(a);
+        self.out.rows_b += 1;
+        (self.progress)(1, 0);
+        self.last_b = Some(ka);
+        Ok(true)
     }
 }

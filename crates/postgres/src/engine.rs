@@ -610,6 +610,13 @@ impl Engine for PgEngine {
                         if line.last() == Some(&b'\n') {
                             line.pop();
                         }
+                        let raw = text::CopyLine {
+                            line: &line,
+                            kinds: &kinds,
+                        };
+                        if sink.raw_row(&raw)? {
+                            continue;
+                        }
                         let fields = text::copy_line(&line)
                             .map_err(|e| EngineError::sql(format!("read {t}"), e))?;
                         if fields.len() != kinds.len() {

@@ -232,9 +232,142 @@ pub fn copy_line(line: &[u8]) -> Result<Vec<Option<String>>, String> {
     Ok(fields)
 }
 
+/// A COPY text line as [`ripcord_core::engine::RawRow`]: compares values with the
+/// fields without unescaping or allocating.
+pub struct CopyLine<'a> {
+    pub line: &'a [u8],
+    pub kinds: &'a [Kind],
+}
+
+/// True only when `field` reads back (as `kind`) as exactly `v`. Fields holding a
+/// backslash escape other than bytea's prefix are left to the full reader (false).
+fn field_is(kind: Kind, field: &[u8], v: &Value) -> bool {
+    match (kind, v) {
+        (_, Value::Null) => field == b"\\N",
+        (Kind::Int, Value::Int(i)) => {
+            let mut buf = [0u8; 20];
+            let mut n = i.unsigned_abs();
+            let mut at = buf.len();
+            loop {
+                at -= 1;
+                buf[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            match field.strip_prefix(b"-") {
+                Some(digits) => *i < 0 && digits == &buf[at..],
+                None => *i >= 0 && field == &buf[at..],
+            }
+        }
+        (Kind::Numeric, Value::Decimal(t)) | (Kind::Text, Value::Text(t)) => {
+            field == t.as_bytes() && !field.contains(&b'\\')
+        }
+        (Kind::Float, Value::Float(f)) => std::str::from_utf8(field)
+            .ok()
+            .and_then(parse_float)
+            .is_some_and(|g| g.to_bits() == f.to_bits()),
+        (Kind::Bool, Value::Bool(b)) => match field {
+            b"t" | b"true" => *b,
+            b"f" | b"false" => !*b,
+            _ => false,
+        },
+        (Kind::Bytea, Value::Blob(b)) => field.strip_prefix(b"\\\\x").is_some_and(|hex| {
+            hex.len() == 2 * b.len()
+                && hex
+                    .chunks(2)
+                    .zip(b)
+                    .all(|(h, &x)| h[0] == HEX[(x >> 4) as usize] && h[1] == HEX[(x & 15) as usize])
+        }),
+        _ => false,
+    }
+}
+
+impl ripcord_core::engine::RawRow for CopyLine<'_> {
+    fn is(&self, values: &mut dyn Iterator<Item = &Value>) -> bool {
+        let mut fields = self.line.split(|&c| c == b'\t');
+        for &kind in self.kinds {
+            match (fields.next(), values.next()) {
+                (Some(f), Some(v)) if field_is(kind, f, v) => {}
+                _ => return false,
+            }
+        }
+        fields.next().is_none() && values.next().is_none()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `CopyLine::is` may only say yes when reading the line gives exactly the values.
+    #[test]
+    fn a_copy_line_is_its_values_only_when_it_reads_back_as_them() {
+        use ripcord_core::engine::RawRow;
+        let kinds = [
+            Kind::Int,
+            Kind::Numeric,
+            Kind::Text,
+            Kind::Float,
+            Kind::Bool,
+            Kind::Bytea,
+            Kind::Text,
+        ];
+        let vals = vec![
+            Value::Int(-9223372036854775808),
+            Value::Decimal("12.500".into()),
+            Value::Text("2024-01-01 00:00:00+00".into()),
+            Value::Float(0.1),
+            Value::Bool(true),
+            Value::Blob(vec![0, 255, 16]),
+            Value::Null,
+        ];
+        let mut line = Vec::new();
+        for (i, v) in vals.iter().enumerate() {
+            if i > 0 {
+                line.push(b'\t');
+            }
+            copy_field(&mut line, v);
+        }
+        let raw = CopyLine {
+            line: &line,
+            kinds: &kinds,
+        };
+        assert!(raw.is(&mut vals.iter()));
+        // Every single change, a missing or extra value, or another variant: no.
+        let changed = [
+            (0, Value::Int(9223372036854775807)),
+            (0, Value::Text("-9223372036854775808".into())),
+            (1, Value::Decimal("12.5".into())),
+            (2, Value::Text("2024-01-01 00:00:00+01".into())),
+            (3, Value::Float(0.10000000000000002)),
+            (4, Value::Bool(false)),
+            (5, Value::Blob(vec![0, 255, 17])),
+            (5, Value::Blob(vec![0, 255])),
+            (6, Value::Text("\\N".into())),
+            (6, Value::Text(String::new())),
+        ];
+        for (i, v) in changed {
+            let mut w = vals.clone();
+            w[i] = v;
+            assert!(!raw.is(&mut w.iter()), "{w:?}");
+        }
+        assert!(!raw.is(&mut vals[..6].iter()));
+        let mut more = vals.clone();
+        more.push(Value::Null);
+        assert!(!raw.is(&mut more.iter()));
+        // A field with an escape is left to the full reader.
+        let tab = Value::Text("a\tb".into());
+        let mut line = Vec::new();
+        copy_field(&mut line, &tab);
+        let raw = CopyLine {
+            line: &line,
+            kinds: &[Kind::Text],
+        };
+        assert!(!raw.is(&mut [tab].iter()));
+        assert_eq!(copy_line(&line).unwrap(), vec![Some("a\tb".to_string())]);
+    }
 
     #[test]
     fn copy_escapes_round_trip() {
