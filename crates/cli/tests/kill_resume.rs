@@ -5,26 +5,7 @@
 mod common;
 use common::*;
 
-const POINTS: &[&str] = &[
-    "assess:before",
-    "assess:after",
-    "approve:after",
-    "freeze:after",
-    "drain:after",
-    "restore:before",
-    "restore:mid",
-    "restore:after",
-    "replay:before",
-    "replay:mid",
-    "replay:after",
-    "verify:before",
-    "verify:after",
-    "switch_back:after",
-    "unfreeze:before",
-    "unfreeze:after",
-    "report:before",
-    "report:after",
-];
+const POINTS: &[&str] = ROLLBACK_CRASH_POINTS;
 
 fn trial(point: &str) {
     let w = Workshop::new(120);

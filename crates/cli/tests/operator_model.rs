@@ -85,26 +85,7 @@ const DAMAGE: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-const ROLLBACK_CRASH: &[&str] = &[
-    "assess:before",
-    "assess:after",
-    "approve:after",
-    "freeze:after",
-    "drain:after",
-    "restore:before",
-    "restore:mid",
-    "restore:after",
-    "replay:before",
-    "replay:mid",
-    "replay:after",
-    "verify:before",
-    "verify:after",
-    "switch_back:after",
-    "unfreeze:before",
-    "unfreeze:after",
-    "report:before",
-    "report:after",
-];
+const ROLLBACK_CRASH: &[&str] = ROLLBACK_CRASH_POINTS;
 const MYSQL_CRASH: &[&str] = &["mysql:restore:before-swap", "mysql:restore:after-swap"];
 
 fn component_tables(c: &str) -> &'static [&'static str] {

@@ -96,15 +96,7 @@ pub fn ensure_capture(ctx: &mut Ctx, c: &Component) -> Result<Vec<String>> {
 
 pub fn take(ctx: &mut Ctx, components: &[String]) -> Result<Manifest> {
     let started = Instant::now();
-    let comps: Vec<Component> = components
-        .iter()
-        .map(|n| {
-            ctx.plan
-                .component(n)
-                .cloned()
-                .ok_or_else(|| Error::Usage(format!("no component named {n:?} in the plan")))
-        })
-        .collect::<Result<_>>()?;
+    let comps: Vec<Component> = ctx.components(components)?;
     for c in &comps {
         ensure_capture(ctx, c)?;
     }

@@ -43,6 +43,21 @@ impl Ctx {
     }
 
     /// Records an action in the audit chain.
+    /// The named components of the plan, in the order named; every one when none is named.
+    pub fn components(&self, names: &[String]) -> Result<Vec<crate::plan::Component>> {
+        if names.is_empty() {
+            return Ok(self.plan.components.clone());
+        }
+        names
+            .iter()
+            .map(|n| {
+                self.plan.component(n).cloned().ok_or_else(|| {
+                    crate::Error::Usage(format!("no component named {n:?} in the plan"))
+                })
+            })
+            .collect()
+    }
+
     pub fn audit(&mut self, action: &str, args: serde_json::Value, result: &str) -> Result<()> {
         let draft = AuditDraft {
             actor: self.actor.clone(),

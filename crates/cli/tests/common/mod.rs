@@ -76,6 +76,28 @@ impl Workshop {
     }
 }
 
+/// Every crash point a rollback passes (`crates/core/src/crash.rs`), in order.
+pub const ROLLBACK_CRASH_POINTS: &[&str] = &[
+    "assess:before",
+    "assess:after",
+    "approve:after",
+    "freeze:after",
+    "drain:after",
+    "restore:before",
+    "restore:mid",
+    "restore:after",
+    "replay:before",
+    "replay:mid",
+    "replay:after",
+    "verify:before",
+    "verify:after",
+    "switch_back:after",
+    "unfreeze:before",
+    "unfreeze:after",
+    "report:before",
+    "report:after",
+];
+
 /// Runs the real binary in `dir` (where its ripcord.toml is) as actor "tester".
 pub fn ripcord_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ripcord"));

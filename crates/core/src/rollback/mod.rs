@@ -274,21 +274,6 @@ pub struct Request {
     pub accept_uncaptured: bool,
 }
 
-fn components_of(ctx: &Ctx, names: &[String]) -> Result<Vec<Component>> {
-    if names.is_empty() {
-        return Ok(ctx.plan.components.clone());
-    }
-    names
-        .iter()
-        .map(|n| {
-            ctx.plan
-                .component(n)
-                .cloned()
-                .ok_or_else(|| Error::Usage(format!("no component named {n:?} in the plan")))
-        })
-        .collect()
-}
-
 fn journal_after(
     ctx: &Ctx,
     c: &Component,
@@ -304,7 +289,7 @@ fn journal_after(
 }
 
 pub fn assess(ctx: &mut Ctx, req: &Request) -> Result<RollbackPlan> {
-    let comps = components_of(ctx, &req.components)?;
+    let comps = ctx.components(&req.components)?;
     let mut out = Vec::new();
     let mut breaks = Vec::new();
     let mut rto: f64 = 0.0;
@@ -376,7 +361,8 @@ pub fn start(
     req: &Request,
     approve: &mut dyn FnMut(&RollbackPlan) -> Option<String>,
 ) -> Result<RollbackRecord> {
-    let names = components_of(ctx, &req.components)?
+    let names = ctx
+        .components(&req.components)?
         .into_iter()
         .map(|c| c.name)
         .collect::<Vec<_>>();

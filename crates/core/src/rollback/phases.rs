@@ -46,14 +46,7 @@ fn assess(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<
     }
     // Before anything is frozen: a resumed rollback whose capture broke since it
     // started must stop here, not after freezing the tables.
-    let mut breaks = Vec::new();
-    for l in loaded {
-        breaks.extend(continuity::check(ctx, &l.component, &l.manifest)?);
-    }
-    let new_breaks: Vec<Break> = breaks
-        .into_iter()
-        .filter(|b| !accepted_break(rec, b))
-        .collect();
+    let new_breaks = unaccepted_breaks(ctx, rec, loaded)?;
     if !new_breaks.is_empty() {
         return Err(uncaptured_error(&new_breaks));
     }
@@ -112,14 +105,7 @@ fn freeze(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<
 fn drain(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<String> {
     // Capture may have broken between the assessment and the freeze: look again,
     // now that no business write can move it.
-    let mut breaks = Vec::new();
-    for l in loaded {
-        breaks.extend(continuity::check(ctx, &l.component, &l.manifest)?);
-    }
-    let new_breaks: Vec<Break> = breaks
-        .into_iter()
-        .filter(|b| !accepted_break(rec, b))
-        .collect();
+    let new_breaks = unaccepted_breaks(ctx, rec, loaded)?;
     if !new_breaks.is_empty() {
         let Error::Verify(msg) = uncaptured_error(&new_breaks) else {
             unreachable!("uncaptured_error is a verification error")
@@ -449,6 +435,19 @@ fn report(rec: &mut RollbackRecord) -> Result<String> {
         rec.figures.lost,
         rec.figures.recovery_rate() * 100.0
     ))
+}
+
+/// Capture breaks since the checkpoints that the operator did not accept at the start.
+fn unaccepted_breaks(ctx: &mut Ctx, rec: &RollbackRecord, loaded: &[Loaded]) -> Result<Vec<Break>> {
+    let mut out = Vec::new();
+    for l in loaded {
+        out.extend(
+            continuity::check(ctx, &l.component, &l.manifest)?
+                .into_iter()
+                .filter(|b| !accepted_break(rec, b)),
+        );
+    }
+    Ok(out)
 }
 
 /// Tables in the order they are restored: a parent before the tables whose foreign keys
