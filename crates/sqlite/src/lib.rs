@@ -9,3 +9,17 @@ pub use diff::{SqliteDiff, register_diff_functions};
 pub use engine::decode_image;
 pub use engine::{SqliteEngine, to_sql, to_value};
 pub use state::SqliteState;
+use ripcord_core::engine::{EngineKind, TypeQuirks};
+
+/// SQLite as the registry and core know it: `sqlite:PATH` names a file, resolved against
+/// the plan's folder when relative.
+pub const KIND: EngineKind = EngineKind {
+    name: "sqlite",
+    schemes: &["sqlite"],
+    url_example: "sqlite:PATH",
+    file_urls: true,
+    types: TypeQuirks {
+        timestamp_fraction_digits: 0,
+        bool_as_int: false,
+    },
+};
