@@ -6,9 +6,9 @@ mod sql;
 
 pub use diff::MyDiff;
 pub use engine::MyEngine;
+use ripcord_core::engine::{EngineKind, TypeQuirks};
 #[doc(hidden)] // for the fuzz targets (fuzz/)
 pub use sql::decode_image;
-use ripcord_core::engine::{EngineKind, TypeQuirks};
 
 /// MariaDB/MySQL as the registry and core know it. A `datetime` without a precision keeps
 /// whole seconds, and there is no boolean type (`boolean` is `tinyint(1)`).

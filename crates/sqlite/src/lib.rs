@@ -8,8 +8,8 @@ pub use diff::{SqliteDiff, register_diff_functions};
 #[doc(hidden)] // for the fuzz targets (fuzz/)
 pub use engine::decode_image;
 pub use engine::{SqliteEngine, to_sql, to_value};
-pub use state::SqliteState;
 use ripcord_core::engine::{EngineKind, TypeQuirks};
+pub use state::SqliteState;
 
 /// SQLite as the registry and core know it: `sqlite:PATH` names a file, resolved against
 /// the plan's folder when relative.

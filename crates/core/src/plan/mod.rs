@@ -10,8 +10,8 @@ pub use guard::{
     Severity, Trend, Workflow, default_scenarios, tier_interval,
 };
 
-use crate::redact;
 use crate::engine::{EngineKind, url_forms};
+use crate::redact;
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use raw::*;
 use serde_spanned::Spanned;

@@ -47,7 +47,8 @@ fn env(k: &str) -> Option<String> {
 }
 
 fn render(text: &str) -> String {
-    let err = parse(Path::new("ripcord.toml"), text, &env, ENGINES).expect_err("the plan is broken");
+    let err =
+        parse(Path::new("ripcord.toml"), text, &env, ENGINES).expect_err("the plan is broken");
     let mut out = String::new();
     GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
         .with_width(100)
@@ -83,8 +84,13 @@ fn every_example_plan_parses() {
             include_str!("../../../../examples/guarded-payroll-postgres.toml"),
         ),
     ] {
-        let plan = parse(Path::new(&format!("/plans/{name}.toml")), text, &env, ENGINES)
-            .unwrap_or_else(|e| panic!("{name}: {:?}", miette::Report::new(*e)));
+        let plan = parse(
+            Path::new(&format!("/plans/{name}.toml")),
+            text,
+            &env,
+            ENGINES,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {:?}", miette::Report::new(*e)));
         assert!(!plan.components.is_empty(), "{name}");
         assert!(name == "erp" || !plan.steps.is_empty(), "{name}");
     }
