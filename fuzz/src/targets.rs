@@ -23,7 +23,16 @@ pub fn plan(data: &[u8]) {
         return;
     };
     let env = |k: &str| (k != "UNSET").then(|| SECRET.to_string());
-    match ripcord_core::plan::parse(Path::new("/fuzz/ripcord.toml"), text, &env) {
+    match ripcord_core::plan::parse(
+        Path::new("/fuzz/ripcord.toml"),
+        text,
+        &env,
+        &[
+            ripcord_sqlite::KIND,
+            ripcord_postgres::KIND,
+            ripcord_mysql::KIND,
+        ],
+    ) {
         Ok(plan) => {
             // A resolved value is only secret where a password goes: `scheme://user:SECRET@`.
             for db in plan.databases.values() {

@@ -13,7 +13,7 @@ use ripcord_core::rollback::{self, Request, Status};
 use ripcord_core::state::StateStore;
 use ripcord_core::store::Store;
 use ripcord_core::{Error, exit};
-use ripcord_sqlite::{SqliteEngine, SqliteState};
+use ripcord_sqlite::SqliteState;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -24,15 +24,14 @@ impl Connector for Engines {
         Some(&crate::diff_cmd::DiffEngine)
     }
     fn connect(&self, db: &Database) -> ripcord_core::Result<Box<dyn Engine>> {
-        match db.url.scheme() {
-            "sqlite" => Ok(Box::new(SqliteEngine::open(db.url.expose())?)),
-            "mysql" | "mariadb" => Ok(Box::new(ripcord_mysql::MyEngine::open(db.url.expose())?)),
-            "postgres" | "postgresql" => {
-                Ok(Box::new(ripcord_postgres::PgEngine::open(db.url.expose())?))
-            }
-            other => Err(Error::Usage(format!(
-                "database {:?} ({}): the {other} engine is not built yet; this ripcord supports sqlite:, postgres:// and mysql:// databases",
-                db.name, db.url
+        match crate::registry::for_url(db.url.expose()) {
+            Some(e) => Ok((e.connect)(db.url.expose())?),
+            None => Err(Error::Usage(format!(
+                "database {:?} ({}): the {} engine is not built yet; this ripcord supports {} databases",
+                db.name,
+                db.url,
+                db.url.scheme(),
+                crate::registry::url_forms("and")
             ))),
         }
     }
@@ -102,7 +101,7 @@ pub fn open(plan: Plan, actor: String) -> Result<Ctx> {
 }
 
 fn load_plan(path: &Path) -> Result<Plan> {
-    ripcord_core::plan::load(path).map_err(|e| {
+    ripcord_core::plan::load(path, &crate::registry::kinds()).map_err(|e| {
         let report = miette::Report::new(*e);
         anyhow::Error::new(Error::Usage(format!("{report:?}")))
     })

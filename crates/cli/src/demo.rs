@@ -31,14 +31,10 @@ pub fn run(keep: bool, url: Option<String>) -> Result<i32> {
             "sqlite:workshop.db".to_string()
         }
     };
-    let dialect = match url.split(':').next() {
-        Some("postgres" | "postgresql") => workshop::Dialect::Postgres,
-        Some("mysql" | "mariadb") => workshop::Dialect::Mysql,
-        _ => workshop::Dialect::Sqlite,
-    };
+    let dialect = crate::registry::for_url(&url).map_or(workshop::Dialect::Sqlite, |e| e.dialect);
     let plan_path = root.join("ripcord.toml");
     std::fs::write(&plan_path, workshop::plan_for(&url, dialect))?;
-    let plan = ripcord_core::plan::load(&plan_path)
+    let plan = ripcord_core::plan::load(&plan_path, &crate::registry::kinds())
         .map_err(|e| anyhow::anyhow!("{:?}", miette::Report::new(*e)))?;
     let shown = plan.databases["workshop"].url.to_string();
     let mut ctx = open(plan, "demo-operator".into())?;

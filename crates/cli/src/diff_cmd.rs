@@ -89,18 +89,18 @@ impl Outcome {
 
 /// Opens a diff side for a URL (never a checkpoint or a plan name).
 pub fn open_url(url: &str) -> Result<Box<dyn DiffSource>, ripcord_diff::DiffError> {
-    let scheme = url.split(':').next().unwrap_or("");
-    Ok(match scheme {
-        "sqlite" => Box::new(ripcord_sqlite::SqliteDiff::open(url)?),
-        "postgres" | "postgresql" => Box::new(ripcord_postgres::PgDiff::open(url)?),
-        "mysql" | "mariadb" => Box::new(ripcord_mysql::MyDiff::open(url)?),
-        _ => {
-            return Err(ripcord_diff::DiffError::Usage(format!(
-                "{}: not a database URL; write sqlite:PATH, postgres://…, mysql://…, a database name from the plan, or checkpoint:ID",
-                ripcord_core::redact::redact_url(url)
-            )));
-        }
-    })
+    match crate::registry::for_url(url) {
+        Some(e) => (e.diff_source)(url),
+        None => Err(ripcord_diff::DiffError::Usage(format!(
+            "{}: not a database URL; write {}, a database name from the plan, or checkpoint:ID",
+            ripcord_core::redact::redact_url(url),
+            crate::registry::ENGINES
+                .iter()
+                .map(|e| e.kind.url_example)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }
 
 /// Usage mistakes exit 2 like every other command; the rest keep their message.
@@ -113,7 +113,7 @@ fn core(e: ripcord_diff::DiffError) -> anyhow::Error {
 }
 
 fn is_url(s: &str) -> bool {
-    s.contains("://") || s.starts_with("sqlite:")
+    crate::registry::looks_like_url(s)
 }
 
 /// A checkpoint's manifest and its entry for `table`.
@@ -328,7 +328,7 @@ fn load_ctx(plan: &Path, actor: String) -> Result<Option<Ctx>> {
     if !plan.exists() {
         return Ok(None);
     }
-    let p: Plan = ripcord_core::plan::load(plan).map_err(|e| {
+    let p: Plan = ripcord_core::plan::load(plan, &crate::registry::kinds()).map_err(|e| {
         let report = miette::Report::new(*e);
         anyhow::Error::new(Error::Usage(format!("{report:?}")))
     })?;

@@ -6,4 +6,5 @@ pub mod console;
 pub mod demo;
 pub mod diff_cmd;
 pub mod guard_cmd;
+pub mod registry;
 pub mod workshop;

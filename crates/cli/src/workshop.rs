@@ -19,11 +19,7 @@ pub enum Dialect {
 
 impl Dialect {
     pub fn of(engine: &dyn Engine) -> Dialect {
-        match engine.kind() {
-            "postgres" => Dialect::Postgres,
-            "mysql" => Dialect::Mysql,
-            _ => Dialect::Sqlite,
-        }
+        crate::registry::for_engine(engine).map_or(Dialect::Sqlite, |e| e.dialect)
     }
 
     /// Integer division, truncating.

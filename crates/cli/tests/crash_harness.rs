@@ -24,12 +24,8 @@ const VISITS: i64 = 40;
 /// Business days to pick from; each has its own expected state, computed once.
 const BUSINESS_SEEDS: [u64; 3] = [11, 12, 13];
 
-fn dialect(engine: &str) -> ripcord::workshop::Dialect {
-    match engine {
-        "postgres" => ripcord::workshop::Dialect::Postgres,
-        "mysql" => ripcord::workshop::Dialect::Mysql,
-        _ => ripcord::workshop::Dialect::Sqlite,
-    }
+fn dialect(url: &str) -> ripcord::workshop::Dialect {
+    ripcord::registry::for_url(url).unwrap().dialect
 }
 
 /// Every table of the Workshop as its database's own client prints it, rows in key order.
@@ -107,7 +103,11 @@ fn expected(engine: &'static str, business_seed: u64) -> Dump {
     let db = FreshDb::new(engine);
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("ripcord.toml");
-    std::fs::write(&plan, ripcord::workshop::plan_for(&db.url, dialect(engine))).unwrap();
+    std::fs::write(
+        &plan,
+        ripcord::workshop::plan_for(&db.url, dialect(&db.url)),
+    )
+    .unwrap();
     let ctx = ctx_for(&plan);
     let mut e = ctx.engine("workshop").unwrap();
     ripcord::workshop::create(e.as_mut(), CUSTOMERS, 3).unwrap();
@@ -268,7 +268,11 @@ impl Harness {
         let db = FreshDb::new(engine);
         let dir = tempfile::tempdir().unwrap();
         let plan = dir.path().join("ripcord.toml");
-        std::fs::write(&plan, ripcord::workshop::plan_for(&db.url, dialect(engine))).unwrap();
+        std::fs::write(
+            &plan,
+            ripcord::workshop::plan_for(&db.url, dialect(&db.url)),
+        )
+        .unwrap();
         let ctx = ctx_for(&plan);
         let mut e = ctx.engine("workshop").unwrap();
         ripcord::workshop::create(e.as_mut(), CUSTOMERS, 3).unwrap();

@@ -19,11 +19,7 @@ fn ripcord(args: &[&str]) -> std::process::Output {
 }
 
 fn engine(url: &str) -> Box<dyn Engine> {
-    let mut e: Box<dyn Engine> = match url.split(':').next().unwrap() {
-        "sqlite" => Box::new(ripcord_sqlite::SqliteEngine::open(url).unwrap()),
-        "postgres" => Box::new(ripcord_postgres::PgEngine::open(url).unwrap()),
-        _ => Box::new(ripcord_mysql::MyEngine::open(url).unwrap()),
-    };
+    let mut e = (ripcord::registry::for_url(url).unwrap().connect)(url).unwrap();
     e.prepare().unwrap();
     e
 }

@@ -24,11 +24,7 @@ impl Shop {
     fn new(engine: &'static str) -> Shop {
         let db = FreshDb::new(engine);
         let dir = tempfile::tempdir().unwrap();
-        let dialect = match engine {
-            "postgres" => Dialect::Postgres,
-            "mysql" => Dialect::Mysql,
-            _ => Dialect::Sqlite,
-        };
+        let dialect = ripcord::registry::for_url(&db.url).unwrap().dialect;
         std::fs::write(
             dir.path().join("ripcord.toml"),
             workshop::plan_for(&db.url, dialect),

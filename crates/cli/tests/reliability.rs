@@ -268,10 +268,7 @@ fn database_goes_away(engine: &'static str) {
     let db = FreshDb::new(engine);
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("ripcord.toml");
-    let d = match engine {
-        "postgres" => ripcord::workshop::Dialect::Postgres,
-        _ => ripcord::workshop::Dialect::Mysql,
-    };
+    let d = ripcord::registry::for_url(&db.url).unwrap().dialect;
     std::fs::write(&plan, ripcord::workshop::plan_for(&db.url, d)).unwrap();
     let ctx = ctx_for(&plan);
     let mut e = ctx.engine("workshop").unwrap();

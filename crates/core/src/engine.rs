@@ -1,5 +1,5 @@
-//! The engine interface every database implements (SQLite now; PostgreSQL and MariaDB plug
-//! in here without touching the core). Engine quirks stay behind this trait.
+//! The engine interface every database implements. Engine quirks stay behind this trait and
+//! the engine's [`EngineKind`]; core never tells engines apart by name.
 
 use crate::journal::{JournalEntry, JournalMark, Origin, RowImage};
 use crate::schema::TableSchema;
@@ -107,9 +107,56 @@ pub trait CancelHandle: Send + Sync {
     fn cancel(&self);
 }
 
+/// How an engine's column types behave where core carries a value written on another
+/// engine (`types::convert`), so core asks the engine instead of knowing engines by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TypeQuirks {
+    /// Fraction digits a `timestamp`/`datetime` column keeps when its declaration gives none.
+    pub timestamp_fraction_digits: u32,
+    /// A boolean going into a column of a type ripcord does not know becomes 0/1, because the
+    /// engine has no boolean type to receive it.
+    pub bool_as_int: bool,
+}
+
+/// An engine as known before connecting: each engine crate exports one, and the binary's
+/// registry lists them. Core reads it where it must judge a URL (plan validation).
+#[derive(Clone, Copy, Debug)]
+pub struct EngineKind {
+    /// What the engine's [`Engine::kind`] reports.
+    pub name: &'static str,
+    /// The URL schemes that select this engine (`postgres` for `postgres://…`).
+    pub schemes: &'static [&'static str],
+    /// How its URLs are written, for messages (`postgres://…`).
+    pub url_example: &'static str,
+    /// The URL after `scheme:` is a file path, which a plan resolves against its own folder.
+    pub file_urls: bool,
+    pub types: TypeQuirks,
+}
+
+impl EngineKind {
+    /// The scheme of `url` when it selects this engine.
+    pub fn matches(&self, url: &str) -> bool {
+        self.schemes
+            .contains(&url.split(':').next().unwrap_or_default())
+    }
+}
+
+/// The engines' URL forms as one phrase: "a:PATH, b://… or c://…" with `last` = "or".
+pub fn url_forms(kinds: &[EngineKind], last: &str) -> String {
+    let forms: Vec<&str> = kinds.iter().map(|k| k.url_example).collect();
+    match forms.split_last() {
+        None => String::new(),
+        Some((only, [])) => only.to_string(),
+        Some((tail, head)) => format!("{} {last} {tail}", head.join(", ")),
+    }
+}
+
 pub trait Engine: Send {
-    /// `sqlite`, `postgres` or `mysql`.
+    /// The engine's name, as in its [`EngineKind`]; recorded in checkpoints.
     fn kind(&self) -> &'static str;
+
+    /// What [`crate::types::convert`] must know about this engine's column types.
+    fn types(&self) -> TypeQuirks;
 
     /// Creates ripcord's bookkeeping tables (journal, control, replay positions) if absent.
     fn prepare(&mut self) -> EngineResult<()>;

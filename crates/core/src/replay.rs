@@ -6,7 +6,7 @@
 //! column the migration had also changed, the business value wins and the row is listed as
 //! a conflict. A write that cannot be carried back is a [`Gap`], never dropped silently.
 
-use crate::engine::{ApplyOp, ApplyOutcome, Engine, ReplayPosition};
+use crate::engine::{ApplyOp, ApplyOutcome, Engine, ReplayPosition, TypeQuirks};
 use crate::journal::{JournalEntry, Op, Origin, RowImage};
 use crate::plan::Component;
 use crate::schema::TableSchema;
@@ -87,8 +87,8 @@ pub type Eval<'a> = dyn FnMut(&[String], &RowImage) -> Result<Vec<Value>, String
 struct Mapper<'a> {
     component: &'a Component,
     targets: &'a BTreeMap<String, TableSchema>,
-    /// The legacy engine's kind when the rows were captured on another engine.
-    convert_to: Option<&'a str>,
+    /// The legacy engine's type quirks when the rows were captured on another engine.
+    convert_to: Option<TypeQuirks>,
 }
 
 impl Mapper<'_> {
@@ -121,10 +121,10 @@ impl Mapper<'_> {
                 out.insert(c, v);
             }
         }
-        if let Some(engine) = self.convert_to {
+        if let Some(target) = &self.convert_to {
             for col in &schema.columns {
                 if let Some(v) = out.get_mut(&col.name) {
-                    *v = crate::types::convert(v, &col.decl_type, engine)
+                    *v = crate::types::convert(v, &col.decl_type, target)
                         .map_err(|e| format!("column {}: {e}", col.name))?;
                 }
             }
@@ -178,7 +178,7 @@ pub fn plan(
     entries: &[JournalEntry],
     component: &Component,
     targets: &BTreeMap<String, TableSchema>,
-    convert_to: Option<&str>,
+    convert_to: Option<TypeQuirks>,
     eval: &mut Eval,
 ) -> ReplayPlan {
     let m = Mapper {

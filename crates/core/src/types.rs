@@ -14,6 +14,7 @@
 //! | `json`, `jsonb`, `uuid`, `char(36)`, `text`, enums | text as is                | —                                       |
 //! | `blob`/`bytea`/`binary`       | bytes                                     | text                                    |
 
+use crate::engine::TypeQuirks;
 use crate::value::Value;
 
 fn params(decl: &str) -> Vec<u32> {
@@ -113,9 +114,9 @@ fn timestamp_utc(text: &str, digits: u32) -> Result<String, String> {
     })
 }
 
-/// Converts `v` for a column declared `decl` on the legacy engine (`mysql`, `postgres` or
-/// `sqlite`); `Err` says why the value cannot be carried over.
-pub fn convert(v: &Value, decl: &str, target_engine: &str) -> Result<Value, String> {
+/// Converts `v` for a column declared `decl` on the legacy engine, whose type quirks are
+/// `target`; `Err` says why the value cannot be carried over.
+pub fn convert(v: &Value, decl: &str, target: &TypeQuirks) -> Result<Value, String> {
     if v.is_null() {
         return Ok(Value::Null);
     }
@@ -159,7 +160,7 @@ pub fn convert(v: &Value, decl: &str, target_engine: &str) -> Result<Value, Stri
             let digits = p
                 .first()
                 .copied()
-                .unwrap_or(if target_engine == "postgres" { 6 } else { 0 });
+                .unwrap_or(target.timestamp_fraction_digits);
             timestamp_utc(t, digits).map(Value::Text)
         }
         "timestamptz" | "timestamp with time zone" => {
@@ -195,7 +196,7 @@ pub fn convert(v: &Value, decl: &str, target_engine: &str) -> Result<Value, Stri
             }
         }
         _ => Ok(match v {
-            Value::Bool(b) if target_engine == "mysql" => Value::Int(*b as i64),
+            Value::Bool(b) if target.bool_as_int => Value::Int(*b as i64),
             other => other.clone(),
         }),
     }
@@ -205,6 +206,16 @@ pub fn convert(v: &Value, decl: &str, target_engine: &str) -> Result<Value, Stri
 mod tests {
     use super::*;
 
+    // The quirks of the two engines this table was written for, as their crates declare them.
+    const MARIADB: TypeQuirks = TypeQuirks {
+        timestamp_fraction_digits: 0,
+        bool_as_int: true,
+    };
+    const POSTGRES: TypeQuirks = TypeQuirks {
+        timestamp_fraction_digits: 6,
+        bool_as_int: false,
+    };
+
     fn t(s: &str) -> Value {
         Value::Text(s.into())
     }
@@ -212,31 +223,31 @@ mod tests {
     #[test]
     fn money_keeps_its_scale_and_refuses_rounding() {
         assert_eq!(
-            convert(&Value::Decimal("12.5".into()), "decimal(12,3)", "mysql"),
+            convert(&Value::Decimal("12.5".into()), "decimal(12,3)", &MARIADB),
             Ok(Value::Decimal("12.500".into()))
         );
         assert_eq!(
-            convert(&Value::Int(7), "numeric(12,3)", "postgres"),
+            convert(&Value::Int(7), "numeric(12,3)", &POSTGRES),
             Ok(Value::Decimal("7.000".into()))
         );
         assert_eq!(
-            convert(&Value::Decimal("-0.000".into()), "decimal(12,3)", "mysql"),
+            convert(&Value::Decimal("-0.000".into()), "decimal(12,3)", &MARIADB),
             Ok(Value::Decimal("0.000".into()))
         );
         assert!(
-            convert(&Value::Decimal("1.2345".into()), "decimal(12,3)", "mysql")
+            convert(&Value::Decimal("1.2345".into()), "decimal(12,3)", &MARIADB)
                 .unwrap_err()
                 .contains("round")
         );
         assert_eq!(
-            convert(&Value::Decimal("1.2340".into()), "decimal(12,3)", "mysql"),
+            convert(&Value::Decimal("1.2340".into()), "decimal(12,3)", &MARIADB),
             Ok(Value::Decimal("1.234".into()))
         );
         assert!(
             convert(
                 &Value::Decimal("1234567890.5".into()),
                 "decimal(12,3)",
-                "mysql"
+                &MARIADB
             )
             .unwrap_err()
             .contains("does not fit")
@@ -246,15 +257,15 @@ mod tests {
     #[test]
     fn timestamps_go_to_utc_at_the_target_precision() {
         assert_eq!(
-            convert(&t("2026-03-01 12:00:00.123456+04"), "datetime(6)", "mysql"),
+            convert(&t("2026-03-01 12:00:00.123456+04"), "datetime(6)", &MARIADB),
             Ok(t("2026-03-01 08:00:00.123456"))
         );
         assert_eq!(
-            convert(&t("2026-03-01 12:00:00+05:30"), "datetime", "mysql"),
+            convert(&t("2026-03-01 12:00:00+05:30"), "datetime", &MARIADB),
             Ok(t("2026-03-01 06:30:00"))
         );
         assert!(
-            convert(&t("2026-03-01 12:00:00.5+00"), "datetime", "mysql")
+            convert(&t("2026-03-01 12:00:00.5+00"), "datetime", &MARIADB)
                 .unwrap_err()
                 .contains("lose")
         );
@@ -262,38 +273,38 @@ mod tests {
             convert(
                 &t("2026-03-01 08:00:00.123456"),
                 "timestamp with time zone",
-                "postgres"
+                &POSTGRES
             ),
             Ok(t("2026-03-01 08:00:00.123456+00"))
         );
-        assert!(convert(&t("yesterday"), "datetime(6)", "mysql").is_err());
+        assert!(convert(&t("yesterday"), "datetime(6)", &MARIADB).is_err());
     }
 
     #[test]
     fn booleans_integers_and_text() {
         assert_eq!(
-            convert(&Value::Bool(true), "tinyint(1)", "mysql"),
+            convert(&Value::Bool(true), "tinyint(1)", &MARIADB),
             Ok(Value::Int(1))
         );
         assert_eq!(
-            convert(&Value::Int(0), "boolean", "postgres"),
+            convert(&Value::Int(0), "boolean", &POSTGRES),
             Ok(Value::Bool(false))
         );
-        assert!(convert(&Value::Decimal("2.5".into()), "bigint", "mysql").is_err());
-        assert_eq!(convert(&t("محمد"), "varchar(4)", "mysql"), Ok(t("محمد")));
+        assert!(convert(&Value::Decimal("2.5".into()), "bigint", &MARIADB).is_err());
+        assert_eq!(convert(&t("محمد"), "varchar(4)", &MARIADB), Ok(t("محمد")));
         assert!(
-            convert(&t("محمد البلوشي"), "varchar(4)", "mysql")
+            convert(&t("محمد البلوشي"), "varchar(4)", &MARIADB)
                 .unwrap_err()
                 .contains("cut")
         );
         assert_eq!(
-            convert(&t("{\"a\": 1}"), "json", "mysql"),
+            convert(&t("{\"a\": 1}"), "json", &MARIADB),
             Ok(t("{\"a\": 1}"))
         );
         assert_eq!(
-            convert(&Value::Blob(vec![0, 1]), "bytea", "postgres"),
+            convert(&Value::Blob(vec![0, 1]), "bytea", &POSTGRES),
             Ok(Value::Blob(vec![0, 1]))
         );
-        assert!(convert(&t("x"), "blob", "mysql").is_err());
+        assert!(convert(&t("x"), "blob", &MARIADB).is_err());
     }
 }

@@ -796,7 +796,10 @@ impl MyEngine {
 
 impl Engine for MyEngine {
     fn kind(&self) -> &'static str {
-        "mysql"
+        crate::KIND.name
+    }
+    fn types(&self) -> TypeQuirks {
+        crate::KIND.types
     }
 
     fn prepare(&mut self) -> EngineResult<()> {

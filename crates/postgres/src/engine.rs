@@ -485,7 +485,10 @@ fn add_foreign_key(c: &mut Client, schema: &str, table: &str, sql: &str) -> Engi
 
 impl Engine for PgEngine {
     fn kind(&self) -> &'static str {
-        "postgres"
+        crate::KIND.name
+    }
+    fn types(&self) -> TypeQuirks {
+        crate::KIND.types
     }
 
     fn prepare(&mut self) -> EngineResult<()> {

@@ -27,7 +27,20 @@ pub use engine::PgEngine;
 #[doc(hidden)] // for the fuzz targets (fuzz/)
 pub use text::{Kind, copy_line, from_text};
 
-use ripcord_core::engine::EngineError;
+/// PostgreSQL as the registry and core know it. A `timestamp` without a precision keeps
+/// microseconds.
+pub const KIND: EngineKind = EngineKind {
+    name: "postgres",
+    schemes: &["postgres", "postgresql"],
+    url_example: "postgres://…",
+    file_urls: false,
+    types: TypeQuirks {
+        timestamp_fraction_digits: 6,
+        bool_as_int: false,
+    },
+};
+
+use ripcord_core::engine::{EngineError, EngineKind, TypeQuirks};
 
 pub(crate) fn q(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))

@@ -395,7 +395,10 @@ fn select_sql(s: &TableSchema) -> String {
 
 impl Engine for SqliteEngine {
     fn kind(&self) -> &'static str {
-        "sqlite"
+        crate::KIND.name
+    }
+    fn types(&self) -> TypeQuirks {
+        crate::KIND.types
     }
 
     fn prepare(&mut self) -> EngineResult<()> {

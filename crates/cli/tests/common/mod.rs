@@ -113,8 +113,8 @@ pub fn ripcord_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// A context on a plan, without the console timeline.
 pub fn ctx_for(plan: &Path) -> Ctx {
-    let plan =
-        ripcord_core::plan::load(plan).unwrap_or_else(|e| panic!("{:?}", miette::Report::new(*e)));
+    let plan = ripcord_core::plan::load(plan, &ripcord::registry::kinds())
+        .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(*e)));
     let state = ripcord_sqlite::SqliteState::open(&plan.state_dir.join("state.db")).unwrap();
     let store = Store::open(plan.state_dir.join("store"));
     Ctx {

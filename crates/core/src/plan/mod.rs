@@ -10,6 +10,7 @@ pub use guard::{
     Severity, Trend, Workflow, default_scenarios, tier_interval,
 };
 
+use crate::engine::{EngineKind, url_forms};
 use crate::redact;
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use raw::*;
@@ -230,8 +231,9 @@ impl Problems {
     }
 }
 
-/// Reads and validates a plan file.
-pub fn load(path: &Path) -> Result<Plan, Box<PlanError>> {
+/// Reads and validates a plan file; `engines` are the engines this ripcord was built with,
+/// which decide the URL schemes a database may use.
+pub fn load(path: &Path, engines: &[EngineKind]) -> Result<Plan, Box<PlanError>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Box::new(PlanError {
             path: path.display().to_string(),
@@ -246,7 +248,7 @@ pub fn load(path: &Path) -> Result<Plan, Box<PlanError>> {
             }],
         })
     })?;
-    parse(path, &text, &|k| std::env::var(k).ok())
+    parse(path, &text, &|k| std::env::var(k).ok(), engines)
 }
 
 /// Parses and validates plan text; `env` resolves `${NAME}` in URLs.
@@ -254,6 +256,7 @@ pub fn parse(
     path: &Path,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    engines: &[EngineKind],
 ) -> Result<Plan, Box<PlanError>> {
     let name = path.display().to_string();
     let fail = |problems: Vec<PlanProblem>| {
@@ -276,7 +279,7 @@ pub fn parse(
     };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut p = Problems(Vec::new());
-    let plan = validate(raw, &base, path, env, &mut p);
+    let plan = validate(raw, &base, path, env, engines, &mut p);
     if p.0.is_empty() {
         Ok(plan)
     } else {
@@ -312,6 +315,7 @@ fn interpolate(
     url: &Spanned<String>,
     env: &dyn Fn(&str) -> Option<String>,
     base: &Path,
+    engines: &[EngineKind],
 ) -> String {
     let re = regex::Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}").expect("static regex");
     let mut missing = Vec::new();
@@ -332,8 +336,13 @@ fn interpolate(
             Some("export it before running ripcord"),
         );
     }
-    // A relative SQLite path is relative to the plan file, not to wherever ripcord runs.
-    if let Some(rest) = out.strip_prefix("sqlite:") {
+    // A relative database file is relative to the plan file, not to wherever ripcord runs.
+    let file_url = engines
+        .iter()
+        .filter(|k| k.file_urls)
+        .flat_map(|k| k.schemes)
+        .find_map(|scheme| Some((*scheme, out.strip_prefix(scheme)?.strip_prefix(':')?)));
+    if let Some((scheme, rest)) = file_url {
         let rest = rest.trim_start_matches("//");
         let (file, query) = rest
             .split_once('?')
@@ -346,8 +355,8 @@ fn interpolate(
             base.join(file_path)
         };
         return match query {
-            Some(q) => format!("sqlite:{}?{q}", abs.display()),
-            None => format!("sqlite:{}", abs.display()),
+            Some(q) => format!("{scheme}:{}?{q}", abs.display()),
+            None => format!("{scheme}:{}", abs.display()),
         };
     }
     out
@@ -358,13 +367,14 @@ fn validate(
     base: &Path,
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    engines: &[EngineKind],
     p: &mut Problems,
 ) -> Plan {
     let mut databases = BTreeMap::new();
     for (name, db) in &raw.databases {
-        let url = interpolate(p, &db.get_ref().url, env, base);
+        let url = interpolate(p, &db.get_ref().url, env, base, engines);
         let scheme = url.split(':').next().unwrap_or("");
-        if !["sqlite", "postgres", "postgresql", "mysql", "mariadb"].contains(&scheme) {
+        if !engines.iter().any(|k| k.matches(&url)) {
             p.at(
                 &db.get_ref().url,
                 // Without a `:` the "scheme" is the whole value, which may be a secret.
@@ -373,7 +383,7 @@ fn validate(
                     false => format!("database {name:?} has a URL without a scheme"),
                 },
                 "unknown scheme",
-                Some("use sqlite:PATH, postgres://… or mysql://…"),
+                Some(&format!("use {}", url_forms(engines, "or"))),
             );
         }
         databases.insert(

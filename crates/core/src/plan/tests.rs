@@ -1,5 +1,41 @@
 use super::*;
+use crate::engine::TypeQuirks;
 use miette::{GraphicalReportHandler, GraphicalTheme};
+
+/// The engines a built ripcord has (the engine crates declare them; core cannot depend on
+/// those crates, so the plan tests describe them here).
+const ENGINES: &[EngineKind] = &[
+    EngineKind {
+        name: "sqlite",
+        schemes: &["sqlite"],
+        url_example: "sqlite:PATH",
+        file_urls: true,
+        types: TypeQuirks {
+            timestamp_fraction_digits: 0,
+            bool_as_int: false,
+        },
+    },
+    EngineKind {
+        name: "postgres",
+        schemes: &["postgres", "postgresql"],
+        url_example: "postgres://…",
+        file_urls: false,
+        types: TypeQuirks {
+            timestamp_fraction_digits: 6,
+            bool_as_int: false,
+        },
+    },
+    EngineKind {
+        name: "mysql",
+        schemes: &["mysql", "mariadb"],
+        url_example: "mysql://…",
+        file_urls: false,
+        types: TypeQuirks {
+            timestamp_fraction_digits: 0,
+            bool_as_int: true,
+        },
+    },
+];
 
 fn env(k: &str) -> Option<String> {
     match k {
@@ -11,7 +47,8 @@ fn env(k: &str) -> Option<String> {
 }
 
 fn render(text: &str) -> String {
-    let err = parse(Path::new("ripcord.toml"), text, &env).expect_err("the plan is broken");
+    let err =
+        parse(Path::new("ripcord.toml"), text, &env, ENGINES).expect_err("the plan is broken");
     let mut out = String::new();
     GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
         .with_width(100)
@@ -47,8 +84,13 @@ fn every_example_plan_parses() {
             include_str!("../../../../examples/guarded-payroll-postgres.toml"),
         ),
     ] {
-        let plan = parse(Path::new(&format!("/plans/{name}.toml")), text, &env)
-            .unwrap_or_else(|e| panic!("{name}: {:?}", miette::Report::new(*e)));
+        let plan = parse(
+            Path::new(&format!("/plans/{name}.toml")),
+            text,
+            &env,
+            ENGINES,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {:?}", miette::Report::new(*e)));
         assert!(!plan.components.is_empty(), "{name}");
         assert!(name == "erp" || !plan.steps.is_empty(), "{name}");
     }
@@ -56,7 +98,7 @@ fn every_example_plan_parses() {
 
 #[test]
 fn a_good_plan_resolves_paths_defaults_and_hides_secrets() {
-    let plan = parse(Path::new("/srv/plans/ripcord.toml"), GOOD, &env).unwrap();
+    let plan = parse(Path::new("/srv/plans/ripcord.toml"), GOOD, &env, ENGINES).unwrap();
     assert_eq!(
         plan.databases["main"].url.expose(),
         "sqlite:/srv/plans/shop.db"
@@ -71,6 +113,7 @@ fn a_good_plan_resolves_paths_defaults_and_hides_secrets() {
         Path::new("p.toml"),
         "[databases.x]\nurl = \"${LEGACY_URL}\"\n",
         &env,
+        ENGINES,
     )
     .unwrap();
     assert_eq!(
@@ -122,6 +165,7 @@ fn the_guarded_example_has_a_rule_for_every_seed_trigger() {
         Path::new("/plans/guarded.toml"),
         include_str!("../../../../examples/guarded-payroll-postgres.toml"),
         &env,
+        ENGINES,
     )
     .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(*e)));
     let triggers: Vec<String> = plan

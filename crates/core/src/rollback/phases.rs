@@ -511,7 +511,7 @@ fn plan_replay(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<replay::Re
     let target_kind = target.kind();
     let cross_engine = (l.component.capture_database != l.component.database
         && ctx.engine(&l.component.capture_database)?.kind() != target_kind)
-        .then_some(target_kind);
+        .then_some(target.types());
     let targets: BTreeMap<String, TableSchema> = l
         .entry()
         .tables

@@ -5,7 +5,7 @@
 
 use mysql::prelude::Queryable;
 use ripcord_core::context::{Connector, Ctx};
-use ripcord_core::engine::Engine;
+use ripcord_core::engine::{Engine, EngineKind};
 use ripcord_core::events::{Bus, Event, Recorder};
 use ripcord_core::plan::Database;
 use ripcord_core::store::Store;
@@ -15,15 +15,26 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Maps URL schemes to ripcord's engines, like the binary does.
+/// The engines, as their crates declare them: the binary's registry, which this crate
+/// cannot depend on, holds the same three.
+pub const KINDS: [EngineKind; 3] = [
+    ripcord_sqlite::KIND,
+    ripcord_postgres::KIND,
+    ripcord_mysql::KIND,
+];
+
+/// Opens the engine whose kind claims the URL, like the binary's registry does.
 pub struct Engines;
 
 impl Connector for Engines {
     fn connect(&self, db: &Database) -> ripcord_core::Result<Box<dyn Engine>> {
-        Ok(match db.url.scheme() {
-            "sqlite" => Box::new(ripcord_sqlite::SqliteEngine::open(db.url.expose())?),
-            "mysql" | "mariadb" => Box::new(ripcord_mysql::MyEngine::open(db.url.expose())?),
-            _ => Box::new(ripcord_postgres::PgEngine::open(db.url.expose())?),
+        let url = db.url.expose();
+        Ok(if ripcord_sqlite::KIND.matches(url) {
+            Box::new(ripcord_sqlite::SqliteEngine::open(url)?)
+        } else if ripcord_mysql::KIND.matches(url) {
+            Box::new(ripcord_mysql::MyEngine::open(url)?)
+        } else {
+            Box::new(ripcord_postgres::PgEngine::open(url)?)
         })
     }
 }
@@ -234,7 +245,7 @@ impl Setup {
     }
 
     pub fn ctx(&self) -> Ctx {
-        let plan = ripcord_core::plan::load(&self.dir.path().join("ripcord.toml"))
+        let plan = ripcord_core::plan::load(&self.dir.path().join("ripcord.toml"), &KINDS)
             .unwrap_or_else(|e| panic!("{:?}", miette_free(*e)));
         let state = ripcord_sqlite::SqliteState::open(&plan.state_dir.join("state.db")).unwrap();
         let store = Store::open(plan.state_dir.join("store"));
