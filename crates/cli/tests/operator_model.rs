@@ -1200,7 +1200,11 @@ fn supports_abandon() -> bool {
 fn operator_model(engine: &'static str) {
     let seeds: Vec<u64> = match env_u64("RIPCORD_OPERATOR_SEED") {
         Some(s) => vec![s],
-        None => (1..=env_u64("RIPCORD_OPERATOR_CASES").unwrap_or(6)).collect(),
+        // A long run can be split into chunks: RIPCORD_OPERATOR_FIRST=101 with CASES=100.
+        None => {
+            let first = env_u64("RIPCORD_OPERATOR_FIRST").unwrap_or(1);
+            (first..first + env_u64("RIPCORD_OPERATOR_CASES").unwrap_or(6)).collect()
+        }
     };
     let abandon = supports_abandon();
     let mut stats = Stats::default();
