@@ -727,3 +727,62 @@ fn restores_follow_foreign_keys_then_priority() {
     assert!(at("invoices") < at("payments"), "{out}");
     assert_eq!(s.chain_rows(980_001), 5);
 }
+
+// Issue 11: "the lock lease is renewed only for the first component and only between
+// phases, so a long restore can lose a lock to another operator". Every lock of a
+// rollback stays leased while one phase takes longer than the lease.
+#[test]
+fn every_lock_is_renewed_while_a_phase_outlasts_its_lease() {
+    let s = Shop::new("sqlite");
+    s.ok(&["checkpoint"]);
+    s.new_chain(990_001);
+    let marker = s.path().join("paused");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
+        .current_dir(s.path())
+        .args([
+            "rollback",
+            "-c",
+            "customers",
+            "-c",
+            "billing",
+            "--yes",
+            "--reason",
+            "r",
+        ])
+        .env_remove("RIPCORD_CRASH_AT")
+        .env("RIPCORD_ACTOR", "tester")
+        .env("RIPCORD_LOCK_LEASE_SECS", "1")
+        .env("RIPCORD_PAUSE_AT", "restore:before")
+        .env("RIPCORD_PAUSE_FILE", &marker)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(marker.exists(), "the rollback never reached its restore");
+    // Well past the 1 s lease, still in the same phase.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let locks = ctx_for(&s.path().join("ripcord.toml"))
+        .state
+        .locks()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let now = chrono::Utc::now();
+    for name in ["rollback:customers", "rollback:billing"] {
+        let l = locks
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or_else(|| panic!("{name} is not held: {locks:?}"));
+        let until = chrono::DateTime::parse_from_rfc3339(&l.lease_until).unwrap();
+        assert!(
+            until > now - chrono::Duration::seconds(1),
+            "{name} lapsed: {l:?}"
+        );
+    }
+}

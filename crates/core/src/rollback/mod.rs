@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 mod phases;
 use phases::run_phase;
 
-/// How long a rollback lock holds without renewal (renewed after every phase).
+/// How long a rollback lock holds without renewal (a `LeaseKeeper` renews it every third of
+/// that while the rollback runs).
 /// `RIPCORD_LOCK_LEASE_SECS` shortens it for tests of a holder lost on another host.
 fn lease() -> Duration {
     std::env::var("RIPCORD_LOCK_LEASE_SECS")
@@ -705,12 +706,68 @@ fn unlock_all(ctx: &mut Ctx, rec: &RollbackRecord, owner: &LockOwner) {
     }
 }
 
+/// Renews every lock of a rollback from a thread of its own, every third of the lease, while
+/// the rollback runs: one long statement (the restore of a large table) must not let a lease
+/// run out and another operator take the components over. Stops when dropped.
+struct LeaseKeeper {
+    stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LeaseKeeper {
+    fn start(ctx: &Ctx, components: &[String], owner: &LockOwner) -> Result<Self> {
+        let mut state = ctx.state.reopen()?;
+        let names: Vec<String> = components.iter().map(|c| format!("rollback:{c}")).collect();
+        let owner = owner.clone();
+        let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let every = lease() / 3;
+            let (lock, cv) = &*flag;
+            let mut stopped = lock.lock().expect("lease keeper flag");
+            loop {
+                stopped = cv
+                    .wait_timeout(stopped, every)
+                    .expect("lease keeper flag")
+                    .0;
+                if *stopped {
+                    return;
+                }
+                for n in &names {
+                    // A released lock has no row left to renew: this never takes one back.
+                    if let Err(e) = state.renew_lock(n, &owner, lease()) {
+                        tracing::warn!(lock = %n, error = %e, "cannot renew the rollback lock");
+                    }
+                }
+            }
+        });
+        Ok(LeaseKeeper {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.stop;
+        if let Ok(mut s) = lock.lock() {
+            *s = true;
+        }
+        cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 fn drive(
     ctx: &mut Ctx,
     rec: &mut RollbackRecord,
     owner: &LockOwner,
     approval: Option<String>,
 ) -> Result<()> {
+    let _leases = LeaseKeeper::start(ctx, &rec.components, owner)?;
     while let Status::Running { phase } = rec.status.clone() {
         let t = Instant::now();
         ctx.state.log_phase(&rec.id, phase.name(), "intent", "")?;
