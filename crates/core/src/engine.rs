@@ -95,7 +95,7 @@ pub enum ApplyOutcome {
 }
 
 /// Where a replay stands, stored in the target inside the same transaction as the rows it
-/// applied, so a replay is exactly-once (PRODUCT.md invariant 4).
+/// applied, so a replay is exactly-once (ARCHITECTURE.md invariant 4).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplayPosition {
     pub rollback: String,

@@ -78,7 +78,7 @@ pub struct JournalEntry {
 /// Entries with `seq <= high` that are not in `holes` are already reflected in the
 /// checkpoint. `holes` are sequence numbers below `high` that were taken by transactions
 /// still in flight at snapshot time: they may commit later and must be replayed
-/// (PRODUCT.md invariant 2).
+/// (ARCHITECTURE.md invariant 2).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalMark {
     pub high: i64,

@@ -1,4 +1,4 @@
-//! Secrets never leave the process (PRODUCT.md invariant 9): URLs are shown with their
+//! Secrets never leave the process (ARCHITECTURE.md invariant 9): URLs are shown with their
 //! password and secret-looking parameters replaced, and any text bound for a log, an audit
 //! entry, a report or an error can be scrubbed of every known secret.
 

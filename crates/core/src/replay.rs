@@ -1,6 +1,6 @@
 //! Turning captured business writes into writes on the restored tables.
 //!
-//! Rules (PRODUCT.md invariant 3): only business writes are carried back; an update carries
+//! Rules (ARCHITECTURE.md invariant 3): only business writes are carried back; an update carries
 //! only the columns the business changed, mapped through the plan's reverse mapping, so the
 //! migration's changes to other columns do not come back; where the business changed a
 //! column the migration had also changed, the business value wins and the row is listed as

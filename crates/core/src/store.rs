@@ -272,7 +272,7 @@ impl Store {
         Ok(true)
     }
 
-    /// Reads a chunk and proves it re-hashes to its id (PRODUCT.md invariant 1).
+    /// Reads a chunk and proves it re-hashes to its id (ARCHITECTURE.md invariant 1).
     pub fn get_chunk(&self, r: &ChunkRef) -> Result<Vec<u8>, StoreError> {
         // Chunks are cut at MAX_CHUNK bytes at most: a larger length comes from a damaged
         // manifest and must not size an allocation (found by fuzz/ `chunk`).

@@ -15,7 +15,7 @@
 //!
 //! Journal marks carry the snapshot (`pg_current_snapshot()`) they were taken in, and each
 //! journal row its writer's transaction id, so a reader also returns entries below `high`
-//! whose transaction committed after the snapshot (PRODUCT.md invariant 2).
+//! whose transaction committed after the snapshot (ARCHITECTURE.md invariant 2).
 
 mod ddl;
 mod diff;

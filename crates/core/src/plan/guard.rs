@@ -115,7 +115,7 @@ pub struct Probe {
     pub trend: Option<Trend>,
 }
 
-/// The tier's default interval: critical 5 s, important 30 s, optional 2 min (PRODUCT.md).
+/// The tier's default interval: critical 5 s, important 30 s, optional 2 min (docs/product.md).
 pub fn tier_interval(tier: Priority) -> Duration {
     Duration::from_secs(match tier {
         Priority::Critical => 5,
@@ -260,7 +260,7 @@ const RESERVED: &[&str] = &[
     "string",
 ];
 
-/// The default decision matrix (payroll seed, PRODUCT.md), plus a scenario for each seed
+/// The default decision matrix (payroll seed, docs/product.md), plus a scenario for each seed
 /// emergency trigger that the table does not name.
 pub fn default_scenarios() -> BTreeMap<String, Scenario> {
     let rows: &[(&str, &str, Severity, &str, Decision, &str)] = &[

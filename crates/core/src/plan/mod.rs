@@ -169,7 +169,7 @@ pub struct Plan {
     pub guard: GuardSettings,
     pub probes: Vec<Probe>,
     pub rules: Vec<Rule>,
-    /// The decision matrix: the defaults from PRODUCT.md with the plan's overrides.
+    /// The decision matrix: the defaults from docs/product.md with the plan's overrides.
     pub scenarios: BTreeMap<String, Scenario>,
     /// Business-continuity checks run after a rollback.
     pub workflows: Vec<Workflow>,

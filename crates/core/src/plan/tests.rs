@@ -201,7 +201,7 @@ fn the_guarded_example_has_a_rule_for_every_seed_trigger() {
     let sc = &plan.scenarios["severe_slowdown"];
     assert_eq!(sc.decision, Decision::Evaluate);
     assert_eq!(sc.approvers, vec!["cfo", "cto"]);
-    // Defaults from PRODUCT.md stay for the scenarios the plan does not override.
+    // Defaults from docs/product.md stay for the scenarios the plan does not override.
     assert_eq!(
         plan.scenarios["data_corruption"].decision,
         Decision::RollbackNow
