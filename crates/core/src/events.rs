@@ -245,10 +245,12 @@ pub enum GapCode {
 }
 
 impl GapCode {
-    /// The code of a replay gap. Replay states its reasons in words only, so this reads
-    /// them; it moves into `replay::Gap` when replay sets the code itself. A test below
-    /// pins it to replay's wording.
+    /// The code of a replay gap: the one replay set, or, for a gap recorded before replay
+    /// set codes, the one its reason reads as (a test below pins that to replay's wording).
     pub fn of(gap: &crate::replay::Gap) -> GapCode {
+        if gap.code != GapCode::Other {
+            return gap.code;
+        }
         if gap.partial {
             return GapCode::ValuesWithoutColumn;
         }

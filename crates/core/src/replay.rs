@@ -7,6 +7,7 @@
 //! a conflict. A write that cannot be carried back is a [`Gap`], never dropped silently.
 
 use crate::engine::{ApplyOp, ApplyOutcome, Engine, ReplayPosition, TypeQuirks};
+use crate::events::GapCode;
 use crate::journal::{JournalEntry, Op, Origin, RowImage};
 use crate::plan::Component;
 use crate::schema::TableSchema;
@@ -28,6 +29,10 @@ pub struct Gap {
     /// The write was applied, but some of its values have no place in the legacy table.
     #[serde(default)]
     pub partial: bool,
+    /// Why, for programs (the reason says it for people). `Other` in records written
+    /// before replay set it; `GapCode::of` reads their reason instead.
+    #[serde(default)]
+    pub code: GapCode,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -216,7 +221,7 @@ pub fn plan(
             }
             Origin::Business => {}
         }
-        let gap = |reason: String, suggestion: &str, key: String| Gap {
+        let gap = |code: GapCode, reason: String, suggestion: &str, key: String| Gap {
             component: component.name.clone(),
             table: legacy.clone(),
             key,
@@ -226,6 +231,7 @@ pub fn plan(
             suggestion: suggestion.to_string(),
             row: e.new.clone().or_else(|| e.old.clone()),
             partial: false,
+            code,
         };
         let raw_k =
             raw_key(e.new.as_ref().or(e.old.as_ref()), &key_names).unwrap_or_else(|| "?".into());
@@ -233,6 +239,7 @@ pub fn plan(
         let planned = (|| -> Result<Planned, Gap> {
             let fail = |r: String| {
                 gap(
+                    GapCode::Unmappable,
                     r,
                     "enter the row by hand in the legacy system, then run `ripcord verify`",
                     raw_k.clone(),
@@ -248,7 +255,14 @@ pub fn plan(
                         &e.table,
                         &m.targets[&table],
                         new.iter().filter(|(_, v)| !v.is_null()),
-                        || gap(String::new(), "", raw_k.clone()),
+                        || {
+                            gap(
+                                GapCode::ValuesWithoutColumn,
+                                String::new(),
+                                "",
+                                raw_k.clone(),
+                            )
+                        },
                     );
                     Ok(Planned::Apply(ApplyOp::Insert { table, row }))
                 }
@@ -258,6 +272,7 @@ pub fn plan(
                     let key = m.key(&table, &mold).map_err(fail)?;
                     if migration_created.contains(&(e.table.clone(), raw_k.clone())) {
                         return Err(gap(
+                            GapCode::CreatedByMigration,
                             "the row was created by the migration after the checkpoint, so it does not exist in the restored table".into(),
                             "decide whether the row belongs in the legacy system; if so, enter it by hand",
                             raw_k.clone(),
@@ -313,7 +328,14 @@ pub fn plan(
                         &e.table,
                         &m.targets[&table],
                         changed_values,
-                        || gap(String::new(), "", raw_k.clone()),
+                        || {
+                            gap(
+                                GapCode::ValuesWithoutColumn,
+                                String::new(),
+                                "",
+                                raw_k.clone(),
+                            )
+                        },
                     );
                     if set.is_empty() {
                         Ok(Planned::Nothing)
@@ -504,13 +526,15 @@ pub fn outcome_gap(
         ApplyOp::Delete { key, .. } => (key.clone(), Op::Delete, None),
     };
     let key_t = key_text(&key);
-    let (reason, suggestion) = match (outcome, kind) {
+    let (code, reason, suggestion) = match (outcome, kind) {
         (ApplyOutcome::Applied, _) | (ApplyOutcome::NoRow, Op::Delete) => return None,
         (ApplyOutcome::NoRow, _) => (
+            GapCode::NoRow,
             "no row with this key in the restored table".to_string(),
             "check whether the row was deleted or re-keyed by the migration; enter the change by hand",
         ),
         (ApplyOutcome::Refused(r), _) => (
+            GapCode::Refused,
             format!("the legacy database refused the write: {r}"),
             "fix the legacy constraint or the value, then enter the row by hand",
         ),
@@ -525,6 +549,7 @@ pub fn outcome_gap(
         suggestion: suggestion.to_string(),
         row,
         partial: false,
+        code,
     })
 }
 
