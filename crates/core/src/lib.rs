@@ -20,6 +20,7 @@ pub mod rollback;
 pub mod run;
 pub mod schema;
 pub mod state;
+pub mod state_conformance;
 pub mod store;
 pub mod types;
 pub mod value;
