@@ -79,6 +79,38 @@ impl Shop {
         ripcord_in(self.path(), args, env)
     }
 
+    /// Starts ripcord and returns once it waits at crash point `point` (RIPCORD_PAUSE_AT);
+    /// the wait for it is bounded and fails the test if the point is never reached.
+    fn spawn_paused(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        point: &str,
+    ) -> std::process::Child {
+        let marker = self.path().join(format!("paused-{point}"));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
+            .current_dir(self.path())
+            .args(args)
+            .env_remove("RIPCORD_CRASH_AT")
+            .env("RIPCORD_ACTOR", "tester")
+            .env("RIPCORD_PAUSE_AT", point)
+            .env("RIPCORD_PAUSE_FILE", &marker)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        for _ in 0..600 {
+            if marker.exists() {
+                return child;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("ripcord {args:?} never reached {point}");
+    }
+
     fn ok(&self, args: &[&str]) -> String {
         let o = self.ripcord(args);
         assert_eq!(code(&o), 0, "ripcord {args:?}: {}", text(&o));
@@ -611,27 +643,11 @@ fn sigterm_during_a_rollback_says_where_it_stopped_and_how_to_resume() {
     let s = Shop::new("sqlite");
     s.ok(&["checkpoint", "-c", "billing"]);
     s.new_chain(970_001);
-    let marker = s.path().join("paused");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
-        .current_dir(s.path())
-        .args(["rollback", "-c", "billing", "--yes", "--reason", "r"])
-        .env_remove("RIPCORD_CRASH_AT")
-        .env("RIPCORD_ACTOR", "tester")
-        .env("RIPCORD_PAUSE_AT", "restore:before")
-        .env("RIPCORD_PAUSE_FILE", &marker)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Bounded wait for the pause point (not a timing assertion: the test fails only if it
-    // is never reached).
-    for _ in 0..600 {
-        if marker.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(marker.exists(), "the rollback never reached its restore");
+    let child = s.spawn_paused(
+        &["rollback", "-c", "billing", "--yes", "--reason", "r"],
+        &[],
+        "restore:before",
+    );
     // SAFETY: signalling the child we spawned.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
@@ -736,10 +752,8 @@ fn every_lock_is_renewed_while_a_phase_outlasts_its_lease() {
     let s = Shop::new("sqlite");
     s.ok(&["checkpoint"]);
     s.new_chain(990_001);
-    let marker = s.path().join("paused");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
-        .current_dir(s.path())
-        .args([
+    let mut child = s.spawn_paused(
+        &[
             "rollback",
             "-c",
             "customers",
@@ -748,23 +762,10 @@ fn every_lock_is_renewed_while_a_phase_outlasts_its_lease() {
             "--yes",
             "--reason",
             "r",
-        ])
-        .env_remove("RIPCORD_CRASH_AT")
-        .env("RIPCORD_ACTOR", "tester")
-        .env("RIPCORD_LOCK_LEASE_SECS", "1")
-        .env("RIPCORD_PAUSE_AT", "restore:before")
-        .env("RIPCORD_PAUSE_FILE", &marker)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if marker.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(marker.exists(), "the rollback never reached its restore");
+        ],
+        &[("RIPCORD_LOCK_LEASE_SECS", "1")],
+        "restore:before",
+    );
     // Well past the 1 s lease, still in the same phase.
     std::thread::sleep(std::time::Duration::from_secs(4));
     let locks = ctx_for(&s.path().join("ripcord.toml"))

@@ -168,16 +168,7 @@ pub fn diff_table(
         }
     }
     let mut out = TableDiff::new(table, a.describe(), b.describe(), &spec_a);
-    out.columns_only_in_a = names_a
-        .iter()
-        .filter(|c| !names_b.contains(c))
-        .cloned()
-        .collect();
-    out.columns_only_in_b = names_b
-        .iter()
-        .filter(|c| !names_a.contains(c))
-        .cloned()
-        .collect();
+    out.columns_only(&names_a, &names_b);
     let tol = opts.tolerances.for_spec(&spec_a);
 
     // Duplicate or NULL keys make "the row with key k" meaningless: report them and stop.

@@ -80,6 +80,20 @@ impl TableDiff {
         }
     }
 
+    /// Notes the columns only one side has (named in each side's column order).
+    pub(crate) fn columns_only(&mut self, names_a: &[String], names_b: &[String]) {
+        self.columns_only_in_a = names_a
+            .iter()
+            .filter(|c| !names_b.contains(c))
+            .cloned()
+            .collect();
+        self.columns_only_in_b = names_b
+            .iter()
+            .filter(|c| !names_a.contains(c))
+            .cloned()
+            .collect();
+    }
+
     pub(crate) fn sort(&mut self) {
         // Ranges are compared in batches; keys come out grouped, not globally sorted.
         let by = |x: &KeyVals, y: &KeyVals| {

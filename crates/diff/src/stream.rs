@@ -391,16 +391,7 @@ impl SnapshotSink for Merge<'_> {
                 self.live_name.to_string(),
                 &spec_a,
             );
-            out.columns_only_in_a = names_a
-                .iter()
-                .filter(|c| !names_b.contains(c))
-                .cloned()
-                .collect();
-            out.columns_only_in_b = names_b
-                .iter()
-                .filter(|c| !names_a.contains(c))
-                .cloned()
-                .collect();
+            out.columns_only(&names_a, &names_b);
             self.out = out;
             let idx_a = idx(self.ref_schema, &spec_a);
             let whole = live
