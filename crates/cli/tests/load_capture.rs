@@ -134,11 +134,20 @@ function event()
   local id = (sysbench.tid + 1) * 100000000 + n
   local aid = math.random(1, 500)
   local delta = math.random(-500, 500)
-  con:query("BEGIN")
-  con:query(string.format("UPDATE accounts SET balance = balance + %d WHERE id = %d", delta, aid))
-  con:query(string.format("INSERT INTO ledger VALUES (%d, %d, %d)", id, aid, delta))
-  con:query(string.format("INSERT INTO truth VALUES (%d, %d, %d)", id, aid, delta))
-  con:query("COMMIT")
+  -- A refused write (the freeze) ends the thread, but as an application would: rolled
+  -- back first. A thread that died inside its transaction would hold the table's metadata
+  -- lock until sysbench exits, and the freeze of its other tables would wait for it.
+  local ok, err = pcall(function()
+    con:query("BEGIN")
+    con:query(string.format("UPDATE accounts SET balance = balance + %d WHERE id = %d", delta, aid))
+    con:query(string.format("INSERT INTO ledger VALUES (%d, %d, %d)", id, aid, delta))
+    con:query(string.format("INSERT INTO truth VALUES (%d, %d, %d)", id, aid, delta))
+    con:query("COMMIT")
+  end)
+  if not ok then
+    pcall(function() con:query("ROLLBACK") end)
+    error(err)
+  end
 end
 function thread_done()
   con:disconnect()
