@@ -4,6 +4,11 @@ use clap::Parser;
 use ripcord::cli::Cli;
 use ripcord_core::exit;
 
+// The proof and the restore decode millions of small values: glibc's allocator spent a fifth
+// of the verify phase in malloc/free (bench/verify_memory.sh, perf).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     let code = match ripcord::commands::dispatch(cli) {

@@ -50,10 +50,12 @@ pub trait SnapshotSink {
 
 /// See [`SnapshotSink::raw_row`].
 pub trait RawRow {
-    /// True only when the row, read into values, would be exactly `values` (the table's
-    /// columns in order, each the same variant and content: `Value::Null` for NULL). False
-    /// says nothing: the caller must read the row.
-    fn is(&self, values: &mut dyn Iterator<Item = &Value>) -> bool;
+    /// True only when the row, read into values, would be exactly `row[order[0]]`,
+    /// `row[order[1]]`, … (one position per table column, in column order; each the same
+    /// variant and content, `Value::Null` for NULL). A position holding `None` (a value the
+    /// caller does not know) or out of range is no match. False says nothing: the caller
+    /// must read the row.
+    fn is(&self, row: &[Option<Value>], order: &[usize]) -> bool;
 }
 
 /// One write of a replay, already mapped into the target table's shape.

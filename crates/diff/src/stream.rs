@@ -157,10 +157,60 @@ struct State {
     /// For each live column, the reference row's position of the same column; `None` when
     /// some live column is not compared, so a live row cannot be matched whole.
     whole: Option<Vec<usize>>,
+    /// The key is one integer column on both sides: `MKey::Int` for integer values
+    /// (`Class::Int` orders by value, as `i64` does).
+    int_key: bool,
 }
 
-/// A reference row with its canonical key.
-type Head = (KeyVals, ExpectedRow);
+/// A key in the merge. A single integer key (most tables) stays a number, so the merge
+/// neither formats nor re-parses a text per row; any other key is its canonical texts.
+#[derive(Clone)]
+enum MKey {
+    Int(i64),
+    Canon(KeyVals),
+}
+
+impl MKey {
+    fn of<'r>(
+        st: &State,
+        spec: &TableSpec,
+        idx: &[usize],
+        get: impl Fn(usize) -> Option<&'r Value>,
+    ) -> Option<MKey> {
+        if st.int_key
+            && let Some(Value::Int(i)) = get(idx[0])
+        {
+            return Some(MKey::Int(*i));
+        }
+        let key_len = spec.key_len;
+        spec.key_classes()
+            .iter()
+            .zip(&idx[..key_len])
+            .map(|(c, &i)| get(i).and_then(|v| canon::canon_value(*c, v)))
+            .collect::<Option<KeyVals>>()
+            .map(MKey::Canon)
+    }
+
+    /// The canonical texts, as reports and the text comparison take them.
+    fn texts(self) -> KeyVals {
+        match self {
+            MKey::Int(i) => vec![i.to_string()],
+            MKey::Canon(k) => k,
+        }
+    }
+
+    fn cmp(&self, other: &MKey, st: &State) -> Ordering {
+        match (self, other) {
+            (MKey::Int(a), MKey::Int(b)) => a.cmp(b),
+            _ => st
+                .spec_a
+                .cmp_keys(&self.clone().texts(), &other.clone().texts()),
+        }
+    }
+}
+
+/// A reference row with its key.
+type Head = (MKey, ExpectedRow);
 
 struct Merge<'a> {
     ref_schema: &'a TableSchema,
@@ -170,8 +220,8 @@ struct Merge<'a> {
     spent: Vec<ExpectedRow>,
     batch: std::vec::IntoIter<ExpectedRow>,
     head: Option<Head>,
-    last_a: Option<KeyVals>,
-    last_b: Option<KeyVals>,
+    last_a: Option<MKey>,
+    last_b: Option<MKey>,
     consumed: &'a AtomicU64,
     state: Option<State>,
     /// Spec columns in which the reference left a value unknown.
@@ -199,14 +249,6 @@ fn identical(a: &Value, b: &Value) -> bool {
         (Value::Blob(x), Value::Blob(y)) => x == y,
         _ => false,
     }
-}
-
-fn canon_key(classes: &[Class], idx: &[usize], row: &[Option<Value>]) -> Option<KeyVals> {
-    classes
-        .iter()
-        .zip(idx)
-        .map(|(c, &i)| row[i].as_ref().and_then(|v| canon::canon_value(*c, v)))
-        .collect()
 }
 
 impl Merge<'_> {
@@ -242,19 +284,18 @@ impl Merge<'_> {
         self.consumed.fetch_add(1, Mem::Relaxed);
         self.out.rows_a += 1;
         let st = self.state();
-        let key_len = st.spec_a.key_len;
-        let Some(k) = canon_key(st.spec_a.key_classes(), &st.idx_a[..key_len], &row) else {
+        let Some(k) = MKey::of(st, &st.spec_a, &st.idx_a, |i| row[i].as_ref()) else {
             self.not_ordered = Some(format!("{}: a row has no key value", self.ref_name));
             return Err(stop());
         };
         if let Some(prev) = &self.last_a
-            && st.spec_a.cmp_keys(prev, &k) != Ordering::Less
+            && prev.cmp(&k, st) != Ordering::Less
         {
             self.not_ordered = Some(format!(
                 "{}: key {} does not come after {} in byte order",
                 self.ref_name,
-                crate::report::key_text(&k),
-                crate::report::key_text(prev)
+                crate::report::key_text(&k.texts()),
+                crate::report::key_text(&prev.clone().texts())
             ));
             return Err(stop());
         }
@@ -269,7 +310,7 @@ impl Merge<'_> {
         Ok(self.head.as_ref())
     }
 
-    fn compare(&mut self, key: KeyVals, a: &ExpectedRow, b: &Row) {
+    fn compare(&mut self, key: MKey, a: &ExpectedRow, b: &Row) {
         let st = self.state.as_ref().expect("begin_table first");
         let mut changes: Vec<ColumnChange> = Vec::new();
         for c in st.spec_a.key_len..st.spec_a.columns.len() {
@@ -297,7 +338,7 @@ impl Merge<'_> {
         }
         if !changes.is_empty() {
             let rc = RowChange {
-                key,
+                key: key.texts(),
                 columns: changes,
             };
             if rc.columns.iter().all(|c| c.within_tolerance) {
@@ -324,7 +365,7 @@ impl Merge<'_> {
                 },
             };
             match h {
-                Some((k, _)) => self.out.missing_in_b.push(k),
+                Some((k, _)) => self.out.missing_in_b.push(k.texts()),
                 None => break,
             }
         }
@@ -405,7 +446,11 @@ impl SnapshotSink for Merge<'_> {
                         .map(|p| idx_a[p])
                 })
                 .collect();
+            let int_key = spec_a.key_len == 1
+                && spec_a.classes[0] == Class::Int
+                && spec_b.classes[0] == Class::Int;
             Ok(State {
+                int_key,
                 idx_a,
                 whole,
                 idx_b: idx(live, &spec_b),
@@ -429,38 +474,32 @@ impl SnapshotSink for Merge<'_> {
         self.out.rows_b += 1;
         (self.progress)(1, 0);
         let st = self.state();
-        let key_len = st.spec_b.key_len;
-        let kb: Option<KeyVals> = st.spec_b.key_classes()[..key_len]
-            .iter()
-            .zip(&st.idx_b[..key_len])
-            .map(|(c, &i)| canon::canon_value(*c, &row[i]))
-            .collect();
-        let Some(kb) = kb else {
+        let Some(kb) = MKey::of(st, &st.spec_b, &st.idx_b, |i| row.get(i)) else {
             self.not_ordered = Some(format!("{}: a row has a NULL key", self.live_name));
             return Err(stop());
         };
         if let Some(prev) = &self.last_b
-            && st.spec_a.cmp_keys(prev, &kb) != Ordering::Less
+            && prev.cmp(&kb, st) != Ordering::Less
         {
             self.not_ordered = Some(format!(
                 "{}: key {} does not come after {} in byte order",
                 self.live_name,
-                crate::report::key_text(&kb),
-                crate::report::key_text(prev)
+                crate::report::key_text(&kb.texts()),
+                crate::report::key_text(&prev.clone().texts())
             ));
             return Err(stop());
         }
         loop {
             if self.head()?.is_none() {
-                self.out.missing_in_a.push(kb.clone());
+                self.out.missing_in_a.push(kb.clone().texts());
                 break;
             }
             let ka = &self.head.as_ref().expect("pulled").0;
-            let ord = self.state().spec_a.cmp_keys(ka, &kb);
+            let ord = ka.cmp(&kb, self.state());
             match ord {
                 Ordering::Less => {
                     let (ka, _) = self.head.take().expect("seen");
-                    self.out.missing_in_b.push(ka);
+                    self.out.missing_in_b.push(ka.texts());
                 }
                 Ordering::Equal => {
                     let (ka, a) = self.head.take().expect("seen");
@@ -469,7 +508,7 @@ impl SnapshotSink for Merge<'_> {
                     break;
                 }
                 Ordering::Greater => {
-                    self.out.missing_in_a.push(kb.clone());
+                    self.out.missing_in_a.push(kb.clone().texts());
                     break;
                 }
             }
@@ -494,10 +533,9 @@ impl SnapshotSink for Merge<'_> {
         let st = self.state.as_ref().expect("begin_table first");
         let whole = st.whole.as_ref().expect("checked");
         let (_, a) = self.head.as_ref().expect("pulled");
-        // A value the reference does not know ends the values early: no match, and `row`
-        // records the unknown column.
-        let mut values = whole.iter().map_while(|&i| a[i].as_ref());
-        if !raw.is(&mut values) {
+        // A value the reference does not know is no match, and `row` records the unknown
+        // column.
+        if !raw.is(a, whole) {
             return Ok(false);
         }
         let (ka, a) = self.head.take().expect("pulled");
