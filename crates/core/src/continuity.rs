@@ -104,19 +104,10 @@ pub fn check(ctx: &mut Ctx, c: &Component, m: &Manifest) -> Result<Vec<Break>> {
     let tables = c.captured_tables();
     let current = tokens(ctx, &c.capture_database, &tables)?;
     let links = ctx.state.capture_links()?;
-    let (from, to) = window(ctx, c, &m.created_at)?;
-    let mut out = Vec::new();
+    let mut broken = Vec::new();
     for (t, now_token) in tables.iter().zip(current) {
-        let brk = |why| Break {
-            component: c.name.clone(),
-            database: c.capture_database.clone(),
-            table: t.clone(),
-            from: from.clone(),
-            to: to.clone(),
-            why,
-        };
         let Some(Some(mut token)) = entry.capture.get(t).cloned() else {
-            out.push(brk(BreakKind::NoEvidence));
+            broken.push((t, BreakKind::NoEvidence));
             continue;
         };
         for l in links.iter().filter(|l| {
@@ -129,12 +120,27 @@ pub fn check(ctx: &mut Ctx, c: &Component, m: &Manifest) -> Result<Vec<Break>> {
             }
         }
         match now_token {
-            None => out.push(brk(BreakKind::Off)),
-            Some(n) if n != token => out.push(brk(BreakKind::Rearmed)),
+            None => broken.push((t, BreakKind::Off)),
+            Some(n) if n != token => broken.push((t, BreakKind::Rearmed)),
             Some(_) => {}
         }
     }
-    Ok(out)
+    if broken.is_empty() {
+        // The audit log is read only to name a break's window, never on the happy path.
+        return Ok(Vec::new());
+    }
+    let (from, to) = window(ctx, c, &m.created_at)?;
+    Ok(broken
+        .into_iter()
+        .map(|(t, why)| Break {
+            component: c.name.clone(),
+            database: c.capture_database.clone(),
+            table: t.clone(),
+            from: from.clone(),
+            to: to.clone(),
+            why,
+        })
+        .collect())
 }
 
 /// The narrowest window the audit log can name: the last `capture stop` of the component

@@ -245,24 +245,28 @@ pub fn plan(
                     raw_k.clone(),
                 )
             };
+            // A write applied without values the legacy table cannot hold.
+            let partial =
+                |out: &mut ReplayPlan,
+                 table: &str,
+                 values: &mut dyn Iterator<Item = (&String, &Value)>| {
+                    note_lost(out, component, &e.table, &m.targets[table], values, || {
+                        gap(
+                            GapCode::ValuesWithoutColumn,
+                            String::new(),
+                            "",
+                            raw_k.clone(),
+                        )
+                    })
+                };
             match (e.op, &e.old, &e.new) {
                 (Op::Insert, _, Some(new)) => {
                     let (table, row) = m.map(&e.table, new, eval).map_err(fail)?;
                     m.key(&table, &row).map_err(fail)?;
-                    note_lost(
+                    partial(
                         &mut out,
-                        component,
-                        &e.table,
-                        &m.targets[&table],
-                        new.iter().filter(|(_, v)| !v.is_null()),
-                        || {
-                            gap(
-                                GapCode::ValuesWithoutColumn,
-                                String::new(),
-                                "",
-                                raw_k.clone(),
-                            )
-                        },
+                        &table,
+                        &mut new.iter().filter(|(_, v)| !v.is_null()),
                     );
                     Ok(Planned::Apply(ApplyOp::Insert { table, row }))
                 }
@@ -321,22 +325,8 @@ pub fn plan(
                             });
                         }
                     }
-                    let changed_values = new.iter().filter(|(c, _)| raw_changed.contains(*c));
-                    note_lost(
-                        &mut out,
-                        component,
-                        &e.table,
-                        &m.targets[&table],
-                        changed_values,
-                        || {
-                            gap(
-                                GapCode::ValuesWithoutColumn,
-                                String::new(),
-                                "",
-                                raw_k.clone(),
-                            )
-                        },
-                    );
+                    let mut changed_values = new.iter().filter(|(c, _)| raw_changed.contains(*c));
+                    partial(&mut out, &table, &mut changed_values);
                     if set.is_empty() {
                         Ok(Planned::Nothing)
                     } else {
@@ -371,11 +361,11 @@ fn mentions(expr: &str, name: &str) -> bool {
 
 /// Captured values with no place in the legacy table: not a legacy column, not used by a
 /// mapping expression, not knowingly ignored. Ignored ones are noted for the report.
-fn lost_values<'v>(
+fn lost_values<'k, 'v>(
     component: &Component,
     captured: &str,
     target: &TableSchema,
-    values: impl Iterator<Item = (&'v String, &'v Value)>,
+    values: impl Iterator<Item = (&'k String, &'v Value)>,
     out: &mut ReplayPlan,
 ) -> Vec<(String, Value)> {
     let rev = component.reverse_for(captured);
@@ -396,12 +386,12 @@ fn lost_values<'v>(
 }
 
 /// Records a partial gap when a write carries values the legacy table cannot hold.
-fn note_lost<'v>(
+fn note_lost<'k, 'v>(
     out: &mut ReplayPlan,
     component: &Component,
     captured: &str,
     target: &TableSchema,
-    values: impl Iterator<Item = (&'v String, &'v Value)>,
+    values: impl Iterator<Item = (&'k String, &'v Value)>,
     base: impl FnOnce() -> Gap,
 ) {
     let lost = lost_values(component, captured, target, values, out);
