@@ -7,8 +7,9 @@
 //!   the table was not recreated or truncated and its capture trigger not recreated;
 //! - the table's schema is the base's;
 //! - the journal grew by at most a fifth of the base's rows;
-//! - every changed key orders the same in ripcord and in the engine (integers, text in
-//!   byte order, binary), so the merge on read gives the engine's key order;
+//! - the engine streams the table in ripcord's key order (`Engine::keys_in_byte_order`)
+//!   and every changed key is of one orderable shape (integers, text in byte order,
+//!   binary), so the merge on read gives the engine's key order;
 //! - base rows + inserted − deleted equals the row count read in the new mark's snapshot.
 
 use crate::Result;
@@ -45,6 +46,11 @@ pub fn take(
         let Some(token) = token else {
             return Ok(Err(format!("{t}: the engine cannot vouch for its capture")));
         };
+        if !engine.keys_in_byte_order(t)? {
+            return Ok(Err(format!(
+                "{t}: the engine does not stream its keys in ripcord's key order"
+            )));
+        }
         let schema = engine.table_schema(t)?;
         match find_base(ctx, database, t, token, &schema)? {
             Some(b) => bases.push(b),
@@ -210,8 +216,17 @@ impl NetChanges {
         }
         let mut sorted: BTreeMap<OrderedKey, Row> = BTreeMap::new();
         let (mut inserted, mut deleted) = (0, 0);
+        // Every key must order against every other (same value kinds part by part), or
+        // the sort below could not be total.
+        let shape = |k: &[Value]| -> Vec<std::mem::Discriminant<Value>> {
+            k.iter().map(std::mem::discriminant).collect()
+        };
+        let first = state.values().next().map(|(k, ..)| shape(k));
         for (_, (key, existed, now)) in state {
             key_order(&key, &key)?;
+            if Some(shape(&key)) != first {
+                return None;
+            }
             let row = match (existed, now) {
                 (false, None) => continue,
                 (true, None) => {

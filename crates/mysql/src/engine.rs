@@ -34,6 +34,8 @@ const ER_QUERY_INTERRUPTED: u16 = 1317;
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 const ER_LOCK_DEADLOCK: u16 = 1213;
 
+mod housekeeping;
+
 pub struct MyEngine {
     conn: Conn,
     /// The driver URL (password included) for the cancel connection; never shown.
@@ -1046,6 +1048,43 @@ impl Engine for MyEngine {
             "SELECT DISTINCT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE '\\_ripcord\\_cap\\_%' ORDER BY EVENT_OBJECT_TABLE",
             "captured tables",
         )
+    }
+
+    fn mark_and_counts(
+        &mut self,
+        tables: &[String],
+    ) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
+        self.hk_mark_and_counts(tables).map(Some)
+    }
+
+    fn keys_in_byte_order(&mut self, table: &str) -> EngineResult<bool> {
+        self.hk_keys_in_byte_order(table)
+    }
+
+    fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
+        self.hk_prune_journal(keep).map(Some)
+    }
+
+    fn scratch_restore(
+        &mut self,
+        scratch: &str,
+        schema: &TableSchema,
+        rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
+    ) -> ripcord_core::Result<Option<u64>> {
+        self.hk_scratch_restore(scratch, schema, rows).map(Some)
+    }
+
+    fn scratch_read(
+        &mut self,
+        scratch: &str,
+        schema: &TableSchema,
+        sink: &mut dyn SnapshotSink,
+    ) -> ripcord_core::Result<()> {
+        self.hk_scratch_read(scratch, schema, sink)
+    }
+
+    fn scratch_drop(&mut self, scratch: &str) -> EngineResult<()> {
+        self.hk_scratch_drop(scratch)
     }
 
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {

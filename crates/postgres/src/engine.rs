@@ -881,6 +881,39 @@ impl Engine for PgEngine {
         Ok(Some(r))
     }
 
+    /// Text keys are read `COLLATE "C"` (see `select_sql`): byte order.
+    fn keys_in_byte_order(&mut self, _table: &str) -> EngineResult<bool> {
+        Ok(true)
+    }
+
+    fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
+        self.ensure_prepared()?;
+        crate::housekeeping::prune_journal(&mut self.client, &self.schema, keep).map(Some)
+    }
+
+    fn scratch_restore(
+        &mut self,
+        scratch: &str,
+        schema: &TableSchema,
+        rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
+    ) -> ripcord_core::Result<Option<u64>> {
+        crate::housekeeping::scratch_restore(&mut self.client, &self.schema, scratch, schema, rows)
+            .map(Some)
+    }
+
+    fn scratch_read(
+        &mut self,
+        scratch: &str,
+        schema: &TableSchema,
+        sink: &mut dyn SnapshotSink,
+    ) -> ripcord_core::Result<()> {
+        crate::housekeeping::scratch_read(&mut self.client, scratch, schema, sink)
+    }
+
+    fn scratch_drop(&mut self, scratch: &str) -> EngineResult<()> {
+        crate::housekeeping::scratch_drop(&mut self.client, scratch)
+    }
+
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {
         self.ensure_prepared()?;
         journal_mark_in(&mut self.client, &self.schema)

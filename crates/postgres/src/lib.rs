@@ -20,6 +20,7 @@
 mod ddl;
 mod diff;
 mod engine;
+mod housekeeping;
 mod text;
 
 pub use diff::PgDiff;

@@ -21,6 +21,8 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use std::path::Path;
 
+mod housekeeping;
+
 pub struct SqliteEngine {
     conn: Connection,
 }
@@ -643,6 +645,43 @@ impl Engine for SqliteEngine {
                 }))
             })
             .collect()
+    }
+
+    fn mark_and_counts(
+        &mut self,
+        tables: &[String],
+    ) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
+        self.hk_mark_and_counts(tables).map(Some)
+    }
+
+    fn keys_in_byte_order(&mut self, table: &str) -> EngineResult<bool> {
+        self.hk_keys_in_byte_order(table)
+    }
+
+    fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
+        self.hk_prune_journal(keep).map(Some)
+    }
+
+    fn scratch_restore(
+        &mut self,
+        scratch: &str,
+        schema: &TableSchema,
+        rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
+    ) -> ripcord_core::Result<Option<u64>> {
+        self.hk_scratch_restore(scratch, schema, rows).map(Some)
+    }
+
+    fn scratch_read(
+        &mut self,
+        scratch: &str,
+        schema: &TableSchema,
+        sink: &mut dyn SnapshotSink,
+    ) -> ripcord_core::Result<()> {
+        self.hk_scratch_read(scratch, schema, sink)
+    }
+
+    fn scratch_drop(&mut self, scratch: &str) -> EngineResult<()> {
+        self.hk_scratch_drop(scratch)
     }
 
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {

@@ -1,0 +1,174 @@
+//! Journal pruning (`ripcord prune`), the consistent row counts differential checkpoints
+//! check against, and the scratch database `check --rehearse` restores into. Kept apart
+//! from `engine.rs`, which calls in here.
+
+use super::{MyEngine, err, select_sql};
+use crate::sql::{self, Class, q};
+use mysql::prelude::Queryable;
+use ripcord_core::engine::{EngineError, EngineResult, SnapshotSink};
+use ripcord_core::journal::JournalMark;
+use ripcord_core::schema::TableSchema;
+use ripcord_core::value::Row;
+
+impl MyEngine {
+    pub(super) fn hk_prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<u64> {
+        if keep.is_empty() {
+            return Ok(0);
+        }
+        // Seen by every mark: at or below the lowest high, in none of the marks' holes.
+        let high = keep.iter().map(|m| m.high).min().unwrap_or(0);
+        let mut holes: Vec<i64> = keep
+            .iter()
+            .flat_map(|m| m.holes.iter().copied())
+            .filter(|&h| h <= high)
+            .collect();
+        holes.sort_unstable();
+        holes.dedup();
+        let mut sql = format!("DELETE FROM _ripcord_journal WHERE seq <= {high}");
+        if !holes.is_empty() {
+            let list: Vec<String> = holes.iter().map(|h| h.to_string()).collect();
+            sql.push_str(&format!(" AND seq NOT IN ({})", list.join(",")));
+        }
+        self.conn.query_drop(&sql).map_err(err("prune journal"))?;
+        Ok(self.conn.affected_rows())
+    }
+
+    pub(super) fn hk_mark_and_counts(
+        &mut self,
+        tables: &[String],
+    ) -> EngineResult<(JournalMark, Vec<u64>)> {
+        self.begin_snapshot()?;
+        let r = (|| {
+            let mark = self.mark_in_snapshot()?;
+            let mut counts = Vec::with_capacity(tables.len());
+            for t in tables {
+                let n = self
+                    .int(
+                        &format!("SELECT COUNT(*) FROM {}", q(t)),
+                        &format!("count {t}"),
+                    )?
+                    .unwrap_or(0);
+                counts.push(n as u64);
+            }
+            Ok((mark, counts))
+        })();
+        let end = self.exec("COMMIT", "end snapshot");
+        let out = r?;
+        end?;
+        Ok(out)
+    }
+
+    /// Runs `f` with `scratch` as the session's database, then switches back, also on error.
+    fn in_database<T>(
+        &mut self,
+        scratch: &str,
+        f: impl FnOnce(&mut Self) -> ripcord_core::Result<T>,
+    ) -> ripcord_core::Result<T> {
+        let home = self
+            .strings("SELECT DATABASE()", "current database")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| EngineError::sql("rehearse", "the connection has no database"))?;
+        self.exec(&format!("USE {}", q(scratch)), "use the scratch database")?;
+        let r = f(self);
+        let back = self.exec(
+            &format!("USE {}", q(&home)),
+            "back to the business database",
+        );
+        let v = r?;
+        back?;
+        Ok(v)
+    }
+
+    /// The table with its own keys and checks, not its foreign keys or triggers, which name
+    /// other tables.
+    pub(super) fn hk_scratch_restore(
+        &mut self,
+        scratch: &str,
+        schema: &TableSchema,
+        rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
+    ) -> ripcord_core::Result<u64> {
+        self.exec(
+            &format!("CREATE DATABASE IF NOT EXISTS {}", q(scratch)),
+            "create the scratch database",
+        )?;
+        let (create, _fks) = sql::split_foreign_keys(&schema.create_sql);
+        self.in_database(scratch, |e| {
+            e.exec(
+                &create,
+                &format!("create {} in the scratch database", schema.name),
+            )?;
+            e.load(&schema.name, schema, rows)
+        })
+    }
+
+    pub(super) fn hk_scratch_read(
+        &mut self,
+        scratch: &str,
+        schema: &TableSchema,
+        sink: &mut dyn SnapshotSink,
+    ) -> ripcord_core::Result<()> {
+        self.in_database(scratch, |e| {
+            sink.begin_table(schema)?;
+            let classes: Vec<Class> = schema
+                .columns
+                .iter()
+                .map(|c| sql::classify(&c.decl_type))
+                .collect();
+            let ctx = format!("read scratch {}", schema.name);
+            let mut res = e.conn.query_iter(select_sql(schema)).map_err(err(&ctx))?;
+            if let Some(set) = res.iter() {
+                for row in set {
+                    let row = row.map_err(err(&ctx))?;
+                    let mut out: Row = Vec::with_capacity(classes.len());
+                    for (v, class) in row.unwrap().into_iter().zip(&classes) {
+                        let v = match v {
+                            mysql::Value::Bytes(b) => Some(b),
+                            _ => None,
+                        };
+                        out.push(
+                            sql::from_owned_text(*class, v)
+                                .map_err(|err| EngineError::sql(&ctx, err))?,
+                        );
+                    }
+                    sink.row(out)?;
+                }
+            }
+            drop(res);
+            sink.end_table()
+        })
+    }
+
+    pub(super) fn hk_scratch_drop(&mut self, scratch: &str) -> EngineResult<()> {
+        self.exec(
+            &format!("DROP DATABASE IF EXISTS {}", q(scratch)),
+            "drop the scratch database",
+        )
+    }
+}
+
+impl MyEngine {
+    /// Integer keys, and text keys only under a binary collation: the server orders a
+    /// `_ci` collation's text (and decimals, dates) otherwise than ripcord's byte order.
+    pub(super) fn hk_keys_in_byte_order(&mut self, table: &str) -> EngineResult<bool> {
+        let rows = self.rows(
+            &format!(
+                "SELECT c.DATA_TYPE, c.COLLATION_NAME FROM information_schema.KEY_COLUMN_USAGE k
+                 JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = k.TABLE_SCHEMA
+                     AND c.TABLE_NAME = k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME
+                 WHERE k.TABLE_SCHEMA = DATABASE() AND k.TABLE_NAME = {} AND k.CONSTRAINT_NAME = 'PRIMARY'",
+                sql::lit(table)
+            ),
+            "key columns",
+        )?;
+        Ok(!rows.is_empty()
+            && rows.iter().all(|r| {
+                let ty = r[0].as_deref().unwrap_or("").to_ascii_lowercase();
+                let coll = r[1].as_deref().unwrap_or("");
+                matches!(
+                    ty.as_str(),
+                    "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
+                ) || (matches!(ty.as_str(), "char" | "varchar") && coll.ends_with("_bin"))
+            }))
+    }
+}
