@@ -97,6 +97,9 @@ pub fn ensure_capture(ctx: &mut Ctx, c: &Component) -> Result<Vec<String>> {
 pub fn take(ctx: &mut Ctx, components: &[String]) -> Result<Manifest> {
     let started = Instant::now();
     let comps: Vec<Component> = ctx.components(components)?;
+    // Held until the checkpoint is listed: a collection waits, and one after a kill finds
+    // the marker and records the checkpoint as interrupted (`retention.rs`).
+    let pending = crate::retention::begin_write(&ctx.store, &ctx.actor, components)?;
     for c in &comps {
         ensure_capture(ctx, c)?;
     }
@@ -228,6 +231,7 @@ pub fn take(ctx: &mut Ctx, components: &[String]) -> Result<Manifest> {
         new_bytes,
     };
     ctx.state.add_checkpoint(&rec)?;
+    pending.listed()?;
     ctx.audit(
         "checkpoint",
         serde_json::json!({"components": components, "id": rec.id}),

@@ -16,6 +16,7 @@ pub mod progress;
 pub mod redact;
 pub mod replay;
 pub mod report;
+pub mod retention;
 pub mod rollback;
 pub mod run;
 pub mod schema;

@@ -159,6 +159,8 @@ pub trait StateStore: Send {
     fn add_checkpoint(&mut self, rec: &CheckpointRecord) -> StateResult<()>;
     /// Valid checkpoints, newest first.
     fn checkpoints(&mut self) -> StateResult<Vec<CheckpointRecord>>;
+    /// Unlists a checkpoint (`ripcord prune`); false when it was not listed.
+    fn remove_checkpoint(&mut self, id: &str) -> StateResult<bool>;
 
     fn add_capture_link(&mut self, link: &CaptureLink) -> StateResult<()>;
     /// Every link, oldest first.

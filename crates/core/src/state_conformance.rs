@@ -32,6 +32,19 @@ pub fn checkpoints_newest_first(open: Open) {
     assert_eq!(ids, ["cp-b", "cp-a"]);
 }
 
+/// A removed checkpoint is no longer listed; removing it again says it was not there.
+pub fn removed_checkpoints_are_unlisted(open: Open) {
+    let mut s = open();
+    s.add_checkpoint(&checkpoint("cp-a", "2026-01-01T00:00:00.000Z"))
+        .unwrap();
+    s.add_checkpoint(&checkpoint("cp-b", "2026-01-02T00:00:00.000Z"))
+        .unwrap();
+    assert!(s.remove_checkpoint("cp-a").unwrap());
+    assert!(!s.remove_checkpoint("cp-a").unwrap());
+    let ids: Vec<String> = s.checkpoints().unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, ["cp-b"]);
+}
+
 /// One holder at a time; the holder renews and releases; a holder that died on this host
 /// is taken over, and so is an expired lease.
 pub fn locks_have_owners_and_leases(open: Open) {
@@ -137,6 +150,10 @@ macro_rules! state_store_conformance {
             #[test]
             fn checkpoints_newest_first() {
                 $crate::state_conformance::checkpoints_newest_first(&$open);
+            }
+            #[test]
+            fn removed_checkpoints_are_unlisted() {
+                $crate::state_conformance::removed_checkpoints_are_unlisted(&$open);
             }
             #[test]
             fn locks_have_owners_and_leases() {

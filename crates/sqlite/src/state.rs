@@ -168,6 +168,14 @@ impl StateStore for SqliteState {
         Ok(v)
     }
 
+    fn remove_checkpoint(&mut self, id: &str) -> StateResult<bool> {
+        let n = self
+            .conn
+            .execute("DELETE FROM checkpoints WHERE id = ?1", params![id])
+            .map_err(e("remove checkpoint"))?;
+        Ok(n > 0)
+    }
+
     fn save_rollback(&mut self, r: &RollbackRecord) -> StateResult<()> {
         let json = serde_json::to_string(r).expect("records serialize");
         self.conn
