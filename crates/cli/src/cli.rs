@@ -58,6 +58,14 @@ pub enum Command {
     },
     /// List valid checkpoints.
     Checkpoints,
+    /// Delete checkpoints by a retention policy (restic's rules, per component), prune the
+    /// journal of entries no kept checkpoint needs, and collect the store's garbage.
+    /// Never deletes a checkpoint an unfinished rollback, a gap review or a kept
+    /// differential checkpoint needs.
+    Prune(crate::retention_cmd::PruneArgs),
+    /// Collect the store's garbage: chunks no checkpoint names, and what interrupted
+    /// checkpoints left behind (recorded in the audit log).
+    Gc,
     /// Change capture: start, stop, status.
     Capture {
         #[arg(value_parser = ["start", "stop", "status"])]

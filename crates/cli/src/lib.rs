@@ -7,4 +7,5 @@ pub mod demo;
 pub mod diff_cmd;
 pub mod guard_cmd;
 pub mod registry;
+pub mod retention_cmd;
 pub mod workshop;
