@@ -49,7 +49,12 @@ pub enum Command {
         force: bool,
     },
     /// Go/no-go: plan, databases, tables, checkpoints, capture and locks.
-    Check,
+    Check {
+        /// Also restore each component's newest checkpoint into scratch objects, time it
+        /// against the recovery-time target, verify it and drop it (over target: NO-GO).
+        #[arg(long)]
+        rehearse: bool,
+    },
     /// Take a verified checkpoint (turns capture on first).
     Checkpoint {
         /// Components to checkpoint (default: all).

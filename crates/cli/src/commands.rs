@@ -178,7 +178,7 @@ fn components(ctx: &Ctx, names: &[String]) -> Result<Vec<String>> {
 
 pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
     match cmd {
-        Command::Check => check(ctx),
+        Command::Check { rehearse } => check(ctx, rehearse),
         Command::Checkpoint { component } => {
             let comps = components(ctx, &component)?;
             let m = ripcord_core::checkpoint::take(ctx, &comps)?;
@@ -599,7 +599,7 @@ fn print_plan(plan: &rollback::RollbackPlan) {
     );
 }
 
-fn check(ctx: &mut Ctx) -> Result<i32> {
+fn check(ctx: &mut Ctx, rehearse: bool) -> Result<i32> {
     let mut t = table();
     t.set_header(["check", "result", "detail"]);
     let mut go = true;
@@ -766,6 +766,14 @@ fn check(ctx: &mut Ctx) -> Result<i32> {
                     false,
                     format!("frozen: {} ({hint})", frozen.join(", ")),
                 );
+            }
+        }
+    }
+    if rehearse {
+        for c in &comps {
+            match ripcord_core::rehearse::rehearse(ctx, c) {
+                Ok(r) => row(&mut t, format!("rehearse {}", c.name), r.ok, r.detail),
+                Err(e) => row(&mut t, format!("rehearse {}", c.name), false, e.to_string()),
             }
         }
     }

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod plan;
 pub mod progress;
 pub mod redact;
+pub mod rehearse;
 pub mod replay;
 pub mod report;
 pub mod retention;
