@@ -143,7 +143,8 @@ pub enum Command {
     },
     /// Guard without steps: probes and rules during a parallel-run period.
     Watch {
-        /// Stop watching after this long (e.g. "30m"); default: until stopped.
+        /// Stop watching after this long (e.g. "30m"); default: until stopped. Components
+        /// with `checkpoint_every` are checkpointed on schedule meanwhile.
         #[arg(long = "for")]
         for_: Option<String>,
     },

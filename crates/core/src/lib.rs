@@ -20,6 +20,7 @@ pub mod report;
 pub mod retention;
 pub mod rollback;
 pub mod run;
+pub mod schedule;
 pub mod schema;
 pub mod state;
 pub mod state_conformance;

@@ -50,7 +50,12 @@ pub fn run(ctx: &mut Ctx, connector: Arc<dyn Connector>, signals: bool) -> Resul
         signals,
         id: Some(id),
     };
+    let schedule = ripcord_core::schedule::Scheduler::start(ctx, connector.clone())?;
     let outcome = ripcord_core::run::run_with(ctx, &opts);
+    // No scheduled checkpoint once a stop's response (a rollback) may begin.
+    if let Some(s) = schedule {
+        s.finish();
+    }
     monitor.finish();
     let outcome = outcome?;
     let resolution = match &outcome.stopped {
@@ -71,9 +76,11 @@ pub fn watch(
     for_: Option<Duration>,
     signals: bool,
 ) -> Result<Option<(ripcord_core::run::Stopped, Resolution)>> {
-    if ctx.plan.probes.is_empty() {
+    if ctx.plan.probes.is_empty()
+        && ctx.plan.components.iter().all(|c| c.checkpoint_every.is_none())
+    {
         return Err(Error::Usage(
-            "the plan has no [[probe]]: there is nothing to watch".into(),
+            "the plan has no [[probe]] and no component sets checkpoint_every: there is nothing to watch".into(),
         ));
     }
     let id = new_id("watch");
@@ -100,6 +107,7 @@ pub fn watch(
             actor: ctx.actor.clone(),
         },
     )?;
+    let schedule = ripcord_core::schedule::Scheduler::start(ctx, connector.clone())?;
     let started = Instant::now();
     let req = loop {
         let left = for_.map(|f| f.saturating_sub(started.elapsed()));
@@ -114,6 +122,9 @@ pub fn watch(
             break Some(r);
         }
     };
+    if let Some(s) = schedule {
+        s.finish();
+    }
     monitor.finish();
     listener.finish();
     let Some(req) = req else {

@@ -109,6 +109,8 @@ pub struct Component {
     pub tables: Vec<String>,
     pub priority: Priority,
     pub rto: Duration,
+    /// `ripcord watch` and `run` take a checkpoint of the component this often.
+    pub checkpoint_every: Option<Duration>,
     pub invariants: Vec<Invariant>,
     /// Keyed by the captured table's name.
     pub reverse: BTreeMap<String, Reverse>,
@@ -454,6 +456,18 @@ fn validate(
             _ => 60 * 60,
         });
         let rto = duration(p, &c.rto, default_rto, "rto");
+        let checkpoint_every = c.checkpoint_every.as_ref().map(|s| {
+            let d = duration(p, &Some(s.clone()), Duration::from_secs(3600), "checkpoint_every");
+            if d < Duration::from_secs(1) {
+                p.at(
+                    s,
+                    format!("checkpoint_every {:?} is under a second", s.get_ref()),
+                    "too often",
+                    Some("write it like \"1h\" or \"30m\""),
+                );
+            }
+            d
+        });
         let mut invariants = Vec::new();
         for inv in &c.invariants {
             let i = inv.get_ref();
@@ -515,6 +529,7 @@ fn validate(
             tables,
             priority,
             rto,
+            checkpoint_every,
             invariants,
             reverse,
         });

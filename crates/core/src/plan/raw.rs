@@ -45,6 +45,7 @@ pub struct RawComponent {
     pub tables: Spanned<Vec<Spanned<String>>>,
     pub priority: Option<Spanned<String>>,
     pub rto: Option<Spanned<String>>,
+    pub checkpoint_every: Option<Spanned<String>>,
     #[serde(default)]
     pub invariants: Vec<Spanned<RawInvariant>>,
     #[serde(default)]
