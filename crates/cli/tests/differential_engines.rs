@@ -74,7 +74,10 @@ fn differential_restores_exactly_what_a_full_read_holds(engine: &'static str) {
     assert_eq!(stored, full_read, "row by row, in key order");
 
     // Restore it over changed data: the table becomes exactly the full read.
-    exec(e.as_mut(), "UPDATE accounts SET owner = 'later' WHERE id = 1");
+    exec(
+        e.as_mut(),
+        "UPDATE accounts SET owner = 'later' WHERE id = 1",
+    );
     exec(e.as_mut(), "DELETE FROM accounts WHERE id = 2");
     let req = Request {
         components: vec!["ledger".into()],

@@ -120,12 +120,22 @@ fn rehearse_leaves_business_tables_untouched_and_no_scratch(engine: &'static str
         t.contains("rehearse ledger") && t.contains("503 rows") && t.contains("verified, dropped"),
         "{t}"
     );
-    assert_eq!(business(e.as_mut()), before, "the business tables are untouched");
-    assert_eq!(scratch_left(engine, e.as_mut(), dir.path(), &db), 0, "scratch dropped");
+    assert_eq!(
+        business(e.as_mut()),
+        before,
+        "the business tables are untouched"
+    );
+    assert_eq!(
+        scratch_left(engine, e.as_mut(), dir.path(), &db),
+        0,
+        "scratch dropped"
+    );
 
     // Over its recovery-time target: NO-GO, and the scratch is dropped all the same.
     let plan = dir.path().join("ripcord.toml");
-    let p = std::fs::read_to_string(&plan).unwrap().replace("\"15m\"", "\"1ns\"");
+    let p = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("\"15m\"", "\"1ns\"");
     std::fs::write(&plan, p).unwrap();
     let o = ripcord_in(dir.path(), &["check", "--rehearse"], &[]);
     let t = text(&o);

@@ -22,7 +22,10 @@ fn a_checkpoint_every_that_is_not_a_duration_is_a_plan_error_pointing_at_it() {
     let o = ripcord_in(dir.path(), &["check"], &[]);
     assert_eq!(code(&o), 2, "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("checkpoint_every \"hourly\" is not a duration"), "{t}");
+    assert!(
+        t.contains("checkpoint_every \"hourly\" is not a duration"),
+        "{t}"
+    );
     assert!(t.contains("ripcord.toml:7"), "names the line: {t}");
 }
 

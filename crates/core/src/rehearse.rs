@@ -110,7 +110,11 @@ pub fn rehearse(ctx: &mut Ctx, c: &Component) -> Result<Rehearsal> {
     } else {
         format!(
             "{}{rows} rows of {} restored into scratch in {seconds:.3}s (target {}), verified, dropped",
-            if ok { "" } else { "over the recovery-time target: " },
+            if ok {
+                ""
+            } else {
+                "over the recovery-time target: "
+            },
             m.id,
             humantime::format_duration(c.rto)
         )

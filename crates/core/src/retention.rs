@@ -596,7 +596,7 @@ mod tests {
                 components: vec!["ledger".into()],
             })
             .collect();
-        v.sort_by(|a, b| b.at.cmp(&a.at));
+        v.sort_by_key(|c| std::cmp::Reverse(c.at));
         v
     }
 

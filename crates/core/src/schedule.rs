@@ -28,7 +28,10 @@ pub struct Scheduler {
 
 /// When each scheduled component is next due: its newest checkpoint plus its interval
 /// (now, when it has none or that is past).
-fn first_due(ctx: &mut Ctx, every: &BTreeMap<String, Duration>) -> Result<BTreeMap<String, Instant>> {
+fn first_due(
+    ctx: &mut Ctx,
+    every: &BTreeMap<String, Duration>,
+) -> Result<BTreeMap<String, Instant>> {
     let now = Instant::now();
     let wall = Utc::now();
     let list = ctx.state.checkpoints()?;
@@ -132,7 +135,11 @@ fn tick(ctx: &mut Ctx, ready: &[String], every: &BTreeMap<String, Duration>) -> 
         Ok(m) => ctx.audit(
             "checkpoint.scheduled",
             args,
-            &format!("ok: {}{}", m.id, if m.format == 2 { " (differential)" } else { "" }),
+            &format!(
+                "ok: {}{}",
+                m.id,
+                if m.format == 2 { " (differential)" } else { "" }
+            ),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "scheduled checkpoint failed");

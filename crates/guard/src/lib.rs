@@ -77,7 +77,11 @@ pub fn watch(
     signals: bool,
 ) -> Result<Option<(ripcord_core::run::Stopped, Resolution)>> {
     if ctx.plan.probes.is_empty()
-        && ctx.plan.components.iter().all(|c| c.checkpoint_every.is_none())
+        && ctx
+            .plan
+            .components
+            .iter()
+            .all(|c| c.checkpoint_every.is_none())
     {
         return Err(Error::Usage(
             "the plan has no [[probe]] and no component sets checkpoint_every: there is nothing to watch".into(),

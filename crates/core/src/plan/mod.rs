@@ -457,7 +457,12 @@ fn validate(
         });
         let rto = duration(p, &c.rto, default_rto, "rto");
         let checkpoint_every = c.checkpoint_every.as_ref().map(|s| {
-            let d = duration(p, &Some(s.clone()), Duration::from_secs(3600), "checkpoint_every");
+            let d = duration(
+                p,
+                &Some(s.clone()),
+                Duration::from_secs(3600),
+                "checkpoint_every",
+            );
             if d < Duration::from_secs(1) {
                 p.at(
                     s,
