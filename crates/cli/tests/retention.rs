@@ -213,3 +213,89 @@ fn a_checkpoint_an_unfinished_rollback_needs_is_refused_for_deletion() {
     let o = w.ripcord(&["rollback", "--resume"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
 }
+
+/// On a server engine: prune deletes only journal entries the kept checkpoint holds, and a
+/// rollback after it still carries back every write made since.
+fn prune_on_a_server_keeps_what_a_rollback_replays(engine: &'static str) {
+    use ripcord_core::engine::Engine;
+    use ripcord_core::journal::Origin;
+    let db = FreshDb::new(engine);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("ripcord.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            "[databases.legacy]\nurl = \"{}\"\n\n[components.ledger]\ndatabase = \"legacy\"\ntables = [\"accounts\"]\n",
+            db.url
+        ),
+    )
+    .unwrap();
+    let ctx = ctx_for(&plan);
+    let mut e = ctx.engine("legacy").unwrap();
+    let exec = |e: &mut dyn Engine, sql: &str| e.execute(sql, Origin::Business).unwrap();
+    exec(
+        e.as_mut(),
+        "CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner VARCHAR(50) NOT NULL)",
+    );
+    let values: Vec<String> = (1..=100).map(|i| format!("({i}, 'o{i}')")).collect();
+    exec(
+        e.as_mut(),
+        &format!("INSERT INTO accounts VALUES {}", values.join(", ")),
+    );
+    let cp = |dir: &std::path::Path| {
+        let o = ripcord_in(dir, &["checkpoint"], &[]);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+    };
+    cp(dir.path());
+    for i in 1..=30 {
+        exec(
+            e.as_mut(),
+            &format!("UPDATE accounts SET owner = 'a{i}' WHERE id = {i}"),
+        );
+    }
+    cp(dir.path());
+    for i in 31..=40 {
+        exec(
+            e.as_mut(),
+            &format!("UPDATE accounts SET owner = 'b{i}' WHERE id = {i}"),
+        );
+    }
+    let journal = |e: &mut dyn Engine| match e
+        .query_scalar("SELECT COUNT(*) FROM _ripcord_journal")
+        .unwrap()
+    {
+        ripcord_core::value::Value::Int(n) => n,
+        v => panic!("{v:?}"),
+    };
+    assert_eq!(journal(e.as_mut()), 40);
+    let o = ripcord_in(dir.path(), &["prune", "--keep-last", "1"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(
+        journal(e.as_mut()),
+        10,
+        "only the writes since the kept checkpoint"
+    );
+    let o = ripcord_in(
+        dir.path(),
+        &["rollback", "--yes", "--reason", "after prune"],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    for (id, owner) in [(30, "a30"), (40, "b40"), (50, "o50")] {
+        assert_eq!(
+            e.query_scalar(&format!("SELECT owner FROM accounts WHERE id = {id}"))
+                .unwrap(),
+            ripcord_core::value::Value::Text(owner.into())
+        );
+    }
+}
+
+#[test]
+fn prune_on_postgres_keeps_what_a_rollback_replays() {
+    prune_on_a_server_keeps_what_a_rollback_replays("postgres");
+}
+
+#[test]
+fn prune_on_mariadb_keeps_what_a_rollback_replays() {
+    prune_on_a_server_keeps_what_a_rollback_replays("mysql");
+}
