@@ -3,7 +3,7 @@
 //! inside one read-only repeatable-read transaction, so every answer comes from one snapshot.
 
 use crate::{describe, q};
-use postgres::{Client, NoTls, SimpleQueryMessage};
+use postgres::{Client, SimpleQueryMessage};
 use ripcord_core::engine::EngineError;
 use ripcord_core::schema::TableSchema;
 use ripcord_diff::canon::Class;
@@ -85,19 +85,12 @@ impl Dialect for Pg {
 impl PgDiff {
     pub fn open(url: &str) -> Result<PgDiff, DiffError> {
         let shown = ripcord_core::redact::redact_url(url);
-        let fail = |e: postgres::Error| {
-            DiffError::query(
-                shown.clone(),
-                "connect",
-                ripcord_core::redact::scrub(&describe(&e)),
-            )
-        };
-        let mut client = Client::connect(url, NoTls).map_err(fail)?;
-        client.batch_execute(SESSION).map_err(fail)?;
-        let schema: Option<String> = client
-            .query_one("SELECT current_schema()::text", &[])
-            .map_err(fail)?
-            .get(0);
+        let (client, schema, _tls) = crate::connect::connect(url, |c| {
+            c.batch_execute(SESSION)?;
+            c.query_one("SELECT current_schema()::text", &[])
+                .map(|r| r.get::<_, Option<String>>(0))
+        })
+        .map_err(|e| DiffError::query(shown.clone(), "connect", ripcord_core::redact::scrub(&e)))?;
         let schema = schema.ok_or_else(|| {
             DiffError::query(
                 shown.clone(),

@@ -2,7 +2,7 @@ use crate::ddl::{self, ColInfo};
 use crate::text::{self, Kind};
 use crate::{describe, err, is_cancel, lit, map_err, q};
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 use ripcord_core::engine::*;
 use ripcord_core::journal::{JournalEntry, JournalMark, Op, Origin, RowImage};
 use ripcord_core::schema::TableSchema;
@@ -12,6 +12,8 @@ use std::io::{BufRead, Write};
 
 pub struct PgEngine {
     client: Client,
+    /// The TLS connector the session was opened with; a cancel request needs it.
+    tls: crate::connect::Tls,
     /// The schema ripcord works in: the connection's `current_schema()`.
     schema: String,
     prepared: bool,
@@ -55,23 +57,21 @@ impl PgEngine {
         let connect = |reason: String| EngineError::Connect {
             engine: "postgres",
             url: ripcord_core::redact::redact_url(url),
-            reason,
+            // The driver's messages never include the password, but scrub them anyway.
+            reason: ripcord_core::redact::scrub(&reason),
         };
-        // The driver's messages never include the password, but scrub them anyway.
-        let mut client = Client::connect(url, NoTls)
-            .map_err(|e| connect(ripcord_core::redact::scrub(&describe(&e))))?;
-        client
-            .batch_execute(SESSION)
-            .map_err(|e| connect(describe(&e)))?;
-        let schema: Option<String> = client
-            .query_one("SELECT current_schema()::text", &[])
-            .map_err(|e| connect(describe(&e)))?
-            .get(0);
+        let (client, schema, tls) = crate::connect::connect(url, |c| {
+            c.batch_execute(SESSION)?;
+            c.query_one("SELECT current_schema()::text", &[])
+                .map(|r| r.get::<_, Option<String>>(0))
+        })
+        .map_err(connect)?;
         let schema = schema.ok_or_else(|| {
             connect("no schema in the search_path exists; ripcord needs one to work in".into())
         })?;
         Ok(PgEngine {
             client,
+            tls,
             schema,
             prepared: false,
             eval_cache: HashMap::new(),
@@ -1263,15 +1263,15 @@ impl Engine for PgEngine {
     }
 
     fn cancel_handle(&self) -> Box<dyn CancelHandle> {
-        Box::new(Cancel(self.client.cancel_token()))
+        Box::new(Cancel(self.client.cancel_token(), self.tls.clone()))
     }
 }
 
-struct Cancel(postgres::CancelToken);
+struct Cancel(postgres::CancelToken, crate::connect::Tls);
 
 impl CancelHandle for Cancel {
     fn cancel(&self) {
-        if let Err(e) = self.0.cancel_query(NoTls) {
+        if let Err(e) = self.0.cancel_query(self.1.clone()) {
             tracing::warn!(error = %e, "could not send the cancel request");
         }
     }

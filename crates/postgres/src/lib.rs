@@ -17,6 +17,7 @@
 //! journal row its writer's transaction id, so a reader also returns entries below `high`
 //! whose transaction committed after the snapshot (ARCHITECTURE.md invariant 2).
 
+pub mod connect;
 mod ddl;
 mod diff;
 mod engine;
