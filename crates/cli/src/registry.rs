@@ -57,7 +57,12 @@ pub fn url_forms(last: &str) -> String {
 }
 
 /// Whether `s` is written as a database URL rather than a plan name or `checkpoint:ID`:
-/// `scheme://…`, or one of the engines whose URLs are file paths (`sqlite:PATH`).
+/// `scheme://…`, one of the engines whose URLs are file paths (`sqlite:PATH`), or a
+/// `keyword=value` string for an engine that takes them.
 pub fn looks_like_url(s: &str) -> bool {
-    s.contains("://") || for_url(s).is_some_and(|e| e.kind.file_urls && s.contains(':'))
+    s.contains("://")
+        || for_url(s).is_some_and(|e| {
+            (e.kind.file_urls && s.contains(':'))
+                || (e.kind.keyword_strings && ripcord_core::engine::is_keyword_string(s))
+        })
 }

@@ -132,6 +132,9 @@ pub struct EngineKind {
     pub url_example: &'static str,
     /// The URL after `scheme:` is a file path, which a plan resolves against its own folder.
     pub file_urls: bool,
+    /// Also takes libpq-style `keyword=value` strings (`host=db dbname=erp`), which have no
+    /// scheme.
+    pub keyword_strings: bool,
     pub types: TypeQuirks,
 }
 
@@ -140,7 +143,18 @@ impl EngineKind {
     pub fn matches(&self, url: &str) -> bool {
         self.schemes
             .contains(&url.split(':').next().unwrap_or_default())
+            || (self.keyword_strings && is_keyword_string(url))
     }
+}
+
+/// Whether `s` is written as `keyword=value …` (its first word is a keyword and `=`), not
+/// as a URL.
+pub fn is_keyword_string(s: &str) -> bool {
+    let s = s.trim_start();
+    let word_end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    word_end > 0 && !s.contains("://") && s[word_end..].trim_start().starts_with('=')
 }
 
 /// The engines' URL forms as one phrase: "a:PATH, b://… or c://…" with `last` = "or".

@@ -18,8 +18,16 @@ const SECRET_PARAMS: &[&str] = &[
     "apikey",
 ];
 
-/// The URL with its password and secret query parameters masked.
+/// The URL with its password and secret query parameters masked; for a `keyword=value`
+/// connection string, the values of its secret keywords.
 pub fn redact_url(url: &str) -> String {
+    if crate::engine::is_keyword_string(url) {
+        let mut out = url.to_string();
+        for (_, range, _) in secret_keywords(url).into_iter().rev() {
+            out.replace_range(range, MASK);
+        }
+        return out;
+    }
     let mut out = url.to_string();
     if let Some(scheme_end) = out.find("://") {
         let rest_start = scheme_end + 3;
@@ -51,8 +59,67 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// The secret keywords of a `keyword=value` string: (keyword, span of the value as written,
+/// the value unquoted).
+fn secret_keywords(s: &str) -> Vec<(String, std::ops::Range<usize>, String)> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let ws = |c: u8| c.is_ascii_whitespace();
+    while i < b.len() {
+        while i < b.len() && ws(b[i]) {
+            i += 1;
+        }
+        let k0 = i;
+        while i < b.len() && b[i] != b'=' && !ws(b[i]) {
+            i += 1;
+        }
+        let key = s[k0..i].to_ascii_lowercase();
+        while i < b.len() && ws(b[i]) {
+            i += 1;
+        }
+        if i >= b.len() || b[i] != b'=' {
+            break;
+        }
+        i += 1;
+        while i < b.len() && ws(b[i]) {
+            i += 1;
+        }
+        let v0 = i;
+        let mut value = Vec::new();
+        if i < b.len() && b[i] == b'\'' {
+            i += 1;
+            while i < b.len() && b[i] != b'\'' {
+                if b[i] == b'\\' && i + 1 < b.len() {
+                    i += 1;
+                }
+                value.push(b[i]);
+                i += 1;
+            }
+            i = (i + 1).min(b.len());
+        } else {
+            while i < b.len() && !ws(b[i]) {
+                if b[i] == b'\\' && i + 1 < b.len() {
+                    i += 1;
+                }
+                value.push(b[i]);
+                i += 1;
+            }
+        }
+        if SECRET_PARAMS.contains(&key.as_str()) {
+            out.push((key, v0..i, String::from_utf8_lossy(&value).into_owned()));
+        }
+    }
+    out
+}
+
 /// The secret parts of a URL (password, secret parameters), to register with [`register`].
 pub fn secrets_in_url(url: &str) -> Vec<String> {
+    if crate::engine::is_keyword_string(url) {
+        let mut found: Vec<String> = secret_keywords(url).into_iter().map(|x| x.2).collect();
+        found.retain(|s| s.len() >= 3);
+        return found;
+    }
     let mut found = Vec::new();
     let redacted = redact_url(url);
     // Walk both strings: wherever the redacted one has the mask, the original has a secret.
@@ -143,6 +210,22 @@ mod tests {
         assert_eq!(
             redact_url("postgres://h/db?sslmode=require&password=s3cret&token=abc"),
             "postgres://h/db?sslmode=require&password=***&token=***"
+        );
+    }
+
+    #[test]
+    fn keyword_string_secrets_are_masked_quoted_or_not() {
+        assert_eq!(
+            redact_url("host=db password=hunter2 dbname=erp"),
+            "host=db password=*** dbname=erp"
+        );
+        assert_eq!(
+            redact_url("host=db password = 'it\\'s secret' sslpassword=k3y"),
+            "host=db password = *** sslpassword=***"
+        );
+        assert_eq!(
+            secrets_in_url("password='it\\'s secret' host=x"),
+            vec!["it's secret".to_string()]
         );
     }
 

@@ -6,7 +6,7 @@
 
 use crate::sql::q;
 use mysql::prelude::Queryable;
-use mysql::{Conn, Opts, OptsBuilder};
+use mysql::Conn;
 use ripcord_core::engine::{Engine, EngineError};
 use ripcord_core::schema::TableSchema;
 use ripcord_diff::canon::{self, Class};
@@ -94,21 +94,13 @@ impl MyDiff {
             }
             DiffError::query(shown.clone(), "connect", e)
         };
-        let driver_url = match url.strip_prefix("mariadb://") {
-            Some(rest) => format!("mysql://{rest}"),
-            None => url.to_string(),
-        };
-        let opts = Opts::from_url(&driver_url).map_err(|e| fail(e.to_string()))?;
-        if opts.get_db_name().is_none() {
+        let target = crate::connect::resolve(url, &crate::connect::Env::process()).map_err(fail)?;
+        if target.opts.get_db_name().is_none() {
             return Err(fail("the URL names no database".into()));
         }
-        let b = OptsBuilder::from_opts(opts).init(vec![
-            "SET NAMES utf8mb4",
-            "SET time_zone = '+00:00'",
-            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-            "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
-        ]);
-        let conn = Conn::new(b).map_err(|e| fail(e.to_string()))?;
+        let mut conn = crate::connect::open(&target).map_err(fail)?;
+        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            .map_err(|e| fail(crate::describe(&e)))?;
         Ok(MyDiff {
             conn,
             url: url.to_string(),
@@ -129,7 +121,7 @@ impl SqlSource for MyDiff {
     }
     fn rows_of(&mut self, sql: &str, context: &str) -> Result<Vec<CanonRow>, DiffError> {
         let shown = self.shown.clone();
-        let fail = |e: mysql::Error| DiffError::query(shown.clone(), context, e);
+        let fail = |e: mysql::Error| DiffError::query(shown.clone(), context, crate::describe(&e));
         let rows: Vec<mysql::Row> = self.conn.query(sql).map_err(fail)?;
         Ok(rows
             .into_iter()

@@ -13,16 +13,14 @@
 //! `sql.rs`), so what is restored is exactly what the server printed.
 
 use crate::sql::{self, Class, q};
-use mysql::consts::CapabilityFlags;
 use mysql::prelude::Queryable;
-use mysql::{Conn, Opts, OptsBuilder};
+use mysql::Conn;
 use ripcord_core::engine::*;
 use ripcord_core::journal::{JournalEntry, JournalMark, Op, Origin, RowImage};
 use ripcord_core::schema::{Column, TableSchema};
 use ripcord_core::value::{Row, Value};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 /// How far below the snapshot's highest journal sequence holes are looked for. A
 /// transaction that took a sequence number and is still open after this many later journal
@@ -38,8 +36,9 @@ mod housekeeping;
 
 pub struct MyEngine {
     conn: Conn,
-    /// The driver URL (password included) for the cancel connection; never shown.
-    url: String,
+    /// Where the session was opened (password included) for the cancel connection; never
+    /// shown.
+    target: crate::connect::Target,
     conn_id: u32,
     /// Set by a cancel; a statement that a kill ended without an error (e.g. `SLEEP`
     /// returns 1) still reports `Cancelled`.
@@ -54,33 +53,8 @@ fn err(context: impl Into<String>) -> impl FnOnce(mysql::Error) -> EngineError {
         {
             return EngineError::Cancelled;
         }
-        EngineError::sql(context, e)
+        EngineError::sql(context, crate::describe(&e))
     }
-}
-
-fn driver_opts(url: &str) -> Result<(Opts, String), String> {
-    let driver_url = match url.strip_prefix("mariadb://") {
-        Some(rest) => format!("mysql://{rest}"),
-        None => url.to_string(),
-    };
-    let opts = Opts::from_url(&driver_url).map_err(|e| e.to_string())?;
-    Ok((opts, driver_url))
-}
-
-fn connect(opts: Opts) -> Result<Conn, mysql::Error> {
-    let b = OptsBuilder::from_opts(opts)
-        .tcp_connect_timeout(Some(Duration::from_secs(10)))
-        // UPDATE reports matched rows, so setting a column to its current value is not
-        // mistaken for a missing row.
-        .additional_capabilities(CapabilityFlags::CLIENT_FOUND_ROWS)
-        .init(vec![
-            "SET NAMES utf8mb4",
-            "SET time_zone = '+00:00'",
-            "SET sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
-            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-            "SET @ripcord_origin = NULL",
-        ]);
-    Conn::new(b)
 }
 
 fn text(v: Option<&mysql::Value>) -> Option<String> {
@@ -275,15 +249,16 @@ impl MyEngine {
                 reason,
             }
         };
-        let (opts, driver_url) = driver_opts(url).map_err(&connect_err)?;
-        if opts.get_db_name().is_none() {
+        let target = crate::connect::resolve(url, &crate::connect::Env::process())
+            .map_err(&connect_err)?;
+        if target.opts.get_db_name().is_none() {
             return Err(connect_err("the URL names no database".into()));
         }
-        let conn = connect(opts).map_err(|e| connect_err(e.to_string()))?;
+        let conn = crate::connect::open(&target).map_err(&connect_err)?;
         let conn_id = conn.connection_id();
         Ok(MyEngine {
             conn,
-            url: driver_url,
+            target,
             conn_id,
             cancelled: Arc::new(AtomicBool::new(false)),
         })
@@ -1322,7 +1297,7 @@ impl Engine for MyEngine {
 
     fn cancel_handle(&self) -> Box<dyn CancelHandle> {
         Box::new(Killer {
-            url: self.url.clone(),
+            target: self.target.clone(),
             conn_id: self.conn_id,
             cancelled: self.cancelled.clone(),
         })
@@ -1330,7 +1305,7 @@ impl Engine for MyEngine {
 }
 
 struct Killer {
-    url: String,
+    target: crate::connect::Target,
     conn_id: u32,
     cancelled: Arc<AtomicBool>,
 }
@@ -1340,14 +1315,14 @@ impl CancelHandle for Killer {
     /// interrupted statement fails with ER_QUERY_INTERRUPTED, reported as `Cancelled`.
     fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
-        let r = Opts::from_url(&self.url)
-            .map_err(mysql::Error::from)
-            .and_then(connect)
-            .and_then(|mut c| c.query_drop(format!("KILL QUERY {}", self.conn_id)));
+        let r = crate::connect::open(&self.target).and_then(|mut c| {
+            c.query_drop(format!("KILL QUERY {}", self.conn_id))
+                .map_err(|e| crate::describe(&e))
+        });
         if let Err(e) = r {
             tracing::warn!(
                 "could not cancel the MariaDB statement: {}",
-                ripcord_core::redact::scrub(&e.to_string())
+                ripcord_core::redact::scrub(&e)
             );
         }
     }

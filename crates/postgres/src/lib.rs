@@ -36,6 +36,7 @@ pub const KIND: EngineKind = EngineKind {
     schemes: &["postgres", "postgresql"],
     url_example: "postgres://…",
     file_urls: false,
+    keyword_strings: true,
     types: TypeQuirks {
         timestamp_fraction_digits: 6,
         bool_as_int: false,

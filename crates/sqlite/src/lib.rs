@@ -18,6 +18,7 @@ pub const KIND: EngineKind = EngineKind {
     schemes: &["sqlite"],
     url_example: "sqlite:PATH",
     file_urls: true,
+    keyword_strings: false,
     types: TypeQuirks {
         timestamp_fraction_digits: 0,
         bool_as_int: false,

@@ -10,6 +10,7 @@ const ENGINES: &[EngineKind] = &[
         schemes: &["sqlite"],
         url_example: "sqlite:PATH",
         file_urls: true,
+        keyword_strings: false,
         types: TypeQuirks {
             timestamp_fraction_digits: 0,
             bool_as_int: false,
@@ -20,6 +21,7 @@ const ENGINES: &[EngineKind] = &[
         schemes: &["postgres", "postgresql"],
         url_example: "postgres://…",
         file_urls: false,
+        keyword_strings: true,
         types: TypeQuirks {
             timestamp_fraction_digits: 6,
             bool_as_int: false,
@@ -30,6 +32,7 @@ const ENGINES: &[EngineKind] = &[
         schemes: &["mysql", "mariadb"],
         url_example: "mysql://…",
         file_urls: false,
+        keyword_strings: false,
         types: TypeQuirks {
             timestamp_fraction_digits: 0,
             bool_as_int: true,
