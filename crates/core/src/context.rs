@@ -34,6 +34,7 @@ impl Ctx {
                 Error::Usage(format!("no database named {database:?} in the plan"))
             })?;
         let mut e = self.connector.connect(db)?;
+        e.set_lock_timeout(db.lock_timeout);
         e.prepare()?;
         Ok(e)
     }

@@ -177,6 +177,10 @@ pub trait Engine: Send {
     /// Creates ripcord's bookkeeping tables (journal, control, replay positions) if absent.
     fn prepare(&mut self) -> EngineResult<()>;
 
+    /// How long `freeze` and `restore_table` wait for a lock on a business table; past it
+    /// they fail naming the sessions that hold it. Engines whose locks cannot wait ignore it.
+    fn set_lock_timeout(&mut self, _timeout: std::time::Duration) {}
+
     fn list_tables(&mut self) -> EngineResult<Vec<String>>;
     fn table_schema(&mut self, table: &str) -> EngineResult<TableSchema>;
 

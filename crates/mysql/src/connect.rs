@@ -116,7 +116,12 @@ pub fn resolve(url: &str, env: &Env) -> Result<Target, String> {
             let v = percent_encoding::percent_decode_str(v)
                 .decode_utf8_lossy()
                 .into_owned();
-            ours.insert(k.replace('_', "-").replace("sslmode", "ssl-mode"), v);
+            let k = match k {
+                "sslmode" | "ssl_mode" => "ssl-mode".to_string(),
+                "connect_timeout" => k.to_string(),
+                _ => k.replace('_', "-"),
+            };
+            ours.insert(k, v);
         } else {
             rest.push(kv);
         }
@@ -300,6 +305,9 @@ pub fn explain(e: &mysql::Error, t: &Target) -> String {
             format!("{place} refused the login: {}{from}", m.message)
         }
         mysql::Error::IoError(io) => io_words(io, t),
+        mysql::Error::DriverError(DriverError::CouldNotConnect(Some((_, desc, kind)))) => {
+            io_words(&std::io::Error::new(*kind, desc.clone()), t)
+        }
         mysql::Error::TlsError(tls) => format!("TLS failed with {place}: {}", tls_words(&tls.to_string(), t)),
         other => format!("{place}: {}", crate::describe(other)),
     }
@@ -323,6 +331,12 @@ fn io_words(io: &std::io::Error, t: &Target) -> String {
             if m.contains("lookup address") || m.contains("Name or service not known") {
                 let host = place.rsplit_once(':').map(|x| x.0).unwrap_or(place);
                 format!("cannot resolve the host name {host:?} ({m})")
+            } else if io.kind() == std::io::ErrorKind::ConnectionReset
+                || io.kind() == std::io::ErrorKind::UnexpectedEof
+            {
+                format!(
+                    "{place} closed the connection during the handshake (is it a MariaDB/MySQL server? {m})"
+                )
             } else {
                 format!("{place}: {m}")
             }

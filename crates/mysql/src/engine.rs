@@ -43,6 +43,9 @@ pub struct MyEngine {
     /// Set by a cancel; a statement that a kill ended without an error (e.g. `SLEEP`
     /// returns 1) still reports `Cancelled`.
     cancelled: Arc<AtomicBool>,
+    /// The lock wait allowed to freeze and restore (`lock_wait_timeout`, metadata locks,
+    /// and `innodb_lock_wait_timeout`, row locks).
+    lock_timeout: std::time::Duration,
 }
 
 fn err(context: impl Into<String>) -> impl FnOnce(mysql::Error) -> EngineError {
@@ -261,7 +264,105 @@ impl MyEngine {
             target,
             conn_id,
             cancelled: Arc::new(AtomicBool::new(false)),
+            lock_timeout: ripcord_core::plan::DEFAULT_LOCK_TIMEOUT,
         })
+    }
+
+    /// Bounds (or, with `false`, sets back to the server's defaults) how long this session
+    /// waits for metadata and row locks.
+    fn bound_lock_waits(&mut self, on: bool) -> EngineResult<()> {
+        let sql = if on {
+            let s = self.lock_timeout.as_secs().max(1);
+            format!("SET SESSION lock_wait_timeout = {s}, SESSION innodb_lock_wait_timeout = {s}")
+        } else {
+            "SET SESSION lock_wait_timeout = DEFAULT, SESSION innodb_lock_wait_timeout = DEFAULT"
+                .to_string()
+        };
+        self.exec(&sql, "lock_wait_timeout")
+    }
+
+    /// A lock wait timeout on `tables` made into a sentence naming the sessions that hold
+    /// locks on them (from `metadata_lock_info` when the plugin is installed, else every
+    /// open transaction); other errors pass through.
+    fn name_lock_holders(&mut self, e: EngineError, tables: &[String]) -> EngineError {
+        let EngineError::Sql { context, reason } = &e else {
+            return e;
+        };
+        if !reason.contains(&format!("error {ER_LOCK_WAIT_TIMEOUT},")) {
+            return e;
+        }
+        let names: Vec<String> = tables.iter().map(|t| sql::lit(t)).collect();
+        let row = "p.ID, p.USER, p.HOST, COALESCE(p.DB, ''), COMMAND, COALESCE(p.STATE, ''), \
+             LEFT(COALESCE(p.INFO, ''), 200)";
+        let mdl = self.rows(
+            &format!(
+                "SELECT DISTINCT {row}, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), m.LOCK_MODE, m.TABLE_NAME \
+                 FROM information_schema.METADATA_LOCK_INFO m \
+                 JOIN information_schema.PROCESSLIST p ON p.ID = m.THREAD_ID \
+                 LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
+                 WHERE m.TABLE_SCHEMA = DATABASE() AND m.TABLE_NAME IN ({}) AND p.ID <> CONNECTION_ID() ORDER BY 1",
+                names.join(", ")
+            ),
+            "lock holders",
+        );
+        let (rows, which) = match mdl {
+            Ok(r) => (Ok(r), "held by"),
+            // Without the metadata_lock_info plugin, the open transactions are the suspects.
+            Err(_) => (
+                self.rows(
+                    &format!(
+                        "SELECT {row}, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), NULL, NULL \
+                         FROM information_schema.INNODB_TRX t \
+                         JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+                         WHERE p.ID <> CONNECTION_ID() ORDER BY t.trx_started"
+                    ),
+                    "open transactions",
+                ),
+                "open transactions (one of them holds it; the metadata_lock_info plugin would say which)",
+            ),
+        };
+        let f = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+        let held = match rows {
+            Ok(r) if r.is_empty() => {
+                "no session holds a lock on them any more; try again".to_string()
+            }
+            Ok(r) => format!(
+                "{which}: {}",
+                r.iter()
+                    .map(|r| {
+                        let open = match f(r, 7) {
+                            s if s.is_empty() => String::new(),
+                            s => format!(", in a transaction for {s} s"),
+                        };
+                        let lock = match f(r, 8) {
+                            s if s.is_empty() => String::new(),
+                            s => format!(", {s} on {}", f(r, 9)),
+                        };
+                        let stmt = match f(r, 6) {
+                            s if s.is_empty() => "no statement running".to_string(),
+                            s => s,
+                        };
+                        format!(
+                            "thread {} (user {}, from {}{open}, {}{lock}): {stmt}",
+                            f(r, 0),
+                            f(r, 1),
+                            f(r, 2),
+                            f(r, 4),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            Err(q) => format!("could not list the holders: {q}"),
+        };
+        EngineError::sql(
+            context.clone(),
+            format!(
+                "waited {} s for a lock on {} and gave up (lock_wait_timeout); {held}. End or finish that session, or raise lock_timeout for this database in the plan",
+                self.lock_timeout.as_secs().max(1),
+                tables.join(", "),
+            ),
+        )
     }
 
     /// Runs statements (one or several), failing on the first error.
@@ -779,6 +880,10 @@ impl Engine for MyEngine {
         crate::KIND.types
     }
 
+    fn set_lock_timeout(&mut self, timeout: std::time::Duration) {
+        self.lock_timeout = timeout;
+    }
+
     fn prepare(&mut self) -> EngineResult<()> {
         const T: &str = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
         self.exec(
@@ -892,12 +997,22 @@ impl Engine for MyEngine {
             "SET FOREIGN_KEY_CHECKS = 0, UNIQUE_CHECKS = 0, @ripcord_origin = 'ripcord'",
             "restore session",
         )?;
+        self.bound_lock_waits(true)?;
         let r = self.restore_steps(schema, rows, opts);
+        let unbound = self.bound_lock_waits(false);
         let reset = self.exec(
             "SET FOREIGN_KEY_CHECKS = 1, UNIQUE_CHECKS = 1, @ripcord_origin = NULL",
             "restore session",
         );
-        let n = r?;
+        let n = match r {
+            Err(ripcord_core::Error::Engine(e)) => {
+                return Err(self
+                    .name_lock_holders(e, std::slice::from_ref(&schema.name))
+                    .into());
+            }
+            other => other?,
+        };
+        unbound?;
         reset?;
         Ok(n)
     }
@@ -1211,19 +1326,41 @@ impl Engine for MyEngine {
     }
 
     fn freeze(&mut self, tables: &[String]) -> EngineResult<()> {
-        for t in tables {
-            for s in freeze_sql(t) {
-                self.exec(&s, &format!("freeze {t}"))?;
+        let before = self.frozen_tables()?;
+        self.bound_lock_waits(true)?;
+        // Each CREATE TRIGGER commits on its own: remember what was made, so a freeze that
+        // cannot finish takes its triggers back instead of leaving tables half-frozen.
+        let mut made: Vec<String> = Vec::new();
+        let mut r = Ok(());
+        'tables: for t in tables {
+            for stmt in freeze_sql(t) {
+                if let Err(e) = self.exec(&stmt, &format!("freeze {t}")) {
+                    r = Err(e);
+                    break 'tables;
+                }
+                made.push(t.clone());
             }
-            self.exec(
+            if let Err(e) = self.exec(
                 &format!(
                     "INSERT IGNORE INTO _ripcord_frozen (tbl) VALUES ({})",
                     sql::lit(t)
                 ),
                 "freeze",
-            )?;
+            ) {
+                r = Err(e);
+                break;
+            }
         }
-        Ok(())
+        if let Err(e) = r {
+            made.dedup();
+            made.retain(|t| !before.contains(t));
+            if let Err(undo) = self.unfreeze(&made) {
+                tracing::warn!("could not take back a failed freeze: {undo}");
+            }
+            let _ = self.bound_lock_waits(false);
+            return Err(self.name_lock_holders(e, tables));
+        }
+        self.bound_lock_waits(false)
     }
 
     fn unfreeze(&mut self, tables: &[String]) -> EngineResult<()> {

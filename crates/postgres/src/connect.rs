@@ -777,6 +777,11 @@ fn explain(e: &postgres::Error, t: &Target) -> String {
                         "connection refused by {place} (is PostgreSQL running and listening there?)"
                     );
                 }
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof => {
+                    return format!(
+                        "{place} closed the connection during the startup (is it a PostgreSQL server? {io})"
+                    );
+                }
                 std::io::ErrorKind::TimedOut => {
                     return format!(
                         "no answer from {place} within {} (is the host up? a firewall may be dropping the packets)",

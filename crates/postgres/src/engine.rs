@@ -19,6 +19,8 @@ pub struct PgEngine {
     prepared: bool,
     /// eval_exprs statements: SQL → (result kinds, statement returning text).
     eval_cache: HashMap<String, (Vec<Kind>, Statement)>,
+    /// The lock wait allowed to freeze and restore (`SET LOCAL lock_timeout`).
+    lock_timeout: std::time::Duration,
 }
 
 /// Ops per optimistic savepoint in `apply`; a refusal replays its chunk op by op.
@@ -75,6 +77,7 @@ impl PgEngine {
             schema,
             prepared: false,
             eval_cache: HashMap::new(),
+            lock_timeout: ripcord_core::plan::DEFAULT_LOCK_TIMEOUT,
         })
     }
 
@@ -125,6 +128,66 @@ impl PgEngine {
                 Err(e)
             }
         }
+    }
+
+    fn set_local_lock_timeout(&self) -> String {
+        format!(
+            "SET LOCAL lock_timeout = '{}ms'",
+            self.lock_timeout.as_millis().max(1)
+        )
+    }
+
+    /// A lock timeout on `tables` made into a sentence naming the sessions holding locks on
+    /// them (what they run, for how long, from where); other errors pass through.
+    fn name_lock_holders(&mut self, e: EngineError, tables: &[String]) -> EngineError {
+        let EngineError::Sql { context, reason } = &e else {
+            return e;
+        };
+        if !reason.contains("lock timeout") {
+            return e;
+        }
+        let names: Vec<String> = tables.iter().map(|t| q(t)).collect();
+        let holders = self.client.query(
+            "SELECT DISTINCT a.pid, coalesce(a.usename, ''), coalesce(a.application_name, ''),                  coalesce(host(a.client_addr), 'local socket'),                  coalesce(extract(epoch FROM now() - a.xact_start)::bigint, 0),                  coalesce(a.state, ''), left(coalesce(a.query, ''), 200), l.mode, c.relname::text              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid              JOIN pg_class c ON c.oid = l.relation              WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_backend_pid()                AND l.relation IN (SELECT to_regclass(x) FROM unnest($1::text[]) x)              ORDER BY 1",
+            &[&names],
+        );
+        let held = match holders {
+            Ok(rows) if rows.is_empty() => {
+                "no session holds a lock on them any more; try again".to_string()
+            }
+            Ok(rows) => rows
+                .iter()
+                .map(|r| {
+                    format!(
+                        "pid {} (user {}, application {:?}, from {}, in its transaction for {} s, {}, {} on {}), {}: {}",
+                        r.get::<_, i32>(0),
+                        r.get::<_, String>(1),
+                        r.get::<_, String>(2),
+                        r.get::<_, String>(3),
+                        r.get::<_, i64>(4),
+                        r.get::<_, String>(5),
+                        r.get::<_, String>(7),
+                        r.get::<_, String>(8),
+                        if r.get::<_, String>(5).starts_with("idle") {
+                            "last statement"
+                        } else {
+                            "running"
+                        },
+                        r.get::<_, String>(6).trim(),
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            Err(q) => format!("could not list the holders: {}", describe(&q)),
+        };
+        EngineError::sql(
+            context.clone(),
+            format!(
+                "waited {} s for a lock on {} and gave up (lock_timeout); held by {held}. End or finish that session, or raise lock_timeout for this database in the plan",
+                self.lock_timeout.as_secs_f64(),
+                tables.join(", "),
+            ),
+        )
     }
 
     fn write<T>(
@@ -491,6 +554,10 @@ impl Engine for PgEngine {
         crate::KIND.types
     }
 
+    fn set_lock_timeout(&mut self, timeout: std::time::Duration) {
+        self.lock_timeout = timeout;
+    }
+
     fn prepare(&mut self) -> EngineResult<()> {
         let s = self.s();
         let sql = format!(
@@ -654,10 +721,12 @@ impl Engine for PgEngine {
     ) -> ripcord_core::Result<u64> {
         self.ensure_prepared()?;
         let t = schema.name.clone();
-        self.tx(
+        let set_lock = self.set_local_lock_timeout();
+        let r = self.tx(
             "BEGIN",
             Some(Origin::Ripcord),
             |c, sch| -> ripcord_core::Result<u64> {
+                c.batch_execute(&set_lock).map_err(err("lock_timeout"))?;
                 let old = ddl::table_oid(c, sch, &t)?;
                 // Other tables' foreign keys to this one: dropped for the swap, added back
                 // once the rows are in.
@@ -772,7 +841,13 @@ impl Engine for PgEngine {
                 .map_err(err("record restore"))?;
                 Ok(n)
             },
-        )
+        );
+        match r {
+            Err(ripcord_core::Error::Engine(e)) => {
+                Err(self.name_lock_holders(e, std::slice::from_ref(&schema.name)).into())
+            }
+            other => other,
+        }
     }
 
     fn restore_done(&mut self, tag: &str) -> EngineResult<bool> {
@@ -1147,13 +1222,17 @@ impl Engine for PgEngine {
 
     fn freeze(&mut self, tables: &[String]) -> EngineResult<()> {
         self.ensure_prepared()?;
-        self.write(Origin::Ripcord, |c, sch| {
+        let set_lock = self.set_local_lock_timeout();
+        // One transaction: a freeze that cannot take every table's lock freezes none.
+        let r = self.write(Origin::Ripcord, |c, sch| {
+            c.batch_execute(&set_lock).map_err(err("lock_timeout"))?;
             for t in tables {
                 c.batch_execute(&freeze_sql(sch, t))
                     .map_err(err(format!("freeze {t}")))?;
             }
             Ok(())
-        })
+        });
+        r.map_err(|e| self.name_lock_holders(e, tables))
     }
 
     fn unfreeze(&mut self, tables: &[String]) -> EngineResult<()> {

@@ -68,7 +68,13 @@ pub enum Priority {
 pub struct Database {
     pub name: String,
     pub url: SecretUrl,
+    /// How long a freeze or a restore waits for a lock on a business table before it gives
+    /// up naming the session that holds it.
+    pub lock_timeout: Duration,
 }
+
+/// The default of `[databases.X] lock_timeout`.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug)]
 pub enum Check {
@@ -393,6 +399,12 @@ fn validate(
             Database {
                 name: name.clone(),
                 url: SecretUrl::new(url),
+                lock_timeout: duration(
+                    p,
+                    &db.get_ref().lock_timeout,
+                    DEFAULT_LOCK_TIMEOUT,
+                    "lock_timeout",
+                ),
             },
         );
     }

@@ -35,6 +35,7 @@ pub struct RawProject {
 #[serde(deny_unknown_fields)]
 pub struct RawDatabase {
     pub url: Spanned<String>,
+    pub lock_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
