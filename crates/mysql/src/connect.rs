@@ -285,6 +285,11 @@ fn humanize(d: Duration) -> String {
 pub fn explain(e: &mysql::Error, t: &Target) -> String {
     let place = &t.place;
     let mode = t.mode.name();
+    // rustls' refusals reach here wrapped in the driver's I/O errors, as text.
+    let said = crate::describe(e);
+    if said.contains("peer certificate") || said.contains("fatal alert") {
+        return format!("TLS failed with {place}: {}", tls_words(&said, t));
+    }
     match e {
         mysql::Error::DriverError(DriverError::Timeout) => format!(
             "{place} accepted the connection but did not answer within {} (is it a MariaDB/MySQL server? set connect_timeout in the URL to wait longer)",
@@ -308,7 +313,10 @@ pub fn explain(e: &mysql::Error, t: &Target) -> String {
         mysql::Error::DriverError(DriverError::CouldNotConnect(Some((_, desc, kind)))) => {
             io_words(&std::io::Error::new(*kind, desc.clone()), t)
         }
-        mysql::Error::TlsError(tls) => format!("TLS failed with {place}: {}", tls_words(&tls.to_string(), t)),
+        mysql::Error::TlsError(tls) => format!(
+            "TLS failed with {place}: {}",
+            tls_words(&tls.to_string(), t)
+        ),
         other => format!("{place}: {}", crate::describe(other)),
     }
 }
@@ -316,12 +324,15 @@ pub fn explain(e: &mysql::Error, t: &Target) -> String {
 fn io_words(io: &std::io::Error, t: &Target) -> String {
     let place = &t.place;
     if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-        return format!("TLS failed with {place}: {}", tls_words(&format!("{r:?}"), t));
+        return format!(
+            "TLS failed with {place}: {}",
+            tls_words(&format!("{r:?}"), t)
+        );
     }
     match io.kind() {
-        std::io::ErrorKind::ConnectionRefused => format!(
-            "connection refused by {place} (is MariaDB/MySQL running and listening there?)"
-        ),
+        std::io::ErrorKind::ConnectionRefused => {
+            format!("connection refused by {place} (is MariaDB/MySQL running and listening there?)")
+        }
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => format!(
             "no answer from {place} within {} (is the host up? a firewall may be dropping the packets)",
             t.timeout.map(humanize).unwrap_or_default()
@@ -345,11 +356,10 @@ fn io_words(io: &std::io::Error, t: &Target) -> String {
 }
 
 fn tls_words(m: &str, t: &Target) -> String {
-    let ca = t
-        .ca
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
+    let ca =
+        t.ca.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
     if m.contains("UnknownIssuer") {
         format!(
             "its certificate is not signed by the CA in ssl-ca {ca} (ssl-mode={})",
@@ -439,10 +449,12 @@ mod tests {
         assert_eq!(t.mode, Mode::Required);
         assert_eq!(t.timeout, Some(Duration::from_secs(3)));
         assert_eq!(t.place, "db.local:3307");
-        assert!(resolve("mysql://u@h/d?ssl-mode=VERIFY_CA", &e)
-            .err()
-            .unwrap()
-            .contains("ssl-ca"));
+        assert!(
+            resolve("mysql://u@h/d?ssl-mode=VERIFY_CA", &e)
+                .err()
+                .unwrap()
+                .contains("ssl-ca")
+        );
         assert!(resolve("mysql://u@h/d?ssl-mode=sometimes", &e).is_err());
     }
 

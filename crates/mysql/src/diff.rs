@@ -5,8 +5,8 @@
 //! or PAD SPACE cannot merge keys that PostgreSQL keeps apart.
 
 use crate::sql::q;
-use mysql::prelude::Queryable;
 use mysql::Conn;
+use mysql::prelude::Queryable;
 use ripcord_core::engine::{Engine, EngineError};
 use ripcord_core::schema::TableSchema;
 use ripcord_diff::canon::{self, Class};

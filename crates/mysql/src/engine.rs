@@ -13,8 +13,8 @@
 //! `sql.rs`), so what is restored is exactly what the server printed.
 
 use crate::sql::{self, Class, q};
-use mysql::prelude::Queryable;
 use mysql::Conn;
+use mysql::prelude::Queryable;
 use ripcord_core::engine::*;
 use ripcord_core::journal::{JournalEntry, JournalMark, Op, Origin, RowImage};
 use ripcord_core::schema::{Column, TableSchema};
@@ -252,8 +252,8 @@ impl MyEngine {
                 reason,
             }
         };
-        let target = crate::connect::resolve(url, &crate::connect::Env::process())
-            .map_err(&connect_err)?;
+        let target =
+            crate::connect::resolve(url, &crate::connect::Env::process()).map_err(&connect_err)?;
         if target.opts.get_db_name().is_none() {
             return Err(connect_err("the URL names no database".into()));
         }

@@ -29,7 +29,9 @@ pub const KIND: EngineKind = EngineKind {
 /// sentence, never the driver's `Error { … }` wrapping.
 pub(crate) fn describe(e: &mysql::Error) -> String {
     match e {
-        mysql::Error::MySqlError(m) => format!("{} (error {}, SQLSTATE {})", m.message, m.code, m.state),
+        mysql::Error::MySqlError(m) => {
+            format!("{} (error {}, SQLSTATE {})", m.message, m.code, m.state)
+        }
         mysql::Error::IoError(io) => io.to_string(),
         mysql::Error::CodecError(c) => c.to_string(),
         mysql::Error::DriverError(d) => d.to_string(),

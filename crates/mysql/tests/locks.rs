@@ -13,8 +13,10 @@ use std::time::Duration;
 fn freeze_blocked_by_an_open_transaction_names_it_and_freezes_nothing() {
     let db = fresh_database();
     let mut app = db.conn();
-    app.query_drop("CREATE TABLE a (id INT PRIMARY KEY, v INT)").unwrap();
-    app.query_drop("CREATE TABLE b (id INT PRIMARY KEY, v INT)").unwrap();
+    app.query_drop("CREATE TABLE a (id INT PRIMARY KEY, v INT)")
+        .unwrap();
+    app.query_drop("CREATE TABLE b (id INT PRIMARY KEY, v INT)")
+        .unwrap();
     app.query_drop("INSERT INTO a VALUES (1, 1)").unwrap();
     app.query_drop("INSERT INTO b VALUES (1, 1)").unwrap();
     let mut e = MyEngine::open(&db.url).unwrap();

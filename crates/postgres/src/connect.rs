@@ -171,6 +171,7 @@ pub fn resolve(target: &str, env: &Env) -> Result<Target, String> {
     } else {
         parse_keywords(target)?
     };
+    let mut password_from = None;
     for (k, var) in KEYWORDS {
         if let Some(var) = var
             && !p.contains_key(*k)
@@ -178,6 +179,7 @@ pub fn resolve(target: &str, env: &Env) -> Result<Target, String> {
         {
             if *k == "password" {
                 redact::register(&v);
+                password_from = Some("PGPASSWORD");
             }
             p.insert(k.to_string(), v);
         }
@@ -229,11 +231,7 @@ pub fn resolve(target: &str, env: &Env) -> Result<Target, String> {
     c.user(&user);
     let dbname = p.get("dbname").cloned().unwrap_or_else(|| user.clone());
     c.dbname(&dbname);
-    let mut password_from = None;
     if !p.contains_key("password") {
-        if (env.var)("PGPASSWORD").is_some() {
-            password_from = Some("PGPASSWORD");
-        }
         if let Some(pw) = pgpass(&p, env, &hosts[0], port, &dbname, &user)? {
             redact::register(&pw);
             p.insert("password".into(), pw);

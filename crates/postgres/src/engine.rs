@@ -843,9 +843,9 @@ impl Engine for PgEngine {
             },
         );
         match r {
-            Err(ripcord_core::Error::Engine(e)) => {
-                Err(self.name_lock_holders(e, std::slice::from_ref(&schema.name)).into())
-            }
+            Err(ripcord_core::Error::Engine(e)) => Err(self
+                .name_lock_holders(e, std::slice::from_ref(&schema.name))
+                .into()),
             other => other,
         }
     }

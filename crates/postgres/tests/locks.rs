@@ -20,7 +20,10 @@ fn freeze_blocked_by_an_open_transaction_names_it_and_freezes_nothing() {
     let mut e = PgEngine::open(&db.url).unwrap();
     e.prepare().unwrap();
     e.set_lock_timeout(Duration::from_millis(500));
-    let pid: i32 = app.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let pid: i32 = app
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
     app.batch_execute("SET application_name = 'billing'; BEGIN; UPDATE b SET v = 2 WHERE id = 1")
         .unwrap();
     let err = e
@@ -30,7 +33,10 @@ fn freeze_blocked_by_an_open_transaction_names_it_and_freezes_nothing() {
     assert!(err.contains("for a lock on a, b"), "{err}");
     assert!(err.contains(&format!("pid {pid} ")), "{err}");
     assert!(err.contains("application \"billing\""), "{err}");
-    assert!(err.contains("last statement: ") && err.contains("UPDATE b SET v = 2"), "{err}");
+    assert!(
+        err.contains("last statement: ") && err.contains("UPDATE b SET v = 2"),
+        "{err}"
+    );
     assert!(e.frozen_tables().unwrap().is_empty());
     app.batch_execute("COMMIT").unwrap();
     e.freeze(&["a".into(), "b".into()]).unwrap();
