@@ -231,12 +231,12 @@ pub fn resolve(target: &str, env: &Env) -> Result<Target, String> {
     c.user(&user);
     let dbname = p.get("dbname").cloned().unwrap_or_else(|| user.clone());
     c.dbname(&dbname);
-    if !p.contains_key("password") {
-        if let Some(pw) = pgpass(&p, env, &hosts[0], port, &dbname, &user)? {
-            redact::register(&pw);
-            p.insert("password".into(), pw);
-            password_from = Some("the password file");
-        }
+    if !p.contains_key("password")
+        && let Some(pw) = pgpass(&p, env, &hosts[0], port, &dbname, &user)?
+    {
+        redact::register(&pw);
+        p.insert("password".into(), pw);
+        password_from = Some("the password file");
     }
     if let Some(pw) = p.get("password") {
         c.password(pw);
@@ -617,10 +617,10 @@ pub fn tls_config(t: &Target) -> Result<ClientConfig, String> {
     match &t.identity {
         None => Ok(builder.with_no_client_auth()),
         Some((cert, key)) => {
-            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
                 .and_then(|i| i.collect::<Result<_, _>>())
                 .map_err(|e| format!("cannot read sslcert {}: {e}", cert.display()))?;
-            let key = PrivateKeyDer::from_pem_file(&key)
+            let key = PrivateKeyDer::from_pem_file(key)
                 .map_err(|e| format!("cannot read sslkey {}: {e}", key.display()))?;
             builder
                 .with_client_auth_cert(chain, key)
