@@ -38,7 +38,12 @@ impl SecretUrl {
     pub fn expose(&self) -> &str {
         &self.real
     }
+    /// The URL's scheme; empty for a `keyword=value` string, whose text before a `:` may
+    /// hold a secret.
     pub fn scheme(&self) -> &str {
+        if crate::engine::is_keyword_string(&self.real) {
+            return "";
+        }
         self.real.split(':').next().unwrap_or("")
     }
 }

@@ -258,3 +258,28 @@ probe = "ghost"
 "#
     ));
 }
+
+#[test]
+fn keyword_string_urls_select_postgres_hide_their_password_and_lock_timeout_is_read() {
+    let p = parse(
+        Path::new("p.toml"),
+        "[databases.x]\nurl = \"host=db.internal dbname=erp password='s3cr3t pw'\"\nlock_timeout = \"5s\"\n\n[databases.y]\nurl = \"sqlite:y.db\"\n",
+        &env,
+        ENGINES,
+    )
+    .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(*e)));
+    let x = &p.databases["x"];
+    assert_eq!(
+        x.url.to_string(),
+        "host=db.internal dbname=erp password=***"
+    );
+    assert_eq!(x.url.scheme(), "");
+    assert!(!format!("{x:?}").contains("s3cr3t"));
+    assert_eq!(x.lock_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(p.databases["y"].lock_timeout, DEFAULT_LOCK_TIMEOUT);
+    let bad = render("[databases.x]\nurl = \"sqlite:x.db\"\nlock_timeout = \"soon\"\n");
+    assert!(
+        bad.contains("lock_timeout \"soon\" is not a duration"),
+        "{bad}"
+    );
+}
