@@ -72,9 +72,9 @@ for round in $(seq 1 "$R"); do
 
   rip capture start -c pgbench
   tps >>"$WORK/ripcord"
-  journal_ripcord=$($PG -d "$DB" -tAc "select count(*) from _ripcord_journal")
+  journal_ripcord=$($PG -d "$DB" -tAc "select count(*) from ripcord._ripcord_journal")
   rip capture stop -c pgbench
-  $PG -d "$DB" -c "truncate _ripcord_journal"
+  $PG -d "$DB" -c "truncate ripcord._ripcord_journal"
 
   classic create "after insert or update or delete" "for each row execute function capture()"
   tps >>"$WORK/classic"

@@ -48,12 +48,38 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Go/no-go: plan, databases, tables, checkpoints, capture and locks.
+    /// Go/no-go: plan, databases, tables, checkpoints, capture and locks. Creates nothing
+    /// (without --rehearse).
     Check {
         /// Also restore each component's newest checkpoint into scratch objects, time it
         /// against the recovery-time target, verify it and drop it (over target: NO-GO).
         #[arg(long)]
         rehearse: bool,
+    },
+    /// Create every object ripcord needs in the plan's databases (capture, checkpoint, run
+    /// and rollback also do it when they must).
+    Install {
+        /// Only this plan database (repeatable; default: every one).
+        #[arg(short, long)]
+        database: Vec<String>,
+        /// List every object it would create (kind, schema, name) and create nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove every trigger, function, table, index and schema ripcord added. Refuses
+    /// (exit 5) while an unfinished rollback, a kept checkpoint or a freeze needs them.
+    Uninstall {
+        /// Only this plan database (repeatable; default: every one).
+        #[arg(short, long)]
+        database: Vec<String>,
+        /// List every object it would drop and drop nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Remove even what a rollback or a checkpoint still needs (with --reason; audited).
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Take a verified checkpoint (turns capture on first).
     Checkpoint {

@@ -25,7 +25,14 @@ impl Connector for Engines {
     }
     fn connect(&self, db: &Database) -> ripcord_core::Result<Box<dyn Engine>> {
         match crate::registry::for_url(db.url.expose()) {
-            Some(e) => Ok((e.connect)(db.url.expose())?),
+            Some(e) => match (&db.ripcord_schema, e.connect_in_schema) {
+                (None, _) => Ok((e.connect)(db.url.expose())?),
+                (Some(s), Some(connect)) => Ok(connect(db.url.expose(), s)?),
+                (Some(_), None) => Err(Error::Usage(format!(
+                    "database {:?}: ripcord_schema is for engines with schemas; {} keeps ripcord's tables in the database itself",
+                    db.name, e.kind.name
+                ))),
+            },
             None => Err(Error::Usage(format!(
                 "database {:?} ({}): the {} engine is not built yet; this ripcord supports {} databases",
                 db.name,
@@ -179,6 +186,21 @@ fn components(ctx: &Ctx, names: &[String]) -> Result<Vec<String>> {
 pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
     match cmd {
         Command::Check { rehearse } => check(ctx, rehearse),
+        Command::Install { database, dry_run } => {
+            Ok(crate::install_cmd::install(ctx, &database, dry_run)?)
+        }
+        Command::Uninstall {
+            database,
+            dry_run,
+            force,
+            reason,
+        } => Ok(crate::install_cmd::uninstall(
+            ctx,
+            &database,
+            dry_run,
+            force,
+            reason.as_deref(),
+        )?),
         Command::Checkpoint { component } => {
             let comps = components(ctx, &component)?;
             let m = ripcord_core::checkpoint::take(ctx, &comps)?;
@@ -633,12 +655,45 @@ fn check(ctx: &mut Ctx, rehearse: bool) -> Result<i32> {
             continue;
         }
         match ctx.engine(&db.name) {
-            Ok(_) => row(
-                &mut t,
-                format!("database {}", db.name),
-                true,
-                db.url.to_string(),
-            ),
+            Ok(mut e) => {
+                row(
+                    &mut t,
+                    format!("database {}", db.name),
+                    true,
+                    db.url.to_string(),
+                );
+                // Looked at, never created here: `check` is read-only (invariant 11).
+                let captures = comps.iter().any(|c| c.capture_database == db.name);
+                match e.installed() {
+                    Ok(true) => row(
+                        &mut t,
+                        format!("install {}", db.name),
+                        true,
+                        "ripcord's objects are there".into(),
+                    ),
+                    Ok(false) => row(
+                        &mut t,
+                        format!("install {}", db.name),
+                        !captures,
+                        format!(
+                            "ripcord is not installed in database {} (run `ripcord install -d {}`{})",
+                            db.name,
+                            db.name,
+                            if captures {
+                                " or `ripcord capture start`"
+                            } else {
+                                "; a rollback installs it when it needs to"
+                            }
+                        ),
+                    ),
+                    Err(err) => row(
+                        &mut t,
+                        format!("install {}", db.name),
+                        false,
+                        err.to_string(),
+                    ),
+                }
+            }
             Err(e) => row(
                 &mut t,
                 format!("database {}", db.name),

@@ -38,7 +38,7 @@ pub fn run(keep: bool, url: Option<String>) -> Result<i32> {
         .map_err(|e| anyhow::anyhow!("{:?}", miette::Report::new(*e)))?;
     let shown = plan.databases["workshop"].url.to_string();
     let mut ctx = open(plan, "demo-operator".into())?;
-    let mut db = ctx.engine("workshop")?;
+    let mut db = ctx.engine_installed("workshop")?;
 
     say(
         &t,
@@ -124,7 +124,7 @@ pub fn run(keep: bool, url: Option<String>) -> Result<i32> {
         &t,
         "6. Independent check: every business write is in the legacy tables, in its final form",
     );
-    let mut db = ctx.engine("workshop")?;
+    let mut db = ctx.engine_installed("workshop")?;
     let (checked, problems) = workshop::check_business_writes(db.as_mut(), &writes)?;
     for p in &problems {
         eprintln!("           PROBLEM: {p}");

@@ -6,6 +6,7 @@ pub mod console;
 pub mod demo;
 pub mod diff_cmd;
 pub mod guard_cmd;
+pub mod install_cmd;
 pub mod registry;
 pub mod retention_cmd;
 pub mod workshop;

@@ -10,6 +10,9 @@ pub struct Entry {
     /// Name, URL schemes and type quirks, as the engine's crate declares them.
     pub kind: EngineKind,
     pub connect: fn(&str) -> EngineResult<Box<dyn Engine>>,
+    /// Connects with ripcord's own objects in the given schema, on engines that have
+    /// schemas (a plan database's `ripcord_schema`).
+    pub connect_in_schema: Option<fn(&str, &str) -> EngineResult<Box<dyn Engine>>>,
     pub diff_source: fn(&str) -> Result<Box<dyn DiffSource>, DiffError>,
     /// How the demo's Workshop SQL is written for this engine.
     pub dialect: Dialect,
@@ -19,18 +22,25 @@ pub static ENGINES: &[Entry] = &[
     Entry {
         kind: ripcord_sqlite::KIND,
         connect: |url| Ok(Box::new(ripcord_sqlite::SqliteEngine::open(url)?)),
+        connect_in_schema: None,
         diff_source: |url| Ok(Box::new(ripcord_sqlite::SqliteDiff::open(url)?)),
         dialect: Dialect::Sqlite,
     },
     Entry {
         kind: ripcord_postgres::KIND,
         connect: |url| Ok(Box::new(ripcord_postgres::PgEngine::open(url)?)),
+        connect_in_schema: Some(|url, schema| {
+            Ok(Box::new(
+                ripcord_postgres::PgEngine::open(url)?.with_ripcord_schema(schema),
+            ))
+        }),
         diff_source: |url| Ok(Box::new(ripcord_postgres::PgDiff::open(url)?)),
         dialect: Dialect::Postgres,
     },
     Entry {
         kind: ripcord_mysql::KIND,
         connect: |url| Ok(Box::new(ripcord_mysql::MyEngine::open(url)?)),
+        connect_in_schema: None,
         diff_source: |url| Ok(Box::new(ripcord_mysql::MyDiff::open(url)?)),
         dialect: Dialect::Mysql,
     },

@@ -277,7 +277,12 @@ fn load_during_capture(engine: &'static str) {
         for id in &lost {
             let like = format!("%{id}%");
             let q = format!(
-                "SELECT seq, op, origin FROM _ripcord_journal WHERE tbl = 'ledger' AND {} LIKE '{like}'",
+                "SELECT seq, op, origin FROM {} WHERE tbl = 'ledger' AND {} LIKE '{like}'",
+                if engine == "postgres" {
+                    "ripcord._ripcord_journal"
+                } else {
+                    "_ripcord_journal"
+                },
                 if engine == "postgres" {
                     "new_row::text"
                 } else {

@@ -73,7 +73,7 @@ fn estimates(ctx: &mut Ctx, database: &str, tables: &[String]) -> Result<BTreeMa
 /// that was armed (its shape changed) lets no write escape, so it is recorded as a link
 /// that keeps capture continuous (`continuity.rs`).
 pub fn ensure_capture(ctx: &mut Ctx, c: &Component) -> Result<Vec<String>> {
-    let mut e = ctx.engine(&c.capture_database)?;
+    let mut e = ctx.engine_installed(&c.capture_database)?;
     let on = e.captured_tables()?;
     let tables = c.captured_tables();
     let mut schemas = Vec::new();
@@ -120,7 +120,7 @@ pub fn take(ctx: &mut Ctx, components: &[String]) -> Result<Manifest> {
     let mut entries = Vec::new();
     let mut new_bytes = 0;
     for (db, cs) in by_db {
-        let mut engine = ctx.engine(&db)?;
+        let mut engine = ctx.engine_installed(&db)?;
         let tables: Vec<String> = cs.iter().flat_map(|c| c.tables.clone()).collect();
         let writer = ChunkWriter::new(&ctx.store);
         let bus = ctx.events.clone();
@@ -171,7 +171,7 @@ pub fn take(ctx: &mut Ctx, components: &[String]) -> Result<Manifest> {
             let journal_mark = if c.capture_database == c.database {
                 mark.clone()
             } else {
-                ctx.engine(&c.capture_database)?.journal_mark()?
+                ctx.engine_installed(&c.capture_database)?.journal_mark()?
             };
             entries.push(ComponentEntry {
                 name: c.name.clone(),

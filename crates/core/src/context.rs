@@ -28,6 +28,8 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Opens a plan database to look: creates nothing, so it works for a read-only role
+    /// (ARCHITECTURE.md invariant 11). Writers use [`Ctx::engine_installed`].
     pub fn engine(&self, database: &str) -> Result<Box<dyn Engine>> {
         let db =
             self.plan.databases.get(database).ok_or_else(|| {
@@ -35,8 +37,32 @@ impl Ctx {
             })?;
         let mut e = self.connector.connect(db)?;
         e.set_lock_timeout(db.lock_timeout);
-        e.prepare()?;
         Ok(e)
+    }
+
+    /// Opens a plan database and installs ripcord's objects there if they are missing:
+    /// for the commands that write (capture, checkpoint, run, rollback, install).
+    pub fn engine_installed(&self, database: &str) -> Result<Box<dyn Engine>> {
+        let mut e = self.engine(database)?;
+        e.prepare().map_err(|err| {
+            Error::Engine(crate::engine::EngineError::sql(
+                format!("install ripcord in database {database}"),
+                err,
+            ))
+        })?;
+        Ok(e)
+    }
+
+    /// "ripcord is not installed in DB X (run `ripcord install`)" when it is not; reads
+    /// only the catalogs.
+    pub fn require_installed(&self, database: &str, e: &mut dyn Engine) -> Result<()> {
+        if e.installed()? {
+            Ok(())
+        } else {
+            Err(Error::Usage(format!(
+                "ripcord is not installed in database {database} (run `ripcord install -d {database}`)"
+            )))
+        }
     }
 
     pub fn emit(&self, e: Event) {

@@ -19,6 +19,10 @@ pub enum EngineError {
     NoPrimaryKey(String),
     #[error("statement was cancelled")]
     Cancelled,
+    /// A read that needs ripcord's bookkeeping objects, where there are none: read-only
+    /// commands never create them (ARCHITECTURE.md invariant 11).
+    #[error("ripcord is not installed in this database (run `ripcord install`)")]
+    NotInstalled,
     #[error("{context}: {reason}")]
     Sql { context: String, reason: String },
 }
@@ -174,12 +178,26 @@ pub trait Engine: Send {
     /// What [`crate::types::convert`] must know about this engine's column types.
     fn types(&self) -> TypeQuirks;
 
-    /// Creates ripcord's bookkeeping tables (journal, control, replay positions) if absent.
+    /// Creates ripcord's bookkeeping objects (journal, control, replay positions, functions,
+    /// the schema they live in) if absent: `ripcord install`, and every writing command.
     fn prepare(&mut self) -> EngineResult<()>;
 
     /// How long `freeze` and `restore_table` wait for a lock on a business table; past it
     /// they fail naming the sessions that hold it. Engines whose locks cannot wait ignore it.
     fn set_lock_timeout(&mut self, _timeout: std::time::Duration) {}
+
+    /// Whether [`Engine::prepare`] has run here (every object it creates exists). Reads
+    /// only the catalogs.
+    fn installed(&mut self) -> EngineResult<bool>;
+
+    /// Every object ripcord adds to this database: the ones `prepare` creates, and the
+    /// capture and freeze triggers on business tables; each says whether it exists now.
+    /// Reads only the catalogs.
+    fn ripcord_objects(&mut self) -> EngineResult<Vec<DbObject>>;
+
+    /// Drops every object of [`Engine::ripcord_objects`] that exists (triggers first), so
+    /// the database is what it was before ripcord; returns what it dropped.
+    fn uninstall(&mut self) -> EngineResult<Vec<DbObject>>;
 
     fn list_tables(&mut self) -> EngineResult<Vec<String>>;
     fn table_schema(&mut self, table: &str) -> EngineResult<TableSchema>;
@@ -313,6 +331,35 @@ pub trait Engine: Send {
     fn count_rows(&mut self, table: &str) -> EngineResult<u64>;
 
     fn cancel_handle(&self) -> Box<dyn CancelHandle>;
+}
+
+/// One database object ripcord adds (see [`Engine::ripcord_objects`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DbObject {
+    /// `schema`, `table`, `index`, `sequence`, `function` or `trigger`.
+    pub kind: &'static str,
+    /// The schema (PostgreSQL) or database (MariaDB) it lives in; `None` on SQLite.
+    pub schema: Option<String>,
+    pub name: String,
+    /// For a trigger, the table it is on.
+    pub on: Option<String>,
+    /// Created by `prepare` (false: a trigger ripcord put on a business table).
+    pub installed_by_prepare: bool,
+    pub present: bool,
+}
+
+impl std::fmt::Display for DbObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ", self.kind)?;
+        if let Some(s) = &self.schema {
+            write!(f, "{s}.")?;
+        }
+        write!(f, "{}", self.name)?;
+        if let Some(t) = &self.on {
+            write!(f, " on {t}")?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Default)]

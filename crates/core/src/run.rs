@@ -604,7 +604,7 @@ fn run_step(ctx: &mut Ctx, step: &Step, stop: &StopSwitch) -> Result<String> {
     for (db, tables) in &captured {
         before.push(crate::continuity::tokens(ctx, db, tables)?);
     }
-    let mut engine = ctx.engine(&step.database)?;
+    let mut engine = ctx.engine_installed(&step.database)?;
     perform_stoppable(
         engine.as_mut(),
         &step.forward,

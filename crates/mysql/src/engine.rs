@@ -139,6 +139,15 @@ fn capture_bodies(schema: &TableSchema) -> [(&'static str, &'static str, String)
     ]
 }
 
+/// The tables `prepare` creates.
+const TABLES: [&str; 5] = [
+    "_ripcord_journal",
+    "_ripcord_frozen",
+    "_ripcord_restore",
+    "_ripcord_swap",
+    "_ripcord_replay",
+];
+
 fn capture_sql(schema: &TableSchema) -> Vec<String> {
     let t = &schema.name;
     let name = |s: &str| q(&format!("_ripcord_cap_{t}_{s}"));
@@ -910,6 +919,81 @@ impl Engine for MyEngine {
         )
     }
 
+    fn installed(&mut self) -> EngineResult<bool> {
+        Ok(self
+            .ripcord_objects()?
+            .iter()
+            .filter(|o| o.installed_by_prepare)
+            .all(|o| o.present))
+    }
+
+    /// ripcord's tables stay in the business database (see ARCHITECTURE.md: the capture
+    /// triggers write the journal in the writer's transaction, and a journal in another
+    /// database would need the application's users to be granted writes there).
+    fn ripcord_objects(&mut self) -> EngineResult<Vec<DbObject>> {
+        let db = self
+            .strings("SELECT DATABASE()", "current database")?
+            .into_iter()
+            .next();
+        let tables = self.strings(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE '\\_ripcord\\_%' ORDER BY TABLE_NAME",
+            "ripcord's tables",
+        )?;
+        let obj = |kind, name: &str, on: Option<String>, prep, present| DbObject {
+            kind,
+            schema: db.clone(),
+            name: name.to_string(),
+            on,
+            installed_by_prepare: prep,
+            present,
+        };
+        let mut out = Vec::new();
+        for t in TABLES {
+            out.push(obj("table", t, None, true, tables.iter().any(|x| x == t)));
+        }
+        let journal = tables.iter().any(|x| x == "_ripcord_journal");
+        out.push(obj(
+            "index",
+            "tbl_seq",
+            Some("_ripcord_journal".into()),
+            true,
+            journal,
+        ));
+        // A restore's leftovers (`_ripcord_new_T`, `_ripcord_old_T`) after a crash.
+        for t in tables.iter().filter(|t| !TABLES.contains(&t.as_str())) {
+            out.push(obj("table", t, None, false, true));
+        }
+        for r in self.rows(
+            "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE '\\_ripcord\\_%' ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME",
+            "ripcord's triggers",
+        )? {
+            let name = r[0].clone().unwrap_or_default();
+            out.push(obj("trigger", &name, r[1].clone(), false, true));
+        }
+        Ok(out)
+    }
+
+    fn uninstall(&mut self) -> EngineResult<Vec<DbObject>> {
+        let present: Vec<DbObject> = self
+            .ripcord_objects()?
+            .into_iter()
+            .filter(|o| o.present)
+            .collect();
+        for o in present.iter().filter(|o| o.kind == "trigger") {
+            self.exec(
+                &format!("DROP TRIGGER IF EXISTS {}", q(&o.name)),
+                "uninstall ripcord",
+            )?;
+        }
+        for o in present.iter().filter(|o| o.kind == "table") {
+            self.exec(
+                &format!("DROP TABLE IF EXISTS {}", q(&o.name)),
+                "uninstall ripcord",
+            )?;
+        }
+        Ok(present)
+    }
+
     fn list_tables(&mut self) -> EngineResult<Vec<String>> {
         self.strings(
             "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT LIKE '\\_ripcord\\_%' ORDER BY TABLE_NAME",
@@ -932,9 +1016,19 @@ impl Engine for MyEngine {
             .iter()
             .map(|t| self.read_schema(t))
             .collect::<EngineResult<Vec<_>>>()?;
+        // Without ripcord's tables there is no journal: the mark is empty (a checkpoint
+        // installs first; `verify` only reads the rows).
+        let installed = self.installed()?;
         self.begin_snapshot()?;
         let r = (|| -> ripcord_core::Result<JournalMark> {
-            let mark = self.mark_in_snapshot()?;
+            let mark = match installed {
+                true => self.mark_in_snapshot()?,
+                false => JournalMark {
+                    high: 0,
+                    holes: Vec::new(),
+                    snapshot: None,
+                },
+            };
             for schema in &schemas {
                 sink.begin_table(schema)?;
                 let classes: Vec<Class> = schema
@@ -1018,6 +1112,9 @@ impl Engine for MyEngine {
     }
 
     fn restore_done(&mut self, tag: &str) -> EngineResult<bool> {
+        if !self.table_exists("_ripcord_restore")? {
+            return Ok(false);
+        }
         Ok(self
             .int(
                 &format!(
@@ -1152,6 +1249,10 @@ impl Engine for MyEngine {
     }
 
     fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
+        // Nothing installed, nothing to prune; pruning never installs.
+        if !self.table_exists("_ripcord_journal")? {
+            return Ok(Some(0));
+        }
         self.hk_prune_journal(keep).map(Some)
     }
 
@@ -1178,6 +1279,9 @@ impl Engine for MyEngine {
     }
 
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {
+        if !self.table_exists("_ripcord_journal")? {
+            return Err(EngineError::NotInstalled);
+        }
         self.begin_snapshot()?;
         let r = self.mark_in_snapshot();
         let end = self.exec("COMMIT", "end snapshot");
@@ -1194,6 +1298,9 @@ impl Engine for MyEngine {
     ) -> EngineResult<Vec<JournalEntry>> {
         if tables.is_empty() {
             return Ok(Vec::new());
+        }
+        if !self.table_exists("_ripcord_journal")? {
+            return Err(EngineError::NotInstalled);
         }
         let tbls: Vec<String> = tables.iter().map(|t| sql::lit(t)).collect();
         let base = format!(
@@ -1258,6 +1365,9 @@ impl Engine for MyEngine {
     }
 
     fn replay_position(&mut self, tag: &str) -> EngineResult<Option<i64>> {
+        if !self.table_exists("_ripcord_replay")? {
+            return Ok(None);
+        }
         self.int(
             &format!(
                 "SELECT MAX(last_seq) FROM _ripcord_replay WHERE tag = {}",
@@ -1268,6 +1378,9 @@ impl Engine for MyEngine {
     }
 
     fn replay_log(&mut self, tag: &str) -> EngineResult<Vec<(i64, String)>> {
+        if !self.table_exists("_ripcord_replay")? {
+            return Ok(Vec::new());
+        }
         let rows = self.rows(
             &format!(
                 "SELECT last_seq, note FROM _ripcord_replay WHERE tag = {} ORDER BY last_seq",
@@ -1383,6 +1496,9 @@ impl Engine for MyEngine {
     }
 
     fn frozen_tables(&mut self) -> EngineResult<Vec<String>> {
+        if !self.table_exists("_ripcord_frozen")? {
+            return Ok(Vec::new());
+        }
         self.strings("SELECT tbl FROM _ripcord_frozen ORDER BY tbl", "frozen")
     }
 

@@ -28,12 +28,14 @@ pub struct ColInfo {
     attnum: i16,
 }
 
+/// The table's oid; `table` as the plan writes it (`s.t` or `t` in `schema`).
 pub fn table_oid(c: &mut Client, schema: &str, table: &str) -> EngineResult<Option<u32>> {
+    let (schema, name) = crate::split(schema, table);
     let row = c
         .query_opt(
             "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
-            &[&schema, &table],
+            &[&schema, &name],
         )
         .map_err(err(format!("look up table {table}")))?;
     Ok(row.map(|r| r.get(0)))
@@ -183,7 +185,18 @@ pub fn read_schema(
         })
         .collect::<EngineResult<Vec<usize>>>()?;
     let seqs = owned_sequences(c, oid)?;
-    let t = q(table);
+    let t = crate::qn(table);
+    // A qualified table's sequences live in its schema; an unqualified one's in the
+    // default schema, written unqualified as before.
+    let qualified = table.contains('.');
+    let (schema, _) = crate::split(schema, table);
+    let qs = |seq: &str| {
+        if qualified {
+            format!("{}.{}", q(schema), q(seq))
+        } else {
+            q(seq)
+        }
+    };
 
     let (persistence, reloptions): (String, Option<String>) = {
         let r = c
@@ -200,7 +213,7 @@ pub fn read_schema(
         if dep == "a" {
             create.push_str(&format!(
                 "CREATE SEQUENCE IF NOT EXISTS {} AS {ty} {opts};\n",
-                q(seq)
+                qs(seq)
             ));
         }
     }
@@ -219,7 +232,7 @@ pub fn read_schema(
             let opts = seqs
                 .iter()
                 .find(|(n, _, dep, ..)| *n == ci.attnum && dep == "i")
-                .map(|(_, seq, _, opts, _)| format!(" (SEQUENCE NAME {} {opts})", q(seq)))
+                .map(|(_, seq, _, opts, _)| format!(" (SEQUENCE NAME {} {opts})", qs(seq)))
                 .unwrap_or_default();
             s.push_str(&format!(
                 " GENERATED {} AS IDENTITY{opts}",
@@ -270,7 +283,7 @@ pub fn read_schema(
         {
             create.push_str(&format!(
                 "\nALTER SEQUENCE {} OWNED BY {t}.{};",
-                q(seq),
+                qs(seq),
                 q(&ci.name)
             ));
         }
@@ -341,7 +354,7 @@ pub fn read_schema(
         let (v, called) = sequence_value(c, schema, seq)?;
         post.push(format!(
             "SELECT setval({}, {v}, {called})",
-            crate::lit(&q(seq))
+            crate::lit(&qs(seq))
         ));
     }
 

@@ -1,6 +1,6 @@
 use crate::ddl::{self, ColInfo};
 use crate::text::{self, Kind};
-use crate::{describe, err, is_cancel, lit, map_err, q};
+use crate::{bare, describe, err, is_cancel, lit, map_err, q, qn, split};
 use postgres::types::ToSql;
 use postgres::{Client, Statement};
 use ripcord_core::engine::*;
@@ -14,13 +14,21 @@ pub struct PgEngine {
     client: Client,
     /// The TLS connector the session was opened with; a cancel request needs it.
     tls: crate::connect::Tls,
-    /// The schema ripcord works in: the connection's `current_schema()`.
+    /// Where unqualified plan table names live: the connection's `current_schema()`.
     schema: String,
+    /// Where ripcord's own tables and functions live (the plan's `ripcord_schema`).
+    rs: String,
     prepared: bool,
     /// eval_exprs statements: SQL → (result kinds, statement returning text).
     eval_cache: HashMap<String, (Vec<Kind>, Statement)>,
     /// The lock wait allowed to freeze and restore (`SET LOCAL lock_timeout`).
     lock_timeout: std::time::Duration,
+}
+
+/// The two schemas a statement may name: where unqualified plan tables live, and ripcord's.
+struct Sch<'a> {
+    user: &'a str,
+    rs: &'a str,
 }
 
 /// Ops per optimistic savepoint in `apply`; a refusal replays its chunk op by op.
@@ -75,6 +83,7 @@ impl PgEngine {
             client,
             tls,
             schema,
+            rs: DEFAULT_SCHEMA.to_string(),
             prepared: false,
             eval_cache: HashMap::new(),
             lock_timeout: ripcord_core::plan::DEFAULT_LOCK_TIMEOUT,
@@ -86,13 +95,26 @@ impl PgEngine {
         &mut self.client
     }
 
-    /// The schema ripcord works in.
+    /// Where unqualified table names live.
     pub fn schema(&self) -> &str {
         &self.schema
     }
 
+    /// Puts ripcord's own objects in `schema` instead of [`DEFAULT_SCHEMA`].
+    pub fn with_ripcord_schema(mut self, schema: &str) -> Self {
+        self.rs = schema.to_string();
+        self.prepared = false;
+        self
+    }
+
+    /// Where ripcord's own tables and functions live.
+    pub fn ripcord_schema(&self) -> &str {
+        &self.rs
+    }
+
+    /// ripcord's schema, quoted.
     fn s(&self) -> String {
-        q(&self.schema)
+        q(&self.rs)
     }
 
     fn ensure_prepared(&mut self) -> EngineResult<()> {
@@ -102,12 +124,29 @@ impl PgEngine {
         Ok(())
     }
 
+    /// For reads: true when ripcord's tables are there (then remembered), without
+    /// creating anything.
+    fn is_installed(&mut self) -> EngineResult<bool> {
+        if !self.prepared {
+            self.prepared = self.installed()?;
+        }
+        Ok(self.prepared)
+    }
+
+    /// For reads that need the journal: [`EngineError::NotInstalled`] when it is absent.
+    fn need_installed(&mut self) -> EngineResult<()> {
+        match self.is_installed()? {
+            true => Ok(()),
+            false => Err(EngineError::NotInstalled),
+        }
+    }
+
     /// Runs `f` in one transaction with the origin set (when given), committing on success.
     fn tx<T, E: From<EngineError>>(
         &mut self,
         begin: &str,
         origin: Option<Origin>,
-        f: impl FnOnce(&mut Client, &str) -> Result<T, E>,
+        f: impl FnOnce(&mut Client, &Sch) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut sql = begin.to_string();
         if let Some(o) = origin {
@@ -117,7 +156,11 @@ impl PgEngine {
             ));
         }
         self.client.batch_execute(&sql).map_err(err("begin"))?;
-        match f(&mut self.client, &self.schema) {
+        let sch = Sch {
+            user: &self.schema,
+            rs: &self.rs,
+        };
+        match f(&mut self.client, &sch) {
             Ok(v) => {
                 self.client.batch_execute("COMMIT").map_err(err("commit"))?;
                 Ok(v)
@@ -193,26 +236,45 @@ impl PgEngine {
     fn write<T>(
         &mut self,
         origin: Origin,
-        f: impl FnOnce(&mut Client, &str) -> EngineResult<T>,
+        f: impl FnOnce(&mut Client, &Sch) -> EngineResult<T>,
     ) -> EngineResult<T> {
         self.tx("BEGIN", Some(origin), f)
     }
 }
 
-fn capture_sql(schema: &str, table: &str) -> String {
-    let t = q(table);
-    let name = q(&format!("_ripcord_cap_{table}"));
+/// ripcord's default schema for its own objects.
+pub const DEFAULT_SCHEMA: &str = "ripcord";
+
+/// ripcord's tables, as (name, whether it has a sequence), created by `prepare`.
+const TABLES: [&str; 5] = [
+    "_ripcord_journal",
+    "_ripcord_frozen",
+    "_ripcord_restore",
+    "_ripcord_replay",
+    "_ripcord_pending_fk",
+];
+const FUNCTIONS: [&str; 2] = ["_ripcord_capture", "_ripcord_freeze"];
+
+/// The comment on a schema ripcord created, so uninstall drops only a schema it made.
+const SCHEMA_MARK: &str = "created by ripcord install; ripcord uninstall drops it";
+
+/// `rs`: ripcord's schema. The trigger's argument is the table's name as the plan writes
+/// it, which the journal records.
+fn capture_sql(rs: &str, table: &str) -> String {
+    let t = qn(table);
+    let name = q(&format!("_ripcord_cap_{}", bare(table)));
     format!(
         // OR REPLACE keeps the trigger's oid, which `capture_tokens` relies on.
         "CREATE OR REPLACE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {t}
-             FOR EACH ROW EXECUTE FUNCTION {}._ripcord_capture()",
-        q(schema)
+             FOR EACH ROW EXECUTE FUNCTION {}._ripcord_capture({})",
+        q(rs),
+        lit(table)
     )
 }
 
 fn freeze_sql(schema: &str, table: &str) -> String {
-    let t = q(table);
-    let name = q(&format!("_ripcord_frz_{table}"));
+    let t = qn(table);
+    let name = q(&format!("_ripcord_frz_{}", bare(table)));
     format!(
         "DROP TRIGGER IF EXISTS {name} ON {t};
          CREATE TRIGGER {name} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {t}
@@ -260,7 +322,7 @@ fn select_sql(schema: &TableSchema, cols: &[ColInfo]) -> String {
     format!(
         "COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT",
         names.join(", "),
-        q(&schema.name),
+        qn(&schema.name),
         key.join(", ")
     )
 }
@@ -362,11 +424,11 @@ fn op_sql(op: &ApplyOp, cols: &HashMap<String, ColInfo>) -> (String, Params) {
                 ""
             };
             let sql = if names.is_empty() {
-                format!("INSERT INTO {} DEFAULT VALUES", q(table))
+                format!("INSERT INTO {} DEFAULT VALUES", qn(table))
             } else {
                 format!(
                     "INSERT INTO {} ({}){overriding} VALUES ({})",
-                    q(table),
+                    qn(table),
                     names.join(", "),
                     marks.join(", ")
                 )
@@ -388,14 +450,14 @@ fn op_sql(op: &ApplyOp, cols: &HashMap<String, ColInfo>) -> (String, Params) {
             let first = params.len() + 1;
             let w = where_key(key, first, &mut params);
             (
-                format!("UPDATE {} SET {} WHERE {w}", q(table), sets.join(", ")),
+                format!("UPDATE {} SET {} WHERE {w}", qn(table), sets.join(", ")),
                 params,
             )
         }
         ApplyOp::Delete { table, key } => {
             let mut params = Params::new();
             let w = where_key(key, 1, &mut params);
-            (format!("DELETE FROM {} WHERE {w}", q(table)), params)
+            (format!("DELETE FROM {} WHERE {w}", qn(table)), params)
         }
     }
 }
@@ -560,14 +622,23 @@ impl Engine for PgEngine {
 
     fn prepare(&mut self) -> EngineResult<()> {
         let s = self.s();
+        let l = lit(&self.rs);
+        let mark = lit(SCHEMA_MARK);
         let sql = format!(
             "SELECT pg_advisory_xact_lock(hashtext('ripcord.prepare'));
+             DO $do$ BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {l}) THEN
+                     CREATE SCHEMA {s};
+                     COMMENT ON SCHEMA {s} IS {mark};
+                 END IF;
+             END $do$;
              CREATE TABLE IF NOT EXISTS {s}._ripcord_journal (
                  seq bigserial PRIMARY KEY, tbl text NOT NULL, op char(1) NOT NULL,
                  old_row json, new_row json, origin text NOT NULL,
                  txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
                  at timestamptz NOT NULL DEFAULT clock_timestamp());
              CREATE INDEX IF NOT EXISTS _ripcord_journal_txid ON {s}._ripcord_journal (txid);
+             CREATE INDEX IF NOT EXISTS _ripcord_journal_tbl ON {s}._ripcord_journal (tbl, seq);
              CREATE TABLE IF NOT EXISTS {s}._ripcord_frozen (
                  tbl text PRIMARY KEY, since timestamptz NOT NULL DEFAULT now());
              CREATE TABLE IF NOT EXISTS {s}._ripcord_restore (
@@ -582,13 +653,13 @@ impl Engine for PgEngine {
              BEGIN
                  IF TG_OP = 'INSERT' THEN
                      INSERT INTO {s}._ripcord_journal (tbl, op, new_row, origin)
-                     VALUES (TG_TABLE_NAME, 'I', to_json(NEW), {ORIGIN_EXPR});
+                     VALUES (coalesce(TG_ARGV[0], TG_TABLE_NAME), 'I', to_json(NEW), {ORIGIN_EXPR});
                  ELSIF TG_OP = 'UPDATE' THEN
                      INSERT INTO {s}._ripcord_journal (tbl, op, old_row, new_row, origin)
-                     VALUES (TG_TABLE_NAME, 'U', to_json(OLD), to_json(NEW), {ORIGIN_EXPR});
+                     VALUES (coalesce(TG_ARGV[0], TG_TABLE_NAME), 'U', to_json(OLD), to_json(NEW), {ORIGIN_EXPR});
                  ELSE
                      INSERT INTO {s}._ripcord_journal (tbl, op, old_row, origin)
-                     VALUES (TG_TABLE_NAME, 'D', to_json(OLD), {ORIGIN_EXPR});
+                     VALUES (coalesce(TG_ARGV[0], TG_TABLE_NAME), 'D', to_json(OLD), {ORIGIN_EXPR});
                  END IF;
                  RETURN NULL;
              END
@@ -609,6 +680,155 @@ impl Engine for PgEngine {
         })?;
         self.prepared = true;
         Ok(())
+    }
+
+    fn installed(&mut self) -> EngineResult<bool> {
+        Ok(self
+            .ripcord_objects()?
+            .iter()
+            .filter(|o| o.installed_by_prepare)
+            .all(|o| o.present))
+    }
+
+    fn ripcord_objects(&mut self) -> EngineResult<Vec<DbObject>> {
+        let rs = self.rs.clone();
+        let obj = |kind, name: &str, present| DbObject {
+            kind,
+            schema: (kind != "schema").then(|| rs.clone()),
+            name: name.to_string(),
+            on: None,
+            installed_by_prepare: true,
+            present,
+        };
+        // (exists, ripcord made it): a schema that was there before is not ripcord's.
+        let schema = self
+            .client
+            .query_opt(
+                "SELECT coalesce(obj_description(oid, 'pg_namespace') = $2, false)
+                 FROM pg_namespace WHERE nspname = $1",
+                &[&rs, &SCHEMA_MARK],
+            )
+            .map_err(err("look up ripcord's schema"))?
+            .map(|r| r.get::<_, bool>(0));
+        let rels: Vec<(String, String)> = self
+            .client
+            .query(
+                "SELECT c.relname::text, c.relkind::text FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1",
+                &[&rs],
+            )
+            .map_err(err("list ripcord's tables"))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let funcs: Vec<String> = self
+            .client
+            .query(
+                "SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                 WHERE n.nspname = $1",
+                &[&rs],
+            )
+            .map_err(err("list ripcord's functions"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let rel = |n: &str, k: &str| rels.iter().any(|(a, b)| a == n && b == k);
+        let mut out = Vec::new();
+        if schema != Some(false) {
+            out.push(obj("schema", &rs, schema.is_some()));
+        }
+        for t in TABLES {
+            out.push(obj("table", t, rel(t, "r")));
+        }
+        out.push(obj(
+            "sequence",
+            "_ripcord_journal_seq_seq",
+            rel("_ripcord_journal_seq_seq", "S"),
+        ));
+        for i in ["_ripcord_journal_txid", "_ripcord_journal_tbl"] {
+            out.push(obj("index", i, rel(i, "i")));
+        }
+        for f in FUNCTIONS {
+            out.push(obj("function", &format!("{f}()"), funcs.iter().any(|x| x == f)));
+        }
+        // Triggers that call ripcord's functions, wherever they are; and any trigger named
+        // like ripcord's (one left by an older version in another schema).
+        for r in self
+            .client
+            .query(
+                "SELECT DISTINCT g.tgname::text, tn.nspname::text, c.relname::text
+                 FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
+                 JOIN pg_namespace tn ON tn.oid = c.relnamespace
+                 JOIN pg_proc p ON p.oid = g.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
+                 WHERE NOT g.tgisinternal
+                   AND ((pn.nspname = $1 AND p.proname::text = ANY($2))
+                        OR g.tgname LIKE '\\_ripcord\\_cap\\_%' OR g.tgname LIKE '\\_ripcord\\_frz\\_%')
+                 ORDER BY 2, 3, 1",
+                &[&rs, &FUNCTIONS.iter().map(|f| f.to_string()).collect::<Vec<_>>()],
+            )
+            .map_err(err("list ripcord's triggers"))?
+        {
+            let (name, schema, table): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+            out.push(DbObject {
+                kind: "trigger",
+                schema: Some(schema.clone()),
+                name,
+                on: Some(format!("{schema}.{table}")),
+                installed_by_prepare: false,
+                present: true,
+            });
+        }
+        Ok(out)
+    }
+
+    fn uninstall(&mut self) -> EngineResult<Vec<DbObject>> {
+        let present: Vec<DbObject> = self
+            .ripcord_objects()?
+            .into_iter()
+            .filter(|o| o.present)
+            .collect();
+        let s = self.s();
+        let mut sql = String::new();
+        for o in present.iter().filter(|o| o.kind == "trigger") {
+            let (schema, table) = o
+                .on
+                .as_deref()
+                .and_then(|t| t.split_once('.'))
+                .unwrap_or_default();
+            sql.push_str(&format!(
+                "DROP TRIGGER IF EXISTS {} ON {}.{};\n",
+                q(&o.name),
+                q(schema),
+                q(table)
+            ));
+        }
+        // Only ripcord's own objects, by name: never CASCADE, so an object someone else
+        // made to depend on them stops the uninstall instead of vanishing with it.
+        for t in TABLES {
+            sql.push_str(&format!("DROP TABLE IF EXISTS {s}.{};\n", q(t)));
+        }
+        for f in FUNCTIONS {
+            sql.push_str(&format!("DROP FUNCTION IF EXISTS {s}.{}();\n", q(f)));
+        }
+        if present.iter().any(|o| o.kind == "schema") {
+            // Only a schema ripcord created, and only when nothing else is in it.
+            sql.push_str(&format!(
+                "DO $do$ BEGIN
+                   IF obj_description((SELECT oid FROM pg_namespace WHERE nspname = {l}), 'pg_namespace') = {mark}
+                      AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {l})
+                      AND NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = {l})
+                      AND NOT EXISTS (SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = {l})
+                   THEN EXECUTE 'DROP SCHEMA {s}'; END IF; END $do$;",
+                l = lit(&self.rs),
+                mark = lit(SCHEMA_MARK),
+                s = s.replace('\'', "''")
+            ));
+        }
+        self.tx("BEGIN", Some(Origin::Ripcord), |c, _| {
+            c.batch_execute(&sql).map_err(err("uninstall ripcord"))
+        })?;
+        self.prepared = false;
+        Ok(present)
     }
 
     fn list_tables(&mut self) -> EngineResult<Vec<String>> {
@@ -635,7 +855,9 @@ impl Engine for PgEngine {
         tables: &[String],
         sink: &mut dyn SnapshotSink,
     ) -> ripcord_core::Result<JournalMark> {
-        self.ensure_prepared()?;
+        // Without ripcord's tables there is no journal: the mark is empty (a checkpoint
+        // installs first; `verify` only reads the rows).
+        let installed = self.is_installed()?;
         for t in tables {
             if ddl::table_oid(&mut self.client, &self.schema, t)?.is_none() {
                 return Err(EngineError::NoSuchTable(t.clone()).into());
@@ -648,7 +870,7 @@ impl Engine for PgEngine {
                 // Locks first: LOCK takes no snapshot, so the schemas read below are the
                 // ones the rows were written under.
                 if !tables.is_empty() {
-                    let list: Vec<String> = tables.iter().map(|t| q(t)).collect();
+                    let list: Vec<String> = tables.iter().map(|t| qn(t)).collect();
                     c.batch_execute(&format!(
                         "LOCK TABLE {} IN ACCESS SHARE MODE",
                         list.join(", ")
@@ -660,9 +882,16 @@ impl Engine for PgEngine {
                     .map_err(err("export snapshot"))?
                     .get(0);
                 tracing::debug!(snapshot = %exported, "checkpoint snapshot exported");
-                let mark = journal_mark_in(c, schema)?;
+                let mark = match installed {
+                    true => journal_mark_in(c, schema.rs)?,
+                    false => JournalMark {
+                        high: 0,
+                        holes: Vec::new(),
+                        snapshot: None,
+                    },
+                };
                 for t in tables {
-                    let (ts, cols) = ddl::read_schema(c, schema, t)?;
+                    let (ts, cols) = ddl::read_schema(c, schema.user, t)?;
                     sink.begin_table(&ts)?;
                     let kinds: Vec<Kind> = cols.iter().map(|c| c.kind).collect();
                     let mut reader = c
@@ -727,7 +956,7 @@ impl Engine for PgEngine {
             Some(Origin::Ripcord),
             |c, sch| -> ripcord_core::Result<u64> {
                 c.batch_execute(&set_lock).map_err(err("lock_timeout"))?;
-                let old = ddl::table_oid(c, sch, &t)?;
+                let old = ddl::table_oid(c, sch.user, &t)?;
                 // Other tables' foreign keys to this one: dropped for the swap, added back
                 // once the rows are in.
                 let mut referencing: Vec<(String, String, String)> = Vec::new();
@@ -753,15 +982,15 @@ impl Engine for PgEngine {
                         ));
                     }
                     for (col, seq) in ddl::sequences_by_column(c, oid)? {
-                        let (v, called) = ddl::sequence_value(c, sch, &seq)?;
+                        let (v, called) = ddl::sequence_value(c, split(sch.user, &t).0, &seq)?;
                         old_seqs.push((col, v, called));
                     }
                 }
-                c.batch_execute(&format!("DROP TABLE IF EXISTS {}", q(&t)))
+                c.batch_execute(&format!("DROP TABLE IF EXISTS {}", qn(&t)))
                     .map_err(err(format!("drop {t}")))?;
                 c.batch_execute(&schema.create_sql)
                     .map_err(err(format!("create {t}")))?;
-                let oid = ddl::table_oid(c, sch, &t)?.ok_or_else(|| {
+                let oid = ddl::table_oid(c, sch.user, &t)?.ok_or_else(|| {
                     EngineError::sql(format!("create {t}"), "the table is not there after CREATE")
                 })?;
                 let cols = ddl::columns(c, oid)?;
@@ -776,7 +1005,7 @@ impl Engine for PgEngine {
                 let mut n = 0u64;
                 {
                     let mut w = c
-                        .copy_in(&format!("COPY {} ({}) FROM STDIN", q(&t), names.join(", ")))
+                        .copy_in(&format!("COPY {} ({}) FROM STDIN", qn(&t), names.join(", ")))
                         .map_err(err(format!("load {t}")))?;
                     let mut buf = Vec::with_capacity(1 << 17);
                     for row in rows {
@@ -806,7 +1035,7 @@ impl Engine for PgEngine {
                 }
                 for s in &schema.post_sql {
                     if ddl::is_foreign_key(s) {
-                        add_foreign_key(c, sch, &t, s)?;
+                        add_foreign_key(c, sch.rs, &t, s)?;
                     } else {
                         c.batch_execute(s)
                             .map_err(err(format!("recreate index, trigger or grant on {t}")))?;
@@ -816,26 +1045,26 @@ impl Engine for PgEngine {
                 // checkpoint (and replayed with their rows) must not be handed out again.
                 for (col, seq) in ddl::sequences_by_column(c, oid)? {
                     if let Some((_, v, called)) = old_seqs.iter().find(|(c0, ..)| *c0 == col) {
-                        let (now, _) = ddl::sequence_value(c, sch, &seq)?;
+                        let (now, _) = ddl::sequence_value(c, split(sch.user, &t).0, &seq)?;
                         if *v > now {
-                            c.batch_execute(&format!("SELECT setval({}, {v}, {called})", lit(&q(&seq))))
+                            c.batch_execute(&format!("SELECT setval({}, {v}, {called})", lit(&format!("{}.{}", q(split(sch.user, &t).0), q(&seq)))))
                                 .map_err(err("restore sequence"))?;
                         }
                     }
                 }
                 if opts.capture {
-                    c.batch_execute(&capture_sql(sch, &t))
+                    c.batch_execute(&capture_sql(sch.rs, &t))
                         .map_err(err(format!("capture on {t}")))?;
                 }
                 if opts.freeze {
-                    c.batch_execute(&freeze_sql(sch, &t))
+                    c.batch_execute(&freeze_sql(sch.rs, &t))
                         .map_err(err(format!("freeze {t}")))?;
                 }
                 for (child, _, sql) in &referencing {
-                    add_foreign_key(c, sch, child, sql)?;
+                    add_foreign_key(c, sch.rs, child, sql)?;
                 }
                 c.execute(
-                    &format!("INSERT INTO {}._ripcord_restore (tag) VALUES ($1)", q(sch)),
+                    &format!("INSERT INTO {}._ripcord_restore (tag) VALUES ($1)", q(sch.rs)),
                     &[&opts.restore_tag],
                 )
                 .map_err(err("record restore"))?;
@@ -851,7 +1080,9 @@ impl Engine for PgEngine {
     }
 
     fn restore_done(&mut self, tag: &str) -> EngineResult<bool> {
-        self.ensure_prepared()?;
+        if !self.is_installed()? {
+            return Ok(false);
+        }
         let n: i64 = self
             .client
             .query_one(
@@ -870,7 +1101,7 @@ impl Engine for PgEngine {
         self.ensure_prepared()?;
         self.write(Origin::Ripcord, |c, sch| {
             for t in tables {
-                c.batch_execute(&capture_sql(sch, &t.name))
+                c.batch_execute(&capture_sql(sch.rs, &t.name))
                     .map_err(err(format!("capture on {}", t.name)))?;
             }
             Ok(())
@@ -880,11 +1111,11 @@ impl Engine for PgEngine {
     fn capture_remove(&mut self, tables: &[String]) -> EngineResult<()> {
         self.write(Origin::Ripcord, |c, sch| {
             for t in tables {
-                if ddl::table_oid(c, sch, t)?.is_some() {
+                if ddl::table_oid(c, sch.user, t)?.is_some() {
                     c.batch_execute(&format!(
                         "DROP TRIGGER IF EXISTS {} ON {}",
-                        q(&format!("_ripcord_cap_{t}")),
-                        q(t)
+                        q(&format!("_ripcord_cap_{}", bare(t))),
+                        qn(t)
                     ))
                     .map_err(err(format!("drop capture on {t}")))?;
                 }
@@ -897,9 +1128,11 @@ impl Engine for PgEngine {
         Ok(self
             .client
             .query(
-                "SELECT DISTINCT c.relname::text FROM pg_trigger g
+                // Named as the plan names them: bare in the default schema, qualified elsewhere.
+                "SELECT DISTINCT CASE WHEN n.nspname = $1 THEN c.relname::text
+                                      ELSE n.nspname || '.' || c.relname END FROM pg_trigger g
                  JOIN pg_class c ON c.oid = g.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE n.nspname = $1 AND g.tgname LIKE '\\_ripcord\\_cap\\_%' ORDER BY 1",
+                 WHERE g.tgname LIKE '\\_ripcord\\_cap\\_%' ORDER BY 1",
                 &[&self.schema],
             )
             .map_err(err("captured tables"))?
@@ -921,7 +1154,7 @@ impl Engine for PgEngine {
                      JOIN pg_trigger g ON g.tgrelid = c.oid AND g.tgname = '_ripcord_cap_' || c.relname
                          AND g.tgenabled <> 'D'
                      WHERE n.nspname = $1 AND c.relname = $2",
-                    &[&self.schema, t],
+                    &[&split(&self.schema, t).0, &bare(t)],
                 )
                 .map_err(err(format!("capture token of {t}")))?;
             out.push(row.map(|r| {
@@ -936,16 +1169,16 @@ impl Engine for PgEngine {
         &mut self,
         tables: &[String],
     ) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
-        self.ensure_prepared()?;
+        self.need_installed()?;
         let r = self.tx(
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
             None,
             |c, sch| -> EngineResult<(JournalMark, Vec<u64>)> {
-                let mark = journal_mark_in(c, sch)?;
+                let mark = journal_mark_in(c, sch.rs)?;
                 let mut counts = Vec::with_capacity(tables.len());
                 for t in tables {
                     let n: i64 = c
-                        .query_one(&format!("SELECT count(*) FROM {}", q(t)), &[])
+                        .query_one(&format!("SELECT count(*) FROM {}", qn(t)), &[])
                         .map_err(err(format!("count {t}")))?
                         .get(0);
                     counts.push(n as u64);
@@ -962,8 +1195,11 @@ impl Engine for PgEngine {
     }
 
     fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
-        self.ensure_prepared()?;
-        crate::housekeeping::prune_journal(&mut self.client, &self.schema, keep).map(Some)
+        // Nothing installed, nothing to prune; pruning never installs.
+        if !self.is_installed()? {
+            return Ok(Some(0));
+        }
+        crate::housekeeping::prune_journal(&mut self.client, &self.rs, keep).map(Some)
     }
 
     fn scratch_restore(
@@ -990,8 +1226,8 @@ impl Engine for PgEngine {
     }
 
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {
-        self.ensure_prepared()?;
-        journal_mark_in(&mut self.client, &self.schema)
+        self.need_installed()?;
+        journal_mark_in(&mut self.client, &self.rs)
     }
 
     /// Entries with `seq <= upto` the mark did not see: above `high`, in `holes`, or
@@ -1005,7 +1241,7 @@ impl Engine for PgEngine {
         upto: i64,
         tables: &[String],
     ) -> EngineResult<Vec<JournalEntry>> {
-        self.ensure_prepared()?;
+        self.need_installed()?;
         let holes: Vec<i64> = after.holes.clone();
         let snap = after.snapshot.clone();
         let high = after.high;
@@ -1013,7 +1249,7 @@ impl Engine for PgEngine {
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
             None,
             |c, sch| -> EngineResult<Vec<JournalEntry>> {
-                let s = q(sch);
+                let s = q(sch.rs);
                 let mut out = Vec::new();
                 let filter = "j.tbl = $1 AND j.seq <= $2 AND (j.seq > $3 OR j.seq = ANY($4)
                     OR ($5::text IS NOT NULL AND j.txid >= pg_snapshot_xmin($5::text::pg_snapshot)
@@ -1021,7 +1257,7 @@ impl Engine for PgEngine {
                 let head = "j.seq, j.op::text, j.origin, \
                     to_char(j.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), j.old_row, j.new_row";
                 for t in tables {
-                    let oid = ddl::table_oid(c, sch, t)?;
+                    let oid = ddl::table_oid(c, sch.user, t)?;
                     let cols = match oid {
                         Some(oid) => ddl::columns(c, oid)?,
                         None => Vec::new(),
@@ -1037,12 +1273,12 @@ impl Engine for PgEngine {
                         };
                         format!(
                             "SELECT {head}, {}, {} FROM {s}._ripcord_journal j
-                             LEFT JOIN LATERAL json_populate_record(NULL::{s}.{qt}, j.old_row) o ON true
-                             LEFT JOIN LATERAL json_populate_record(NULL::{s}.{qt}, j.new_row) n ON true
+                             LEFT JOIN LATERAL json_populate_record(NULL::{qt}, j.old_row) o ON true
+                             LEFT JOIN LATERAL json_populate_record(NULL::{qt}, j.new_row) n ON true
                              WHERE {filter} ORDER BY j.seq",
                             arr("o"),
                             arr("n"),
-                            qt = q(t)
+                            qt = format!("{}.{}", q(split(sch.user, t).0), q(bare(t)))
                         )
                     });
                     let plain_sql = format!(
@@ -1109,7 +1345,7 @@ impl Engine for PgEngine {
         self.write(Origin::Ripcord, |c, sch| {
             let mut a = Applier {
                 c,
-                schema: sch,
+                schema: sch.user,
                 tables: HashMap::new(),
                 stmts: HashMap::new(),
             };
@@ -1118,7 +1354,7 @@ impl Engine for PgEngine {
             c.execute(
                 &format!(
                     "INSERT INTO {}._ripcord_replay (tag, last_seq, note) VALUES ($1, $2, $3)",
-                    q(sch)
+                    q(sch.rs)
                 ),
                 &[&position.rollback, &position.last_seq, &note],
             )
@@ -1128,7 +1364,9 @@ impl Engine for PgEngine {
     }
 
     fn replay_position(&mut self, tag: &str) -> EngineResult<Option<i64>> {
-        self.ensure_prepared()?;
+        if !self.is_installed()? {
+            return Ok(None);
+        }
         Ok(self
             .client
             .query_one(
@@ -1143,7 +1381,9 @@ impl Engine for PgEngine {
     }
 
     fn replay_log(&mut self, tag: &str) -> EngineResult<Vec<(i64, String)>> {
-        self.ensure_prepared()?;
+        if !self.is_installed()? {
+            return Ok(Vec::new());
+        }
         Ok(self
             .client
             .query(
@@ -1227,7 +1467,7 @@ impl Engine for PgEngine {
         let r = self.write(Origin::Ripcord, |c, sch| {
             c.batch_execute(&set_lock).map_err(err("lock_timeout"))?;
             for t in tables {
-                c.batch_execute(&freeze_sql(sch, t))
+                c.batch_execute(&freeze_sql(sch.rs, t))
                     .map_err(err(format!("freeze {t}")))?;
             }
             Ok(())
@@ -1239,16 +1479,16 @@ impl Engine for PgEngine {
         self.ensure_prepared()?;
         self.write(Origin::Ripcord, |c, sch| {
             for t in tables {
-                if ddl::table_oid(c, sch, t)?.is_some() {
+                if ddl::table_oid(c, sch.user, t)?.is_some() {
                     c.batch_execute(&format!(
                         "DROP TRIGGER IF EXISTS {} ON {}",
-                        q(&format!("_ripcord_frz_{t}")),
-                        q(t)
+                        q(&format!("_ripcord_frz_{}", bare(t))),
+                        qn(t)
                     ))
                     .map_err(err(format!("unfreeze {t}")))?;
                 }
                 c.execute(
-                    &format!("DELETE FROM {}._ripcord_frozen WHERE tbl = $1", q(sch)),
+                    &format!("DELETE FROM {}._ripcord_frozen WHERE tbl = $1", q(sch.rs)),
                     &[t],
                 )
                 .map_err(err("unfreeze"))?;
@@ -1257,7 +1497,7 @@ impl Engine for PgEngine {
             // rows should satisfy them now.
             let pending: Vec<(String, String)> = c
                 .query(
-                    &format!("SELECT tbl, conname FROM {}._ripcord_pending_fk ORDER BY 1, 2", q(sch)),
+                    &format!("SELECT tbl, conname FROM {}._ripcord_pending_fk ORDER BY 1, 2", q(sch.rs)),
                     &[],
                 )
                 .map_err(err("pending foreign keys"))?
@@ -1267,13 +1507,13 @@ impl Engine for PgEngine {
             for (t, name) in pending {
                 let r = c.batch_execute(&format!(
                     "SAVEPOINT ripcord_fk; ALTER TABLE {} VALIDATE CONSTRAINT {}; RELEASE ripcord_fk",
-                    q(&t),
+                    qn(&t),
                     q(&name)
                 ));
                 match r {
                     Ok(()) => {
                         c.execute(
-                            &format!("DELETE FROM {}._ripcord_pending_fk WHERE tbl = $1 AND conname = $2", q(sch)),
+                            &format!("DELETE FROM {}._ripcord_pending_fk WHERE tbl = $1 AND conname = $2", q(sch.rs)),
                             &[&t, &name],
                         )
                         .map_err(err("pending foreign keys"))?;
@@ -1292,7 +1532,9 @@ impl Engine for PgEngine {
     }
 
     fn frozen_tables(&mut self) -> EngineResult<Vec<String>> {
-        self.ensure_prepared()?;
+        if !self.is_installed()? {
+            return Ok(Vec::new());
+        }
         Ok(self
             .client
             .query(
@@ -1329,7 +1571,7 @@ impl Engine for PgEngine {
     fn count_rows(&mut self, table: &str) -> EngineResult<u64> {
         let n: i64 = self
             .client
-            .query_one(&format!("SELECT count(*) FROM {}", q(table)), &[])
+            .query_one(&format!("SELECT count(*) FROM {}", qn(table)), &[])
             .map_err(|e| {
                 if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) {
                     EngineError::NoSuchTable(table.to_string())

@@ -1,9 +1,16 @@
 //! PostgreSQL engine for ripcord.
 //!
-//! Bookkeeping tables live in the connection's current schema, prefixed `_ripcord_`:
-//! `_ripcord_journal` (captured writes, with the writer's transaction id), `_ripcord_frozen`,
-//! `_ripcord_restore`, `_ripcord_replay` and `_ripcord_pending_fk` (foreign keys a restore
-//! had to add `NOT VALID`, validated again on unfreeze).
+//! Bookkeeping objects live in a schema of their own (`ripcord` unless the plan's
+//! `ripcord_schema` says otherwise), prefixed `_ripcord_`: `_ripcord_journal` (captured
+//! writes, with the writer's transaction id), `_ripcord_frozen`, `_ripcord_restore`,
+//! `_ripcord_replay` and `_ripcord_pending_fk` (foreign keys a restore had to add `NOT
+//! VALID`, validated again on unfreeze), and the functions `_ripcord_capture()` and
+//! `_ripcord_freeze()`. On business tables ripcord adds only triggers, `_ripcord_cap_T` and
+//! `_ripcord_frz_T`. Nothing is created until a writing command or `ripcord install` asks.
+//!
+//! Table names: `t` is the table `t` in the connection's `current_schema()`; `s.t` is the
+//! table `t` in schema `s`. The journal records the name as the plan writes it (the capture
+//! trigger's argument).
 //!
 //! Origins: ripcord's own transactions set the transaction-local `ripcord.origin` setting;
 //! the capture trigger reads it, and anything without it is `business`.
@@ -47,6 +54,24 @@ use ripcord_core::engine::{EngineError, EngineKind, TypeQuirks};
 
 pub(crate) fn q(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// A table name as the plan writes it, quoted: `s.t` → `"s"."t"`, `t` → `"t"`.
+pub(crate) fn qn(table: &str) -> String {
+    match table.split_once('.') {
+        Some((s, t)) => format!("{}.{}", q(s), q(t)),
+        None => q(table),
+    }
+}
+
+/// (schema, table) of a plan table name; `default` when it names no schema.
+pub(crate) fn split<'a>(default: &'a str, table: &'a str) -> (&'a str, &'a str) {
+    table.split_once('.').unwrap_or((default, table))
+}
+
+/// The table part of a plan table name (trigger names use it: they are per table).
+pub(crate) fn bare(table: &str) -> &str {
+    table.split_once('.').map_or(table, |(_, t)| t)
 }
 
 pub(crate) fn lit(s: &str) -> String {

@@ -292,7 +292,7 @@ fn late_commit_with_a_lower_sequence_is_replayed() {
     // A took the lower sequence number but committed after the snapshot.
     let seq_a: i64 = a
         .query_one(
-            "SELECT seq FROM _ripcord_journal WHERE new_row->>'id' = '1'",
+            "SELECT seq FROM ripcord._ripcord_journal WHERE new_row->>'id' = '1'",
             &[],
         )
         .unwrap()

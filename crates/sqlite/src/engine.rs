@@ -23,6 +23,16 @@ use std::path::Path;
 
 mod housekeeping;
 
+/// The tables `prepare` creates.
+const TABLES: [&str; 6] = [
+    "_ripcord_meta",
+    "_ripcord_journal",
+    "_ripcord_ctl",
+    "_ripcord_frozen",
+    "_ripcord_restore",
+    "_ripcord_replay",
+];
+
 pub struct SqliteEngine {
     conn: Connection,
 }
@@ -288,6 +298,17 @@ impl SqliteEngine {
         Ok(SqliteEngine { conn })
     }
 
+    fn has_table(&self, name: &str) -> EngineResult<bool> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(err("look up table"))
+    }
+
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
@@ -404,9 +425,14 @@ impl Engine for SqliteEngine {
     }
 
     fn prepare(&mut self) -> EngineResult<()> {
+        // The journal's AUTOINCREMENT makes SQLite add its own `sqlite_sequence`, which no
+        // statement can drop: remember whether it was there, so uninstall can take it away.
+        let seq_before = self.has_table("sqlite_sequence")?;
+        let first = !self.has_table("_ripcord_meta")?;
         self.conn
             .execute_batch(
-                "CREATE TABLE IF NOT EXISTS _ripcord_journal (
+                "CREATE TABLE IF NOT EXISTS _ripcord_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS _ripcord_journal (
                     seq INTEGER PRIMARY KEY AUTOINCREMENT,
                     tbl TEXT NOT NULL, op TEXT NOT NULL, old_row TEXT, new_row TEXT,
                     origin TEXT NOT NULL,
@@ -417,7 +443,114 @@ impl Engine for SqliteEngine {
                  CREATE TABLE IF NOT EXISTS _ripcord_restore (tag TEXT PRIMARY KEY, at TEXT NOT NULL);
                  CREATE TABLE IF NOT EXISTS _ripcord_replay (tag TEXT NOT NULL, last_seq INTEGER NOT NULL, note TEXT NOT NULL, PRIMARY KEY (tag, last_seq));",
             )
-            .map_err(err("create ripcord tables"))
+            .map_err(err("create ripcord tables"))?;
+        if first {
+            self.conn
+                .execute(
+                    "INSERT OR IGNORE INTO _ripcord_meta VALUES ('sqlite_sequence_before', ?1)",
+                    [if seq_before { "1" } else { "0" }],
+                )
+                .map_err(err("create ripcord tables"))?;
+        }
+        Ok(())
+    }
+
+    fn installed(&mut self) -> EngineResult<bool> {
+        for t in TABLES {
+            if !self.has_table(t)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn ripcord_objects(&mut self) -> EngineResult<Vec<DbObject>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT type, name, tbl_name FROM sqlite_master WHERE name LIKE '\\_ripcord\\_%' ESCAPE '\\' ORDER BY type, tbl_name, name")
+            .map_err(err("ripcord's objects"))?;
+        let there = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .map_err(err("ripcord's objects"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err("ripcord's objects"))?;
+        let mut out: Vec<DbObject> = TABLES
+            .iter()
+            .map(|t| DbObject {
+                kind: "table",
+                schema: None,
+                name: t.to_string(),
+                on: None,
+                installed_by_prepare: true,
+                present: there.iter().any(|(k, n, _)| k == "table" && n == t),
+            })
+            .collect();
+        for (kind, name, on) in there {
+            let kind = match kind.as_str() {
+                "trigger" => "trigger",
+                "index" => "index",
+                "table" if !TABLES.contains(&name.as_str()) => "table",
+                _ => continue,
+            };
+            out.push(DbObject {
+                kind,
+                schema: None,
+                on: (kind == "trigger").then_some(on),
+                name,
+                installed_by_prepare: false,
+                present: true,
+            });
+        }
+        Ok(out)
+    }
+
+    fn uninstall(&mut self) -> EngineResult<Vec<DbObject>> {
+        let present: Vec<DbObject> = self
+            .ripcord_objects()?
+            .into_iter()
+            .filter(|o| o.present)
+            .collect();
+        let seq_before: Option<String> = if self.has_table("_ripcord_meta")? {
+            self.conn
+                .query_row(
+                    "SELECT value FROM _ripcord_meta WHERE key = 'sqlite_sequence_before'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(err("uninstall ripcord"))?
+        } else {
+            None
+        };
+        let tx = self.conn.transaction().map_err(err("uninstall ripcord"))?;
+        for o in present.iter().filter(|o| o.kind == "trigger") {
+            tx.execute_batch(&format!("DROP TRIGGER IF EXISTS {}", q(&o.name)))
+                .map_err(err("uninstall ripcord"))?;
+        }
+        for o in present.iter().filter(|o| o.kind == "table") {
+            tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", q(&o.name)))
+                .map_err(err("uninstall ripcord"))?;
+        }
+        tx.commit().map_err(err("uninstall ripcord"))?;
+        // `sqlite_sequence` cannot be dropped; when ripcord's journal brought it and no
+        // other table uses it, take its entry out of the schema and rebuild the file.
+        if seq_before.as_deref() == Some("0") && self.has_table("sqlite_sequence")? {
+            let used: i64 = self
+                .conn
+                .query_row("SELECT count(*) FROM sqlite_sequence", [], |r| r.get(0))
+                .map_err(err("uninstall ripcord"))?;
+            if used == 0 {
+                self.conn
+                    .execute_batch(
+                        "PRAGMA writable_schema = ON;
+                         DELETE FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence';
+                         PRAGMA writable_schema = OFF;
+                         VACUUM;",
+                    )
+                    .map_err(err("remove sqlite_sequence"))?;
+            }
+        }
+        Ok(present)
     }
 
     fn list_tables(&mut self) -> EngineResult<Vec<String>> {
@@ -442,15 +575,21 @@ impl Engine for SqliteEngine {
         tables: &[String],
         sink: &mut dyn SnapshotSink,
     ) -> ripcord_core::Result<JournalMark> {
+        // Without ripcord's tables there is no journal: the mark is empty (a checkpoint
+        // installs first; `verify` only reads the rows).
+        let installed = self.has_table("_ripcord_journal")?;
         // One read transaction: in WAL mode every read in it sees the same snapshot.
         let tx = self.conn.transaction().map_err(err("begin snapshot"))?;
-        let high: i64 = tx
-            .query_row(
-                "SELECT COALESCE(MAX(seq), 0) FROM _ripcord_journal",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(err("journal mark"))?;
+        let high: i64 = match installed {
+            false => 0,
+            true => tx
+                .query_row(
+                    "SELECT COALESCE(MAX(seq), 0) FROM _ripcord_journal",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(err("journal mark"))?,
+        };
         for t in tables {
             let schema = read_schema(&tx, t)?;
             sink.begin_table(&schema)?;
@@ -572,6 +711,9 @@ impl Engine for SqliteEngine {
     }
 
     fn restore_done(&mut self, tag: &str) -> EngineResult<bool> {
+        if !self.has_table("_ripcord_restore")? {
+            return Ok(false);
+        }
         let n: i64 = self
             .conn
             .query_row(
@@ -659,6 +801,10 @@ impl Engine for SqliteEngine {
     }
 
     fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
+        // Nothing installed, nothing to prune; pruning never installs.
+        if !self.has_table("_ripcord_journal")? {
+            return Ok(Some(0));
+        }
         self.hk_prune_journal(keep).map(Some)
     }
 
@@ -685,6 +831,9 @@ impl Engine for SqliteEngine {
     }
 
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {
+        if !self.has_table("_ripcord_journal")? {
+            return Err(EngineError::NotInstalled);
+        }
         let high = self
             .conn
             .query_row(
@@ -706,6 +855,9 @@ impl Engine for SqliteEngine {
         upto: i64,
         tables: &[String],
     ) -> EngineResult<Vec<JournalEntry>> {
+        if !self.has_table("_ripcord_journal")? {
+            return Err(EngineError::NotInstalled);
+        }
         let lo = after
             .holes
             .first()
@@ -796,6 +948,9 @@ impl Engine for SqliteEngine {
     }
 
     fn replay_position(&mut self, tag: &str) -> EngineResult<Option<i64>> {
+        if !self.has_table("_ripcord_replay")? {
+            return Ok(None);
+        }
         self.conn
             .query_row(
                 "SELECT MAX(last_seq) FROM _ripcord_replay WHERE tag = ?1",
@@ -806,6 +961,9 @@ impl Engine for SqliteEngine {
     }
 
     fn replay_log(&mut self, tag: &str) -> EngineResult<Vec<(i64, String)>> {
+        if !self.has_table("_ripcord_replay")? {
+            return Ok(Vec::new());
+        }
         let mut st = self
             .conn
             .prepare("SELECT last_seq, note FROM _ripcord_replay WHERE tag = ?1 ORDER BY last_seq")
@@ -873,6 +1031,9 @@ impl Engine for SqliteEngine {
     }
 
     fn frozen_tables(&mut self) -> EngineResult<Vec<String>> {
+        if !self.has_table("_ripcord_frozen")? {
+            return Ok(Vec::new());
+        }
         let mut st = self
             .conn
             .prepare("SELECT tbl FROM _ripcord_frozen ORDER BY tbl")

@@ -76,6 +76,9 @@ pub struct Database {
     /// How long a freeze or a restore waits for a lock on a business table before it gives
     /// up naming the session that holds it.
     pub lock_timeout: Duration,
+    /// Where ripcord keeps its own objects, on engines with schemas (PostgreSQL);
+    /// `None`: the engine's default (`ripcord`).
+    pub ripcord_schema: Option<String>,
 }
 
 /// The default of `[databases.X] lock_timeout`.
@@ -410,6 +413,17 @@ fn validate(
                     DEFAULT_LOCK_TIMEOUT,
                     "lock_timeout",
                 ),
+                ripcord_schema: db.get_ref().ripcord_schema.as_ref().map(|s| {
+                    if s.get_ref().is_empty() || s.get_ref().contains('.') {
+                        p.at(
+                            s,
+                            format!("database {name:?}: ripcord_schema must be one schema name"),
+                            "not a schema name",
+                            Some("e.g. ripcord_schema = \"ripcord\""),
+                        );
+                    }
+                    s.get_ref().clone()
+                }),
             },
         );
     }

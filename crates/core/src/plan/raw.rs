@@ -36,6 +36,8 @@ pub struct RawProject {
 pub struct RawDatabase {
     pub url: Spanned<String>,
     pub lock_timeout: Option<Spanned<String>>,
+    /// PostgreSQL: the schema ripcord's own tables and functions live in.
+    pub ripcord_schema: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

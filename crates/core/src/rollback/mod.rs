@@ -281,7 +281,9 @@ fn journal_after(
     mark: &JournalMark,
     upto: Option<i64>,
 ) -> Result<Vec<JournalEntry>> {
+    // Also the dry run's read: it must create nothing.
     let mut e = ctx.engine(&c.capture_database)?;
+    ctx.require_installed(&c.capture_database, e.as_mut())?;
     let upto = match upto {
         Some(u) => u,
         None => e.journal_mark()?.high,
@@ -515,7 +517,7 @@ pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<RollbackRecord> 
     // since: it stays frozen until a new rollback carries them back. The rest is untouched.
     let mut left_frozen = Vec::new();
     for l in load(ctx, &rec)? {
-        let mut engine = ctx.engine(&l.component.database)?;
+        let mut engine = ctx.engine_installed(&l.component.database)?;
         let mut thaw = Vec::new();
         for t in &l.component.tables {
             if restore_began && engine.restore_done(&format!("{}:{t}", rec.id))? {
@@ -526,7 +528,7 @@ pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<RollbackRecord> 
         }
         engine.unfreeze(&thaw)?;
         if l.component.capture_database != l.component.database {
-            ctx.engine(&l.component.capture_database)?
+            ctx.engine_installed(&l.component.capture_database)?
                 .unfreeze(&l.component.captured_tables())?;
         }
     }
@@ -568,7 +570,7 @@ fn check_resumable(ctx: &mut Ctx, rec: &RollbackRecord) -> Result<()> {
     }
     let mut problems = Vec::new();
     for l in load(ctx, rec)? {
-        let frozen = ctx.engine(&l.component.database)?.frozen_tables()?;
+        let frozen = ctx.engine_installed(&l.component.database)?.frozen_tables()?;
         let thawed: Vec<&String> = l
             .component
             .tables
@@ -587,7 +589,7 @@ fn check_resumable(ctx: &mut Ctx, rec: &RollbackRecord) -> Result<()> {
             ));
         }
         if let Some(&upto) = rec.drain_to.get(&l.component.capture_database) {
-            let mut e = ctx.engine(&l.component.capture_database)?;
+            let mut e = ctx.engine_installed(&l.component.capture_database)?;
             let high = e.journal_mark()?.high;
             let newer = e
                 .read_journal(

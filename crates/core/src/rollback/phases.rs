@@ -84,12 +84,12 @@ fn approve(ctx: &mut Ctx, rec: &mut RollbackRecord, approval: &Option<String>) -
 /// Blocks business writes to the components' tables (and their captured tables).
 fn freeze(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<String> {
     for l in loaded {
-        ctx.engine(&l.component.database)?
+        ctx.engine_installed(&l.component.database)?
             .freeze(&l.component.tables)?;
         if l.component.capture_database != l.component.database
             || l.component.captured_tables() != l.component.tables
         {
-            ctx.engine(&l.component.capture_database)?
+            ctx.engine_installed(&l.component.capture_database)?
                 .freeze(&l.component.captured_tables())?;
         }
     }
@@ -127,7 +127,7 @@ fn drain(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<S
     for l in loaded {
         let db = &l.component.capture_database;
         if !rec.drain_to.contains_key(db) {
-            let high = ctx.engine(db)?.journal_mark()?.high;
+            let high = ctx.engine_installed(db)?.journal_mark()?.high;
             rec.drain_to.insert(db.clone(), high);
         }
     }
@@ -155,7 +155,7 @@ fn restore(
     let mut restored = 0;
     let mut skipped = 0;
     for (l, t) in restore_order(ctx, loaded)? {
-        let mut engine = ctx.engine(&l.component.database)?;
+        let mut engine = ctx.engine_installed(&l.component.database)?;
         let captured_here = l.component.capture_database == l.component.database;
         {
             let tag = format!("{}:{}", rec.id, t.schema.name);
@@ -276,7 +276,7 @@ fn replay(
         items.sort_by_key(|(s, _, _)| *s);
         let names: Vec<&str> = group.iter().map(|l| l.component.name.as_str()).collect();
         let tag = format!("{}:{}", rec.id, names.join("+"));
-        let mut engine = ctx.engine(&db)?;
+        let mut engine = ctx.engine_installed(&db)?;
         let bus = ctx.events.clone();
         let what = format!("replayed {}", names.join(", "));
         let mut batches = 0;
@@ -368,7 +368,7 @@ fn verify(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<
     let mut proof = Proof::default();
     for l in loaded {
         proof.tables.extend(prove(ctx, rec, l)?);
-        let mut engine = ctx.engine(&l.component.database)?;
+        let mut engine = ctx.engine_installed(&l.component.database)?;
         proof
             .invariants
             .extend(verify::invariants(ctx, engine.as_mut(), &l.component)?);
@@ -411,9 +411,9 @@ fn switch_back(rec: &mut RollbackRecord) -> Result<String> {
 /// Allows writes again.
 fn unfreeze(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<String> {
     for l in loaded {
-        ctx.engine(&l.component.database)?
+        ctx.engine_installed(&l.component.database)?
             .unfreeze(&l.component.tables)?;
-        ctx.engine(&l.component.capture_database)?
+        ctx.engine_installed(&l.component.capture_database)?
             .unfreeze(&l.component.captured_tables())?;
     }
     ctx.audit("unfreeze", serde_json::json!({"rollback": rec.id}), "ok")?;
@@ -507,10 +507,10 @@ fn plan_replay(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<replay::Re
         .get(&l.component.capture_database)
         .ok_or_else(|| Error::Internal("replay before drain".into()))?;
     let entries = journal_after(ctx, &l.component, &l.entry().journal_mark, Some(upto))?;
-    let mut target = ctx.engine(&l.component.database)?;
+    let mut target = ctx.engine_installed(&l.component.database)?;
     let target_kind = target.kind();
     let cross_engine = (l.component.capture_database != l.component.database
-        && ctx.engine(&l.component.capture_database)?.kind() != target_kind)
+        && ctx.engine_installed(&l.component.capture_database)?.kind() != target_kind)
         .then_some(target.types());
     let targets: BTreeMap<String, TableSchema> = l
         .entry()
@@ -597,7 +597,7 @@ fn prove(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<Vec<TableProof>>
     for t in &l.entry().tables {
         expected.insert(t.schema.name.clone(), expected_in_memory(t)?);
     }
-    let mut engine = ctx.engine(&l.component.database)?;
+    let mut engine = ctx.engine_installed(&l.component.database)?;
     let mut collect = Collect::default();
     engine.snapshot(&l.component.tables, &mut collect)?;
     let mut out = Vec::new();
