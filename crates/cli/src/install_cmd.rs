@@ -60,7 +60,9 @@ pub fn install(ctx: &mut Ctx, named: &[String], dry_run: bool) -> Result<i32> {
             }
             continue;
         }
-        e.prepare()?;
+        e.prepare().map_err(|err| {
+            ripcord_core::engine::EngineError::sql(format!("install ripcord in database {db}"), err)
+        })?;
         for o in &missing {
             add(&mut t, &db, o, "created");
         }

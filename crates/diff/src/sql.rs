@@ -11,6 +11,11 @@ use ripcord_core::schema::TableSchema;
 
 pub trait Dialect {
     fn ident(&self, name: &str) -> String;
+    /// A table name as the plan or the command line writes it (`s.t` on engines with
+    /// schemas); by default one identifier.
+    fn table(&self, name: &str) -> String {
+        self.ident(name)
+    }
     /// A key column's expression, compared in binary order (never a collation).
     fn key_expr(&self, col: &str, class: Class) -> String;
     /// A canonical key text as a literal comparable with [`Dialect::key_expr`].
@@ -121,7 +126,7 @@ pub fn bucket_expr(d: &dyn Dialect, spec: &TableSpec, bounds: &[KeyVals]) -> Str
 pub fn count_sql(d: &dyn Dialect, spec: &TableSpec, r: &Range) -> String {
     format!(
         "SELECT count(*) FROM {} WHERE {}",
-        d.ident(&spec.table),
+        d.table(&spec.table),
         range_cond(d, spec, r)
     )
 }
@@ -148,7 +153,7 @@ pub fn boundaries_sql(d: &dyn Dialect, spec: &TableSpec, r: &Range, step: u64) -
         outer.join(", "),
         inner.join(", "),
         order.join(", "),
-        d.ident(&spec.table),
+        d.table(&spec.table),
         range_cond(d, spec, r),
         step.max(1)
     )
@@ -160,7 +165,7 @@ pub fn checksums_sql(d: &dyn Dialect, spec: &TableSpec, r: &Range, bounds: &[Key
         "SELECT {} AS _b, count(*), {} FROM {} WHERE {} GROUP BY 1",
         bucket_expr(d, spec, bounds),
         d.checksum_agg(spec),
-        d.ident(&spec.table),
+        d.table(&spec.table),
         range_cond(d, spec, r)
     )
 }
@@ -176,7 +181,7 @@ pub fn rows_sql(d: &dyn Dialect, spec: &TableSpec, r: &Range) -> String {
     format!(
         "SELECT {} FROM {} WHERE {}",
         cols.join(", "),
-        d.ident(&spec.table),
+        d.table(&spec.table),
         range_cond(d, spec, r)
     )
 }
@@ -190,7 +195,7 @@ pub fn null_keys_sql(d: &dyn Dialect, spec: &TableSpec) -> String {
         .collect();
     format!(
         "SELECT count(*) FROM {} WHERE {}",
-        d.ident(&spec.table),
+        d.table(&spec.table),
         conds.join(" OR ")
     )
 }
@@ -222,7 +227,7 @@ pub fn duplicates_sql(d: &dyn Dialect, spec: &TableSpec) -> String {
             .map(|(i, c)| format!("min({c}) AS _k{i}"))
             .collect::<Vec<_>>()
             .join(", "),
-        d.ident(&spec.table),
+        d.table(&spec.table),
         not_null.join(" AND "),
         keys.join(", ")
     )
@@ -253,9 +258,9 @@ pub fn orphans_sql(d: &dyn Dialect, fk: &ForeignKey, limit: Option<usize>) -> St
     };
     format!(
         "SELECT {what} FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {}){}",
-        d.ident(&fk.child),
+        d.table(&fk.child),
         not_null.join(" AND "),
-        d.ident(&fk.parent),
+        d.table(&fk.parent),
         join.join(" AND "),
         limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default()
     )

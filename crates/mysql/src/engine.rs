@@ -570,8 +570,24 @@ impl MyEngine {
         let mut post_sql = Vec::new();
         for name in triggers {
             let r = self.rows(&format!("SHOW CREATE TRIGGER {}", q(&name)), "show trigger")?;
-            if let Some(s) = r.first().and_then(|r| r.get(2).cloned().flatten()) {
-                post_sql.push(s);
+            let Some(r) = r.first() else { continue };
+            let field = |i: usize| r.get(i).cloned().flatten();
+            if let Some(stmt) = field(2) {
+                // Recreated under the sql_mode and character set it was created with (the
+                // server stores them with the trigger, and mysqldump shows them), then the
+                // session's own are put back.
+                match (field(1), field(3), field(4)) {
+                    (Some(mode), Some(cs), Some(coll)) => post_sql.push(format!(
+                        "SET @ripcord_mode = @@SESSION.sql_mode, @ripcord_cs = @@SESSION.character_set_client, @ripcord_coll = @@SESSION.collation_connection;
+                         SET SESSION sql_mode = {}, character_set_client = {}, collation_connection = {};
+                         {stmt};
+                         SET SESSION sql_mode = @ripcord_mode, character_set_client = @ripcord_cs, collation_connection = @ripcord_coll",
+                        sql::lit(&mode),
+                        sql::lit(&cs),
+                        sql::lit(&coll)
+                    )),
+                    _ => post_sql.push(stmt),
+                }
             }
         }
         Ok(TableSchema {

@@ -28,6 +28,9 @@ impl Dialect for Pg {
     fn ident(&self, name: &str) -> String {
         q(name)
     }
+    fn table(&self, name: &str) -> String {
+        crate::qn(name)
+    }
     fn key_expr(&self, col: &str, class: Class) -> String {
         match class {
             Class::Text => format!("{} COLLATE \"C\"", q(col)),
@@ -143,7 +146,10 @@ impl SqlSource for PgDiff {
                 let sql = format!(
                     "SELECT attname::text, format_type(atttypid, atttypmod), attnotnull::text FROM pg_attribute \
                      WHERE attrelid = to_regclass({}) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-                    std_lit(&format!("{}.{}", q(&schema), q(table)))
+                    std_lit(&{
+                        let (s, t) = crate::split(&schema, table);
+                        format!("{}.{}", q(s), q(t))
+                    })
                 );
                 let cols = self.rows_of(&sql, &format!("table {table}"))?;
                 Ok(ripcord_diff::source::columns_only(table, cols))

@@ -749,7 +749,11 @@ impl Engine for PgEngine {
             out.push(obj("index", i, rel(i, "i")));
         }
         for f in FUNCTIONS {
-            out.push(obj("function", &format!("{f}()"), funcs.iter().any(|x| x == f)));
+            out.push(obj(
+                "function",
+                &format!("{f}()"),
+                funcs.iter().any(|x| x == f),
+            ));
         }
         // Triggers that call ripcord's functions, wherever they are; and any trigger named
         // like ripcord's (one left by an older version in another schema).
@@ -790,11 +794,10 @@ impl Engine for PgEngine {
         let s = self.s();
         let mut sql = String::new();
         for o in present.iter().filter(|o| o.kind == "trigger") {
-            let (schema, table) = o
-                .on
-                .as_deref()
-                .and_then(|t| t.split_once('.'))
-                .unwrap_or_default();
+            let (schema, table) =
+                o.on.as_deref()
+                    .and_then(|t| t.split_once('.'))
+                    .unwrap_or_default();
             sql.push_str(&format!(
                 "DROP TRIGGER IF EXISTS {} ON {}.{};\n",
                 q(&o.name),

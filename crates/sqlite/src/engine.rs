@@ -470,7 +470,13 @@ impl Engine for SqliteEngine {
             .prepare("SELECT type, name, tbl_name FROM sqlite_master WHERE name LIKE '\\_ripcord\\_%' ESCAPE '\\' ORDER BY type, tbl_name, name")
             .map_err(err("ripcord's objects"))?;
         let there = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
             .map_err(err("ripcord's objects"))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(err("ripcord's objects"))?;

@@ -570,7 +570,9 @@ fn check_resumable(ctx: &mut Ctx, rec: &RollbackRecord) -> Result<()> {
     }
     let mut problems = Vec::new();
     for l in load(ctx, rec)? {
-        let frozen = ctx.engine_installed(&l.component.database)?.frozen_tables()?;
+        let frozen = ctx
+            .engine_installed(&l.component.database)?
+            .frozen_tables()?;
         let thawed: Vec<&String> = l
             .component
             .tables
