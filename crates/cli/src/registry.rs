@@ -6,13 +6,16 @@ use crate::workshop::Dialect;
 use ripcord_core::engine::{Engine, EngineKind, EngineResult};
 use ripcord_diff::{DiffError, DiffSource};
 
+/// Connects to a URL with ripcord's own objects in the given schema.
+pub type ConnectInSchema = fn(&str, &str) -> EngineResult<Box<dyn Engine>>;
+
 pub struct Entry {
     /// Name, URL schemes and type quirks, as the engine's crate declares them.
     pub kind: EngineKind,
     pub connect: fn(&str) -> EngineResult<Box<dyn Engine>>,
     /// Connects with ripcord's own objects in the given schema, on engines that have
     /// schemas (a plan database's `ripcord_schema`).
-    pub connect_in_schema: Option<fn(&str, &str) -> EngineResult<Box<dyn Engine>>>,
+    pub connect_in_schema: Option<ConnectInSchema>,
     pub diff_source: fn(&str) -> Result<Box<dyn DiffSource>, DiffError>,
     /// How the demo's Workshop SQL is written for this engine.
     pub dialect: Dialect,

@@ -487,3 +487,51 @@ fn sqlite_uninstall_after_capture_checkpoint_writes_and_rollback_leaves_sqlite_m
         .unwrap();
     assert_eq!(n, 3, "the business rows stay");
 }
+
+#[test]
+fn postgres_objects_of_the_earlier_layout_in_public_are_refused_then_removed_by_uninstall() {
+    let db = FreshDb::new("postgres");
+    psql(&db.url, PG_SCHEMA);
+    let before = pg_dump(&db.url);
+    let dir = tempfile::tempdir().unwrap();
+    // The layout before ripcord had a schema of its own: everything in `public`.
+    write_plan(
+        dir.path(),
+        &db.url,
+        r#""customers""#,
+        r#"ripcord_schema = "public""#,
+    );
+    ok(dir.path(), &["capture", "start"]);
+    ok(dir.path(), &["checkpoint"]);
+    write_plan(dir.path(), &db.url, r#""customers""#, "");
+    let o = ripcord_in(dir.path(), &["capture", "start"], &[]);
+    assert_ne!(code(&o), 0, "{}", text(&o));
+    assert!(
+        text(&o).contains("an earlier ripcord keeps its journal in schema \"public\""),
+        "{}",
+        text(&o)
+    );
+    let listed = ok(dir.path(), &["uninstall", "--dry-run"]);
+    assert!(
+        listed.contains("_ripcord_journal") && listed.contains("_ripcord_cap_customers"),
+        "{listed}"
+    );
+    ok(
+        dir.path(),
+        &[
+            "uninstall",
+            "--force",
+            "--reason",
+            "move to the ripcord schema",
+        ],
+    );
+    assert_eq!(pg_dump(&db.url), before);
+    ok(dir.path(), &["capture", "start"]);
+    assert!(
+        psql(
+            &db.url,
+            "SELECT to_regclass('ripcord._ripcord_journal')::text"
+        )
+        .contains("ripcord")
+    );
+}

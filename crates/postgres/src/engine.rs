@@ -621,6 +621,20 @@ impl Engine for PgEngine {
     }
 
     fn prepare(&mut self) -> EngineResult<()> {
+        // An earlier ripcord's journal in the connection's schema may hold writes a
+        // rollback needs, and its triggers still write there: never start a second journal
+        // beside it silently.
+        if self.schema != self.rs
+            && ddl::table_oid(&mut self.client, &self.schema.clone(), "_ripcord_journal")?.is_some()
+        {
+            return Err(EngineError::sql(
+                "install ripcord",
+                format!(
+                    "an earlier ripcord keeps its journal in schema {:?}; finish or abandon its rollbacks, then `ripcord uninstall --force --reason \"…\"` removes it (and its triggers), and capture starts again in schema {:?}",
+                    self.schema, self.rs
+                ),
+            ));
+        }
         let s = self.s();
         let l = lit(&self.rs);
         let mark = lit(SCHEMA_MARK);
@@ -755,6 +769,35 @@ impl Engine for PgEngine {
                 funcs.iter().any(|x| x == f),
             ));
         }
+        // An earlier ripcord kept its tables and functions in the connection's schema.
+        if self.schema != rs {
+            for r in self
+                .client
+                .query(
+                    "SELECT 'table', c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname::text = ANY($2)
+                     UNION ALL
+                     SELECT 'function', p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                     WHERE n.nspname = $1 AND p.proname::text = ANY($3) ORDER BY 1, 2",
+                    &[
+                        &self.schema,
+                        &TABLES.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+                        &FUNCTIONS.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+                    ],
+                )
+                .map_err(err("look for an earlier ripcord's objects"))?
+            {
+                let (kind, name): (String, String) = (r.get(0), r.get(1));
+                out.push(DbObject {
+                    kind: if kind == "table" { "table" } else { "function" },
+                    schema: Some(self.schema.clone()),
+                    name: if kind == "table" { name } else { format!("{name}()") },
+                    on: None,
+                    installed_by_prepare: false,
+                    present: true,
+                });
+            }
+        }
         // Triggers that call ripcord's functions, wherever they are; and any trigger named
         // like ripcord's (one left by an older version in another schema).
         for r in self
@@ -807,11 +850,17 @@ impl Engine for PgEngine {
         }
         // Only ripcord's own objects, by name: never CASCADE, so an object someone else
         // made to depend on them stops the uninstall instead of vanishing with it.
-        for t in TABLES {
-            sql.push_str(&format!("DROP TABLE IF EXISTS {s}.{};\n", q(t)));
+        for o in present.iter().filter(|o| o.kind == "table") {
+            let schema = q(o.schema.as_deref().unwrap_or(&self.rs));
+            sql.push_str(&format!("DROP TABLE IF EXISTS {schema}.{};\n", q(&o.name)));
         }
-        for f in FUNCTIONS {
-            sql.push_str(&format!("DROP FUNCTION IF EXISTS {s}.{}();\n", q(f)));
+        for o in present.iter().filter(|o| o.kind == "function") {
+            let schema = q(o.schema.as_deref().unwrap_or(&self.rs));
+            let name = o.name.trim_end_matches("()");
+            sql.push_str(&format!(
+                "DROP FUNCTION IF EXISTS {schema}.{}();\n",
+                q(name)
+            ));
         }
         if present.iter().any(|o| o.kind == "schema") {
             // Only a schema ripcord created, and only when nothing else is in it.

@@ -323,17 +323,31 @@ impl SqliteEngine {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err("begin"))?;
-        tx.execute(
-            "UPDATE _ripcord_ctl SET origin = ?1 WHERE id = 1",
-            [origin.as_str()],
-        )
-        .map_err(err("set origin"))?;
+        // Not installed: no capture trigger reads the tag, and a read-only command must
+        // not create the table to hold it.
+        let tagged: bool = tx
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_ripcord_ctl'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(err("set origin"))?;
+        if tagged {
+            tx.execute(
+                "UPDATE _ripcord_ctl SET origin = ?1 WHERE id = 1",
+                [origin.as_str()],
+            )
+            .map_err(err("set origin"))?;
+        }
         let out = f(&tx)?;
-        tx.execute(
-            "UPDATE _ripcord_ctl SET origin = 'business' WHERE id = 1",
-            [],
-        )
-        .map_err(err("reset origin"))?;
+        if tagged {
+            tx.execute(
+                "UPDATE _ripcord_ctl SET origin = 'business' WHERE id = 1",
+                [],
+            )
+            .map_err(err("reset origin"))?;
+        }
         tx.commit().map_err(err("commit"))?;
         Ok(out)
     }

@@ -95,6 +95,12 @@ fn every_example_plan_parses() {
         )
         .unwrap_or_else(|e| panic!("{name}: {:?}", miette::Report::new(*e)));
         assert!(!plan.components.is_empty(), "{name}");
+        if name == "guarded" {
+            assert_eq!(
+                plan.databases["payroll"].ripcord_schema.as_deref(),
+                Some("ripcord")
+            );
+        }
         assert!(name == "erp" || !plan.steps.is_empty(), "{name}");
     }
 }
@@ -282,4 +288,21 @@ fn keyword_string_urls_select_postgres_hide_their_password_and_lock_timeout_is_r
         bad.contains("lock_timeout \"soon\" is not a duration"),
         "{bad}"
     );
+}
+
+#[test]
+fn ripcord_schema_must_be_one_schema_name() {
+    let e = parse(
+        Path::new("p.toml"),
+        "[databases.x]\nurl = \"${LEGACY_URL}\"\nripcord_schema = \"a.b\"\n",
+        &env,
+        ENGINES,
+    )
+    .unwrap_err();
+    let shown = format!("{:?}", miette::Report::new(*e));
+    assert!(
+        shown.contains("ripcord_schema must be one schema name"),
+        "{shown}"
+    );
+    assert!(shown.contains("p.toml:3"), "{shown}");
 }
