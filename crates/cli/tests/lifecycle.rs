@@ -182,7 +182,23 @@ fn check_on_a_fresh_postgres_database_creates_nothing_and_works_for_a_read_only_
     ok(dir.path(), &["verify"]);
     ok(dir.path(), &["capture", "status"]);
     ok(dir.path(), &["checkpoints"]);
-    ok(dir.path(), &["diff", "shop", "shop", "-t", "erp.orders"]);
+    // The diff engine takes the qualified name, and finds the foreign key across schemas.
+    psql(
+        &db.url,
+        "SET session_replication_role = replica;
+         INSERT INTO erp.orders (customer_id, total) VALUES (999, 1);",
+    );
+    let o = ripcord_in(
+        dir.path(),
+        &["diff", "shop", "shop", "-t", "erp.orders"],
+        &[],
+    );
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(
+        text(&o).contains("erp.orders(customer_id) → customers(id)"),
+        "{}",
+        text(&o)
+    );
     let dry = ok(dir.path(), &["install", "--dry-run"]);
     for object in [
         "ripcord",

@@ -168,14 +168,23 @@ impl SqlSource for PgDiff {
                  JOIN pg_attribute a ON a.attrelid = c.{rel} AND a.attnum = k.n)"
             )
         };
+        // Tables named as a plan names them: bare in the default schema, `schema.table`
+        // elsewhere (ripcord's own schema has no foreign keys).
+        let name = |rel: &str, ns: &str| {
+            format!(
+                "CASE WHEN {ns}.nspname = {s} THEN {rel}.relname::text ELSE {ns}.nspname || '.' || {rel}.relname END",
+                s = std_lit(&self.schema)
+            )
+        };
         let sql = format!(
-            "SELECT c.conname, cl.relname, {}, pl.relname, {} FROM pg_constraint c \
+            "SELECT c.conname, {}, {}, {}, {} FROM pg_constraint c \
              JOIN pg_class cl ON cl.oid = c.conrelid JOIN pg_class pl ON pl.oid = c.confrelid \
-             JOIN pg_namespace n ON n.oid = cl.relnamespace \
-             WHERE c.contype = 'f' AND n.nspname = {} ORDER BY 1",
+             JOIN pg_namespace n ON n.oid = cl.relnamespace JOIN pg_namespace pn ON pn.oid = pl.relnamespace \
+             WHERE c.contype = 'f' AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+            name("cl", "n"),
             cols("conrelid", "conkey"),
+            name("pl", "pn"),
             cols("confrelid", "confkey"),
-            std_lit(&self.schema)
         );
         Ok(self
             .rows_of(&sql, "foreign keys")?
