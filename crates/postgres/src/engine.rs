@@ -245,7 +245,7 @@ impl PgEngine {
 /// ripcord's default schema for its own objects.
 pub const DEFAULT_SCHEMA: &str = "ripcord";
 
-/// ripcord's tables, as (name, whether it has a sequence), created by `prepare`.
+/// ripcord's tables in its schema, created by `prepare`.
 const TABLES: [&str; 5] = [
     "_ripcord_journal",
     "_ripcord_frozen",
