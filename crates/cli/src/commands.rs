@@ -662,7 +662,7 @@ fn check(ctx: &mut Ctx, rehearse: bool) -> Result<i32> {
                     true,
                     db.url.to_string(),
                 );
-                // Looked at, never created here: `check` is read-only (invariant 11).
+                // Looked at, never created here: `check` is read-only (invariant 12).
                 let captures = comps.iter().any(|c| c.capture_database == db.name);
                 match e.installed() {
                     Ok(true) => row(

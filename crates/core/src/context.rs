@@ -29,7 +29,7 @@ pub struct Ctx {
 
 impl Ctx {
     /// Opens a plan database to look: creates nothing, so it works for a read-only role
-    /// (ARCHITECTURE.md invariant 11). Writers use [`Ctx::engine_installed`].
+    /// (ARCHITECTURE.md invariant 12). Writers use [`Ctx::engine_installed`].
     pub fn engine(&self, database: &str) -> Result<Box<dyn Engine>> {
         let db =
             self.plan.databases.get(database).ok_or_else(|| {

@@ -20,7 +20,7 @@ pub enum EngineError {
     #[error("statement was cancelled")]
     Cancelled,
     /// A read that needs ripcord's bookkeeping objects, where there are none: read-only
-    /// commands never create them (ARCHITECTURE.md invariant 11).
+    /// commands never create them (ARCHITECTURE.md invariant 12).
     #[error("ripcord is not installed in this database (run `ripcord install`)")]
     NotInstalled,
     #[error("{context}: {reason}")]
