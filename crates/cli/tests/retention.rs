@@ -260,8 +260,13 @@ fn prune_on_a_server_keeps_what_a_rollback_replays(engine: &'static str) {
             &format!("UPDATE accounts SET owner = 'b{i}' WHERE id = {i}"),
         );
     }
+    // PostgreSQL keeps ripcord's tables in their own schema.
     let journal = |e: &mut dyn Engine| match e
-        .query_scalar("SELECT COUNT(*) FROM _ripcord_journal")
+        .query_scalar(if e.kind() == "postgres" {
+            "SELECT COUNT(*) FROM ripcord._ripcord_journal"
+        } else {
+            "SELECT COUNT(*) FROM _ripcord_journal"
+        })
         .unwrap()
     {
         ripcord_core::value::Value::Int(n) => n,
