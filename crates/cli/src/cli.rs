@@ -6,21 +6,22 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(
     name = "ripcord",
-    version,
+    version = crate::VERSION,
     about = "A migration safety net: checkpoint, capture, guard, roll back with zero data loss, prove it."
 )]
 #[command(
-    after_help = "Exit codes: 0 success · 1 internal error · 2 usage or plan error · 3 verification failed or data gap found · 4 stopped or rolled back · 5 locked by another operator"
+    after_help = "Exit codes: 0 success · 1 internal error · 2 usage or plan error · 3 verification failed or data gap found · 4 stopped or rolled back · 5 locked by another operator · 6 rollback not approved, nothing changed"
 )]
 pub struct Cli {
-    /// The plan file.
-    #[arg(
-        long,
-        global = true,
-        default_value = "ripcord.toml",
-        env = "RIPCORD_PLAN"
-    )]
-    pub plan: PathBuf,
+    /// The plan file. Default: ripcord.toml in this directory or the nearest one above it.
+    #[arg(long, global = true, env = "RIPCORD_PLAN")]
+    pub plan: Option<PathBuf>,
+    /// More detail in the log file (-v: debug, -vv: trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on the console: no event timeline (results still go to stdout).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     /// Who is acting (recorded in the audit log). Default: $RIPCORD_ACTOR, then $USER.
     #[arg(long = "as", global = true)]
     pub actor: Option<String>,
@@ -48,13 +49,19 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Go/no-go: plan, databases, tables, checkpoints, capture and locks. Creates nothing
-    /// (without --rehearse).
+    /// Go/no-go: plan, databases, tables, invariants, checkpoints (age), capture, locks.
+    /// Creates nothing (without --rehearse).
     Check {
         /// Also restore each component's newest checkpoint into scratch objects, time it
         /// against the recovery-time target, verify it and drop it (over target: NO-GO).
         #[arg(long)]
         rehearse: bool,
+        /// JSON: the decision and every item (docs/json.md).
+        #[arg(long, conflicts_with = "markdown")]
+        json: bool,
+        /// Markdown, for a change ticket.
+        #[arg(long)]
+        markdown: bool,
     },
     /// Create every object ripcord needs in the plan's databases (capture, checkpoint, run
     /// and rollback also do it when they must).
@@ -88,7 +95,15 @@ pub enum Command {
         component: Vec<String>,
     },
     /// List valid checkpoints.
-    Checkpoints,
+    Checkpoints {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List rollbacks: components, state, when, how long, writes at risk / recovered / lost.
+    Rollbacks {
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete checkpoints by a retention policy (restic's rules, per component), prune the
     /// journal of entries no kept checkpoint needs, and collect the store's garbage.
     /// Never deletes a checkpoint an unfinished rollback, a gap review or a kept
@@ -118,7 +133,7 @@ pub enum Command {
         /// With --against: a foreign key to check besides the declared ones, child(col)->parent(col).
         #[arg(long)]
         fk: Vec<String>,
-        /// With --against: print JSON instead of tables.
+        /// JSON instead of tables (docs/json.md).
         #[arg(long)]
         json: bool,
     },
@@ -131,17 +146,25 @@ pub enum Command {
         /// was kept over a value the business write left in place.
         #[arg(long)]
         review: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// The report of a rollback.
     Report {
         rollback: Option<String>,
         #[arg(long, default_value = "md", value_parser = ["md", "json"])]
         format: String,
+        /// Same as --format json.
+        #[arg(long)]
+        json: bool,
     },
     /// The audit log: show, verify, export (JSON Lines).
     Audit {
         #[arg(value_parser = ["show", "verify", "export"])]
         action: String,
+        /// With show: a JSON array of entries.
+        #[arg(long)]
+        json: bool,
     },
     /// The event log: every event of every command, in order, from the state store.
     Events {
@@ -156,6 +179,11 @@ pub enum Command {
         json: bool,
     },
     /// Emergency stop of the running run or watch, from any terminal.
+    ///
+    /// The running ripcord halts its step, then acts per the decision matrix: the
+    /// `manual_stop` scenario (or --scenario) decides whether it rolls back at once (the
+    /// default), waits for an approver, or fixes forward. --no-rollback halts without
+    /// rolling back (the `manual_halt` scenario: fix forward).
     Stop {
         /// Why (recorded in the audit log and the report).
         #[arg(long)]
@@ -163,6 +191,9 @@ pub enum Command {
         /// The decision-matrix scenario that applies (default: manual_stop).
         #[arg(long)]
         scenario: Option<String>,
+        /// Halt without rolling back (the manual_halt scenario).
+        #[arg(long, conflicts_with = "scenario")]
+        no_rollback: bool,
         /// Seconds to wait for the running ripcord to confirm the stop.
         #[arg(long, default_value_t = 10.0)]
         wait: f64,
@@ -180,7 +211,8 @@ pub enum Command {
         #[arg(long)]
         samples: Option<usize>,
     },
-    /// The guard's level, each probe against its baseline, open decisions, the current run.
+    /// The whole picture: capture per table, unfinished rollbacks, locks, the newest
+    /// checkpoint, the guard's level, probes, open decisions, the current run.
     Status {
         #[arg(long)]
         json: bool,
@@ -191,6 +223,13 @@ pub enum Command {
     Reject { run: String },
     /// Dashboard and metrics (not built yet).
     Serve,
+    /// Print a shell completion script: ripcord completions bash > /etc/bash_completion.d/ripcord
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): ripcord man > ripcord.1
+    Man,
 }
 
 #[derive(clap::Args)]

@@ -4,7 +4,7 @@
 use crate::cli::{Cli, Command};
 use crate::console::{Timeline, bytes};
 use anyhow::{Context as _, Result};
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::Table;
 use ripcord_core::context::{Connector, Ctx};
 use ripcord_core::engine::Engine;
 use ripcord_core::events::Bus;
@@ -66,6 +66,34 @@ impl Write for ScrubFile {
     }
 }
 
+/// Console and log verbosity from `-q` / `-v`: -1 quiet, 0 default, 1 debug, 2+ trace.
+static VERBOSITY: std::sync::atomic::AtomicI8 = std::sync::atomic::AtomicI8::new(0);
+
+pub fn set_verbosity(quiet: bool, verbose: u8) {
+    let v = if quiet { -1 } else { verbose.min(2) as i8 };
+    VERBOSITY.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn verbosity() -> i8 {
+    VERBOSITY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The log filter: `RUST_LOG` (or the older `RIPCORD_LOG`) when set, else by -v. A
+/// PostgreSQL NOTICE (`DROP … IF EXISTS, skipping` on every capture install) reaches the
+/// log through the driver's `postgres::config` target at info; it is kept out below -vv.
+pub fn log_filter(rust_log: Option<&str>, verbose: i8) -> tracing_subscriber::EnvFilter {
+    if let Some(f) = rust_log.filter(|f| !f.trim().is_empty())
+        && let Ok(f) = tracing_subscriber::EnvFilter::try_new(f)
+    {
+        return f;
+    }
+    tracing_subscriber::EnvFilter::new(match verbose {
+        ..=0 => "info,postgres::config=warn",
+        1 => "debug,postgres::config=warn",
+        _ => "trace",
+    })
+}
+
 fn init_logging(state_dir: &Path) {
     let _ = std::fs::create_dir_all(state_dir);
     let Ok(file) = std::fs::OpenOptions::new()
@@ -76,8 +104,10 @@ fn init_logging(state_dir: &Path) {
         return;
     };
     let file = std::sync::Mutex::new(ScrubFile(file));
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RIPCORD_LOG")
-        .unwrap_or_else(|_| "info".into());
+    let env = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("RIPCORD_LOG"))
+        .ok();
+    let filter = log_filter(env.as_deref(), verbosity());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
@@ -92,7 +122,9 @@ pub fn open(plan: Plan, actor: String) -> Result<Ctx> {
     crate::console::started();
     let events = Bus::default();
     events.persist_to(state.reopen()?);
-    events.subscribe(Box::new(Timeline));
+    if verbosity() >= 0 {
+        events.subscribe(Box::new(Timeline));
+    }
     tracing::info!(plan = %plan.path.display(), actor = %actor, "ripcord started");
     for db in plan.databases.values() {
         tracing::info!(database = %db.name, url = %db.url, "plan database");
@@ -114,12 +146,49 @@ fn load_plan(path: &Path) -> Result<Plan> {
     })
 }
 
+/// The plan's default name, looked for in the current directory and each one above it.
+pub const PLAN_FILE: &str = "ripcord.toml";
+
+/// The nearest `ripcord.toml` from `start` upwards, as git and cargo find theirs; `None`
+/// when no directory up to the root has one.
+pub fn find_plan(start: &Path) -> Option<std::path::PathBuf> {
+    start
+        .ancestors()
+        .map(|d| d.join(PLAN_FILE))
+        .find(|p| p.is_file())
+}
+
+fn plan_path(given: Option<&Path>) -> std::path::PathBuf {
+    match given {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|d| find_plan(&d))
+            .unwrap_or_else(|| PLAN_FILE.into()),
+    }
+}
+
 pub fn dispatch(cli: Cli) -> Result<i32> {
+    set_verbosity(cli.quiet, cli.verbose);
     let actor = actor(cli.actor);
     match cli.command {
         Command::Demo { keep, url } => crate::demo::run(keep, url),
-        Command::Init { example, force } => init(&cli.plan, &example, force),
-        Command::Diff(args) => crate::diff_cmd::run(&cli.plan, actor, args),
+        // init writes where it is told, or here: never into a plan found further up.
+        Command::Init { example, force } => init(cli.plan.as_deref(), &example, force),
+        Command::Diff(args) => crate::diff_cmd::run(&plan_path(cli.plan.as_deref()), actor, args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "ripcord", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("write the man page")?;
+            Ok(exit::OK)
+        }
         Command::Serve => {
             eprintln!(
                 "not built yet: the dashboard and metrics come with a later issue. Nothing was done."
@@ -127,7 +196,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(exit::USAGE)
         }
         cmd => {
-            let plan = load_plan(&cli.plan)?;
+            let plan = load_plan(&plan_path(cli.plan.as_deref()))?;
             let mut ctx = open(plan, actor)?;
             let code = run_command(&mut ctx, cmd);
             // Every event on the console and in the log before main prints an error.
@@ -137,7 +206,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-fn init(path: &Path, example: &str, force: bool) -> Result<i32> {
+fn init(given: Option<&Path>, example: &str, force: bool) -> Result<i32> {
+    let path = given.unwrap_or(Path::new(PLAN_FILE));
     if path.exists() && !force {
         return Err(Error::Usage(format!(
             "{} exists; pass --force to overwrite it",
@@ -147,10 +217,23 @@ fn init(path: &Path, example: &str, force: bool) -> Result<i32> {
     }
     std::fs::write(path, example_plan(example))
         .with_context(|| format!("write {}", path.display()))?;
+    // Found on its own only under its default name; anything else must be named.
+    let next = if path.file_name() == Some(PLAN_FILE.as_ref()) {
+        "ripcord check".to_string()
+    } else {
+        format!("ripcord --plan {} check", path.display())
+    };
     println!(
-        "wrote {} (the {example} example); edit its databases, then run `ripcord check`",
+        "wrote {} (the {example} example); edit its databases, then run `{next}`",
         path.display()
     );
+    if path.file_name() != Some(PLAN_FILE.as_ref()) {
+        println!(
+            "pass --plan {} to every command (or set RIPCORD_PLAN={}): only a file named {PLAN_FILE} is found without it",
+            path.display(),
+            path.display()
+        );
+    }
     Ok(exit::OK)
 }
 
@@ -166,9 +249,14 @@ pub fn example_plan(name: &str) -> &'static str {
 }
 
 fn table() -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    t
+    crate::render::table()
+}
+
+/// Prints a value as pretty JSON with every known secret removed.
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(v)?;
+    println!("{}", ripcord_core::redact::scrub(&text));
+    Ok(())
 }
 
 fn components(ctx: &Ctx, names: &[String]) -> Result<Vec<String>> {
@@ -185,7 +273,11 @@ fn components(ctx: &Ctx, names: &[String]) -> Result<Vec<String>> {
 
 pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
     match cmd {
-        Command::Check { rehearse } => check(ctx, rehearse),
+        Command::Check {
+            rehearse,
+            json,
+            markdown,
+        } => check(ctx, rehearse, json, markdown),
         Command::Install { database, dry_run } => {
             Ok(crate::install_cmd::install(ctx, &database, dry_run)?)
         }
@@ -208,7 +300,11 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             println!("{}", m.id);
             Ok(exit::OK)
         }
-        Command::Checkpoints => {
+        Command::Checkpoints { json } => {
+            if json {
+                print_json(&ctx.state.checkpoints()?)?;
+                return Ok(exit::OK);
+            }
             let mut t = table();
             t.set_header([
                 "id",
@@ -223,7 +319,9 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
                 let age = chrono::DateTime::parse_from_rfc3339(&c.created_at)
                     .map(|d| chrono::Utc::now().signed_duration_since(d))
                     .ok();
-                let age = age.map(|a| humanize(a.num_seconds())).unwrap_or_default();
+                let age = age
+                    .map(|a| ripcord_core::check::age_words(a.num_seconds()))
+                    .unwrap_or_default();
                 t.add_row([
                     c.id,
                     c.created_at,
@@ -257,12 +355,21 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             let comps = components(ctx, &component)?;
             crate::diff_cmd::verify_against(ctx, &comps, &against, &fk, json)
         }
-        Command::Verify { component, .. } => verify(ctx, &component),
+        Command::Verify {
+            component, json, ..
+        } => verify(ctx, &component, json),
+        Command::Rollbacks { json } => rollbacks(ctx, json),
         Command::Gaps {
             rollback,
             review: true,
+            json,
         } => {
             let r = find_rollback(ctx, rollback.as_deref())?;
+            if json {
+                let rows: Vec<_> = r.to_review().collect();
+                print_json(&serde_json::json!({"rollback": r.id, "overlaps": rows}))?;
+                return Ok(exit::OK);
+            }
             if r.to_review().next().is_none() {
                 println!("rollback {}: nothing to review", r.id);
                 return Ok(exit::OK);
@@ -291,8 +398,16 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             println!("{t}");
             Ok(exit::OK)
         }
-        Command::Gaps { rollback, .. } => {
+        Command::Gaps { rollback, json, .. } => {
             let r = find_rollback(ctx, rollback.as_deref())?;
+            if json {
+                print_json(&serde_json::json!({"rollback": r.id, "gaps": r.gaps}))?;
+                return Ok(if r.gaps.is_empty() {
+                    exit::OK
+                } else {
+                    exit::VERIFY_FAILED
+                });
+            }
             if r.gaps.is_empty() {
                 println!("rollback {}: no data gaps", r.id);
                 return Ok(exit::OK);
@@ -312,32 +427,34 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             println!("{t}");
             Ok(exit::VERIFY_FAILED)
         }
-        Command::Report { rollback, format } => {
-            let r = find_rollback(ctx, rollback.as_deref())?;
-            match format.as_str() {
-                "json" => println!("{}", ripcord_core::report::json(&r)),
-                _ => println!("{}", ripcord_core::report::markdown(&r)),
+        Command::Report {
+            rollback,
+            format,
+            json,
+        } => {
+            let r =
+                ripcord_core::report::RollbackReport::of(&find_rollback(ctx, rollback.as_deref())?);
+            if json || format == "json" {
+                println!("{}", crate::render::rollback_json(&r));
+            } else {
+                println!("{}", crate::render::rollback_markdown(&r));
             }
             Ok(exit::OK)
         }
-        Command::Audit { action } => audit(ctx, &action),
+        Command::Audit { action, json } => audit(ctx, &action, json),
         Command::Events {
             after,
             follow,
             json,
         } => events(ctx, after, follow, json),
-        Command::Demo { .. } | Command::Init { .. } | Command::Diff(_) | Command::Serve => {
+        Command::Demo { .. }
+        | Command::Init { .. }
+        | Command::Diff(_)
+        | Command::Serve
+        | Command::Completions { .. }
+        | Command::Man => {
             unreachable!("handled before the plan is loaded")
         }
-    }
-}
-
-fn humanize(secs: i64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-        s => format!("{}d", s / 86400),
     }
 }
 
@@ -393,66 +510,88 @@ fn capture(ctx: &mut Ctx, action: &str, names: &[String]) -> Result<i32> {
     Ok(exit::OK)
 }
 
-fn verify(ctx: &mut Ctx, names: &[String]) -> Result<i32> {
+fn verify(ctx: &mut Ctx, names: &[String], json: bool) -> Result<i32> {
     let comps = components(ctx, names)?;
-    let mut failed = 0;
-    let mut t = table();
-    t.set_header(["component", "check", "result", "detail"]);
-    for name in &comps {
-        let c = ctx.plan.component(name).expect("checked").clone();
-        let mut e = ctx.engine(&c.database)?;
-        for r in ripcord_core::verify::invariants(ctx, e.as_mut(), &c)? {
-            if !r.ok {
-                failed += 1;
-            }
-            t.add_row([
-                name.clone(),
-                format!("invariant: {}", r.name),
-                if r.ok { "ok" } else { "BROKEN" }.into(),
-                r.detail,
-            ]);
-        }
-        let mut fp = ripcord_core::verify::Fingerprints::default();
-        e.snapshot(&c.tables, &mut fp)?;
-        let cp = ripcord_core::checkpoint::find(ctx, name, None).ok();
-        for (table_name, rows, f) in fp.tables {
-            let since = cp
-                .as_ref()
-                .and_then(|m| m.component(name))
-                .and_then(|ce| ce.tables.iter().find(|x| x.schema.name == table_name))
-                .map(|x| {
-                    let then = cp.as_ref().map(|m| ctx.store.fingerprint(&m.id, x));
-                    if matches!(then, Some(Ok(ref g)) if *g == f) {
-                        "unchanged since checkpoint".to_string()
-                    } else {
-                        format!("changed since checkpoint ({} rows then)", x.rows)
-                    }
-                })
-                .unwrap_or_else(|| "no checkpoint".into());
-            t.add_row([
-                name.clone(),
-                format!("table {table_name}"),
-                format!("{rows} rows"),
-                format!("{since}; fingerprint {}", &f[..16]),
-            ]);
-        }
-    }
+    let r = ripcord_core::verify::report(ctx, &comps)?;
     ctx.events.flush();
-    println!("{t}");
+    if json {
+        print_json(&crate::render::verify_json(&r))?;
+    } else {
+        println!(
+            "{}",
+            crate::render::verify_console(&r, &crate::render::Term::detect())
+        );
+    }
+    let broken = r.broken();
     ctx.audit(
         "verify",
         serde_json::json!({"components": comps}),
-        &if failed == 0 {
+        &if broken == 0 {
             "ok".to_string()
         } else {
-            format!("{failed} invariants broken")
+            format!("{broken} invariants broken")
         },
     )?;
-    Ok(if failed == 0 {
+    Ok(if r.ok() {
         exit::OK
     } else {
         exit::VERIFY_FAILED
     })
+}
+
+/// `ripcord rollbacks`: every rollback, newest first.
+fn rollbacks(ctx: &mut Ctx, json: bool) -> Result<i32> {
+    use ripcord_core::status::RollbackSummary;
+    let all: Vec<RollbackSummary> = ctx
+        .state
+        .rollbacks()?
+        .iter()
+        .map(RollbackSummary::of)
+        .collect();
+    if json {
+        print_json(&all)?;
+        return Ok(exit::OK);
+    }
+    if all.is_empty() {
+        println!("no rollbacks yet");
+        return Ok(exit::OK);
+    }
+    let term = crate::render::Term::detect();
+    let mut t = term.table();
+    t.set_header([
+        "id",
+        "components",
+        "state",
+        "started",
+        "took",
+        "at risk",
+        "recovered",
+        "lost",
+    ]);
+    for r in &all {
+        use ripcord_core::status::RollbackState as S;
+        let good = match r.state {
+            S::Verified => Some(true),
+            S::Abandoned => None,
+            _ => Some(false),
+        };
+        let state = match &r.phase {
+            Some(p) => format!("{} ({p})", r.state.name()),
+            None => r.state.name().to_string(),
+        };
+        t.add_row(vec![
+            comfy_table::Cell::new(&r.id),
+            comfy_table::Cell::new(r.components.join(", ")),
+            term.cell(state, good),
+            comfy_table::Cell::new(&r.started_at),
+            comfy_table::Cell::new(format!("{:.1}s", r.took_seconds)),
+            comfy_table::Cell::new(r.at_risk),
+            comfy_table::Cell::new(r.recovered),
+            term.cell(r.lost.to_string(), Some(r.lost == 0)),
+        ]);
+    }
+    println!("{t}");
+    Ok(exit::OK)
 }
 
 fn rollback_cmd(ctx: &mut Ctx, a: crate::cli::RollbackArgs) -> Result<i32> {
@@ -481,7 +620,7 @@ fn rollback_cmd(ctx: &mut Ctx, a: crate::cli::RollbackArgs) -> Result<i32> {
     if let Some(id) = abandon {
         let rec = rollback::abandon(ctx, &id, &why()?)?;
         ctx.events.flush();
-        println!("{}", ripcord_core::report::markdown(&rec));
+        println!("{}", crate::render::rollback_record_markdown(&rec));
         return Ok(exit::STOPPED);
     }
     let rec = if let Some(id) = resume {
@@ -529,7 +668,7 @@ fn rollback_cmd(ctx: &mut Ctx, a: crate::cli::RollbackArgs) -> Result<i32> {
         rollback::start(ctx, &req, &mut approve)?
     };
     ctx.events.flush();
-    println!("{}", ripcord_core::report::markdown(&rec));
+    println!("{}", crate::render::rollback_record_markdown(&rec));
     Ok(match rec.status {
         Status::Completed { ok: true } => exit::OK,
         _ => exit::VERIFY_FAILED,
@@ -621,215 +760,20 @@ fn print_plan(plan: &rollback::RollbackPlan) {
     );
 }
 
-fn check(ctx: &mut Ctx, rehearse: bool) -> Result<i32> {
-    let mut t = table();
-    t.set_header(["check", "result", "detail"]);
-    let mut go = true;
-    let mut row = |t: &mut Table, name: String, ok: bool, detail: String| {
-        go &= ok;
-        t.add_row([name, if ok { "GO" } else { "NO-GO" }.to_string(), detail]);
-    };
-    row(
-        &mut t,
-        "plan".into(),
-        true,
-        format!(
-            "{} components, {} steps",
-            ctx.plan.components.len(),
-            ctx.plan.steps.len()
-        ),
-    );
-    let comps = ctx.plan.components.clone();
-    for db in ctx.plan.databases.values().cloned().collect::<Vec<_>>() {
-        let used = comps
-            .iter()
-            .any(|c| c.database == db.name || c.capture_database == db.name)
-            || ctx.plan.steps.iter().any(|s| s.database == db.name);
-        if !used {
-            row(
-                &mut t,
-                format!("database {}", db.name),
-                true,
-                format!("{} (not used by any component or step)", db.url),
-            );
-            continue;
-        }
-        match ctx.engine(&db.name) {
-            Ok(mut e) => {
-                row(
-                    &mut t,
-                    format!("database {}", db.name),
-                    true,
-                    db.url.to_string(),
-                );
-                // Looked at, never created here: `check` is read-only (invariant 12).
-                let captures = comps.iter().any(|c| c.capture_database == db.name);
-                match e.installed() {
-                    Ok(true) => row(
-                        &mut t,
-                        format!("install {}", db.name),
-                        true,
-                        "ripcord's objects are there".into(),
-                    ),
-                    Ok(false) => row(
-                        &mut t,
-                        format!("install {}", db.name),
-                        !captures,
-                        format!(
-                            "ripcord is not installed in database {} (run `ripcord install -d {}`{})",
-                            db.name,
-                            db.name,
-                            if captures {
-                                " or `ripcord capture start`"
-                            } else {
-                                "; a rollback installs it when it needs to"
-                            }
-                        ),
-                    ),
-                    Err(err) => row(
-                        &mut t,
-                        format!("install {}", db.name),
-                        false,
-                        err.to_string(),
-                    ),
-                }
-            }
-            Err(e) => row(
-                &mut t,
-                format!("database {}", db.name),
-                false,
-                e.to_string(),
-            ),
-        }
-    }
-    let checkpoints = ctx.state.checkpoints()?;
-    let rollbacks = ctx.state.rollbacks()?;
-    for c in &comps {
-        if let Ok(mut e) = ctx.engine(&c.database) {
-            for tb in &c.tables {
-                match e.table_schema(tb) {
-                    Ok(_) => row(
-                        &mut t,
-                        format!("table {}.{tb}", c.name),
-                        true,
-                        "exists, has a primary key".into(),
-                    ),
-                    Err(err) => row(
-                        &mut t,
-                        format!("table {}.{tb}", c.name),
-                        false,
-                        err.to_string(),
-                    ),
-                }
-            }
-        }
-        match checkpoints.iter().find(|r| r.components.contains(&c.name)) {
-            None => row(
-                &mut t,
-                format!("checkpoint {}", c.name),
-                false,
-                format!("none yet: ripcord checkpoint -c {}", c.name),
-            ),
-            Some(r) => {
-                let m = ctx
-                    .store
-                    .manifest(&ripcord_core::store::CheckpointId(r.id.clone()));
-                match m
-                    .map_err(Error::from)
-                    .and_then(|m| ctx.store.verify(&m).map_err(Error::from).map(|()| m))
-                {
-                    Ok(m) => {
-                        row(
-                            &mut t,
-                            format!("checkpoint {}", c.name),
-                            true,
-                            format!("{} from {}, chunks re-hash", r.id, r.created_at),
-                        );
-                        // A rollback to this checkpoint is only as good as the journal since.
-                        match ripcord_core::continuity::check(ctx, c, &m) {
-                            Ok(breaks) if breaks.is_empty() => row(
-                                &mut t,
-                                format!("capture continuity {}", c.name),
-                                true,
-                                format!("unbroken since {}", r.id),
-                            ),
-                            Ok(breaks) => row(
-                                &mut t,
-                                format!("capture continuity {}", c.name),
-                                false,
-                                breaks
-                                    .iter()
-                                    .map(|b| b.to_string())
-                                    .collect::<Vec<_>>()
-                                    .join("; "),
-                            ),
-                            Err(e) => row(
-                                &mut t,
-                                format!("capture continuity {}", c.name),
-                                false,
-                                e.to_string(),
-                            ),
-                        }
-                    }
-                    Err(e) => row(
-                        &mut t,
-                        format!("checkpoint {}", c.name),
-                        false,
-                        e.to_string(),
-                    ),
-                }
-            }
-        }
-        if let Ok(mut e) = ctx.engine(&c.capture_database) {
-            let on = e.captured_tables()?;
-            let missing: Vec<String> = c
-                .captured_tables()
-                .into_iter()
-                .filter(|x| !on.contains(x))
-                .collect();
-            row(
-                &mut t,
-                format!("capture {}", c.name),
-                missing.is_empty(),
-                if missing.is_empty() {
-                    "on".into()
-                } else {
-                    format!("off for {}", missing.join(", "))
-                },
-            );
-            let frozen: Vec<String> = e
-                .frozen_tables()?
-                .into_iter()
-                .filter(|x| c.tables.contains(x) || c.captured_tables().contains(x))
-                .collect();
-            if !frozen.is_empty() {
-                let holder = rollbacks.iter().find(|r| r.components.contains(&c.name));
-                let hint = match holder {
-                    Some(r) if r.unfinished() => format!(
-                        "rollback {} is unfinished: ripcord rollback --resume {}",
-                        r.id, r.id
-                    ),
-                    Some(r) if !r.left_frozen.is_empty() => format!(
-                        "rollback {} was abandoned after restoring them: ripcord rollback -c {} --reason \"…\" carries the business writes back",
-                        r.id, c.name
-                    ),
-                    _ => "an interrupted rollback? ripcord rollback --resume".into(),
-                };
-                row(
-                    &mut t,
-                    format!("freeze {}", c.name),
-                    false,
-                    format!("frozen: {} ({hint})", frozen.join(", ")),
-                );
-            }
-        }
-    }
+fn check(ctx: &mut Ctx, rehearse: bool, json: bool, markdown: bool) -> Result<i32> {
+    use ripcord_core::check::{CheckItem, Decision, ItemKind};
+    let mut report = ripcord_core::check::run(ctx, chrono::Utc::now())?;
     if rehearse {
-        for c in &comps {
-            match ripcord_core::rehearse::rehearse(ctx, c) {
-                Ok(r) => row(&mut t, format!("rehearse {}", c.name), r.ok, r.detail),
-                Err(e) => row(&mut t, format!("rehearse {}", c.name), false, e.to_string()),
-            }
+        for c in ctx.plan.components.clone() {
+            report.push(match ripcord_core::rehearse::rehearse(ctx, &c) {
+                Ok(r) => CheckItem::ok(ItemKind::Rehearsal, &c.name, r.ok, r.detail)
+                    .figure("checkpoint", r.checkpoint)
+                    .figure("rows", r.rows)
+                    .figure("seconds", r.seconds)
+                    .figure("rto_seconds", r.rto_seconds)
+                    .figure("verified", r.verified),
+                Err(e) => CheckItem::ok(ItemKind::Rehearsal, &c.name, false, e.to_string()),
+            });
         }
     }
     // A go decision pins the pre-migration baseline the rules will compare against.
@@ -837,57 +781,39 @@ fn check(ctx: &mut Ctx, rehearse: bool) -> Result<i32> {
         match ripcord_guard::baseline::take(ctx, std::sync::Arc::new(Engines), None) {
             Ok(pinned) => {
                 for b in pinned {
-                    row(
-                        &mut t,
-                        format!("probe {}", b.probe),
-                        true,
-                        format!(
-                            "baseline pinned: median {:.3}, p95 {:.3} over {} samples ({} could not measure)",
-                            b.median,
-                            b.p95,
-                            b.samples.len(),
-                            b.errors
-                        ),
+                    report.push(
+                        CheckItem::ok(
+                            ItemKind::Probe,
+                            &b.probe,
+                            true,
+                            format!(
+                                "baseline pinned: median {:.3}, p95 {:.3} over {} samples ({} could not measure)",
+                                b.median,
+                                b.p95,
+                                b.samples.len(),
+                                b.errors
+                            ),
+                        )
+                        .figure("median", b.median)
+                        .figure("p95", b.p95),
                     );
                 }
             }
-            Err(e) => row(&mut t, "probes".into(), false, e.to_string()),
+            Err(e) => report.push(CheckItem::ok(ItemKind::Probe, "*", false, e.to_string())),
         }
-    }
-    for l in ctx.state.locks()? {
-        // A holder that died on this host blocks nobody: the next rollback takes it over.
-        if l.holder.is_dead_here() {
-            row(
-                &mut t,
-                format!("lock {}", l.name),
-                true,
-                format!("stale: {l}; its holder is gone, the next rollback takes it over"),
-            );
-        } else {
-            row(&mut t, format!("lock {}", l.name), false, l.to_string());
-        }
-    }
-    for r in ctx
-        .state
-        .rollbacks()?
-        .into_iter()
-        .filter(|r| r.unfinished())
-    {
-        row(
-            &mut t,
-            format!("rollback {}", r.id),
-            false,
-            format!(
-                "unfinished ({}): ripcord rollback --resume {} or --abandon {} --reason \"…\"",
-                r.components.join(", "),
-                r.id,
-                r.id
-            ),
-        );
     }
     ctx.events.flush();
-    println!("{t}");
-    println!("{}", if go { "GO" } else { "NO-GO" });
+    if json {
+        print_json(&crate::render::check_json(&report))?;
+    } else if markdown {
+        println!("{}", crate::render::check_markdown(&report));
+    } else {
+        println!(
+            "{}",
+            crate::render::check_console(&report, &crate::render::Term::detect())
+        );
+    }
+    let go = report.decision() == Decision::Go;
     ctx.audit(
         "check",
         serde_json::json!({}),
@@ -933,9 +859,13 @@ fn events(ctx: &mut Ctx, mut after: i64, follow: bool, json: bool) -> Result<i32
     }
 }
 
-fn audit(ctx: &mut Ctx, action: &str) -> Result<i32> {
+fn audit(ctx: &mut Ctx, action: &str, json: bool) -> Result<i32> {
     let entries = ctx.state.audit_entries()?;
     match action {
+        "show" if json => {
+            print_json(&entries)?;
+            Ok(exit::OK)
+        }
         "show" => {
             let mut t = table();
             t.set_header(["seq", "at", "actor", "action", "args", "result"]);

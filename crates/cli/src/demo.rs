@@ -150,11 +150,12 @@ pub fn run(keep: bool, url: Option<String>) -> Result<i32> {
         &mut ctx,
         crate::cli::Command::Audit {
             action: "verify".into(),
+            json: false,
         },
     )?;
 
     say(&t, "8. The report (ripcord report)");
-    println!("{}", ripcord_core::report::markdown(&rec));
+    println!("{}", crate::render::rollback_record_markdown(&rec));
 
     let f = &rec.figures;
     let ok = rec.ok()

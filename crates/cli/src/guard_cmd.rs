@@ -4,7 +4,7 @@
 use crate::cli::Command;
 use crate::commands::Engines;
 use anyhow::Result;
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::Table;
 use ripcord_core::context::Ctx;
 use ripcord_core::{Error, exit};
 use ripcord_guard::respond::Resolution;
@@ -12,9 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn table() -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    t
+    crate::render::table()
 }
 
 /// `ripcord run`: the steps under guard.
@@ -52,11 +50,8 @@ fn resolution(r: Option<&Resolution>) -> i32 {
         r.decided_by
     );
     if let Some(rb) = &r.rollback {
-        println!("{}", ripcord_core::report::markdown(rb));
-        println!(
-            "{}",
-            ripcord_core::report::continuity_markdown(&r.continuity)
-        );
+        println!("{}", crate::render::rollback_record_markdown(rb));
+        println!("{}", crate::render::continuity_markdown(&r.continuity));
     }
     if r.resolved {
         exit::STOPPED
@@ -98,8 +93,18 @@ pub fn dispatch(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
         Command::Stop {
             reason,
             scenario,
+            no_rollback,
             wait,
-        } => stop(ctx, reason, scenario, wait),
+        } => {
+            // Halting without a rollback is a scenario of the matrix like any other, so the
+            // running guard, the audit log and the report treat it the same way.
+            let scenario = if no_rollback {
+                Some("manual_halt".to_string())
+            } else {
+                scenario
+            };
+            stop(ctx, reason, scenario, wait)
+        }
         Command::Approve { run } => answer(ctx, &run, true),
         Command::Reject { run } => answer(ctx, &run, false),
         _ => unreachable!("only guard commands are dispatched here"),
@@ -126,11 +131,20 @@ fn baseline(ctx: &mut Ctx, samples: Option<usize>) -> Result<i32> {
 }
 
 fn status(ctx: &mut Ctx, json: bool) -> Result<i32> {
-    let s = ripcord_guard::status(ctx)?;
+    let overview = ripcord_core::status::overview(ctx, chrono::Utc::now())?;
+    let mut s = ripcord_guard::status(ctx)?;
+    ctx.events.flush();
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        if let (Some(obj), serde_json::Value::Object(more)) =
+            (s.as_object_mut(), serde_json::to_value(&overview)?)
+        {
+            obj.extend(more);
+        }
+        let text = serde_json::to_string_pretty(&s)?;
+        println!("{}", ripcord_core::redact::scrub(&text));
         return Ok(exit::OK);
     }
+    print_overview(&overview);
     let level = s["level"].as_str().unwrap_or("unknown").to_uppercase();
     println!(
         "level {level}{}",
@@ -206,6 +220,69 @@ fn status(ctx: &mut Ctx, json: bool) -> Result<i32> {
         );
     }
     Ok(exit::OK)
+}
+
+/// Capture per table, the newest checkpoint, unfinished rollbacks and locks.
+fn print_overview(o: &ripcord_core::status::Overview) {
+    let term = crate::render::Term::detect();
+    match &o.newest_checkpoint {
+        None => println!(
+            "{}",
+            term.paint("no checkpoint yet: ripcord checkpoint", false)
+        ),
+        Some(c) => {
+            let age = c.age_seconds.map(ripcord_core::check::age_words);
+            let fresh = c.age_seconds.is_some_and(|a| a <= c.limit_seconds);
+            let line = format!(
+                "newest checkpoint {} ({}), {} old (limit {})",
+                c.id,
+                c.components.join(", "),
+                age.as_deref().unwrap_or("?"),
+                ripcord_core::check::age_words(c.limit_seconds)
+            );
+            println!("{}", term.paint(&line, fresh));
+        }
+    }
+    let mut t = term.table();
+    t.set_header(["component", "database", "table", "capture", "frozen"]);
+    for c in &o.capture {
+        t.add_row(vec![
+            comfy_table::Cell::new(&c.component),
+            comfy_table::Cell::new(&c.database),
+            comfy_table::Cell::new(&c.table),
+            term.cell(if c.capture { "on" } else { "off" }, Some(c.capture)),
+            term.cell(if c.frozen { "FROZEN" } else { "" }, Some(!c.frozen)),
+        ]);
+    }
+    for u in &o.unreachable {
+        t.add_row(vec![
+            comfy_table::Cell::new(&u.component),
+            comfy_table::Cell::new(&u.database),
+            comfy_table::Cell::new("*"),
+            term.cell(format!("cannot ask: {}", u.error), Some(false)),
+            comfy_table::Cell::new(""),
+        ]);
+    }
+    println!("{t}");
+    for r in &o.unfinished_rollbacks {
+        println!(
+            "{}",
+            term.paint(
+                &format!(
+                    "UNFINISHED rollback {} ({}) in {}: ripcord rollback --resume {} or --abandon {} --reason \"…\"",
+                    r.id,
+                    r.components.join(", "),
+                    r.phase.as_deref().unwrap_or("its last phase"),
+                    r.id,
+                    r.id
+                ),
+                false
+            )
+        );
+    }
+    for l in &o.locks {
+        println!("{}", term.paint(&format!("LOCK {l}"), false));
+    }
 }
 
 fn stop(ctx: &mut Ctx, reason: Option<String>, scenario: Option<String>, wait: f64) -> Result<i32> {

@@ -8,5 +8,9 @@ pub mod diff_cmd;
 pub mod guard_cmd;
 pub mod install_cmd;
 pub mod registry;
+pub mod render;
 pub mod retention_cmd;
 pub mod workshop;
+
+/// `ripcord --version`: the package version and, when built from git, the commit.
+pub const VERSION: &str = env!("RIPCORD_VERSION");

@@ -198,7 +198,11 @@ fn rollback_with_replay(engine: &'static str) {
         accept_uncaptured: false,
     };
     let rec = rollback::start(&mut ctx, &req, &mut |_| Some("tester".into())).unwrap();
-    assert!(rec.ok(), "{}", ripcord_core::report::markdown(&rec));
+    assert!(
+        rec.ok(),
+        "{}",
+        ripcord::render::rollback_record_markdown(&rec)
+    );
     assert_eq!(rec.figures.lost, 0);
     assert!(rec.figures.at_risk >= 60, "{:?}", rec.figures);
     assert_eq!(rec.figures.recovered, rec.figures.at_risk);

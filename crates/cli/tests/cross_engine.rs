@@ -92,7 +92,7 @@ fn mariadb_legacy_gets_every_business_write_made_in_postgresql() {
         accept_uncaptured: false,
     };
     let rec = rollback::start(&mut ctx, &req, &mut |_| Some("tester".into())).unwrap();
-    let report = ripcord_core::report::markdown(&rec);
+    let report = ripcord::render::rollback_record_markdown(&rec);
     assert!(rec.proof.as_ref().unwrap().ok(), "{report}");
     assert_eq!(rec.figures.at_risk, 6, "{report}");
     assert_eq!(rec.gaps.len(), 1, "{report}");

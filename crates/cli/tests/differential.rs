@@ -149,7 +149,11 @@ fn differential_checkpoint_equals_a_full_read() {
         accept_uncaptured: false,
     };
     let rec = rollback::start(&mut ctx, &req, &mut |_| Some("tester".into())).unwrap();
-    assert!(rec.ok(), "{}", ripcord_core::report::markdown(&rec));
+    assert!(
+        rec.ok(),
+        "{}",
+        ripcord::render::rollback_record_markdown(&rec)
+    );
     assert_eq!(rec.figures.restored_rows, 300 + 2 + 1 - 1 - 2 + 4 + 2);
     let owner = e
         .query_scalar("SELECT owner FROM accounts WHERE id = 21")

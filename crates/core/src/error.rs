@@ -9,6 +9,8 @@ pub mod exit {
     pub const VERIFY_FAILED: i32 = 3;
     pub const STOPPED: i32 = 4;
     pub const LOCKED: i32 = 5;
+    /// A rollback was not approved (no `--yes`, no prompt answered): nothing was changed.
+    pub const NOT_APPROVED: i32 = 6;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,9 @@ pub enum Error {
     Verify(String),
     #[error("{0}")]
     Stopped(String),
+    /// A rollback nobody approved; it changed nothing.
+    #[error("{0}")]
+    NotApproved(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -37,7 +42,12 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) => exit::USAGE,
+            // A table the plan names that is missing or has no key is the plan's fault.
+            Error::Usage(_)
+            | Error::Engine(EngineError::NoSuchTable(_) | EngineError::NoPrimaryKey(_)) => {
+                exit::USAGE
+            }
+            Error::NotApproved(_) => exit::NOT_APPROVED,
             Error::Verify(_) => exit::VERIFY_FAILED,
             Error::Stopped(_) => exit::STOPPED,
             Error::Locked(_) | Error::Held(_) => exit::LOCKED,

@@ -1,6 +1,7 @@
 //! ripcord's engine-independent core. See ARCHITECTURE.md for the map.
 
 pub mod audit;
+pub mod check;
 pub mod checkpoint;
 pub mod context;
 pub mod continuity;
@@ -24,6 +25,7 @@ pub mod schedule;
 pub mod schema;
 pub mod state;
 pub mod state_conformance;
+pub mod status;
 pub mod store;
 pub mod types;
 pub mod value;

@@ -289,3 +289,81 @@ pub fn stream_proof(
         ..c
     }))
 }
+
+/// How a table stands beside the newest checkpoint of its component.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SinceCheckpoint {
+    Unchanged { checkpoint: String },
+    Changed { checkpoint: String, rows_then: u64 },
+    NoCheckpoint,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableState {
+    pub component: String,
+    pub table: String,
+    pub rows: u64,
+    pub fingerprint: String,
+    pub since_checkpoint: SinceCheckpoint,
+}
+
+/// `ripcord verify` as data: every invariant, every table's count and fingerprint.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct VerifyReport {
+    pub components: Vec<String>,
+    pub invariants: Vec<InvariantResult>,
+    pub tables: Vec<TableState>,
+}
+
+impl VerifyReport {
+    pub fn broken(&self) -> usize {
+        self.invariants.iter().filter(|i| !i.ok).count()
+    }
+    /// Verified when every invariant holds (a table changed since its checkpoint is normal).
+    pub fn ok(&self) -> bool {
+        self.broken() == 0
+    }
+}
+
+/// Runs `verify` for the named components (they must exist in the plan).
+pub fn report(ctx: &mut Ctx, names: &[String]) -> Result<VerifyReport> {
+    let mut out = VerifyReport {
+        components: names.to_vec(),
+        ..VerifyReport::default()
+    };
+    for c in ctx.components(names)? {
+        let mut e = ctx.engine(&c.database)?;
+        out.invariants.extend(invariants(ctx, e.as_mut(), &c)?);
+        let mut fp = Fingerprints::default();
+        e.snapshot(&c.tables, &mut fp)?;
+        let cp = crate::checkpoint::find(ctx, &c.name, None).ok();
+        for (table, rows, f) in fp.tables {
+            let then = cp.as_ref().and_then(|m| {
+                m.component(&c.name)
+                    .and_then(|ce| ce.tables.iter().find(|x| x.schema.name == table))
+                    .map(|x| (m, x))
+            });
+            let since_checkpoint = match then {
+                None => SinceCheckpoint::NoCheckpoint,
+                Some((m, x)) => match ctx.store.fingerprint(&m.id, x) {
+                    Ok(g) if g == f => SinceCheckpoint::Unchanged {
+                        checkpoint: m.id.0.clone(),
+                    },
+                    _ => SinceCheckpoint::Changed {
+                        checkpoint: m.id.0.clone(),
+                        rows_then: x.rows,
+                    },
+                },
+            };
+            out.tables.push(TableState {
+                component: c.name.clone(),
+                table,
+                rows,
+                fingerprint: f,
+                since_checkpoint,
+            });
+        }
+    }
+    Ok(out)
+}

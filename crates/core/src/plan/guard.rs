@@ -368,6 +368,14 @@ pub fn default_scenarios() -> BTreeMap<String, Scenario> {
             Decision::RollbackNow,
             "2-4 h",
         ),
+        (
+            "manual_halt",
+            "manual stop without a rollback (ripcord stop --no-rollback)",
+            Severity::Critical,
+            "high",
+            Decision::FixForward,
+            "-",
+        ),
     ];
     rows.iter()
         .map(|(name, desc, sev, impact, dec, rec)| {

@@ -189,6 +189,8 @@ pub struct Plan {
     pub scenarios: BTreeMap<String, Scenario>,
     /// Business-continuity checks run after a rollback.
     pub workflows: Vec<Workflow>,
+    /// `check` is NO-GO when a component's newest checkpoint is older than this.
+    pub max_checkpoint_age: Duration,
 }
 
 impl Plan {
@@ -694,6 +696,12 @@ fn validate(
         Some(s) => base.join(s.get_ref()),
         None => base.join(".ripcord"),
     };
+    let max_checkpoint_age = duration(
+        p,
+        &project.and_then(|x| x.max_checkpoint_age.clone()),
+        crate::check::DEFAULT_MAX_CHECKPOINT_AGE,
+        "max_checkpoint_age",
+    );
     Plan {
         name: project
             .and_then(|p| p.name.clone())
@@ -708,6 +716,7 @@ fn validate(
         rules: guarded.rules,
         scenarios: guarded.scenarios,
         workflows: guarded.workflows,
+        max_checkpoint_age,
     }
 }
 

@@ -29,6 +29,8 @@ pub struct RawPlan {
 pub struct RawProject {
     pub name: Option<String>,
     pub state_dir: Option<Spanned<String>>,
+    /// `check` is NO-GO when a component's newest checkpoint is older (default "24h").
+    pub max_checkpoint_age: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

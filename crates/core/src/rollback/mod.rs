@@ -813,7 +813,7 @@ fn drive(
             }
             Err(e) => {
                 let msg = crate::redact::scrub(&e.to_string());
-                rec.status = if phase == Phase::Approve && matches!(e, Error::Stopped(_)) {
+                rec.status = if phase == Phase::Approve && matches!(e, Error::NotApproved(_)) {
                     // Not approved: nothing was changed, nothing is left to resume.
                     rec.finished_at = Some(now());
                     Status::Abandoned {

@@ -75,7 +75,7 @@ fn approve(ctx: &mut Ctx, rec: &mut RollbackRecord, approval: &Option<String>) -
             )?;
             Ok(format!("approved by {who}"))
         }
-        (None, None) => Err(Error::Stopped(
+        (None, None) => Err(Error::NotApproved(
             "the rollback was not approved; nothing was changed".into(),
         )),
     }

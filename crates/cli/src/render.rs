@@ -1,0 +1,419 @@
+//! Every rendering of a report, in one place: the check, verify and rollback reports as
+//! console tables, markdown and JSON. Core decides (GO/NO-GO, verified or not); this only
+//! words and lays out what it decided.
+//!
+//! Console tables fit the terminal (comfy-table's dynamic arrangement); red and green only
+//! when stdout is a terminal and `NO_COLOR` is not set (<https://no-color.org>).
+
+use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use ripcord_core::check::{CheckReport, Decision, ItemStatus};
+use ripcord_core::report::{RollbackReport, Verdict};
+use ripcord_core::verify::{SinceCheckpoint, VerifyReport};
+use std::fmt::Write;
+use std::io::IsTerminal;
+
+/// How console output may look: colours, and a width to fit (None: the terminal's, if any).
+#[derive(Clone, Copy, Debug)]
+pub struct Term {
+    pub colour: bool,
+    pub width: Option<u16>,
+}
+
+impl Term {
+    /// Colour only on a terminal and without `NO_COLOR`; the width is the terminal's.
+    pub fn detect() -> Self {
+        let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Term {
+            colour: !no_colour && std::io::stdout().is_terminal(),
+            width: None,
+        }
+    }
+    /// No colour, a fixed width: what tests and files get.
+    pub fn plain(width: u16) -> Self {
+        Term {
+            colour: false,
+            width: Some(width),
+        }
+    }
+    pub fn table(&self) -> Table {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+        if let Some(w) = self.width {
+            t.force_no_tty();
+            t.set_width(w);
+        }
+        t
+    }
+    /// A cell in red (bad) or green (good), when colour is on.
+    pub fn cell(&self, text: impl Into<String>, good: Option<bool>) -> Cell {
+        let c = Cell::new(text.into());
+        match (self.colour, good) {
+            (true, Some(true)) => c.fg(Color::Green),
+            (true, Some(false)) => c.fg(Color::Red),
+            (true, None) => c.fg(Color::Yellow),
+            _ => c,
+        }
+    }
+    /// A line of text in red or green, when colour is on.
+    pub fn paint(&self, text: &str, good: bool) -> String {
+        if !self.colour {
+            return text.to_string();
+        }
+        let code = if good { 32 } else { 31 };
+        format!("\x1b[1;{code}m{text}\x1b[0m")
+    }
+}
+
+/// The table every listing uses: fits the terminal.
+pub fn table() -> Table {
+    Term::detect().table()
+}
+
+fn status_cell(term: &Term, s: ItemStatus) -> Cell {
+    let good = match s {
+        ItemStatus::Go => Some(true),
+        ItemStatus::Warn => None,
+        ItemStatus::NoGo => Some(false),
+    };
+    term.cell(s.label(), good)
+}
+
+// ---- check ----
+
+pub fn check_console(r: &CheckReport, term: &Term) -> String {
+    let mut t = term.table();
+    t.set_header(["check", "result", "detail"]);
+    for i in &r.items {
+        t.add_row(vec![
+            Cell::new(format!("{} {}", i.kind.name(), i.subject)),
+            status_cell(term, i.status),
+            Cell::new(&i.detail),
+        ]);
+    }
+    let d = r.decision();
+    format!("{t}\n{}", term.paint(d.label(), d == Decision::Go))
+}
+
+pub fn check_markdown(r: &CheckReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Go/no-go: {}\n", r.decision().label());
+    let _ = writeln!(s, "| check | result | detail |\n|---|---|---|");
+    for i in &r.items {
+        let _ = writeln!(
+            s,
+            "| {} {} | {} | {} |",
+            i.kind.name(),
+            md_cell(&i.subject),
+            i.status.label(),
+            md_cell(&i.detail)
+        );
+    }
+    ripcord_core::redact::scrub(&s)
+}
+
+pub fn check_json(r: &CheckReport) -> serde_json::Value {
+    serde_json::json!({
+        "decision": r.decision(),
+        "items": r.items,
+    })
+}
+
+// ---- verify ----
+
+pub fn verify_console(r: &VerifyReport, term: &Term) -> String {
+    let mut t = term.table();
+    t.set_header(["component", "check", "result", "detail"]);
+    for i in &r.invariants {
+        t.add_row(vec![
+            Cell::new(&i.component),
+            Cell::new(format!("invariant: {}", i.name)),
+            term.cell(if i.ok { "ok" } else { "BROKEN" }, Some(i.ok)),
+            Cell::new(&i.detail),
+        ]);
+    }
+    for x in &r.tables {
+        let since = match &x.since_checkpoint {
+            SinceCheckpoint::Unchanged { .. } => "unchanged since checkpoint".to_string(),
+            SinceCheckpoint::Changed { rows_then, .. } => {
+                format!("changed since checkpoint ({rows_then} rows then)")
+            }
+            SinceCheckpoint::NoCheckpoint => "no checkpoint".into(),
+        };
+        t.add_row(vec![
+            Cell::new(&x.component),
+            Cell::new(format!("table {}", x.table)),
+            Cell::new(format!("{} rows", x.rows)),
+            Cell::new(format!(
+                "{since}; fingerprint {}",
+                &x.fingerprint[..16.min(x.fingerprint.len())]
+            )),
+        ]);
+    }
+    t.to_string()
+}
+
+pub fn verify_json(r: &VerifyReport) -> serde_json::Value {
+    serde_json::json!({
+        "ok": r.ok(),
+        "components": r.components,
+        "invariants": r.invariants,
+        "tables": r.tables,
+    })
+}
+
+// ---- rollback ----
+
+fn verdict_words(r: &RollbackReport) -> String {
+    match &r.verdict {
+        Verdict::Verified { review } if *review > 0 => format!(
+            "completed, verified; {review} rows changed by both the migration and a business write kept legacy values the business write had left as the migration set them: review them (`ripcord gaps --review`)"
+        ),
+        Verdict::Verified { .. } => "completed, verified".to_string(),
+        Verdict::NotVerifiedUncaptured => "completed, NOT VERIFIED: capture was broken, writes may be missing in unknown number (see below)".to_string(),
+        Verdict::WithProblems => "completed WITH PROBLEMS (see below)".to_string(),
+        Verdict::Abandoned { by, reason } => format!("ABANDONED by {by}: {reason}"),
+        Verdict::Failed { phase, error } => format!("FAILED in {}: {error}", phase.name()),
+        Verdict::Interrupted { phase } => format!(
+            "interrupted before {} finished; run `ripcord rollback --resume`",
+            phase.name()
+        ),
+    }
+}
+
+/// The rollback report in markdown (`ripcord report`, and after every rollback).
+pub fn rollback_markdown(r: &RollbackReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Rollback {}\n", r.id);
+    let _ = writeln!(s, "- Components: {}", r.components.join(", "));
+    let _ = writeln!(
+        s,
+        "- Checkpoints: {}",
+        r.checkpoints
+            .iter()
+            .map(|(c, id)| format!("{c} ← {id}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(s, "- Reason: {}", r.reason);
+    let _ = writeln!(
+        s,
+        "- Started by {} at {}; approved by {}",
+        r.started_by,
+        r.started_at,
+        r.approved_by.as_deref().unwrap_or("(not approved)")
+    );
+    let _ = writeln!(s, "- Outcome: {}\n", verdict_words(r));
+    let _ = writeln!(s, "## Time against the recovery-time target\n");
+    let _ = writeln!(s, "| phase | seconds |\n|---|---:|");
+    for p in &r.timeline {
+        let _ = writeln!(s, "| {} | {:.3} |", p.phase.name(), p.seconds);
+    }
+    let _ = writeln!(
+        s,
+        "| **total** | **{:.3}** |\n\nTarget {:.0} s; used {:.2}% of it{}.\n",
+        r.total_seconds,
+        r.target_seconds,
+        100.0 * r.target_share,
+        if r.over_target {
+            " — OVER 120% OF TARGET: critical"
+        } else {
+            ""
+        }
+    );
+    let f = &r.figures;
+    let _ = writeln!(s, "## Figures\n");
+    let _ = writeln!(s, "| figure | value |\n|---|---:|");
+    let _ = writeln!(s, "| rows restored from checkpoint | {} |", f.restored_rows);
+    let _ = writeln!(s, "| business writes at risk | {} |", f.at_risk);
+    let _ = writeln!(s, "| recovered | {} |", f.recovered);
+    match r.recovery_rate {
+        Some(rate) => {
+            let _ = writeln!(s, "| lost (data gaps) | {} |", f.lost);
+            let _ = writeln!(s, "| recovery rate | {:.2}% |", rate * 100.0);
+        }
+        None => {
+            // Writes that escaped the journal are not counted anywhere: no figure can be given.
+            let _ = writeln!(
+                s,
+                "| lost (data gaps) | {} known, plus an UNKNOWN number not captured |",
+                f.lost
+            );
+            let _ = writeln!(s, "| recovery rate | unknown |");
+        }
+    }
+    let _ = writeln!(s, "| conflicts (business value kept) | {} |", f.conflicts);
+    let _ = writeln!(
+        s,
+        "| overlaps to review (legacy value kept) | {} |",
+        f.review
+    );
+    let _ = writeln!(
+        s,
+        "| write downtime (freeze → unfreeze), s | {:.3} |\n",
+        r.write_downtime_seconds
+    );
+    if let Some(p) = &r.proof {
+        let _ = writeln!(s, "## Proof\n");
+        for t in &p.tables {
+            let _ = writeln!(
+                s,
+                "- {}.{}: {} rows, {} differences from the expected state",
+                t.component, t.table, t.rows, t.differences
+            );
+            for e in &t.examples {
+                let _ = writeln!(s, "  - {e}");
+            }
+        }
+        for i in &p.invariants {
+            let _ = writeln!(
+                s,
+                "- invariant {:?} ({}): {} — {}",
+                i.name,
+                i.component,
+                if i.ok { "holds" } else { "BROKEN" },
+                i.detail
+            );
+        }
+        let _ = writeln!(s);
+    }
+    if !r.uncaptured.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Writes not captured (accepted with --accept-uncaptured)\n\nThe journal may not hold every business write in these windows; their number is unknown and they were not carried back.\n"
+        );
+        for b in &r.uncaptured {
+            let _ = writeln!(s, "- {b}");
+        }
+        let _ = writeln!(s);
+    }
+    if !r.gaps.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Data gaps\n\n| table | key | op | reason | suggested action |\n|---|---|---|---|---|"
+        );
+        for g in &r.gaps {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:?} | {} | {} |",
+                g.table, g.key, g.op, g.reason, g.suggestion
+            );
+        }
+        let _ = writeln!(s);
+    }
+    if !r.conflicts.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Conflicts (business and migration changed the same column; the business value was kept)\n"
+        );
+        for c in &r.conflicts {
+            let _ = writeln!(s, "- {} {}: {}", c.table, c.key, c.columns.join(", "));
+        }
+        let _ = writeln!(s);
+    }
+    if !r.overlaps.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Overlaps: rows changed by both the migration and a business write\n\nA business write carries back only the columns it changed. Where it left a value the migration had set, ripcord cannot tell whether the business meant it, so the legacy value was kept; those rows need review (`ripcord gaps --review`).\n\n| table | key | business write | business changed | migration's value left in place (legacy value kept) |\n|---|---|---:|---|---|"
+        );
+        for o in &r.overlaps {
+            let kept: Vec<String> = o
+                .kept_legacy
+                .iter()
+                .map(|(c, v)| format!("{c} = {v}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | #{} | {} | {} |",
+                o.table,
+                o.key,
+                o.seq,
+                o.business_columns.join(", "),
+                if kept.is_empty() {
+                    "—".to_string()
+                } else {
+                    kept.join(", ")
+                }
+            );
+        }
+        let _ = writeln!(s);
+    }
+    if !r.unmapped_columns.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Columns of the new shape with no place in the legacy tables\n"
+        );
+        for (t, cols) in &r.unmapped_columns {
+            let _ = writeln!(s, "- {t}: {}", cols.join(", "));
+        }
+        let _ = writeln!(s);
+    }
+    for n in &r.notes {
+        let _ = writeln!(s, "> {n}");
+    }
+    ripcord_core::redact::scrub(&s)
+}
+
+/// Shorthand for the record a command just finished with.
+pub fn rollback_record_markdown(r: &ripcord_core::rollback::RollbackRecord) -> String {
+    rollback_markdown(&RollbackReport::of(r))
+}
+
+pub fn rollback_json(r: &RollbackReport) -> String {
+    ripcord_core::redact::scrub(&serde_json::to_string_pretty(r).expect("reports serialize"))
+}
+
+/// One line per phase with its time and the running total against the target.
+pub fn rollback_timeline_console(r: &RollbackReport, term: &Term) -> String {
+    let mut t = term.table();
+    t.set_header(["phase", "seconds", "elapsed", "of target"]);
+    for p in &r.timeline {
+        let share = p.elapsed_seconds / r.target_seconds.max(1e-9);
+        t.add_row(vec![
+            Cell::new(p.phase.name()),
+            Cell::new(format!("{:.3}", p.seconds)),
+            Cell::new(format!("{:.3}", p.elapsed_seconds)),
+            term.cell(format!("{:.1}%", share * 100.0), Some(share <= 1.2)),
+        ]);
+    }
+    t.to_string()
+}
+
+/// The continuity section of a guarded run's report.
+pub fn continuity_markdown(results: &[ripcord_core::report::ContinuityResult]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "## Business continuity after the rollback\n");
+    if results.is_empty() {
+        let _ = writeln!(s, "The plan names no [[workflow]] checks.\n");
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "| workflow | result | attempts | detail |\n|---|---|---:|---|"
+    );
+    for r in results {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            r.workflow,
+            if r.ok { "passed" } else { "FAILED" },
+            r.attempts,
+            r.detail
+        );
+    }
+    let all = results.iter().all(|r| r.ok);
+    let _ = writeln!(
+        s,
+        "\n{}\n",
+        if all {
+            "All workflows pass: the run is resolved."
+        } else {
+            "A workflow FAILED: the run is not resolved."
+        }
+    );
+    ripcord_core::redact::scrub(&s)
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}

@@ -1,0 +1,177 @@
+//! The state of things as data, for `ripcord status` and `ripcord rollbacks`: capture per
+//! table, unfinished rollbacks, locks, the newest checkpoint. Read-only: nothing here
+//! changes a database or the state store.
+
+use crate::Result;
+use crate::context::Ctx;
+use crate::rollback::{RollbackRecord, Status};
+use crate::state::LockHeld;
+use serde::{Deserialize, Serialize};
+
+/// Where a rollback stands, in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackState {
+    /// Completed and proven.
+    Verified,
+    /// Completed with gaps, differences or an accepted capture break.
+    Unverified,
+    Abandoned,
+    /// Stopped by an error; `--resume` retries the phase.
+    Failed,
+    /// Not finished: running now, or interrupted (crash, kill, Ctrl-C).
+    Unfinished,
+}
+
+impl RollbackState {
+    pub fn of(r: &RollbackRecord) -> Self {
+        match &r.status {
+            Status::Abandoned { .. } => RollbackState::Abandoned,
+            Status::Completed { .. } if r.unfinished() => RollbackState::Unfinished,
+            Status::Completed { ok: true } => RollbackState::Verified,
+            Status::Completed { ok: false } => RollbackState::Unverified,
+            Status::Failed { .. } => RollbackState::Failed,
+            Status::Running { .. } => RollbackState::Unfinished,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            RollbackState::Verified => "verified",
+            RollbackState::Unverified => "UNVERIFIED",
+            RollbackState::Abandoned => "abandoned",
+            RollbackState::Failed => "FAILED",
+            RollbackState::Unfinished => "unfinished",
+        }
+    }
+}
+
+/// One line of `ripcord rollbacks`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RollbackSummary {
+    pub id: String,
+    pub components: Vec<String>,
+    pub state: RollbackState,
+    /// The phase it stopped in, when unfinished or failed.
+    pub phase: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// The phases' time, summed.
+    pub took_seconds: f64,
+    pub at_risk: u64,
+    pub recovered: u64,
+    pub lost: u64,
+}
+
+impl RollbackSummary {
+    pub fn of(r: &RollbackRecord) -> Self {
+        let phase = match &r.status {
+            Status::Running { phase } | Status::Failed { phase, .. } => {
+                Some(phase.name().to_string())
+            }
+            _ => None,
+        };
+        RollbackSummary {
+            id: r.id.clone(),
+            components: r.components.clone(),
+            state: RollbackState::of(r),
+            phase,
+            started_at: r.started_at.clone(),
+            finished_at: r.finished_at.clone(),
+            took_seconds: r.total_seconds(),
+            at_risk: r.figures.at_risk,
+            recovered: r.figures.recovered,
+            lost: r.figures.lost,
+        }
+    }
+}
+
+/// Capture of one table the plan captures, as its database says now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaptureState {
+    pub component: String,
+    pub database: String,
+    pub table: String,
+    pub capture: bool,
+    pub frozen: bool,
+}
+
+/// A component whose capture database could not be asked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unreachable {
+    pub component: String,
+    pub database: String,
+    pub error: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewestCheckpoint {
+    pub id: String,
+    pub created_at: String,
+    pub components: Vec<String>,
+    pub age_seconds: Option<i64>,
+    /// The plan's `max_checkpoint_age`; `check` is NO-GO past it.
+    pub limit_seconds: i64,
+}
+
+/// `ripcord status` beyond the guard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    pub capture: Vec<CaptureState>,
+    pub unreachable: Vec<Unreachable>,
+    pub unfinished_rollbacks: Vec<RollbackSummary>,
+    pub locks: Vec<LockHeld>,
+    pub newest_checkpoint: Option<NewestCheckpoint>,
+}
+
+pub fn overview(ctx: &mut Ctx, now: chrono::DateTime<chrono::Utc>) -> Result<Overview> {
+    let mut capture = Vec::new();
+    let mut unreachable = Vec::new();
+    for c in ctx.plan.components.clone() {
+        let asked = ctx
+            .engine(&c.capture_database)
+            .and_then(|mut e| Ok((e.captured_tables()?, e.frozen_tables()?)));
+        match asked {
+            Ok((on, frozen)) => {
+                for t in c.captured_tables() {
+                    capture.push(CaptureState {
+                        component: c.name.clone(),
+                        database: c.capture_database.clone(),
+                        capture: on.contains(&t),
+                        frozen: frozen.contains(&t),
+                        table: t,
+                    });
+                }
+            }
+            Err(e) => unreachable.push(Unreachable {
+                component: c.name.clone(),
+                database: c.capture_database.clone(),
+                error: crate::redact::scrub(&e.to_string()),
+            }),
+        }
+    }
+    let newest_checkpoint = ctx.state.checkpoints()?.into_iter().next().map(|c| {
+        let age_seconds = chrono::DateTime::parse_from_rfc3339(&c.created_at)
+            .ok()
+            .map(|t| now.signed_duration_since(t).num_seconds().max(0));
+        NewestCheckpoint {
+            id: c.id,
+            created_at: c.created_at,
+            components: c.components,
+            age_seconds,
+            limit_seconds: ctx.plan.max_checkpoint_age.as_secs() as i64,
+        }
+    });
+    Ok(Overview {
+        capture,
+        unreachable,
+        unfinished_rollbacks: ctx
+            .state
+            .rollbacks()?
+            .iter()
+            .filter(|r| r.unfinished())
+            .map(RollbackSummary::of)
+            .collect(),
+        locks: ctx.state.locks()?,
+        newest_checkpoint,
+    })
+}
