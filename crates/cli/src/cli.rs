@@ -152,7 +152,8 @@ pub enum Command {
     /// The report of a rollback.
     Report {
         rollback: Option<String>,
-        #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+        /// md: the whole report; console: verdict, timeline against the target, figures.
+        #[arg(long, default_value = "md", value_parser = ["md", "json", "console"])]
         format: String,
         /// Same as --format json.
         #[arg(long)]

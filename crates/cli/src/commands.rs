@@ -436,6 +436,11 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
                 ripcord_core::report::RollbackReport::of(&find_rollback(ctx, rollback.as_deref())?);
             if json || format == "json" {
                 println!("{}", crate::render::rollback_json(&r));
+            } else if format == "console" {
+                println!(
+                    "{}",
+                    crate::render::rollback_console(&r, &crate::render::Term::detect())
+                );
             } else {
                 println!("{}", crate::render::rollback_markdown(&r));
             }

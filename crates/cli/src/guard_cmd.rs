@@ -196,7 +196,10 @@ fn status(ctx: &mut Ctx, json: bool) -> Result<i32> {
             p["trend"]["message"].as_str().unwrap_or("").to_string(),
         ]);
     }
-    println!("{t}");
+    // A plan without probes or rules has no guard tables to show.
+    if s["probes"].as_array().is_some_and(|p| !p.is_empty()) {
+        println!("{t}");
+    }
     let mut r = table();
     r.set_header(["rule", "level", "status", "detail"]);
     for x in s["rules"].as_array().into_iter().flatten() {
@@ -207,7 +210,9 @@ fn status(ctx: &mut Ctx, json: bool) -> Result<i32> {
             x["detail"].as_str().unwrap_or("").to_string(),
         ]);
     }
-    println!("{r}");
+    if s["rules"].as_array().is_some_and(|x| !x.is_empty()) {
+        println!("{r}");
+    }
     for d in s["open_decisions"].as_array().into_iter().flatten() {
         println!(
             "OPEN DECISION {} for run {}: {} ({}) until {} — ripcord approve|reject {} --as NAME",

@@ -23,9 +23,15 @@ impl Term {
     /// Colour only on a terminal and without `NO_COLOR`; the width is the terminal's.
     pub fn detect() -> Self {
         let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let tty = std::io::stdout().is_terminal();
+        // On a terminal comfy-table asks it for its width; piped, COLUMNS may say one.
+        let width = (!tty)
+            .then(|| std::env::var("COLUMNS").ok()?.trim().parse::<u16>().ok())
+            .flatten()
+            .filter(|w| *w >= 20);
         Term {
-            colour: !no_colour && std::io::stdout().is_terminal(),
-            width: None,
+            colour: !no_colour && tty,
+            width,
         }
     }
     /// No colour, a fixed width: what tests and files get.
@@ -361,6 +367,31 @@ pub fn rollback_record_markdown(r: &ripcord_core::rollback::RollbackRecord) -> S
 
 pub fn rollback_json(r: &RollbackReport) -> String {
     ripcord_core::redact::scrub(&serde_json::to_string_pretty(r).expect("reports serialize"))
+}
+
+/// The verdict, the timeline against the target and the figures, for a terminal.
+pub fn rollback_console(r: &RollbackReport, term: &Term) -> String {
+    let f = &r.figures;
+    let rate = r
+        .recovery_rate
+        .map(|x| format!("{:.2}%", x * 100.0))
+        .unwrap_or_else(|| "unknown".into());
+    format!(
+        "rollback {} ({}): {}\n{}\ntotal {:.3} s of a {:.0} s target ({:.1}%); writes refused for {:.3} s\nbusiness writes at risk {}, recovered {}, lost {} (recovery rate {rate}); conflicts {}, to review {}",
+        r.id,
+        r.components.join(", "),
+        term.paint(&verdict_words(r), r.verified()),
+        rollback_timeline_console(r, term),
+        r.total_seconds,
+        r.target_seconds,
+        100.0 * r.target_share,
+        r.write_downtime_seconds,
+        f.at_risk,
+        f.recovered,
+        f.lost,
+        f.conflicts,
+        f.review,
+    )
 }
 
 /// One line per phase with its time and the running total against the target.

@@ -150,7 +150,7 @@ fn every_listing_and_report_command_prints_json_with_the_documented_fields() {
             "overlaps",
         ],
     );
-    assert_eq!(v["verdict"]["verdict"], "verified", "{v}");
+    assert_eq!(v["verdict"]["kind"], "verified", "{v}");
     let (_, same) = json(&w, &["report", "--format", "json"]);
     assert_eq!(same["id"], v["id"]);
 }

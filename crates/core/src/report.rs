@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 /// How a rollback ended, as data; the edge words it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "verdict", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Verdict {
     /// Completed and proven; `review` rows kept legacy values to be looked at.
     Verified {
@@ -83,6 +83,10 @@ pub struct RollbackReport {
 }
 
 impl RollbackReport {
+    /// Completed and proven.
+    pub fn verified(&self) -> bool {
+        matches!(self.verdict, Verdict::Verified { .. })
+    }
     pub fn of(r: &RollbackRecord) -> Self {
         let verdict = match &r.status {
             Status::Completed { ok: true } => Verdict::Verified {
