@@ -10,7 +10,7 @@ use std::path::PathBuf;
     about = "A migration safety net: checkpoint, capture, guard, roll back with zero data loss, prove it."
 )]
 #[command(
-    after_help = "Exit codes: 0 success · 1 internal error · 2 usage or plan error · 3 verification failed or data gap found · 4 stopped or rolled back · 5 locked by another operator · 6 rollback not approved, nothing changed"
+    after_help = "Exit codes: 0 success · 1 internal error · 2 usage or plan error · 3 verification failed, data gap found or check NO-GO · 4 stopped or rolled back · 5 locked by another operator · 6 rollback not approved, nothing changed"
 )]
 pub struct Cli {
     /// The plan file. Default: ripcord.toml in this directory or the nearest one above it.

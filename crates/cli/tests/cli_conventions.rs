@@ -363,3 +363,84 @@ fn a_broken_invariant_query_is_no_go_in_check() {
         "{inv}"
     );
 }
+
+#[test]
+fn postgres_notices_stay_out_of_the_log_unless_asked_for() {
+    let db = FreshDb::new("postgres");
+    let mut e = ripcord_postgres::PgEngine::open(&db.url).unwrap();
+    ripcord_core::engine::Engine::execute(
+        &mut e,
+        "CREATE TABLE t (id int PRIMARY KEY, v text)",
+        ripcord_core::journal::Origin::Business,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ripcord.toml"),
+        format!(
+            "[databases.app]\nurl = \"{}\"\n[components.c]\ndatabase = \"app\"\ntables = [\"t\"]\n",
+            db.url
+        ),
+    )
+    .unwrap();
+    let notices = || {
+        std::fs::read_to_string(dir.path().join(".ripcord/ripcord.log"))
+            .unwrap()
+            .matches("NOTICE")
+            .count()
+    };
+    // Installing capture twice: the second install's `IF NOT EXISTS` raises NOTICEs.
+    for _ in 0..2 {
+        let o = ripcord_in(dir.path(), &["capture", "start"], &[]);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+    }
+    assert_eq!(notices(), 0);
+    let o = ripcord_in(dir.path(), &["capture", "start"], &[("RUST_LOG", "info")]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(
+        notices() > 0,
+        "RUST_LOG=info lets the driver's NOTICEs through"
+    );
+}
+
+#[test]
+fn readme_exit_code_table_lists_every_exit_code_and_only_those() {
+    use ripcord_core::exit;
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("### Exit codes")
+        .nth(1)
+        .expect("README has an exit-code section");
+    let documented: std::collections::BTreeSet<i32> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| code"))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| {
+            l.trim_start_matches('|')
+                .split('|')
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .collect();
+    let codes = [
+        exit::OK,
+        exit::INTERNAL,
+        exit::USAGE,
+        exit::VERIFY_FAILED,
+        exit::STOPPED,
+        exit::LOCKED,
+        exit::NOT_APPROVED,
+    ];
+    assert_eq!(documented, codes.into_iter().collect());
+    let dir = tempfile::tempdir().unwrap();
+    let help =
+        String::from_utf8_lossy(&ripcord_in(dir.path(), &["--help"], &[]).stdout).to_string();
+    for c in codes {
+        assert!(
+            help.contains(&format!("{c} ")),
+            "--help does not explain exit code {c}: {help}"
+        );
+    }
+}

@@ -248,3 +248,27 @@ command = "true"
     assert_ne!(code(&out), 0, "{all}");
     assert!(all.contains("NO-GO") && all.contains("broken"), "{all}");
 }
+
+#[test]
+fn stop_no_rollback_halts_the_run_without_rolling_back() {
+    let db = FreshDb::new("postgres");
+    let dir = sleeping_run(&db);
+    let run = spawn(dir.path(), &["run"]);
+    wait_for_sleep(&db);
+    let stop = ripcord(
+        dir.path(),
+        &["stop", "--no-rollback", "--reason", "halt, we fix forward"],
+    );
+    assert_eq!(code(&stop), 0, "{}", text(&stop));
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(code(&out), 4, "{}", text(&out));
+    assert!(
+        text(&out).contains("decision: fix_forward for scenario manual_halt"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("# Rollback"), "{}", text(&out));
+    let listed = ripcord(dir.path(), &["rollbacks", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(v, serde_json::json!([]), "no rollback was started");
+}
