@@ -196,7 +196,16 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(exit::USAGE)
         }
         cmd => {
-            let plan = load_plan(&plan_path(cli.plan.as_deref()))?;
+            let path = plan_path(cli.plan.as_deref());
+            if cli.plan.is_none() && !path.is_file() {
+                let here = std::env::current_dir().unwrap_or_default();
+                return Err(Error::Usage(format!(
+                    "no {PLAN_FILE} in {} or any directory above it; write one with `ripcord init --example workshop`, or pass --plan PATH (or set RIPCORD_PLAN)",
+                    here.display()
+                ))
+                .into());
+            }
+            let plan = load_plan(&path)?;
             let mut ctx = open(plan, actor)?;
             let code = run_command(&mut ctx, cmd);
             // Every event on the console and in the log before main prints an error.

@@ -168,6 +168,18 @@ fn the_plan_is_found_from_a_subdirectory() {
 }
 
 #[test]
+fn without_a_plan_here_or_above_the_error_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = ripcord_in(dir.path(), &["checkpoints"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("or any directory above it") && text(&o).contains("ripcord init"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn init_with_another_name_says_to_pass_it_next() {
     let dir = tempfile::tempdir().unwrap();
     let o = ripcord_in(dir.path(), &["init", "--plan", "other.toml"], &[]);
