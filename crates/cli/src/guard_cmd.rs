@@ -132,96 +132,91 @@ fn baseline(ctx: &mut Ctx, samples: Option<usize>) -> Result<i32> {
 
 fn status(ctx: &mut Ctx, json: bool) -> Result<i32> {
     let overview = ripcord_core::status::overview(ctx, chrono::Utc::now())?;
-    let mut s = ripcord_guard::status(ctx)?;
+    let s = ripcord_guard::status(ctx)?;
     ctx.events.flush();
     if json {
+        let mut v = serde_json::to_value(&s)?;
         if let (Some(obj), serde_json::Value::Object(more)) =
-            (s.as_object_mut(), serde_json::to_value(&overview)?)
+            (v.as_object_mut(), serde_json::to_value(&overview)?)
         {
             obj.extend(more);
         }
-        let text = serde_json::to_string_pretty(&s)?;
+        let text = serde_json::to_string_pretty(&v)?;
         println!("{}", ripcord_core::redact::scrub(&text));
         return Ok(exit::OK);
     }
     print_overview(&overview);
-    let level = s["level"].as_str().unwrap_or("unknown").to_uppercase();
+    let text = |v: &Option<serde_json::Value>| {
+        v.as_ref()
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
     println!(
-        "level {level}{}",
-        if s["live"] == true {
-            format!(
-                " (live, {} {})",
-                s["mode"].as_str().unwrap_or(""),
-                s["updated_at"].as_str().unwrap_or("")
-            )
+        "level {}{}",
+        s.level.to_uppercase(),
+        if s.live {
+            format!(" (live, {} {})", text(&s.mode), text(&s.updated_at))
         } else {
             " (no guard running; last known)".into()
         }
     );
-    if let Some(r) = s["run"].as_object() {
+    if let Some(r) = &s.run {
         println!(
             "run {} {} (started {} by {})",
-            r["id"].as_str().unwrap_or(""),
-            r["status"].as_str().unwrap_or(""),
-            r["started_at"].as_str().unwrap_or(""),
-            r["actor"].as_str().unwrap_or("")
+            r.id, r.status, r.started_at, r.actor
         );
     }
-    let mut t = table();
-    t.set_header(["probe", "tier", "last", "baseline median / p95", "trend"]);
-    for p in s["probes"].as_array().into_iter().flatten() {
-        let last = &p["last"];
-        let last = match last["outcome"].as_str() {
-            Some("measured") => format!(
-                "{} {}",
-                last["value"],
-                if last["ok"] == true { "ok" } else { "NOT OK" }
-            ),
-            Some(_) => format!(
-                "could not measure: {}",
-                last["reason"].as_str().unwrap_or("")
-            ),
-            None => "—".into(),
-        };
-        let base = if p["baseline"].is_object() {
-            format!("{} / {}", p["baseline"]["median"], p["baseline"]["p95"])
-        } else {
-            "none".into()
-        };
-        t.add_row([
-            p["name"].as_str().unwrap_or("").to_string(),
-            p["tier"].as_str().unwrap_or("").to_string(),
-            last,
-            base,
-            p["trend"]["message"].as_str().unwrap_or("").to_string(),
-        ]);
-    }
     // A plan without probes or rules has no guard tables to show.
-    if s["probes"].as_array().is_some_and(|p| !p.is_empty()) {
+    if !s.probes().is_empty() {
+        let mut t = table();
+        t.set_header(["probe", "tier", "last", "baseline median / p95", "trend"]);
+        for p in s.probes() {
+            let last = &p["last"];
+            let last = match last["outcome"].as_str() {
+                Some("measured") => format!(
+                    "{} {}",
+                    last["value"],
+                    if last["ok"] == true { "ok" } else { "NOT OK" }
+                ),
+                Some(_) => format!(
+                    "could not measure: {}",
+                    last["reason"].as_str().unwrap_or("")
+                ),
+                None => "—".into(),
+            };
+            let base = if p["baseline"].is_object() {
+                format!("{} / {}", p["baseline"]["median"], p["baseline"]["p95"])
+            } else {
+                "none".into()
+            };
+            t.add_row([
+                p["name"].as_str().unwrap_or("").to_string(),
+                p["tier"].as_str().unwrap_or("").to_string(),
+                last,
+                base,
+                p["trend"]["message"].as_str().unwrap_or("").to_string(),
+            ]);
+        }
         println!("{t}");
     }
-    let mut r = table();
-    r.set_header(["rule", "level", "status", "detail"]);
-    for x in s["rules"].as_array().into_iter().flatten() {
-        r.add_row([
-            x["name"].as_str().unwrap_or("").to_string(),
-            x["level"].as_str().unwrap_or("").to_string(),
-            x["status"].as_str().unwrap_or("").to_string(),
-            x["detail"].as_str().unwrap_or("").to_string(),
-        ]);
-    }
-    if s["rules"].as_array().is_some_and(|x| !x.is_empty()) {
+    if !s.rules().is_empty() {
+        let mut r = table();
+        r.set_header(["rule", "level", "status", "detail"]);
+        for x in s.rules() {
+            r.add_row([
+                x["name"].as_str().unwrap_or("").to_string(),
+                x["level"].as_str().unwrap_or("").to_string(),
+                x["status"].as_str().unwrap_or("").to_string(),
+                x["detail"].as_str().unwrap_or("").to_string(),
+            ]);
+        }
         println!("{r}");
     }
-    for d in s["open_decisions"].as_array().into_iter().flatten() {
+    for d in &s.open_decisions {
         println!(
             "OPEN DECISION {} for run {}: {} ({}) until {} — ripcord approve|reject {} --as NAME",
-            d["id"].as_str().unwrap_or(""),
-            d["run"].as_str().unwrap_or(""),
-            d["proposal"].as_str().unwrap_or(""),
-            d["scenario"].as_str().unwrap_or(""),
-            d["deadline"].as_str().unwrap_or(""),
-            d["run"].as_str().unwrap_or(""),
+            d.id, d.run, d.proposal, d.scenario, d.deadline, d.run,
         );
     }
     Ok(exit::OK)

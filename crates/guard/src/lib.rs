@@ -172,9 +172,41 @@ pub fn watch(
     Ok(Some((stopped, res)))
 }
 
-/// `ripcord status --json`: the guard's level, each probe's last value against its
-/// baseline, the rules, open decisions and the current run. Schema in docs/guard.md.
-pub fn status(ctx: &mut Ctx) -> Result<serde_json::Value> {
+/// The guard's part of `ripcord status`. The level, rules and probes are the running
+/// monitor's last snapshot (written by another process, kept as it wrote them); the run,
+/// baselines and open decisions come typed from the state store. Schema in docs/guard.md.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GuardStatus {
+    pub schema: u32,
+    /// A guard on this host wrote its snapshot in the last 5 s and is still alive.
+    pub live: bool,
+    /// `green`, `yellow`, `orange`, `red`, or `unknown` before any guard ran.
+    pub level: String,
+    pub updated_at: Option<serde_json::Value>,
+    pub mode: Option<serde_json::Value>,
+    pub stopping: Option<serde_json::Value>,
+    pub run: Option<ripcord_core::state::RunRecord>,
+    pub rules: serde_json::Value,
+    pub probes: serde_json::Value,
+    pub baselines: Vec<ripcord_core::state::BaselineRecord>,
+    pub open_decisions: Vec<ripcord_core::state::DecisionRecord>,
+}
+
+impl GuardStatus {
+    fn list(v: &serde_json::Value) -> &[serde_json::Value] {
+        v.as_array().map(Vec::as_slice).unwrap_or_default()
+    }
+    pub fn rules(&self) -> &[serde_json::Value] {
+        Self::list(&self.rules)
+    }
+    pub fn probes(&self) -> &[serde_json::Value] {
+        Self::list(&self.probes)
+    }
+}
+
+/// `ripcord status`: the guard's level, each probe's last value against its baseline, the
+/// rules, open decisions and the current run.
+pub fn status(ctx: &mut Ctx) -> Result<GuardStatus> {
     let guard = ctx.state.guard_status()?;
     let live = guard.as_ref().is_some_and(|g| {
         let fresh = g["updated_ms"]
@@ -188,24 +220,27 @@ pub fn status(ctx: &mut Ctx) -> Result<serde_json::Value> {
         fresh && owner.host == ripcord_core::state::hostname() && !owner.is_dead_here()
     });
     let run = ctx.state.runs()?.into_iter().next();
-    let open: Vec<_> = ctx
+    let open_decisions = ctx
         .state
         .decisions()?
         .into_iter()
         .filter(|d| d.status == "open")
         .collect();
-    let baselines = ctx.state.baselines()?;
-    Ok(serde_json::json!({
-        "schema": 1,
-        "live": live,
-        "level": guard.as_ref().map(|g| g["level"].clone()).unwrap_or(serde_json::json!("unknown")),
-        "updated_at": guard.as_ref().map(|g| g["updated_at"].clone()),
-        "mode": guard.as_ref().map(|g| g["mode"].clone()),
-        "stopping": guard.as_ref().map(|g| g["stopping"].clone()),
-        "run": run,
-        "rules": guard.as_ref().map(|g| g["rules"].clone()).unwrap_or(serde_json::json!([])),
-        "probes": guard.as_ref().map(|g| g["probes"].clone()).unwrap_or(serde_json::json!([])),
-        "baselines": baselines,
-        "open_decisions": open,
-    }))
+    let field = |name: &str| guard.as_ref().map(|g| g[name].clone());
+    Ok(GuardStatus {
+        schema: 1,
+        live,
+        level: guard
+            .as_ref()
+            .and_then(|g| g["level"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "unknown".into()),
+        updated_at: field("updated_at"),
+        mode: field("mode"),
+        stopping: field("stopping"),
+        run,
+        rules: field("rules").unwrap_or(serde_json::json!([])),
+        probes: field("probes").unwrap_or(serde_json::json!([])),
+        baselines: ctx.state.baselines()?,
+        open_decisions,
+    })
 }
