@@ -456,3 +456,40 @@ fn readme_exit_code_table_lists_every_exit_code_and_only_those() {
         );
     }
 }
+
+#[test]
+fn status_and_rollbacks_show_a_rollback_killed_mid_restore_as_unfinished() {
+    let w = Workshop::new(10);
+    assert_eq!(code(&w.ripcord(&["checkpoint"])), 0);
+    w.business_day(7, 4);
+    let o = w.ripcord_env(
+        &["rollback", "-c", "billing", "--yes", "--reason", "killed"],
+        &[("RIPCORD_CRASH_AT", "restore:after")],
+    );
+    assert_ne!(code(&o), 0, "{}", text(&o));
+    let (c, v) = json(&w, &["rollbacks", "--json"]);
+    assert_eq!(c, 0);
+    assert_eq!(v[0]["state"], "unfinished", "{v}");
+    assert_eq!(v[0]["phase"], "replay", "{v}");
+    let (_, s) = json(&w, &["status", "--json"]);
+    assert_eq!(s["unfinished_rollbacks"][0]["id"], v[0]["id"], "{s}");
+    let frozen: Vec<&Value> = s["capture"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["frozen"] == true)
+        .collect();
+    assert!(
+        !frozen.is_empty(),
+        "the killed rollback left billing frozen: {s}"
+    );
+    // The console says the same, with the command that continues it.
+    let o = w.ripcord(&["status"]);
+    assert!(
+        text(&o).contains("UNFINISHED rollback") && text(&o).contains("--resume"),
+        "{}",
+        text(&o)
+    );
+    let o = w.ripcord(&["rollbacks"]);
+    assert!(text(&o).contains("unfinished (replay)"), "{}", text(&o));
+}
