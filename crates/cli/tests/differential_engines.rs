@@ -86,7 +86,11 @@ fn differential_restores_exactly_what_a_full_read_holds(engine: &'static str) {
         accept_uncaptured: false,
     };
     let rec = rollback::start(&mut ctx, &req, &mut |_| Some("tester".into())).unwrap();
-    assert!(rec.ok(), "{}", ripcord::render::rollback_record_markdown(&rec));
+    assert!(
+        rec.ok(),
+        "{}",
+        ripcord::render::rollback_record_markdown(&rec)
+    );
     let mut expected = full_read;
     // The business writes after the checkpoint are carried back over it.
     for r in expected.iter_mut() {
