@@ -277,6 +277,31 @@ impl MyEngine {
         })
     }
 
+    /// Arms capture on each table not armed already, each under its write lock.
+    fn capture_install_locked(&mut self, tables: &[TableSchema]) -> EngineResult<()> {
+        for s in tables {
+            // Re-arming what is already armed would give the triggers a new creation time
+            // and so end the continuity a checkpoint relies on, for nothing.
+            if self.capture_current(s)? {
+                continue;
+            }
+            // Replacing the triggers is a drop then a create: without the table's write lock
+            // held across both, a business write in between would go unjournaled (found by
+            // crates/cli/tests/load_capture.rs).
+            self.exec(
+                &format!("LOCK TABLES {} WRITE, _ripcord_journal WRITE", q(&s.name)),
+                "lock for capture",
+            )?;
+            let r = capture_sql(s)
+                .iter()
+                .try_for_each(|stmt| self.exec(stmt, &format!("capture on {}", s.name)));
+            let unlocked = self.exec("UNLOCK TABLES", "unlock after capture");
+            r?;
+            unlocked?;
+        }
+        Ok(())
+    }
+
     /// Bounds (or, with `false`, sets back to the server's defaults) how long this session
     /// waits for metadata and row locks.
     fn bound_lock_waits(&mut self, on: bool) -> EngineResult<()> {
@@ -1144,27 +1169,14 @@ impl Engine for MyEngine {
     }
 
     fn capture_install(&mut self, tables: &[TableSchema]) -> EngineResult<()> {
-        for s in tables {
-            // Re-arming what is already armed would give the triggers a new creation time
-            // and so end the continuity a checkpoint relies on, for nothing.
-            if self.capture_current(s)? {
-                continue;
-            }
-            // Replacing the triggers is a drop then a create: without the table's write lock
-            // held across both, a business write in between would go unjournaled (found by
-            // crates/cli/tests/load_capture.rs).
-            self.exec(
-                &format!("LOCK TABLES {} WRITE, _ripcord_journal WRITE", q(&s.name)),
-                "lock for capture",
-            )?;
-            let r = capture_sql(s)
-                .iter()
-                .try_for_each(|stmt| self.exec(stmt, &format!("capture on {}", s.name)));
-            let unlocked = self.exec("UNLOCK TABLES", "unlock after capture");
-            r?;
-            unlocked?;
-        }
-        Ok(())
+        // LOCK TABLES waits for every open transaction on the table: bounded like the
+        // freeze, so `checkpoint` and `capture start` name the blocker instead of hanging.
+        self.bound_lock_waits(true)?;
+        let r = self.capture_install_locked(tables);
+        let unbound = self.bound_lock_waits(false);
+        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+        r.map_err(|e| self.name_lock_holders(e, &names))?;
+        unbound
     }
 
     fn capture_remove(&mut self, tables: &[String]) -> EngineResult<()> {

@@ -1151,13 +1151,19 @@ impl Engine for PgEngine {
 
     fn capture_install(&mut self, tables: &[TableSchema]) -> EngineResult<()> {
         self.ensure_prepared()?;
-        self.write(Origin::Ripcord, |c, sch| {
+        let set_lock = self.set_local_lock_timeout();
+        // CREATE TRIGGER waits for every open transaction on the table: bounded like the
+        // freeze, so `checkpoint` and `capture start` name the blocker instead of hanging.
+        let r = self.write(Origin::Ripcord, |c, sch| {
+            c.batch_execute(&set_lock).map_err(err("lock_timeout"))?;
             for t in tables {
                 c.batch_execute(&capture_sql(sch.rs, &t.name))
                     .map_err(err(format!("capture on {}", t.name)))?;
             }
             Ok(())
-        })
+        });
+        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+        r.map_err(|e| self.name_lock_holders(e, &names))
     }
 
     fn capture_remove(&mut self, tables: &[String]) -> EngineResult<()> {
