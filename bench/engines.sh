@@ -18,7 +18,7 @@ PSQL="psql -X -q -h 127.0.0.1 -U postgres"
 now() { date +%s.%N; }
 secs() { python3 -c "print(round($2 - $1, 3))"; }
 ratio() { python3 -c "print(round($1 / $2, 2))"; }
-phase() { "$RC" --plan "$1" report --format json | python3 -c "import json,sys; r=json.load(sys.stdin); print([p['seconds'] for p in r['phase_times'] if p['phase']=='$2'][0])"; }
+phase() { "$RC" --plan "$1" report --format json | python3 -c "import json,sys; r=json.load(sys.stdin); print([p['seconds'] for p in r['timeline'] if p['phase']=='$2'][0])"; }
 
 plan() { # URL FILE
   cat > "$2" <<TOML

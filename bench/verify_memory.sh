@@ -21,7 +21,7 @@ RC=$PWD/target/release/ripcord
 mb() { python3 -c "print(round($1 / 1024))"; }                 # KB -> MB
 rss() { grep "Maximum resident set size" "$1" | awk '{print $NF}'; }
 secs() { grep "Elapsed (wall clock)" "$1" | awk '{print $NF}'; }
-phase() { "$RC" --plan "$WORK/ripcord.toml" report --format json | python3 -c "import json,sys; r=json.load(sys.stdin); print([p['seconds'] for p in r['phase_times'] if p['phase']=='$1'][0])"; }
+phase() { "$RC" --plan "$WORK/ripcord.toml" report --format json | python3 -c "import json,sys; r=json.load(sys.stdin); print([p['seconds'] for p in r['timeline'] if p['phase']=='$1'][0])"; }
 
 cat > "$WORK/ripcord.toml" <<TOML
 [project]

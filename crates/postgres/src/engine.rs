@@ -1054,10 +1054,23 @@ impl Engine for PgEngine {
                     .map(|(i, _)| i)
                     .collect();
                 let names: Vec<String> = load.iter().map(|&i| q(&schema.columns[i].name)).collect();
+                // The table was created in this transaction, so its rows can be written
+                // frozen: the proof's read right after does not have to set every row's
+                // hint bits (nor a later vacuum freeze them). Plain tables only; COPY
+                // refuses FREEZE on a partitioned one.
+                let plain: bool = c
+                    .query_one("SELECT relkind = 'r' FROM pg_class WHERE oid = $1", &[&oid])
+                    .map_err(err(format!("load {t}")))?
+                    .get(0);
                 let mut n = 0u64;
                 {
                     let mut w = c
-                        .copy_in(&format!("COPY {} ({}) FROM STDIN", qn(&t), names.join(", ")))
+                        .copy_in(&format!(
+                            "COPY {} ({}) FROM STDIN{}",
+                            qn(&t),
+                            names.join(", "),
+                            if plain { " WITH (FREEZE)" } else { "" }
+                        ))
                         .map_err(err(format!("load {t}")))?;
                     let mut buf = Vec::with_capacity(1 << 17);
                     for row in rows {
