@@ -231,6 +231,8 @@ pub enum Command {
     },
     /// Print the man page (roff): ripcord man > ripcord.1
     Man,
+    /// Traffic switches: status, to-new, to-legacy.
+    Switch(crate::switch_cmd::SwitchArgs),
 }
 
 #[derive(clap::Args)]
