@@ -43,7 +43,7 @@ pub enum Command {
     },
     /// Write an example plan.
     Init {
-        #[arg(long, default_value = "workshop", value_parser = ["workshop", "payroll", "erp-mariadb-to-postgres", "guarded-payroll-postgres"])]
+        #[arg(long, default_value = "workshop", value_parser = ["workshop", "payroll", "erp-mariadb-to-postgres", "guarded-payroll-postgres", "switches"])]
         example: String,
         /// Overwrite an existing file.
         #[arg(long)]

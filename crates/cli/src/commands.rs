@@ -255,6 +255,7 @@ fn init(given: Option<&Path>, example: &str, force: bool) -> Result<i32> {
 pub fn example_plan(name: &str) -> &'static str {
     match name {
         "payroll" => include_str!("../../../examples/payroll.toml"),
+        "switches" => include_str!("../../../examples/switches.toml"),
         "erp-mariadb-to-postgres" => include_str!("../../../examples/erp-mariadb-to-postgres.toml"),
         "guarded-payroll-postgres" => {
             include_str!("../../../examples/guarded-payroll-postgres.toml")

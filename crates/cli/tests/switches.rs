@@ -250,7 +250,9 @@ fn every_kind_moves_to_new_and_back_and_status_reads_the_real_position() {
     r.set("other", "kept");
     let o = sw(
         &w,
-        &["switch", "to-new", "-c", "billing", "--stage", "50", "--reason", "canary"],
+        &[
+            "switch", "to-new", "-c", "billing", "--stage", "50", "--reason", "canary",
+        ],
     );
     let out = text(&o);
     assert_eq!(code(&o), 0, "{out}");
@@ -328,7 +330,14 @@ fn a_flip_killed_mid_way_is_reported_then_completed_by_the_next_command() {
     let gw = Gateway::start();
     add_switches(&w, &r, &gw);
     let o = w.ripcord_env(
-        &["switch", "to-new", "--switch", "billing_route", "--stage", "10"],
+        &[
+            "switch",
+            "to-new",
+            "--switch",
+            "billing_route",
+            "--stage",
+            "10",
+        ],
         &[("GW_TOKEN", TOKEN), ("RIPCORD_CRASH_AT", "switch:acted")],
     );
     assert_eq!(o.status.code(), None, "killed: {}", text(&o));
@@ -337,9 +346,23 @@ fn a_flip_killed_mid_way_is_reported_then_completed_by_the_next_command() {
     let o = sw(&w, &["switch", "status", "--switch", "billing_route"]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     assert!(text(&o).contains("(interrupted)"), "{}", text(&o));
-    let o = sw(&w, &["switch", "to-new", "--switch", "billing_route", "--stage", "10"]);
+    let o = sw(
+        &w,
+        &[
+            "switch",
+            "to-new",
+            "--switch",
+            "billing_route",
+            "--stage",
+            "10",
+        ],
+    );
     assert_eq!(code(&o), 0, "{}", text(&o));
-    assert!(text(&o).contains("completed the unfinished flip"), "{}", text(&o));
+    assert!(
+        text(&o).contains("completed the unfinished flip"),
+        "{}",
+        text(&o)
+    );
     let o = sw(&w, &["switch", "status", "--switch", "billing_route"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
 
@@ -351,10 +374,16 @@ fn a_flip_killed_mid_way_is_reported_then_completed_by_the_next_command() {
     );
     assert_eq!(o.status.code(), None, "killed: {}", text(&o));
     assert!(!w.path().join("flags/v2_enabled").exists());
-    assert_eq!(code(&sw(&w, &["switch", "status", "--switch", "billing_flag"])), 3);
+    assert_eq!(
+        code(&sw(&w, &["switch", "status", "--switch", "billing_flag"])),
+        3
+    );
     let o = sw(&w, &["switch", "to-legacy", "--switch", "billing_flag"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
-    let o = sw(&w, &["switch", "status", "--switch", "billing_flag", "--json"]);
+    let o = sw(
+        &w,
+        &["switch", "status", "--switch", "billing_flag", "--json"],
+    );
     assert_eq!(code(&o), 0, "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["position"]["side"], "legacy");
@@ -371,10 +400,17 @@ fn rollback_moves_the_switches_to_legacy_and_invalidates_caches() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     let o = sw(&w, &["switch", "to-new", "-c", "billing"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
-    assert_eq!(r.get("route").as_deref(), Some("new:100"), "default: the last stage");
+    assert_eq!(
+        r.get("route").as_deref(),
+        Some("new:100"),
+        "default: the last stage"
+    );
     let writes = w.business_day(3, 30);
     r.set("cache:x", "stale");
-    let o = sw(&w, &["rollback", "-c", "billing", "--yes", "--reason", "red"]);
+    let o = sw(
+        &w,
+        &["rollback", "-c", "billing", "--yes", "--reason", "red"],
+    );
     let out = text(&o);
     assert_eq!(code(&o), 0, "{out}");
     assert!(out.contains("5 switch(es) moved to legacy"), "{out}");
@@ -402,7 +438,10 @@ fn a_switch_that_fails_fails_the_rollback_loudly_and_resume_completes_it() {
     assert_eq!(code(&sw(&w, &["run"])), 0);
     assert_eq!(code(&sw(&w, &["switch", "to-new", "-c", "billing"])), 0);
     gw.fail_legacy.store(true, Ordering::SeqCst);
-    let o = sw(&w, &["rollback", "-c", "billing", "--yes", "--reason", "red"]);
+    let o = sw(
+        &w,
+        &["rollback", "-c", "billing", "--yes", "--reason", "red"],
+    );
     let out = text(&o);
     assert_ne!(code(&o), 0, "{out}");
     assert!(out.contains("billing_gateway"), "{out}");
@@ -505,14 +544,20 @@ fn an_application_routing_by_the_switch_writes_where_it_points_through_to_new_an
     let wait_for = |side: &str, at_least: i64| {
         let t = std::time::Instant::now();
         while count(side) < at_least {
-            assert!(t.elapsed().as_secs() < 60, "the app stopped writing to {side}");
+            assert!(
+                t.elapsed().as_secs() < 60,
+                "the app stopped writing to {side}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     };
     wait_for("legacy", 20);
     assert_eq!(code(&sw(&w, &["switch", "to-new", "-c", "billing"])), 0);
     wait_for("new", 20);
-    let o = sw(&w, &["rollback", "-c", "billing", "--yes", "--reason", "red"]);
+    let o = sw(
+        &w,
+        &["rollback", "-c", "billing", "--yes", "--reason", "red"],
+    );
     assert_eq!(code(&o), 0, "{}", text(&o));
     let rolled_back_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -545,7 +590,18 @@ fn an_application_routing_by_the_switch_writes_where_it_points_through_to_new_an
 
 fn psql(db: &str, sql: &str) {
     let o = std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
         .output()
         .expect("psql");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -587,7 +643,11 @@ stages = [10, 50, 100]
     .unwrap();
     let o = ripcord_in(dir.path(), &["switch", "to-new", "--stage", "10"], &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));
-    assert!(text(&o).contains("orders_db: new (stage 10)"), "{}", text(&o));
+    assert!(
+        text(&o).contains("orders_db: new (stage 10)"),
+        "{}",
+        text(&o)
+    );
     let o = ripcord_in(dir.path(), &["switch", "to-new", "--stage", "100"], &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let o = ripcord_in(dir.path(), &["switch", "status", "--json"], &[]);

@@ -440,34 +440,14 @@ fn flip_locked(
         Side::New => &sw.to_new,
         Side::Legacy => &sw.to_legacy,
     };
-    let outcome = (|| -> std::result::Result<(Vec<String>, Option<String>, Position, Vec<String>), (Vec<String>, String)> {
-        let mut ran = Vec::new();
-        for a in actions {
-            let a = a.with_stage(stage);
-            match act(ctx, &a) {
-                Ok(ev) => ran.push(ev),
-                Err(e) => return Err((ran, format!("{} failed: {e}", a.describe()))),
-            }
-        }
-        crate::crash::point("switch:acted");
-        let (raw, pos) = read(ctx, sw).map_err(|e| (ran.clone(), format!("the read-back failed: {e}")))?;
-        if pos != f.target() {
-            return Err((ran, format!("after the flip the read says {pos}, not {}", f.target())));
-        }
-        let mut invalidated = Vec::new();
-        for a in &sw.invalidate {
-            let a = a.with_stage(stage);
-            match act(ctx, &a) {
-                Ok(ev) => invalidated.push(ev),
-                Err(e) => {
-                    return Err((ran, format!("cache invalidation {} failed: {e}", a.describe())));
-                }
-            }
-        }
-        Ok((ran, raw, pos, invalidated))
-    })();
+    let outcome = perform(ctx, sw, actions, stage, &f.target());
     match outcome {
-        Ok((ran, read_back, position, invalidated)) => {
+        Ok(Acted {
+            ran,
+            read_back,
+            position,
+            invalidated,
+        }) => {
             let done = FlipDone {
                 flip: f,
                 ran,
@@ -489,7 +469,7 @@ fn flip_locked(
             )?;
             Ok(done)
         }
-        Err((ran, error)) => {
+        Err(Failed { ran, error }) => {
             let error = crate::redact::scrub(&error);
             let mut pending = f;
             pending.error = Some(error.clone());
@@ -509,4 +489,66 @@ fn flip_locked(
             )))
         }
     }
+}
+
+struct Acted {
+    ran: Vec<String>,
+    read_back: Option<String>,
+    position: Position,
+    invalidated: Vec<String>,
+}
+
+struct Failed {
+    ran: Vec<String>,
+    error: String,
+}
+
+/// The actions, the read-back (which must say `target`), then the invalidations.
+fn perform(
+    ctx: &Ctx,
+    sw: &Switch,
+    actions: &[SwitchAction],
+    stage: Option<u32>,
+    target: &Position,
+) -> std::result::Result<Acted, Failed> {
+    let mut ran = Vec::new();
+    for a in actions {
+        let a = a.with_stage(stage);
+        match act(ctx, &a) {
+            Ok(ev) => ran.push(ev),
+            Err(e) => {
+                let error = format!("{} failed: {e}", a.describe());
+                return Err(Failed { ran, error });
+            }
+        }
+    }
+    crate::crash::point("switch:acted");
+    let (read_back, position) = match read(ctx, sw) {
+        Ok(r) => r,
+        Err(e) => {
+            let error = format!("the read-back failed: {e}");
+            return Err(Failed { ran, error });
+        }
+    };
+    if &position != target {
+        let error = format!("after the flip the read says {position}, not {target}");
+        return Err(Failed { ran, error });
+    }
+    let mut invalidated = Vec::new();
+    for a in &sw.invalidate {
+        let a = a.with_stage(stage);
+        match act(ctx, &a) {
+            Ok(ev) => invalidated.push(ev),
+            Err(e) => {
+                let error = format!("cache invalidation {} failed: {e}", a.describe());
+                return Err(Failed { ran, error });
+            }
+        }
+    }
+    Ok(Acted {
+        ran,
+        read_back,
+        position,
+        invalidated,
+    })
 }

@@ -414,7 +414,7 @@ pub(super) fn validate(
             continue;
         };
         // Fields that do not belong to this kind are mistakes, not silently ignored.
-        let fields: [(&str, Option<std::ops::Range<usize>>, &[SwitchKind]); 7] = [
+        let fields: [FieldRule; 7] = [
             (
                 "database",
                 sw.database.as_ref().map(Spanned::span),
@@ -729,6 +729,9 @@ pub(super) fn validate(
     }
     out
 }
+
+/// A field, where it is written, and the kinds it applies to.
+type FieldRule<'a> = (&'a str, Option<std::ops::Range<usize>>, &'a [SwitchKind]);
 
 fn kind_help(kind: SwitchKind) -> &'static str {
     match kind {

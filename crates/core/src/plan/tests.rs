@@ -326,7 +326,11 @@ fn the_switches_example_has_every_kind_with_its_actions() {
         kinds,
         BTreeSet::from(["command", "file", "http", "redis", "sql"])
     );
-    let route = plan.switches.iter().find(|s| s.name == "payruns_route").unwrap();
+    let route = plan
+        .switches
+        .iter()
+        .find(|s| s.name == "payruns_route")
+        .unwrap();
     assert_eq!(route.stages, [10, 50, 100]);
     assert_eq!(route.invalidate.len(), 2);
     // SET and PUBLISH on to-new; no legacy_value given → DEL is not used, SET legacy.
@@ -335,7 +339,11 @@ fn the_switches_example_has_every_kind_with_its_actions() {
         "redis redis://127.0.0.1:6379/0: SET route:payruns \"new:50\""
     );
     assert_eq!(route.to_new.len(), 2);
-    let flag = plan.switches.iter().find(|s| s.name == "v2_enabled_flag").unwrap();
+    let flag = plan
+        .switches
+        .iter()
+        .find(|s| s.name == "v2_enabled_flag")
+        .unwrap();
     match &flag.read {
         SwitchRead::File { path } => assert_eq!(path, Path::new("/plans/flags/v2_enabled")),
         other => panic!("{other:?}"),
@@ -369,8 +377,10 @@ key = "route:billing"
 
 #[test]
 fn plan_error_switch_problems() {
-    let text = SWITCHED.replace("component = \"billing\"\nkind", "component = \"biling\"\nkind")
-        + r#"
+    let text = SWITCHED.replace(
+        "component = \"billing\"\nkind",
+        "component = \"biling\"\nkind",
+    ) + r#"
 [switches.flag]
 component = "billing"
 kind = "file"
@@ -405,6 +415,9 @@ kind = "smoke-signal"
 fn a_good_switch_parses_with_its_defaults() {
     let plan = parse(Path::new("/p/ripcord.toml"), SWITCHED, &env, ENGINES).unwrap();
     let s = &plan.switches[0];
-    assert_eq!((s.new_value.as_str(), s.legacy_value.as_deref()), ("new", None));
+    assert_eq!(
+        (s.new_value.as_str(), s.legacy_value.as_deref()),
+        ("new", None)
+    );
     assert!(matches!(s.to_legacy[0], SwitchAction::RedisDel { .. }));
 }
