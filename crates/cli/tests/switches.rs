@@ -588,33 +588,9 @@ fn an_application_routing_by_the_switch_writes_where_it_points_through_to_new_an
     assert!(!flag.exists(), "the switch ends on legacy");
 }
 
-fn psql(db: &str, sql: &str) {
-    let o = std::process::Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            db,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
-
-#[test]
-fn an_sql_switch_on_postgres_moves_and_reads_back() {
-    let db = FreshDb::new("postgres");
-    let name = db.url.rsplit('/').next().unwrap().to_string();
-    psql(
-        &name,
-        "CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE system_config (id int PRIMARY KEY, active_database text NOT NULL); INSERT INTO system_config VALUES (1, 'legacy')",
-    );
+/// A SQL switch on a server database: flips, stages, read-back, and a failing statement.
+fn sql_switch_on(engine: &'static str) {
+    let db = FreshDb::new(engine);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("ripcord.toml"),
@@ -641,6 +617,16 @@ stages = [10, 50, 100]
         ),
     )
     .unwrap();
+    let ctx = ctx_for(&dir.path().join("ripcord.toml"));
+    let setup = |sql: &str| {
+        ctx.engine("legacy")
+            .unwrap()
+            .execute(sql, ripcord_core::journal::Origin::Migration)
+            .unwrap()
+    };
+    setup("CREATE TABLE orders (id int PRIMARY KEY)");
+    setup("CREATE TABLE system_config (id int PRIMARY KEY, active_database varchar(40) NOT NULL)");
+    setup("INSERT INTO system_config VALUES (1, 'legacy')");
     let o = ripcord_in(dir.path(), &["switch", "to-new", "--stage", "10"], &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(
@@ -658,8 +644,18 @@ stages = [10, 50, 100]
     let o = ripcord_in(dir.path(), &["switch", "to-legacy"], &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     // A statement that fails fails the flip and says which switch.
-    psql(&name, "DROP TABLE system_config");
+    setup("DROP TABLE system_config");
     let o = ripcord_in(dir.path(), &["switch", "to-new"], &[]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     assert!(text(&o).contains("switch \"orders_db\""), "{}", text(&o));
+}
+
+#[test]
+fn an_sql_switch_on_postgres_moves_and_reads_back() {
+    sql_switch_on("postgres");
+}
+
+#[test]
+fn an_sql_switch_on_mariadb_moves_and_reads_back() {
+    sql_switch_on("mysql");
 }
