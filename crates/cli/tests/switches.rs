@@ -248,6 +248,22 @@ fn every_kind_moves_to_new_and_back_and_status_reads_the_real_position() {
     r.set("cache:a", "1");
     r.set("cache:b", "2");
     r.set("other", "kept");
+    // A subscriber on the switch's channel hears the flip.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let channel = format!("{}routes", r.0);
+    let listener = std::thread::spawn(move || {
+        let mut con = redis::Client::open("redis://127.0.0.1:6379/0")
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let mut ps = con.as_pubsub();
+        ps.subscribe(&channel).unwrap();
+        ps.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        ready_tx.send(()).unwrap();
+        ps.get_message().unwrap().get_payload::<String>().unwrap()
+    });
+    ready_rx.recv().unwrap();
     let o = sw(
         &w,
         &[
@@ -272,6 +288,8 @@ fn every_kind_moves_to_new_and_back_and_status_reads_the_real_position() {
         "new\n"
     );
     assert!(out.contains("billing_route: new (stage 50)"), "{out}");
+    assert_eq!(listener.join().unwrap(), "billing_route=new:50");
+    assert!(out.contains("1 subscriber(s) received it"), "{out}");
     assert!(out.contains("read back \"new:50\""), "{out}");
     assert!(!out.contains(TOKEN), "the token is never printed: {out}");
 
@@ -451,6 +469,11 @@ fn a_switch_that_fails_fails_the_rollback_loudly_and_resume_completes_it() {
     let o = sw(&w, &["switch", "status", "--switch", "billing_gateway"]);
     assert_eq!(code(&o), 3);
     assert!(text(&o).contains("status 500"), "{}", text(&o));
+
+    // Traffic cannot be sent to the new side while the rollback is unfinished.
+    let o = sw(&w, &["switch", "to-new", "-c", "billing"]);
+    assert_eq!(code(&o), 5, "{}", text(&o));
+    assert!(text(&o).contains("is unfinished"), "{}", text(&o));
 
     gw.fail_legacy.store(false, Ordering::SeqCst);
     let o = sw(&w, &["rollback", "--resume", "--yes"]);
