@@ -43,7 +43,7 @@ pub enum Command {
     },
     /// Write an example plan.
     Init {
-        #[arg(long, default_value = "workshop", value_parser = ["workshop", "payroll", "erp-mariadb-to-postgres", "guarded-payroll-postgres"])]
+        #[arg(long, default_value = "workshop", value_parser = ["workshop", "payroll", "erp-mariadb-to-postgres", "guarded-payroll-postgres", "switches"])]
         example: String,
         /// Overwrite an existing file.
         #[arg(long)]
@@ -231,6 +231,8 @@ pub enum Command {
     },
     /// Print the man page (roff): ripcord man > ripcord.1
     Man,
+    /// Traffic switches: status, to-new, to-legacy.
+    Switch(crate::switch_cmd::SwitchArgs),
 }
 
 #[derive(clap::Args)]

@@ -23,6 +23,12 @@ impl Connector for Engines {
     fn differ(&self) -> Option<&dyn ripcord_core::verify::TableDiffer> {
         Some(&crate::diff_cmd::DiffEngine)
     }
+    fn switch_driver(
+        &self,
+        kind: ripcord_core::plan::SwitchKind,
+    ) -> Option<&dyn ripcord_core::switch::SwitchDriver> {
+        crate::switch_cmd::driver(kind)
+    }
     fn connect(&self, db: &Database) -> ripcord_core::Result<Box<dyn Engine>> {
         match crate::registry::for_url(db.url.expose()) {
             Some(e) => match (&db.ripcord_schema, e.connect_in_schema) {
@@ -249,6 +255,7 @@ fn init(given: Option<&Path>, example: &str, force: bool) -> Result<i32> {
 pub fn example_plan(name: &str) -> &'static str {
     match name {
         "payroll" => include_str!("../../../examples/payroll.toml"),
+        "switches" => include_str!("../../../examples/switches.toml"),
         "erp-mariadb-to-postgres" => include_str!("../../../examples/erp-mariadb-to-postgres.toml"),
         "guarded-payroll-postgres" => {
             include_str!("../../../examples/guarded-payroll-postgres.toml")
@@ -355,6 +362,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
         | Command::Approve { .. }
         | Command::Reject { .. }) => crate::guard_cmd::dispatch(ctx, cmd),
         Command::Rollback(a) => rollback_cmd(ctx, a),
+        Command::Switch(a) => crate::switch_cmd::run(ctx, a),
         Command::Verify {
             component,
             against: Some(against),

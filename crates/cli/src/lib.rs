@@ -10,6 +10,7 @@ pub mod install_cmd;
 pub mod registry;
 pub mod render;
 pub mod retention_cmd;
+pub mod switch_cmd;
 pub mod workshop;
 
 /// `ripcord --version`: the package version and, when built from git, the commit.

@@ -16,6 +16,13 @@ pub trait Connector: Send + Sync {
     fn differ(&self) -> Option<&dyn crate::verify::TableDiffer> {
         None
     }
+    /// The driver for a switch kind core does not run itself (Redis, HTTP).
+    fn switch_driver(
+        &self,
+        _kind: crate::plan::SwitchKind,
+    ) -> Option<&dyn crate::switch::SwitchDriver> {
+        None
+    }
 }
 
 pub struct Ctx {

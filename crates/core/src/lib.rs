@@ -27,6 +27,7 @@ pub mod state;
 pub mod state_conformance;
 pub mod status;
 pub mod store;
+pub mod switch;
 pub mod types;
 pub mod value;
 pub mod verify;

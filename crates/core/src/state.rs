@@ -226,4 +226,9 @@ pub trait StateStore: Send {
     /// The guard's latest picture (level, probes, rules), for `ripcord status`.
     fn save_guard_status(&mut self, status: &serde_json::Value) -> StateResult<()>;
     fn guard_status(&mut self) -> StateResult<Option<serde_json::Value>>;
+
+    /// Replaces the switch's record (`crate::switch`: intent before a flip, result after).
+    fn save_switch(&mut self, r: &crate::switch::SwitchRecord) -> StateResult<()>;
+    /// Every switch record, by name.
+    fn switches(&mut self) -> StateResult<Vec<crate::switch::SwitchRecord>>;
 }

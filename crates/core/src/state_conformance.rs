@@ -140,6 +140,35 @@ pub fn reopen_sees_the_same_store(open: Open) {
     assert_eq!(other.checkpoints().unwrap()[0].id, "cp-x");
 }
 
+/// A switch record is replaced whole, and read back as written.
+pub fn switch_records_round_trip(open: Open) {
+    use crate::switch::{Flip, Position, Side, SwitchRecord};
+    let mut s = open();
+    let mut r = SwitchRecord {
+        name: "billing_route".into(),
+        component: "billing".into(),
+        position: None,
+        pending: Some(Flip {
+            id: "flip-1".into(),
+            to: Side::New,
+            stage: Some(50),
+            actor: "alice".into(),
+            reason: "canary".into(),
+            rollback: None,
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            error: None,
+        }),
+        last: None,
+        updated_at: "2026-01-01T00:00:00.000Z".into(),
+    };
+    s.save_switch(&r).unwrap();
+    assert_eq!(s.switches().unwrap(), vec![r.clone()]);
+    r.pending = None;
+    r.position = Some(Position::New { stage: Some(50) });
+    s.save_switch(&r).unwrap();
+    assert_eq!(s.reopen().unwrap().switches().unwrap(), vec![r]);
+}
+
 /// Runs every check of the suite as its own test against `$open`, a closure returning a
 /// fresh `Box<dyn StateStore>`.
 #[macro_export]
@@ -166,6 +195,10 @@ macro_rules! state_store_conformance {
             #[test]
             fn capture_links_keep_their_order() {
                 $crate::state_conformance::capture_links_keep_their_order(&$open);
+            }
+            #[test]
+            fn switch_records_round_trip() {
+                $crate::state_conformance::switch_records_round_trip(&$open);
             }
             #[test]
             fn reopen_sees_the_same_store() {

@@ -29,6 +29,8 @@ const MIGRATIONS: &[&str] = &["
     CREATE TABLE capture_links (pos INTEGER PRIMARY KEY, record TEXT NOT NULL);
 ", "
     CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, severity TEXT NOT NULL, subject TEXT NOT NULL, event TEXT NOT NULL);
+", "
+    CREATE TABLE switches (name TEXT PRIMARY KEY, record TEXT NOT NULL);
 "];
 
 pub struct SqliteState {
@@ -623,6 +625,35 @@ impl StateStore for SqliteState {
             .optional()
             .map_err(e("guard status"))?;
         Ok(v.and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    fn save_switch(&mut self, r: &ripcord_core::switch::SwitchRecord) -> StateResult<()> {
+        let record = serde_json::to_string(r)
+            .map_err(|err| Error::State(format!("switch record: {err}")))?;
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO switches (name, record) VALUES (?1, ?2)",
+                params![r.name, record],
+            )
+            .map_err(e("save switch"))?;
+        Ok(())
+    }
+
+    fn switches(&mut self) -> StateResult<Vec<ripcord_core::switch::SwitchRecord>> {
+        self.switch_records()
+    }
+}
+
+impl SqliteState {
+    fn switch_records(&mut self) -> StateResult<Vec<ripcord_core::switch::SwitchRecord>> {
+        json_texts(
+            &self.conn,
+            "SELECT record FROM switches ORDER BY name",
+            "switches",
+        )?
+        .iter()
+        .map(|t| serde_json::from_str(t).map_err(unreadable("switch record")))
+        .collect()
     }
 }
 

@@ -4,11 +4,13 @@
 
 mod guard;
 mod raw;
+mod switch;
 
 pub use guard::{
     CommandValue, Decision, GuardSettings, HttpValue, Level, Probe, ProbeKind, Rule, Scenario,
     Severity, Trend, Workflow, default_scenarios, tier_interval,
 };
+pub use switch::{HttpCall, Switch, SwitchAction, SwitchKind, SwitchRead, describe_http};
 
 use crate::engine::{EngineKind, url_forms};
 use crate::redact;
@@ -191,6 +193,8 @@ pub struct Plan {
     pub workflows: Vec<Workflow>,
     /// `check` is NO-GO when a component's newest checkpoint is older than this.
     pub max_checkpoint_age: Duration,
+    /// Traffic switches (`[switches.NAME]`), by name.
+    pub switches: Vec<Switch>,
 }
 
 impl Plan {
@@ -202,6 +206,13 @@ impl Plan {
     }
     pub fn probe(&self, name: &str) -> Option<&Probe> {
         self.probes.iter().find(|p| p.name == name)
+    }
+    /// The switches of these components (of every component when none is named).
+    pub fn switches_of(&self, components: &[String]) -> Vec<&Switch> {
+        self.switches
+            .iter()
+            .filter(|s| components.is_empty() || components.contains(&s.component))
+            .collect()
     }
 }
 
@@ -690,6 +701,7 @@ fn validate(
         });
     }
 
+    let switches = switch::validate(&raw, base, env, p);
     let guarded = guard::validate(&raw, base, &raw.components.keys().cloned().collect(), p);
     let project = raw.project.as_ref();
     let state_dir = match project.and_then(|p| p.state_dir.as_ref()) {
@@ -717,6 +729,7 @@ fn validate(
         scenarios: guarded.scenarios,
         workflows: guarded.workflows,
         max_checkpoint_age,
+        switches,
     }
 }
 

@@ -22,6 +22,8 @@ pub struct RawPlan {
     pub decision_matrix: Option<RawMatrix>,
     #[serde(default)]
     pub workflow: Vec<Spanned<RawWorkflow>>,
+    #[serde(default)]
+    pub switches: BTreeMap<String, Spanned<RawSwitch>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,4 +183,63 @@ pub struct RawWorkflow {
     pub expect: Option<Spanned<String>>,
     pub attempts: Option<Spanned<i64>>,
     pub retry_delay: Option<Spanned<String>>,
+}
+
+/// A traffic switch (`[switches.NAME]`); which fields apply depends on `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwitch {
+    pub component: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub database: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    pub publish: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub to_new: Option<Spanned<RawAction>>,
+    pub to_legacy: Option<Spanned<RawAction>>,
+    pub read: Option<Spanned<RawAction>>,
+    pub new_value: Option<Spanned<String>>,
+    pub legacy_value: Option<Spanned<String>>,
+    pub stages: Option<Spanned<Vec<i64>>>,
+    #[serde(default)]
+    pub invalidate: Vec<Spanned<RawInvalidate>>,
+}
+
+/// A switch action as written: SQL text, an argv, or an HTTP call.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawAction {
+    Text(String),
+    Argv(Vec<String>),
+    Http(RawHttp),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub method: Option<String>,
+    pub url: String,
+    pub body: Option<String>,
+    pub expect_status: Option<Vec<u16>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A cache invalidation run after every flip of its switch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInvalidate {
+    pub kind: Spanned<String>,
+    pub database: Option<Spanned<String>>,
+    pub sql: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub pattern: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub argv: Option<Spanned<Vec<String>>>,
+    pub method: Option<String>,
+    pub body: Option<String>,
+    pub expect_status: Option<Vec<u16>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }

@@ -45,6 +45,7 @@ fn env(k: &str) -> Option<String> {
         "LEGACY_URL" => Some("postgres://payroll:secret@127.0.0.1/legacy".into()),
         "NEW_URL" => Some("postgres://payroll:secret@127.0.0.1/new".into()),
         "PAYROLL_URL" => Some("postgres://payroll:secret@127.0.0.1/payroll".into()),
+        "GATEWAY_TOKEN" => Some("tok-very-secret".into()),
         _ => None,
     }
 }
@@ -85,6 +86,10 @@ fn every_example_plan_parses() {
         (
             "guarded",
             include_str!("../../../../examples/guarded-payroll-postgres.toml"),
+        ),
+        (
+            "switches",
+            include_str!("../../../../examples/switches.toml"),
         ),
     ] {
         let plan = parse(
@@ -305,4 +310,114 @@ fn ripcord_schema_must_be_one_schema_name() {
         "{shown}"
     );
     assert!(shown.contains("p.toml:3"), "{shown}");
+}
+
+#[test]
+fn the_switches_example_has_every_kind_with_its_actions() {
+    let plan = parse(
+        Path::new("/plans/switches.toml"),
+        include_str!("../../../../examples/switches.toml"),
+        &env,
+        ENGINES,
+    )
+    .unwrap();
+    let kinds: BTreeSet<&str> = plan.switches.iter().map(|s| s.kind.name()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["command", "file", "http", "redis", "sql"])
+    );
+    let route = plan
+        .switches
+        .iter()
+        .find(|s| s.name == "payruns_route")
+        .unwrap();
+    assert_eq!(route.stages, [10, 50, 100]);
+    assert_eq!(route.invalidate.len(), 2);
+    // SET and PUBLISH on to-new; no legacy_value given → DEL is not used, SET legacy.
+    assert_eq!(
+        route.to_new[0].with_stage(Some(50)).describe(),
+        "redis redis://127.0.0.1:6379/0: SET route:payruns \"new:50\""
+    );
+    assert_eq!(route.to_new.len(), 2);
+    let flag = plan
+        .switches
+        .iter()
+        .find(|s| s.name == "v2_enabled_flag")
+        .unwrap();
+    match &flag.read {
+        SwitchRead::File { path } => assert_eq!(path, Path::new("/plans/flags/v2_enabled")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(flag.legacy_value, None);
+    // The gateway token is used, never shown.
+    let gw = plan.switches.iter().find(|s| s.name == "gateway").unwrap();
+    let SwitchAction::Http(h) = &gw.to_new[0] else {
+        panic!()
+    };
+    assert_eq!(h.headers[0].1, "Bearer tok-very-secret");
+    assert!(!gw.to_new[0].describe().contains("tok-very"));
+    assert!(!format!("{plan:?}").contains("tok-very"));
+    assert_eq!(plan.switches_of(&["employees".into()]).len(), 2);
+}
+
+const SWITCHED: &str = r#"
+[databases.main]
+url = "sqlite:shop.db"
+
+[components.billing]
+database = "main"
+tables = ["invoices"]
+
+[switches.route]
+component = "billing"
+kind = "redis"
+url = "redis://127.0.0.1:6379"
+key = "route:billing"
+"#;
+
+#[test]
+fn plan_error_switch_problems() {
+    let text = SWITCHED.replace(
+        "component = \"billing\"\nkind",
+        "component = \"biling\"\nkind",
+    ) + r#"
+[switches.flag]
+component = "billing"
+kind = "file"
+path = "flag"
+legacy_value = "off"
+database = "main"
+
+[switches.staged]
+component = "billing"
+kind = "sql"
+database = "nowhere"
+to_new = ["not", "sql"]
+to_legacy = "UPDATE c SET v = 'legacy'"
+read = "SELECT v FROM c"
+new_value = "new"
+stages = [50, 10]
+
+[switches.gw]
+component = "billing"
+kind = "http"
+to_new = { url = "ftp://x", headers = { Authorization = "${NO_SUCH_TOKEN}" } }
+to_legacy = { url = "http://x/legacy", method = "YEET" }
+
+[switches.odd]
+component = "billing"
+kind = "smoke-signal"
+"#;
+    insta::assert_snapshot!(render(&text));
+}
+
+#[test]
+fn a_good_switch_parses_with_its_defaults() {
+    let plan = parse(Path::new("/p/ripcord.toml"), SWITCHED, &env, ENGINES).unwrap();
+    let s = &plan.switches[0];
+    assert_eq!(
+        (s.new_value.as_str(), s.legacy_value.as_deref()),
+        ("new", None)
+    );
+    assert!(matches!(s.to_legacy[0], SwitchAction::RedisDel { .. }));
 }

@@ -22,7 +22,7 @@ pub(super) fn run_phase(
         Phase::Restore => restore(ctx, rec, &loaded, owner),
         Phase::Replay => replay(ctx, rec, &loaded, owner),
         Phase::Verify => verify(ctx, rec, &loaded),
-        Phase::SwitchBack => switch_back(rec),
+        Phase::SwitchBack => switch_back(ctx, rec),
         Phase::Unfreeze => unfreeze(ctx, rec, &loaded),
         Phase::Report => report(rec),
     }
@@ -396,11 +396,54 @@ fn verify(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<
     ))
 }
 
-/// Moves traffic back, only after the proof passed (invariant 6).
-fn switch_back(rec: &mut RollbackRecord) -> Result<String> {
+/// Moves the rolled-back components' switches to legacy and runs their cache
+/// invalidations, only after the proof passed (invariant 6). A switch this rollback already
+/// moved (a resume after a crash) is not moved again; one that fails fails the phase.
+fn switch_back(ctx: &mut Ctx, rec: &mut RollbackRecord) -> Result<String> {
     // Invariant 6: traffic only moves back after verification passed.
     if rec.proof.as_ref().is_some_and(Proof::ok) {
-        Ok("no traffic switches in this plan; nothing to move".into())
+        let switches: Vec<crate::plan::Switch> = ctx
+            .plan
+            .switches_of(&rec.components)
+            .into_iter()
+            .cloned()
+            .collect();
+        if switches.is_empty() {
+            return Ok("no traffic switches in this plan; nothing to move".into());
+        }
+        let records = ctx.state.switches()?;
+        let mut moved = Vec::new();
+        let mut invalidations = 0;
+        for sw in &switches {
+            let done_here = records.iter().any(|r| {
+                r.name == sw.name
+                    && r.pending.is_none()
+                    && r.last
+                        .as_ref()
+                        .is_some_and(|l| l.flip.rollback.as_deref() == Some(rec.id.as_str()))
+            });
+            if done_here {
+                moved.push(format!("{} (already)", sw.name));
+                continue;
+            }
+            let done = crate::switch::flip(
+                ctx,
+                sw,
+                &crate::switch::FlipRequest {
+                    to: crate::switch::Side::Legacy,
+                    stage: None,
+                    reason: &rec.reason,
+                    rollback: Some(&rec.id),
+                },
+            )?;
+            invalidations += done.invalidated.len();
+            moved.push(sw.name.clone());
+        }
+        Ok(format!(
+            "{} switch(es) moved to legacy: {}; {invalidations} cache invalidation(s) run",
+            moved.len(),
+            moved.join(", ")
+        ))
     } else {
         rec.notes
             .push("traffic was not switched back: verification did not pass".into());
