@@ -216,6 +216,7 @@ fn streamed(
         .map(|r| r.map(|row| row.into_iter().map(Some).collect()));
     let bus = ctx.events.clone();
     let mut meter = ripcord_core::progress::Meter::new(&bus, format!("verify {table}"), entry.rows);
+    let mut compared = ripcord_core::verify::Compared::new(&held);
     let r = ripcord_diff::diff_ordered(
         &format!("checkpoint:{}", m.id),
         &entry.schema,
@@ -225,7 +226,7 @@ fn streamed(
         table,
         opts,
         &mut |n, bytes| {
-            held.compared(n);
+            compared.add(n);
             meter.add(n, bytes)
         },
     )

@@ -162,28 +162,63 @@ pub struct TableCheck {
 /// Counts rows read from a checkpoint against rows of the live table compared, to report
 /// the most checkpoint rows held at once: a regression that collects the checkpoint again,
 /// anywhere between the store and the comparison, shows up as a peak near the row count.
+/// Reads and comparisons happen on two threads; each counter sits on its own cache line
+/// and has one writer, and callers report comparisons in steps of [`HeldRows::STEP`], so
+/// the threads do not pass a line back and forth once a row (the peak may read up to a
+/// step high).
 #[derive(Default)]
 pub struct HeldRows {
-    read: std::sync::atomic::AtomicU64,
-    compared: std::sync::atomic::AtomicU64,
-    peak: std::sync::atomic::AtomicU64,
+    read: Line,
+    compared: Line,
+    peak: Line,
 }
 
+#[derive(Default)]
+#[repr(align(64))]
+struct Line(std::sync::atomic::AtomicU64);
+
 impl HeldRows {
-    /// Call for each checkpoint row read.
+    /// Live rows compared between two calls of [`HeldRows::compared`], at most.
+    pub const STEP: u64 = 256;
+
+    /// Call for each checkpoint row read (from one thread).
     pub fn read(&self) {
         use std::sync::atomic::Ordering::Relaxed;
-        let held =
-            (self.read.fetch_add(1, Relaxed) + 1).saturating_sub(self.compared.load(Relaxed));
-        self.peak.fetch_max(held, Relaxed);
+        let read = self.read.0.load(Relaxed) + 1;
+        self.read.0.store(read, Relaxed);
+        let held = read.saturating_sub(self.compared.0.load(Relaxed));
+        if held > self.peak.0.load(Relaxed) {
+            self.peak.0.store(held, Relaxed);
+        }
     }
-    /// Call for each live row compared.
+    /// Call with live rows compared (from one thread), every [`HeldRows::STEP`] rows or
+    /// fewer.
     pub fn compared(&self, n: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
         self.compared
-            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            .0
+            .store(self.compared.0.load(Relaxed) + n, Relaxed);
     }
     pub fn peak(&self) -> u64 {
-        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+        self.peak.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Hands [`HeldRows::compared`] its counts in steps, from a per-row progress callback.
+pub struct Compared<'a> {
+    held: &'a HeldRows,
+    pending: u64,
+}
+
+impl<'a> Compared<'a> {
+    pub fn new(held: &'a HeldRows) -> Self {
+        Compared { held, pending: 0 }
+    }
+    pub fn add(&mut self, n: u64) {
+        self.pending += n;
+        if self.pending >= HeldRows::STEP {
+            self.held.compared(std::mem::take(&mut self.pending));
+        }
     }
 }
 
@@ -276,8 +311,9 @@ pub fn stream_proof(
     let mut expected = overlay.stream(ctx.store.rows(checkpoint, t).inspect(|_| held.read()));
     let bus = ctx.events.clone();
     let mut meter = crate::progress::Meter::new(&bus, format!("verify {}", t.schema.name), t.rows);
+    let mut compared = Compared::new(&held);
     let r = differ.compare_stream(db, &t.schema, &mut expected, &mut |n, b| {
-        held.compared(n);
+        compared.add(n);
         meter.add(n, b)
     });
     meter.finish();

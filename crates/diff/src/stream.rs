@@ -64,7 +64,6 @@ pub fn diff_ordered(
         ));
     }
     let started = Instant::now();
-    let produced = AtomicU64::new(0);
     let consumed = AtomicU64::new(0);
     let peak = AtomicU64::new(0);
     std::thread::scope(|s| {
@@ -73,7 +72,7 @@ pub fn diff_ordered(
         // on the comparing thread, every row's strings cross allocator arenas, which cost
         // as much as decoding them.
         let (spent_tx, spent_rx) = sync_channel::<Vec<ExpectedRow>>(IN_FLIGHT);
-        let (produced, consumed, peak) = (&produced, &consumed, &peak);
+        let (consumed, peak) = (&consumed, &peak);
         s.spawn(move || {
             let fresh = || match spent_rx.try_recv() {
                 Ok(mut v) => {
@@ -83,17 +82,25 @@ pub fn diff_ordered(
                 Err(_) => Vec::with_capacity(BATCH),
             };
             let mut batch = fresh();
+            // Counted here and compared with the other thread's count once a batch, not
+            // once a row: two threads writing one counter per row spend their time
+            // passing its cache line back and forth. Rows held peak just before a send.
+            let mut made = 0u64;
+            let mut top = 0u64;
+            let mut note = |made: u64| {
+                top = top.max(made.saturating_sub(consumed.load(Mem::Relaxed)));
+                peak.store(top, Mem::Relaxed);
+            };
             for r in reference {
                 match r {
                     Ok(row) => {
                         batch.push(row);
-                        let held =
-                            produced.fetch_add(1, Mem::Relaxed) + 1 - consumed.load(Mem::Relaxed);
-                        peak.fetch_max(held, Mem::Relaxed);
-                        if batch.len() == BATCH
-                            && tx.send(Ok(std::mem::replace(&mut batch, fresh()))).is_err()
-                        {
-                            return; // the comparison stopped early
+                        made += 1;
+                        if batch.len() == BATCH {
+                            note(made);
+                            if tx.send(Ok(std::mem::replace(&mut batch, fresh()))).is_err() {
+                                return; // the comparison stopped early
+                            }
                         }
                     }
                     Err(e) => {
@@ -103,6 +110,7 @@ pub fn diff_ordered(
                 }
             }
             if !batch.is_empty() {
+                note(made);
                 let _ = tx.send(Ok(batch));
             }
         });
@@ -272,6 +280,8 @@ impl Merge<'_> {
             if let Some(r) = self.batch.next() {
                 break r;
             }
+            // Every row handed over so far has been taken: published once a batch.
+            self.consumed.store(self.out.rows_a, Mem::Relaxed);
             match self.rx.recv() {
                 Ok(Ok(b)) => self.batch = b.into_iter(),
                 Ok(Err(e)) => {
@@ -281,7 +291,6 @@ impl Merge<'_> {
                 Err(_) => return Ok(None),
             }
         };
-        self.consumed.fetch_add(1, Mem::Relaxed);
         self.out.rows_a += 1;
         let st = self.state();
         let Some(k) = MKey::of(st, &st.spec_a, &st.idx_a, |i| row[i].as_ref()) else {
