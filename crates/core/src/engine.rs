@@ -222,6 +222,13 @@ pub trait Engine: Send {
     /// True when a restore with this tag committed.
     fn restore_done(&mut self, restore_tag: &str) -> EngineResult<bool>;
 
+    /// True when a restore with this tag may have changed the table, finished or not: an
+    /// abandoned rollback keeps such a table frozen. Engines whose restore commits in
+    /// several steps (MariaDB's swap) say yes from the first step that can change it.
+    fn restore_touched(&mut self, restore_tag: &str) -> EngineResult<bool> {
+        self.restore_done(restore_tag)
+    }
+
     fn capture_install(&mut self, tables: &[TableSchema]) -> EngineResult<()>;
     fn capture_remove(&mut self, tables: &[String]) -> EngineResult<()>;
     fn captured_tables(&mut self) -> EngineResult<Vec<String>>;

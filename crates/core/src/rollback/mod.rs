@@ -513,14 +513,14 @@ pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<RollbackRecord> 
     let owner = LockOwner::current(&ctx.actor);
     lock_all(ctx, &rec, &owner)?;
     let restore_began = reached(ctx, &rec.id, Phase::Restore)?;
-    // A table whose restore committed holds the checkpoint without the business writes
+    // A table a restore may have changed holds the checkpoint without the business writes
     // since: it stays frozen until a new rollback carries them back. The rest is untouched.
     let mut left_frozen = Vec::new();
     for l in load(ctx, &rec)? {
         let mut engine = ctx.engine_installed(&l.component.database)?;
         let mut thaw = Vec::new();
         for t in &l.component.tables {
-            if restore_began && engine.restore_done(&format!("{}:{t}", rec.id))? {
+            if restore_began && engine.restore_touched(&format!("{}:{t}", rec.id))? {
                 left_frozen.push(t.clone());
             } else {
                 thaw.push(t.clone());
