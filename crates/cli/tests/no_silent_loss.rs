@@ -835,3 +835,59 @@ fn abandon_after_a_mariadb_restore_killed_after_the_swap_keeps_the_table_frozen(
     assert_eq!(code(&o), 3, "{}", text(&o));
     assert_eq!(s.chain_rows(940_001), 5);
 }
+
+/// Operator-model seed 589 (MariaDB): a rollback killed after its restore, then abandoned,
+/// left its tables frozen with the checkpoint's rows; `checkpoint` of them succeeded and
+/// recorded the lost writes as the truth, and a later rollback to it said 0 lost.
+fn checkpoint_of_tables_an_abandoned_rollback_left_frozen(engine: &'static str, crash: &str) {
+    let s = Shop::new(engine);
+    s.ok(&["checkpoint", "-c", "billing"]);
+    s.new_chain(950_001);
+    let o = s.ripcord_env(
+        &["rollback", "-c", "billing", "--yes", "--reason", "first"],
+        &[("RIPCORD_CRASH_AT", crash)],
+    );
+    assert_eq!(o.status.code(), None, "killed: {}", text(&o));
+    let id = newest_rollback_json(&s)["id"].as_str().unwrap().to_string();
+    s.ripcord(&["rollback", "--abandon", &id, "--reason", "operator chose"]);
+    let o = s.ripcord(&["checkpoint", "-c", "billing"]);
+    assert_eq!(code(&o), 5, "refused, not taken: {}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("frozen") && t.contains(&id) && t.contains("abandoned"),
+        "names the tables and the rollback that left them: {t}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&s.ok(&["checkpoints", "--json"])).expect("checkpoints --json");
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(1),
+        "no checkpoint of the stale rows was listed: {listed}"
+    );
+    // The way out the message names brings the writes back.
+    s.ripcord(&[
+        "rollback",
+        "-c",
+        "billing",
+        "--yes",
+        "--accept-uncaptured",
+        "--reason",
+        "carry the writes back",
+    ]);
+    assert_eq!(s.chain_rows(950_001), 5);
+}
+
+#[test]
+fn checkpoint_of_tables_an_abandoned_rollback_left_frozen_is_refused_mariadb() {
+    checkpoint_of_tables_an_abandoned_rollback_left_frozen("mysql", "mysql:restore:after-swap");
+}
+
+#[test]
+fn checkpoint_of_tables_an_abandoned_rollback_left_frozen_is_refused_postgres() {
+    checkpoint_of_tables_an_abandoned_rollback_left_frozen("postgres", "restore:after");
+}
+
+#[test]
+fn checkpoint_of_tables_an_abandoned_rollback_left_frozen_is_refused_sqlite() {
+    checkpoint_of_tables_an_abandoned_rollback_left_frozen("sqlite", "restore:after");
+}

@@ -94,9 +94,59 @@ pub fn ensure_capture(ctx: &mut Ctx, c: &Component) -> Result<Vec<String>> {
     Ok(newly)
 }
 
+/// Refuses a checkpoint of frozen tables. Only a rollback freezes: one still running or
+/// unfinished holds a half-restored table, and one abandoned after its restore leaves the
+/// checkpoint's rows without the business writes since. A checkpoint of either would
+/// record those lost writes as the truth a later rollback restores and "proves".
+fn refuse_frozen(ctx: &mut Ctx, comps: &[Component]) -> Result<()> {
+    let mut held: Vec<(String, Vec<String>)> = Vec::new();
+    for c in comps {
+        let mut frozen: Vec<String> = Vec::new();
+        let mut dbs = vec![(&c.database, c.tables.clone())];
+        if c.capture_database != c.database {
+            dbs.push((&c.capture_database, c.captured_tables()));
+        }
+        for (db, tables) in dbs {
+            let on = ctx.engine(db)?.frozen_tables()?;
+            for t in tables {
+                if on.contains(&t) && !frozen.contains(&t) {
+                    frozen.push(t);
+                }
+            }
+        }
+        if !frozen.is_empty() {
+            held.push((c.name.clone(), frozen));
+        }
+    }
+    let Some((name, tables)) = held.first() else {
+        return Ok(());
+    };
+    let rollbacks = ctx.state.rollbacks()?;
+    let holder = rollbacks
+        .iter()
+        .filter(|r| r.components.contains(name))
+        .find(|r| r.unfinished() || r.left_frozen.iter().any(|t| tables.contains(t)));
+    let why = match holder {
+        Some(r) if r.unfinished() => format!(
+            "rollback {} of them is unfinished; continue it with `ripcord rollback --resume {}` or give it up with `ripcord rollback --abandon {} --reason \"…\"`",
+            r.id, r.id, r.id
+        ),
+        Some(r) => format!(
+            "rollback {} was abandoned after restoring them, so they hold its checkpoint without the business writes since; `ripcord rollback -c {name} --reason \"…\"` restores them and carries those writes back",
+            r.id
+        ),
+        None => "a rollback froze them; `ripcord check` names it".to_string(),
+    };
+    Err(Error::Held(format!(
+        "cannot checkpoint component {name}: tables {} are frozen: {why}. A checkpoint now would record their rows as the truth and lose those writes",
+        tables.join(", ")
+    )))
+}
+
 pub fn take(ctx: &mut Ctx, components: &[String]) -> Result<Manifest> {
     let started = Instant::now();
     let comps: Vec<Component> = ctx.components(components)?;
+    refuse_frozen(ctx, &comps)?;
     // Held until the checkpoint is listed: a collection waits, and one after a kill finds
     // the marker and records the checkpoint as interrupted (`retention.rs`).
     let pending = crate::retention::begin_write(&ctx.store, &ctx.actor, components)?;
