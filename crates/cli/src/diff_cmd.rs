@@ -183,6 +183,7 @@ fn as_database(ctx: &Ctx, spec: &str) -> Option<ripcord_core::plan::Database> {
             name: ripcord_core::redact::redact_url(spec),
             url: ripcord_core::plan::SecretUrl::new(spec.to_string()),
             lock_timeout: ripcord_core::plan::DEFAULT_LOCK_TIMEOUT,
+            statement_timeout: ripcord_core::plan::DEFAULT_STATEMENT_TIMEOUT,
             ripcord_schema: None,
         });
     }

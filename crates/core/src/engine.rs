@@ -139,6 +139,10 @@ pub struct EngineKind {
     /// Also takes libpq-style `keyword=value` strings (`host=db dbname=erp`), which have no
     /// scheme.
     pub keyword_strings: bool,
+    /// Tables live in schemas inside the database (`erp.customers` names one), and
+    /// ripcord's own objects can have a schema of their own (`ripcord_schema`). Without,
+    /// a plan naming a schema is refused when it is loaded.
+    pub schemas: bool,
     pub types: TypeQuirks,
 }
 

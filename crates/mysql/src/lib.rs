@@ -19,6 +19,7 @@ pub const KIND: EngineKind = EngineKind {
     url_example: "mysql://…",
     file_urls: false,
     keyword_strings: false,
+    schemas: false,
     types: TypeQuirks {
         timestamp_fraction_digits: 0,
         bool_as_int: true,

@@ -44,6 +44,7 @@ pub const KIND: EngineKind = EngineKind {
     url_example: "postgres://…",
     file_urls: false,
     keyword_strings: true,
+    schemas: true,
     types: TypeQuirks {
         timestamp_fraction_digits: 6,
         bool_as_int: false,

@@ -19,6 +19,7 @@ pub const KIND: EngineKind = EngineKind {
     url_example: "sqlite:PATH",
     file_urls: true,
     keyword_strings: false,
+    schemas: false,
     types: TypeQuirks {
         timestamp_fraction_digits: 0,
         bool_as_int: false,

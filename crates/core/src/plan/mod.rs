@@ -78,6 +78,11 @@ pub struct Database {
     /// How long a freeze or a restore waits for a lock on a business table before it gives
     /// up naming the session that holds it.
     pub lock_timeout: Duration,
+    /// How long one of ripcord's own bookkeeping statements (install, journal reads and
+    /// marks, frozen-table and replay bookkeeping, prune) may run before it fails naming
+    /// what it was doing. Snapshots, restores, replays, steps and verify reads are not
+    /// bounded by it: they may run long.
+    pub statement_timeout: Duration,
     /// Where ripcord keeps its own objects, on engines with schemas (PostgreSQL);
     /// `None`: the engine's default (`ripcord`).
     pub ripcord_schema: Option<String>,
@@ -85,6 +90,8 @@ pub struct Database {
 
 /// The default of `[databases.X] lock_timeout`.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default of `[databases.X] statement_timeout`.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug)]
 pub enum Check {
@@ -400,9 +407,15 @@ fn validate(
     p: &mut Problems,
 ) -> Plan {
     let mut databases = BTreeMap::new();
+    // The engine each database's URL selects, where it selects one.
+    let mut kinds: BTreeMap<&str, EngineKind> = BTreeMap::new();
     for (name, db) in &raw.databases {
         let url = interpolate(p, &db.get_ref().url, env, base, engines);
         let scheme = url.split(':').next().unwrap_or("");
+        let kind = engines.iter().find(|k| k.matches(&url)).copied();
+        if let Some(k) = kind {
+            kinds.insert(name.as_str(), k);
+        }
         if !engines.iter().any(|k| k.matches(&url)) {
             p.at(
                 &db.get_ref().url,
@@ -426,8 +439,24 @@ fn validate(
                     DEFAULT_LOCK_TIMEOUT,
                     "lock_timeout",
                 ),
+                statement_timeout: duration(
+                    p,
+                    &db.get_ref().statement_timeout,
+                    DEFAULT_STATEMENT_TIMEOUT,
+                    "statement_timeout",
+                ),
                 ripcord_schema: db.get_ref().ripcord_schema.as_ref().map(|s| {
-                    if s.get_ref().is_empty() || s.get_ref().contains('.') {
+                    if let Some(k) = kind.filter(|k| !k.schemas) {
+                        p.at(
+                            s,
+                            format!(
+                                "database {name:?}: {} has no schemas, so ripcord_schema does not apply",
+                                k.name
+                            ),
+                            "no schemas on this engine",
+                            Some("remove it: ripcord keeps its tables in the database itself"),
+                        );
+                    } else if s.get_ref().is_empty() || s.get_ref().contains('.') {
                         p.at(
                             s,
                             format!("database {name:?}: ripcord_schema must be one schema name"),
@@ -470,6 +499,24 @@ fn validate(
             );
         }
         for t in c.tables.get_ref() {
+            if let Some(kind) = kinds.get(c.database.get_ref().as_str())
+                && !kind.schemas
+                && let Some((schema, table)) = t.get_ref().split_once('.')
+            {
+                p.at(
+                    t,
+                    format!(
+                        "table {:?}: database {:?} is {}, which has no schemas",
+                        t.get_ref(),
+                        c.database.get_ref(),
+                        kind.name
+                    ),
+                    "schema-qualified",
+                    Some(&format!(
+                        "name the table without {schema:?}: {table:?} in the database the URL names"
+                    )),
+                );
+            }
             let k = (c.database.get_ref().clone(), t.get_ref().clone());
             if let Some(other) = seen_tables.insert(k, name.clone()) {
                 p.at(

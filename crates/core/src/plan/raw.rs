@@ -40,6 +40,7 @@ pub struct RawProject {
 pub struct RawDatabase {
     pub url: Spanned<String>,
     pub lock_timeout: Option<Spanned<String>>,
+    pub statement_timeout: Option<Spanned<String>>,
     /// PostgreSQL: the schema ripcord's own tables and functions live in.
     pub ripcord_schema: Option<Spanned<String>>,
 }

@@ -11,6 +11,7 @@ const ENGINES: &[EngineKind] = &[
         url_example: "sqlite:PATH",
         file_urls: true,
         keyword_strings: false,
+        schemas: false,
         types: TypeQuirks {
             timestamp_fraction_digits: 0,
             bool_as_int: false,
@@ -22,6 +23,7 @@ const ENGINES: &[EngineKind] = &[
         url_example: "postgres://…",
         file_urls: false,
         keyword_strings: true,
+        schemas: true,
         types: TypeQuirks {
             timestamp_fraction_digits: 6,
             bool_as_int: false,
@@ -33,6 +35,7 @@ const ENGINES: &[EngineKind] = &[
         url_example: "mysql://…",
         file_urls: false,
         keyword_strings: false,
+        schemas: false,
         types: TypeQuirks {
             timestamp_fraction_digits: 0,
             bool_as_int: true,
@@ -420,4 +423,67 @@ fn a_good_switch_parses_with_its_defaults() {
         ("new", None)
     );
     assert!(matches!(s.to_legacy[0], SwitchAction::RedisDel { .. }));
+}
+
+#[test]
+fn statement_timeout_is_read_per_database_with_a_default() {
+    let p = parse(
+        Path::new("p.toml"),
+        "[databases.x]\nurl = \"${LEGACY_URL}\"\nstatement_timeout = \"5s\"\n\n[databases.y]\nurl = \"sqlite:y.db\"\n",
+        &env,
+        ENGINES,
+    )
+    .unwrap();
+    assert_eq!(
+        p.databases["x"].statement_timeout,
+        std::time::Duration::from_secs(5)
+    );
+    assert_eq!(
+        p.databases["y"].statement_timeout,
+        DEFAULT_STATEMENT_TIMEOUT
+    );
+    let bad = render("[databases.x]\nurl = \"sqlite:x.db\"\nstatement_timeout = \"never\"\n");
+    assert!(
+        bad.contains("statement_timeout \"never\" is not a duration"),
+        "{bad}"
+    );
+}
+
+/// MariaDB and SQLite have no schemas: `crm.customers` used to pass the plan and fail at
+/// connect with a vague "does not exist".
+#[test]
+fn schema_qualified_tables_on_engines_without_schemas_are_plan_errors() {
+    for url in ["mysql://root@127.0.0.1/crm", "sqlite:crm.db"] {
+        let text = format!(
+            "[databases.crm]\nurl = \"{url}\"\n\n[components.customers]\ndatabase = \"crm\"\ntables = [\"orders\", \"crm.customers\"]\n"
+        );
+        let e = parse(Path::new("p.toml"), &text, &env, ENGINES).unwrap_err();
+        let shown = format!("{:?}", miette::Report::new(*e));
+        assert!(shown.contains("which has no schemas"), "{shown}");
+        assert!(shown.contains("p.toml:6:"), "{shown}");
+        assert!(shown.contains("\"customers\""), "{shown}");
+    }
+    // PostgreSQL has schemas: the same plan is fine there.
+    parse(
+        Path::new("p.toml"),
+        "[databases.crm]\nurl = \"${LEGACY_URL}\"\n\n[components.customers]\ndatabase = \"crm\"\ntables = [\"crm.customers\"]\n",
+        &env,
+        ENGINES,
+    )
+    .unwrap();
+}
+
+/// `ripcord_schema` on MariaDB or SQLite was only refused when connecting.
+#[test]
+fn ripcord_schema_on_engines_without_schemas_is_a_plan_error() {
+    for url in ["mysql://root@127.0.0.1/crm", "sqlite:crm.db"] {
+        let text = format!("[databases.crm]\nurl = \"{url}\"\nripcord_schema = \"ops\"\n");
+        let e = parse(Path::new("p.toml"), &text, &env, ENGINES).unwrap_err();
+        let shown = format!("{:?}", miette::Report::new(*e));
+        assert!(
+            shown.contains("has no schemas, so ripcord_schema does not apply"),
+            "{shown}"
+        );
+        assert!(shown.contains("p.toml:3:"), "{shown}");
+    }
 }
