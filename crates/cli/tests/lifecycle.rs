@@ -551,3 +551,76 @@ fn postgres_objects_of_the_earlier_layout_in_public_are_refused_then_removed_by_
         .contains("ripcord")
     );
 }
+
+/// A read-only command used to switch a SQLite file to WAL (`journal_mode` is written into
+/// the file's header), so `check` changed the customer's file. Now every read-only command
+/// leaves it byte for byte as it was, and install/uninstall give the header's mode back.
+#[test]
+fn read_only_commands_switched_a_sqlite_file_to_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shop.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+             CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customers(id), total REAL);
+             INSERT INTO customers VALUES (1,'a'),(2,'b');
+             INSERT INTO orders VALUES (1,1,1.5),(2,2,2.5);",
+        )
+        .unwrap();
+    let url = format!("sqlite:{}", path.display());
+    let plan_dir = dir.path().join("plan");
+    std::fs::create_dir(&plan_dir).unwrap();
+    write_plan(&plan_dir, &url, r#""customers", "orders""#, "");
+    let before = std::fs::read(&path).unwrap();
+    // Bytes 18 and 19 of the header: 1 = rollback journal, 2 = WAL.
+    assert_eq!(
+        &before[18..20],
+        &[1, 1],
+        "the test starts from a non-WAL file"
+    );
+    let siblings = |p: &Path| -> Vec<String> {
+        ["-wal", "-shm", "-journal"]
+            .iter()
+            .map(|s| format!("{}{s}", p.display()))
+            .filter(|f| Path::new(f).exists())
+            .collect()
+    };
+    for args in [
+        &["check"][..],
+        &["check", "--json"],
+        &["status", "--json"],
+        &["verify"],
+        &["diff", "shop", "shop", "-t", "orders"],
+        &["checkpoints"],
+        &["capture", "status"],
+        &["install", "--dry-run"],
+    ] {
+        let o = ripcord_in(&plan_dir, args, &[]);
+        assert_ne!(code(&o), 1, "ripcord {args:?}: {}", text(&o));
+        assert!(
+            std::fs::read(&path).unwrap() == before,
+            "ripcord {args:?} changed the file: {}",
+            text(&o)
+        );
+        assert!(
+            siblings(&path).is_empty(),
+            "ripcord {args:?} left {:?}",
+            siblings(&path)
+        );
+    }
+    // A writer may switch to WAL; uninstall sets the mode back.
+    ok(&plan_dir, &["install"]);
+    assert_eq!(
+        &std::fs::read(&path).unwrap()[18..20],
+        &[2, 2],
+        "install uses WAL"
+    );
+    ok(&plan_dir, &["uninstall"]);
+    let after = std::fs::read(&path).unwrap();
+    assert_eq!(
+        &after[18..20],
+        &[1, 1],
+        "uninstall gives the journal mode back"
+    );
+}

@@ -293,8 +293,9 @@ impl SqliteEngine {
     pub fn from_connection(conn: Connection) -> EngineResult<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(err("busy_timeout"))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err("journal_mode"))?;
+        // No `journal_mode = WAL` here: it is written into the file's header, and a
+        // read-only command must leave the file as it found it (ARCHITECTURE.md invariant
+        // 12). `prepare` switches to WAL; a read transaction is one snapshot in either mode.
         Ok(SqliteEngine { conn })
     }
 
@@ -443,6 +444,14 @@ impl Engine for SqliteEngine {
         // statement can drop: remember whether it was there, so uninstall can take it away.
         let seq_before = self.has_table("sqlite_sequence")?;
         let first = !self.has_table("_ripcord_meta")?;
+        let mode_before: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(err("journal_mode"))?;
+        // WAL lets readers (a snapshot, a verify) run beside the business writers.
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(err("journal_mode"))?;
         self.conn
             .execute_batch(
                 "CREATE TABLE IF NOT EXISTS _ripcord_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -463,6 +472,13 @@ impl Engine for SqliteEngine {
                 .execute(
                     "INSERT OR IGNORE INTO _ripcord_meta VALUES ('sqlite_sequence_before', ?1)",
                     [if seq_before { "1" } else { "0" }],
+                )
+                .map_err(err("create ripcord tables"))?;
+            // Uninstall sets it back, so the file's header is as before ripcord.
+            self.conn
+                .execute(
+                    "INSERT OR IGNORE INTO _ripcord_meta VALUES ('journal_mode_before', ?1)",
+                    [mode_before.to_ascii_lowercase()],
                 )
                 .map_err(err("create ripcord tables"))?;
         }
@@ -532,18 +548,21 @@ impl Engine for SqliteEngine {
             .into_iter()
             .filter(|o| o.present)
             .collect();
-        let seq_before: Option<String> = if self.has_table("_ripcord_meta")? {
+        let meta = |key: &str| -> EngineResult<Option<String>> {
+            if !self.has_table("_ripcord_meta")? {
+                return Ok(None);
+            }
             self.conn
                 .query_row(
-                    "SELECT value FROM _ripcord_meta WHERE key = 'sqlite_sequence_before'",
-                    [],
+                    "SELECT value FROM _ripcord_meta WHERE key = ?1",
+                    [key],
                     |r| r.get(0),
                 )
                 .optional()
-                .map_err(err("uninstall ripcord"))?
-        } else {
-            None
+                .map_err(err("uninstall ripcord"))
         };
+        let seq_before = meta("sqlite_sequence_before")?;
+        let mode_before = meta("journal_mode_before")?;
         let tx = self.conn.transaction().map_err(err("uninstall ripcord"))?;
         for o in present.iter().filter(|o| o.kind == "trigger") {
             tx.execute_batch(&format!("DROP TRIGGER IF EXISTS {}", q(&o.name)))
@@ -571,6 +590,14 @@ impl Engine for SqliteEngine {
                     )
                     .map_err(err("remove sqlite_sequence"))?;
             }
+        }
+        // Leave WAL only when ripcord put the file in it (the mode lives in its header).
+        if let Some(mode) = mode_before
+            .filter(|m| ["delete", "truncate", "persist", "memory", "off"].contains(&m.as_str()))
+        {
+            self.conn
+                .pragma_update(None, "journal_mode", &mode)
+                .map_err(err(format!("set journal_mode back to {mode}")))?;
         }
         Ok(present)
     }
