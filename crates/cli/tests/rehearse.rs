@@ -159,3 +159,80 @@ fn rehearse_on_mariadb_leaves_business_tables_untouched_and_no_scratch() {
 fn rehearse_on_sqlite_leaves_business_tables_untouched_and_no_scratch() {
     rehearse_leaves_business_tables_untouched_and_no_scratch("sqlite");
 }
+
+/// `check --rehearse` failed on a plan naming `erp.orders`: the checkpoint's DDL created
+/// the table in `erp` (where it exists) and the scratch was looked up as `"erp.orders"`.
+#[test]
+fn rehearse_failed_on_schema_qualified_postgres_tables() {
+    let db = FreshDb::new("postgres");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ripcord.toml"),
+        format!(
+            r#"
+[databases.legacy]
+url = "{}"
+
+[components.sales]
+database = "legacy"
+tables = ["customers", "erp.orders", "erp.Lines"]
+rto = "15m"
+"#,
+            db.url
+        ),
+    )
+    .unwrap();
+    let ctx = ctx_for(&dir.path().join("ripcord.toml"));
+    let mut e = ctx.engine("legacy").unwrap();
+    exec(
+        e.as_mut(),
+        "CREATE SCHEMA erp;
+         CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
+         CREATE TABLE erp.orders (id serial PRIMARY KEY,
+             customer_id int NOT NULL REFERENCES customers(id), total numeric(10,2) CHECK (total >= 0));
+         CREATE INDEX orders_customer ON erp.orders (customer_id);
+         CREATE TABLE erp.\"Lines\" (order_id int REFERENCES erp.orders(id), n int,
+             qty int GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (order_id, n));
+         INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 20) g;
+         INSERT INTO erp.orders (customer_id, total) SELECT g, g * 1.5 FROM generate_series(1, 20) g;
+         INSERT INTO erp.\"Lines\" (order_id, n) SELECT g, 1 FROM generate_series(1, 20) g;",
+    );
+    let o = ripcord_in(dir.path(), &["checkpoint"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    const ERP_OBJECTS: &str = "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'erp'";
+    let erp_objects = e.query_scalar(ERP_OBJECTS).unwrap();
+    let before = {
+        let mut c = Collect::default();
+        e.snapshot(
+            &["customers".into(), "erp.orders".into(), "erp.Lines".into()],
+            &mut c,
+        )
+        .unwrap();
+        c.tables
+    };
+
+    let o = ripcord_in(dir.path(), &["check", "--rehearse", "--json"], &[]);
+    let t = text(&o);
+    assert_eq!(code(&o), 0, "{t}");
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rehearsal = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "rehearsal")
+        .unwrap_or_else(|| panic!("no rehearsal item: {t}"));
+    assert_eq!(rehearsal["status"], "go", "{t}");
+    assert_eq!(rehearsal["figures"]["rows"], 60, "{t}");
+    assert_eq!(rehearsal["figures"]["verified"], true, "{t}");
+
+    let mut c = Collect::default();
+    e.snapshot(
+        &["customers".into(), "erp.orders".into(), "erp.Lines".into()],
+        &mut c,
+    )
+    .unwrap();
+    assert_eq!(c.tables, before, "the business tables are untouched");
+    assert_eq!(scratch_left("postgres", e.as_mut(), dir.path(), &db), 0);
+    // Nothing of the scratch landed in the business schema either.
+    assert_eq!(e.query_scalar(ERP_OBJECTS).unwrap(), erp_objects);
+}

@@ -3,7 +3,7 @@
 
 use crate::ddl;
 use crate::text::{self, Kind};
-use crate::{err, lit, q};
+use crate::{bare, err, lit, q};
 use postgres::Client;
 use ripcord_core::engine::{EngineError, EngineResult, SnapshotSink};
 use ripcord_core::journal::JournalMark;
@@ -47,6 +47,22 @@ pub fn prune_journal(c: &mut Client, schema: &str, keep: &[JournalMark]) -> Engi
     c.execute(sql.as_str(), &[]).map_err(err("prune journal"))
 }
 
+/// The checkpoint's DDL of `ts` aimed at `scratch`, and the schema a qualified table
+/// (`erp.orders`) lives in. `read_schema` writes a qualified table and the sequences it
+/// owns as `"erp"."…"`, so that prefix becomes the scratch schema's: `erp.orders` is
+/// rehearsed as `scratch.orders`. Two plan tables with one name in different schemas of
+/// one component meet there, and the second CREATE fails, saying so.
+fn in_scratch<'a>(ts: &'a TableSchema, scratch: &str) -> (String, Option<&'a str>) {
+    match ts.name.split_once('.') {
+        Some((own, _)) => (
+            ts.create_sql
+                .replace(&format!("{}.", q(own)), &format!("{}.", q(scratch))),
+            Some(own),
+        ),
+        None => (ts.create_sql.clone(), None),
+    }
+}
+
 /// Restores the rows into `scratch`.`table`: the table with its own constraints (primary
 /// key, unique, check), not its foreign keys, indexes or triggers, which name other tables.
 pub fn scratch_restore(
@@ -57,16 +73,18 @@ pub fn scratch_restore(
     rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
 ) -> ripcord_core::Result<u64> {
     let t = &ts.name;
+    let (create_sql, own) = in_scratch(ts, scratch);
     c.batch_execute(&format!(
-        "BEGIN; CREATE SCHEMA IF NOT EXISTS {sc}; SET LOCAL search_path TO {sc}, {s}",
+        "BEGIN; CREATE SCHEMA IF NOT EXISTS {sc}; SET LOCAL search_path TO {sc}, {own}{s}",
         sc = q(scratch),
+        own = own.map(|o| format!("{}, ", q(o))).unwrap_or_default(),
         s = q(schema)
     ))
     .map_err(err("create the scratch schema"))?;
     let r = (|| -> ripcord_core::Result<u64> {
-        c.batch_execute(&ts.create_sql)
+        c.batch_execute(&create_sql)
             .map_err(err(format!("create {t} in the scratch schema")))?;
-        let oid = ddl::table_oid(c, scratch, t)?.ok_or_else(|| {
+        let oid = ddl::table_oid(c, scratch, bare(t))?.ok_or_else(|| {
             EngineError::sql(
                 format!("create {t}"),
                 "not in the scratch schema after CREATE",
@@ -86,7 +104,7 @@ pub fn scratch_restore(
             .copy_in(&format!(
                 "COPY {}.{} ({}) FROM STDIN",
                 q(scratch),
-                q(t),
+                q(bare(t)),
                 names.join(", ")
             ))
             .map_err(err(format!("load {t} into the scratch schema")))?;
@@ -142,7 +160,7 @@ pub fn scratch_read(
     sink: &mut dyn SnapshotSink,
 ) -> ripcord_core::Result<()> {
     let t = &ts.name;
-    let oid = ddl::table_oid(c, scratch, t)?
+    let oid = ddl::table_oid(c, scratch, bare(t))?
         .ok_or_else(|| EngineError::sql(format!("read {t}"), "not in the scratch schema"))?;
     let cols = ddl::columns(c, oid)?;
     let kinds: Vec<Kind> = ts
@@ -171,7 +189,7 @@ pub fn scratch_read(
         "COPY (SELECT {} FROM {}.{} ORDER BY {}) TO STDOUT",
         names.join(", "),
         q(scratch),
-        q(t),
+        q(bare(t)),
         key.join(", ")
     );
     sink.begin_table(ts)?;
