@@ -624,3 +624,57 @@ fn read_only_commands_switched_a_sqlite_file_to_wal() {
         "uninstall gives the journal mode back"
     );
 }
+
+/// A session holding a lock on ripcord's journal used to hold `checkpoint` for as long as it
+/// liked (PostgreSQL; the engine tests cover MariaDB and SQLite and every bounded read); ripcord's own bookkeeping now gives up after the plan's `statement_timeout`,
+/// saying what it was doing and who holds the lock.
+#[test]
+fn a_lock_on_the_journal_ends_checkpoint_within_statement_timeout() {
+    let db = FreshDb::new("postgres");
+    psql(&db.url, PG_SCHEMA);
+    let dir = tempfile::tempdir().unwrap();
+    write_plan(
+        dir.path(),
+        &db.url,
+        r#""customers""#,
+        r#"statement_timeout = "1s""#,
+    );
+    ok(dir.path(), &["install"]);
+    let mut holder = Command::new("psql")
+        .args([
+            &db.url,
+            "-qAt",
+            "-c",
+            "SET application_name = 'journal-holder'",
+            "-c",
+            "BEGIN; LOCK TABLE ripcord._ripcord_journal IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(20); COMMIT",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let waited = std::time::Instant::now();
+    while psql(
+        &db.url,
+        "SELECT count(*) FROM pg_locks WHERE relation = 'ripcord._ripcord_journal'::regclass AND mode = 'AccessExclusiveLock' AND granted",
+    )
+    .trim()
+        != "1"
+    {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let t = std::time::Instant::now();
+    let o = ripcord_in(dir.path(), &["checkpoint"], &[]);
+    let took = t.elapsed();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let out = text(&o);
+    assert_ne!(code(&o), 0, "{out}");
+    assert!(took < std::time::Duration::from_secs(8), "{took:?}: {out}");
+    // A checkpoint installs first (idempotent), and that is where it meets the lock.
+    assert!(
+        out.contains("install ripcord's objects: create ripcord tables did not finish within 1 s (statement_timeout"),
+        "{out}"
+    );
+    assert!(out.contains("application \"journal-holder\""), "{out}");
+}

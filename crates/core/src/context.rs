@@ -44,6 +44,7 @@ impl Ctx {
             })?;
         let mut e = self.connector.connect(db)?;
         e.set_lock_timeout(db.lock_timeout);
+        e.set_statement_timeout(db.statement_timeout);
         Ok(e)
     }
 

@@ -190,6 +190,12 @@ pub trait Engine: Send {
     /// they fail naming the sessions that hold it. Engines whose locks cannot wait ignore it.
     fn set_lock_timeout(&mut self, _timeout: std::time::Duration) {}
 
+    /// How long one of ripcord's own bookkeeping statements may run (install, uninstall,
+    /// journal marks and reads, journal pruning, capture, restore, replay and frozen-table
+    /// bookkeeping): past it the statement fails saying what it was doing. Snapshots,
+    /// restores, replays, migration steps and verify reads are never bounded by it.
+    fn set_statement_timeout(&mut self, _timeout: std::time::Duration) {}
+
     /// Whether [`Engine::prepare`] has run here (every object it creates exists). Reads
     /// only the catalogs.
     fn installed(&mut self) -> EngineResult<bool>;

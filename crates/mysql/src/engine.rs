@@ -31,6 +31,8 @@ const BATCH_BYTES: usize = 1 << 20;
 const ER_QUERY_INTERRUPTED: u16 = 1317;
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 const ER_LOCK_DEADLOCK: u16 = 1213;
+/// `max_statement_time` exceeded.
+const ER_STATEMENT_TIMEOUT: u16 = 1969;
 
 mod housekeeping;
 
@@ -46,6 +48,10 @@ pub struct MyEngine {
     /// The lock wait allowed to freeze and restore (`lock_wait_timeout`, metadata locks,
     /// and `innodb_lock_wait_timeout`, row locks).
     lock_timeout: std::time::Duration,
+    /// The bound on ripcord's own bookkeeping statements (see [`MyEngine::bounded`]).
+    statement_timeout: std::time::Duration,
+    /// Inside [`MyEngine::bounded`]: the bound is set, an inner call leaves it alone.
+    bounding: bool,
 }
 
 fn err(context: impl Into<String>) -> impl FnOnce(mysql::Error) -> EngineError {
@@ -274,6 +280,8 @@ impl MyEngine {
             conn_id,
             cancelled: Arc::new(AtomicBool::new(false)),
             lock_timeout: ripcord_core::plan::DEFAULT_LOCK_TIMEOUT,
+            statement_timeout: ripcord_core::plan::DEFAULT_STATEMENT_TIMEOUT,
+            bounding: false,
         })
     }
 
@@ -315,16 +323,9 @@ impl MyEngine {
         self.exec(&sql, "lock_wait_timeout")
     }
 
-    /// A lock wait timeout on `tables` made into a sentence naming the sessions that hold
-    /// locks on them (from `metadata_lock_info` when the plugin is installed, else every
-    /// open transaction); other errors pass through.
-    fn name_lock_holders(&mut self, e: EngineError, tables: &[String]) -> EngineError {
-        let EngineError::Sql { context, reason } = &e else {
-            return e;
-        };
-        if !reason.contains(&format!("error {ER_LOCK_WAIT_TIMEOUT},")) {
-            return e;
-        }
+    /// The sessions holding locks on `tables`, as one sentence (from `metadata_lock_info`
+    /// when the plugin is installed, else every open transaction).
+    fn lock_holders(&mut self, tables: &[String]) -> String {
         let names: Vec<String> = tables.iter().map(|t| sql::lit(t)).collect();
         let row = "p.ID, p.USER, p.HOST, COALESCE(p.DB, ''), COMMAND, COALESCE(p.STATE, ''), \
              LEFT(COALESCE(p.INFO, ''), 200)";
@@ -356,10 +357,12 @@ impl MyEngine {
             ),
         };
         let f = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+        let plugin = which == "held by";
         let held = match rows {
-            Ok(r) if r.is_empty() => {
+            Ok(r) if r.is_empty() && plugin => {
                 "no session holds a lock on them any more; try again".to_string()
             }
+            Ok(r) if r.is_empty() => "no open transaction; a LOCK TABLES or FLUSH TABLES WITH READ LOCK in another session holds it then (the metadata_lock_info plugin would say which)".to_string(),
             Ok(r) => format!(
                 "{which}: {}",
                 r.iter()
@@ -389,6 +392,78 @@ impl MyEngine {
             ),
             Err(q) => format!("could not list the holders: {q}"),
         };
+        held
+    }
+
+    /// Runs one of ripcord's own bookkeeping operations with the session's
+    /// `max_statement_time` set, then back to the server's default, so snapshots, restores,
+    /// replays, steps and verify reads are never bounded by it. A statement that runs out
+    /// (MariaDB error 1969; it also ends metadata-lock waits) becomes "`what` did not finish
+    /// within N s", naming the sessions that hold locks on ripcord's tables. MySQL has no
+    /// `max_statement_time`: there the lock waits are bounded instead.
+    fn bounded<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Self) -> EngineResult<T>,
+    ) -> EngineResult<T> {
+        if self.bounding {
+            return f(self);
+        }
+        let secs = self.statement_timeout.as_secs_f64().max(0.001);
+        let (on, off) = match self.exec(
+            &format!("SET SESSION max_statement_time = {secs}"),
+            "max_statement_time",
+        ) {
+            Ok(()) => (true, "SET SESSION max_statement_time = DEFAULT".to_string()),
+            Err(EngineError::Sql { reason, .. }) if reason.contains("(error 1193,") => {
+                let s = self.statement_timeout.as_secs().max(1);
+                self.exec(
+                    &format!("SET SESSION lock_wait_timeout = {s}, SESSION innodb_lock_wait_timeout = {s}"),
+                    "lock_wait_timeout",
+                )?;
+                (
+                    true,
+                    "SET SESSION lock_wait_timeout = DEFAULT, SESSION innodb_lock_wait_timeout = DEFAULT"
+                        .to_string(),
+                )
+            }
+            Err(e) => return Err(e),
+        };
+        self.bounding = on;
+        let r = f(self);
+        self.bounding = false;
+        let reset = self.exec(&off, "reset max_statement_time");
+        match r {
+            Err(EngineError::Sql { context, reason })
+                if reason.contains(&format!("(error {ER_STATEMENT_TIMEOUT},"))
+                    || reason.contains(&format!("(error {ER_LOCK_WAIT_TIMEOUT},")) =>
+            {
+                let names: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+                let held = self.lock_holders(&names);
+                Err(EngineError::sql(
+                    what,
+                    format!(
+                        "{context} did not finish within {} s (statement_timeout, the bound on ripcord's own bookkeeping) and was interrupted; locks on ripcord's tables: {held}. A session holding a lock on ripcord's tables is the usual cause; or raise statement_timeout for this database in the plan",
+                        self.statement_timeout.as_secs_f64()
+                    ),
+                ))
+            }
+            Err(e) => Err(e),
+            Ok(v) => reset.map(|()| v),
+        }
+    }
+
+    /// A lock wait timeout on `tables` made into a sentence naming the sessions that hold
+    /// locks on them (from `metadata_lock_info` when the plugin is installed, else every
+    /// open transaction); other errors pass through.
+    fn name_lock_holders(&mut self, e: EngineError, tables: &[String]) -> EngineError {
+        let EngineError::Sql { context, reason } = &e else {
+            return e;
+        };
+        if !reason.contains(&format!("error {ER_LOCK_WAIT_TIMEOUT},")) {
+            return e;
+        }
+        let held = self.lock_holders(tables);
         EngineError::sql(
             context.clone(),
             format!(
@@ -934,116 +1009,132 @@ impl Engine for MyEngine {
         self.lock_timeout = timeout;
     }
 
+    fn set_statement_timeout(&mut self, timeout: std::time::Duration) {
+        self.statement_timeout = timeout;
+    }
+
     fn prepare(&mut self) -> EngineResult<()> {
-        const T: &str = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
-        self.exec(
-            &format!(
-                "CREATE TABLE IF NOT EXISTS _ripcord_journal (
-                    seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-                    tbl VARCHAR(128) NOT NULL, op CHAR(1) NOT NULL,
-                    old_row LONGTEXT NULL, new_row LONGTEXT NULL,
-                    origin VARCHAR(16) NOT NULL,
-                    at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-                    KEY tbl_seq (tbl, seq)) {T};
-                 CREATE TABLE IF NOT EXISTS _ripcord_frozen (tbl VARCHAR(128) NOT NULL PRIMARY KEY,
-                    since TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) {T};
-                 CREATE TABLE IF NOT EXISTS _ripcord_restore (tag VARCHAR(255) NOT NULL PRIMARY KEY,
-                    tbl VARCHAR(128) NOT NULL,
-                    at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) {T};
-                 CREATE TABLE IF NOT EXISTS _ripcord_swap (tag VARCHAR(255) NOT NULL PRIMARY KEY,
-                    tbl VARCHAR(128) NOT NULL) {T};
-                 CREATE TABLE IF NOT EXISTS _ripcord_replay (tag VARCHAR(255) NOT NULL,
-                    last_seq BIGINT NOT NULL, note LONGTEXT NOT NULL,
-                    PRIMARY KEY (tag, last_seq)) {T}"
-            ),
-            "create ripcord tables",
-        )
+        self.bounded("install ripcord's objects", |this| {
+            const T: &str = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
+            this.exec(
+                &format!(
+                    "CREATE TABLE IF NOT EXISTS _ripcord_journal (
+                        seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                        tbl VARCHAR(128) NOT NULL, op CHAR(1) NOT NULL,
+                        old_row LONGTEXT NULL, new_row LONGTEXT NULL,
+                        origin VARCHAR(16) NOT NULL,
+                        at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                        KEY tbl_seq (tbl, seq)) {T};
+                     CREATE TABLE IF NOT EXISTS _ripcord_frozen (tbl VARCHAR(128) NOT NULL PRIMARY KEY,
+                        since TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) {T};
+                     CREATE TABLE IF NOT EXISTS _ripcord_restore (tag VARCHAR(255) NOT NULL PRIMARY KEY,
+                        tbl VARCHAR(128) NOT NULL,
+                        at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) {T};
+                     CREATE TABLE IF NOT EXISTS _ripcord_swap (tag VARCHAR(255) NOT NULL PRIMARY KEY,
+                        tbl VARCHAR(128) NOT NULL) {T};
+                     CREATE TABLE IF NOT EXISTS _ripcord_replay (tag VARCHAR(255) NOT NULL,
+                        last_seq BIGINT NOT NULL, note LONGTEXT NOT NULL,
+                        PRIMARY KEY (tag, last_seq)) {T}"
+                ),
+                "create ripcord tables",
+            )
+        })
     }
 
     fn installed(&mut self) -> EngineResult<bool> {
-        Ok(self
-            .ripcord_objects()?
-            .iter()
-            .filter(|o| o.installed_by_prepare)
-            .all(|o| o.present))
+        self.bounded("look for ripcord's objects", |this| {
+            Ok(this
+                .ripcord_objects()?
+                .iter()
+                .filter(|o| o.installed_by_prepare)
+                .all(|o| o.present))
+        })
     }
 
     /// ripcord's tables stay in the business database (see ARCHITECTURE.md: the capture
     /// triggers write the journal in the writer's transaction, and a journal in another
     /// database would need the application's users to be granted writes there).
     fn ripcord_objects(&mut self) -> EngineResult<Vec<DbObject>> {
-        let db = self
-            .strings("SELECT DATABASE()", "current database")?
-            .into_iter()
-            .next();
-        let tables = self.strings(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE '\\_ripcord\\_%' ORDER BY TABLE_NAME",
-            "ripcord's tables",
-        )?;
-        let obj = |kind, name: &str, on: Option<String>, prep, present| DbObject {
-            kind,
-            schema: db.clone(),
-            name: name.to_string(),
-            on,
-            installed_by_prepare: prep,
-            present,
-        };
-        let mut out = Vec::new();
-        for t in TABLES {
-            out.push(obj("table", t, None, true, tables.iter().any(|x| x == t)));
-        }
-        let journal = tables.iter().any(|x| x == "_ripcord_journal");
-        out.push(obj(
-            "index",
-            "tbl_seq",
-            Some("_ripcord_journal".into()),
-            true,
-            journal,
-        ));
-        // A restore's leftovers (`_ripcord_new_T`, `_ripcord_old_T`) after a crash.
-        for t in tables.iter().filter(|t| !TABLES.contains(&t.as_str())) {
-            out.push(obj("table", t, None, false, true));
-        }
-        for r in self.rows(
-            "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE '\\_ripcord\\_%' ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME",
-            "ripcord's triggers",
-        )? {
-            let name = r[0].clone().unwrap_or_default();
-            out.push(obj("trigger", &name, r[1].clone(), false, true));
-        }
-        Ok(out)
+        self.bounded("list ripcord's objects", |this| {
+            let db = this
+                .strings("SELECT DATABASE()", "current database")?
+                .into_iter()
+                .next();
+            let tables = this.strings(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE '\\_ripcord\\_%' ORDER BY TABLE_NAME",
+                "ripcord's tables",
+            )?;
+            let obj = |kind, name: &str, on: Option<String>, prep, present| DbObject {
+                kind,
+                schema: db.clone(),
+                name: name.to_string(),
+                on,
+                installed_by_prepare: prep,
+                present,
+            };
+            let mut out = Vec::new();
+            for t in TABLES {
+                out.push(obj("table", t, None, true, tables.iter().any(|x| x == t)));
+            }
+            let journal = tables.iter().any(|x| x == "_ripcord_journal");
+            out.push(obj(
+                "index",
+                "tbl_seq",
+                Some("_ripcord_journal".into()),
+                true,
+                journal,
+            ));
+            // A restore's leftovers (`_ripcord_new_T`, `_ripcord_old_T`) after a crash.
+            for t in tables.iter().filter(|t| !TABLES.contains(&t.as_str())) {
+                out.push(obj("table", t, None, false, true));
+            }
+            for r in this.rows(
+                "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE '\\_ripcord\\_%' ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME",
+                "ripcord's triggers",
+            )? {
+                let name = r[0].clone().unwrap_or_default();
+                out.push(obj("trigger", &name, r[1].clone(), false, true));
+            }
+            Ok(out)
+        })
     }
 
     fn uninstall(&mut self) -> EngineResult<Vec<DbObject>> {
-        let present: Vec<DbObject> = self
-            .ripcord_objects()?
-            .into_iter()
-            .filter(|o| o.present)
-            .collect();
-        for o in present.iter().filter(|o| o.kind == "trigger") {
-            self.exec(
-                &format!("DROP TRIGGER IF EXISTS {}", q(&o.name)),
-                "uninstall ripcord",
-            )?;
-        }
-        for o in present.iter().filter(|o| o.kind == "table") {
-            self.exec(
-                &format!("DROP TABLE IF EXISTS {}", q(&o.name)),
-                "uninstall ripcord",
-            )?;
-        }
-        Ok(present)
+        self.bounded("remove ripcord's objects", |this| {
+            let present: Vec<DbObject> = this
+                .ripcord_objects()?
+                .into_iter()
+                .filter(|o| o.present)
+                .collect();
+            for o in present.iter().filter(|o| o.kind == "trigger") {
+                this.exec(
+                    &format!("DROP TRIGGER IF EXISTS {}", q(&o.name)),
+                    "uninstall ripcord",
+                )?;
+            }
+            for o in present.iter().filter(|o| o.kind == "table") {
+                this.exec(
+                    &format!("DROP TABLE IF EXISTS {}", q(&o.name)),
+                    "uninstall ripcord",
+                )?;
+            }
+            Ok(present)
+        })
     }
 
     fn list_tables(&mut self) -> EngineResult<Vec<String>> {
-        self.strings(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT LIKE '\\_ripcord\\_%' ORDER BY TABLE_NAME",
-            "list tables",
-        )
+        self.bounded("list the tables", |this| {
+            this.strings(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT LIKE '\\_ripcord\\_%' ORDER BY TABLE_NAME",
+                "list tables",
+            )
+        })
     }
 
     fn table_schema(&mut self, table: &str) -> EngineResult<TableSchema> {
-        self.read_schema(table)
+        self.bounded("read the table's definition", |this| {
+            this.read_schema(table)
+        })
     }
 
     fn snapshot(
@@ -1063,7 +1154,7 @@ impl Engine for MyEngine {
         self.begin_snapshot()?;
         let r = (|| -> ripcord_core::Result<JournalMark> {
             let mark = match installed {
-                true => self.mark_in_snapshot()?,
+                true => self.bounded("read the journal mark", |me| me.mark_in_snapshot())?,
                 false => JournalMark {
                     high: 0,
                     holes: Vec::new(),
@@ -1156,38 +1247,42 @@ impl Engine for MyEngine {
     /// then on the table may hold the checkpoint (found by the operator-model test: a
     /// rollback killed right after the swap, then abandoned, thawed the restored table).
     fn restore_touched(&mut self, tag: &str) -> EngineResult<bool> {
-        if self.restore_done(tag)? {
-            return Ok(true);
-        }
-        if !self.table_exists("_ripcord_swap")? {
-            return Ok(false);
-        }
-        Ok(self
-            .int(
-                &format!(
-                    "SELECT COUNT(*) FROM _ripcord_swap WHERE tag = {}",
-                    sql::lit(tag)
-                ),
-                "restore state",
-            )?
-            .unwrap_or(0)
-            > 0)
+        self.bounded("read the restore bookkeeping", |this| {
+            if this.restore_done(tag)? {
+                return Ok(true);
+            }
+            if !this.table_exists("_ripcord_swap")? {
+                return Ok(false);
+            }
+            Ok(this
+                .int(
+                    &format!(
+                        "SELECT COUNT(*) FROM _ripcord_swap WHERE tag = {}",
+                        sql::lit(tag)
+                    ),
+                    "restore state",
+                )?
+                .unwrap_or(0)
+                > 0)
+        })
     }
 
     fn restore_done(&mut self, tag: &str) -> EngineResult<bool> {
-        if !self.table_exists("_ripcord_restore")? {
-            return Ok(false);
-        }
-        Ok(self
-            .int(
-                &format!(
-                    "SELECT COUNT(*) FROM _ripcord_restore WHERE tag = {}",
-                    sql::lit(tag)
-                ),
-                "restore state",
-            )?
-            .unwrap_or(0)
-            > 0)
+        self.bounded("read the restore bookkeeping", |this| {
+            if !this.table_exists("_ripcord_restore")? {
+                return Ok(false);
+            }
+            Ok(this
+                .int(
+                    &format!(
+                        "SELECT COUNT(*) FROM _ripcord_restore WHERE tag = {}",
+                        sql::lit(tag)
+                    ),
+                    "restore state",
+                )?
+                .unwrap_or(0)
+                > 0)
+        })
     }
 
     fn capture_install(&mut self, tables: &[TableSchema]) -> EngineResult<()> {
@@ -1202,89 +1297,95 @@ impl Engine for MyEngine {
     }
 
     fn capture_remove(&mut self, tables: &[String]) -> EngineResult<()> {
-        for t in tables {
-            for s in ["i", "u", "d"] {
-                self.exec(
-                    &format!(
-                        "DROP TRIGGER IF EXISTS {}",
-                        q(&format!("_ripcord_cap_{t}_{s}"))
-                    ),
-                    "drop capture",
-                )?;
+        self.bounded("remove capture", |this| {
+            for t in tables {
+                for s in ["i", "u", "d"] {
+                    this.exec(
+                        &format!(
+                            "DROP TRIGGER IF EXISTS {}",
+                            q(&format!("_ripcord_cap_{t}_{s}"))
+                        ),
+                        "drop capture",
+                    )?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The table's InnoDB id (new on TRUNCATE, a copying ALTER, a re-create; or its creation
     /// time where the id cannot be read) and its capture triggers' creation times and
     /// bodies: it changes whenever a write could have escaped the journal.
     fn capture_tokens(&mut self, tables: &[String]) -> EngineResult<Vec<Option<String>>> {
-        let mut out = Vec::with_capacity(tables.len());
-        for t in tables {
-            let names: Vec<String> = ["i", "u", "d"]
-                .iter()
-                .map(|s| sql::lit(&format!("_ripcord_cap_{t}_{s}")))
-                .collect();
-            let triggers = self.rows(
-                &format!(
-                    "SELECT TRIGGER_NAME, DATE_FORMAT(CREATED, '%Y%m%d%H%i%s%f'), MD5(ACTION_STATEMENT) FROM information_schema.TRIGGERS
-                     WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = {} AND TRIGGER_NAME IN ({}) ORDER BY TRIGGER_NAME",
-                    sql::lit(t),
-                    names.join(", ")
-                ),
-                "capture token",
-            )?;
-            if triggers.len() != 3 {
-                out.push(None);
-                continue;
-            }
-            // INNODB_SYS_TABLES needs the PROCESS privilege; CREATE_TIME is the fallback.
-            let id = self
-                .rows(
+        self.bounded("read the capture tokens", |this| {
+            let mut out = Vec::with_capacity(tables.len());
+            for t in tables {
+                let names: Vec<String> = ["i", "u", "d"]
+                    .iter()
+                    .map(|s| sql::lit(&format!("_ripcord_cap_{t}_{s}")))
+                    .collect();
+                let triggers = this.rows(
                     &format!(
-                        "SELECT TABLE_ID FROM information_schema.INNODB_SYS_TABLES WHERE NAME = CONCAT(DATABASE(), '/', {})",
-                        sql::lit(t)
+                        "SELECT TRIGGER_NAME, DATE_FORMAT(CREATED, '%Y%m%d%H%i%s%f'), MD5(ACTION_STATEMENT) FROM information_schema.TRIGGERS
+                         WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = {} AND TRIGGER_NAME IN ({}) ORDER BY TRIGGER_NAME",
+                        sql::lit(t),
+                        names.join(", ")
                     ),
-                    "table id",
-                )
-                .ok()
-                .and_then(|r| r.into_iter().next())
-                .and_then(|r| r.into_iter().next().flatten());
-            let id = match id {
-                Some(id) => format!("id{id}"),
-                None => self
-                    .strings(
+                    "capture token",
+                )?;
+                if triggers.len() != 3 {
+                    out.push(None);
+                    continue;
+                }
+                // INNODB_SYS_TABLES needs the PROCESS privilege; CREATE_TIME is the fallback.
+                let id = this
+                    .rows(
                         &format!(
-                            "SELECT DATE_FORMAT(CREATE_TIME, '%Y%m%d%H%i%s') FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
+                            "SELECT TABLE_ID FROM information_schema.INNODB_SYS_TABLES WHERE NAME = CONCAT(DATABASE(), '/', {})",
                             sql::lit(t)
                         ),
-                        "table creation time",
-                    )?
+                        "table id",
+                    )
+                    .ok()
+                    .and_then(|r| r.into_iter().next())
+                    .and_then(|r| r.into_iter().next().flatten());
+                let id = match id {
+                    Some(id) => format!("id{id}"),
+                    None => this
+                        .strings(
+                            &format!(
+                                "SELECT DATE_FORMAT(CREATE_TIME, '%Y%m%d%H%i%s') FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
+                                sql::lit(t)
+                            ),
+                            "table creation time",
+                        )?
+                        .into_iter()
+                        .next()
+                        .map(|c| format!("ct{c}"))
+                        .unwrap_or_default(),
+                };
+                let trig: Vec<String> = triggers
                     .into_iter()
-                    .next()
-                    .map(|c| format!("ct{c}"))
-                    .unwrap_or_default(),
-            };
-            let trig: Vec<String> = triggers
-                .into_iter()
-                .map(|r| {
-                    r.into_iter()
-                        .map(|c| c.unwrap_or_default())
-                        .collect::<Vec<_>>()
-                        .join("/")
-                })
-                .collect();
-            out.push(Some(format!("mysql:{id}:{}", trig.join(":"))));
-        }
-        Ok(out)
+                    .map(|r| {
+                        r.into_iter()
+                            .map(|c| c.unwrap_or_default())
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    })
+                    .collect();
+                out.push(Some(format!("mysql:{id}:{}", trig.join(":"))));
+            }
+            Ok(out)
+        })
     }
 
     fn captured_tables(&mut self) -> EngineResult<Vec<String>> {
-        self.strings(
-            "SELECT DISTINCT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE '\\_ripcord\\_cap\\_%' ORDER BY EVENT_OBJECT_TABLE",
-            "captured tables",
-        )
+        self.bounded("list the captured tables", |this| {
+            this.strings(
+                "SELECT DISTINCT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE '\\_ripcord\\_cap\\_%' ORDER BY EVENT_OBJECT_TABLE",
+                "captured tables",
+            )
+        })
     }
 
     fn mark_and_counts(
@@ -1299,11 +1400,13 @@ impl Engine for MyEngine {
     }
 
     fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
-        // Nothing installed, nothing to prune; pruning never installs.
-        if !self.table_exists("_ripcord_journal")? {
-            return Ok(Some(0));
-        }
-        self.hk_prune_journal(keep).map(Some)
+        self.bounded("prune the journal", |this| {
+            // Nothing installed, nothing to prune; pruning never installs.
+            if !this.table_exists("_ripcord_journal")? {
+                return Ok(Some(0));
+            }
+            this.hk_prune_journal(keep).map(Some)
+        })
     }
 
     fn scratch_restore(
@@ -1329,15 +1432,17 @@ impl Engine for MyEngine {
     }
 
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {
-        if !self.table_exists("_ripcord_journal")? {
-            return Err(EngineError::NotInstalled);
-        }
-        self.begin_snapshot()?;
-        let r = self.mark_in_snapshot();
-        let end = self.exec("COMMIT", "end snapshot");
-        let mark = r?;
-        end?;
-        Ok(mark)
+        self.bounded("read the journal mark", |this| {
+            if !this.table_exists("_ripcord_journal")? {
+                return Err(EngineError::NotInstalled);
+            }
+            this.begin_snapshot()?;
+            let r = this.mark_in_snapshot();
+            let end = this.exec("COMMIT", "end snapshot");
+            let mark = r?;
+            end?;
+            Ok(mark)
+        })
     }
 
     fn read_journal(
@@ -1346,50 +1451,52 @@ impl Engine for MyEngine {
         upto: i64,
         tables: &[String],
     ) -> EngineResult<Vec<JournalEntry>> {
-        if tables.is_empty() {
-            return Ok(Vec::new());
-        }
-        if !self.table_exists("_ripcord_journal")? {
-            return Err(EngineError::NotInstalled);
-        }
-        let tbls: Vec<String> = tables.iter().map(|t| sql::lit(t)).collect();
-        let base = format!(
-            "SELECT seq, tbl, op, old_row, new_row, origin, DATE_FORMAT(at, '%Y-%m-%dT%H:%i:%s.%fZ') FROM _ripcord_journal WHERE tbl IN ({}) AND seq <= {upto} AND ",
-            tbls.join(", ")
-        );
-        let mut raw = self.rows(
-            &format!("{base} seq > {} ORDER BY seq", after.high),
-            "read journal",
-        )?;
-        let holes: Vec<String> = after
-            .holes
-            .iter()
-            .filter(|&&h| h <= upto && h <= after.high)
-            .map(|h| h.to_string())
-            .collect();
-        for chunk in holes.chunks(5000) {
-            raw.extend(self.rows(
-                &format!("{base} seq IN ({})", chunk.join(",")),
-                "read journal holes",
-            )?);
-        }
-        let mut out = Vec::with_capacity(raw.len());
-        for r in raw {
-            let seq: i64 = r[0].as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
-            let bad = |reason: String| EngineError::sql(format!("journal entry {seq}"), reason);
-            let op = r[2].clone().unwrap_or_default();
-            out.push(JournalEntry {
-                seq,
-                table: r[1].clone().unwrap_or_default(),
-                op: Op::from_code(&op).ok_or_else(|| bad(format!("unknown operation {op:?}")))?,
-                old: sql::decode_image(r[3].as_deref()).map_err(bad)?,
-                new: sql::decode_image(r[4].as_deref()).map_err(bad)?,
-                origin: Origin::parse(r[5].as_deref().unwrap_or("")),
-                at: r[6].clone().unwrap_or_default(),
-            });
-        }
-        out.sort_by_key(|e| e.seq);
-        Ok(out)
+        self.bounded("read the journal", |this| {
+            if tables.is_empty() {
+                return Ok(Vec::new());
+            }
+            if !this.table_exists("_ripcord_journal")? {
+                return Err(EngineError::NotInstalled);
+            }
+            let tbls: Vec<String> = tables.iter().map(|t| sql::lit(t)).collect();
+            let base = format!(
+                "SELECT seq, tbl, op, old_row, new_row, origin, DATE_FORMAT(at, '%Y-%m-%dT%H:%i:%s.%fZ') FROM _ripcord_journal WHERE tbl IN ({}) AND seq <= {upto} AND ",
+                tbls.join(", ")
+            );
+            let mut raw = this.rows(
+                &format!("{base} seq > {} ORDER BY seq", after.high),
+                "read journal",
+            )?;
+            let holes: Vec<String> = after
+                .holes
+                .iter()
+                .filter(|&&h| h <= upto && h <= after.high)
+                .map(|h| h.to_string())
+                .collect();
+            for chunk in holes.chunks(5000) {
+                raw.extend(this.rows(
+                    &format!("{base} seq IN ({})", chunk.join(",")),
+                    "read journal holes",
+                )?);
+            }
+            let mut out = Vec::with_capacity(raw.len());
+            for r in raw {
+                let seq: i64 = r[0].as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
+                let bad = |reason: String| EngineError::sql(format!("journal entry {seq}"), reason);
+                let op = r[2].clone().unwrap_or_default();
+                out.push(JournalEntry {
+                    seq,
+                    table: r[1].clone().unwrap_or_default(),
+                    op: Op::from_code(&op).ok_or_else(|| bad(format!("unknown operation {op:?}")))?,
+                    old: sql::decode_image(r[3].as_deref()).map_err(bad)?,
+                    new: sql::decode_image(r[4].as_deref()).map_err(bad)?,
+                    origin: Origin::parse(r[5].as_deref().unwrap_or("")),
+                    at: r[6].clone().unwrap_or_default(),
+                });
+            }
+            out.sort_by_key(|e| e.seq);
+            Ok(out)
+        })
     }
 
     fn apply(
@@ -1415,38 +1522,42 @@ impl Engine for MyEngine {
     }
 
     fn replay_position(&mut self, tag: &str) -> EngineResult<Option<i64>> {
-        if !self.table_exists("_ripcord_replay")? {
-            return Ok(None);
-        }
-        self.int(
-            &format!(
-                "SELECT MAX(last_seq) FROM _ripcord_replay WHERE tag = {}",
-                sql::lit(tag)
-            ),
-            "replay position",
-        )
+        self.bounded("read the replay position", |this| {
+            if !this.table_exists("_ripcord_replay")? {
+                return Ok(None);
+            }
+            this.int(
+                &format!(
+                    "SELECT MAX(last_seq) FROM _ripcord_replay WHERE tag = {}",
+                    sql::lit(tag)
+                ),
+                "replay position",
+            )
+        })
     }
 
     fn replay_log(&mut self, tag: &str) -> EngineResult<Vec<(i64, String)>> {
-        if !self.table_exists("_ripcord_replay")? {
-            return Ok(Vec::new());
-        }
-        let rows = self.rows(
-            &format!(
-                "SELECT last_seq, note FROM _ripcord_replay WHERE tag = {} ORDER BY last_seq",
-                sql::lit(tag)
-            ),
-            "replay log",
-        )?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                (
-                    r[0].as_deref().and_then(|s| s.parse().ok()).unwrap_or(0),
-                    r[1].clone().unwrap_or_default(),
-                )
-            })
-            .collect())
+        self.bounded("read the replay log", |this| {
+            if !this.table_exists("_ripcord_replay")? {
+                return Ok(Vec::new());
+            }
+            let rows = this.rows(
+                &format!(
+                    "SELECT last_seq, note FROM _ripcord_replay WHERE tag = {} ORDER BY last_seq",
+                    sql::lit(tag)
+                ),
+                "replay log",
+            )?;
+            Ok(rows
+                .into_iter()
+                .map(|r| {
+                    (
+                        r[0].as_deref().and_then(|s| s.parse().ok()).unwrap_or(0),
+                        r[1].clone().unwrap_or_default(),
+                    )
+                })
+                .collect())
+        })
     }
 
     fn eval_exprs(&mut self, exprs: &[String], input: &RowImage) -> EngineResult<Vec<Value>> {
@@ -1527,29 +1638,33 @@ impl Engine for MyEngine {
     }
 
     fn unfreeze(&mut self, tables: &[String]) -> EngineResult<()> {
-        for t in tables {
-            for s in ["i", "u", "d"] {
-                self.exec(
-                    &format!(
-                        "DROP TRIGGER IF EXISTS {}",
-                        q(&format!("_ripcord_frz_{t}_{s}"))
-                    ),
+        self.bounded("unfreeze", |this| {
+            for t in tables {
+                for s in ["i", "u", "d"] {
+                    this.exec(
+                        &format!(
+                            "DROP TRIGGER IF EXISTS {}",
+                            q(&format!("_ripcord_frz_{t}_{s}"))
+                        ),
+                        "unfreeze",
+                    )?;
+                }
+                this.exec(
+                    &format!("DELETE FROM _ripcord_frozen WHERE tbl = {}", sql::lit(t)),
                     "unfreeze",
                 )?;
             }
-            self.exec(
-                &format!("DELETE FROM _ripcord_frozen WHERE tbl = {}", sql::lit(t)),
-                "unfreeze",
-            )?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn frozen_tables(&mut self) -> EngineResult<Vec<String>> {
-        if !self.table_exists("_ripcord_frozen")? {
-            return Ok(Vec::new());
-        }
-        self.strings("SELECT tbl FROM _ripcord_frozen ORDER BY tbl", "frozen")
+        self.bounded("list the frozen tables", |this| {
+            if !this.table_exists("_ripcord_frozen")? {
+                return Ok(Vec::new());
+            }
+            this.strings("SELECT tbl FROM _ripcord_frozen ORDER BY tbl", "frozen")
+        })
     }
 
     /// DDL inside the step commits implicitly (MariaDB cannot roll it back); the origin tag

@@ -23,12 +23,18 @@ pub struct PgEngine {
     eval_cache: HashMap<String, (Vec<Kind>, Statement)>,
     /// The lock wait allowed to freeze and restore (`SET LOCAL lock_timeout`).
     lock_timeout: std::time::Duration,
+    /// The bound on ripcord's own bookkeeping statements (see [`PgEngine::bounded`]).
+    statement_timeout: std::time::Duration,
+    /// Inside [`PgEngine::bounded`]: the bound is set, an inner call leaves it alone.
+    bounding: bool,
 }
 
 /// The two schemas a statement may name: where unqualified plan tables live, and ripcord's.
 struct Sch<'a> {
     user: &'a str,
     rs: &'a str,
+    /// The bound on ripcord's own statements, for the ones inside a long transaction.
+    statement_timeout: std::time::Duration,
 }
 
 /// Ops per optimistic savepoint in `apply`; a refusal replays its chunk op by op.
@@ -87,6 +93,8 @@ impl PgEngine {
             prepared: false,
             eval_cache: HashMap::new(),
             lock_timeout: ripcord_core::plan::DEFAULT_LOCK_TIMEOUT,
+            statement_timeout: ripcord_core::plan::DEFAULT_STATEMENT_TIMEOUT,
+            bounding: false,
         })
     }
 
@@ -159,6 +167,7 @@ impl PgEngine {
         let sch = Sch {
             user: &self.schema,
             rs: &self.rs,
+            statement_timeout: self.statement_timeout,
         };
         match f(&mut self.client, &sch) {
             Ok(v) => {
@@ -180,16 +189,9 @@ impl PgEngine {
         )
     }
 
-    /// A lock timeout on `tables` made into a sentence naming the sessions holding locks on
-    /// them (what they run, for how long, from where); other errors pass through.
-    fn name_lock_holders(&mut self, e: EngineError, tables: &[String]) -> EngineError {
-        let EngineError::Sql { context, reason } = &e else {
-            return e;
-        };
-        if !reason.contains("lock timeout") {
-            return e;
-        }
-        let names: Vec<String> = tables.iter().map(|t| q(t)).collect();
+    /// The sessions holding locks on `relations` (quoted names), as one sentence: pid,
+    /// user, application, client, how long, what they run or ran last.
+    fn lock_holders(&mut self, names: &[String]) -> String {
         let holders = self.client.query(
             "SELECT DISTINCT a.pid, coalesce(a.usename, ''), coalesce(a.application_name, ''),                  coalesce(host(a.client_addr), 'local socket'),                  coalesce(extract(epoch FROM now() - a.xact_start)::bigint, 0),                  coalesce(a.state, ''), left(coalesce(a.query, ''), 200), l.mode, c.relname::text              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid              JOIN pg_class c ON c.oid = l.relation              WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_backend_pid()                AND l.relation IN (SELECT to_regclass(x) FROM unnest($1::text[]) x)              ORDER BY 1",
             &[&names],
@@ -223,6 +225,20 @@ impl PgEngine {
                 .join("; "),
             Err(q) => format!("could not list the holders: {}", describe(&q)),
         };
+        held
+    }
+
+    /// A lock timeout on `tables` made into a sentence naming the sessions holding locks on
+    /// them (what they run, for how long, from where); other errors pass through.
+    fn name_lock_holders(&mut self, e: EngineError, tables: &[String]) -> EngineError {
+        let EngineError::Sql { context, reason } = &e else {
+            return e;
+        };
+        if !reason.contains("lock timeout") {
+            return e;
+        }
+        let names: Vec<String> = tables.iter().map(|t| qn(t)).collect();
+        let held = self.lock_holders(&names);
         EngineError::sql(
             context.clone(),
             format!(
@@ -233,6 +249,43 @@ impl PgEngine {
         )
     }
 
+    /// Runs one of ripcord's own bookkeeping operations with `statement_timeout` set for
+    /// the session, and RESET after (the session's own default, usually none: snapshots,
+    /// restores, replays, steps and verify reads are never bounded by it). A statement
+    /// that runs out becomes "`what` did not finish within N s", naming the sessions that
+    /// hold locks on ripcord's tables.
+    fn bounded<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Self) -> EngineResult<T>,
+    ) -> EngineResult<T> {
+        if self.bounding {
+            return f(self);
+        }
+        self.client
+            .batch_execute(&format!(
+                "SET statement_timeout = '{}ms'",
+                self.statement_timeout.as_millis().max(1)
+            ))
+            .map_err(err("statement_timeout"))?;
+        self.bounding = true;
+        let r = f(self);
+        self.bounding = false;
+        let reset = self.client.batch_execute("RESET statement_timeout");
+        match r {
+            Err(e) if is_timeout(&e) => {
+                let names: Vec<String> = TABLES
+                    .iter()
+                    .map(|t| format!("{}.{}", q(&self.rs), q(t)))
+                    .collect();
+                let held = self.lock_holders(&names);
+                Err(timed_out(e, what, self.statement_timeout, Some(&held)))
+            }
+            Err(e) => Err(e),
+            Ok(v) => reset.map(|()| v).map_err(err("reset statement_timeout")),
+        }
+    }
+
     fn write<T>(
         &mut self,
         origin: Origin,
@@ -240,6 +293,32 @@ impl PgEngine {
     ) -> EngineResult<T> {
         self.tx("BEGIN", Some(origin), f)
     }
+}
+
+/// A statement ended by `statement_timeout` (not a cancel: see `crate::is_cancel`).
+fn is_timeout(e: &EngineError) -> bool {
+    matches!(e, EngineError::Sql { reason, .. } if reason.contains("statement timeout"))
+}
+
+/// The sentence for a bookkeeping statement that ran out of time.
+fn timed_out(
+    e: EngineError,
+    what: &str,
+    bound: std::time::Duration,
+    held: Option<&str>,
+) -> EngineError {
+    let EngineError::Sql { context, .. } = &e else {
+        return e;
+    };
+    EngineError::sql(
+        what,
+        format!(
+            "{context} did not finish within {} s (statement_timeout, the bound on ripcord's own bookkeeping) and was cancelled{}. A session holding a lock on ripcord's tables is the usual cause; or raise statement_timeout for this database in the plan",
+            bound.as_secs_f64(),
+            held.map(|h| format!("; locks on ripcord's tables: {h}"))
+                .unwrap_or_default()
+        ),
+    )
 }
 
 /// ripcord's default schema for its own objects.
@@ -287,7 +366,20 @@ fn freeze_sql(schema: &str, table: &str) -> String {
 
 /// Where the journal stands, read by one statement so `high` and the snapshot agree (in a
 /// REPEATABLE READ transaction: as of the transaction's snapshot).
-fn journal_mark_in(c: &mut Client, schema: &str) -> EngineResult<JournalMark> {
+/// `bound`: inside a transaction that is not bounded as a whole (a snapshot), the mark's
+/// own statement is (`SET LOCAL`), so a lock on the journal cannot hold the checkpoint.
+fn journal_mark_in(
+    c: &mut Client,
+    schema: &str,
+    bound: Option<std::time::Duration>,
+) -> EngineResult<JournalMark> {
+    if let Some(d) = bound {
+        c.batch_execute(&format!(
+            "SET LOCAL statement_timeout = '{}ms'",
+            d.as_millis().max(1)
+        ))
+        .map_err(err("statement_timeout"))?;
+    }
     let r = c
         .query_one(
             &format!(
@@ -296,7 +388,15 @@ fn journal_mark_in(c: &mut Client, schema: &str) -> EngineResult<JournalMark> {
             ),
             &[],
         )
-        .map_err(err("journal mark"))?;
+        .map_err(err("journal mark"))
+        .map_err(|e| match bound {
+            Some(d) if is_timeout(&e) => timed_out(e, "read the journal mark", d, None),
+            _ => e,
+        })?;
+    if bound.is_some() {
+        c.batch_execute("SET LOCAL statement_timeout TO DEFAULT")
+            .map_err(err("statement_timeout"))?;
+    }
     Ok(JournalMark {
         high: r.get(0),
         holes: Vec::new(),
@@ -620,286 +720,302 @@ impl Engine for PgEngine {
         self.lock_timeout = timeout;
     }
 
+    fn set_statement_timeout(&mut self, timeout: std::time::Duration) {
+        self.statement_timeout = timeout;
+    }
+
     fn prepare(&mut self) -> EngineResult<()> {
-        // An earlier ripcord's journal in the connection's schema may hold writes a
-        // rollback needs, and its triggers still write there: never start a second journal
-        // beside it silently.
-        if self.schema != self.rs
-            && ddl::table_oid(&mut self.client, &self.schema.clone(), "_ripcord_journal")?.is_some()
-        {
-            return Err(EngineError::sql(
-                "install ripcord",
-                format!(
-                    "an earlier ripcord keeps its journal in schema {:?}; finish or abandon its rollbacks, then `ripcord uninstall --force --reason \"…\"` removes it (and its triggers), and capture starts again in schema {:?}",
-                    self.schema, self.rs
-                ),
-            ));
-        }
-        let s = self.s();
-        let l = lit(&self.rs);
-        let mark = lit(SCHEMA_MARK);
-        let sql = format!(
-            "SELECT pg_advisory_xact_lock(hashtext('ripcord.prepare'));
-             DO $do$ BEGIN
-                 IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {l}) THEN
-                     CREATE SCHEMA {s};
-                     COMMENT ON SCHEMA {s} IS {mark};
-                 END IF;
-             END $do$;
-             CREATE TABLE IF NOT EXISTS {s}._ripcord_journal (
-                 seq bigserial PRIMARY KEY, tbl text NOT NULL, op char(1) NOT NULL,
-                 old_row json, new_row json, origin text NOT NULL,
-                 txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
-                 at timestamptz NOT NULL DEFAULT clock_timestamp());
-             CREATE INDEX IF NOT EXISTS _ripcord_journal_txid ON {s}._ripcord_journal (txid);
-             CREATE INDEX IF NOT EXISTS _ripcord_journal_tbl ON {s}._ripcord_journal (tbl, seq);
-             CREATE TABLE IF NOT EXISTS {s}._ripcord_frozen (
-                 tbl text PRIMARY KEY, since timestamptz NOT NULL DEFAULT now());
-             CREATE TABLE IF NOT EXISTS {s}._ripcord_restore (
-                 tag text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
-             CREATE TABLE IF NOT EXISTS {s}._ripcord_replay (
-                 tag text NOT NULL, last_seq bigint NOT NULL, note text NOT NULL,
-                 at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (tag, last_seq));
-             CREATE TABLE IF NOT EXISTS {s}._ripcord_pending_fk (
-                 tbl text NOT NULL, conname text NOT NULL, PRIMARY KEY (tbl, conname));
-             CREATE OR REPLACE FUNCTION {s}._ripcord_capture() RETURNS trigger
-             LANGUAGE plpgsql SET extra_float_digits = 3 AS $fn$
-             BEGIN
-                 IF TG_OP = 'INSERT' THEN
-                     INSERT INTO {s}._ripcord_journal (tbl, op, new_row, origin)
-                     VALUES (coalesce(TG_ARGV[0], TG_TABLE_NAME), 'I', to_json(NEW), {ORIGIN_EXPR});
-                 ELSIF TG_OP = 'UPDATE' THEN
-                     INSERT INTO {s}._ripcord_journal (tbl, op, old_row, new_row, origin)
-                     VALUES (coalesce(TG_ARGV[0], TG_TABLE_NAME), 'U', to_json(OLD), to_json(NEW), {ORIGIN_EXPR});
-                 ELSE
-                     INSERT INTO {s}._ripcord_journal (tbl, op, old_row, origin)
-                     VALUES (coalesce(TG_ARGV[0], TG_TABLE_NAME), 'D', to_json(OLD), {ORIGIN_EXPR});
-                 END IF;
-                 RETURN NULL;
-             END
-             $fn$;
-             CREATE OR REPLACE FUNCTION {s}._ripcord_freeze() RETURNS trigger
-             LANGUAGE plpgsql AS $fn$
-             BEGIN
-                 IF coalesce(current_setting('ripcord.origin', true), '') <> 'ripcord' THEN
-                     RAISE EXCEPTION 'ripcord: table % is frozen while a rollback runs', TG_TABLE_NAME
-                         USING ERRCODE = 'object_not_in_prerequisite_state';
-                 END IF;
-                 RETURN NULL;
-             END
-             $fn$;"
-        );
-        self.tx("BEGIN", None, |c, _| {
-            c.batch_execute(&sql).map_err(err("create ripcord tables"))
-        })?;
-        self.prepared = true;
-        Ok(())
+        self.bounded("install ripcord's objects", |this| {
+            // An earlier ripcord's journal in the connection's schema may hold writes a
+            // rollback needs, and its triggers still write there: never start a second journal
+            // beside it silently.
+            if this.schema != this.rs
+                && ddl::table_oid(&mut this.client, &this.schema.clone(), "_ripcord_journal")?.is_some()
+            {
+                return Err(EngineError::sql(
+                    "install ripcord",
+                    format!(
+                        "an earlier ripcord keeps its journal in schema {:?}; finish or abandon its rollbacks, then `ripcord uninstall --force --reason \"…\"` removes it (and its triggers), and capture starts again in schema {:?}",
+                        this.schema, this.rs
+                    ),
+                ));
+            }
+            let s = this.s();
+            let l = lit(&this.rs);
+            let mark = lit(SCHEMA_MARK);
+            let sql = format!(
+                "SELECT pg_advisory_xact_lock(hashtext('ripcord.prepare'));
+                 DO $do$ BEGIN
+                     IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {l}) THEN
+                         CREATE SCHEMA {s};
+                         COMMENT ON SCHEMA {s} IS {mark};
+                     END IF;
+                 END $do$;
+                 CREATE TABLE IF NOT EXISTS {s}._ripcord_journal (
+                     seq bigserial PRIMARY KEY, tbl text NOT NULL, op char(1) NOT NULL,
+                     old_row json, new_row json, origin text NOT NULL,
+                     txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+                     at timestamptz NOT NULL DEFAULT clock_timestamp());
+                 CREATE INDEX IF NOT EXISTS _ripcord_journal_txid ON {s}._ripcord_journal (txid);
+                 CREATE INDEX IF NOT EXISTS _ripcord_journal_tbl ON {s}._ripcord_journal (tbl, seq);
+                 CREATE TABLE IF NOT EXISTS {s}._ripcord_frozen (
+                     tbl text PRIMARY KEY, since timestamptz NOT NULL DEFAULT now());
+                 CREATE TABLE IF NOT EXISTS {s}._ripcord_restore (
+                     tag text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
+                 CREATE TABLE IF NOT EXISTS {s}._ripcord_replay (
+                     tag text NOT NULL, last_seq bigint NOT NULL, note text NOT NULL,
+                     at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (tag, last_seq));
+                 CREATE TABLE IF NOT EXISTS {s}._ripcord_pending_fk (
+                     tbl text NOT NULL, conname text NOT NULL, PRIMARY KEY (tbl, conname));
+                 CREATE OR REPLACE FUNCTION {s}._ripcord_capture() RETURNS trigger
+                 LANGUAGE plpgsql SET extra_float_digits = 3 AS $fn$
+                 BEGIN
+                     IF TG_OP = 'INSERT' THEN
+                         INSERT INTO {s}._ripcord_journal (tbl, op, new_row, origin)
+                         VALUES (coalesce(TG_ARGV[0], TG_TABLE_NAME), 'I', to_json(NEW), {ORIGIN_EXPR});
+                     ELSIF TG_OP = 'UPDATE' THEN
+                         INSERT INTO {s}._ripcord_journal (tbl, op, old_row, new_row, origin)
+                         VALUES (coalesce(TG_ARGV[0], TG_TABLE_NAME), 'U', to_json(OLD), to_json(NEW), {ORIGIN_EXPR});
+                     ELSE
+                         INSERT INTO {s}._ripcord_journal (tbl, op, old_row, origin)
+                         VALUES (coalesce(TG_ARGV[0], TG_TABLE_NAME), 'D', to_json(OLD), {ORIGIN_EXPR});
+                     END IF;
+                     RETURN NULL;
+                 END
+                 $fn$;
+                 CREATE OR REPLACE FUNCTION {s}._ripcord_freeze() RETURNS trigger
+                 LANGUAGE plpgsql AS $fn$
+                 BEGIN
+                     IF coalesce(current_setting('ripcord.origin', true), '') <> 'ripcord' THEN
+                         RAISE EXCEPTION 'ripcord: table % is frozen while a rollback runs', TG_TABLE_NAME
+                             USING ERRCODE = 'object_not_in_prerequisite_state';
+                     END IF;
+                     RETURN NULL;
+                 END
+                 $fn$;"
+            );
+            this.tx("BEGIN", None, |c, _| {
+                c.batch_execute(&sql).map_err(err("create ripcord tables"))
+            })?;
+            this.prepared = true;
+            Ok(())
+        })
     }
 
     fn installed(&mut self) -> EngineResult<bool> {
-        Ok(self
-            .ripcord_objects()?
-            .iter()
-            .filter(|o| o.installed_by_prepare)
-            .all(|o| o.present))
+        self.bounded("look for ripcord's objects", |this| {
+            Ok(this
+                .ripcord_objects()?
+                .iter()
+                .filter(|o| o.installed_by_prepare)
+                .all(|o| o.present))
+        })
     }
 
     fn ripcord_objects(&mut self) -> EngineResult<Vec<DbObject>> {
-        let rs = self.rs.clone();
-        let obj = |kind, name: &str, present| DbObject {
-            kind,
-            schema: (kind != "schema").then(|| rs.clone()),
-            name: name.to_string(),
-            on: None,
-            installed_by_prepare: true,
-            present,
-        };
-        // (exists, ripcord made it): a schema that was there before is not ripcord's.
-        let schema = self
-            .client
-            .query_opt(
-                "SELECT coalesce(obj_description(oid, 'pg_namespace') = $2, false)
-                 FROM pg_namespace WHERE nspname = $1",
-                &[&rs, &SCHEMA_MARK],
-            )
-            .map_err(err("look up ripcord's schema"))?
-            .map(|r| r.get::<_, bool>(0));
-        let rels: Vec<(String, String)> = self
-            .client
-            .query(
-                "SELECT c.relname::text, c.relkind::text FROM pg_class c
-                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1",
-                &[&rs],
-            )
-            .map_err(err("list ripcord's tables"))?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let funcs: Vec<String> = self
-            .client
-            .query(
-                "SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                 WHERE n.nspname = $1",
-                &[&rs],
-            )
-            .map_err(err("list ripcord's functions"))?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let rel = |n: &str, k: &str| rels.iter().any(|(a, b)| a == n && b == k);
-        let mut out = Vec::new();
-        if schema != Some(false) {
-            out.push(obj("schema", &rs, schema.is_some()));
-        }
-        for t in TABLES {
-            out.push(obj("table", t, rel(t, "r")));
-        }
-        out.push(obj(
-            "sequence",
-            "_ripcord_journal_seq_seq",
-            rel("_ripcord_journal_seq_seq", "S"),
-        ));
-        for i in ["_ripcord_journal_txid", "_ripcord_journal_tbl"] {
-            out.push(obj("index", i, rel(i, "i")));
-        }
-        for f in FUNCTIONS {
-            out.push(obj(
-                "function",
-                &format!("{f}()"),
-                funcs.iter().any(|x| x == f),
-            ));
-        }
-        // An earlier ripcord kept its tables and functions in the connection's schema.
-        if self.schema != rs {
-            for r in self
+        self.bounded("list ripcord's objects", |this| {
+            let rs = this.rs.clone();
+            let obj = |kind, name: &str, present| DbObject {
+                kind,
+                schema: (kind != "schema").then(|| rs.clone()),
+                name: name.to_string(),
+                on: None,
+                installed_by_prepare: true,
+                present,
+            };
+            // (exists, ripcord made it): a schema that was there before is not ripcord's.
+            let schema = this
+                .client
+                .query_opt(
+                    "SELECT coalesce(obj_description(oid, 'pg_namespace') = $2, false)
+                     FROM pg_namespace WHERE nspname = $1",
+                    &[&rs, &SCHEMA_MARK],
+                )
+                .map_err(err("look up ripcord's schema"))?
+                .map(|r| r.get::<_, bool>(0));
+            let rels: Vec<(String, String)> = this
                 .client
                 .query(
-                    "SELECT 'table', c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                     WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname::text = ANY($2)
-                     UNION ALL
-                     SELECT 'function', p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                     WHERE n.nspname = $1 AND p.proname::text = ANY($3) ORDER BY 1, 2",
-                    &[
-                        &self.schema,
-                        &TABLES.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
-                        &FUNCTIONS.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
-                    ],
+                    "SELECT c.relname::text, c.relkind::text FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1",
+                    &[&rs],
                 )
-                .map_err(err("look for an earlier ripcord's objects"))?
+                .map_err(err("list ripcord's tables"))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            let funcs: Vec<String> = this
+                .client
+                .query(
+                    "SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                     WHERE n.nspname = $1",
+                    &[&rs],
+                )
+                .map_err(err("list ripcord's functions"))?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let rel = |n: &str, k: &str| rels.iter().any(|(a, b)| a == n && b == k);
+            let mut out = Vec::new();
+            if schema != Some(false) {
+                out.push(obj("schema", &rs, schema.is_some()));
+            }
+            for t in TABLES {
+                out.push(obj("table", t, rel(t, "r")));
+            }
+            out.push(obj(
+                "sequence",
+                "_ripcord_journal_seq_seq",
+                rel("_ripcord_journal_seq_seq", "S"),
+            ));
+            for i in ["_ripcord_journal_txid", "_ripcord_journal_tbl"] {
+                out.push(obj("index", i, rel(i, "i")));
+            }
+            for f in FUNCTIONS {
+                out.push(obj(
+                    "function",
+                    &format!("{f}()"),
+                    funcs.iter().any(|x| x == f),
+                ));
+            }
+            // An earlier ripcord kept its tables and functions in the connection's schema.
+            if this.schema != rs {
+                for r in this
+                    .client
+                    .query(
+                        "SELECT 'table', c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname::text = ANY($2)
+                         UNION ALL
+                         SELECT 'function', p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                         WHERE n.nspname = $1 AND p.proname::text = ANY($3) ORDER BY 1, 2",
+                        &[
+                            &this.schema,
+                            &TABLES.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+                            &FUNCTIONS.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+                        ],
+                    )
+                    .map_err(err("look for an earlier ripcord's objects"))?
+                {
+                    let (kind, name): (String, String) = (r.get(0), r.get(1));
+                    out.push(DbObject {
+                        kind: if kind == "table" { "table" } else { "function" },
+                        schema: Some(this.schema.clone()),
+                        name: if kind == "table" { name } else { format!("{name}()") },
+                        on: None,
+                        installed_by_prepare: false,
+                        present: true,
+                    });
+                }
+            }
+            // Triggers that call ripcord's functions, wherever they are; and any trigger named
+            // like ripcord's (one left by an older version in another schema).
+            for r in this
+                .client
+                .query(
+                    "SELECT DISTINCT g.tgname::text, tn.nspname::text, c.relname::text
+                     FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
+                     JOIN pg_namespace tn ON tn.oid = c.relnamespace
+                     JOIN pg_proc p ON p.oid = g.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
+                     WHERE NOT g.tgisinternal
+                       AND ((pn.nspname = $1 AND p.proname::text = ANY($2))
+                            OR g.tgname LIKE '\\_ripcord\\_cap\\_%' OR g.tgname LIKE '\\_ripcord\\_frz\\_%')
+                     ORDER BY 2, 3, 1",
+                    &[&rs, &FUNCTIONS.iter().map(|f| f.to_string()).collect::<Vec<_>>()],
+                )
+                .map_err(err("list ripcord's triggers"))?
             {
-                let (kind, name): (String, String) = (r.get(0), r.get(1));
+                let (name, schema, table): (String, String, String) = (r.get(0), r.get(1), r.get(2));
                 out.push(DbObject {
-                    kind: if kind == "table" { "table" } else { "function" },
-                    schema: Some(self.schema.clone()),
-                    name: if kind == "table" { name } else { format!("{name}()") },
-                    on: None,
+                    kind: "trigger",
+                    schema: Some(schema.clone()),
+                    name,
+                    on: Some(format!("{schema}.{table}")),
                     installed_by_prepare: false,
                     present: true,
                 });
             }
-        }
-        // Triggers that call ripcord's functions, wherever they are; and any trigger named
-        // like ripcord's (one left by an older version in another schema).
-        for r in self
-            .client
-            .query(
-                "SELECT DISTINCT g.tgname::text, tn.nspname::text, c.relname::text
-                 FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
-                 JOIN pg_namespace tn ON tn.oid = c.relnamespace
-                 JOIN pg_proc p ON p.oid = g.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
-                 WHERE NOT g.tgisinternal
-                   AND ((pn.nspname = $1 AND p.proname::text = ANY($2))
-                        OR g.tgname LIKE '\\_ripcord\\_cap\\_%' OR g.tgname LIKE '\\_ripcord\\_frz\\_%')
-                 ORDER BY 2, 3, 1",
-                &[&rs, &FUNCTIONS.iter().map(|f| f.to_string()).collect::<Vec<_>>()],
-            )
-            .map_err(err("list ripcord's triggers"))?
-        {
-            let (name, schema, table): (String, String, String) = (r.get(0), r.get(1), r.get(2));
-            out.push(DbObject {
-                kind: "trigger",
-                schema: Some(schema.clone()),
-                name,
-                on: Some(format!("{schema}.{table}")),
-                installed_by_prepare: false,
-                present: true,
-            });
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn uninstall(&mut self) -> EngineResult<Vec<DbObject>> {
-        let present: Vec<DbObject> = self
-            .ripcord_objects()?
-            .into_iter()
-            .filter(|o| o.present)
-            .collect();
-        let s = self.s();
-        let mut sql = String::new();
-        for o in present.iter().filter(|o| o.kind == "trigger") {
-            let (schema, table) =
-                o.on.as_deref()
-                    .and_then(|t| t.split_once('.'))
-                    .unwrap_or_default();
-            sql.push_str(&format!(
-                "DROP TRIGGER IF EXISTS {} ON {}.{};\n",
-                q(&o.name),
-                q(schema),
-                q(table)
-            ));
-        }
-        // Only ripcord's own objects, by name: never CASCADE, so an object someone else
-        // made to depend on them stops the uninstall instead of vanishing with it.
-        for o in present.iter().filter(|o| o.kind == "table") {
-            let schema = q(o.schema.as_deref().unwrap_or(&self.rs));
-            sql.push_str(&format!("DROP TABLE IF EXISTS {schema}.{};\n", q(&o.name)));
-        }
-        for o in present.iter().filter(|o| o.kind == "function") {
-            let schema = q(o.schema.as_deref().unwrap_or(&self.rs));
-            let name = o.name.trim_end_matches("()");
-            sql.push_str(&format!(
-                "DROP FUNCTION IF EXISTS {schema}.{}();\n",
-                q(name)
-            ));
-        }
-        if present.iter().any(|o| o.kind == "schema") {
-            // Only a schema ripcord created, and only when nothing else is in it.
-            sql.push_str(&format!(
-                "DO $do$ BEGIN
-                   IF obj_description((SELECT oid FROM pg_namespace WHERE nspname = {l}), 'pg_namespace') = {mark}
-                      AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {l})
-                      AND NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = {l})
-                      AND NOT EXISTS (SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = {l})
-                   THEN EXECUTE 'DROP SCHEMA {s}'; END IF; END $do$;",
-                l = lit(&self.rs),
-                mark = lit(SCHEMA_MARK),
-                s = s.replace('\'', "''")
-            ));
-        }
-        self.tx("BEGIN", Some(Origin::Ripcord), |c, _| {
-            c.batch_execute(&sql).map_err(err("uninstall ripcord"))
-        })?;
-        self.prepared = false;
-        Ok(present)
+        self.bounded("remove ripcord's objects", |this| {
+            let present: Vec<DbObject> = this
+                .ripcord_objects()?
+                .into_iter()
+                .filter(|o| o.present)
+                .collect();
+            let s = this.s();
+            let mut sql = String::new();
+            for o in present.iter().filter(|o| o.kind == "trigger") {
+                let (schema, table) =
+                    o.on.as_deref()
+                        .and_then(|t| t.split_once('.'))
+                        .unwrap_or_default();
+                sql.push_str(&format!(
+                    "DROP TRIGGER IF EXISTS {} ON {}.{};\n",
+                    q(&o.name),
+                    q(schema),
+                    q(table)
+                ));
+            }
+            // Only ripcord's own objects, by name: never CASCADE, so an object someone else
+            // made to depend on them stops the uninstall instead of vanishing with it.
+            for o in present.iter().filter(|o| o.kind == "table") {
+                let schema = q(o.schema.as_deref().unwrap_or(&this.rs));
+                sql.push_str(&format!("DROP TABLE IF EXISTS {schema}.{};\n", q(&o.name)));
+            }
+            for o in present.iter().filter(|o| o.kind == "function") {
+                let schema = q(o.schema.as_deref().unwrap_or(&this.rs));
+                let name = o.name.trim_end_matches("()");
+                sql.push_str(&format!(
+                    "DROP FUNCTION IF EXISTS {schema}.{}();\n",
+                    q(name)
+                ));
+            }
+            if present.iter().any(|o| o.kind == "schema") {
+                // Only a schema ripcord created, and only when nothing else is in it.
+                sql.push_str(&format!(
+                    "DO $do$ BEGIN
+                       IF obj_description((SELECT oid FROM pg_namespace WHERE nspname = {l}), 'pg_namespace') = {mark}
+                          AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {l})
+                          AND NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = {l})
+                          AND NOT EXISTS (SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = {l})
+                       THEN EXECUTE 'DROP SCHEMA {s}'; END IF; END $do$;",
+                    l = lit(&this.rs),
+                    mark = lit(SCHEMA_MARK),
+                    s = s.replace('\'', "''")
+                ));
+            }
+            this.tx("BEGIN", Some(Origin::Ripcord), |c, _| {
+                c.batch_execute(&sql).map_err(err("uninstall ripcord"))
+            })?;
+            this.prepared = false;
+            Ok(present)
+        })
     }
 
     fn list_tables(&mut self) -> EngineResult<Vec<String>> {
-        Ok(self
-            .client
-            .query(
-                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE n.nspname = $1 AND c.relkind = 'r' AND NOT c.relispartition
-                   AND c.relname NOT LIKE '\\_ripcord\\_%' ORDER BY 1",
-                &[&self.schema],
-            )
-            .map_err(err("list tables"))?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
+        self.bounded("list the tables", |this| {
+            Ok(this
+                .client
+                .query(
+                    "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1 AND c.relkind = 'r' AND NOT c.relispartition
+                       AND c.relname NOT LIKE '\\_ripcord\\_%' ORDER BY 1",
+                    &[&this.schema],
+                )
+                .map_err(err("list tables"))?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
     }
 
     fn table_schema(&mut self, table: &str) -> EngineResult<TableSchema> {
-        Ok(ddl::read_schema(&mut self.client, &self.schema, table)?.0)
+        self.bounded("read the table's definition", |this| {
+            Ok(ddl::read_schema(&mut this.client, &this.schema, table)?.0)
+        })
     }
 
     fn snapshot(
@@ -935,7 +1051,7 @@ impl Engine for PgEngine {
                     .get(0);
                 tracing::debug!(snapshot = %exported, "checkpoint snapshot exported");
                 let mark = match installed {
-                    true => journal_mark_in(c, schema.rs)?,
+                    true => journal_mark_in(c, schema.rs, Some(schema.statement_timeout))?,
                     false => JournalMark {
                         high: 0,
                         holes: Vec::new(),
@@ -1145,21 +1261,23 @@ impl Engine for PgEngine {
     }
 
     fn restore_done(&mut self, tag: &str) -> EngineResult<bool> {
-        if !self.is_installed()? {
-            return Ok(false);
-        }
-        let n: i64 = self
-            .client
-            .query_one(
-                &format!(
-                    "SELECT count(*) FROM {}._ripcord_restore WHERE tag = $1",
-                    self.s()
-                ),
-                &[&tag],
-            )
-            .map_err(err("restore state"))?
-            .get(0);
-        Ok(n > 0)
+        self.bounded("read the restore bookkeeping", |this| {
+            if !this.is_installed()? {
+                return Ok(false);
+            }
+            let n: i64 = this
+                .client
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FROM {}._ripcord_restore WHERE tag = $1",
+                        this.s()
+                    ),
+                    &[&tag],
+                )
+                .map_err(err("restore state"))?
+                .get(0);
+            Ok(n > 0)
+        })
     }
 
     fn capture_install(&mut self, tables: &[TableSchema]) -> EngineResult<()> {
@@ -1180,60 +1298,66 @@ impl Engine for PgEngine {
     }
 
     fn capture_remove(&mut self, tables: &[String]) -> EngineResult<()> {
-        self.write(Origin::Ripcord, |c, sch| {
-            for t in tables {
-                if ddl::table_oid(c, sch.user, t)?.is_some() {
-                    c.batch_execute(&format!(
-                        "DROP TRIGGER IF EXISTS {} ON {}",
-                        q(&format!("_ripcord_cap_{}", bare(t))),
-                        qn(t)
-                    ))
-                    .map_err(err(format!("drop capture on {t}")))?;
+        self.bounded("remove capture", |this| {
+            this.write(Origin::Ripcord, |c, sch| {
+                for t in tables {
+                    if ddl::table_oid(c, sch.user, t)?.is_some() {
+                        c.batch_execute(&format!(
+                            "DROP TRIGGER IF EXISTS {} ON {}",
+                            q(&format!("_ripcord_cap_{}", bare(t))),
+                            qn(t)
+                        ))
+                        .map_err(err(format!("drop capture on {t}")))?;
+                    }
                 }
-            }
-            Ok(())
+                Ok(())
+            })
         })
     }
 
     fn captured_tables(&mut self) -> EngineResult<Vec<String>> {
-        Ok(self
-            .client
-            .query(
-                // Named as the plan names them: bare in the default schema, qualified elsewhere.
-                "SELECT DISTINCT CASE WHEN n.nspname = $1 THEN c.relname::text
-                                      ELSE n.nspname || '.' || c.relname END FROM pg_trigger g
-                 JOIN pg_class c ON c.oid = g.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE g.tgname LIKE '\\_ripcord\\_cap\\_%' ORDER BY 1",
-                &[&self.schema],
-            )
-            .map_err(err("captured tables"))?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
+        self.bounded("list the captured tables", |this| {
+            Ok(this
+                .client
+                .query(
+                    // Named as the plan names them: bare in the default schema, qualified elsewhere.
+                    "SELECT DISTINCT CASE WHEN n.nspname = $1 THEN c.relname::text
+                                          ELSE n.nspname || '.' || c.relname END FROM pg_trigger g
+                     JOIN pg_class c ON c.oid = g.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE g.tgname LIKE '\\_ripcord\\_cap\\_%' ORDER BY 1",
+                    &[&this.schema],
+                )
+                .map_err(err("captured tables"))?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
     }
 
     /// Table oid, relfilenode (changes on TRUNCATE and rewrites) and the capture trigger's
     /// oid (kept by CREATE OR REPLACE TRIGGER, new after DROP/CREATE).
     fn capture_tokens(&mut self, tables: &[String]) -> EngineResult<Vec<Option<String>>> {
-        let mut out = Vec::with_capacity(tables.len());
-        for t in tables {
-            let row = self
-                .client
-                .query_opt(
-                    "SELECT c.oid::int8, c.relfilenode::int8, g.oid::int8 FROM pg_class c
-                     JOIN pg_namespace n ON n.oid = c.relnamespace
-                     JOIN pg_trigger g ON g.tgrelid = c.oid AND g.tgname = '_ripcord_cap_' || c.relname
-                         AND g.tgenabled <> 'D'
-                     WHERE n.nspname = $1 AND c.relname = $2",
-                    &[&split(&self.schema, t).0, &bare(t)],
-                )
-                .map_err(err(format!("capture token of {t}")))?;
-            out.push(row.map(|r| {
-                let (a, b, c): (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
-                format!("pg:{a}:{b}:{c}")
-            }));
-        }
-        Ok(out)
+        self.bounded("read the capture tokens", |this| {
+            let mut out = Vec::with_capacity(tables.len());
+            for t in tables {
+                let row = this
+                    .client
+                    .query_opt(
+                        "SELECT c.oid::int8, c.relfilenode::int8, g.oid::int8 FROM pg_class c
+                         JOIN pg_namespace n ON n.oid = c.relnamespace
+                         JOIN pg_trigger g ON g.tgrelid = c.oid AND g.tgname = '_ripcord_cap_' || c.relname
+                             AND g.tgenabled <> 'D'
+                         WHERE n.nspname = $1 AND c.relname = $2",
+                        &[&split(&this.schema, t).0, &bare(t)],
+                    )
+                    .map_err(err(format!("capture token of {t}")))?;
+                out.push(row.map(|r| {
+                    let (a, b, c): (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
+                    format!("pg:{a}:{b}:{c}")
+                }));
+            }
+            Ok(out)
+        })
     }
 
     fn mark_and_counts(
@@ -1245,7 +1369,7 @@ impl Engine for PgEngine {
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
             None,
             |c, sch| -> EngineResult<(JournalMark, Vec<u64>)> {
-                let mark = journal_mark_in(c, sch.rs)?;
+                let mark = journal_mark_in(c, sch.rs, Some(sch.statement_timeout))?;
                 let mut counts = Vec::with_capacity(tables.len());
                 for t in tables {
                     let n: i64 = c
@@ -1266,11 +1390,13 @@ impl Engine for PgEngine {
     }
 
     fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
-        // Nothing installed, nothing to prune; pruning never installs.
-        if !self.is_installed()? {
-            return Ok(Some(0));
-        }
-        crate::housekeeping::prune_journal(&mut self.client, &self.rs, keep).map(Some)
+        self.bounded("prune the journal", |this| {
+            // Nothing installed, nothing to prune; pruning never installs.
+            if !this.is_installed()? {
+                return Ok(Some(0));
+            }
+            crate::housekeeping::prune_journal(&mut this.client, &this.rs, keep).map(Some)
+        })
     }
 
     fn scratch_restore(
@@ -1297,8 +1423,10 @@ impl Engine for PgEngine {
     }
 
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {
-        self.need_installed()?;
-        journal_mark_in(&mut self.client, &self.rs)
+        self.bounded("read the journal mark", |this| {
+            this.need_installed()?;
+            journal_mark_in(&mut this.client, &this.rs, None)
+        })
     }
 
     /// Entries with `seq <= upto` the mark did not see: above `high`, in `holes`, or
@@ -1312,98 +1440,100 @@ impl Engine for PgEngine {
         upto: i64,
         tables: &[String],
     ) -> EngineResult<Vec<JournalEntry>> {
-        self.need_installed()?;
-        let holes: Vec<i64> = after.holes.clone();
-        let snap = after.snapshot.clone();
-        let high = after.high;
-        let mut all: Vec<JournalEntry> = self.tx(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-            None,
-            |c, sch| -> EngineResult<Vec<JournalEntry>> {
-                let s = q(sch.rs);
-                let mut out = Vec::new();
-                let filter = "j.tbl = $1 AND j.seq <= $2 AND (j.seq > $3 OR j.seq = ANY($4)
-                    OR ($5::text IS NOT NULL AND j.txid >= pg_snapshot_xmin($5::text::pg_snapshot)
-                        AND NOT pg_visible_in_snapshot(j.txid, $5::text::pg_snapshot)))";
-                let head = "j.seq, j.op::text, j.origin, \
-                    to_char(j.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), j.old_row, j.new_row";
-                for t in tables {
-                    let oid = ddl::table_oid(c, sch.user, t)?;
-                    let cols = match oid {
-                        Some(oid) => ddl::columns(c, oid)?,
-                        None => Vec::new(),
-                    };
-                    let params: [&(dyn ToSql + Sync); 5] = [t, &upto, &high, &holes, &snap];
-                    let typed_sql = (!cols.is_empty()).then(|| {
-                        let arr = |a: &str| {
-                            let items: Vec<String> = cols
-                                .iter()
-                                .map(|ci| text::text_expr(&format!("{a}.{}", q(&ci.name)), ci.base_oid))
-                                .collect();
-                            format!("ARRAY[{}]", items.join(", "))
+        self.bounded("read the journal", |this| {
+            this.need_installed()?;
+            let holes: Vec<i64> = after.holes.clone();
+            let snap = after.snapshot.clone();
+            let high = after.high;
+            let mut all: Vec<JournalEntry> = this.tx(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                None,
+                |c, sch| -> EngineResult<Vec<JournalEntry>> {
+                    let s = q(sch.rs);
+                    let mut out = Vec::new();
+                    let filter = "j.tbl = $1 AND j.seq <= $2 AND (j.seq > $3 OR j.seq = ANY($4)
+                        OR ($5::text IS NOT NULL AND j.txid >= pg_snapshot_xmin($5::text::pg_snapshot)
+                            AND NOT pg_visible_in_snapshot(j.txid, $5::text::pg_snapshot)))";
+                    let head = "j.seq, j.op::text, j.origin, \
+                        to_char(j.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), j.old_row, j.new_row";
+                    for t in tables {
+                        let oid = ddl::table_oid(c, sch.user, t)?;
+                        let cols = match oid {
+                            Some(oid) => ddl::columns(c, oid)?,
+                            None => Vec::new(),
                         };
-                        format!(
-                            "SELECT {head}, {}, {} FROM {s}._ripcord_journal j
-                             LEFT JOIN LATERAL json_populate_record(NULL::{qt}, j.old_row) o ON true
-                             LEFT JOIN LATERAL json_populate_record(NULL::{qt}, j.new_row) n ON true
-                             WHERE {filter} ORDER BY j.seq",
-                            arr("o"),
-                            arr("n"),
-                            qt = format!("{}.{}", q(split(sch.user, t).0), q(bare(t)))
-                        )
-                    });
-                    let plain_sql = format!(
-                        "SELECT {head} FROM {s}._ripcord_journal j WHERE {filter} ORDER BY j.seq"
-                    );
-                    let mut typed = true;
-                    let rows = match &typed_sql {
-                        Some(sql) => {
-                            c.batch_execute("SAVEPOINT ripcord_read").map_err(err("savepoint"))?;
-                            match c.query(sql.as_str(), &params) {
-                                Ok(r) => {
-                                    c.batch_execute("RELEASE ripcord_read").map_err(err("release"))?;
-                                    r
-                                }
-                                Err(e) if is_cancel(&e) => return Err(EngineError::Cancelled),
-                                Err(e) => {
-                                    tracing::warn!(table = %t, error = %describe(&e),
-                                        "journal images do not fit the table's current types; using their JSON values");
-                                    c.batch_execute("ROLLBACK TO SAVEPOINT ripcord_read; RELEASE ripcord_read")
-                                        .map_err(err("rollback to savepoint"))?;
-                                    typed = false;
-                                    c.query(plain_sql.as_str(), &params).map_err(err("read journal"))?
+                        let params: [&(dyn ToSql + Sync); 5] = [t, &upto, &high, &holes, &snap];
+                        let typed_sql = (!cols.is_empty()).then(|| {
+                            let arr = |a: &str| {
+                                let items: Vec<String> = cols
+                                    .iter()
+                                    .map(|ci| text::text_expr(&format!("{a}.{}", q(&ci.name)), ci.base_oid))
+                                    .collect();
+                                format!("ARRAY[{}]", items.join(", "))
+                            };
+                            format!(
+                                "SELECT {head}, {}, {} FROM {s}._ripcord_journal j
+                                 LEFT JOIN LATERAL json_populate_record(NULL::{qt}, j.old_row) o ON true
+                                 LEFT JOIN LATERAL json_populate_record(NULL::{qt}, j.new_row) n ON true
+                                 WHERE {filter} ORDER BY j.seq",
+                                arr("o"),
+                                arr("n"),
+                                qt = format!("{}.{}", q(split(sch.user, t).0), q(bare(t)))
+                            )
+                        });
+                        let plain_sql = format!(
+                            "SELECT {head} FROM {s}._ripcord_journal j WHERE {filter} ORDER BY j.seq"
+                        );
+                        let mut typed = true;
+                        let rows = match &typed_sql {
+                            Some(sql) => {
+                                c.batch_execute("SAVEPOINT ripcord_read").map_err(err("savepoint"))?;
+                                match c.query(sql.as_str(), &params) {
+                                    Ok(r) => {
+                                        c.batch_execute("RELEASE ripcord_read").map_err(err("release"))?;
+                                        r
+                                    }
+                                    Err(e) if is_cancel(&e) => return Err(EngineError::Cancelled),
+                                    Err(e) => {
+                                        tracing::warn!(table = %t, error = %describe(&e),
+                                            "journal images do not fit the table's current types; using their JSON values");
+                                        c.batch_execute("ROLLBACK TO SAVEPOINT ripcord_read; RELEASE ripcord_read")
+                                            .map_err(err("rollback to savepoint"))?;
+                                        typed = false;
+                                        c.query(plain_sql.as_str(), &params).map_err(err("read journal"))?
+                                    }
                                 }
                             }
+                            None => {
+                                typed = false;
+                                c.query(plain_sql.as_str(), &params).map_err(err("read journal"))?
+                            }
+                        };
+                        for r in rows {
+                            let seq: i64 = r.get(0);
+                            let op: String = r.get(1);
+                            let bad = |reason: String| EngineError::sql(format!("journal entry {seq}"), reason);
+                            let old_raw: Option<serde_json::Value> = r.get(4);
+                            let new_raw: Option<serde_json::Value> = r.get(5);
+                            let (old_t, new_t): (Option<TextRow>, Option<TextRow>) =
+                                if typed { (r.get(6), r.get(7)) } else { (None, None) };
+                            out.push(JournalEntry {
+                                seq,
+                                table: t.clone(),
+                                op: Op::from_code(&op).ok_or_else(|| bad(format!("unknown operation {op:?}")))?,
+                                old: image(old_raw, old_t, &cols).map_err(bad)?,
+                                new: image(new_raw, new_t, &cols).map_err(bad)?,
+                                origin: Origin::parse(r.get::<_, &str>(2)),
+                                at: r.get(3),
+                            });
                         }
-                        None => {
-                            typed = false;
-                            c.query(plain_sql.as_str(), &params).map_err(err("read journal"))?
-                        }
-                    };
-                    for r in rows {
-                        let seq: i64 = r.get(0);
-                        let op: String = r.get(1);
-                        let bad = |reason: String| EngineError::sql(format!("journal entry {seq}"), reason);
-                        let old_raw: Option<serde_json::Value> = r.get(4);
-                        let new_raw: Option<serde_json::Value> = r.get(5);
-                        let (old_t, new_t): (Option<TextRow>, Option<TextRow>) =
-                            if typed { (r.get(6), r.get(7)) } else { (None, None) };
-                        out.push(JournalEntry {
-                            seq,
-                            table: t.clone(),
-                            op: Op::from_code(&op).ok_or_else(|| bad(format!("unknown operation {op:?}")))?,
-                            old: image(old_raw, old_t, &cols).map_err(bad)?,
-                            new: image(new_raw, new_t, &cols).map_err(bad)?,
-                            origin: Origin::parse(r.get::<_, &str>(2)),
-                            at: r.get(3),
-                        });
                     }
-                }
-                Ok(out)
-            },
-        )?;
-        all.sort_by_key(|e| e.seq);
-        Ok(all)
+                    Ok(out)
+                },
+            )?;
+            all.sort_by_key(|e| e.seq);
+            Ok(all)
+        })
     }
 
     fn apply(
@@ -1435,39 +1565,43 @@ impl Engine for PgEngine {
     }
 
     fn replay_position(&mut self, tag: &str) -> EngineResult<Option<i64>> {
-        if !self.is_installed()? {
-            return Ok(None);
-        }
-        Ok(self
-            .client
-            .query_one(
-                &format!(
-                    "SELECT max(last_seq) FROM {}._ripcord_replay WHERE tag = $1",
-                    self.s()
-                ),
-                &[&tag],
-            )
-            .map_err(err("replay position"))?
-            .get(0))
+        self.bounded("read the replay position", |this| {
+            if !this.is_installed()? {
+                return Ok(None);
+            }
+            Ok(this
+                .client
+                .query_one(
+                    &format!(
+                        "SELECT max(last_seq) FROM {}._ripcord_replay WHERE tag = $1",
+                        this.s()
+                    ),
+                    &[&tag],
+                )
+                .map_err(err("replay position"))?
+                .get(0))
+        })
     }
 
     fn replay_log(&mut self, tag: &str) -> EngineResult<Vec<(i64, String)>> {
-        if !self.is_installed()? {
-            return Ok(Vec::new());
-        }
-        Ok(self
-            .client
-            .query(
-                &format!(
-                    "SELECT last_seq, note FROM {}._ripcord_replay WHERE tag = $1 ORDER BY last_seq",
-                    self.s()
-                ),
-                &[&tag],
-            )
-            .map_err(err("replay log"))?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect())
+        self.bounded("read the replay log", |this| {
+            if !this.is_installed()? {
+                return Ok(Vec::new());
+            }
+            Ok(this
+                .client
+                .query(
+                    &format!(
+                        "SELECT last_seq, note FROM {}._ripcord_replay WHERE tag = $1 ORDER BY last_seq",
+                        this.s()
+                    ),
+                    &[&tag],
+                )
+                .map_err(err("replay log"))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        })
     }
 
     fn eval_exprs(&mut self, exprs: &[String], input: &RowImage) -> EngineResult<Vec<Value>> {
@@ -1603,19 +1737,21 @@ impl Engine for PgEngine {
     }
 
     fn frozen_tables(&mut self) -> EngineResult<Vec<String>> {
-        if !self.is_installed()? {
-            return Ok(Vec::new());
-        }
-        Ok(self
-            .client
-            .query(
-                &format!("SELECT tbl FROM {}._ripcord_frozen ORDER BY tbl", self.s()),
-                &[],
-            )
-            .map_err(err("frozen tables"))?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
+        self.bounded("list the frozen tables", |this| {
+            if !this.is_installed()? {
+                return Ok(Vec::new());
+            }
+            Ok(this
+                .client
+                .query(
+                    &format!("SELECT tbl FROM {}._ripcord_frozen ORDER BY tbl", this.s()),
+                    &[],
+                )
+                .map_err(err("frozen tables"))?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
     }
 
     fn execute(&mut self, sql: &str, origin: Origin) -> EngineResult<()> {

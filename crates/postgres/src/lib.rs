@@ -90,8 +90,13 @@ pub(crate) fn describe(e: &postgres::Error) -> String {
     }
 }
 
+/// A cancel request (a stop); `statement_timeout` ends a statement with the same code and
+/// is not one.
 pub(crate) fn is_cancel(e: &postgres::Error) -> bool {
     e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED)
+        && !e
+            .as_db_error()
+            .is_some_and(|d| d.message().contains("statement timeout"))
 }
 
 pub(crate) fn map_err(context: String, e: postgres::Error) -> EngineError {

@@ -35,6 +35,13 @@ const TABLES: [&str; 6] = [
 
 pub struct SqliteEngine {
     conn: Connection,
+    /// How long a write waits for the file's write lock (the busy timeout), outside
+    /// ripcord's own bookkeeping: the plan's `lock_timeout`.
+    lock_timeout: std::time::Duration,
+    /// The busy timeout of ripcord's own bookkeeping (see [`SqliteEngine::bounded`]).
+    statement_timeout: std::time::Duration,
+    /// Inside [`SqliteEngine::bounded`].
+    bounding: bool,
 }
 
 fn q(ident: &str) -> String {
@@ -291,12 +298,56 @@ impl SqliteEngine {
     }
 
     pub fn from_connection(conn: Connection) -> EngineResult<Self> {
-        conn.busy_timeout(std::time::Duration::from_secs(30))
+        let lock_timeout = ripcord_core::plan::DEFAULT_LOCK_TIMEOUT;
+        conn.busy_timeout(lock_timeout)
             .map_err(err("busy_timeout"))?;
         // No `journal_mode = WAL` here: it is written into the file's header, and a
         // read-only command must leave the file as it found it (ARCHITECTURE.md invariant
         // 12). `prepare` switches to WAL; a read transaction is one snapshot in either mode.
-        Ok(SqliteEngine { conn })
+        Ok(SqliteEngine {
+            conn,
+            lock_timeout,
+            statement_timeout: ripcord_core::plan::DEFAULT_STATEMENT_TIMEOUT,
+            bounding: false,
+        })
+    }
+
+    /// Runs one of ripcord's own bookkeeping operations with the busy timeout at the
+    /// plan's `statement_timeout`, then back at `lock_timeout`. SQLite statements cannot
+    /// hang on a server; what can hold them is another connection's lock on the file, and
+    /// that wait ends with "`what` waited N s for the database file". Nothing is interrupted
+    /// once it runs: snapshots, restores and replays run as long as they need.
+    fn bounded<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Self) -> EngineResult<T>,
+    ) -> EngineResult<T> {
+        if self.bounding {
+            return f(self);
+        }
+        self.conn
+            .busy_timeout(self.statement_timeout)
+            .map_err(err("busy_timeout"))?;
+        self.bounding = true;
+        let r = f(self);
+        self.bounding = false;
+        let reset = self
+            .conn
+            .busy_timeout(self.lock_timeout)
+            .map_err(err("busy_timeout"));
+        match r {
+            Err(EngineError::Sql { context, reason }) if reason.contains("database is locked") => {
+                Err(EngineError::sql(
+                    what,
+                    format!(
+                        "{context} waited {} s for the database file, which another connection holds locked (statement_timeout, the bound on ripcord's own bookkeeping), and gave up. Finish that connection's transaction, or raise statement_timeout for this database in the plan",
+                        self.statement_timeout.as_secs_f64()
+                    ),
+                ))
+            }
+            Err(e) => Err(e),
+            Ok(v) => reset.map(|()| v),
+        }
     }
 
     fn has_table(&self, name: &str) -> EngineResult<bool> {
@@ -439,184 +490,206 @@ impl Engine for SqliteEngine {
         crate::KIND.types
     }
 
+    fn set_lock_timeout(&mut self, timeout: std::time::Duration) {
+        self.lock_timeout = timeout;
+        // The wait for the file's write lock: a freeze or a restore behind a writer.
+        let _ = self.conn.busy_timeout(timeout);
+    }
+
+    fn set_statement_timeout(&mut self, timeout: std::time::Duration) {
+        self.statement_timeout = timeout;
+    }
+
     fn prepare(&mut self) -> EngineResult<()> {
-        // The journal's AUTOINCREMENT makes SQLite add its own `sqlite_sequence`, which no
-        // statement can drop: remember whether it was there, so uninstall can take it away.
-        let seq_before = self.has_table("sqlite_sequence")?;
-        let first = !self.has_table("_ripcord_meta")?;
-        let mode_before: String = self
-            .conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .map_err(err("journal_mode"))?;
-        // WAL lets readers (a snapshot, a verify) run beside the business writers.
-        self.conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(err("journal_mode"))?;
-        self.conn
-            .execute_batch(
-                "CREATE TABLE IF NOT EXISTS _ripcord_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                 CREATE TABLE IF NOT EXISTS _ripcord_journal (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    tbl TEXT NOT NULL, op TEXT NOT NULL, old_row TEXT, new_row TEXT,
-                    origin TEXT NOT NULL,
-                    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
-                 CREATE TABLE IF NOT EXISTS _ripcord_ctl (id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL);
-                 INSERT OR IGNORE INTO _ripcord_ctl VALUES (1, 'business');
-                 CREATE TABLE IF NOT EXISTS _ripcord_frozen (tbl TEXT PRIMARY KEY, since TEXT NOT NULL);
-                 CREATE TABLE IF NOT EXISTS _ripcord_restore (tag TEXT PRIMARY KEY, at TEXT NOT NULL);
-                 CREATE TABLE IF NOT EXISTS _ripcord_replay (tag TEXT NOT NULL, last_seq INTEGER NOT NULL, note TEXT NOT NULL, PRIMARY KEY (tag, last_seq));",
-            )
-            .map_err(err("create ripcord tables"))?;
-        if first {
-            self.conn
-                .execute(
-                    "INSERT OR IGNORE INTO _ripcord_meta VALUES ('sqlite_sequence_before', ?1)",
-                    [if seq_before { "1" } else { "0" }],
+        self.bounded("install ripcord's objects", |this| {
+            // The journal's AUTOINCREMENT makes SQLite add its own `sqlite_sequence`, which no
+            // statement can drop: remember whether it was there, so uninstall can take it away.
+            let seq_before = this.has_table("sqlite_sequence")?;
+            let first = !this.has_table("_ripcord_meta")?;
+            let mode_before: String = this
+                .conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .map_err(err("journal_mode"))?;
+            // WAL lets readers (a snapshot, a verify) run beside the business writers.
+            this.conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .map_err(err("journal_mode"))?;
+            this.conn
+                .execute_batch(
+                    "CREATE TABLE IF NOT EXISTS _ripcord_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                     CREATE TABLE IF NOT EXISTS _ripcord_journal (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        tbl TEXT NOT NULL, op TEXT NOT NULL, old_row TEXT, new_row TEXT,
+                        origin TEXT NOT NULL,
+                        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+                     CREATE TABLE IF NOT EXISTS _ripcord_ctl (id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL);
+                     INSERT OR IGNORE INTO _ripcord_ctl VALUES (1, 'business');
+                     CREATE TABLE IF NOT EXISTS _ripcord_frozen (tbl TEXT PRIMARY KEY, since TEXT NOT NULL);
+                     CREATE TABLE IF NOT EXISTS _ripcord_restore (tag TEXT PRIMARY KEY, at TEXT NOT NULL);
+                     CREATE TABLE IF NOT EXISTS _ripcord_replay (tag TEXT NOT NULL, last_seq INTEGER NOT NULL, note TEXT NOT NULL, PRIMARY KEY (tag, last_seq));",
                 )
                 .map_err(err("create ripcord tables"))?;
-            // Uninstall sets it back, so the file's header is as before ripcord.
-            self.conn
-                .execute(
-                    "INSERT OR IGNORE INTO _ripcord_meta VALUES ('journal_mode_before', ?1)",
-                    [mode_before.to_ascii_lowercase()],
-                )
-                .map_err(err("create ripcord tables"))?;
-        }
-        Ok(())
+            if first {
+                this.conn
+                    .execute(
+                        "INSERT OR IGNORE INTO _ripcord_meta VALUES ('sqlite_sequence_before', ?1)",
+                        [if seq_before { "1" } else { "0" }],
+                    )
+                    .map_err(err("create ripcord tables"))?;
+                // Uninstall sets it back, so the file's header is as before ripcord.
+                this.conn
+                    .execute(
+                        "INSERT OR IGNORE INTO _ripcord_meta VALUES ('journal_mode_before', ?1)",
+                        [mode_before.to_ascii_lowercase()],
+                    )
+                    .map_err(err("create ripcord tables"))?;
+            }
+            Ok(())
+        })
     }
 
     fn installed(&mut self) -> EngineResult<bool> {
-        // `_ripcord_meta` is newer than the rest: a database installed before it is
-        // installed all the same (the next `prepare` adds it).
-        for t in TABLES.iter().filter(|t| **t != "_ripcord_meta") {
-            if !self.has_table(t)? {
-                return Ok(false);
+        self.bounded("look for ripcord's objects", |this| {
+            // `_ripcord_meta` is newer than the rest: a database installed before it is
+            // installed all the same (the next `prepare` adds it).
+            for t in TABLES.iter().filter(|t| **t != "_ripcord_meta") {
+                if !this.has_table(t)? {
+                    return Ok(false);
+                }
             }
-        }
-        Ok(true)
+            Ok(true)
+        })
     }
 
     fn ripcord_objects(&mut self) -> EngineResult<Vec<DbObject>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT type, name, tbl_name FROM sqlite_master WHERE name LIKE '\\_ripcord\\_%' ESCAPE '\\' ORDER BY type, tbl_name, name")
-            .map_err(err("ripcord's objects"))?;
-        let there = st
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(err("ripcord's objects"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err("ripcord's objects"))?;
-        let mut out: Vec<DbObject> = TABLES
-            .iter()
-            .map(|t| DbObject {
-                kind: "table",
-                schema: None,
-                name: t.to_string(),
-                on: None,
-                installed_by_prepare: true,
-                present: there.iter().any(|(k, n, _)| k == "table" && n == t),
-            })
-            .collect();
-        for (kind, name, on) in there {
-            let kind = match kind.as_str() {
-                "trigger" => "trigger",
-                "index" => "index",
-                "table" if !TABLES.contains(&name.as_str()) => "table",
-                _ => continue,
-            };
-            out.push(DbObject {
-                kind,
-                schema: None,
-                on: (kind == "trigger").then_some(on),
-                name,
-                installed_by_prepare: false,
-                present: true,
-            });
-        }
-        Ok(out)
+        self.bounded("list ripcord's objects", |this| {
+            let mut st = this
+                .conn
+                .prepare("SELECT type, name, tbl_name FROM sqlite_master WHERE name LIKE '\\_ripcord\\_%' ESCAPE '\\' ORDER BY type, tbl_name, name")
+                .map_err(err("ripcord's objects"))?;
+            let there = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(err("ripcord's objects"))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err("ripcord's objects"))?;
+            let mut out: Vec<DbObject> = TABLES
+                .iter()
+                .map(|t| DbObject {
+                    kind: "table",
+                    schema: None,
+                    name: t.to_string(),
+                    on: None,
+                    installed_by_prepare: true,
+                    present: there.iter().any(|(k, n, _)| k == "table" && n == t),
+                })
+                .collect();
+            for (kind, name, on) in there {
+                let kind = match kind.as_str() {
+                    "trigger" => "trigger",
+                    "index" => "index",
+                    "table" if !TABLES.contains(&name.as_str()) => "table",
+                    _ => continue,
+                };
+                out.push(DbObject {
+                    kind,
+                    schema: None,
+                    on: (kind == "trigger").then_some(on),
+                    name,
+                    installed_by_prepare: false,
+                    present: true,
+                });
+            }
+            Ok(out)
+        })
     }
 
     fn uninstall(&mut self) -> EngineResult<Vec<DbObject>> {
-        let present: Vec<DbObject> = self
-            .ripcord_objects()?
-            .into_iter()
-            .filter(|o| o.present)
-            .collect();
-        let meta = |key: &str| -> EngineResult<Option<String>> {
-            if !self.has_table("_ripcord_meta")? {
-                return Ok(None);
-            }
-            self.conn
-                .query_row(
-                    "SELECT value FROM _ripcord_meta WHERE key = ?1",
-                    [key],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(err("uninstall ripcord"))
-        };
-        let seq_before = meta("sqlite_sequence_before")?;
-        let mode_before = meta("journal_mode_before")?;
-        let tx = self.conn.transaction().map_err(err("uninstall ripcord"))?;
-        for o in present.iter().filter(|o| o.kind == "trigger") {
-            tx.execute_batch(&format!("DROP TRIGGER IF EXISTS {}", q(&o.name)))
-                .map_err(err("uninstall ripcord"))?;
-        }
-        for o in present.iter().filter(|o| o.kind == "table") {
-            tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", q(&o.name)))
-                .map_err(err("uninstall ripcord"))?;
-        }
-        tx.commit().map_err(err("uninstall ripcord"))?;
-        // `sqlite_sequence` cannot be dropped; when ripcord's journal brought it and no
-        // other table uses it, take its entry out of the schema and rebuild the file.
-        if seq_before.as_deref() == Some("0") && self.has_table("sqlite_sequence")? {
-            let used: i64 = self
-                .conn
-                .query_row("SELECT count(*) FROM sqlite_sequence", [], |r| r.get(0))
-                .map_err(err("uninstall ripcord"))?;
-            if used == 0 {
-                self.conn
-                    .execute_batch(
-                        "PRAGMA writable_schema = ON;
-                         DELETE FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence';
-                         PRAGMA writable_schema = OFF;
-                         VACUUM;",
+        self.bounded("remove ripcord's objects", |this| {
+            let present: Vec<DbObject> = this
+                .ripcord_objects()?
+                .into_iter()
+                .filter(|o| o.present)
+                .collect();
+            let meta = |key: &str| -> EngineResult<Option<String>> {
+                if !this.has_table("_ripcord_meta")? {
+                    return Ok(None);
+                }
+                this.conn
+                    .query_row(
+                        "SELECT value FROM _ripcord_meta WHERE key = ?1",
+                        [key],
+                        |r| r.get(0),
                     )
-                    .map_err(err("remove sqlite_sequence"))?;
+                    .optional()
+                    .map_err(err("uninstall ripcord"))
+            };
+            let seq_before = meta("sqlite_sequence_before")?;
+            let mode_before = meta("journal_mode_before")?;
+            let tx = this.conn.transaction().map_err(err("uninstall ripcord"))?;
+            for o in present.iter().filter(|o| o.kind == "trigger") {
+                tx.execute_batch(&format!("DROP TRIGGER IF EXISTS {}", q(&o.name)))
+                    .map_err(err("uninstall ripcord"))?;
             }
-        }
-        // Leave WAL only when ripcord put the file in it (the mode lives in its header).
-        if let Some(mode) = mode_before
-            .filter(|m| ["delete", "truncate", "persist", "memory", "off"].contains(&m.as_str()))
-        {
-            self.conn
-                .pragma_update(None, "journal_mode", &mode)
-                .map_err(err(format!("set journal_mode back to {mode}")))?;
-        }
-        Ok(present)
+            for o in present.iter().filter(|o| o.kind == "table") {
+                tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", q(&o.name)))
+                    .map_err(err("uninstall ripcord"))?;
+            }
+            tx.commit().map_err(err("uninstall ripcord"))?;
+            // `sqlite_sequence` cannot be dropped; when ripcord's journal brought it and no
+            // other table uses it, take its entry out of the schema and rebuild the file.
+            if seq_before.as_deref() == Some("0") && this.has_table("sqlite_sequence")? {
+                let used: i64 = this
+                    .conn
+                    .query_row("SELECT count(*) FROM sqlite_sequence", [], |r| r.get(0))
+                    .map_err(err("uninstall ripcord"))?;
+                if used == 0 {
+                    this.conn
+                        .execute_batch(
+                            "PRAGMA writable_schema = ON;
+                             DELETE FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence';
+                             PRAGMA writable_schema = OFF;
+                             VACUUM;",
+                        )
+                        .map_err(err("remove sqlite_sequence"))?;
+                }
+            }
+            // Leave WAL only when ripcord put the file in it (the mode lives in its header).
+            if let Some(mode) = mode_before
+                .filter(|m| ["delete", "truncate", "persist", "memory", "off"].contains(&m.as_str()))
+            {
+                this.conn
+                    .pragma_update(None, "journal_mode", &mode)
+                    .map_err(err(format!("set journal_mode back to {mode}")))?;
+            }
+            Ok(present)
+        })
     }
 
     fn list_tables(&mut self) -> EngineResult<Vec<String>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_ripcord\\_%' ESCAPE '\\' ORDER BY name")
-            .map_err(err("list tables"))?;
-        let names = st
-            .query_map([], |r| r.get(0))
-            .map_err(err("list tables"))?
-            .collect::<Result<Vec<String>, _>>()
-            .map_err(err("list tables"))?;
-        Ok(names)
+        self.bounded("list the tables", |this| {
+            let mut st = this
+                .conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_ripcord\\_%' ESCAPE '\\' ORDER BY name")
+                .map_err(err("list tables"))?;
+            let names = st
+                .query_map([], |r| r.get(0))
+                .map_err(err("list tables"))?
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(err("list tables"))?;
+            Ok(names)
+        })
     }
 
     fn table_schema(&mut self, table: &str) -> EngineResult<TableSchema> {
-        read_schema(&self.conn, table)
+        self.bounded("read the table's definition", |this| {
+            read_schema(&this.conn, table)
+        })
     }
 
     fn snapshot(
@@ -760,18 +833,20 @@ impl Engine for SqliteEngine {
     }
 
     fn restore_done(&mut self, tag: &str) -> EngineResult<bool> {
-        if !self.has_table("_ripcord_restore")? {
-            return Ok(false);
-        }
-        let n: i64 = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM _ripcord_restore WHERE tag = ?1",
-                [tag],
-                |r| r.get(0),
-            )
-            .map_err(err("restore state"))?;
-        Ok(n > 0)
+        self.bounded("read the restore bookkeeping", |this| {
+            if !this.has_table("_ripcord_restore")? {
+                return Ok(false);
+            }
+            let n: i64 = this
+                .conn
+                .query_row(
+                    "SELECT COUNT(*) FROM _ripcord_restore WHERE tag = ?1",
+                    [tag],
+                    |r| r.get(0),
+                )
+                .map_err(err("restore state"))?;
+            Ok(n > 0)
+        })
     }
 
     fn capture_install(&mut self, tables: &[TableSchema]) -> EngineResult<()> {
@@ -792,50 +867,56 @@ impl Engine for SqliteEngine {
     }
 
     fn capture_remove(&mut self, tables: &[String]) -> EngineResult<()> {
-        self.write(Origin::Ripcord, |c| {
-            for t in tables {
-                for s in ["i", "u", "d"] {
-                    c.execute_batch(&format!(
-                        "DROP TRIGGER IF EXISTS {}",
-                        q(&format!("_ripcord_cap_{t}_{s}"))
-                    ))
-                    .map_err(err("drop capture"))?;
+        self.bounded("remove capture", |this| {
+            this.write(Origin::Ripcord, |c| {
+                for t in tables {
+                    for s in ["i", "u", "d"] {
+                        c.execute_batch(&format!(
+                            "DROP TRIGGER IF EXISTS {}",
+                            q(&format!("_ripcord_cap_{t}_{s}"))
+                        ))
+                        .map_err(err("drop capture"))?;
+                    }
                 }
-            }
-            Ok(())
+                Ok(())
+            })
         })
     }
 
     fn captured_tables(&mut self) -> EngineResult<Vec<String>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '\\_ripcord\\_cap\\_%' ESCAPE '\\' ORDER BY tbl_name")
-            .map_err(err("captured tables"))?;
-        let v = st
-            .query_map([], |r| r.get(0))
-            .map_err(err("captured tables"))?
-            .collect::<Result<Vec<String>, _>>()
-            .map_err(err("captured tables"))?;
-        Ok(v)
+        self.bounded("list the captured tables", |this| {
+            let mut st = this
+                .conn
+                .prepare("SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '\\_ripcord\\_cap\\_%' ESCAPE '\\' ORDER BY tbl_name")
+                .map_err(err("captured tables"))?;
+            let v = st
+                .query_map([], |r| r.get(0))
+                .map_err(err("captured tables"))?
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(err("captured tables"))?;
+            Ok(v)
+        })
     }
 
     /// The capture triggers' text (with their arming epoch): it changes when capture is
     /// re-armed or its columns change; the table cannot be rewritten without dropping the
     /// triggers (then there is no token).
     fn capture_tokens(&mut self, tables: &[String]) -> EngineResult<Vec<Option<String>>> {
-        tables
-            .iter()
-            .map(|t| {
-                Ok(capture_triggers(&self.conn, t)?.map(|sqls| {
-                    let mut h = blake3::Hasher::new();
-                    for s in &sqls {
-                        h.update(s.as_bytes());
-                        h.update(&[0]);
-                    }
-                    format!("sqlite:{}", &h.finalize().to_hex()[..32])
-                }))
-            })
-            .collect()
+        self.bounded("read the capture tokens", |this| {
+            tables
+                .iter()
+                .map(|t| {
+                    Ok(capture_triggers(&this.conn, t)?.map(|sqls| {
+                        let mut h = blake3::Hasher::new();
+                        for s in &sqls {
+                            h.update(s.as_bytes());
+                            h.update(&[0]);
+                        }
+                        format!("sqlite:{}", &h.finalize().to_hex()[..32])
+                    }))
+                })
+                .collect()
+        })
     }
 
     fn mark_and_counts(
@@ -850,11 +931,13 @@ impl Engine for SqliteEngine {
     }
 
     fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
-        // Nothing installed, nothing to prune; pruning never installs.
-        if !self.has_table("_ripcord_journal")? {
-            return Ok(Some(0));
-        }
-        self.hk_prune_journal(keep).map(Some)
+        self.bounded("prune the journal", |this| {
+            // Nothing installed, nothing to prune; pruning never installs.
+            if !this.has_table("_ripcord_journal")? {
+                return Ok(Some(0));
+            }
+            this.hk_prune_journal(keep).map(Some)
+        })
     }
 
     fn scratch_restore(
@@ -880,21 +963,23 @@ impl Engine for SqliteEngine {
     }
 
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {
-        if !self.has_table("_ripcord_journal")? {
-            return Err(EngineError::NotInstalled);
-        }
-        let high = self
-            .conn
-            .query_row(
-                "SELECT COALESCE(MAX(seq), 0) FROM _ripcord_journal",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(err("journal mark"))?;
-        Ok(JournalMark {
-            high,
-            holes: Vec::new(),
-            snapshot: None,
+        self.bounded("read the journal mark", |this| {
+            if !this.has_table("_ripcord_journal")? {
+                return Err(EngineError::NotInstalled);
+            }
+            let high = this
+                .conn
+                .query_row(
+                    "SELECT COALESCE(MAX(seq), 0) FROM _ripcord_journal",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(err("journal mark"))?;
+            Ok(JournalMark {
+                high,
+                holes: Vec::new(),
+                snapshot: None,
+            })
         })
     }
 
@@ -904,61 +989,63 @@ impl Engine for SqliteEngine {
         upto: i64,
         tables: &[String],
     ) -> EngineResult<Vec<JournalEntry>> {
-        if !self.has_table("_ripcord_journal")? {
-            return Err(EngineError::NotInstalled);
-        }
-        let lo = after
-            .holes
-            .first()
-            .map(|h| (h - 1).min(after.high))
-            .unwrap_or(after.high);
-        let marks: Vec<String> = (0..tables.len()).map(|i| format!("?{}", i + 3)).collect();
-        let sql = format!(
-            "SELECT seq, tbl, op, old_row, new_row, origin, at FROM _ripcord_journal WHERE seq > ?1 AND seq <= ?2 AND tbl IN ({}) ORDER BY seq",
-            if marks.is_empty() {
-                "NULL".to_string()
-            } else {
-                marks.join(", ")
+        self.bounded("read the journal", |this| {
+            if !this.has_table("_ripcord_journal")? {
+                return Err(EngineError::NotInstalled);
             }
-        );
-        let mut st = self.conn.prepare(&sql).map_err(err("read journal"))?;
-        let mut params: Vec<rusqlite::types::Value> = vec![lo.into(), upto.into()];
-        params.extend(
-            tables
-                .iter()
-                .map(|t| rusqlite::types::Value::Text(t.clone())),
-        );
-        let rows = st
-            .query_map(params_from_iter(params), |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
-            })
-            .map_err(err("read journal"))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (seq, table, op, old, new, origin, at) = r.map_err(err("read journal"))?;
-            if !after.is_after(seq) {
-                continue;
+            let lo = after
+                .holes
+                .first()
+                .map(|h| (h - 1).min(after.high))
+                .unwrap_or(after.high);
+            let marks: Vec<String> = (0..tables.len()).map(|i| format!("?{}", i + 3)).collect();
+            let sql = format!(
+                "SELECT seq, tbl, op, old_row, new_row, origin, at FROM _ripcord_journal WHERE seq > ?1 AND seq <= ?2 AND tbl IN ({}) ORDER BY seq",
+                if marks.is_empty() {
+                    "NULL".to_string()
+                } else {
+                    marks.join(", ")
+                }
+            );
+            let mut st = this.conn.prepare(&sql).map_err(err("read journal"))?;
+            let mut params: Vec<rusqlite::types::Value> = vec![lo.into(), upto.into()];
+            params.extend(
+                tables
+                    .iter()
+                    .map(|t| rusqlite::types::Value::Text(t.clone())),
+            );
+            let rows = st
+                .query_map(params_from_iter(params), |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                })
+                .map_err(err("read journal"))?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (seq, table, op, old, new, origin, at) = r.map_err(err("read journal"))?;
+                if !after.is_after(seq) {
+                    continue;
+                }
+                let bad = |reason: String| EngineError::sql(format!("journal entry {seq}"), reason);
+                out.push(JournalEntry {
+                    seq,
+                    op: Op::from_code(&op).ok_or_else(|| bad(format!("unknown operation {op:?}")))?,
+                    old: decode_image(old).map_err(bad)?,
+                    new: decode_image(new).map_err(bad)?,
+                    origin: Origin::parse(&origin),
+                    table,
+                    at,
+                });
             }
-            let bad = |reason: String| EngineError::sql(format!("journal entry {seq}"), reason);
-            out.push(JournalEntry {
-                seq,
-                op: Op::from_code(&op).ok_or_else(|| bad(format!("unknown operation {op:?}")))?,
-                old: decode_image(old).map_err(bad)?,
-                new: decode_image(new).map_err(bad)?,
-                origin: Origin::parse(&origin),
-                table,
-                at,
-            });
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn apply(
@@ -997,32 +1084,38 @@ impl Engine for SqliteEngine {
     }
 
     fn replay_position(&mut self, tag: &str) -> EngineResult<Option<i64>> {
-        if !self.has_table("_ripcord_replay")? {
-            return Ok(None);
-        }
-        self.conn
-            .query_row(
-                "SELECT MAX(last_seq) FROM _ripcord_replay WHERE tag = ?1",
-                [tag],
-                |r| r.get(0),
-            )
-            .map_err(err("replay position"))
+        self.bounded("read the replay position", |this| {
+            if !this.has_table("_ripcord_replay")? {
+                return Ok(None);
+            }
+            this.conn
+                .query_row(
+                    "SELECT MAX(last_seq) FROM _ripcord_replay WHERE tag = ?1",
+                    [tag],
+                    |r| r.get(0),
+                )
+                .map_err(err("replay position"))
+        })
     }
 
     fn replay_log(&mut self, tag: &str) -> EngineResult<Vec<(i64, String)>> {
-        if !self.has_table("_ripcord_replay")? {
-            return Ok(Vec::new());
-        }
-        let mut st = self
-            .conn
-            .prepare("SELECT last_seq, note FROM _ripcord_replay WHERE tag = ?1 ORDER BY last_seq")
-            .map_err(err("replay log"))?;
-        let v = st
-            .query_map([tag], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(err("replay log"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err("replay log"))?;
-        Ok(v)
+        self.bounded("read the replay log", |this| {
+            if !this.has_table("_ripcord_replay")? {
+                return Ok(Vec::new());
+            }
+            let mut st = this
+                .conn
+                .prepare(
+                    "SELECT last_seq, note FROM _ripcord_replay WHERE tag = ?1 ORDER BY last_seq",
+                )
+                .map_err(err("replay log"))?;
+            let v = st
+                .query_map([tag], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(err("replay log"))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err("replay log"))?;
+            Ok(v)
+        })
     }
 
     fn eval_exprs(&mut self, exprs: &[String], input: &RowImage) -> EngineResult<Vec<Value>> {
@@ -1063,36 +1156,40 @@ impl Engine for SqliteEngine {
     }
 
     fn unfreeze(&mut self, tables: &[String]) -> EngineResult<()> {
-        self.write(Origin::Ripcord, |c| {
-            for t in tables {
-                for s in ["i", "u", "d"] {
-                    c.execute_batch(&format!(
-                        "DROP TRIGGER IF EXISTS {}",
-                        q(&format!("_ripcord_frz_{t}_{s}"))
-                    ))
-                    .map_err(err("unfreeze"))?;
+        self.bounded("unfreeze", |this| {
+            this.write(Origin::Ripcord, |c| {
+                for t in tables {
+                    for s in ["i", "u", "d"] {
+                        c.execute_batch(&format!(
+                            "DROP TRIGGER IF EXISTS {}",
+                            q(&format!("_ripcord_frz_{t}_{s}"))
+                        ))
+                        .map_err(err("unfreeze"))?;
+                    }
+                    c.execute("DELETE FROM _ripcord_frozen WHERE tbl = ?1", [t])
+                        .map_err(err("unfreeze"))?;
                 }
-                c.execute("DELETE FROM _ripcord_frozen WHERE tbl = ?1", [t])
-                    .map_err(err("unfreeze"))?;
-            }
-            Ok(())
+                Ok(())
+            })
         })
     }
 
     fn frozen_tables(&mut self) -> EngineResult<Vec<String>> {
-        if !self.has_table("_ripcord_frozen")? {
-            return Ok(Vec::new());
-        }
-        let mut st = self
-            .conn
-            .prepare("SELECT tbl FROM _ripcord_frozen ORDER BY tbl")
-            .map_err(err("frozen"))?;
-        let v = st
-            .query_map([], |r| r.get(0))
-            .map_err(err("frozen"))?
-            .collect::<Result<Vec<String>, _>>()
-            .map_err(err("frozen"))?;
-        Ok(v)
+        self.bounded("list the frozen tables", |this| {
+            if !this.has_table("_ripcord_frozen")? {
+                return Ok(Vec::new());
+            }
+            let mut st = this
+                .conn
+                .prepare("SELECT tbl FROM _ripcord_frozen ORDER BY tbl")
+                .map_err(err("frozen"))?;
+            let v = st
+                .query_map([], |r| r.get(0))
+                .map_err(err("frozen"))?
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(err("frozen"))?;
+            Ok(v)
+        })
     }
 
     fn execute(&mut self, sql: &str, origin: Origin) -> EngineResult<()> {

@@ -39,7 +39,7 @@ impl MyEngine {
     ) -> EngineResult<(JournalMark, Vec<u64>)> {
         self.begin_snapshot()?;
         let r = (|| {
-            let mark = self.mark_in_snapshot()?;
+            let mark = self.bounded("read the journal mark", |me| me.mark_in_snapshot())?;
             let mut counts = Vec::with_capacity(tables.len());
             for t in tables {
                 let n = self
