@@ -358,7 +358,7 @@ impl MyEngine {
         };
         let f = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
         let plugin = which == "held by";
-        let held = match rows {
+        match rows {
             Ok(r) if r.is_empty() && plugin => {
                 "no session holds a lock on them any more; try again".to_string()
             }
@@ -391,8 +391,7 @@ impl MyEngine {
                     .join("; ")
             ),
             Err(q) => format!("could not list the holders: {q}"),
-        };
-        held
+        }
     }
 
     /// Runs one of ripcord's own bookkeeping operations with the session's

@@ -196,7 +196,7 @@ impl PgEngine {
             "SELECT DISTINCT a.pid, coalesce(a.usename, ''), coalesce(a.application_name, ''),                  coalesce(host(a.client_addr), 'local socket'),                  coalesce(extract(epoch FROM now() - a.xact_start)::bigint, 0),                  coalesce(a.state, ''), left(coalesce(a.query, ''), 200), l.mode, c.relname::text              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid              JOIN pg_class c ON c.oid = l.relation              WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_backend_pid()                AND l.relation IN (SELECT to_regclass(x) FROM unnest($1::text[]) x)              ORDER BY 1",
             &[&names],
         );
-        let held = match holders {
+        match holders {
             Ok(rows) if rows.is_empty() => {
                 "no session holds a lock on them any more; try again".to_string()
             }
@@ -224,8 +224,7 @@ impl PgEngine {
                 .collect::<Vec<_>>()
                 .join("; "),
             Err(q) => format!("could not list the holders: {}", describe(&q)),
-        };
-        held
+        }
     }
 
     /// A lock timeout on `tables` made into a sentence naming the sessions holding locks on
