@@ -146,17 +146,15 @@ fn status(ctx: &mut Ctx, json: bool) -> Result<i32> {
         return Ok(exit::OK);
     }
     print_overview(&overview);
-    let text = |v: &Option<serde_json::Value>| {
-        v.as_ref()
-            .and_then(|x| x.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
     println!(
         "level {}{}",
         s.level.to_uppercase(),
         if s.live {
-            format!(" (live, {} {})", text(&s.mode), text(&s.updated_at))
+            format!(
+                " (live, {} {})",
+                s.mode.as_deref().unwrap_or_default(),
+                s.updated_at.as_deref().unwrap_or_default()
+            )
         } else {
             " (no guard running; last known)".into()
         }
@@ -168,47 +166,44 @@ fn status(ctx: &mut Ctx, json: bool) -> Result<i32> {
         );
     }
     // A plan without probes or rules has no guard tables to show.
-    if !s.probes().is_empty() {
+    if !s.probes.is_empty() {
         let mut t = table();
         t.set_header(["probe", "tier", "last", "baseline median / p95", "trend"]);
-        for p in s.probes() {
-            let last = &p["last"];
-            let last = match last["outcome"].as_str() {
-                Some("measured") => format!(
-                    "{} {}",
-                    last["value"],
-                    if last["ok"] == true { "ok" } else { "NOT OK" }
-                ),
-                Some(_) => format!(
-                    "could not measure: {}",
-                    last["reason"].as_str().unwrap_or("")
-                ),
+        for p in &s.probes {
+            use ripcord_core::status::ProbeOutcome;
+            let last = match p.last.as_ref().map(|l| &l.outcome) {
+                Some(ProbeOutcome::Measured { value, ok, .. }) => {
+                    format!("{value} {}", if *ok { "ok" } else { "NOT OK" })
+                }
+                Some(ProbeOutcome::Unmeasured { reason }) => format!("could not measure: {reason}"),
                 None => "—".into(),
             };
-            let base = if p["baseline"].is_object() {
-                format!("{} / {}", p["baseline"]["median"], p["baseline"]["p95"])
-            } else {
-                "none".into()
+            let base = match &p.baseline {
+                Some(b) => format!("{} / {}", b.median, b.p95),
+                None => "none".into(),
             };
             t.add_row([
-                p["name"].as_str().unwrap_or("").to_string(),
-                p["tier"].as_str().unwrap_or("").to_string(),
+                p.name.clone(),
+                p.tier.name().to_string(),
                 last,
                 base,
-                p["trend"]["message"].as_str().unwrap_or("").to_string(),
+                p.trend
+                    .as_ref()
+                    .map(|t| t.message.clone())
+                    .unwrap_or_default(),
             ]);
         }
         println!("{t}");
     }
-    if !s.rules().is_empty() {
+    if !s.rules.is_empty() {
         let mut r = table();
         r.set_header(["rule", "level", "status", "detail"]);
-        for x in s.rules() {
+        for x in &s.rules {
             r.add_row([
-                x["name"].as_str().unwrap_or("").to_string(),
-                x["level"].as_str().unwrap_or("").to_string(),
-                x["status"].as_str().unwrap_or("").to_string(),
-                x["detail"].as_str().unwrap_or("").to_string(),
+                x.name.clone(),
+                x.level.name().to_string(),
+                x.status.name().to_string(),
+                x.detail.clone(),
             ]);
         }
         println!("{r}");

@@ -34,7 +34,7 @@ pub struct RunOutcome {
 }
 
 /// Where a stop came from.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StopSource {
     Rule {

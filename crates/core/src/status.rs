@@ -175,3 +175,144 @@ pub fn overview(ctx: &mut Ctx, now: chrono::DateTime<chrono::Utc>) -> Result<Ove
         newest_checkpoint,
     })
 }
+
+/// The guard's last snapshot: written by the running monitor (`ripcord run`/`watch`) into
+/// the state store a few times a second and read by `ripcord status`, maybe in another
+/// process. Its fields are `ripcord status --json`'s (docs/guard.md); `schema` changes
+/// when they do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GuardSnapshot {
+    pub schema: u32,
+    pub updated_at: String,
+    /// Wall-clock milliseconds of `updated_at`, to judge whether the guard is alive.
+    pub updated_ms: i64,
+    pub pid: u32,
+    pub host: String,
+    /// `run` or `watch`.
+    pub mode: String,
+    pub run: String,
+    pub level: crate::plan::Level,
+    pub stopping: Option<StopView>,
+    pub rules: Vec<RuleView>,
+    pub probes: Vec<ProbeView>,
+}
+
+/// The version of [`GuardSnapshot`]'s fields.
+pub const GUARD_SNAPSHOT_SCHEMA: u32 = 1;
+
+/// A stop the guard was asked for and is acting on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StopView {
+    pub source: crate::run::StopSource,
+    pub reason: String,
+    pub scenario: Option<String>,
+}
+
+/// Where a rule stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleStatus {
+    Pending,
+    Ok,
+    /// Breaching, not yet for long enough.
+    Breaching,
+    Firing,
+    CouldNotMeasure,
+    Inconclusive,
+}
+
+impl RuleStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleStatus::Pending => "pending",
+            RuleStatus::Ok => "ok",
+            RuleStatus::Breaching => "breaching",
+            RuleStatus::Firing => "firing",
+            RuleStatus::CouldNotMeasure => "could_not_measure",
+            RuleStatus::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// One rule in the guard's snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RuleView {
+    pub name: String,
+    pub level: crate::plan::Level,
+    pub status: RuleStatus,
+    /// Wall-clock ms of the first breaching sample of the current streak.
+    pub breach_since_ms: Option<i64>,
+    /// Breaching samples seen in all.
+    pub failures: u32,
+    pub consecutive_errors: u32,
+    pub inconclusive: u32,
+    pub detail: String,
+}
+
+/// What one measurement of a probe gave.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ProbeOutcome {
+    /// `ok` is the probe's own verdict: an expected HTTP status (and body), exit code 0,
+    /// a non-zero SQL value, a number from Prometheus.
+    Measured {
+        value: f64,
+        ok: bool,
+        detail: String,
+    },
+    Unmeasured {
+        reason: String,
+    },
+}
+
+/// One measurement of a probe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeSample {
+    pub probe: String,
+    pub at_ms: i64,
+    #[serde(flatten)]
+    pub outcome: ProbeOutcome,
+}
+
+impl ProbeSample {
+    pub fn value(&self) -> Option<f64> {
+        match &self.outcome {
+            ProbeOutcome::Measured { value, .. } => Some(*value),
+            ProbeOutcome::Unmeasured { .. } => None,
+        }
+    }
+    pub fn ok(&self) -> bool {
+        matches!(self.outcome, ProbeOutcome::Measured { ok: true, .. })
+    }
+}
+
+/// One probe in the guard's snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeView {
+    pub name: String,
+    /// `sql`, `http`, `command` or `prometheus`.
+    pub kind: String,
+    pub tier: crate::plan::Priority,
+    pub interval_ms: u64,
+    /// `None` before the first sample.
+    pub last: Option<ProbeSample>,
+    /// `None` without a pinned baseline.
+    pub baseline: Option<BaselineFigures>,
+    pub trend: Option<TrendView>,
+}
+
+/// A probe's pinned baseline in short.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineFigures {
+    pub median: f64,
+    pub p95: f64,
+    /// Samples it was taken from.
+    pub n: usize,
+}
+
+/// Where a probe's trend is heading, when it crosses a rule's threshold soon.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrendView {
+    pub message: String,
+    pub eta_seconds: f64,
+}

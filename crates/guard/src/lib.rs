@@ -172,9 +172,9 @@ pub fn watch(
     Ok(Some((stopped, res)))
 }
 
-/// The guard's part of `ripcord status`. The level, rules and probes are the running
-/// monitor's last snapshot (written by another process, kept as it wrote them); the run,
-/// baselines and open decisions come typed from the state store. Schema in docs/guard.md.
+/// The guard's part of `ripcord status`: the running monitor's last snapshot (level, rules,
+/// probes; written by another process) and, from the state store, the run, baselines and
+/// open decisions. All typed; the CLI renders them. Schema in docs/guard.md.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct GuardStatus {
     pub schema: u32,
@@ -182,40 +182,34 @@ pub struct GuardStatus {
     pub live: bool,
     /// `green`, `yellow`, `orange`, `red`, or `unknown` before any guard ran.
     pub level: String,
-    pub updated_at: Option<serde_json::Value>,
-    pub mode: Option<serde_json::Value>,
-    pub stopping: Option<serde_json::Value>,
+    pub updated_at: Option<String>,
+    /// `run` or `watch`.
+    pub mode: Option<String>,
+    pub stopping: Option<ripcord_core::status::StopView>,
     pub run: Option<ripcord_core::state::RunRecord>,
-    pub rules: serde_json::Value,
-    pub probes: serde_json::Value,
+    pub rules: Vec<ripcord_core::status::RuleView>,
+    pub probes: Vec<ripcord_core::status::ProbeView>,
     pub baselines: Vec<ripcord_core::state::BaselineRecord>,
     pub open_decisions: Vec<ripcord_core::state::DecisionRecord>,
-}
-
-impl GuardStatus {
-    fn list(v: &serde_json::Value) -> &[serde_json::Value] {
-        v.as_array().map(Vec::as_slice).unwrap_or_default()
-    }
-    pub fn rules(&self) -> &[serde_json::Value] {
-        Self::list(&self.rules)
-    }
-    pub fn probes(&self) -> &[serde_json::Value] {
-        Self::list(&self.probes)
-    }
 }
 
 /// `ripcord status`: the guard's level, each probe's last value against its baseline, the
 /// rules, open decisions and the current run.
 pub fn status(ctx: &mut Ctx) -> Result<GuardStatus> {
-    let guard = ctx.state.guard_status()?;
-    let live = guard.as_ref().is_some_and(|g| {
-        let fresh = g["updated_ms"]
-            .as_i64()
-            .is_some_and(|ms| ripcord_core::run::now_ms() - ms < 5_000);
+    let snapshot: Option<ripcord_core::status::GuardSnapshot> = match ctx.state.guard_status()? {
+        None => None,
+        Some(v) => Some(serde_json::from_value(v).map_err(|e| {
+            ripcord_core::Error::Usage(format!(
+                "the guard's last status in the state store is not one this ripcord reads ({e}); a guard of another ripcord version wrote it, and the next `ripcord run` or `watch` replaces it"
+            ))
+        })?),
+    };
+    let live = snapshot.as_ref().is_some_and(|g| {
+        let fresh = ripcord_core::run::now_ms() - g.updated_ms < 5_000;
         let owner = ripcord_core::state::LockOwner {
             owner: String::new(),
-            host: g["host"].as_str().unwrap_or_default().into(),
-            pid: g["pid"].as_u64().unwrap_or_default() as u32,
+            host: g.host.clone(),
+            pid: g.pid,
         };
         fresh && owner.host == ripcord_core::state::hostname() && !owner.is_dead_here()
     });
@@ -226,21 +220,33 @@ pub fn status(ctx: &mut Ctx) -> Result<GuardStatus> {
         .into_iter()
         .filter(|d| d.status == "open")
         .collect();
-    let field = |name: &str| guard.as_ref().map(|g| g[name].clone());
-    Ok(GuardStatus {
-        schema: 1,
-        live,
-        level: guard
-            .as_ref()
-            .and_then(|g| g["level"].as_str().map(str::to_string))
-            .unwrap_or_else(|| "unknown".into()),
-        updated_at: field("updated_at"),
-        mode: field("mode"),
-        stopping: field("stopping"),
-        run,
-        rules: field("rules").unwrap_or(serde_json::json!([])),
-        probes: field("probes").unwrap_or(serde_json::json!([])),
-        baselines: ctx.state.baselines()?,
-        open_decisions,
+    let baselines = ctx.state.baselines()?;
+    Ok(match snapshot {
+        Some(g) => GuardStatus {
+            schema: g.schema,
+            live,
+            level: g.level.name().to_string(),
+            updated_at: Some(g.updated_at),
+            mode: Some(g.mode),
+            stopping: g.stopping,
+            run,
+            rules: g.rules,
+            probes: g.probes,
+            baselines,
+            open_decisions,
+        },
+        None => GuardStatus {
+            schema: ripcord_core::status::GUARD_SNAPSHOT_SCHEMA,
+            live,
+            level: "unknown".into(),
+            updated_at: None,
+            mode: None,
+            stopping: None,
+            run,
+            rules: Vec::new(),
+            probes: Vec::new(),
+            baselines,
+            open_decisions,
+        },
     })
 }

@@ -387,35 +387,54 @@ impl Evaluator {
             return;
         }
         self.saved = Some(Instant::now());
-        let probes: Vec<serde_json::Value> = self
+        use ripcord_core::status::{
+            BaselineFigures, GUARD_SNAPSHOT_SCHEMA, GuardSnapshot, ProbeView, StopView, TrendView,
+        };
+        let probes: Vec<ProbeView> = self
             .plan
             .probes
             .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "name": p.name,
-                    "kind": p.kind.name(),
-                    "tier": p.tier,
-                    "interval_ms": p.interval.as_millis() as u64,
-                    "last": self.latest.get(&p.name),
-                    "baseline": self.baselines.get(&p.name).map(|b| serde_json::json!({"median": b.median, "p95": b.p95, "n": b.samples.len()})),
-                    "trend": self.trends.get(&p.name).map(|(m, s)| serde_json::json!({"message": m, "eta_seconds": s})),
-                })
+            .map(|p| ProbeView {
+                name: p.name.clone(),
+                kind: p.kind.name().to_string(),
+                tier: p.tier,
+                interval_ms: p.interval.as_millis() as u64,
+                last: self.latest.get(&p.name).cloned(),
+                baseline: self.baselines.get(&p.name).map(|b| BaselineFigures {
+                    median: b.median,
+                    p95: b.p95,
+                    n: b.samples.len(),
+                }),
+                trend: self.trends.get(&p.name).map(|(m, s)| TrendView {
+                    message: m.clone(),
+                    eta_seconds: *s,
+                }),
             })
             .collect();
-        let status = serde_json::json!({
-            "schema": 1,
-            "updated_at": ripcord_core::context::now(),
-            "updated_ms": now_ms(),
-            "pid": std::process::id(),
-            "host": ripcord_core::state::hostname(),
-            "mode": self.watched.mode,
-            "run": self.watched.run,
-            "level": self.overall,
-            "stopping": self.stop.requested().map(|r| serde_json::json!({"source": r.source, "reason": r.reason, "scenario": r.scenario})),
-            "rules": self.states,
-            "probes": probes,
-        });
+        let snapshot = GuardSnapshot {
+            schema: GUARD_SNAPSHOT_SCHEMA,
+            updated_at: ripcord_core::context::now(),
+            updated_ms: now_ms(),
+            pid: std::process::id(),
+            host: ripcord_core::state::hostname(),
+            mode: self.watched.mode.to_string(),
+            run: self.watched.run.clone(),
+            level: self.overall,
+            stopping: self.stop.requested().map(|r| StopView {
+                source: r.source,
+                reason: r.reason,
+                scenario: r.scenario,
+            }),
+            rules: self.states.iter().map(|r| r.view()).collect(),
+            probes,
+        };
+        let status = match serde_json::to_value(&snapshot) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot encode the guard status");
+                return;
+            }
+        };
         if let Err(e) = self.state.save_guard_status(&status) {
             tracing::warn!(error = %e, "cannot save the guard status");
         }

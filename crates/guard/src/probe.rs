@@ -8,45 +8,12 @@ use ripcord_core::plan::{CommandValue, Database, HttpValue, Plan, Probe, ProbeKi
 use ripcord_core::redact::redact_url;
 use ripcord_core::run::now_ms;
 use ripcord_core::value::Value;
-use serde::Serialize;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    /// `ok` is the probe's own verdict: an expected HTTP status (and body), exit code 0,
-    /// a non-zero SQL value, a number from Prometheus.
-    Measured {
-        value: f64,
-        ok: bool,
-        detail: String,
-    },
-    Unmeasured {
-        reason: String,
-    },
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Sample {
-    pub probe: String,
-    pub at_ms: i64,
-    #[serde(flatten)]
-    pub outcome: Outcome,
-}
-
-impl Sample {
-    pub fn value(&self) -> Option<f64> {
-        match &self.outcome {
-            Outcome::Measured { value, .. } => Some(*value),
-            Outcome::Unmeasured { .. } => None,
-        }
-    }
-    pub fn ok(&self) -> bool {
-        matches!(self.outcome, Outcome::Measured { ok: true, .. })
-    }
-}
+/// A probe's measurement is typed in core, where `ripcord status` reads it back.
+pub use ripcord_core::status::{ProbeOutcome as Outcome, ProbeSample as Sample};
 
 /// Measures one probe, keeping its connection (SQL) or agent (HTTP) between samples.
 pub struct Prober {

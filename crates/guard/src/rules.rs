@@ -111,18 +111,7 @@ impl Compiled {
     }
 }
 
-/// Where a rule stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RuleStatus {
-    Pending,
-    Ok,
-    /// Breaching, not yet for long enough.
-    Breaching,
-    Firing,
-    CouldNotMeasure,
-    Inconclusive,
-}
+pub use ripcord_core::status::RuleStatus;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RuleState {
@@ -143,6 +132,20 @@ pub struct RuleState {
 }
 
 impl RuleState {
+    /// What `ripcord status` shows of it.
+    pub fn view(&self) -> ripcord_core::status::RuleView {
+        ripcord_core::status::RuleView {
+            name: self.name.clone(),
+            level: self.level,
+            status: self.status,
+            breach_since_ms: self.breach_since_ms,
+            failures: self.failures,
+            consecutive_errors: self.consecutive_errors,
+            inconclusive: self.inconclusive,
+            detail: self.detail.clone(),
+        }
+    }
+
     pub fn new(rule: &Rule) -> Self {
         RuleState {
             name: rule.name.clone(),

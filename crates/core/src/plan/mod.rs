@@ -71,6 +71,16 @@ pub enum Priority {
     Optional,
 }
 
+impl Priority {
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::Critical => "critical",
+            Priority::Important => "important",
+            Priority::Optional => "optional",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Database {
     pub name: String,
