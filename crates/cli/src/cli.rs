@@ -111,7 +111,11 @@ pub enum Command {
     Prune(crate::retention_cmd::PruneArgs),
     /// Collect the store's garbage: chunks no checkpoint names, and what interrupted
     /// checkpoints left behind (recorded in the audit log).
-    Gc,
+    Gc {
+        /// Print what was collected as JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Change capture: start, stop, status.
     Capture {
         #[arg(value_parser = ["start", "stop", "status"])]

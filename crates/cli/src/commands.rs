@@ -352,7 +352,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Prune(args) => crate::retention_cmd::prune(ctx, args),
-        Command::Gc => crate::retention_cmd::gc(ctx),
+        Command::Gc { json } => crate::retention_cmd::gc(ctx, json),
         Command::Capture { action, component } => capture(ctx, &action, &component),
         Command::Run => crate::guard_cmd::run(ctx),
         cmd @ (Command::Stop { .. }

@@ -106,8 +106,13 @@ fn print_gc(r: &GcReport) {
     }
 }
 
-pub fn gc(ctx: &mut Ctx) -> Result<i32> {
+pub fn gc(ctx: &mut Ctx, json: bool) -> Result<i32> {
     let r = retention::gc(ctx)?;
-    print_gc(&r);
+    ctx.events.flush();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print_gc(&r);
+    }
     Ok(exit::OK)
 }

@@ -493,3 +493,144 @@ fn status_and_rollbacks_show_a_rollback_killed_mid_restore_as_unfinished() {
     let o = w.ripcord(&["rollbacks"]);
     assert!(text(&o).contains("unfinished (replay)"), "{}", text(&o));
 }
+
+/// The fields docs/json.md documents under `## heading`, one bullet per field, nested by
+/// indentation: each is the chain of field names from the top (`checkpoints[]`, `id`).
+fn documented(heading: &str) -> Vec<Vec<String>> {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/json.md"),
+    )
+    .unwrap();
+    let start = doc
+        .find(&format!("## {heading}\n"))
+        .unwrap_or_else(|| panic!("docs/json.md has no section {heading:?}"))
+        + 3;
+    let body = &doc[start..];
+    let body = &body[..body.find("\n## ").unwrap_or(body.len())];
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    let mut out = Vec::new();
+    for line in body.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let Some(rest) = line.trim_start().strip_prefix("- `") else {
+            continue;
+        };
+        let name = rest.split('`').next().unwrap().to_string();
+        while stack.last().is_some_and(|(i, _)| *i >= indent) {
+            stack.pop();
+        }
+        let mut path: Vec<String> = stack.iter().map(|(_, n)| n.clone()).collect();
+        path.push(name.clone());
+        out.push(path);
+        stack.push((indent, name));
+    }
+    assert!(!out.is_empty(), "no field documented under {heading:?}");
+    out
+}
+
+/// Every field documented under `heading` is in `v` (array fields checked on their first
+/// element, which must exist), and every field `v` has where the page documents the
+/// fields one by one is documented.
+fn matches_documented(v: &Value, heading: &str) {
+    let paths = documented(heading);
+    let key = |seg: &str| seg.trim_end_matches("[]").to_string();
+    fn walk(
+        v: &Value,
+        at: &[String],
+        paths: &[Vec<String>],
+        heading: &str,
+        key: &dyn Fn(&str) -> String,
+    ) {
+        let children: Vec<&String> = paths
+            .iter()
+            .filter(|p| p.len() == at.len() + 1 && p[..at.len()] == *at)
+            .map(|p| &p[at.len()])
+            .collect();
+        if children.is_empty() {
+            return; // a leaf, or a value documented in a section of its own
+        }
+        let obj = v
+            .as_object()
+            .unwrap_or_else(|| panic!("{heading}: {} is not an object: {v}", at.join(".")));
+        for name in obj.keys() {
+            assert!(
+                children.iter().any(|c| key(c) == *name),
+                "{heading}: field {:?} of {} is in the output but not in docs/json.md",
+                name,
+                if at.is_empty() {
+                    "the top".to_string()
+                } else {
+                    at.join(".")
+                }
+            );
+        }
+        for c in children {
+            let field = obj.get(&key(c)).unwrap_or_else(|| {
+                panic!(
+                    "{heading}: documented field {c:?} under {:?} is not in the output: {v}",
+                    at.join(".")
+                )
+            });
+            let mut next_at = at.to_vec();
+            next_at.push(c.clone());
+            let has_children = paths
+                .iter()
+                .any(|p| p.len() > next_at.len() && p[..next_at.len()] == next_at[..]);
+            if c.ends_with("[]") {
+                let items = field
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{heading}: {c} is not an array: {field}"));
+                if has_children {
+                    assert!(
+                        !items.is_empty(),
+                        "{heading}: {c} is empty, so its documented fields cannot be checked"
+                    );
+                    for item in items {
+                        walk(item, &next_at, paths, heading, key);
+                    }
+                }
+            } else {
+                walk(field, &next_at, paths, heading, key);
+            }
+        }
+    }
+    walk(v, &[], &paths, heading, &key);
+}
+
+#[test]
+fn prune_and_gc_json_have_exactly_the_fields_docs_json_md_documents() {
+    let w = Workshop::new(30);
+    assert_eq!(code(&w.ripcord(&["checkpoint"])), 0);
+    w.business_day(4, 6);
+    assert_eq!(code(&w.ripcord(&["checkpoint"])), 0);
+    let killed = || {
+        let o = w.ripcord_env(
+            &["checkpoint"],
+            &[("RIPCORD_CRASH_AT", "checkpoint:before-manifest")],
+        );
+        assert_eq!(o.status.code(), None, "killed: {}", text(&o));
+    };
+
+    let (c, v) = json(&w, &["prune", "--keep-last", "1", "--dry-run", "--json"]);
+    assert_eq!(c, 0, "{v}");
+    matches_documented(&v, "`ripcord prune --dry-run --json`");
+    let fates: Vec<bool> = v["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["keep"].as_bool().unwrap())
+        .collect();
+    assert!(fates.contains(&true) && fates.contains(&false), "{v}");
+
+    killed();
+    let (c, v) = json(&w, &["prune", "--keep-last", "1", "--json"]);
+    assert_eq!(c, 0, "{v}");
+    matches_documented(&v, "`ripcord prune --json`");
+    matches_documented(&v["gc"], "`ripcord gc --json`");
+    assert!(v["gc"]["chunks_removed"].as_u64().unwrap() > 0, "{v}");
+
+    killed();
+    let (c, v) = json(&w, &["gc", "--json"]);
+    assert_eq!(c, 0, "{v}");
+    matches_documented(&v, "`ripcord gc --json`");
+    assert_eq!(v["interrupted"][0]["components"][0], "billing", "{v}");
+}
