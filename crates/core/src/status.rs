@@ -1,6 +1,7 @@
 //! The state of things as data, for `ripcord status` and `ripcord rollbacks`: capture per
-//! table, unfinished rollbacks, locks, the newest checkpoint. Read-only: nothing here
-//! changes a database or the state store.
+//! table, unfinished rollbacks, locks, the newest checkpoint, and the guard's snapshot
+//! (`GuardSnapshot`, which the guard's monitor writes). Read-only: nothing here changes a
+//! database or the state store.
 
 use crate::Result;
 use crate::context::Ctx;
