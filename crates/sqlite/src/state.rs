@@ -38,8 +38,20 @@ pub struct SqliteState {
     path: std::path::PathBuf,
 }
 
+/// How long a state store statement waits for another ripcord process's lock on the file.
+const BUSY_WAIT: Duration = Duration::from_secs(30);
+
 fn e(context: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-    move |err| Error::State(format!("{context}: {err}"))
+    move |err| {
+        if let rusqlite::Error::SqliteFailure(f, _) = &err
+            && f.code == rusqlite::ErrorCode::DatabaseBusy
+        {
+            return Error::State(format!(
+                "{context}: another process kept the state store locked and ripcord gave up waiting ({err}); a ripcord command still writing there, or a tool with the file open, holds it"
+            ));
+        }
+        Error::State(format!("{context}: {err}"))
+    }
 }
 
 fn now_ms() -> i64 {
@@ -59,8 +71,7 @@ impl SqliteState {
                 .map_err(|err| Error::State(format!("cannot create {}: {err}", dir.display())))?;
         }
         let conn = Connection::open(path).map_err(e("open state store"))?;
-        conn.busy_timeout(Duration::from_secs(30))
-            .map_err(e("busy_timeout"))?;
+        conn.busy_timeout(BUSY_WAIT).map_err(e("busy_timeout"))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(e("journal_mode"))?;
         let mut s = SqliteState {
@@ -69,6 +80,12 @@ impl SqliteState {
         };
         s.migrate()?;
         Ok(s)
+    }
+
+    /// Waits at most `wait` for another process's lock on the file (default 30 s).
+    pub fn with_busy_timeout(self, wait: Duration) -> Result<Self, Error> {
+        self.conn.busy_timeout(wait).map_err(e("busy_timeout"))?;
+        Ok(self)
     }
 
     fn migrate(&mut self) -> Result<(), Error> {
