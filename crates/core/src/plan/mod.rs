@@ -3,12 +3,17 @@
 //! column through miette.
 
 mod guard;
+mod notify;
 mod raw;
 mod switch;
 
 pub use guard::{
     CommandValue, Decision, GuardSettings, HttpValue, Level, Probe, ProbeKind, Rule, Scenario,
     Severity, Trend, Workflow, default_scenarios, tier_interval,
+};
+pub use notify::{
+    COMMAND_PLACEHOLDERS, Channel, ChannelKind, EscalationLevel, Impact, Language, NotifyPlan,
+    Recipient, SmtpSecurity, default_level,
 };
 pub use switch::{HttpCall, Switch, SwitchAction, SwitchKind, SwitchRead, describe_http};
 
@@ -212,6 +217,8 @@ pub struct Plan {
     pub max_checkpoint_age: Duration,
     /// Traffic switches (`[switches.NAME]`), by name.
     pub switches: Vec<Switch>,
+    /// Notifications and escalation (`[notify]`).
+    pub notify: NotifyPlan,
 }
 
 impl Plan {
@@ -759,6 +766,7 @@ fn validate(
     }
 
     let switches = switch::validate(&raw, base, env, p);
+    let notify = notify::validate(&raw, base, env, engines, p);
     let guarded = guard::validate(&raw, base, &raw.components.keys().cloned().collect(), p);
     let project = raw.project.as_ref();
     let state_dir = match project.and_then(|p| p.state_dir.as_ref()) {
@@ -787,6 +795,7 @@ fn validate(
         workflows: guarded.workflows,
         max_checkpoint_age,
         switches,
+        notify,
     }
 }
 

@@ -24,6 +24,7 @@ pub struct RawPlan {
     pub workflow: Vec<Spanned<RawWorkflow>>,
     #[serde(default)]
     pub switches: BTreeMap<String, Spanned<RawSwitch>>,
+    pub notify: Option<Spanned<RawNotify>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,4 +244,83 @@ pub struct RawInvalidate {
     pub expect_status: Option<Vec<u16>>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+}
+
+/// `[notify]`: channels, recipients grouped into escalation levels, users by impact.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    #[serde(default)]
+    pub channels: BTreeMap<String, Spanned<RawChannel>>,
+    #[serde(default)]
+    pub levels: Vec<Spanned<RawLevel>>,
+    pub users: Option<Spanned<RawUsers>>,
+    /// Impact when no decision-matrix scenario says (none|minimal|moderate|significant).
+    pub default_impact: Option<Spanned<String>>,
+    /// First retry delay of a failed delivery (doubles each attempt).
+    pub retry_after: Option<Spanned<String>>,
+    pub retry_max: Option<Spanned<String>>,
+    pub max_attempts: Option<Spanned<i64>>,
+    /// How often `notify run` looks for new events and due messages.
+    pub poll: Option<Spanned<String>>,
+}
+
+/// A channel, tagged by `kind`; spans are the whole channel's (serde buffers a tagged
+/// enum, so spans inside it are lost).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawChannel {
+    Smtp {
+        host: String,
+        port: Option<u16>,
+        /// starttls (default), tls, none.
+        security: Option<String>,
+        username_env: Option<String>,
+        password_env: Option<String>,
+        from: String,
+        timeout: Option<String>,
+    },
+    Slack {
+        url: String,
+        timeout: Option<String>,
+    },
+    Webhook {
+        url: String,
+        timeout: Option<String>,
+    },
+    Command {
+        argv: Vec<String>,
+        timeout: Option<String>,
+        max_chars: Option<usize>,
+    },
+    InApp {},
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecipient {
+    pub name: String,
+    pub language: Option<String>,
+    pub channel: String,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLevel {
+    pub name: Option<String>,
+    pub delay: Option<Spanned<String>>,
+    pub repeat: Option<Spanned<String>>,
+    pub escalate_after: Option<Spanned<String>>,
+    #[serde(default)]
+    pub recipients: Vec<Spanned<RawRecipient>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUsers {
+    #[serde(default)]
+    pub recipients: Vec<Spanned<RawRecipient>>,
+    /// With significant impact, users hear again this often until it is resolved.
+    pub update_every: Option<Spanned<String>>,
 }

@@ -487,3 +487,117 @@ fn ripcord_schema_on_engines_without_schemas_is_a_plan_error() {
         assert!(shown.contains("p.toml:3:"), "{shown}");
     }
 }
+
+const NOTIFY: &str = r#"
+[notify]
+retry_after = "1s"
+max_attempts = 3
+
+[notify.channels.mail]
+kind = "smtp"
+host = "127.0.0.1"
+port = 2525
+security = "none"
+from = "ripcord <ripcord@example.com>"
+
+[notify.channels.team]
+kind = "slack"
+url = "http://127.0.0.1:9/hook/${GATEWAY_TOKEN}"
+
+[notify.channels.sms]
+kind = "command"
+argv = ["send-sms", "--to", "{address}", "{text}"]
+max_chars = 160
+
+[notify.channels.app]
+kind = "in_app"
+
+[[notify.levels]]
+recipients = [
+  { name = "Huda", language = "ar", channel = "mail", address = "huda@example.com" },
+  { name = "ops", channel = "team" },
+]
+
+[[notify.levels]]
+repeat = "never"
+recipients = [{ name = "Omar", language = "en", channel = "sms", address = "+15550100" }]
+
+[notify.users]
+recipients = [{ name = "staff", channel = "app" }]
+"#;
+
+#[test]
+fn notify_section_parses_with_the_seed_defaults() {
+    let text = format!("{GOOD}{NOTIFY}");
+    let plan = parse(Path::new("ripcord.toml"), &text, &env, ENGINES).unwrap();
+    let n = &plan.notify;
+    assert!(n.configured());
+    assert_eq!(n.channels.len(), 4);
+    match &n.channels["mail"].kind {
+        ChannelKind::Smtp { port, security, .. } => {
+            assert_eq!((*port, *security), (2525, SmtpSecurity::None))
+        }
+        other => panic!("{other:?}"),
+    }
+    match &n.channels["team"].kind {
+        ChannelKind::Slack { url } => {
+            assert_eq!(url.expose(), "http://127.0.0.1:9/hook/tok-very-secret");
+            assert!(!url.to_string().contains("tok-very-secret"), "{url}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let l1 = &n.levels[0];
+    assert_eq!((l1.number, l1.name.as_str()), (1, "technical team"));
+    assert_eq!(l1.delay, Duration::ZERO);
+    assert_eq!(l1.repeat, Some(Duration::from_secs(15 * 60)));
+    assert_eq!(l1.escalate_after, Some(Duration::from_secs(30 * 60)));
+    assert_eq!(l1.recipients[0].language, Language::Ar);
+    assert_eq!(l1.recipients[1].language, Language::En, "en by default");
+    let l2 = &n.levels[1];
+    assert_eq!(l2.delay, Duration::from_secs(15 * 60));
+    assert_eq!(l2.repeat, None, "never");
+    assert_eq!(l2.escalate_after, Some(Duration::from_secs(2 * 3600)));
+    assert_eq!(n.retry_after, Duration::from_secs(1));
+    assert_eq!(n.max_attempts, 3);
+    assert_eq!(n.users.len(), 1);
+}
+
+#[test]
+fn notify_mistakes_are_named_where_they_are() {
+    let bad = r#"
+[notify.channels.mail]
+kind = "smtp"
+host = "127.0.0.1"
+security = "ssl"
+from = "nobody"
+
+[notify.channels.sms]
+kind = "command"
+argv = ["send-sms", "{phone}"]
+
+[[notify.levels]]
+delay = "soon"
+recipients = [
+  { name = "Huda", language = "fr", channel = "mail", address = "huda" },
+  { name = "Omar", channel = "pager" },
+]
+"#;
+    let out = render(&format!("{GOOD}{bad}"));
+    for want in [
+        "security \"ssl\" is not one of starttls, tls, none",
+        "from \"nobody\" is not an e-mail address",
+        "unknown placeholder {phone}",
+        "delay \"soon\" is not a duration",
+        "language \"fr\" is not en or ar",
+        "address \"huda\" is not an e-mail address",
+        "no channel named \"pager\"",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    let unknown = render(&format!(
+        "{GOOD}\n[notify.channels.x]\nkind = \"slack\"\nurl = \"http://h\"\nchannel = \"#ops\"\n"
+    ));
+    assert!(unknown.contains("unknown field `channel`"), "{unknown}");
+    let kind = render(&format!("{GOOD}\n[notify.channels.x]\nkind = \"pigeon\"\n"));
+    assert!(kind.contains("unknown variant `pigeon`"), "{kind}");
+}
