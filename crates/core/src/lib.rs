@@ -12,6 +12,7 @@ mod error;
 pub mod events;
 pub mod exact;
 pub mod journal;
+pub mod notify;
 pub mod plan;
 pub mod progress;
 pub mod redact;

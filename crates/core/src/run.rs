@@ -673,6 +673,12 @@ fn truthy(v: &crate::value::Value) -> bool {
     }
 }
 
+/// Runs an argv without a shell (a notification command, a switch), its stdout on success;
+/// killed after `timeout`.
+pub fn run_argv(argv: &[String], timeout: Duration) -> Result<String> {
+    crate::switch::run_argv_for(argv, timeout)
+}
+
 /// Runs one action: SQL through the engine (cancelled at the timeout), or a shell command
 /// in its own process group (killed at the timeout).
 pub fn perform(

@@ -231,4 +231,38 @@ pub trait StateStore: Send {
     fn save_switch(&mut self, r: &crate::switch::SwitchRecord) -> StateResult<()>;
     /// Every switch record, by name.
     fn switches(&mut self) -> StateResult<Vec<crate::switch::SwitchRecord>>;
+
+    /// How far the notifier read the event log; `None` before it first ran.
+    fn notify_cursor(&mut self) -> StateResult<Option<i64>>;
+    /// The highest `seq` in the event log (0 when empty).
+    fn last_event_seq(&mut self) -> StateResult<i64>;
+    /// In one transaction: replaces the incidents given, adds the deliveries whose key is
+    /// new (a known key is left as it is), and moves the cursor when given.
+    fn notify_commit(&mut self, batch: &crate::notify::NotifyBatch) -> StateResult<()>;
+    /// Newest first.
+    fn incidents(&mut self) -> StateResult<Vec<crate::notify::IncidentRecord>>;
+    /// Records an acknowledgement; false when that level of that incident was already
+    /// acknowledged (the first one stands).
+    fn ack_incident(&mut self, ack: &crate::notify::AckRecord) -> StateResult<bool>;
+    /// Oldest first.
+    fn acks(&mut self) -> StateResult<Vec<crate::notify::AckRecord>>;
+    /// The outbox, oldest first; only one incident's when named.
+    fn deliveries(
+        &mut self,
+        incident: Option<&str>,
+    ) -> StateResult<Vec<crate::notify::DeliveryRecord>>;
+    /// Pending deliveries whose next attempt is due at `now_ms`, oldest first.
+    fn due_deliveries(
+        &mut self,
+        now_ms: i64,
+        limit: usize,
+    ) -> StateResult<Vec<crate::notify::DeliveryRecord>>;
+    /// Appends an attempt to a delivery and sets its status and next attempt time.
+    fn record_attempt(
+        &mut self,
+        id: i64,
+        attempt: &crate::notify::Attempt,
+        status: crate::notify::DeliveryStatus,
+        next_attempt_ms: i64,
+    ) -> StateResult<()>;
 }

@@ -169,6 +169,137 @@ pub fn switch_records_round_trip(open: Open) {
     assert_eq!(s.reopen().unwrap().switches().unwrap(), vec![r]);
 }
 
+fn incident(id: &str, opened_ms: i64) -> crate::notify::IncidentRecord {
+    use crate::notify::*;
+    IncidentRecord {
+        id: id.into(),
+        opened_at: ms_time(opened_ms),
+        opened_ms,
+        cause: Cause::EmergencyStop,
+        reason: "manual: test".into(),
+        run: Some("run-1".into()),
+        rollbacks: vec![],
+        components: vec!["billing".into()],
+        impact: crate::plan::Impact::Moderate,
+        status: IncidentStatus::Open,
+        resolved_at: None,
+        resolved_ms: None,
+        levels: vec![LevelState {
+            level: 1,
+            reached_ms: Some(opened_ms),
+            rounds: 1,
+            last_sent_ms: Some(opened_ms),
+        }],
+        user_rounds: 0,
+        outcome: None,
+    }
+}
+
+fn delivery(key: &str, inc: &str) -> crate::notify::DeliveryRecord {
+    use crate::notify::*;
+    let r = crate::plan::Recipient {
+        name: "Huda".into(),
+        language: crate::plan::Language::Ar,
+        channel: "mail".into(),
+        address: "huda@example.com".into(),
+    };
+    let msg = Message::EmergencyDetected {
+        summary: incident(inc, 1_000).summary("payroll"),
+        level: 1,
+        round: 0,
+    };
+    DeliveryRecord::new(key.into(), Some(1), &r, msg)
+}
+
+/// The notifier's outbox: incidents replaced whole, deliveries queued once per key (an
+/// event handled twice after a crash queues nothing twice), the cursor moved in the same
+/// commit, due deliveries by time, attempts appended, acks once per level.
+pub fn notify_outbox_and_acks(open: Open) {
+    use crate::notify::*;
+    let mut s = open();
+    assert_eq!(
+        s.notify_cursor().unwrap(),
+        None,
+        "a fresh store has no cursor"
+    );
+    assert_eq!(s.last_event_seq().unwrap(), 0);
+    let mut inc = incident("inc-7", 1_000);
+    let batch = NotifyBatch {
+        incidents: vec![inc.clone()],
+        deliveries: vec![delivery("inc-7/L1/r0/Huda/mail", "inc-7")],
+        cursor: Some(7),
+    };
+    s.notify_commit(&batch).unwrap();
+    s.notify_commit(&batch).unwrap();
+    assert_eq!(s.notify_cursor().unwrap(), Some(7));
+    let all = s.deliveries(None).unwrap();
+    assert_eq!(all.len(), 1, "the same key is queued once: {all:?}");
+    assert!(all[0].id > 0);
+    assert_eq!(all[0].recipient.language, crate::plan::Language::Ar);
+    assert_eq!(s.deliveries(Some("inc-other")).unwrap().len(), 0);
+
+    inc.status = IncidentStatus::Resolved;
+    let older = incident("inc-3", 500);
+    s.notify_commit(&NotifyBatch {
+        incidents: vec![inc.clone(), older],
+        ..NotifyBatch::default()
+    })
+    .unwrap();
+    let ids: Vec<String> = s.incidents().unwrap().into_iter().map(|i| i.id).collect();
+    assert_eq!(ids, ["inc-7", "inc-3"], "newest first");
+    assert_eq!(s.incidents().unwrap()[0], inc);
+    assert_eq!(
+        s.notify_cursor().unwrap(),
+        Some(7),
+        "no cursor given: unchanged"
+    );
+
+    let id = all[0].id;
+    assert_eq!(s.due_deliveries(0, 10).unwrap().len(), 1);
+    let failed = Attempt {
+        at: "2026-01-01T00:00:00.000Z".into(),
+        ok: false,
+        detail: "connection refused".into(),
+        seconds: 0.1,
+    };
+    s.record_attempt(id, &failed, DeliveryStatus::Pending, 5_000)
+        .unwrap();
+    assert!(
+        s.due_deliveries(4_999, 10).unwrap().is_empty(),
+        "backing off"
+    );
+    let d = s.due_deliveries(5_000, 10).unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].attempts, vec![failed.clone()]);
+    let ok = Attempt {
+        ok: true,
+        detail: "250 OK".into(),
+        ..failed
+    };
+    s.record_attempt(id, &ok, DeliveryStatus::Sent, 5_000)
+        .unwrap();
+    assert!(s.due_deliveries(i64::MAX, 10).unwrap().is_empty());
+    let d = s.reopen().unwrap().deliveries(Some("inc-7")).unwrap();
+    assert_eq!(d[0].status, DeliveryStatus::Sent);
+    assert_eq!(d[0].attempts.len(), 2);
+
+    let ack = AckRecord {
+        incident: "inc-7".into(),
+        level: 1,
+        by: "Huda".into(),
+        at: "2026-01-01T00:00:00.000Z".into(),
+    };
+    assert!(s.ack_incident(&ack).unwrap());
+    assert!(
+        !s.ack_incident(&AckRecord {
+            by: "Omar".into(),
+            ..ack.clone()
+        })
+        .unwrap()
+    );
+    assert_eq!(s.acks().unwrap(), vec![ack]);
+}
+
 /// Runs every check of the suite as its own test against `$open`, a closure returning a
 /// fresh `Box<dyn StateStore>`.
 #[macro_export]
@@ -199,6 +330,10 @@ macro_rules! state_store_conformance {
             #[test]
             fn switch_records_round_trip() {
                 $crate::state_conformance::switch_records_round_trip(&$open);
+            }
+            #[test]
+            fn notify_outbox_and_acks() {
+                $crate::state_conformance::notify_outbox_and_acks(&$open);
             }
             #[test]
             fn reopen_sees_the_same_store() {

@@ -231,6 +231,11 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs an argv without a shell; fails on a non-zero exit or after a minute.
 fn run_argv(argv: &[String]) -> Result<String> {
+    run_argv_for(argv, COMMAND_TIMEOUT)
+}
+
+/// Runs an argv without a shell; fails on a non-zero exit or after `timeout`.
+pub(crate) fn run_argv_for(argv: &[String], timeout: Duration) -> Result<String> {
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| Error::Usage("empty command".into()))?;
@@ -257,12 +262,12 @@ fn run_argv(argv: &[String]) -> Result<String> {
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
-            Ok(None) if t.elapsed() > COMMAND_TIMEOUT => {
+            Ok(None) if t.elapsed() > timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(Error::Usage(format!(
-                    "{prog:?} did not finish within {}s",
-                    COMMAND_TIMEOUT.as_secs()
+                    "{prog:?} did not finish within {}",
+                    humantime::format_duration(timeout)
                 )));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),

@@ -5,6 +5,9 @@ use ripcord_core::Error;
 use ripcord_core::audit::{self, AuditDraft, AuditEntry};
 use ripcord_core::context::now;
 use ripcord_core::events::{Envelope, Event, Severity};
+use ripcord_core::notify::{
+    AckRecord, Attempt, DeliveryRecord, DeliveryStatus, IncidentRecord, IncidentStatus, NotifyBatch,
+};
 use ripcord_core::rollback::RollbackRecord;
 use ripcord_core::state::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -31,6 +34,12 @@ const MIGRATIONS: &[&str] = &["
     CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, severity TEXT NOT NULL, subject TEXT NOT NULL, event TEXT NOT NULL);
 ", "
     CREATE TABLE switches (name TEXT PRIMARY KEY, record TEXT NOT NULL);
+", "
+    CREATE TABLE incidents (id TEXT PRIMARY KEY, opened_ms INTEGER NOT NULL, status TEXT NOT NULL, record TEXT NOT NULL);
+    CREATE TABLE incident_acks (incident TEXT NOT NULL, level INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (incident, level));
+    CREATE TABLE deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, incident TEXT, status TEXT NOT NULL, next_ms INTEGER NOT NULL, record TEXT NOT NULL);
+    CREATE INDEX deliveries_due ON deliveries (status, next_ms);
+    CREATE TABLE notify_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
 "];
 
 pub struct SqliteState {
@@ -658,6 +667,170 @@ impl StateStore for SqliteState {
 
     fn switches(&mut self) -> StateResult<Vec<ripcord_core::switch::SwitchRecord>> {
         self.switch_records()
+    }
+
+    fn notify_cursor(&mut self) -> StateResult<Option<i64>> {
+        self.conn
+            .query_row("SELECT seq FROM notify_cursor WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(e("notify cursor"))
+    }
+
+    fn last_event_seq(&mut self) -> StateResult<i64> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
+            .map_err(e("last event"))
+    }
+
+    fn notify_commit(&mut self, batch: &NotifyBatch) -> StateResult<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e("notify commit"))?;
+        for i in &batch.incidents {
+            let status = match i.status {
+                IncidentStatus::Open => "open",
+                IncidentStatus::Resolved => "resolved",
+            };
+            tx.execute(
+                "INSERT OR REPLACE INTO incidents (id, opened_ms, status, record) VALUES (?1, ?2, ?3, ?4)",
+                params![i.id, i.opened_ms, status, serde_json::to_string(i).expect("records serialize")],
+            )
+            .map_err(e("save incident"))?;
+        }
+        for d in &batch.deliveries {
+            let id: Option<i64> = tx
+                .query_row(
+                    "INSERT INTO deliveries (key, incident, status, next_ms, record) VALUES (?1, ?2, ?3, ?4, '') ON CONFLICT (key) DO NOTHING RETURNING id",
+                    params![d.key, d.incident, d.status.name(), d.next_attempt_ms],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(e("queue delivery"))?;
+            if let Some(id) = id {
+                let rec = DeliveryRecord { id, ..d.clone() };
+                tx.execute(
+                    "UPDATE deliveries SET record = ?2 WHERE id = ?1",
+                    params![id, serde_json::to_string(&rec).expect("records serialize")],
+                )
+                .map_err(e("queue delivery"))?;
+            }
+        }
+        if let Some(c) = batch.cursor {
+            tx.execute(
+                "INSERT OR REPLACE INTO notify_cursor (id, seq) VALUES (1, ?1)",
+                [c],
+            )
+            .map_err(e("notify cursor"))?;
+        }
+        tx.commit().map_err(e("notify commit"))
+    }
+
+    fn incidents(&mut self) -> StateResult<Vec<IncidentRecord>> {
+        json_texts(
+            &self.conn,
+            "SELECT record FROM incidents ORDER BY opened_ms DESC, id DESC",
+            "incidents",
+        )?
+        .iter()
+        .map(|t| serde_json::from_str(t).map_err(unreadable("incident")))
+        .collect()
+    }
+
+    fn ack_incident(&mut self, ack: &AckRecord) -> StateResult<bool> {
+        let n = self
+            .conn
+            .execute(
+                "INSERT INTO incident_acks (incident, level, record) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                params![ack.incident, ack.level, serde_json::to_string(ack).expect("records serialize")],
+            )
+            .map_err(e("ack"))?;
+        Ok(n == 1)
+    }
+
+    fn acks(&mut self) -> StateResult<Vec<AckRecord>> {
+        json_texts(
+            &self.conn,
+            "SELECT record FROM incident_acks ORDER BY rowid",
+            "acks",
+        )?
+        .iter()
+        .map(|t| serde_json::from_str(t).map_err(unreadable("ack")))
+        .collect()
+    }
+
+    fn deliveries(&mut self, incident: Option<&str>) -> StateResult<Vec<DeliveryRecord>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT record FROM deliveries WHERE ?1 IS NULL OR incident = ?1 ORDER BY id",
+            )
+            .map_err(e("deliveries"))?;
+        let texts = st
+            .query_map([incident], |r| r.get::<_, String>(0))
+            .map_err(e("deliveries"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e("deliveries"))?;
+        texts
+            .iter()
+            .map(|t| serde_json::from_str(t).map_err(unreadable("delivery")))
+            .collect()
+    }
+
+    fn due_deliveries(&mut self, now_ms: i64, limit: usize) -> StateResult<Vec<DeliveryRecord>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT record FROM deliveries WHERE status = 'pending' AND next_ms <= ?1 ORDER BY id LIMIT ?2")
+            .map_err(e("due deliveries"))?;
+        let texts = st
+            .query_map(params![now_ms, limit as i64], |r| r.get::<_, String>(0))
+            .map_err(e("due deliveries"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e("due deliveries"))?;
+        texts
+            .iter()
+            .map(|t| serde_json::from_str(t).map_err(unreadable("delivery")))
+            .collect()
+    }
+
+    fn record_attempt(
+        &mut self,
+        id: i64,
+        attempt: &Attempt,
+        status: DeliveryStatus,
+        next_attempt_ms: i64,
+    ) -> StateResult<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e("record attempt"))?;
+        let text: Option<String> = tx
+            .query_row("SELECT record FROM deliveries WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(e("record attempt"))?;
+        let Some(text) = text else {
+            return Err(Error::State(format!("no delivery {id}")));
+        };
+        let mut rec: DeliveryRecord =
+            serde_json::from_str(&text).map_err(unreadable("delivery"))?;
+        rec.attempts.push(attempt.clone());
+        rec.status = status;
+        rec.next_attempt_ms = next_attempt_ms;
+        tx.execute(
+            "UPDATE deliveries SET status = ?2, next_ms = ?3, record = ?4 WHERE id = ?1",
+            params![
+                id,
+                status.name(),
+                next_attempt_ms,
+                serde_json::to_string(&rec).expect("records serialize")
+            ],
+        )
+        .map_err(e("record attempt"))?;
+        tx.commit().map_err(e("record attempt"))
     }
 }
 
