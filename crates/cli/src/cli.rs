@@ -237,6 +237,22 @@ pub enum Command {
     Man,
     /// Traffic switches: status, to-new, to-legacy.
     Switch(crate::switch_cmd::SwitchArgs),
+    /// Notifications: run the notifier, send a test message, show the outbox.
+    Notify(crate::notify_cmd::NotifyArgs),
+    /// Acknowledge an incident as --as NAME: stops the reminders to your escalation level
+    /// and its escalation to the next (audited).
+    Ack {
+        incident: String,
+        /// The level acknowledged (default: the level NAME is a recipient of).
+        #[arg(long)]
+        level: Option<u32>,
+    },
+    /// Incidents: opened by a red level, an emergency stop or a rollback; their level,
+    /// acknowledgements and messages.
+    Incidents {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]

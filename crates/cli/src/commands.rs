@@ -363,6 +363,9 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
         | Command::Reject { .. }) => crate::guard_cmd::dispatch(ctx, cmd),
         Command::Rollback(a) => rollback_cmd(ctx, a),
         Command::Switch(a) => crate::switch_cmd::run(ctx, a),
+        Command::Notify(a) => crate::notify_cmd::run(ctx, a),
+        Command::Ack { incident, level } => crate::notify_cmd::ack(ctx, &incident, level),
+        Command::Incidents { json } => crate::notify_cmd::incidents(ctx, json),
         Command::Verify {
             component,
             against: Some(against),

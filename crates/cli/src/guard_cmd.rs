@@ -17,6 +17,7 @@ fn table() -> Table {
 
 /// `ripcord run`: the steps under guard.
 pub fn run(ctx: &mut Ctx) -> Result<i32> {
+    let _notifier = crate::notify_cmd::Background::start(ctx)?;
     let g = ripcord_guard::run(ctx, Arc::new(Engines), true)?;
     ctx.events.flush();
     let o = &g.outcome;
@@ -73,6 +74,7 @@ pub fn dispatch(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
                     })
                 })
                 .transpose()?;
+            let _notifier = crate::notify_cmd::Background::start(ctx)?;
             let watched = ripcord_guard::watch(ctx, Arc::new(Engines), for_, true)?;
             ctx.events.flush();
             match watched {

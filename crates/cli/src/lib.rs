@@ -7,6 +7,8 @@ pub mod demo;
 pub mod diff_cmd;
 pub mod guard_cmd;
 pub mod install_cmd;
+pub mod messages;
+pub mod notify_cmd;
 pub mod registry;
 pub mod render;
 pub mod retention_cmd;

@@ -448,3 +448,104 @@ pub fn continuity_markdown(results: &[ripcord_core::report::ContinuityResult]) -
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
+
+// ---- notifications ----
+
+/// `ripcord notify status`: every message in the outbox, its recipient, its last attempt.
+pub fn deliveries_console(all: &[ripcord_core::notify::DeliveryRecord]) -> String {
+    if all.is_empty() {
+        return "no messages in the outbox".into();
+    }
+    let mut t = table();
+    t.set_header(vec![
+        "id",
+        "incident",
+        "message",
+        "to",
+        "channel",
+        "lang",
+        "status",
+        "tries",
+        "last attempt",
+    ]);
+    for d in all {
+        let last = d
+            .attempts
+            .last()
+            .map(|a| format!("{} {}", a.at, a.detail))
+            .unwrap_or_default();
+        t.add_row(vec![
+            d.id.to_string(),
+            d.incident.clone().unwrap_or_else(|| "—".into()),
+            d.message.id().to_string(),
+            match d.level {
+                Some(l) => format!("{} (level {l})", d.recipient.name),
+                None => d.recipient.name.clone(),
+            },
+            d.recipient.channel.clone(),
+            d.recipient.language.code().to_string(),
+            d.status.name().to_string(),
+            d.attempts.len().to_string(),
+            last,
+        ]);
+    }
+    t.to_string()
+}
+
+/// `ripcord incidents`: one row per incident, newest first.
+pub fn incidents_console(
+    incidents: &[ripcord_core::notify::IncidentRecord],
+    acks: &[ripcord_core::notify::AckRecord],
+    deliveries: &[ripcord_core::notify::DeliveryRecord],
+) -> String {
+    use ripcord_core::notify::{DeliveryStatus, IncidentStatus};
+    let mut t = table();
+    t.set_header(vec![
+        "incident",
+        "opened",
+        "cause",
+        "status",
+        "level",
+        "acknowledged",
+        "impact",
+        "messages",
+    ]);
+    for i in incidents {
+        let ack: Vec<String> = acks
+            .iter()
+            .filter(|a| a.incident == i.id)
+            .map(|a| format!("L{} by {}", a.level, a.by))
+            .collect();
+        let mine = deliveries
+            .iter()
+            .filter(|d| d.incident.as_deref() == Some(&i.id));
+        let (mut sent, mut pending, mut failed) = (0, 0, 0);
+        for d in mine {
+            match d.status {
+                DeliveryStatus::Sent => sent += 1,
+                DeliveryStatus::Pending => pending += 1,
+                DeliveryStatus::Failed => failed += 1,
+            }
+        }
+        t.add_row(vec![
+            i.id.clone(),
+            i.opened_at.clone(),
+            format!("{}: {}", i.cause.name(), i.reason),
+            match i.status {
+                IncidentStatus::Open => "open".to_string(),
+                IncidentStatus::Resolved => {
+                    format!("resolved {}", i.resolved_at.clone().unwrap_or_default())
+                }
+            },
+            i.level_reached().to_string(),
+            if ack.is_empty() {
+                "—".into()
+            } else {
+                ack.join(", ")
+            },
+            i.impact.name().to_string(),
+            format!("{sent} sent, {pending} pending, {failed} failed"),
+        ]);
+    }
+    t.to_string()
+}

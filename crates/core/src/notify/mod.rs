@@ -373,7 +373,7 @@ pub fn advance(
 }
 
 /// The users who hear of an incident at this stage, by its impact.
-pub fn users_for<'a>(cfg: &'a NotifyPlan, impact: Impact, stage: UserStage) -> Vec<&'a Recipient> {
+pub fn users_for(cfg: &NotifyPlan, impact: Impact, stage: UserStage) -> Vec<&Recipient> {
     use crate::plan::ChannelKind;
     let kind = |r: &Recipient| cfg.channels.get(&r.channel).map(|c| c.kind.name());
     cfg.users

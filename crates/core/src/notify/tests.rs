@@ -73,7 +73,7 @@ fn timeline(until_min: i64, acked_at: Option<(i64, u32)>) -> Vec<(i64, Due)> {
 fn the_seed_policy_repeats_and_escalates_on_a_controlled_clock() {
     let l = |level, round| Due::Level { level, round };
     let got = timeline(240, None);
-    let want = vec![
+    let want = [
         (0, l(1, 0)),
         (15, l(1, 1)),
         (30, l(1, 2)),

@@ -114,6 +114,8 @@ pub fn tick(
         state.notify_commit(&batch)?;
     }
 
+    // Queued and committed, nothing sent: a kill here must lose nothing.
+    crate::crash::point("notify:queued");
     send_due(state, plan, transport, now_ms, &mut report)?;
     Ok(report)
 }
@@ -520,7 +522,7 @@ fn to_reached(
         };
         for r in &l.recipients {
             if seen.insert((r.name.clone(), r.channel.clone())) {
-                let key = format!("{}/e{seq}/{}/{}", inc.id, r.name, r.channel);
+                let key = format!("{}/e{seq}/{}/{}/{}", inc.id, msg.id(), r.name, r.channel);
                 q.push(DeliveryRecord::new(key, Some(l.number), r, msg.clone()));
             }
         }
@@ -540,7 +542,10 @@ fn to_users(
         stage,
     };
     for r in users_for(&plan.notify, inc.impact, stage) {
-        let key = format!("{}/users/e{seq}/{}/{}", inc.id, r.name, r.channel);
+        let key = format!(
+            "{}/users/e{seq}/{:?}/{}/{}",
+            inc.id, stage, r.name, r.channel
+        );
         q.push(DeliveryRecord::new(key, None, r, msg.clone()));
     }
 }

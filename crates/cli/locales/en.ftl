@@ -1,0 +1,82 @@
+# ripcord's notifications in English. Every message here exists in ar.ftl with the same
+# placeholders (a test checks). `.subject` is the e-mail subject and the first line
+# elsewhere.
+
+cause = { $cause ->
+    [red_level] a red guard level
+    [emergency_stop] an emergency stop
+   *[rollback] a rollback
+}
+
+ack-hint = Acknowledge with: ripcord ack { $incident } --as YOUR-NAME
+
+emergency-detected = Emergency detected in { $plan }: { cause }.
+    Incident: { $incident }
+    What happened: { $reason }
+    Detected at: { $detected }
+    Affected systems: { $components }
+    You are escalation level { $level }.
+    { ack-hint }
+    .subject = [ripcord] EMERGENCY in { $plan } ({ $incident })
+
+reminder = Reminder { $round }: incident { $incident } in { $plan } is still open and not acknowledged.
+    What happened: { $reason }
+    Detected at: { $detected }
+    Affected systems: { $components }
+    { ack-hint }
+    .subject = [ripcord] still open: { $incident } in { $plan }
+
+escalated = Escalated to you (level { $level }): incident { $incident } in { $plan } was not acknowledged for { $minutes ->
+        [one] { $minutes } minute
+       *[other] { $minutes } minutes
+    }.
+    Cause: { cause }: { $reason }
+    Detected at: { $detected }
+    Affected systems: { $components }
+    { ack-hint }
+    .subject = [ripcord] ESCALATED to level { $level }: { $incident } in { $plan }
+
+rollback-started = Rollback { $rollback } started in { $plan } for incident { $incident }, back to checkpoint { $checkpoint }.
+    Components: { $components }
+    .subject = [ripcord] rollback started: { $incident } in { $plan }
+
+rollback-completed = Rollback { $rollback } { $ok ->
+        [yes] completed
+       *[no] ended WITH PROBLEMS
+    } in { $seconds } s against a target of { $target } s ({ $within ->
+        [yes] within target
+       *[no] OVER target
+    }).
+    Business writes at risk: { $at_risk }; recovered: { $recovered }; lost: { $lost ->
+        [0] none
+        [one] { $lost } write
+       *[other] { $lost } writes
+    }.
+    Incident: { $incident }
+    .subject = [ripcord] rollback { $ok ->
+        [yes] completed
+       *[no] ended with problems
+    }: { $incident } in { $plan }
+
+issue-resolved = Resolved: incident { $incident } in { $plan } ({ cause }), detected at { $detected }, resolved at { $resolved }, after { $minutes ->
+        [one] { $minutes } minute
+       *[other] { $minutes } minutes
+    }.
+    { $figures ->
+        [yes] Writes at risk { $at_risk }, recovered { $recovered }, lost { $lost }; rollback took { $seconds } s (target { $target } s).
+       *[no] No rollback was needed.
+    }
+    .subject = [ripcord] resolved: { $incident } in { $plan }
+
+user-notice = { $stage ->
+        [started] We are dealing with a problem in { $plan } since { $detected }. Some work may be delayed; we will tell you when it is resolved.
+        [update] Update on the problem in { $plan } (since { $detected }): our team is still working on it.
+       *[resolved] The problem in { $plan } is resolved. Thank you for your patience.
+    }
+    .subject = { $stage ->
+        [resolved] { $plan }: resolved
+       *[other] { $plan }: service notice
+    }
+
+test = This is a test message from ripcord ({ $plan }) through channel { $channel }. If you read it, the channel works.
+    .subject = [ripcord] test message ({ $channel })

@@ -1,0 +1,239 @@
+//! Notification messages in words: core's `notify::Message` (data) rendered in the
+//! recipient's language with Project Fluent (`locales/en.ftl`, `locales/ar.ftl`, embedded in
+//! the binary). Arabic keeps Fluent's bidi isolation on, so identifiers, numbers and times
+//! (left-to-right) sit inside FSI…PDI marks in right-to-left text; English has nothing to
+//! isolate and is sent without the marks.
+
+use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
+use ripcord_core::notify::{Language, Message, RollbackOutcome, Summary, UserStage};
+
+pub const EN_FTL: &str = include_str!("../locales/en.ftl");
+pub const AR_FTL: &str = include_str!("../locales/ar.ftl");
+
+/// The ids every language must have (`messages_parity` test).
+pub const MESSAGE_IDS: &[&str] = &[
+    "emergency-detected",
+    "reminder",
+    "escalated",
+    "rollback-started",
+    "rollback-completed",
+    "issue-resolved",
+    "user-notice",
+    "test",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+}
+
+fn bundle(lang: Language) -> FluentBundle<FluentResource> {
+    let (src, id) = match lang {
+        Language::En => (EN_FTL, "en"),
+        Language::Ar => (AR_FTL, "ar"),
+    };
+    let langid: unic_langid::LanguageIdentifier = id.parse().expect("static language id");
+    let mut b = FluentBundle::new(vec![langid]);
+    b.set_use_isolating(lang == Language::Ar);
+    let res = FluentResource::try_new(src.to_string()).expect("the embedded .ftl parses");
+    b.add_resource(res).expect("no duplicate message ids");
+    b
+}
+
+/// "2026-11-29 23:18:06 UTC": what the reader sees for an RFC 3339 time.
+fn when(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        })
+        .unwrap_or_else(|_| at.to_string())
+}
+
+fn secs(s: f64) -> String {
+    format!("{s:.1}")
+}
+
+fn summary_args(args: &mut FluentArgs, s: &Summary) {
+    args.set("incident", s.incident.clone());
+    args.set("plan", s.plan.clone());
+    args.set("cause", s.cause.name());
+    args.set("reason", s.reason.clone());
+    args.set("detected", when(&s.detected_at));
+    args.set(
+        "components",
+        if s.components.is_empty() {
+            "—".to_string()
+        } else {
+            s.components.join(", ")
+        },
+    );
+}
+
+fn outcome_args(args: &mut FluentArgs, o: &RollbackOutcome) {
+    args.set("rollback", o.rollback.clone());
+    args.set("ok", if o.ok { "yes" } else { "no" });
+    args.set("seconds", secs(o.seconds));
+    args.set("target", secs(o.rto_seconds));
+    args.set(
+        "within",
+        if o.seconds <= o.rto_seconds {
+            "yes"
+        } else {
+            "no"
+        },
+    );
+    args.set("at_risk", FluentValue::from(o.at_risk as f64));
+    args.set("recovered", FluentValue::from(o.recovered as f64));
+    args.set("lost", FluentValue::from(o.lost as f64));
+}
+
+/// The message's id in the .ftl files and its arguments.
+pub fn arguments(msg: &Message) -> (&'static str, FluentArgs<'static>) {
+    let mut a = FluentArgs::new();
+    match msg {
+        Message::EmergencyDetected {
+            summary,
+            level,
+            round,
+        } => {
+            summary_args(&mut a, summary);
+            a.set("level", FluentValue::from(*level));
+            a.set("round", FluentValue::from(*round));
+        }
+        Message::Escalated {
+            summary,
+            level,
+            unacknowledged_seconds,
+        } => {
+            summary_args(&mut a, summary);
+            a.set("level", FluentValue::from(*level));
+            a.set(
+                "minutes",
+                FluentValue::from((unacknowledged_seconds / 60.0).floor()),
+            );
+        }
+        Message::RollbackStarted {
+            summary,
+            rollback,
+            checkpoint,
+        } => {
+            summary_args(&mut a, summary);
+            a.set("rollback", rollback.clone());
+            a.set("checkpoint", checkpoint.clone());
+        }
+        Message::RollbackCompleted { summary, outcome } => {
+            summary_args(&mut a, summary);
+            outcome_args(&mut a, outcome);
+        }
+        Message::Resolved {
+            summary,
+            resolved_at,
+            duration_seconds,
+            outcome,
+        } => {
+            summary_args(&mut a, summary);
+            a.set("resolved", when(resolved_at));
+            a.set(
+                "minutes",
+                FluentValue::from((duration_seconds / 60.0).floor()),
+            );
+            match outcome {
+                Some(o) => {
+                    outcome_args(&mut a, o);
+                    a.set("figures", "yes");
+                }
+                None => a.set("figures", "no"),
+            }
+        }
+        Message::UserNotice { summary, stage, .. } => {
+            summary_args(&mut a, summary);
+            a.set(
+                "stage",
+                match stage {
+                    UserStage::Started => "started",
+                    UserStage::Update => "update",
+                    UserStage::Resolved => "resolved",
+                },
+            );
+        }
+        Message::Test { plan, channel } => {
+            a.set("plan", plan.clone());
+            a.set("channel", channel.clone());
+        }
+    }
+    (msg.id(), a)
+}
+
+/// The message in `lang`; registered secrets are scrubbed from both parts.
+pub fn render(msg: &Message, lang: Language) -> Rendered {
+    let b = bundle(lang);
+    let (id, args) = arguments(msg);
+    let m = b
+        .get_message(id)
+        .unwrap_or_else(|| panic!("message {id} is missing from the {lang:?} .ftl"));
+    let mut errors = Vec::new();
+    let text = m
+        .value()
+        .map(|p| b.format_pattern(p, Some(&args), &mut errors).into_owned())
+        .unwrap_or_default();
+    let subject = m
+        .get_attribute("subject")
+        .map(|a| {
+            b.format_pattern(a.value(), Some(&args), &mut errors)
+                .into_owned()
+        })
+        .unwrap_or_default();
+    debug_assert!(errors.is_empty(), "{id} ({lang:?}): {errors:?}");
+    Rendered {
+        subject: ripcord_core::redact::scrub(&subject),
+        text: ripcord_core::redact::scrub(&text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// `$name`s used by each message of an .ftl file (with its attributes and the terms
+    /// and messages it uses in the same file counted as its own).
+    fn placeholders(src: &str) -> std::collections::BTreeMap<String, BTreeSet<String>> {
+        let head = regex::Regex::new(r"^([a-z][a-z-]*) =").unwrap();
+        let var = regex::Regex::new(r"\$([a-z_]+)").unwrap();
+        let mut out = std::collections::BTreeMap::new();
+        let mut cur = String::new();
+        for line in src.lines() {
+            if let Some(c) = head.captures(line) {
+                cur = c[1].to_string();
+            }
+            if line.starts_with('#') || cur.is_empty() {
+                continue;
+            }
+            let set: &mut BTreeSet<String> = out.entry(cur.clone()).or_default();
+            for v in var.captures_iter(line) {
+                set.insert(v[1].to_string());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn messages_parity_every_id_in_both_languages_with_the_same_placeholders() {
+        let en = placeholders(EN_FTL);
+        let ar = placeholders(AR_FTL);
+        assert_eq!(
+            en.keys().collect::<Vec<_>>(),
+            ar.keys().collect::<Vec<_>>(),
+            "the same message ids"
+        );
+        for id in MESSAGE_IDS {
+            assert!(en.contains_key(*id), "{id} missing");
+        }
+        for (id, vars) in &en {
+            assert_eq!(vars, &ar[id], "placeholders of {id}");
+        }
+    }
+}

@@ -1,0 +1,521 @@
+//! `ripcord notify run|test|status`, `ripcord ack`, `ripcord incidents`, and the channels
+//! that carry messages out: SMTP (lettre), Slack incoming webhooks and Alertmanager-shaped
+//! webhooks (ureq), commands (argv, no shell) and in-app (kept in the outbox). Core decides
+//! what is sent to whom and when (`ripcord_core::notify`); this file only delivers.
+
+use crate::messages::{Rendered, render};
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use ripcord_core::context::Ctx;
+use ripcord_core::notify::worker::{self, Transport};
+use ripcord_core::notify::{DeliveryRecord, DeliveryStatus, Language, Message};
+use ripcord_core::plan::{Channel, ChannelKind, Plan, SmtpSecurity};
+use ripcord_core::{Error, exit};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct NotifyArgs {
+    #[command(subcommand)]
+    pub action: NotifyAction,
+}
+
+#[derive(Subcommand)]
+pub enum NotifyAction {
+    /// Follow the event log: open incidents, send, repeat and escalate by the plan's
+    /// policy, retry failed deliveries. A first run starts at the end of the log.
+    Run {
+        /// Stop after this long (e.g. "10m"); default: until interrupted.
+        #[arg(long = "for")]
+        for_: Option<String>,
+        /// One pass (read the new events, send what is due) and exit.
+        #[arg(long, conflicts_with = "for_")]
+        once: bool,
+    },
+    /// Send a test message through every channel (or one), to its recipients.
+    Test {
+        #[arg(long)]
+        channel: Option<String>,
+        /// Send it in this language instead of each recipient's.
+        #[arg(long, value_parser = ["en", "ar"])]
+        lang: Option<String>,
+    },
+    /// The outbox: every message, to whom, through which channel, its attempts.
+    Status {
+        /// Only this incident's messages.
+        #[arg(long)]
+        incident: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Timeout of a channel without one of its own in the plan is the plan's default (10 s).
+pub struct Channels;
+
+impl Transport for Channels {
+    fn send(&self, plan: &Plan, ch: &Channel, d: &DeliveryRecord) -> Result<String, String> {
+        let r = render(&d.message, d.recipient.language);
+        match &ch.kind {
+            ChannelKind::Smtp {
+                host,
+                port,
+                security,
+                username_env,
+                password_env,
+                from,
+            } => smtp(
+                host,
+                *port,
+                *security,
+                username_env.as_deref(),
+                password_env.as_deref(),
+                from,
+                &d.recipient.address,
+                &r,
+                ch.timeout,
+            ),
+            ChannelKind::Slack { url } => {
+                let text = truncate(&format!("{}\n{}", r.subject, r.text), SLACK_MAX_CHARS);
+                post_json(
+                    url.expose(),
+                    &serde_json::json!({ "text": text }),
+                    ch.timeout,
+                )
+            }
+            ChannelKind::Webhook { url } => {
+                post_json(url.expose(), &alertmanager(plan, d, &r), ch.timeout)
+            }
+            ChannelKind::Command { argv, max_chars } => {
+                let text = match max_chars {
+                    Some(n) => truncate(&r.text, *n),
+                    None => r.text.clone(),
+                };
+                let level = d.level.map(|l| l.to_string()).unwrap_or_default();
+                let argv: Vec<String> = argv
+                    .iter()
+                    .map(|a| {
+                        a.replace("{address}", &d.recipient.address)
+                            .replace("{recipient}", &d.recipient.name)
+                            .replace("{language}", d.recipient.language.code())
+                            .replace("{subject}", &r.subject)
+                            .replace("{incident}", d.incident.as_deref().unwrap_or(""))
+                            .replace("{level}", &level)
+                            .replace("{text}", &text)
+                    })
+                    .collect();
+                ripcord_core::run::run_argv(&argv, ch.timeout)
+                    .map(|_| "exit 0".to_string())
+                    .map_err(|e| e.to_string())
+            }
+            ChannelKind::InApp => Ok("kept in the outbox for the dashboard".into()),
+        }
+    }
+}
+
+/// Slack shows up to 3,000 characters of a message's text in one block.
+const SLACK_MAX_CHARS: usize = 3000;
+
+/// At most `n` characters, the last one "…" when cut.
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn smtp(
+    host: &str,
+    port: u16,
+    security: SmtpSecurity,
+    username_env: Option<&str>,
+    password_env: Option<&str>,
+    from: &str,
+    to: &str,
+    r: &Rendered,
+    timeout: Duration,
+) -> Result<String, String> {
+    use lettre::message::header::ContentType;
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{SmtpTransport, Transport as _};
+    let email = lettre::Message::builder()
+        .from(from.parse().map_err(|e| format!("from {from:?}: {e}"))?)
+        .to(to.parse().map_err(|e| format!("to {to:?}: {e}"))?)
+        .subject(r.subject.clone())
+        .header(ContentType::TEXT_PLAIN)
+        .body(r.text.clone())
+        .map_err(|e| format!("build the e-mail: {e}"))?;
+    let builder = match security {
+        SmtpSecurity::None => SmtpTransport::builder_dangerous(host),
+        SmtpSecurity::Starttls => {
+            SmtpTransport::starttls_relay(host).map_err(|e| format!("smtp {host}: {e}"))?
+        }
+        SmtpSecurity::Tls => SmtpTransport::relay(host).map_err(|e| format!("smtp {host}: {e}"))?,
+    };
+    let mut builder = builder.port(port).timeout(Some(timeout));
+    if let (Some(u), Some(p)) = (username_env, password_env) {
+        let user = std::env::var(u).map_err(|_| format!("environment variable {u} is not set"))?;
+        let pass = std::env::var(p).map_err(|_| format!("environment variable {p} is not set"))?;
+        ripcord_core::redact::register(&pass);
+        builder = builder.credentials(Credentials::new(user, pass));
+    }
+    let resp = builder
+        .build()
+        .send(&email)
+        .map_err(|e| format!("smtp {host}:{port}: {e}"))?;
+    Ok(format!(
+        "{} {}",
+        resp.code(),
+        resp.message().collect::<Vec<_>>().join(" ")
+    ))
+}
+
+fn post_json(url: &str, body: &serde_json::Value, timeout: Duration) -> Result<String, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let shown = ripcord_core::redact::redact_url(url);
+    let mut resp = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .send(body.to_string())
+        .map_err(|e| ripcord_core::redact::scrub(&format!("{shown}: {e}")))?;
+    let status = resp.status().as_u16();
+    let text: String = resp
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect();
+    if (200..300).contains(&status) {
+        Ok(format!("status {status}"))
+    } else {
+        Err(ripcord_core::redact::scrub(&format!(
+            "{shown}: status {status}: {text}"
+        )))
+    }
+}
+
+/// The payload Alertmanager's webhook receivers read (version 4): one alert per message,
+/// `resolved` when the incident is.
+pub fn alertmanager(plan: &Plan, d: &DeliveryRecord, r: &Rendered) -> serde_json::Value {
+    let (incident, starts, ends, cause) = match &d.message {
+        Message::Test { .. } => (String::new(), ripcord_core::context::now(), None, ""),
+        Message::EmergencyDetected { summary, .. }
+        | Message::Escalated { summary, .. }
+        | Message::RollbackStarted { summary, .. }
+        | Message::RollbackCompleted { summary, .. }
+        | Message::UserNotice { summary, .. } => (
+            summary.incident.clone(),
+            summary.detected_at.clone(),
+            None,
+            summary.cause.name(),
+        ),
+        Message::Resolved {
+            summary,
+            resolved_at,
+            ..
+        } => (
+            summary.incident.clone(),
+            summary.detected_at.clone(),
+            Some(resolved_at.clone()),
+            summary.cause.name(),
+        ),
+    };
+    let status = if d.message.resolves() {
+        "resolved"
+    } else {
+        "firing"
+    };
+    let alertname = if incident.is_empty() {
+        "RipcordTest"
+    } else {
+        "RipcordIncident"
+    };
+    let group =
+        serde_json::json!({ "alertname": alertname, "plan": plan.name, "incident": incident });
+    let mut labels = group.clone();
+    let l = labels.as_object_mut().expect("an object");
+    l.insert("severity".into(), "critical".into());
+    l.insert("cause".into(), cause.into());
+    l.insert("message".into(), d.message.id().into());
+    l.insert("language".into(), d.recipient.language.code().into());
+    if let Some(level) = d.level {
+        l.insert("level".into(), level.to_string().into());
+    }
+    let annotations = serde_json::json!({ "summary": r.subject, "description": r.text });
+    serde_json::json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{alertname=\"{alertname}\",incident=\"{incident}\"}}"),
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": d.recipient.name,
+        "groupLabels": group,
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "externalURL": "",
+        "alerts": [{
+            "status": status,
+            "labels": labels,
+            "annotations": annotations,
+            "startsAt": starts,
+            "endsAt": ends.unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            "generatorURL": "",
+            "fingerprint": fingerprint(&format!("{}/{incident}", plan.name)),
+        }],
+    })
+}
+
+/// 16 hex digits, stable for an incident (FNV-1a), as Alertmanager's fingerprints look.
+fn fingerprint(s: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+pub fn run(ctx: &mut Ctx, args: NotifyArgs) -> Result<i32> {
+    match args.action {
+        NotifyAction::Run { for_, once } => {
+            require_configured(&ctx.plan)?;
+            if once {
+                let r = worker::tick(
+                    ctx.state.as_mut(),
+                    &ctx.plan,
+                    &Channels,
+                    ripcord_core::run::now_ms(),
+                )?;
+                println!(
+                    "notifier: {} event(s) read, {} message(s) queued, {} sent, {} failed attempt(s)",
+                    r.events, r.queued, r.sent, r.failed_attempts
+                );
+                return Ok(exit::OK);
+            }
+            let until = for_
+                .map(|f| {
+                    humantime::parse_duration(&f).map_err(|e| {
+                        Error::Usage(format!(
+                            "--for {f:?} is not a duration ({e}); write e.g. 30m"
+                        ))
+                    })
+                })
+                .transpose()?
+                .map(|d| Instant::now() + d);
+            let interrupted = Arc::new(AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                let _ = signal_hook::flag::register(sig, interrupted.clone());
+            }
+            eprintln!(
+                "notifier running for plan {} ({} channel(s), {} level(s)); Ctrl-C to stop",
+                ctx.plan.name,
+                ctx.plan.notify.channels.len(),
+                ctx.plan.notify.levels.len()
+            );
+            let stop =
+                || interrupted.load(Ordering::SeqCst) || until.is_some_and(|u| Instant::now() >= u);
+            let mut on_tick = |r: &worker::TickReport| {
+                if r.queued + r.sent + r.failed_attempts > 0 {
+                    eprintln!(
+                        "notifier: {} event(s), {} queued, {} sent, {} failed attempt(s)",
+                        r.events, r.queued, r.sent, r.failed_attempts
+                    );
+                }
+            };
+            worker::run(
+                ctx.state.as_mut(),
+                &ctx.plan,
+                &Channels,
+                &stop,
+                &mut on_tick,
+            );
+            Ok(exit::OK)
+        }
+        NotifyAction::Test { channel, lang } => {
+            if ctx.plan.notify.channels.is_empty() {
+                return Err(Error::Usage(
+                    "the plan has no [notify.channels]; see docs/notifications.md".into(),
+                )
+                .into());
+            }
+            let lang = lang.as_deref().and_then(Language::parse);
+            let sent = worker::send_test(
+                ctx.state.as_mut(),
+                &ctx.plan,
+                &Channels,
+                channel.as_deref(),
+                lang,
+            )?;
+            ctx.audit(
+                "notify test",
+                serde_json::json!({ "channel": channel, "messages": sent.len() }),
+                "done",
+            )?;
+            let mut failed = 0;
+            for d in &sent {
+                let last = d.attempts.last();
+                let ok = d.status == DeliveryStatus::Sent;
+                failed += usize::from(!ok);
+                println!(
+                    "{} {} → {} ({}{}): {}",
+                    if ok { "sent" } else { "FAILED" },
+                    d.recipient.channel,
+                    d.recipient.name,
+                    d.recipient.language.code(),
+                    if d.recipient.address.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {}", d.recipient.address)
+                    },
+                    last.map(|a| a.detail.as_str()).unwrap_or("")
+                );
+            }
+            // Like a check that failed: the channel is not ready.
+            Ok(if failed == 0 {
+                exit::OK
+            } else {
+                exit::VERIFY_FAILED
+            })
+        }
+        NotifyAction::Status { incident, json } => {
+            let all = ctx.state.deliveries(incident.as_deref())?;
+            if json {
+                println!(
+                    "{}",
+                    ripcord_core::redact::scrub(&serde_json::to_string_pretty(&all)?)
+                );
+                return Ok(exit::OK);
+            }
+            println!("{}", crate::render::deliveries_console(&all));
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn require_configured(plan: &Plan) -> Result<()> {
+    if !plan.notify.configured() {
+        return Err(Error::Usage(
+            "the plan names nobody to notify: add [notify.channels] and [[notify.levels]] (docs/notifications.md)".into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+pub fn ack(ctx: &mut Ctx, incident: &str, level: Option<u32>) -> Result<i32> {
+    let by = ctx.actor.clone();
+    let r = worker::ack(ctx.state.as_mut(), &ctx.plan, incident, &by, level);
+    let (inc, rec) = match r {
+        Ok(x) => x,
+        Err(e) => {
+            ctx.audit(
+                "ack",
+                serde_json::json!({ "incident": incident, "level": level }),
+                &format!("refused: {e}"),
+            )?;
+            return Err(e.into());
+        }
+    };
+    ctx.audit(
+        "ack",
+        serde_json::json!({ "incident": incident, "level": rec.level }),
+        "acknowledged",
+    )?;
+    println!(
+        "incident {} acknowledged at level {} by {}: no more reminders to that level, and no escalation from it",
+        inc.id, rec.level, rec.by
+    );
+    Ok(exit::OK)
+}
+
+pub fn incidents(ctx: &mut Ctx, json: bool) -> Result<i32> {
+    let incidents = ctx.state.incidents()?;
+    let acks = ctx.state.acks()?;
+    let deliveries = ctx.state.deliveries(None)?;
+    if json {
+        let v: Vec<serde_json::Value> = incidents
+            .iter()
+            .map(|i| {
+                let mine: Vec<&DeliveryRecord> = deliveries
+                    .iter()
+                    .filter(|d| d.incident.as_deref() == Some(&i.id))
+                    .collect();
+                serde_json::json!({
+                    "incident": i,
+                    "acks": acks.iter().filter(|a| a.incident == i.id).collect::<Vec<_>>(),
+                    "messages": {
+                        "sent": mine.iter().filter(|d| d.status == DeliveryStatus::Sent).count(),
+                        "pending": mine.iter().filter(|d| d.status == DeliveryStatus::Pending).count(),
+                        "failed": mine.iter().filter(|d| d.status == DeliveryStatus::Failed).count(),
+                    },
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            ripcord_core::redact::scrub(&serde_json::to_string_pretty(&v)?)
+        );
+        return Ok(exit::OK);
+    }
+    if incidents.is_empty() {
+        println!("no incidents");
+        return Ok(exit::OK);
+    }
+    println!(
+        "{}",
+        crate::render::incidents_console(&incidents, &acks, &deliveries)
+    );
+    Ok(exit::OK)
+}
+
+/// The notifier on a thread of its own while `watch` or `run` guards, with its own
+/// connection to the state store: a slow channel never holds up a stop or a rollback.
+pub struct Background {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// `None` when the plan names nobody to notify.
+    pub fn start(ctx: &Ctx) -> Result<Option<Background>> {
+        if !ctx.plan.notify.configured() {
+            return Ok(None);
+        }
+        let mut state = ctx.state.reopen()?;
+        let plan = ctx.plan.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("ripcord-notifier".into())
+            .spawn(move || {
+                worker::run(
+                    state.as_mut(),
+                    &plan,
+                    &Channels,
+                    &|| flag.load(Ordering::SeqCst),
+                    &mut |_| {},
+                )
+            })?;
+        Ok(Some(Background {
+            stop,
+            handle: Some(handle),
+        }))
+    }
+}
+
+impl Drop for Background {
+    /// Asks the thread to stop and does not wait: it may be inside a slow channel's
+    /// timeout, and what it has not sent stays in the outbox for the next notifier.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        drop(self.handle.take());
+    }
+}

@@ -1,0 +1,847 @@
+//! Notifications with real parts: an SMTP server on loopback (Python's aiosmtpd, installed
+//! by this test when missing), an HTTP listener for the Slack and Alertmanager-shaped
+//! webhooks, a command channel writing to a file, the real `ripcord` binary. Escalation is
+//! timed by a plan whose intervals are seconds.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+// ---- an SMTP server ----
+
+struct Smtp {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn ensure_aiosmtpd() {
+    let have = |_: ()| {
+        Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if have(()) {
+        return;
+    }
+    let s = Command::new("python3")
+        .args(["-m", "pip", "install", "-q", "aiosmtpd"])
+        .status()
+        .expect("python3 is needed for the SMTP test server");
+    assert!(s.success() && have(()), "cannot install aiosmtpd with pip");
+}
+
+impl Smtp {
+    fn start(dir: &Path) -> Smtp {
+        ensure_aiosmtpd();
+        let port = free_port();
+        let maildir = dir.join("maildir");
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "aiosmtpd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Smtp {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// Every message received, parsed by Python's email package: to, subject, content
+    /// type, charset and the decoded body.
+    fn mails(&self) -> Vec<Value> {
+        let script = r#"
+import email, email.policy, json, mailbox, sys
+out = []
+for m in mailbox.Maildir(sys.argv[1], factory=None, create=False):
+    msg = email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
+    out.append({"to": str(msg["to"]), "subject": str(msg["subject"]),
+                "type": msg.get_content_type(), "charset": msg.get_content_charset(),
+                "body": msg.get_content(), "date": str(msg["date"])})
+out.sort(key=lambda m: (m["to"], m["subject"]))
+print(json.dumps(out))
+"#;
+        if !self.maildir.exists() {
+            return Vec::new();
+        }
+        let o = Command::new("python3")
+            .args(["-c", script])
+            .arg(&self.maildir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<Vec<Value>>(&o.stdout).unwrap()
+    }
+
+    fn to(&self, who: &str) -> Vec<Value> {
+        self.mails()
+            .into_iter()
+            .filter(|m| m["to"].as_str().unwrap().contains(who))
+            .collect()
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---- an HTTP listener ----
+
+#[derive(Clone, Copy)]
+enum Answer {
+    Ok,
+    /// 500 to the first n requests, then 200.
+    FailFirst(usize),
+    /// Reads the request and never answers.
+    Hang,
+}
+
+#[derive(Clone)]
+struct Http {
+    port: u16,
+    got: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl Http {
+    fn start(answer: Answer) -> Http {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g = got.clone();
+        std::thread::spawn(move || {
+            let mut seen = 0usize;
+            let mut hung = Vec::new();
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let Some((path, body)) = read_request(&mut s) else {
+                    continue;
+                };
+                seen += 1;
+                let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                g.lock().unwrap().push((path, json));
+                let status = match answer {
+                    Answer::Ok => 200,
+                    Answer::FailFirst(n) if seen <= n => 500,
+                    Answer::FailFirst(_) => 200,
+                    Answer::Hang => {
+                        hung.push(s);
+                        continue;
+                    }
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                );
+            }
+        });
+        Http { port, got }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn bodies(&self, path: &str) -> Vec<Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+}
+
+fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut r = BufReader::new(s.try_clone().ok()?);
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let path = line.split_whitespace().nth(1)?.to_string();
+    let mut len = 0;
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).ok()?;
+        if h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = v.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    Some((path, body))
+}
+
+// ---- the plan ----
+
+struct Setup {
+    w: Workshop,
+    smtp: Smtp,
+    http: Http,
+    sms: PathBuf,
+}
+
+const SLACK_TOKEN: &str = "T0001/B0002/slack-very-secret-token";
+
+/// The Workshop with a `[notify]` section: e-mail, Slack, an Alertmanager receiver, an SMS
+/// command and in-app; three levels whose timings are seconds.
+fn setup(levels: &str, http: Answer) -> Setup {
+    let w = Workshop::new(30);
+    let smtp = Smtp::start(w.path());
+    let http = Http::start(http);
+    let sms = w.path().join("sms.jsonl");
+    let sms_script =
+        "import json, sys; open(sys.argv[1], 'a').write(json.dumps(sys.argv[2:]) + '\\\\n')";
+    let notify = format!(
+        r#"
+[notify]
+retry_after = "1s"
+max_attempts = 3
+
+[notify.channels.mail]
+kind = "smtp"
+host = "127.0.0.1"
+port = {smtp}
+security = "none"
+from = "ripcord <ripcord@example.com>"
+
+[notify.channels.team]
+kind = "slack"
+url = "{slack}/${{SLACK_TOKEN}}"
+
+[notify.channels.alerts]
+kind = "webhook"
+url = "{am}"
+timeout = "2s"
+
+[notify.channels.sms]
+kind = "command"
+argv = ["python3", "-c", "{sms_script}", "{sms}", "{{address}}", "{{text}}"]
+max_chars = 160
+
+[notify.channels.app]
+kind = "in_app"
+{levels}
+[notify.users]
+recipients = [{{ name = "staff", language = "ar", channel = "app" }}]
+"#,
+        smtp = smtp.port,
+        slack = http.url("/slack"),
+        am = http.url("/alertmanager"),
+        sms = sms.display(),
+    );
+    let plan = std::fs::read_to_string(w.path().join("ripcord.toml")).unwrap();
+    // Without the ignore, a value in the new column is a data gap: the rollback ends with
+    // problems and its incident stays open.
+    let plan = plan.replace("ignore = [\"discount_baisa\"]", "");
+    std::fs::write(w.path().join("ripcord.toml"), format!("{plan}{notify}")).unwrap();
+    Setup { w, smtp, http, sms }
+}
+
+const LEVELS: &str = r#"
+[[notify.levels]]
+repeat = "3s"
+escalate_after = "4s"
+recipients = [
+  { name = "Huda", language = "ar", channel = "mail", address = "huda@example.com" },
+  { name = "Sam", language = "en", channel = "mail", address = "sam@example.com" },
+  { name = "ops", channel = "team" },
+  { name = "pager", channel = "sms", address = "+15550100" },
+]
+
+[[notify.levels]]
+delay = "0s"
+repeat = "3s"
+escalate_after = "4s"
+recipients = [{ name = "Mona", language = "ar", channel = "alerts" }]
+
+[[notify.levels]]
+delay = "0s"
+repeat = "never"
+recipients = [{ name = "Chief", language = "en", channel = "mail", address = "chief@example.com" }]
+"#;
+
+impl Setup {
+    fn ripcord(&self, args: &[&str]) -> std::process::Output {
+        self.w.ripcord_env(args, &[("SLACK_TOKEN", SLACK_TOKEN)])
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.ripcord(args);
+        assert_eq!(code(&o), 0, "ripcord {args:?}: {}", text(&o));
+        text(&o)
+    }
+    fn notify_once(&self) -> String {
+        self.ok(&["notify", "run", "--once"])
+    }
+    fn sms(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(&self.sms)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+    fn incidents(&self) -> Vec<Value> {
+        serde_json::from_str(&self.ok(&["incidents", "--json"])).unwrap()
+    }
+    fn outbox(&self) -> Vec<Value> {
+        serde_json::from_str(&self.ok(&["notify", "status", "--json"])).unwrap()
+    }
+    /// A rollback of billing after a write in the migration's new column: it ends with a
+    /// data gap, so its incident stays open.
+    fn rollback_with_a_gap(&self) {
+        self.ok(&["run"]);
+        self.w
+            .db()
+            .execute(
+                "UPDATE invoices SET discount_baisa = 777, status = 'paid' WHERE id = 3",
+                [],
+            )
+            .unwrap();
+        let o = self.ripcord(&[
+            "rollback",
+            "-c",
+            "billing",
+            "--yes",
+            "--reason",
+            "VAT wrong $(touch pwned)",
+        ]);
+        assert_eq!(code(&o), 3, "{}", text(&o));
+    }
+}
+
+/// Sleeps until `ms` after the incident opened (its time is the event's, in the log).
+fn sleep_until(opened_ms: i64, ms: i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let wait = opened_ms + ms - now;
+    assert!(wait < 6_000, "no sleep longer than a few seconds");
+    if wait > 0 {
+        std::thread::sleep(Duration::from_millis(wait as u64));
+    }
+}
+
+const FSI: char = '\u{2068}';
+const PDI: char = '\u{2069}';
+
+#[test]
+fn level_one_hears_in_english_and_arabic_escalates_and_an_ack_stops_it() {
+    let s = setup(LEVELS, Answer::Ok);
+    // A first notifier starts at the end of the log: what came before is history.
+    assert!(s.notify_once().contains("0 event(s)"));
+
+    s.rollback_with_a_gap();
+    s.notify_once();
+    let inc = s.incidents();
+    assert_eq!(inc.len(), 1, "{inc:#?}");
+    let id = inc[0]["incident"]["id"].as_str().unwrap().to_string();
+    let t0 = inc[0]["incident"]["opened_ms"].as_i64().unwrap();
+    assert_eq!(inc[0]["incident"]["cause"], "rollback");
+    assert_eq!(
+        inc[0]["incident"]["status"], "open",
+        "a rollback with a gap is not resolved"
+    );
+
+    // Level 1, each in its language: e-mail in Arabic and English, Slack, SMS.
+    let huda = s.smtp.to("huda@");
+    let first = huda
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().contains("حالة طوارئ"))
+        .unwrap_or_else(|| panic!("no Arabic emergency mail: {huda:#?}"));
+    assert_eq!(first["type"], "text/plain");
+    assert_eq!(first["charset"], "utf-8");
+    let body = first["body"].as_str().unwrap();
+    assert!(body.contains("تم رصد حالة طوارئ"), "{body}");
+    assert!(
+        body.contains("عملية استرجاع"),
+        "the cause in Arabic: {body}"
+    );
+    assert!(
+        body.contains(&format!("{FSI}{id}{PDI}")),
+        "the incident id is isolated from the right-to-left text: {body:?}"
+    );
+    assert!(body.contains("VAT wrong $(touch pwned)"), "{body}");
+    let sam = s.smtp.to("sam@");
+    let en = sam
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().contains("EMERGENCY"))
+        .unwrap_or_else(|| panic!("no English emergency mail: {sam:#?}"));
+    let en_body = en["body"].as_str().unwrap();
+    assert!(
+        en_body.contains("Emergency detected in universal-workshop"),
+        "{en_body}"
+    );
+    assert!(!en_body.contains(FSI), "no marks in English: {en_body:?}");
+    // Both also heard of the rollback and how it ended, with its figures.
+    let done = sam
+        .iter()
+        .find(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap()
+                .contains("rollback ended with problems")
+        })
+        .unwrap_or_else(|| panic!("{sam:#?}"));
+    assert!(
+        done["body"].as_str().unwrap().contains("lost: 1 write"),
+        "{}",
+        done["body"]
+    );
+    assert!(
+        huda.iter()
+            .any(|m| m["body"].as_str().unwrap().contains("عملية واحدة")),
+        "Arabic plural for one lost write: {huda:#?}"
+    );
+    let slack = s.http.bodies(&format!("/slack/{SLACK_TOKEN}"));
+    assert!(
+        slack
+            .iter()
+            .any(|b| b["text"].as_str().unwrap().contains("EMERGENCY")),
+        "{slack:#?}"
+    );
+    let sms = s.sms();
+    assert!(!sms.is_empty());
+    for args in &sms {
+        assert_eq!(args[0], "+15550100");
+        assert!(args[1].chars().count() <= 160, "{}", args[1]);
+    }
+    assert!(!s.w.path().join("pwned").exists(), "no shell ran the text");
+    assert!(
+        s.http.bodies("/alertmanager").is_empty(),
+        "level 2 not reached yet"
+    );
+    assert!(s.smtp.to("chief@").is_empty());
+
+    // Nobody acknowledged: a reminder to level 1, and level 2 reached after 4 s.
+    sleep_until(t0, 4_500);
+    s.notify_once();
+    let am = s.http.bodies("/alertmanager");
+    assert_eq!(am.len(), 1, "{am:#?}");
+    let a = &am[0];
+    assert_eq!(a["version"], "4");
+    assert_eq!(a["status"], "firing");
+    assert_eq!(a["receiver"], "Mona");
+    assert_eq!(a["alerts"][0]["labels"]["incident"], id.as_str());
+    assert_eq!(a["alerts"][0]["labels"]["level"], "2");
+    assert_eq!(a["alerts"][0]["labels"]["message"], "escalated");
+    assert_eq!(a["alerts"][0]["labels"]["language"], "ar");
+    assert_eq!(a["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+    assert!(
+        a["commonAnnotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("تصعيد إلى المستوى"),
+        "{a:#}"
+    );
+    assert!(a["groupKey"].as_str().unwrap().contains(&id));
+    let reminders = |who: &str| {
+        s.smtp
+            .to(who)
+            .iter()
+            .filter(|m| {
+                let sub = m["subject"].as_str().unwrap();
+                sub.contains("still open") || sub.contains("ما زالت مفتوحة")
+            })
+            .count()
+    };
+    assert!(reminders("huda@") >= 1 && reminders("sam@") >= 1);
+
+    // Level 1 and level 2 acknowledge: no more reminders to them, no level 3.
+    let o = s.ok(&["ack", &id, "--as", "Huda"]);
+    assert!(o.contains("acknowledged at level 1 by Huda"), "{o}");
+    s.ok(&["ack", &id, "--as", "Mona"]);
+    let again = s.ripcord(&["ack", &id, "--as", "Sam"]);
+    assert_eq!(code(&again), 2, "{}", text(&again));
+    assert!(
+        text(&again).contains("already acknowledged (Huda"),
+        "{}",
+        text(&again)
+    );
+    let stranger = s.ripcord(&["ack", &id, "--as", "Nobody"]);
+    assert_eq!(code(&stranger), 2);
+    assert!(
+        text(&stranger).contains("not a recipient"),
+        "{}",
+        text(&stranger)
+    );
+    let (l1, l2) = (reminders("sam@"), s.http.bodies("/alertmanager").len());
+    sleep_until(t0, 9_000);
+    s.notify_once();
+    assert_eq!(reminders("sam@"), l1, "level 1 acknowledged: no reminder");
+    assert_eq!(
+        s.http.bodies("/alertmanager").len(),
+        l2,
+        "level 2 acknowledged"
+    );
+    assert!(
+        s.smtp.to("chief@").is_empty(),
+        "no escalation to level 3 after the ack"
+    );
+
+    let inc = &s.incidents()[0];
+    let acks: Vec<&str> = inc["acks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["by"].as_str().unwrap())
+        .collect();
+    assert_eq!(acks, ["Huda", "Mona"]);
+    let audit = s.ok(&["audit", "export"]);
+    assert!(audit.contains("\"action\":\"ack\""), "{audit}");
+
+    // Every delivery recorded with its attempt; the webhook's secret path shown nowhere.
+    let outbox = s.outbox();
+    assert!(outbox.iter().all(|d| d["status"] == "sent"), "{outbox:#?}");
+    assert!(
+        outbox
+            .iter()
+            .all(|d| d["attempts"].as_array().unwrap().len() == 1)
+    );
+    for shown in [
+        serde_json::to_string(&outbox).unwrap(),
+        s.ok(&["notify", "status"]),
+        s.ok(&["incidents"]),
+        audit,
+    ] {
+        assert!(!shown.contains("slack-very-secret-token"), "{shown}");
+    }
+}
+
+#[test]
+fn a_rollback_that_recovers_everything_sends_resolved_with_its_figures() {
+    let s = setup(LEVELS, Answer::Ok);
+    s.notify_once();
+    s.ok(&["checkpoint", "-c", "billing"]);
+    s.w.db()
+        .execute("UPDATE invoices SET status = 'paid' WHERE id IN (3, 4)", [])
+        .unwrap();
+    s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "drill"]);
+    s.notify_once();
+    let inc = &s.incidents()[0]["incident"];
+    assert_eq!(inc["status"], "resolved", "{inc:#}");
+    assert_eq!(inc["outcome"]["recovered"], 2);
+
+    let sam = s.smtp.to("sam@");
+    let subjects: Vec<&str> = sam.iter().map(|m| m["subject"].as_str().unwrap()).collect();
+    for want in [
+        "EMERGENCY",
+        "rollback started",
+        "rollback completed",
+        "resolved",
+    ] {
+        assert!(
+            subjects.iter().any(|s| s.contains(want)),
+            "{want}: {subjects:?}"
+        );
+    }
+    let resolved = sam
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().contains("resolved"))
+        .unwrap();
+    let body = resolved["body"].as_str().unwrap();
+    assert!(
+        body.contains("Writes at risk 2, recovered 2, lost 0"),
+        "{body}"
+    );
+    assert!(
+        body.contains("target 900.0 s"),
+        "billing's 15-minute target: {body}"
+    );
+    let huda = s.smtp.to("huda@");
+    let ar = huda
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().contains("تم الحل"))
+        .unwrap_or_else(|| panic!("{huda:#?}"));
+    let body = ar["body"].as_str().unwrap();
+    assert!(body.contains("المستعادة"), "{body}");
+    assert!(
+        body.contains(&format!("{FSI}2{PDI}")),
+        "numbers isolated: {body:?}"
+    );
+
+    // Users (in-app, moderate impact): told when it started and when it was resolved.
+    let staff: Vec<Value> = s
+        .outbox()
+        .into_iter()
+        .filter(|d| d["recipient"]["name"] == "staff")
+        .collect();
+    let stages: Vec<&str> = staff
+        .iter()
+        .map(|d| d["message"]["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["started", "resolved"]);
+    assert!(staff.iter().all(|d| d["status"] == "sent"));
+    assert!(
+        s.http.bodies("/alertmanager").is_empty(),
+        "resolved before level 2"
+    );
+}
+
+#[test]
+fn a_failed_delivery_is_recorded_and_retried_and_a_hanging_channel_never_holds_up_a_rollback() {
+    let levels = r#"
+[[notify.levels]]
+repeat = "never"
+recipients = [{ name = "Mona", channel = "alerts" }, { name = "Sam", channel = "mail", address = "sam@example.com" }]
+"#;
+    // The Alertmanager receiver answers 500 once, then 200.
+    let s = setup(levels, Answer::FailFirst(1));
+    s.notify_once();
+    s.ok(&["checkpoint", "-c", "billing"]);
+    s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "drill"]);
+    s.notify_once();
+    let failed: Vec<Value> = s
+        .outbox()
+        .into_iter()
+        .filter(|d| d["recipient"]["name"] == "Mona")
+        .collect();
+    let first = &failed[0];
+    assert_eq!(first["status"], "pending", "{first:#}");
+    let a = &first["attempts"][0];
+    assert_eq!(a["ok"], false);
+    assert!(
+        a["detail"].as_str().unwrap().contains("status 500"),
+        "{a:#}"
+    );
+    // The other channel is not held up by the failing one.
+    assert!(!s.smtp.to("sam@").is_empty());
+    std::thread::sleep(Duration::from_millis(1200));
+    s.notify_once();
+    let mona: Vec<Value> = s
+        .outbox()
+        .into_iter()
+        .filter(|d| d["recipient"]["name"] == "Mona")
+        .collect();
+    let first = &mona[0];
+    assert_eq!(
+        first["status"], "sent",
+        "retried after the backoff: {first:#}"
+    );
+    assert_eq!(first["attempts"].as_array().unwrap().len(), 2);
+
+    // A receiver that never answers, with a notifier running the whole time: the
+    // rollback finishes well and the notifier records a timeout to retry.
+    let hang = Http::start(Answer::Hang);
+    let plan = std::fs::read_to_string(s.w.path().join("ripcord.toml")).unwrap();
+    std::fs::write(
+        s.w.path().join("ripcord.toml"),
+        plan.replace(&s.http.url("/alertmanager"), &hang.url("/alertmanager")),
+    )
+    .unwrap();
+    let mut notifier = Command::new(env!("CARGO_BIN_EXE_ripcord"))
+        .current_dir(s.w.path())
+        .env("SLACK_TOKEN", SLACK_TOKEN)
+        .args(["notify", "run", "--for", "20s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    s.ok(&["checkpoint", "-c", "billing"]);
+    s.w.db()
+        .execute("UPDATE invoices SET status = 'void' WHERE id = 5", [])
+        .unwrap();
+    let o = s.ripcord(&[
+        "rollback",
+        "-c",
+        "billing",
+        "--yes",
+        "--reason",
+        "second drill",
+    ]);
+    assert_eq!(
+        code(&o),
+        0,
+        "the rollback does not wait for any channel: {}",
+        text(&o)
+    );
+    let t = Instant::now();
+    let timed_out = loop {
+        let hung: Vec<Value> = s
+            .outbox()
+            .into_iter()
+            .filter(|d| {
+                d["recipient"]["name"] == "Mona"
+                    && d["attempts"].as_array().is_some_and(|a| !a.is_empty())
+                    && d["id"].as_i64() > mona.last().unwrap()["id"].as_i64()
+            })
+            .collect();
+        if let Some(d) = hung.first() {
+            break d.clone();
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "no attempt recorded");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = notifier.kill();
+    let _ = notifier.wait();
+    assert_eq!(timed_out["attempts"][0]["ok"], false, "{timed_out:#}");
+    assert_eq!(
+        timed_out["status"], "pending",
+        "to be retried: {timed_out:#}"
+    );
+}
+
+#[test]
+fn a_kill_between_outbox_and_send_loses_nothing_and_sends_once() {
+    let s = setup(LEVELS, Answer::Ok);
+    s.notify_once();
+    s.ok(&["checkpoint", "-c", "billing"]);
+    s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "drill"]);
+    let o = s.w.ripcord_env(
+        &["notify", "run", "--once"],
+        &[
+            ("SLACK_TOKEN", SLACK_TOKEN),
+            ("RIPCORD_CRASH_AT", "notify:queued"),
+        ],
+    );
+    assert_eq!(o.status.code(), None, "killed: {}", text(&o));
+    let queued = s.outbox();
+    assert!(!queued.is_empty());
+    assert!(queued.iter().all(|d| d["status"] == "pending"));
+    assert!(s.smtp.mails().is_empty());
+    s.notify_once();
+    s.notify_once();
+    let sent = s.outbox();
+    assert_eq!(sent.len(), queued.len(), "nothing queued twice");
+    assert!(sent.iter().all(|d| d["status"] == "sent"), "{sent:#?}");
+    let sam = s.smtp.to("sam@");
+    let mut subjects: Vec<&str> = sam.iter().map(|m| m["subject"].as_str().unwrap()).collect();
+    let n = subjects.len();
+    subjects.dedup();
+    assert_eq!(subjects.len(), n, "each message once: {subjects:?}");
+}
+
+#[test]
+fn notify_test_sends_through_each_channel_in_the_language_asked() {
+    let s = setup(LEVELS, Answer::Ok);
+    let out = s.ok(&["notify", "test"]);
+    assert!(!out.contains("FAILED"), "{out}");
+    assert!(
+        s.smtp.to("chief@")[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("test message")
+    );
+    assert_eq!(
+        s.http.bodies("/alertmanager")[0]["alerts"][0]["labels"]["alertname"],
+        "RipcordTest"
+    );
+    assert!(!s.sms().is_empty());
+    assert!(out.contains("sent app → staff (ar)"), "{out}");
+
+    s.ok(&["notify", "test", "--channel", "team", "--lang", "ar"]);
+    let slack = s.http.bodies(&format!("/slack/{SLACK_TOKEN}"));
+    assert!(
+        slack.last().unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .contains("رسالة اختبار"),
+        "{slack:#?}"
+    );
+    let o = s.ripcord(&["notify", "test", "--channel", "pigeon"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o).contains("no channel named \"pigeon\""),
+        "{}",
+        text(&o)
+    );
+
+    // A channel that refuses: the test says so and exits non-zero.
+    let plan = std::fs::read_to_string(s.w.path().join("ripcord.toml")).unwrap();
+    std::fs::write(
+        s.w.path().join("ripcord.toml"),
+        plan.replace(
+            &format!("port = {}", s.smtp.port),
+            &format!("port = {}", free_port()),
+        ),
+    )
+    .unwrap();
+    let o = s.ripcord(&["notify", "test", "--channel", "mail"]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(text(&o).contains("FAILED mail"), "{}", text(&o));
+}
+
+#[test]
+fn arabic_message_snapshot() {
+    use ripcord_core::notify::*;
+    let summary = Summary {
+        incident: "inc-42".into(),
+        plan: "payroll".into(),
+        cause: Cause::EmergencyStop,
+        reason: "rule: error rate 3x baseline".into(),
+        detected_at: "2026-11-29T21:05:01.000Z".into(),
+        components: vec!["billing".into(), "customers".into()],
+        run: Some("run-1".into()),
+    };
+    let visible = |s: String| s.replace(FSI, "⟨").replace(PDI, "⟩");
+    let mut out = String::new();
+    for msg in [
+        Message::EmergencyDetected {
+            summary: summary.clone(),
+            level: 1,
+            round: 0,
+        },
+        Message::Escalated {
+            summary: summary.clone(),
+            level: 2,
+            unacknowledged_seconds: 1800.0,
+        },
+        Message::Resolved {
+            summary: summary.clone(),
+            resolved_at: "2026-11-29T21:17:31.000Z".into(),
+            duration_seconds: 750.0,
+            outcome: Some(RollbackOutcome {
+                rollback: "rb-1".into(),
+                ok: true,
+                seconds: 312.4,
+                rto_seconds: 900.0,
+                at_risk: 11,
+                recovered: 11,
+                lost: 0,
+            }),
+        },
+    ] {
+        let r = ripcord::messages::render(&msg, Language::Ar);
+        out.push_str(&format!(
+            "## {}\n{}\n{}\n\n",
+            msg.id(),
+            visible(r.subject),
+            visible(r.text)
+        ));
+    }
+    insta::assert_snapshot!(out);
+}
