@@ -49,6 +49,7 @@ fn env(k: &str) -> Option<String> {
         "NEW_URL" => Some("postgres://payroll:secret@127.0.0.1/new".into()),
         "PAYROLL_URL" => Some("postgres://payroll:secret@127.0.0.1/payroll".into()),
         "GATEWAY_TOKEN" => Some("tok-very-secret".into()),
+        "SLACK_WEBHOOK_URL" => Some("https://hooks.slack.com/services/T000/B000/XXXX".into()),
         _ => None,
     }
 }
@@ -600,4 +601,32 @@ recipients = [
     assert!(unknown.contains("unknown field `channel`"), "{unknown}");
     let kind = render(&format!("{GOOD}\n[notify.channels.x]\nkind = \"pigeon\"\n"));
     assert!(kind.contains("unknown variant `pigeon`"), "{kind}");
+}
+
+#[test]
+fn the_guarded_example_notifies_three_levels_in_both_languages() {
+    let plan = parse(
+        Path::new("/plans/guarded.toml"),
+        include_str!("../../../../examples/guarded-payroll-postgres.toml"),
+        &env,
+        ENGINES,
+    )
+    .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(*e)));
+    let n = &plan.notify;
+    let kinds: BTreeSet<&str> = n.channels.values().map(|c| c.kind.name()).collect();
+    assert_eq!(
+        kinds,
+        ["command", "in_app", "slack", "smtp", "webhook"].into()
+    );
+    let names: Vec<&str> = n.levels.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["technical team", "management", "executive"]);
+    assert_eq!(n.levels[1].delay, Duration::from_secs(15 * 60));
+    assert_eq!(n.levels[2].escalate_after, None);
+    let langs: BTreeSet<Language> = n
+        .levels
+        .iter()
+        .flat_map(|l| &l.recipients)
+        .map(|r| r.language)
+        .collect();
+    assert_eq!(langs.len(), 2);
 }
