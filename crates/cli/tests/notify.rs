@@ -845,3 +845,199 @@ fn arabic_message_snapshot() {
     }
     insta::assert_snapshot!(out);
 }
+
+/// The issue's "done when": a guarded run on PostgreSQL goes red, is stopped and rolled
+/// back; level 1 hears it in English and Arabic by e-mail, Slack and SMS, and then that it
+/// is resolved, with the rollback's figures. The notifier runs in its own process beside the
+/// run, as `ripcord notify run` does in production.
+#[test]
+fn a_guarded_run_that_goes_red_on_postgres_notifies_level_one_and_resolves() {
+    use ripcord_core::engine::Engine;
+    let db = FreshDb::new("postgres");
+    ripcord_postgres::PgEngine::open(&db.url)
+        .unwrap()
+        .execute(
+            "CREATE TABLE payslips (id int PRIMARY KEY, gross_pay numeric(12,2) NOT NULL, deductions numeric(12,2) NOT NULL, net_pay numeric(12,2) NOT NULL);
+             INSERT INTO payslips SELECT g, 5000 + g, 1000, 4000 + g FROM generate_series(1, 40) g;",
+            ripcord_core::journal::Origin::Business,
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(dir.path());
+    let http = Http::start(Answer::Ok);
+    let sms = dir.path().join("sms.jsonl");
+    let plan = format!(
+        r#"
+[project]
+name = "payroll"
+
+[databases.payroll]
+url = "{url}"
+
+[components.payroll]
+database = "payroll"
+tables = ["payslips"]
+priority = "critical"
+
+[[steps]]
+name = "recalculate net pay"
+component = "payroll"
+forward = "UPDATE payslips SET net_pay = gross_pay + 150 - deductions"
+
+[[steps]]
+name = "rebuild payslip reports"
+component = "payroll"
+forward = "SELECT pg_sleep(30)"
+timeout = "2m"
+
+[guard]
+baseline_samples = 3
+baseline_interval = "50ms"
+
+[[probe]]
+name = "payslip_mismatches"
+kind = "sql"
+database = "payroll"
+sql = "SELECT count(*) FROM payslips WHERE net_pay <> gross_pay - deductions"
+interval = "100ms"
+
+[[rule]]
+name = "payslips corrupted"
+when = "payslip_mismatches > baseline.payslip_mismatches.p95"
+for = "200ms"
+level = "red"
+scenario = "data_corruption"
+
+[notify]
+retry_after = "1s"
+poll = "200ms"
+
+[notify.channels.mail]
+kind = "smtp"
+host = "127.0.0.1"
+port = {smtp}
+security = "none"
+from = "ripcord <ripcord@example.com>"
+
+[notify.channels.team]
+kind = "slack"
+url = "{slack}"
+
+[notify.channels.sms]
+kind = "command"
+argv = ["python3", "-c", "import json, sys; open(sys.argv[1], 'a').write(json.dumps(sys.argv[2:]) + '\\n')", "{sms}", "{{address}}", "{{text}}"]
+
+[[notify.levels]]
+recipients = [
+  {{ name = "Huda", language = "ar", channel = "mail", address = "huda@example.com" }},
+  {{ name = "Sam", language = "en", channel = "mail", address = "sam@example.com" }},
+  {{ name = "ops", channel = "team" }},
+  {{ name = "pager", language = "ar", channel = "sms", address = "+96890000000" }},
+]
+"#,
+        url = db.url,
+        smtp = smtp.port,
+        slack = http.url("/slack"),
+        sms = sms.display(),
+    );
+    std::fs::write(dir.path().join("ripcord.toml"), plan).unwrap();
+    let ok = |args: &[&str]| {
+        let o = ripcord_in(dir.path(), args, &[]);
+        assert_eq!(code(&o), 0, "ripcord {args:?}: {}", text(&o));
+        text(&o)
+    };
+    ok(&["baseline"]);
+    ok(&["notify", "run", "--once"]);
+    let mut notifier = Command::new(env!("CARGO_BIN_EXE_ripcord"))
+        .current_dir(dir.path())
+        .args(["notify", "run", "--for", "60s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let r = ripcord_in(dir.path(), &["run"], &[]);
+    assert_eq!(code(&r), 4, "stopped and rolled back: {}", text(&r));
+    let resolved = |m: &Value| {
+        let s = m["subject"].as_str().unwrap();
+        s.contains("resolved") || s.contains("تم الحل")
+    };
+    let t = Instant::now();
+    while smtp.mails().iter().filter(|m| resolved(m)).count() < 2 {
+        assert!(t.elapsed() < Duration::from_secs(30), "{:#?}", smtp.mails());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = notifier.kill();
+    let _ = notifier.wait();
+
+    let incidents: Vec<Value> = serde_json::from_str(&ok(&["incidents", "--json"])).unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    let inc = &incidents[0]["incident"];
+    assert_eq!(
+        inc["cause"], "red_level",
+        "the red level came first: {inc:#}"
+    );
+    assert!(
+        inc["reason"]
+            .as_str()
+            .unwrap()
+            .contains("payslips corrupted")
+    );
+    assert_eq!(inc["status"], "resolved");
+    assert_eq!(
+        inc["impact"], "significant",
+        "data_corruption is high impact"
+    );
+    assert_eq!(inc["outcome"]["ok"], true);
+
+    let subjects = |who: &str| -> Vec<String> {
+        smtp.to(who)
+            .iter()
+            .map(|m| m["subject"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let sam = subjects("sam@");
+    for want in [
+        "EMERGENCY",
+        "rollback started",
+        "rollback completed",
+        "resolved",
+    ] {
+        assert!(sam.iter().any(|s| s.contains(want)), "{want}: {sam:?}");
+    }
+    let huda = subjects("huda@");
+    for want in ["حالة طوارئ", "بدأ الاسترجاع", "اكتمل الاسترجاع", "تم الحل"]
+    {
+        assert!(huda.iter().any(|s| s.contains(want)), "{want}: {huda:?}");
+    }
+    let done = smtp
+        .to("sam@")
+        .into_iter()
+        .find(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap()
+                .contains("rollback completed")
+        })
+        .unwrap();
+    let body = done["body"].as_str().unwrap();
+    assert!(body.contains("within target"), "{body}");
+    assert!(body.contains("against a target of 900.0 s"), "{body}");
+    let slack = http.bodies("/slack");
+    assert!(
+        slack
+            .iter()
+            .any(|b| b["text"].as_str().unwrap().contains("payslips corrupted")),
+        "{slack:#?}"
+    );
+    let texts: Vec<Vec<String>> = std::fs::read_to_string(&sms)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|a| a[0] == "+96890000000" && a[1].contains("تم رصد حالة طوارئ")),
+        "{texts:?}"
+    );
+}

@@ -251,11 +251,14 @@ pub trait StateStore: Send {
         &mut self,
         incident: Option<&str>,
     ) -> StateResult<Vec<crate::notify::DeliveryRecord>>;
-    /// Pending deliveries whose next attempt is due at `now_ms`, oldest first.
-    fn due_deliveries(
+    /// Pending deliveries whose next attempt is due at `now_ms`, oldest first, claimed in
+    /// the same transaction: their next attempt moves to `claim_until_ms`, so a second
+    /// notifier does not send them too, and one killed mid-send is retried after that.
+    fn claim_due(
         &mut self,
         now_ms: i64,
         limit: usize,
+        claim_until_ms: i64,
     ) -> StateResult<Vec<crate::notify::DeliveryRecord>>;
     /// Appends an attempt to a delivery and sets its status and next attempt time.
     fn record_attempt(

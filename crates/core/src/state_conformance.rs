@@ -255,7 +255,12 @@ pub fn notify_outbox_and_acks(open: Open) {
     );
 
     let id = all[0].id;
-    assert_eq!(s.due_deliveries(0, 10).unwrap().len(), 1);
+    let claimed = s.claim_due(0, 10, 1_000).unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(
+        s.claim_due(999, 10, 2_000).unwrap().is_empty(),
+        "claimed: another notifier does not get it"
+    );
     let failed = Attempt {
         at: "2026-01-01T00:00:00.000Z".into(),
         ok: false,
@@ -265,10 +270,10 @@ pub fn notify_outbox_and_acks(open: Open) {
     s.record_attempt(id, &failed, DeliveryStatus::Pending, 5_000)
         .unwrap();
     assert!(
-        s.due_deliveries(4_999, 10).unwrap().is_empty(),
+        s.claim_due(4_999, 10, 4_999).unwrap().is_empty(),
         "backing off"
     );
-    let d = s.due_deliveries(5_000, 10).unwrap();
+    let d = s.claim_due(5_000, 10, 6_000).unwrap();
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].attempts, vec![failed.clone()]);
     let ok = Attempt {
@@ -278,7 +283,7 @@ pub fn notify_outbox_and_acks(open: Open) {
     };
     s.record_attempt(id, &ok, DeliveryStatus::Sent, 5_000)
         .unwrap();
-    assert!(s.due_deliveries(i64::MAX, 10).unwrap().is_empty());
+    assert!(s.claim_due(i64::MAX, 10, i64::MAX).unwrap().is_empty());
     let d = s.reopen().unwrap().deliveries(Some("inc-7")).unwrap();
     assert_eq!(d[0].status, DeliveryStatus::Sent);
     assert_eq!(d[0].attempts.len(), 2);

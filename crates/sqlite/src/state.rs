@@ -779,20 +779,45 @@ impl StateStore for SqliteState {
             .collect()
     }
 
-    fn due_deliveries(&mut self, now_ms: i64, limit: usize) -> StateResult<Vec<DeliveryRecord>> {
-        let mut st = self
+    fn claim_due(
+        &mut self,
+        now_ms: i64,
+        limit: usize,
+        claim_until_ms: i64,
+    ) -> StateResult<Vec<DeliveryRecord>> {
+        let tx = self
             .conn
-            .prepare_cached("SELECT record FROM deliveries WHERE status = 'pending' AND next_ms <= ?1 ORDER BY id LIMIT ?2")
-            .map_err(e("due deliveries"))?;
-        let texts = st
-            .query_map(params![now_ms, limit as i64], |r| r.get::<_, String>(0))
-            .map_err(e("due deliveries"))?
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e("claim deliveries"))?;
+        let rows: Vec<(i64, String)> = {
+            let mut st = tx
+                .prepare_cached("SELECT id, record FROM deliveries WHERE status = 'pending' AND next_ms <= ?1 ORDER BY id LIMIT ?2")
+                .map_err(e("claim deliveries"))?;
+            st.query_map(params![now_ms, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(e("claim deliveries"))?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(e("due deliveries"))?;
-        texts
-            .iter()
-            .map(|t| serde_json::from_str(t).map_err(unreadable("delivery")))
-            .collect()
+            .map_err(e("claim deliveries"))?
+        };
+        let mut out = Vec::new();
+        for (id, text) in rows {
+            let mut rec: DeliveryRecord =
+                serde_json::from_str(&text).map_err(unreadable("delivery"))?;
+            rec.next_attempt_ms = claim_until_ms;
+            tx.execute(
+                "UPDATE deliveries SET next_ms = ?2, record = ?3 WHERE id = ?1",
+                params![
+                    id,
+                    claim_until_ms,
+                    serde_json::to_string(&rec).expect("records serialize")
+                ],
+            )
+            .map_err(e("claim deliveries"))?;
+            out.push(rec);
+        }
+        tx.commit().map_err(e("claim deliveries"))?;
+        Ok(out)
     }
 
     fn record_attempt(

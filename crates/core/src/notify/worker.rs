@@ -6,7 +6,8 @@
 //! Crash safety: the incidents an event batch changed, the messages it queued and the new
 //! cursor are committed in one transaction, and a delivery's key is unique, so an event
 //! handled again after a crash queues nothing twice. A message is marked sent only after
-//! its channel accepted it: a crash between the two sends it again (at least once).
+//! its channel accepted it: a crash between the two sends it again (at least once) once
+//! its claim expires. Claims also keep two notifiers from sending the same message.
 
 use super::*;
 use crate::plan::{Channel, Plan};
@@ -120,8 +121,9 @@ pub fn tick(
     Ok(report)
 }
 
-/// Sends every delivery due at `now_ms` (at most [`SENDS_PER_TICK`]), recording each
-/// attempt; a failure is retried after the plan's backoff until `max_attempts`.
+/// Sends every delivery due at `now_ms` (at most [`SENDS_PER_TICK`]), claimed first so a
+/// second notifier leaves them alone, recording each attempt; a failure is retried after
+/// the plan's backoff until `max_attempts`.
 pub fn send_due(
     state: &mut dyn StateStore,
     plan: &Plan,
@@ -129,7 +131,16 @@ pub fn send_due(
     now_ms: i64,
     report: &mut TickReport,
 ) -> Result<()> {
-    for d in state.due_deliveries(now_ms, SENDS_PER_TICK)? {
+    // Long enough for every channel's timeout: a claim outlives a send in progress.
+    let longest = plan
+        .notify
+        .channels
+        .values()
+        .map(|c| c.timeout)
+        .max()
+        .unwrap_or_default();
+    let claim_until = now_ms + ms(longest) * 2 + 30_000;
+    for d in state.claim_due(now_ms, SENDS_PER_TICK, claim_until)? {
         let t = Instant::now();
         let result = match plan.notify.channels.get(&d.recipient.channel) {
             Some(ch) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -657,9 +668,10 @@ pub fn send_test(
                 plan: plan.name.clone(),
                 channel: ch.name.clone(),
             };
-            batch
-                .deliveries
-                .push(DeliveryRecord::new(key, None, &r, msg));
+            let mut d = DeliveryRecord::new(key, None, &r, msg);
+            // Sent here and now, never by a notifier running meanwhile.
+            d.next_attempt_ms = i64::MAX;
+            batch.deliveries.push(d);
         }
     }
     let keys: BTreeSet<String> = batch.deliveries.iter().map(|d| d.key.clone()).collect();
