@@ -286,7 +286,7 @@ recipients = [
 [[notify.levels]]
 delay = "0s"
 repeat = "3s"
-escalate_after = "4s"
+escalate_after = "6s"
 recipients = [{ name = "Mona", language = "ar", channel = "alerts" }]
 
 [[notify.levels]]
@@ -500,7 +500,7 @@ fn level_one_hears_in_english_and_arabic_escalates_and_an_ack_stops_it() {
         text(&stranger)
     );
     let (l1, l2) = (reminders("sam@"), s.http.bodies("/alertmanager").len());
-    sleep_until(t0, 9_000);
+    sleep_until(t0, 10_500);
     s.notify_once();
     assert_eq!(reminders("sam@"), l1, "level 1 acknowledged: no reminder");
     assert_eq!(

@@ -305,8 +305,9 @@ fn ms(d: std::time::Duration) -> i64 {
 
 /// Moves an open incident along the policy up to `now_ms`: reaches levels whose lower level
 /// went unacknowledged for `escalate_after` (at that moment, not at `now`, so a late worker
-/// computes the same times), and returns the rounds due. A round missed while nothing ran
-/// is not sent late one by one: only the newest one due is.
+/// computes the same times), and returns the rounds due. Reminders missed while nothing ran
+/// are not sent late one by one: only the newest one due is; a level's first message is
+/// never skipped.
 pub fn advance(
     inc: &mut IncidentRecord,
     acked: &BTreeSet<u32>,
@@ -345,9 +346,11 @@ pub fn advance(
                 _ => 1,
             };
             if rounds > st.rounds {
+                // The first message always goes (it says what happened, or that it was
+                // escalated); missed reminders collapse into the newest one.
                 due.push(Due::Level {
                     level: pol.number,
-                    round: rounds - 1,
+                    round: if st.rounds == 0 { 0 } else { rounds - 1 },
                 });
                 st.rounds = rounds;
                 st.last_sent_ms = Some(now_ms);

@@ -128,16 +128,17 @@ fn an_ack_of_level_two_leaves_level_one_repeating_and_stops_level_three() {
 }
 
 #[test]
-fn a_late_worker_sends_the_newest_round_once_and_escalates_at_the_right_time() {
+fn a_late_worker_sends_the_first_message_then_only_the_newest_reminder_and_escalates_on_time() {
     let cfg = policy();
     let mut inc = incident();
     let due = advance(&mut inc, &BTreeSet::new(), &cfg, 100 * MIN);
     assert_eq!(
         due,
         vec![
-            Due::Level { level: 1, round: 6 },
-            Due::Level { level: 2, round: 1 }
-        ]
+            Due::Level { level: 1, round: 0 },
+            Due::Level { level: 2, round: 0 }
+        ],
+        "the first messages, not a reminder in their place"
     );
     assert_eq!(
         inc.levels[1].reached_ms,
