@@ -1041,3 +1041,34 @@ recipients = [
         "{texts:?}"
     );
 }
+
+#[test]
+fn watch_runs_the_notifier_on_a_thread_of_its_own() {
+    let s = setup(LEVELS, Answer::Ok);
+    s.notify_once();
+    s.ok(&["checkpoint", "-c", "billing"]);
+    s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "drill"]);
+    assert!(
+        s.smtp.mails().is_empty(),
+        "nothing sent from the rollback itself"
+    );
+    let plan = std::fs::read_to_string(s.w.path().join("ripcord.toml")).unwrap();
+    let probe = "[[probe]]\nname = \"invoices\"\nkind = \"sql\"\ndatabase = \"workshop\"\nsql = \"SELECT count(*) FROM invoices\"\ninterval = \"500ms\"\n";
+    std::fs::write(
+        s.w.path().join("ripcord.toml"),
+        plan.replace("[notify]", &format!("{probe}\n[notify]")),
+    )
+    .unwrap();
+    let o = s.ripcord(&["watch", "--for", "3s"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let subjects: Vec<String> = s
+        .smtp
+        .to("sam@")
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        subjects.iter().any(|s| s.contains("resolved")),
+        "{subjects:?}"
+    );
+}
