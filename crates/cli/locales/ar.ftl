@@ -89,3 +89,14 @@ user-notice = { $stage ->
 
 test = هذه رسالة اختبار من ripcord ({ $plan }) عبر القناة { $channel }. إذا قرأتها فالقناة تعمل.
     .subject = [ripcord] رسالة اختبار ({ $channel })
+
+level-changed = ارتفع مستوى الحراسة في { $plan } إلى { $level ->
+        [yellow] الأصفر: راقبوا عن كثب
+       *[orange] البرتقالي: استعدوا للاسترجاع
+    } في { $at }.
+    السبب: { $reason }
+    لا توجد حادثة مفتوحة: المستوى الأحمر أو الإيقاف أو الاسترجاع يفتح واحدة.
+    .subject = [ripcord] { $plan }: المستوى { $level ->
+        [yellow] الأصفر
+       *[orange] البرتقالي
+    }

@@ -80,3 +80,14 @@ user-notice = { $stage ->
 
 test = This is a test message from ripcord ({ $plan }) through channel { $channel }. If you read it, the channel works.
     .subject = [ripcord] test message ({ $channel })
+
+level-changed = The guard level of { $plan } went to { $level ->
+        [yellow] YELLOW: watch closer
+       *[orange] ORANGE: prepare the rollback
+    } at { $at }.
+    Why: { $reason }
+    No incident is open: a red level, a stop or a rollback opens one.
+    .subject = [ripcord] { $plan } is { $level ->
+        [yellow] yellow
+       *[orange] orange
+    }

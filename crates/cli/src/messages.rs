@@ -19,6 +19,7 @@ pub const MESSAGE_IDS: &[&str] = &[
     "rollback-completed",
     "issue-resolved",
     "user-notice",
+    "level-changed",
     "test",
 ];
 
@@ -158,6 +159,17 @@ pub fn arguments(msg: &Message) -> (&'static str, FluentArgs<'static>) {
                     UserStage::Resolved => "resolved",
                 },
             );
+        }
+        Message::LevelChanged {
+            plan,
+            level,
+            reason,
+            at,
+        } => {
+            a.set("plan", plan.clone());
+            a.set("level", level.name());
+            a.set("reason", reason.clone());
+            a.set("at", when(at));
         }
         Message::Test { plan, channel } => {
             a.set("plan", plan.clone());

@@ -208,6 +208,7 @@ fn post_json(url: &str, body: &serde_json::Value, timeout: Duration) -> Result<S
 pub fn alertmanager(plan: &Plan, d: &DeliveryRecord, r: &Rendered) -> serde_json::Value {
     let (incident, starts, ends, cause) = match &d.message {
         Message::Test { .. } => (String::new(), ripcord_core::context::now(), None, ""),
+        Message::LevelChanged { at, .. } => (String::new(), at.clone(), None, "level_changed"),
         Message::EmergencyDetected { summary, .. }
         | Message::Escalated { summary, .. }
         | Message::RollbackStarted { summary, .. }
@@ -234,16 +235,20 @@ pub fn alertmanager(plan: &Plan, d: &DeliveryRecord, r: &Rendered) -> serde_json
     } else {
         "firing"
     };
-    let alertname = if incident.is_empty() {
-        "RipcordTest"
-    } else {
-        "RipcordIncident"
+    let alertname = match &d.message {
+        Message::Test { .. } => "RipcordTest",
+        Message::LevelChanged { .. } => "RipcordLevel",
+        _ => "RipcordIncident",
+    };
+    let severity = match &d.message {
+        Message::LevelChanged { .. } => "warning",
+        _ => "critical",
     };
     let group =
         serde_json::json!({ "alertname": alertname, "plan": plan.name, "incident": incident });
     let mut labels = group.clone();
     let l = labels.as_object_mut().expect("an object");
-    l.insert("severity".into(), "critical".into());
+    l.insert("severity".into(), severity.into());
     l.insert("cause".into(), cause.into());
     l.insert("message".into(), d.message.id().into());
     l.insert("language".into(), d.recipient.language.code().into());

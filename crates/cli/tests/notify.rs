@@ -815,6 +815,12 @@ fn arabic_message_snapshot() {
             level: 1,
             round: 0,
         },
+        Message::LevelChanged {
+            plan: "payroll".into(),
+            level: ripcord_core::plan::Level::Orange,
+            reason: "error rate 2x baseline".into(),
+            at: "2026-11-29T21:04:00.000Z".into(),
+        },
         Message::Escalated {
             summary: summary.clone(),
             level: 2,

@@ -223,3 +223,46 @@ fn a_refused_delivery_backs_off_and_gives_up_after_max_attempts() {
     worker::tick(&mut s, &plan, &t, secs(15 * 60)).unwrap();
     assert_eq!(t.take(), [pair("tech", "reminder")]);
 }
+
+#[test]
+fn a_yellow_or_orange_level_tells_level_one_once_without_an_incident() {
+    let (_dir, plan, mut s) = open();
+    let t = Recorder::default();
+    worker::tick(&mut s, &plan, &t, 0).unwrap();
+    let level = |from, to| {
+        Envelope::new(Event::LevelChanged {
+            rule: String::new(),
+            from,
+            to,
+            reason: "error rate 2x baseline".into(),
+            evidence: serde_json::Value::Null,
+        })
+    };
+    use ripcord_core::plan::Level::*;
+    let mut e = [
+        level(Green, Yellow),
+        level(Yellow, Orange),
+        level(Orange, Yellow),
+        // One rule's level is not the overall level.
+        Envelope::new(Event::LevelChanged {
+            rule: "latency".into(),
+            from: Green,
+            to: Orange,
+            reason: String::new(),
+            evidence: serde_json::Value::Null,
+        }),
+    ];
+    s.append_events(&mut e).unwrap();
+    worker::tick(&mut s, &plan, &t, time_ms(&e[0].at)).unwrap();
+    assert_eq!(
+        t.take(),
+        [pair("tech", "level-changed"), pair("tech", "level-changed")],
+        "up to yellow, up to orange; not back down, not a single rule"
+    );
+    assert!(s.incidents().unwrap().is_empty());
+    let d = s.deliveries(None).unwrap();
+    assert!(matches!(
+        d[1].message,
+        Message::LevelChanged { level: Orange, .. }
+    ));
+}

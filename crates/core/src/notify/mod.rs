@@ -3,7 +3,8 @@
 //! ([`worker::tick`]) with retries. Wording lives at the edge: the binary renders each
 //! message in its recipient's language.
 //!
-//! An incident opens on a red level, an emergency stop or a rollback, and is resolved when
+//! An overall level rising to yellow or orange with no incident open is told to level 1
+//! once. An incident opens on a red level, an emergency stop or a rollback, and is resolved when
 //! its rollback finished well (or when the level went back to green before any rollback).
 //! Level 1 is reached when it opens; a level is sent to `delay` after it was reached, again
 //! every `repeat`, and reaches the next level `escalate_after` after it was reached, unless
@@ -175,6 +176,14 @@ pub enum Message {
         impact: Impact,
         stage: UserStage,
     },
+    /// The overall guard level rose to yellow or orange with no incident open: level 1
+    /// is told to watch closer or to prepare a rollback (docs/product.md).
+    LevelChanged {
+        plan: String,
+        level: crate::plan::Level,
+        reason: String,
+        at: String,
+    },
     Test {
         plan: String,
         channel: String,
@@ -191,6 +200,7 @@ impl Message {
             Message::RollbackCompleted { .. } => "rollback-completed",
             Message::Resolved { .. } => "issue-resolved",
             Message::UserNotice { .. } => "user-notice",
+            Message::LevelChanged { .. } => "level-changed",
             Message::Test { .. } => "test",
         }
     }
@@ -202,7 +212,7 @@ impl Message {
             | Message::RollbackCompleted { summary, .. }
             | Message::Resolved { summary, .. }
             | Message::UserNotice { summary, .. } => Some(&summary.incident),
-            Message::Test { .. } => None,
+            Message::LevelChanged { .. } | Message::Test { .. } => None,
         }
     }
     /// Resolved and completed rollbacks read as "resolved" to an alert receiver.

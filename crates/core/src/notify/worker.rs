@@ -405,6 +405,29 @@ fn handle(
                 resolve(plan, inc, seq, &env.at, at_ms, q);
             }
         }
+        Event::LevelChanged {
+            rule,
+            from,
+            to: to @ (Level::Yellow | Level::Orange),
+            reason,
+            ..
+        } if rule.is_empty()
+            && to > from
+            && !open.iter().any(|i| i.status == IncidentStatus::Open) =>
+        {
+            let msg = Message::LevelChanged {
+                plan: plan.name.clone(),
+                level: *to,
+                reason: reason.clone(),
+                at: env.at.clone(),
+            };
+            if let Some(l) = plan.notify.level(1) {
+                for r in &l.recipients {
+                    let key = format!("level/e{seq}/{}/{}", r.name, r.channel);
+                    q.push(DeliveryRecord::new(key, Some(1), r, msg.clone()));
+                }
+            }
+        }
         Event::DecisionMade { scenario, .. } => {
             if let Some(inc) = open.first_mut()
                 && let Some(impact) = scenario_impact(plan, Some(scenario))
