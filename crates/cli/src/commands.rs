@@ -463,6 +463,16 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
                 );
             } else {
                 println!("{}", crate::render::rollback_markdown(&r));
+                // What the notifier told whom about this rollback's incident, if any.
+                if let Some(inc) = ctx
+                    .state
+                    .incidents()?
+                    .into_iter()
+                    .find(|i| i.rollbacks.contains(&r.id))
+                {
+                    let sent = ctx.state.deliveries(Some(&inc.id))?;
+                    println!("{}", crate::render::notifications_markdown(&inc, &sent));
+                }
             }
             Ok(exit::OK)
         }

@@ -549,3 +549,36 @@ pub fn incidents_console(
     }
     t.to_string()
 }
+
+/// The rollback report's notifications section: every message of its incident.
+pub fn notifications_markdown(
+    inc: &ripcord_core::notify::IncidentRecord,
+    sent: &[ripcord_core::notify::DeliveryRecord],
+) -> String {
+    let mut out = format!(
+        "## Notifications\n\nIncident {} ({}), {}.\n\n| message | to | level | channel | language | status | last attempt |\n|---|---|---|---|---|---|---|\n",
+        inc.id,
+        inc.cause.name(),
+        match inc.status {
+            ripcord_core::notify::IncidentStatus::Open => "still open".to_string(),
+            ripcord_core::notify::IncidentStatus::Resolved =>
+                format!("resolved {}", inc.resolved_at.clone().unwrap_or_default()),
+        }
+    );
+    for d in sent {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            d.message.id(),
+            d.recipient.name,
+            d.level
+                .map(|l| l.to_string())
+                .unwrap_or_else(|| "users".into()),
+            d.recipient.channel,
+            d.recipient.language.code(),
+            d.status.name(),
+            d.attempts.last().map(|a| a.at.as_str()).unwrap_or("—")
+        );
+    }
+    out
+}
