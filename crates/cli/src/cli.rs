@@ -156,9 +156,20 @@ pub enum Command {
     /// The report of a rollback.
     Report {
         rollback: Option<String>,
-        /// md: the whole report; console: verdict, timeline against the target, figures.
-        #[arg(long, default_value = "md", value_parser = ["md", "json", "console"])]
+        /// md: the whole report; console: verdict, timeline against the target, figures;
+        /// html: one self-contained file with charts (--lang en or ar).
+        #[arg(long, default_value = "md", value_parser = ["md", "json", "console", "html"])]
         format: String,
+        /// Language of the HTML report: en or ar.
+        #[arg(long, default_value = "en", value_parser = ["en", "ar"])]
+        lang: String,
+        /// Across every rollback: success rate, time against target per tier (emergency
+        /// 15 min, component 60 min, graceful 4 h), recovery rate, thresholds crossed.
+        #[arg(long, conflicts_with = "rollback")]
+        kpis: bool,
+        /// The post-mortem instead (same as `ripcord postmortem`; --format md or html).
+        #[arg(long, conflicts_with = "kpis")]
+        postmortem: bool,
         /// Same as --format json.
         #[arg(long)]
         json: bool,
@@ -226,8 +237,20 @@ pub enum Command {
     Approve { run: String },
     /// Reject the rollback a run is waiting for: fix forward (as --as NAME).
     Reject { run: String },
-    /// Dashboard and metrics (not built yet).
-    Serve,
+    /// The dashboard (live over server-sent events), /metrics for Prometheus, and the
+    /// guarded emergency stop, approve and reject (tokens per person from
+    /// RIPCORD_DASHBOARD_TOKENS="alice=TOKEN,bob=TOKEN"; docs/dashboard.md).
+    Serve(crate::serve::ServeArgs),
+    /// A post-mortem of a rollback, pre-filled from its record and the event log, with the
+    /// sections to complete (five whys, lessons, remediation plan).
+    Postmortem {
+        rollback: Option<String>,
+        #[arg(long, default_value = "md", value_parser = ["md", "html"])]
+        format: String,
+        /// Language of the words: en or ar.
+        #[arg(long, default_value = "en", value_parser = ["en", "ar"])]
+        lang: String,
+    },
     /// Print a shell completion script: ripcord completions bash > /etc/bash_completion.d/ripcord
     Completions {
         #[arg(value_enum)]

@@ -174,6 +174,20 @@ fn plan_path(given: Option<&Path>) -> std::path::PathBuf {
     }
 }
 
+/// The plan given or found; a clear error when there is none.
+fn require_plan(given: Option<&Path>) -> Result<Plan> {
+    let path = plan_path(given);
+    if given.is_none() && !path.is_file() {
+        let here = std::env::current_dir().unwrap_or_default();
+        return Err(Error::Usage(format!(
+            "no {PLAN_FILE} in {} or any directory above it; write one with `ripcord init --example workshop`, or pass --plan PATH (or set RIPCORD_PLAN)",
+            here.display()
+        ))
+        .into());
+    }
+    load_plan(&path)
+}
+
 pub fn dispatch(cli: Cli) -> Result<i32> {
     set_verbosity(cli.quiet, cli.verbose);
     let actor = actor(cli.actor);
@@ -195,23 +209,13 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 .context("write the man page")?;
             Ok(exit::OK)
         }
-        Command::Serve => {
-            eprintln!(
-                "not built yet: the dashboard and metrics come with a later issue. Nothing was done."
-            );
-            Ok(exit::USAGE)
+        Command::Serve(args) => {
+            let plan = require_plan(cli.plan.as_deref())?;
+            init_logging(&plan.state_dir);
+            crate::serve::run(plan, args)
         }
         cmd => {
-            let path = plan_path(cli.plan.as_deref());
-            if cli.plan.is_none() && !path.is_file() {
-                let here = std::env::current_dir().unwrap_or_default();
-                return Err(Error::Usage(format!(
-                    "no {PLAN_FILE} in {} or any directory above it; write one with `ripcord init --example workshop`, or pass --plan PATH (or set RIPCORD_PLAN)",
-                    here.display()
-                ))
-                .into());
-            }
-            let plan = load_plan(&path)?;
+            let plan = require_plan(cli.plan.as_deref())?;
             let mut ctx = open(plan, actor)?;
             let code = run_command(&mut ctx, cmd);
             // Every event on the console and in the log before main prints an error.
@@ -448,13 +452,48 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             Ok(exit::VERIFY_FAILED)
         }
         Command::Report {
+            kpis: true, json, ..
+        } => {
+            let k = ripcord_core::report::Kpis::of(&ctx.state.rollbacks()?);
+            if json {
+                print_json(&k)?;
+            } else {
+                print!(
+                    "{}",
+                    crate::render::kpis_console(&k, &crate::render::Term::detect())
+                );
+            }
+            Ok(exit::OK)
+        }
+        Command::Report {
             rollback,
             format,
+            lang,
+            postmortem: true,
+            ..
+        } => {
+            if !matches!(format.as_str(), "md" | "html") {
+                return Err(Error::Usage(format!(
+                    "--postmortem is written as md or html, not {format}"
+                ))
+                .into());
+            }
+            postmortem(ctx, rollback.as_deref(), &format, &lang)
+        }
+        Command::Report {
+            rollback,
+            format,
+            lang,
             json,
+            ..
         } => {
             let r =
                 ripcord_core::report::RollbackReport::of(&find_rollback(ctx, rollback.as_deref())?);
-            if json || format == "json" {
+            let lang =
+                crate::serve::i18n::Lang::parse(&lang).unwrap_or(crate::serve::i18n::Lang::En);
+            if format == "html" && !json {
+                print!("{}", crate::report_html::rollback(&r, lang));
+            } else if json || format == "json" {
                 println!("{}", crate::render::rollback_json(&r));
             } else if format == "console" {
                 println!(
@@ -476,6 +515,11 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             }
             Ok(exit::OK)
         }
+        Command::Postmortem {
+            rollback,
+            format,
+            lang,
+        } => postmortem(ctx, rollback.as_deref(), &format, &lang),
         Command::Audit { action, json } => audit(ctx, &action, json),
         Command::Events {
             after,
@@ -485,12 +529,35 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
         Command::Demo { .. }
         | Command::Init { .. }
         | Command::Diff(_)
-        | Command::Serve
+        | Command::Serve(_)
         | Command::Completions { .. }
         | Command::Man => {
             unreachable!("handled before the plan is loaded")
         }
     }
+}
+
+/// `ripcord postmortem` (and `report --postmortem`): pre-filled from the record and the log.
+fn postmortem(ctx: &mut Ctx, rollback: Option<&str>, format: &str, lang: &str) -> Result<i32> {
+    let r = ripcord_core::report::RollbackReport::of(&find_rollback(ctx, rollback)?);
+    let mut log: Vec<ripcord_core::events::Envelope> = Vec::new();
+    loop {
+        let after = log.last().and_then(|e| e.seq).unwrap_or(0);
+        let page = ctx.state.events_after(after, 1000)?;
+        let full = page.len() == 1000;
+        log.extend(page);
+        if !full {
+            break;
+        }
+    }
+    let pm = ripcord_core::report::PostMortem::gather(r, &log);
+    let lang = crate::serve::i18n::Lang::parse(lang).unwrap_or(crate::serve::i18n::Lang::En);
+    if format == "html" {
+        print!("{}", crate::report_html::postmortem_html(&pm, lang));
+    } else {
+        print!("{}", crate::report_html::postmortem_md(&pm, lang));
+    }
+    Ok(exit::OK)
 }
 
 fn find_rollback(ctx: &mut Ctx, id: Option<&str>) -> Result<rollback::RollbackRecord> {

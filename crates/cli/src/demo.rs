@@ -193,6 +193,14 @@ pub fn run(keep: bool, url: Option<String>) -> Result<i32> {
     if keep {
         let kept = dir.keep();
         eprintln!("   demo folder kept: {}", kept.display());
+        eprintln!(
+            "   see it on the dashboard: cd {} && ripcord serve   (then http://127.0.0.1:8088, ?lang=ar for Arabic)",
+            kept.display()
+        );
+    } else {
+        eprintln!(
+            "   run with --keep, then `ripcord serve` in the demo folder: the dashboard, the rollback's HTML report, /metrics"
+        );
     }
     Ok(if ok { exit::OK } else { exit::VERIFY_FAILED })
 }

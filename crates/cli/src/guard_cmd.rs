@@ -282,7 +282,14 @@ fn print_overview(o: &ripcord_core::status::Overview) {
     }
 }
 
-fn stop(ctx: &mut Ctx, reason: Option<String>, scenario: Option<String>, wait: f64) -> Result<i32> {
+/// Records a stop request for the running `run` or `watch` to pick up, audited as
+/// `stop.request` (the CLI's `ripcord stop` and the dashboard's button both come here).
+pub fn request_stop(
+    ctx: &mut Ctx,
+    reason: Option<String>,
+    scenario: Option<String>,
+    via: &str,
+) -> Result<ripcord_core::state::StopRecord> {
     let Some(reason) = reason.filter(|r| !r.trim().is_empty()) else {
         return Err(Error::Usage(
             "say why with --reason \"…\" (it goes into the audit log and the report)".into(),
@@ -309,9 +316,14 @@ fn stop(ctx: &mut Ctx, reason: Option<String>, scenario: Option<String>, wait: f
         .request_stop(&actor, &reason, scenario.as_deref())?;
     ctx.audit(
         "stop.request",
-        serde_json::json!({"request": req.id, "reason": reason, "scenario": scenario}),
+        serde_json::json!({"request": req.id, "reason": reason, "scenario": scenario, "via": via}),
         "requested",
     )?;
+    Ok(req)
+}
+
+fn stop(ctx: &mut Ctx, reason: Option<String>, scenario: Option<String>, wait: f64) -> Result<i32> {
+    let req = request_stop(ctx, reason, scenario, "cli")?;
     eprintln!(
         "stop #{} requested; waiting for the running ripcord to act …",
         req.id
@@ -337,6 +349,13 @@ fn stop(ctx: &mut Ctx, reason: Option<String>, scenario: Option<String>, wait: f
 }
 
 fn answer(ctx: &mut Ctx, run: &str, approve: bool) -> Result<i32> {
+    println!("{}", answer_decision(ctx, run, approve, "cli")?);
+    Ok(exit::OK)
+}
+
+/// Approves or rejects the open decision of a run (or the decision with that id) as
+/// `ctx.actor`, audited as `approval.approve`/`approval.reject`; says what was done.
+pub fn answer_decision(ctx: &mut Ctx, run: &str, approve: bool, via: &str) -> Result<String> {
     let open: Vec<_> = ctx
         .state
         .decisions()?
@@ -401,7 +420,7 @@ fn answer(ctx: &mut Ctx, run: &str, approve: bool) -> Result<i32> {
         } else {
             "approval.reject"
         },
-        serde_json::json!({"run": d.run, "decision": d.id, "scenario": d.scenario}),
+        serde_json::json!({"run": d.run, "decision": d.id, "scenario": d.scenario, "via": via}),
         if took {
             status
         } else {
@@ -415,11 +434,10 @@ fn answer(ctx: &mut Ctx, run: &str, approve: bool) -> Result<i32> {
         ))
         .into());
     }
-    println!(
+    Ok(format!(
         "{} the rollback of run {} ({}) as {who}",
         if approve { "approved" } else { "rejected" },
         d.run,
         d.scenario
-    );
-    Ok(exit::OK)
+    ))
 }

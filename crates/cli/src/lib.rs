@@ -11,7 +11,9 @@ pub mod messages;
 pub mod notify_cmd;
 pub mod registry;
 pub mod render;
+pub mod report_html;
 pub mod retention_cmd;
+pub mod serve;
 pub mod switch_cmd;
 pub mod workshop;
 

@@ -582,3 +582,82 @@ pub fn notifications_markdown(
     }
     out
 }
+
+/// `ripcord report --kpis`: rates, time against target per tier, thresholds crossed.
+pub fn kpis_console(k: &ripcord_core::report::Kpis, term: &Term) -> String {
+    use ripcord_core::report::Crossed;
+    let pct = |x: Option<f64>| {
+        x.map(|x| format!("{:.1}%", x * 100.0))
+            .unwrap_or_else(|| "—".into())
+    };
+    let mut out = format!(
+        "rollbacks: {} ({} verified, {} unfinished); success rate {}\nbusiness writes at risk {}, recovered {}, lost {}; recovery rate {}{}\n",
+        k.rollbacks,
+        k.verified,
+        k.unfinished,
+        pct(k.success_rate),
+        k.at_risk,
+        k.recovered,
+        k.lost,
+        pct(k.recovery_rate),
+        if k.uncaptured > 0 {
+            format!(
+                " ({} over an accepted capture break, losses unknown, not counted)",
+                k.uncaptured
+            )
+        } else {
+            String::new()
+        }
+    );
+    let mut t = term.table();
+    t.set_header([
+        "tier (target)",
+        "rollbacks",
+        "median of target",
+        "worst of target",
+        "over 120%",
+    ]);
+    for x in &k.tiers {
+        let target = match x.tier {
+            ripcord_core::report::Tier::Emergency => "≤ 15 min",
+            ripcord_core::report::Tier::Component => "≤ 60 min",
+            ripcord_core::report::Tier::Graceful => "> 60 min, 4 h for a graceful recovery",
+        };
+        t.add_row(vec![
+            Cell::new(format!("{} ({target})", x.tier.name())),
+            Cell::new(x.rollbacks),
+            Cell::new(format!("{:.1}%", x.median_share * 100.0)),
+            term.cell(
+                format!("{:.1}%", x.worst_share * 100.0),
+                Some(x.worst_share <= 1.2),
+            ),
+            term.cell(x.over_target.to_string(), Some(x.over_target == 0)),
+        ]);
+    }
+    if !k.tiers.is_empty() {
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    if k.crossed.is_empty() {
+        out.push_str("alert thresholds crossed: none\n");
+    } else {
+        out.push_str("alert thresholds crossed:\n");
+        for c in &k.crossed {
+            let line = match c {
+                Crossed::OverTarget { rollback, share } => format!(
+                    "  {rollback}: took {:.1}% of its target (critical over 120%)",
+                    share * 100.0
+                ),
+                Crossed::Lost { rollback, lost } => {
+                    format!("  {rollback}: {lost} business writes lost")
+                }
+                Crossed::NotVerified { rollback, state } => {
+                    format!("  {rollback}: ended {state}")
+                }
+            };
+            out.push_str(&term.paint(&line, false));
+            out.push('\n');
+        }
+    }
+    out
+}

@@ -97,7 +97,7 @@ fn a_second_checkpoint_after_a_few_changes_stores_little_new_data() {
 }
 
 #[test]
-fn usage_errors_and_unbuilt_commands_say_so_with_exit_code_2() {
+fn usage_errors_say_so_with_exit_code_2() {
     let w = Workshop::new(10);
     let o = w.ripcord(&["rollback", "-c", "nope", "--yes", "--reason", "x"]);
     assert_eq!(code(&o), 2, "{}", text(&o));
@@ -105,9 +105,24 @@ fn usage_errors_and_unbuilt_commands_say_so_with_exit_code_2() {
     let o = w.ripcord(&["rollback", "-c", "billing", "--yes"]);
     assert_eq!(code(&o), 2);
     assert!(text(&o).contains("--reason"), "{}", text(&o));
-    let o = w.ripcord(&["serve"]);
-    assert_eq!(code(&o), 2);
-    assert!(text(&o).contains("not built yet"));
+    let o = w.ripcord(&["serve", "--listen", "localhost"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("--listen \"localhost\" is not an address:port"),
+        "{}",
+        text(&o)
+    );
+    let o = w.ripcord_env(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("RIPCORD_DASHBOARD_TOKENS", "alice=tooshort-secret")],
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("the token of \"alice\" is shorter"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("tooshort-secret"), "{}", text(&o));
     std::fs::write(
         w.path().join("bad.toml"),
         "[databases.x]\nurl = \"oracle://x\"\n",

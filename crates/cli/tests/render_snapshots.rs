@@ -211,3 +211,72 @@ fn the_rollback_report_renders_as_markdown_json_and_a_timeline() {
         render::rollback_console(&r, &Term::plain(100))
     );
 }
+
+/// A guarded run's stop, the decision, then the rollback's own events, at fixed times.
+fn event_log() -> Vec<ripcord_core::events::Envelope> {
+    use ripcord_core::events::{Envelope, Event};
+    let at = |i: i64| format!("2026-11-29T11:59:5{i}.000Z");
+    let events = vec![
+        Event::RunStopped {
+            run: "run-20261129-115900-ef01".into(),
+            reason: "rule \"invoices wrong\" (red)".into(),
+            components: vec!["billing".into()],
+        },
+        Event::DecisionMade {
+            run: "run-20261129-115900-ef01".into(),
+            scenario: "data_corruption".into(),
+            decision: "rollback_now".into(),
+            by: "matrix".into(),
+            evidence: serde_json::json!({"rule": "invoices wrong", "value": 12.0}),
+        },
+        Event::RollbackStarted {
+            rollback: "rb-20261129-120000-abcd".into(),
+            components: vec!["billing".into()],
+            checkpoint: "cp-1a2b3c".into(),
+            reason: "VAT rounding broke invoices".into(),
+        },
+    ];
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let mut e = Envelope::new(event);
+            e.seq = Some(i as i64 + 1);
+            e.at = at(i as i64);
+            e
+        })
+        .collect()
+}
+
+#[test]
+fn the_rollback_report_and_post_mortem_render_as_html_and_markdown_in_english_and_arabic() {
+    use ripcord::report_html;
+    use ripcord::serve::i18n::Lang;
+    let r = RollbackReport::of(&rollback_record());
+    let pm = ripcord_core::report::PostMortem::gather(r.clone(), &event_log());
+    assert!(pm.stop.is_some() && pm.decision.is_some(), "{pm:#?}");
+    assert_eq!(pm.events.len(), 1);
+    for lang in [Lang::En, Lang::Ar] {
+        let code = lang.code();
+        let html = report_html::rollback(&r, lang);
+        assert!(
+            !html.contains("<script") && !html.contains(" src="),
+            "self-contained"
+        );
+        insta::assert_snapshot!(format!("rollback_html_{code}"), html);
+        insta::assert_snapshot!(
+            format!("postmortem_md_{code}"),
+            report_html::postmortem_md(&pm, lang)
+        );
+        insta::assert_snapshot!(
+            format!("postmortem_html_{code}"),
+            report_html::postmortem_html(&pm, lang)
+        );
+    }
+}
+
+#[test]
+fn the_kpis_name_the_thresholds_a_rollback_crossed() {
+    let k = ripcord_core::report::Kpis::of(&[rollback_record()]);
+    insta::assert_snapshot!("kpis_console", render::kpis_console(&k, &Term::plain(100)));
+}

@@ -1,0 +1,170 @@
+//! The dashboard's words in English and Arabic, from Fluent files embedded in the binary
+//! (`crates/cli/locales/{en,ar}/dashboard.ftl` and `report.ftl`). Which language: `?lang=` first, then the
+//! browser's `Accept-Language`, then English.
+
+use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
+
+const EN: &str = concat!(
+    include_str!("../../locales/en/dashboard.ftl"),
+    "\n",
+    include_str!("../../locales/en/report.ftl")
+);
+const AR: &str = concat!(
+    include_str!("../../locales/ar/dashboard.ftl"),
+    "\n",
+    include_str!("../../locales/ar/report.ftl")
+);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Ar,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ar => "ar",
+        }
+    }
+    pub fn dir(self) -> &'static str {
+        match self {
+            Lang::En => "ltr",
+            Lang::Ar => "rtl",
+        }
+    }
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::En => Lang::Ar,
+            Lang::Ar => Lang::En,
+        }
+    }
+    pub fn parse(s: &str) -> Option<Lang> {
+        let primary = s.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        match primary.as_str() {
+            "en" => Some(Lang::En),
+            "ar" => Some(Lang::Ar),
+            _ => None,
+        }
+    }
+
+    /// `?lang=` wins; otherwise the `Accept-Language` entry with the highest weight that
+    /// we speak; otherwise English.
+    pub fn negotiate(query: Option<&str>, accept: Option<&str>) -> Lang {
+        if let Some(l) = query.and_then(Lang::parse) {
+            return l;
+        }
+        let mut best: Option<(f32, Lang)> = None;
+        for part in accept.unwrap_or_default().split(',') {
+            let mut bits = part.split(';');
+            let Some(lang) = bits.next().and_then(Lang::parse) else {
+                continue;
+            };
+            let q = bits
+                .find_map(|b| b.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, lang));
+            }
+        }
+        best.map(|(_, l)| l).unwrap_or(Lang::En)
+    }
+}
+
+/// One language's messages. A message missing from the Arabic file falls back to English,
+/// and a missing id shows as itself, so a gap is visible and never an empty cell.
+pub struct Tr {
+    pub lang: Lang,
+    bundle: FluentBundle<FluentResource>,
+    fallback: FluentBundle<FluentResource>,
+}
+
+fn bundle(lang: &str, src: &str) -> FluentBundle<FluentResource> {
+    let res = FluentResource::try_new(src.to_string())
+        .unwrap_or_else(|(_, e)| panic!("locales/{lang}/*.ftl do not parse: {e:?}"));
+    let mut b = FluentBundle::new(vec![lang.parse().expect("a valid language id")]);
+    // Placeables are isolated by the page (<bdi>); Fluent's own FSI/PDI marks would end up
+    // inside attribute values and copied text.
+    b.set_use_isolating(false);
+    b.add_resource(res)
+        .unwrap_or_else(|e| panic!("locales/{lang}/*.ftl: {e:?}"));
+    b
+}
+
+impl Tr {
+    pub fn new(lang: Lang) -> Tr {
+        Tr {
+            lang,
+            bundle: bundle(
+                lang.code(),
+                match lang {
+                    Lang::En => EN,
+                    Lang::Ar => AR,
+                },
+            ),
+            fallback: bundle("en", EN),
+        }
+    }
+
+    /// The message `id` with `args`, as plain text (the caller escapes it for HTML).
+    pub fn t(&self, id: &str, args: &[(&str, String)]) -> String {
+        let mut fa = FluentArgs::new();
+        for (k, v) in args {
+            fa.set(*k, FluentValue::from(v.clone()));
+        }
+        for b in [&self.bundle, &self.fallback] {
+            if let Some(p) = b.get_message(id).and_then(|m| m.value()) {
+                let mut errors = vec![];
+                return b.format_pattern(p, Some(&fa), &mut errors).into_owned();
+            }
+        }
+        id.to_string()
+    }
+
+    pub fn s(&self, id: &str) -> String {
+        self.t(id, &[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_wins_then_the_heaviest_accept_language() {
+        assert_eq!(Lang::negotiate(Some("ar"), Some("en")), Lang::Ar);
+        assert_eq!(
+            Lang::negotiate(None, Some("fr, ar-OM;q=0.8, en;q=0.5")),
+            Lang::Ar
+        );
+        assert_eq!(
+            Lang::negotiate(None, Some("ar;q=0.2, en-GB;q=0.9")),
+            Lang::En
+        );
+        assert_eq!(Lang::negotiate(Some("xx"), None), Lang::En);
+    }
+
+    #[test]
+    fn every_english_message_has_an_arabic_one() {
+        let ids = |src: &str| -> Vec<String> {
+            src.lines()
+                .filter(|l| !l.starts_with('#') && l.contains(" = "))
+                .map(|l| l.split(" = ").next().unwrap().trim().to_string())
+                .collect()
+        };
+        let ar = ids(AR);
+        let missing: Vec<String> = ids(EN).into_iter().filter(|i| !ar.contains(i)).collect();
+        assert!(missing.is_empty(), "missing in locales/ar: {missing:?}");
+        let tr = Tr::new(Lang::Ar);
+        assert_eq!(tr.s("dash-stop-button"), "إيقاف");
+        assert_eq!(
+            tr.t(
+                "dash-stop-requested",
+                &[("id", "7".into()), ("actor", "alice".into())]
+            ),
+            "طُلب الإيقاف رقم 7 بواسطة alice"
+        );
+    }
+}
