@@ -100,3 +100,82 @@ level-changed = ارتفع مستوى الحراسة في { $plan } إلى { $le
         [yellow] الأصفر
        *[orange] البرتقالي
     }
+
+approval-needed = مطلوب اعتماد في { $plan }: توقف التشغيل { $run } ({ $scenario }) وينتظر من يعتمد { $decision }.
+    المعتمدون: { $approvers }
+    المهلة: { $deadline }؛ إن لم يصل رد قبلها يُطبَّق الخيار الافتراضي في الخطة.
+    للاعتماد: ripcord approve { $run } --as YOUR-NAME
+    .subject = [ripcord] مطلوب اعتماد قبل { $deadline }: { $run } في { $plan }
+
+trend-warning = تحذير اتجاه في { $plan }: المسبار { $probe } يتجه نحو حدّه خلال { $minutes ->
+        [zero] أقل من دقيقة
+        [one] دقيقة واحدة
+        [two] دقيقتين
+        [few] { $minutes } دقائق
+        [many] { $minutes } دقيقة
+       *[other] { $minutes } دقيقة
+    } تقريبًا.
+    السبب: { $reason }
+    لم يتوقف شيء بعد: راقب عن قرب.
+    .subject = [ripcord] { $plan }: { $probe } يتجه نحو حدّه
+
+checkpoint-stale = أحدث نقطة حفظ لـ { $component } في { $plan } ({ $checkpoint }) عمرها { $hours ->
+        [zero] أقل من ساعة
+        [one] ساعة واحدة
+        [two] ساعتان
+        [few] { $hours } ساعات
+        [many] { $hours } ساعة
+       *[other] { $hours } ساعة
+    }: الاسترجاع الآن سيعود إلى ذلك الحد.
+    لأخذ نقطة حفظ جديدة: ripcord checkpoint
+    .subject = [ripcord] نقطة حفظ قديمة: { $component } في { $plan }
+
+leadership-notice = إشعار للقيادة: { $emergency_type } في { $plan }.
+    وقت الرصد: { $detected }
+    الأنظمة المتأثرة: { $systems }
+    الأثر على العمل: { $impact ->
+        [unknown] غير معروف بعد
+       *[other] { $impact }
+    }
+    الحل المتوقع: { $estimated ->
+        [unknown] غير معروف بعد
+       *[other] { $estimated }
+    }
+    التحديث التالي: { $next_update ->
+        [unknown] غير معروف بعد
+       *[other] { $next_update }
+    }
+    .subject = [ripcord] إشعار للقيادة: { $emergency_type } في { $plan }
+
+all-staff-notice = إلى جميع الموظفين: نعالج { $emergency_type } في { $plan } منذ { $detected }.
+    الأنظمة المتأثرة: { $systems }
+    العودة المتوقعة: { $estimated ->
+        [unknown] سنبلغكم حالما نعرف
+       *[other] { $estimated }
+    }
+    التحديث التالي: { $next_update ->
+        [unknown] عندما تتوفر معلومات أكثر
+       *[other] { $next_update }
+    }
+    .subject = { $plan }: إشعار خدمة
+
+technical-brief = موجز للفريق التقني: { $emergency_type } في { $plan }.
+    وقت الرصد: { $detected }
+    وقت الحل: { $resolved ->
+        [unknown] لم يُحل بعد
+       *[other] { $resolved }
+    }
+    الأنظمة المتأثرة: { $systems }
+    السبب الجذري: { $root_cause ->
+        [unknown] غير معروف بعد
+       *[other] { $root_cause }
+    }
+    الإجراءات المتخذة: { $actions ->
+        [unknown] لا شيء مسجل
+       *[other] { $actions }
+    }
+    الإجراءات الوقائية: { $preventive ->
+        [unknown] ستُحدد لاحقًا
+       *[other] { $preventive }
+    }
+    .subject = [ripcord] موجز تقني: { $emergency_type } في { $plan }

@@ -91,3 +91,74 @@ level-changed = The guard level of { $plan } went to { $level ->
         [yellow] yellow
        *[orange] orange
     }
+
+approval-needed = Approval needed in { $plan }: run { $run } stopped ({ $scenario }) and waits for someone to approve its { $decision }.
+    Approvers: { $approvers }
+    Deadline: { $deadline }; without an answer by then the plan's default applies.
+    Approve with: ripcord approve { $run } --as YOUR-NAME
+    .subject = [ripcord] approval needed by { $deadline }: { $run } in { $plan }
+
+trend-warning = Trend warning in { $plan }: probe { $probe } is heading for its threshold in about { $minutes ->
+        [one] { $minutes } minute
+       *[other] { $minutes } minutes
+    }.
+    Why: { $reason }
+    Nothing is stopped yet: watch closer.
+    .subject = [ripcord] { $plan }: { $probe } is trending toward its threshold
+
+checkpoint-stale = The newest checkpoint of { $component } in { $plan } ({ $checkpoint }) is { $hours ->
+        [one] { $hours } hour
+       *[other] { $hours } hours
+    } old: a rollback now would go back that far.
+    Take a fresh one with: ripcord checkpoint
+    .subject = [ripcord] stale checkpoint: { $component } in { $plan }
+
+leadership-notice = Leadership notice: { $emergency_type } in { $plan }.
+    Detected at: { $detected }
+    Affected systems: { $systems }
+    Business impact: { $impact ->
+        [unknown] not known yet
+       *[other] { $impact }
+    }
+    Estimated resolution: { $estimated ->
+        [unknown] not known yet
+       *[other] { $estimated }
+    }
+    Next update: { $next_update ->
+        [unknown] not known yet
+       *[other] { $next_update }
+    }
+    .subject = [ripcord] leadership notice: { $emergency_type } in { $plan }
+
+all-staff-notice = To all staff: we are dealing with { $emergency_type } in { $plan } since { $detected }.
+    Affected systems: { $systems }
+    Expected back: { $estimated ->
+        [unknown] we will tell you as soon as we know
+       *[other] { $estimated }
+    }
+    Next update: { $next_update ->
+        [unknown] when we know more
+       *[other] { $next_update }
+    }
+    .subject = { $plan }: service notice
+
+technical-brief = Technical-team brief: { $emergency_type } in { $plan }.
+    Detected at: { $detected }
+    Resolved at: { $resolved ->
+        [unknown] not yet
+       *[other] { $resolved }
+    }
+    Affected systems: { $systems }
+    Root cause: { $root_cause ->
+        [unknown] not known yet
+       *[other] { $root_cause }
+    }
+    Actions taken: { $actions ->
+        [unknown] none recorded
+       *[other] { $actions }
+    }
+    Preventive measures: { $preventive ->
+        [unknown] to be decided
+       *[other] { $preventive }
+    }
+    .subject = [ripcord] technical brief: { $emergency_type } in { $plan }

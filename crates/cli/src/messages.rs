@@ -5,7 +5,7 @@
 //! isolate and is sent without the marks.
 
 use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
-use ripcord_core::notify::{Language, Message, RollbackOutcome, Summary, UserStage};
+use ripcord_core::notify::{Briefing, Language, Message, RollbackOutcome, Summary, UserStage};
 
 pub const EN_FTL: &str = include_str!("../locales/en.ftl");
 pub const AR_FTL: &str = include_str!("../locales/ar.ftl");
@@ -21,6 +21,12 @@ pub const MESSAGE_IDS: &[&str] = &[
     "user-notice",
     "level-changed",
     "test",
+    "approval-needed",
+    "trend-warning",
+    "checkpoint-stale",
+    "leadership-notice",
+    "all-staff-notice",
+    "technical-brief",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -89,6 +95,37 @@ fn outcome_args(args: &mut FluentArgs, o: &RollbackOutcome) {
     args.set("at_risk", FluentValue::from(o.at_risk as f64));
     args.set("recovered", FluentValue::from(o.recovered as f64));
     args.set("lost", FluentValue::from(o.lost as f64));
+}
+
+/// A list for the reader, "—" when empty.
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "—".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// The seed's briefing placeholders; an unknown value is `unknown`, which each .ftl words
+/// (a select: "not known yet", "to be decided"…).
+fn briefing_args(args: &mut FluentArgs, b: &Briefing) {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".to_string());
+    let time = |v: &Option<String>| {
+        v.as_deref()
+            .map(when)
+            .unwrap_or_else(|| "unknown".to_string())
+    };
+    args.set("plan", b.plan.clone());
+    args.set("emergency_type", b.emergency_type.clone());
+    args.set("detected", when(&b.detected_at));
+    args.set("systems", list(&b.affected_systems));
+    args.set("impact", opt(&b.business_impact));
+    args.set("estimated", time(&b.estimated_resolution));
+    args.set("next_update", time(&b.next_update));
+    args.set("resolved", time(&b.resolved_at));
+    args.set("root_cause", opt(&b.root_cause));
+    args.set("actions", opt(&b.actions_taken));
+    args.set("preventive", opt(&b.preventive_measures));
 }
 
 /// The message's id in the .ftl files and its arguments.
@@ -175,6 +212,44 @@ pub fn arguments(msg: &Message) -> (&'static str, FluentArgs<'static>) {
             a.set("plan", plan.clone());
             a.set("channel", channel.clone());
         }
+        Message::ApprovalNeeded {
+            plan,
+            run,
+            decision,
+            scenario,
+            approvers,
+            deadline,
+        } => {
+            a.set("plan", plan.clone());
+            a.set("run", run.clone());
+            a.set("decision", decision.clone());
+            a.set("scenario", scenario.clone());
+            a.set("approvers", list(approvers));
+            a.set("deadline", when(deadline));
+        }
+        Message::TrendWarning {
+            plan,
+            probe,
+            reason,
+            eta_seconds,
+        } => {
+            a.set("plan", plan.clone());
+            a.set("probe", probe.clone());
+            a.set("reason", reason.clone());
+            a.set("minutes", FluentValue::from((eta_seconds / 60.0).ceil()));
+        }
+        Message::CheckpointStale {
+            plan,
+            checkpoint,
+            component,
+            age_seconds,
+        } => {
+            a.set("plan", plan.clone());
+            a.set("checkpoint", checkpoint.clone());
+            a.set("component", component.clone());
+            a.set("hours", FluentValue::from((age_seconds / 3600.0).floor()));
+        }
+        Message::Briefing { brief, .. } => briefing_args(&mut a, brief),
     }
     (msg.id(), a)
 }
@@ -251,5 +326,93 @@ mod tests {
         for (id, vars) in &en {
             assert_eq!(vars, &ar[id], "placeholders of {id}");
         }
+    }
+
+    fn new_messages() -> Vec<Message> {
+        use ripcord_core::notify::{Briefing, BriefingKind};
+        let brief = Briefing {
+            plan: "payroll".into(),
+            emergency_type: "data corruption".into(),
+            detected_at: "2026-11-29T21:05:01Z".into(),
+            affected_systems: vec!["salaries".into(), "bank-export".into()],
+            business_impact: Some("March salaries delayed".into()),
+            estimated_resolution: Some("2026-11-29T22:00:00Z".into()),
+            next_update: None,
+            resolved_at: None,
+            root_cause: None,
+            actions_taken: Some("rolled back to cp-7".into()),
+            preventive_measures: None,
+        };
+        let mut out = vec![
+            Message::ApprovalNeeded {
+                plan: "payroll".into(),
+                run: "run-9".into(),
+                decision: "rollback".into(),
+                scenario: "data_corruption".into(),
+                approvers: vec!["Huda".into(), "Omar".into()],
+                deadline: "2026-11-29T21:20:00Z".into(),
+            },
+            Message::TrendWarning {
+                plan: "payroll".into(),
+                probe: "errors".into(),
+                reason: "errors reach 50/s".into(),
+                eta_seconds: 170.0,
+            },
+            Message::CheckpointStale {
+                plan: "payroll".into(),
+                checkpoint: "cp-7".into(),
+                component: "salaries".into(),
+                age_seconds: 5.5 * 3600.0,
+            },
+        ];
+        for audience in [
+            BriefingKind::Leadership,
+            BriefingKind::AllStaff,
+            BriefingKind::TechnicalTeam,
+        ] {
+            out.push(Message::Briefing {
+                audience,
+                brief: brief.clone(),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn approval_trend_checkpoint_and_briefings_render_every_placeholder_in_both_languages() {
+        for msg in new_messages() {
+            for lang in [Language::En, Language::Ar] {
+                let r = render(&msg, lang);
+                let all = format!("{}\n{}", r.subject, r.text);
+                // Fluent shows a missing variable or message as `{$name}` / `{???}`.
+                assert!(!all.contains('{'), "{} {lang:?}: {all}", msg.id());
+                assert!(!r.subject.is_empty(), "{} {lang:?} has a subject", msg.id());
+                assert!(all.contains("payroll"), "{} {lang:?}: {all}", msg.id());
+            }
+        }
+        let en = |i: usize| render(&new_messages()[i], Language::En).text;
+        let ar = |i: usize| render(&new_messages()[i], Language::Ar).text;
+        assert!(en(0).contains("Huda, Omar") && en(0).contains("2026-11-29 21:20:00 UTC"));
+        assert!(en(0).contains("ripcord approve run-9"));
+        assert!(en(1).contains("about 3 minutes"), "{}", en(1));
+        assert!(en(2).contains("5 hours old"), "{}", en(2));
+        // Arabic plural categories: 3 and 5 are "few".
+        assert!(ar(1).contains("دقائق"), "{}", ar(1));
+        assert!(ar(2).contains("ساعات"), "{}", ar(2));
+        let leadership = en(3);
+        assert!(leadership.contains("Business impact: March salaries delayed"));
+        assert!(leadership.contains("Estimated resolution: 2026-11-29 22:00:00 UTC"));
+        assert!(leadership.contains("Next update: not known yet"));
+        let brief = en(5);
+        assert!(brief.contains("Affected systems: salaries, bank-export"));
+        assert!(brief.contains("Root cause: not known yet"));
+        assert!(brief.contains("Actions taken: rolled back to cp-7"));
+        assert!(brief.contains("Preventive measures: to be decided"));
+        // Bidi isolation wraps the selected words too.
+        assert!(
+            ar(5).contains("السبب الجذري: \u{2068}غير معروف بعد\u{2069}"),
+            "{}",
+            ar(5)
+        );
     }
 }

@@ -209,6 +209,30 @@ pub fn alertmanager(plan: &Plan, d: &DeliveryRecord, r: &Rendered) -> serde_json
     let (incident, starts, ends, cause) = match &d.message {
         Message::Test { .. } => (String::new(), ripcord_core::context::now(), None, ""),
         Message::LevelChanged { at, .. } => (String::new(), at.clone(), None, "level_changed"),
+        Message::ApprovalNeeded { .. } => (
+            String::new(),
+            ripcord_core::context::now(),
+            None,
+            "approval_needed",
+        ),
+        Message::TrendWarning { .. } => (
+            String::new(),
+            ripcord_core::context::now(),
+            None,
+            "trend_warning",
+        ),
+        Message::CheckpointStale { .. } => (
+            String::new(),
+            ripcord_core::context::now(),
+            None,
+            "checkpoint_stale",
+        ),
+        Message::Briefing { brief, .. } => (
+            String::new(),
+            brief.detected_at.clone(),
+            brief.resolved_at.clone(),
+            "briefing",
+        ),
         Message::EmergencyDetected { summary, .. }
         | Message::Escalated { summary, .. }
         | Message::RollbackStarted { summary, .. }
@@ -238,10 +262,17 @@ pub fn alertmanager(plan: &Plan, d: &DeliveryRecord, r: &Rendered) -> serde_json
     let alertname = match &d.message {
         Message::Test { .. } => "RipcordTest",
         Message::LevelChanged { .. } => "RipcordLevel",
+        Message::ApprovalNeeded { .. } => "RipcordApproval",
+        Message::TrendWarning { .. } => "RipcordTrend",
+        Message::CheckpointStale { .. } => "RipcordCheckpoint",
+        Message::Briefing { .. } => "RipcordBriefing",
         _ => "RipcordIncident",
     };
     let severity = match &d.message {
-        Message::LevelChanged { .. } => "warning",
+        Message::LevelChanged { .. }
+        | Message::TrendWarning { .. }
+        | Message::CheckpointStale { .. } => "warning",
+        Message::Briefing { .. } => "info",
         _ => "critical",
     };
     let group =

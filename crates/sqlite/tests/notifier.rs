@@ -266,3 +266,45 @@ fn a_yellow_or_orange_level_tells_level_one_once_without_an_incident() {
         Message::LevelChanged { level: Orange, .. }
     ));
 }
+
+#[test]
+fn an_approval_request_reaches_level_one_and_the_named_approvers_and_a_trend_warns_level_one() {
+    let (_dir, plan, mut s) = open();
+    let t = Recorder::default();
+    worker::tick(&mut s, &plan, &t, 0).unwrap();
+    let mut e = [
+        Envelope::new(Event::ApprovalRequested {
+            run: "run-1".into(),
+            decision: "rollback".into(),
+            scenario: "data_corruption".into(),
+            // "tech" is level 1 already: told once. "nobody" is in no level: skipped.
+            approvers: vec!["boss".into(), "tech".into(), "nobody".into()],
+            deadline: "2026-11-29T21:20:00Z".into(),
+        }),
+        Envelope::new(Event::TrendWarning {
+            probe: "errors".into(),
+            message: "errors reach 50/s in 4 min".into(),
+            eta_seconds: 240.0,
+        }),
+    ];
+    s.append_events(&mut e).unwrap();
+    let now = time_ms(&e[0].at);
+    worker::tick(&mut s, &plan, &t, now).unwrap();
+    assert_eq!(
+        t.take(),
+        [
+            pair("tech", "approval-needed"),
+            pair("boss", "approval-needed"),
+            pair("tech", "trend-warning"),
+        ]
+    );
+    assert!(
+        s.incidents().unwrap().is_empty(),
+        "neither opens an incident"
+    );
+    // Told once: the next tick has nothing new to send.
+    worker::tick(&mut s, &plan, &t, now + MIN).unwrap();
+    assert!(t.take().is_empty());
+    let d = s.deliveries(None).unwrap();
+    assert_eq!(d[1].level, Some(2), "boss is told as the level-2 recipient");
+}

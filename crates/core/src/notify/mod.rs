@@ -188,6 +188,61 @@ pub enum Message {
         plan: String,
         channel: String,
     },
+    /// A stopped run waits for someone to approve its rollback before `deadline`.
+    ApprovalNeeded {
+        plan: String,
+        run: String,
+        decision: String,
+        scenario: String,
+        approvers: Vec<String>,
+        deadline: String,
+    },
+    /// A probe's trend crosses its threshold within `eta_seconds`.
+    TrendWarning {
+        plan: String,
+        probe: String,
+        reason: String,
+        eta_seconds: f64,
+    },
+    /// The newest checkpoint of a component is older than the plan allows (no event
+    /// raises it yet).
+    CheckpointStale {
+        plan: String,
+        checkpoint: String,
+        component: String,
+        age_seconds: f64,
+    },
+    /// The payroll seed's leadership notice, all-staff notice and technical-team brief
+    /// (no event raises them yet: ripcord does not know a root cause or the measures
+    /// people decide on).
+    Briefing {
+        audience: BriefingKind,
+        brief: Briefing,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BriefingKind {
+    Leadership,
+    AllStaff,
+    TechnicalTeam,
+}
+
+/// The seed's placeholders; `None` is shown as "not known yet".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Briefing {
+    pub plan: String,
+    pub emergency_type: String,
+    pub detected_at: String,
+    pub affected_systems: Vec<String>,
+    pub business_impact: Option<String>,
+    pub estimated_resolution: Option<String>,
+    pub next_update: Option<String>,
+    pub resolved_at: Option<String>,
+    pub root_cause: Option<String>,
+    pub actions_taken: Option<String>,
+    pub preventive_measures: Option<String>,
 }
 
 impl Message {
@@ -202,6 +257,21 @@ impl Message {
             Message::UserNotice { .. } => "user-notice",
             Message::LevelChanged { .. } => "level-changed",
             Message::Test { .. } => "test",
+            Message::ApprovalNeeded { .. } => "approval-needed",
+            Message::TrendWarning { .. } => "trend-warning",
+            Message::CheckpointStale { .. } => "checkpoint-stale",
+            Message::Briefing {
+                audience: BriefingKind::Leadership,
+                ..
+            } => "leadership-notice",
+            Message::Briefing {
+                audience: BriefingKind::AllStaff,
+                ..
+            } => "all-staff-notice",
+            Message::Briefing {
+                audience: BriefingKind::TechnicalTeam,
+                ..
+            } => "technical-brief",
         }
     }
     pub fn incident(&self) -> Option<&str> {
@@ -212,7 +282,12 @@ impl Message {
             | Message::RollbackCompleted { summary, .. }
             | Message::Resolved { summary, .. }
             | Message::UserNotice { summary, .. } => Some(&summary.incident),
-            Message::LevelChanged { .. } | Message::Test { .. } => None,
+            Message::LevelChanged { .. }
+            | Message::Test { .. }
+            | Message::ApprovalNeeded { .. }
+            | Message::TrendWarning { .. }
+            | Message::CheckpointStale { .. }
+            | Message::Briefing { .. } => None,
         }
     }
     /// Resolved and completed rollbacks read as "resolved" to an alert receiver.

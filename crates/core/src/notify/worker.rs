@@ -421,12 +421,37 @@ fn handle(
                 reason: reason.clone(),
                 at: env.at.clone(),
             };
-            if let Some(l) = plan.notify.level(1) {
-                for r in &l.recipients {
-                    let key = format!("level/e{seq}/{}/{}", r.name, r.channel);
-                    q.push(DeliveryRecord::new(key, Some(1), r, msg.clone()));
-                }
-            }
+            to_level_one(plan, &format!("level/e{seq}"), &[], &msg, q);
+        }
+        Event::ApprovalRequested {
+            run,
+            decision,
+            scenario,
+            approvers,
+            deadline,
+        } => {
+            let msg = Message::ApprovalNeeded {
+                plan: plan.name.clone(),
+                run: run.clone(),
+                decision: decision.clone(),
+                scenario: scenario.clone(),
+                approvers: approvers.clone(),
+                deadline: deadline.clone(),
+            };
+            to_level_one(plan, &format!("approval/e{seq}"), approvers, &msg, q);
+        }
+        Event::TrendWarning {
+            probe,
+            message,
+            eta_seconds,
+        } => {
+            let msg = Message::TrendWarning {
+                plan: plan.name.clone(),
+                probe: probe.clone(),
+                reason: message.clone(),
+                eta_seconds: *eta_seconds,
+            };
+            to_level_one(plan, &format!("trend/e{seq}"), &[], &msg, q);
         }
         Event::DecisionMade { scenario, .. } => {
             if let Some(inc) = open.first_mut()
@@ -438,6 +463,38 @@ fn handle(
             }
         }
         _ => {}
+    }
+}
+
+/// Level 1's recipients, and any recipient (of any level, or a user) named in `also`:
+/// the approvers of a decision hear it wherever the plan lists them. Once per name and
+/// channel.
+fn to_level_one(
+    plan: &Plan,
+    key: &str,
+    also: &[String],
+    msg: &Message,
+    q: &mut Vec<DeliveryRecord>,
+) {
+    let mut seen = BTreeSet::new();
+    let mut push = |level: Option<u32>, r: &Recipient| {
+        if seen.insert((r.name.clone(), r.channel.clone())) {
+            let key = format!("{key}/{}/{}", r.name, r.channel);
+            q.push(DeliveryRecord::new(key, level, r, msg.clone()));
+        }
+    };
+    if let Some(l) = plan.notify.level(1) {
+        for r in &l.recipients {
+            push(Some(1), r);
+        }
+    }
+    for l in &plan.notify.levels {
+        for r in l.recipients.iter().filter(|r| also.contains(&r.name)) {
+            push(Some(l.number), r);
+        }
+    }
+    for r in plan.notify.users.iter().filter(|r| also.contains(&r.name)) {
+        push(None, r);
     }
 }
 
