@@ -111,6 +111,27 @@ fn every_example_plan_parses() {
             );
         }
         assert!(name == "erp" || !plan.steps.is_empty(), "{name}");
+        if name != "guarded" {
+            // The commented `[notify]` section `init --example` writes is a valid plan
+            // once uncommented.
+            let (head, tail) = text
+                .split_once("\n# [notify]\n")
+                .unwrap_or_else(|| panic!("{name} has a commented [notify] section"));
+            let uncommented: String = format!("# [notify]\n{tail}")
+                .lines()
+                .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let plan = parse(
+                Path::new(&format!("/plans/{name}.toml")),
+                &format!("{head}\n{uncommented}\n"),
+                &env,
+                ENGINES,
+            )
+            .unwrap_or_else(|e| panic!("{name} notify: {:?}", miette::Report::new(*e)));
+            assert_eq!(plan.notify.levels.len(), 3, "{name}");
+            assert!(plan.notify.channels.contains_key("mail"), "{name}");
+        }
     }
 }
 
