@@ -1,12 +1,14 @@
 //! `ripcord notify run|test|status`, `ripcord ack`, `ripcord incidents`, and the channels
 //! that carry messages out: SMTP (lettre), Slack incoming webhooks and Alertmanager-shaped
-//! webhooks (ureq), commands (argv, no shell) and in-app (kept in the outbox). Core decides
-//! what is sent to whom and when (`ripcord_core::notify`); this file only delivers.
+//! webhooks (`ripcord_core::http`), commands (argv, no shell, `ripcord_core::process`) and
+//! in-app (kept in the outbox). Core decides what is sent to whom and when
+//! (`ripcord_core::notify`); this file only delivers.
 
 use crate::messages::{Rendered, render};
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use ripcord_core::context::Ctx;
+use ripcord_core::http::{Call, Client};
 use ripcord_core::notify::worker::{self, Transport};
 use ripcord_core::notify::{DeliveryRecord, DeliveryStatus, Language, Message};
 use ripcord_core::plan::{Channel, ChannelKind, Plan, SmtpSecurity};
@@ -174,33 +176,20 @@ fn smtp(
     ))
 }
 
+/// POSTs JSON through the one HTTP client (`ripcord_core::http`): a timeout on the whole
+/// call, any 2xx is success, an error names the call with its password masked.
 fn post_json(url: &str, body: &serde_json::Value, timeout: Duration) -> Result<String, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let shown = ripcord_core::redact::redact_url(url);
-    let mut resp = agent
-        .post(url)
-        .header("content-type", "application/json")
-        .send(body.to_string())
-        .map_err(|e| ripcord_core::redact::scrub(&format!("{shown}: {e}")))?;
-    let status = resp.status().as_u16();
-    let text: String = resp
-        .body_mut()
-        .read_to_string()
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect();
-    if (200..300).contains(&status) {
-        Ok(format!("status {status}"))
-    } else {
-        Err(ripcord_core::redact::scrub(&format!(
-            "{shown}: status {status}: {text}"
-        )))
-    }
+    let headers = [("content-type".to_string(), "application/json".to_string())];
+    let body = body.to_string();
+    let call = Call::new("POST", url)
+        .headers(&headers)
+        .body(Some(&body))
+        .read_body(64 << 10);
+    Client::new(timeout)
+        .send(&call)
+        .and_then(|r| r.expect(&[], 200..300))
+        .map(|r| format!("status {}", r.status))
+        .map_err(|e| e.to_string())
 }
 
 /// The payload Alertmanager's webhook receivers read (version 4): one alert per message,

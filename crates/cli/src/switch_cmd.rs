@@ -4,6 +4,7 @@
 use anyhow::Result;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use ripcord_core::context::Ctx;
+use ripcord_core::http::{Call, Client};
 use ripcord_core::plan::{HttpCall, SwitchAction, SwitchKind, SwitchRead};
 use ripcord_core::switch::{self, FlipRequest, Side, SwitchDriver};
 use ripcord_core::{Error, exit};
@@ -288,45 +289,16 @@ impl SwitchDriver for RedisDriver {
 pub struct HttpDriver;
 
 fn call(h: &HttpCall) -> ripcord_core::Result<(u16, String)> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(TIMEOUT))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let shown = ripcord_core::plan::describe_http(h);
-    let fail = |e: ureq::Error| Error::Usage(ripcord_core::redact::scrub(&format!("{shown}: {e}")));
-    let url = h.url.expose();
-    let mut req = ureq::http::Request::builder()
-        .method(h.method.as_str())
-        .uri(url);
-    for (k, v) in &h.headers {
-        req = req.header(k, v);
-    }
-    let body = h.body.clone().unwrap_or_default();
-    let req = req
-        .body(body)
-        .map_err(|e| Error::Usage(format!("{shown}: {e}")))?;
-    let mut resp = agent.run(req).map_err(fail)?;
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().map_err(fail)?;
-    let ok = if h.expect_status.is_empty() {
-        (200..300).contains(&status)
-    } else {
-        h.expect_status.contains(&status)
-    };
-    if !ok {
-        let mut snippet: String = text.chars().take(200).collect();
-        snippet = ripcord_core::redact::scrub(&snippet);
-        return Err(Error::Usage(format!(
-            "{shown}: status {status}, expected {}: {snippet}",
-            if h.expect_status.is_empty() {
-                "2xx".to_string()
-            } else {
-                format!("{:?}", h.expect_status)
-            }
-        )));
-    }
-    Ok((status, text))
+    let call = Call::new(&h.method, h.url.expose())
+        .headers(&h.headers)
+        .body(h.body.as_deref())
+        .read_body(1 << 20)
+        .shown_as(ripcord_core::plan::describe_http(h));
+    let reply = Client::new(TIMEOUT)
+        .send(&call)
+        .and_then(|r| r.expect(&h.expect_status, 200..300))
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    Ok((reply.status, reply.body))
 }
 
 impl SwitchDriver for HttpDriver {

@@ -19,7 +19,6 @@ use crate::verify;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -228,13 +227,7 @@ impl StopSwitch {
     }
 
     fn kill_command(&self) {
-        let pgid = self.0.pgid.swap(0, Ordering::SeqCst);
-        if pgid > 0 {
-            // SAFETY: signalling the process group ripcord created for the step's command.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
-        }
+        crate::process::kill_group(self.0.pgid.swap(0, Ordering::SeqCst));
     }
 }
 
@@ -734,48 +727,30 @@ pub fn perform_stoppable(
             })
         }
         Action::Command(cmd) => {
-            use std::os::unix::process::CommandExt;
-            let mut child = Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .env("RIPCORD_ORIGIN", origin.as_str())
-                .process_group(0)
-                .spawn()
-                .map_err(|e| Error::Internal(format!("cannot start command: {e}")))?;
-            if let Some(s) = stop {
-                s.set_pgid(child.id() as i32);
-            }
-            let t = Instant::now();
-            let result = loop {
-                if let Some(status) = child
-                    .try_wait()
-                    .map_err(|e| Error::Internal(format!("waiting for the command: {e}")))?
-                {
-                    break if stop.is_some_and(StopSwitch::is_stopped) {
-                        Err(Error::Stopped("command ended by an emergency stop".into()))
-                    } else if status.success() {
-                        Ok(())
-                    } else {
-                        Err(Error::Verify(format!("command exited with {status}")))
-                    };
+            let set_pgid = |pgid: i32| {
+                if let Some(s) = stop {
+                    s.set_pgid(pgid);
                 }
-                if t.elapsed() > timeout {
-                    // SAFETY: signalling the process group we created for the child.
-                    unsafe {
-                        libc::kill(-(child.id() as i32), libc::SIGKILL);
-                    }
-                    let _ = child.wait();
-                    break Err(Error::Stopped(format!(
-                        "command timed out after {}",
-                        humantime::format_duration(timeout)
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(20));
             };
+            let r = crate::process::Program::shell(cmd, timeout)
+                .env("RIPCORD_ORIGIN", origin.as_str())
+                .on_start(&set_pgid)
+                .run();
             if let Some(s) = stop {
                 s.0.pgid.store(0, Ordering::SeqCst);
             }
-            result
+            match r {
+                _ if stop.is_some_and(StopSwitch::is_stopped) => {
+                    Err(Error::Stopped("command ended by an emergency stop".into()))
+                }
+                Ok(f) if f.status.success() => Ok(()),
+                Ok(f) => Err(Error::Verify(format!("command exited with {}", f.status))),
+                Err(crate::process::ProcessError::TimedOut(_)) => Err(Error::Stopped(format!(
+                    "command timed out after {}",
+                    humantime::format_duration(timeout)
+                ))),
+                Err(e) => Err(Error::Internal(e.to_string())),
+            }
         }
     }
 }

@@ -5,9 +5,10 @@
 //! safe to repeat: SET, DEL, create, remove, and the plan's own statements and calls).
 //! Each flip is audited with its evidence: what ran and what the read said after.
 //!
-//! Each kind runs through a `SwitchDriver`. SQL, file and command switches are run here;
-//! Redis and HTTP need clients core does not carry, so the binary supplies them
-//! (`Connector::switch_driver`).
+//! Each kind runs through a `SwitchDriver`. SQL, file and command switches are run here
+//! (commands through `process::Program`); Redis needs a client core does not carry, so the
+//! binary supplies the Redis and HTTP drivers (`Connector::switch_driver`; HTTP through
+//! `http::Client`).
 
 use crate::context::{Ctx, new_id, now};
 use crate::journal::Origin;
@@ -16,8 +17,7 @@ use crate::state::LockOwner;
 use crate::value::Value;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runs the actions and reads of one kind of switch.
 pub trait SwitchDriver: Send + Sync {
@@ -234,55 +234,30 @@ fn run_argv(argv: &[String]) -> Result<String> {
     run_argv_for(argv, COMMAND_TIMEOUT)
 }
 
-/// Runs an argv without a shell; fails on a non-zero exit or after `timeout`.
+/// Runs an argv without a shell (`process::Program`); fails on a non-zero exit or after
+/// `timeout`.
 pub(crate) fn run_argv_for(argv: &[String], timeout: Duration) -> Result<String> {
-    let (prog, args) = argv
-        .split_first()
+    let prog = argv
+        .first()
         .ok_or_else(|| Error::Usage("empty command".into()))?;
-    let mut child = std::process::Command::new(prog)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::Usage(format!("cannot run {prog:?}: {e}")))?;
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let t = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if t.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Error::Usage(format!(
-                    "{prog:?} did not finish within {}",
-                    humantime::format_duration(timeout)
-                )));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(Error::Usage(format!("waiting for {prog:?}: {e}"))),
-        }
-    };
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
-    if !status.success() {
+    let f = crate::process::Program::argv(argv, timeout)
+        .capture(crate::process::DEFAULT_CAPTURE)
+        .run()
+        .map_err(|e| match e {
+            crate::process::ProcessError::TimedOut(_) => Error::Usage(format!(
+                "{prog:?} did not finish within {}",
+                humantime::format_duration(timeout)
+            )),
+            e => Error::Usage(e.to_string()),
+        })?;
+    if !f.status.success() {
         return Err(Error::Usage(format!(
-            "{prog:?} exited with {status}: {}",
-            crate::redact::scrub(stderr.trim())
+            "{prog:?} exited with {}: {}",
+            f.status,
+            crate::redact::scrub(f.stderr.trim())
         )));
     }
-    Ok(stdout)
+    Ok(f.stdout)
 }
 
 impl SwitchDriver for CommandDriver {

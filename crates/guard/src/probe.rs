@@ -4,13 +4,12 @@
 
 use ripcord_core::context::Connector;
 use ripcord_core::engine::{Engine, EngineError};
+use ripcord_core::http::{Call, Client};
 use ripcord_core::plan::{CommandValue, Database, HttpValue, Plan, Probe, ProbeKind};
-use ripcord_core::redact::redact_url;
 use ripcord_core::run::now_ms;
 use ripcord_core::value::Value;
-use std::io::Read;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A probe's measurement is typed in core, where `ripcord status` reads it back.
 pub use ripcord_core::status::{ProbeOutcome as Outcome, ProbeSample as Sample};
@@ -21,7 +20,7 @@ pub struct Prober {
     connector: Arc<dyn Connector>,
     database: Option<Database>,
     engine: Option<Box<dyn Engine>>,
-    agent: ureq::Agent,
+    http: Client,
 }
 
 impl Prober {
@@ -30,17 +29,12 @@ impl Prober {
             ProbeKind::Sql { database, .. } => plan.databases.get(database).cloned(),
             _ => None,
         };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(probe.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
         Prober {
             probe: probe.clone(),
             connector,
             database,
             engine: None,
-            agent,
+            http: Client::new(probe.timeout),
         }
     }
 
@@ -125,39 +119,24 @@ impl Prober {
         body_match: Option<&str>,
         value: &HttpValue,
     ) -> Outcome {
-        let t = Instant::now();
-        let mut resp = match self.agent.get(url).call() {
+        let mut call = Call::new("GET", url);
+        if body_match.is_some() {
+            call = call.read_body(1 << 20);
+        }
+        let reply = match self.http.send(&call) {
             Ok(r) => r,
-            Err(e) => return unmeasured(format!("GET {}: {e}", redact_url(url))),
+            Err(e) => return unmeasured(e.to_string()),
         };
-        let status = resp.status().as_u16();
-        let mut body = String::new();
-        let matched = match body_match {
-            None => true,
-            Some(re) => {
-                if let Err(e) = resp
-                    .body_mut()
-                    .as_reader()
-                    .take(1 << 20)
-                    .read_to_string(&mut body)
-                {
-                    return unmeasured(format!("GET {}: reading the body: {e}", redact_url(url)));
-                }
-                regex::Regex::new(re).is_ok_and(|r| r.is_match(&body))
-            }
-        };
-        let latency = t.elapsed().as_secs_f64() * 1000.0;
-        let status_ok = if expect.is_empty() {
-            (200..400).contains(&status)
-        } else {
-            expect.contains(&status)
-        };
+        let matched = body_match
+            .is_none_or(|re| regex::Regex::new(re).is_ok_and(|r| r.is_match(&reply.body)));
+        let latency = reply.elapsed.as_secs_f64() * 1000.0;
+        let status = reply.status;
         Outcome::Measured {
             value: match value {
                 HttpValue::LatencyMs => latency,
                 HttpValue::Status => status as f64,
             },
-            ok: status_ok && matched,
+            ok: reply.status_in(expect, 200..400) && matched,
             detail: format!(
                 "status {status}, {latency:.0} ms{}",
                 if matched { "" } else { ", body did not match" }
@@ -167,27 +146,21 @@ impl Prober {
 
     fn prometheus(&mut self, url: &str, query: &str) -> Outcome {
         let endpoint = format!("{}/api/v1/query", url.trim_end_matches('/'));
-        let mut resp = match self.agent.get(&endpoint).query("query", query).call() {
+        let call = Call::new("GET", &endpoint)
+            .query("query", query)
+            .read_body(4 << 20);
+        let reply = match self.http.send(&call) {
             Ok(r) => r,
-            Err(e) => return unmeasured(format!("GET {}: {e}", redact_url(&endpoint))),
+            Err(e) => return unmeasured(e.to_string()),
         };
-        let status = resp.status().as_u16();
-        let mut body = String::new();
-        if let Err(e) = resp
-            .body_mut()
-            .as_reader()
-            .take(4 << 20)
-            .read_to_string(&mut body)
-        {
-            return unmeasured(format!("reading the answer: {e}"));
-        }
-        if status != 200 {
+        if reply.status != 200 {
             return unmeasured(format!(
-                "Prometheus answered {status}: {}",
-                body.chars().take(200).collect::<String>()
+                "Prometheus answered {}: {}",
+                reply.status,
+                reply.body.chars().take(200).collect::<String>()
             ));
         }
-        match prometheus_value(&body) {
+        match prometheus_value(&reply.body) {
             Ok(v) => Outcome::Measured {
                 value: v,
                 ok: true,
@@ -267,68 +240,24 @@ pub fn prometheus_value(body: &str) -> Result<f64, String> {
     }
 }
 
-/// Runs a shell command in its own process group, ended at the timeout.
+/// Runs a shell command through the one process runner (its own process group, ended at
+/// the timeout, output captured within a bound).
 fn command_probe(command: &str, value: &CommandValue, timeout: Duration) -> Outcome {
-    use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
-    let mut child = match Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
+    use ripcord_core::process::{DEFAULT_CAPTURE, ProcessError, Program};
+    let f = match Program::shell(command, timeout)
+        .capture(DEFAULT_CAPTURE)
+        .run()
     {
-        Ok(c) => c,
-        Err(e) => return unmeasured(format!("cannot start the command: {e}")),
-    };
-    // Read the pipes on threads so a chatty command cannot block on a full pipe.
-    fn reader(mut pipe: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = pipe.read_to_string(&mut s);
-            let _ = tx.send(s);
-        });
-        rx
-    }
-    let out_rx = reader(child.stdout.take().expect("piped"));
-    let err_rx = reader(child.stderr.take().expect("piped"));
-    let pgid = child.id() as i32;
-    // SAFETY: signalling the process group created for this command.
-    let kill_group = || unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
-    };
-    let timed_out = || {
-        unmeasured(format!(
-            "timed out after {}",
-            humantime::format_duration(timeout)
-        ))
-    };
-    let t = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if t.elapsed() > timeout => {
-                kill_group();
-                let _ = child.wait();
-                return timed_out();
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return unmeasured(format!("waiting for the command: {e}")),
+        Ok(f) => f,
+        Err(e @ ProcessError::TimedOut(_)) => return unmeasured(e.to_string()),
+        Err(ProcessError::Start { source, .. }) => {
+            return unmeasured(format!("cannot start the command: {source}"));
+        }
+        Err(ProcessError::Wait { source, .. }) => {
+            return unmeasured(format!("waiting for the command: {source}"));
         }
     };
-    // A background child that inherited the pipes keeps them open after the shell exits:
-    // the timeout covers reading them too, or the probe would never deliver again.
-    let collect = |rx: std::sync::mpsc::Receiver<String>| {
-        let left = timeout.saturating_sub(t.elapsed());
-        rx.recv_timeout(left).ok()
-    };
-    let (Some(stdout), Some(stderr)) = (collect(out_rx), collect(err_rx)) else {
-        kill_group();
-        return timed_out();
-    };
+    let (status, stdout, stderr) = (f.status, f.stdout, f.stderr);
     let code = status.code();
     match value {
         CommandValue::Exit => match code {
