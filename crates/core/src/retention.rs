@@ -16,13 +16,13 @@
 use crate::context::Ctx;
 use crate::journal::JournalMark;
 use crate::state::CheckpointRecord;
-use crate::store::{CheckpointId, Store, StoreError};
+use crate::store::{CheckpointId, FileKind, Store, StoreError};
 use crate::{Error, Result};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// How many checkpoints to keep per component, as restic's `forget` counts them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,7 +341,8 @@ pub fn prune_journals(ctx: &mut Ctx) -> Result<JournalPrune> {
 /// A checkpoint being written: the store's lock held shared, and a marker naming it.
 pub struct WriteGuard {
     _lock: fs::File,
-    marker: PathBuf,
+    store: Store,
+    marker: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -381,10 +382,7 @@ pub fn begin_write(
     let lock = lock_file(store)?;
     let lock_path = store.root().join("lock");
     lock.lock_shared().map_err(io(&lock_path))?;
-    let marker = store.root().join("pending").join(format!(
-        "{}.json",
-        crate::context::new_id(&format!("cp{}", std::process::id()))
-    ));
+    let marker = crate::context::new_id(&format!("cp{}", std::process::id()));
     let p = Pending {
         started_at: crate::context::now(),
         pid: std::process::id(),
@@ -392,9 +390,14 @@ pub fn begin_write(
         actor: actor.to_string(),
         components: components.to_vec(),
     };
-    crate::store::write_atomic(&marker, &serde_json::to_vec(&p).expect("serializes"))?;
+    store.backend().put(
+        FileKind::Pending,
+        &marker,
+        &serde_json::to_vec(&p).expect("serializes"),
+    )?;
     Ok(WriteGuard {
         _lock: lock,
+        store: store.clone(),
         marker,
     })
 }
@@ -402,7 +405,10 @@ pub fn begin_write(
 impl WriteGuard {
     /// The checkpoint is published and listed: nothing of it is pending any more.
     pub fn listed(self) -> std::result::Result<(), StoreError> {
-        fs::remove_file(&self.marker).map_err(io(&self.marker))
+        self.store
+            .backend()
+            .remove(FileKind::Pending, &self.marker)
+            .map(drop)
     }
 }
 
@@ -441,76 +447,40 @@ pub fn collect(store: &Store) -> Result<GcReport> {
             .into());
         }
     }
-    let mut report = GcReport::default();
+    let b = store.backend();
+    let mut report = GcReport {
+        temp_files: b.remove_leftovers()?,
+        ..GcReport::default()
+    };
     let mut referenced: HashSet<String> = HashSet::new();
-    let mdir = store.root().join("manifests");
-    for entry in read_dir(&mdir)? {
-        let path = entry;
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with(".tmp-") {
-            fs::remove_file(&path).map_err(io(&path))?;
-            report.temp_files += 1;
-            continue;
-        }
-        let Some(id) = name.strip_suffix(".json") else {
-            continue;
-        };
-        let m = store.manifest(&CheckpointId(id.to_string()))?;
+    for f in b.list(FileKind::Manifest)? {
+        let m = store.manifest(&CheckpointId(f.id))?;
         for c in &m.components {
             for t in &c.tables {
                 referenced.extend(t.all_chunks().map(|ch| ch.id.0.clone()));
             }
         }
     }
-    let cdir = store.root().join("chunks");
-    for sub in read_dir(&cdir)? {
-        if !sub.is_dir() {
-            continue;
-        }
-        for path in read_dir(&sub)? {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let keep = name
-                .strip_suffix(".zst")
-                .is_some_and(|id| referenced.contains(id));
-            if keep {
-                report.chunks_kept += 1;
-                continue;
-            }
-            let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            fs::remove_file(&path).map_err(io(&path))?;
-            if name.starts_with(".tmp-") {
-                report.temp_files += 1;
-            } else {
-                report.chunks_removed += 1;
-                report.bytes_freed += len;
-            }
+    for f in b.list(FileKind::Chunk)? {
+        if referenced.contains(&f.id) {
+            report.chunks_kept += 1;
+        } else if b.remove(FileKind::Chunk, &f.id)? {
+            report.chunks_removed += 1;
+            report.bytes_freed += f.size;
         }
     }
-    for path in read_dir(&store.root().join("pending"))? {
-        let pending = fs::read(&path)
+    for f in b.list(FileKind::Pending)? {
+        let pending = b
+            .get(FileKind::Pending, &f.id)
             .ok()
-            .and_then(|b| serde_json::from_slice::<Pending>(&b).ok());
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice::<Pending>(&bytes).ok());
         if let Some(p) = pending {
             report.interrupted.push(p);
         }
-        fs::remove_file(&path).map_err(io(&path))?;
+        b.remove(FileKind::Pending, &f.id)?;
     }
     Ok(report)
-}
-
-fn read_dir(dir: &Path) -> std::result::Result<Vec<PathBuf>, StoreError> {
-    match fs::read_dir(dir) {
-        Ok(rd) => {
-            let mut v = Vec::new();
-            for e in rd {
-                v.push(e.map_err(io(dir))?.path());
-            }
-            v.sort();
-            Ok(v)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(io(dir)(e)),
-    }
 }
 
 /// Collects the store's garbage and records it, and each interrupted checkpoint, in the
@@ -552,16 +522,7 @@ pub fn apply(ctx: &mut Ctx, plan: PrunePlan, policy: &Policy) -> Result<PruneOut
     let removed: Vec<String> = plan.removed().map(|v| v.id.clone()).collect();
     for id in &removed {
         ctx.state.remove_checkpoint(id)?;
-        let path = ctx
-            .store
-            .root()
-            .join("manifests")
-            .join(format!("{id}.json"));
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(&path)(e).into()),
-        }
+        ctx.store.backend().remove(FileKind::Manifest, id)?;
     }
     ctx.audit(
         "prune",

@@ -1,4 +1,6 @@
-//! The checkpoint store: content-addressed chunks plus manifests, in a local directory.
+//! The checkpoint store: content-addressed chunks plus manifests. Hashing, compression
+//! and verification are here; the files themselves go through a [`Backend`] (`backend.rs`;
+//! [`LocalBackend`], a local directory, is the one there is).
 //!
 //! On-disk format (versions 1 and 2), under the store root:
 //! - `chunks/ab/<64 hex>.zst`: a zstd frame whose *uncompressed* bytes hash (blake3) to the
@@ -10,6 +12,9 @@
 //!   `differential.rs`) is format 2, so a reader that only knows format 1, which would
 //!   restore the base alone, refuses it.
 //!
+//! - `pending/<id>.json`: a checkpoint being written (`retention::begin_write`).
+//! - `lock`: the store lock, a local file (`retention.rs`).
+//!
 //! Every file is written to a temporary name, fsynced, then renamed into place.
 
 use crate::journal::JournalMark;
@@ -17,9 +22,11 @@ use crate::schema::TableSchema;
 use crate::value::{Row, RowDecoder, Value, encode_row};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+mod backend;
+pub use backend::{Backend, FileInfo, FileKind, LocalBackend};
 
 const MIN_CHUNK: u32 = 16 * 1024;
 const AVG_CHUNK: u32 = 64 * 1024;
@@ -155,8 +162,8 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("chunk {id} is missing from the store ({path})")]
-    MissingChunk { id: String, path: PathBuf },
+    #[error("chunk {id} is missing from the store ({at})")]
+    MissingChunk { id: String, at: String },
     #[error("chunk {id} is corrupt: its bytes hash to {actual}; refusing to use it")]
     CorruptChunk { id: String, actual: String },
     #[error("chunk {id} cannot be decompressed: {reason}")]
@@ -169,15 +176,8 @@ pub enum StoreError {
     },
     #[error("no checkpoint {0} in the store")]
     NoManifest(String),
-    #[error("manifest {path} is unreadable: {reason}")]
-    BadManifest { path: PathBuf, reason: String },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    #[error("manifest {at} is unreadable: {reason}")]
+    BadManifest { at: String, reason: String },
 }
 
 /// Runs `f` with this thread's zstd contexts: making them per chunk costs more than a
@@ -208,50 +208,38 @@ fn with_zstd<T>(
     })
 }
 
-/// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().expect("store paths have a parent");
-    fs::create_dir_all(dir).map_err(io(dir))?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        path.file_name().and_then(|s| s.to_str()).unwrap_or("x")
-    ));
-    {
-        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-    }
-    fs::rename(&tmp, path).map_err(io(path))?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
-    Ok(())
-}
-
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    backend: Arc<dyn Backend>,
 }
 
 impl Store {
+    /// The store in the local directory `root`.
     pub fn open(root: impl Into<PathBuf>) -> Self {
-        Store { root: root.into() }
+        let root = root.into();
+        Store {
+            backend: Arc::new(LocalBackend::new(&root)),
+            root,
+        }
     }
 
+    /// A store whose files go through `backend`; `root` is the local directory of its
+    /// lock (`retention.rs`).
+    pub fn with_backend(root: impl Into<PathBuf>, backend: Arc<dyn Backend>) -> Self {
+        Store {
+            root: root.into(),
+            backend,
+        }
+    }
+
+    /// The local directory of the store's lock (and, for the local backend, its files).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    fn chunk_path(&self, id: &str) -> PathBuf {
-        self.root
-            .join("chunks")
-            .join(&id[..2])
-            .join(format!("{id}.zst"))
-    }
-
-    fn manifest_path(&self, id: &CheckpointId) -> PathBuf {
-        self.root.join("manifests").join(format!("{}.json", id.0))
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
     }
 
     /// Makes sure a verified copy of the chunk is on disk: an existing file that re-hashes is
@@ -262,12 +250,14 @@ impl Store {
             id: ChunkId(id.to_string()),
             len: data.len() as u64,
         };
-        let path = self.chunk_path(id);
-        if path.exists() && self.get_chunk(&r).is_ok() {
+        if self.backend.exists(FileKind::Chunk, id)? && self.get_chunk(&r).is_ok() {
             return Ok(false);
         }
-        let z = with_zstd(|c, _| c.compress(data)).map_err(io(&path))?;
-        write_atomic(&path, &z)?;
+        let z = with_zstd(|c, _| c.compress(data)).map_err(|e| StoreError::BadChunk {
+            id: id.to_string(),
+            reason: format!("cannot compress it: {e}"),
+        })?;
+        self.backend.put(FileKind::Chunk, id, &z)?;
         self.get_chunk(&r)?;
         Ok(true)
     }
@@ -285,16 +275,11 @@ impl Store {
                 ),
             });
         }
-        let path = self.chunk_path(&r.id.0);
-        let z = match fs::read(&path) {
-            Ok(z) => z,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::MissingChunk {
-                    id: r.id.0.clone(),
-                    path,
-                });
-            }
-            Err(e) => return Err(StoreError::Io { path, source: e }),
+        let Some(z) = self.backend.get(FileKind::Chunk, &r.id.0)? else {
+            return Err(StoreError::MissingChunk {
+                id: r.id.0.clone(),
+                at: self.backend.location(FileKind::Chunk, &r.id.0),
+            });
         };
         let data = with_zstd(|_, d| d.decompress(&z, r.len as usize + 1)).map_err(|e| {
             StoreError::BadChunk {
@@ -315,19 +300,17 @@ impl Store {
     /// Publishes a manifest. Call only after every chunk it names is stored and verified.
     pub fn put_manifest(&self, m: &Manifest) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(m).expect("manifests serialize");
-        write_atomic(&self.manifest_path(&m.id), &bytes)
+        self.backend.put(FileKind::Manifest, &m.id.0, &bytes)
     }
 
     pub fn manifest(&self, id: &CheckpointId) -> Result<Manifest, StoreError> {
-        let path = self.manifest_path(id);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::NoManifest(id.0.clone()));
-            }
-            Err(e) => return Err(StoreError::Io { path, source: e }),
+        let Some(bytes) = self.backend.get(FileKind::Manifest, &id.0)? else {
+            return Err(StoreError::NoManifest(id.0.clone()));
         };
-        parse_manifest(&bytes).map_err(|reason| StoreError::BadManifest { path, reason })
+        parse_manifest(&bytes).map_err(|reason| StoreError::BadManifest {
+            at: self.backend.location(FileKind::Manifest, &id.0),
+            reason,
+        })
     }
 
     /// Re-reads every chunk of the checkpoint and checks its hash; the first bad one is
