@@ -470,14 +470,56 @@ pub(super) struct Guarded {
     pub workflows: Vec<Workflow>,
 }
 
+/// What each kind of probe has, for a field of another kind.
+fn probe_kind_help(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "sql" => "a sql probe has database and sql",
+        "http" => {
+            "an http probe has url, expect_status, body_match and value (latency_ms or status)"
+        }
+        "command" => "a command probe has command and value (exit or stdout)",
+        "prometheus" => "a prometheus probe has url and query",
+        _ => return None,
+    })
+}
+
+impl RawProbeKind {
+    fn name(&self) -> &'static str {
+        match self {
+            RawProbeKind::Sql(_) => "sql",
+            RawProbeKind::Http(_) => "http",
+            RawProbeKind::Command(_) => "command",
+            RawProbeKind::Prometheus(_) => "prometheus",
+        }
+    }
+}
+
+/// Validates the guard's sections, one function each.
 pub(super) fn validate(
     raw: &RawPlan,
     base: &Path,
     components: &BTreeSet<String>,
     p: &mut Problems,
 ) -> Guarded {
+    let guard = guard_settings(raw, base, p);
+    let probes = probes(raw, p);
+    let names: BTreeSet<String> = probes.iter().map(|x| x.name.clone()).collect();
+    let scenarios = scenarios(raw, p);
+    let rules = rules(raw, &names, &scenarios, components, p);
+    let workflows = workflows(raw, &names, p);
+    Guarded {
+        guard,
+        probes,
+        rules,
+        scenarios,
+        workflows,
+    }
+}
+
+/// `[guard]`.
+fn guard_settings(raw: &RawPlan, base: &Path, p: &mut Problems) -> GuardSettings {
     let g = raw.guard.as_ref().map(|g| g.get_ref());
-    let guard = GuardSettings {
+    GuardSettings {
         panic_file: g
             .and_then(|g| g.panic_file.as_ref())
             .map(|f| base.join(f.get_ref()))
@@ -502,11 +544,31 @@ pub(super) fn validate(
             "stop_poll",
         ),
         confirm: g.and_then(|g| g.confirm).unwrap_or(true),
-    };
+    }
+}
 
+/// Every `[[probe]]`: what serde refused, then each kind's own checks.
+fn probes(raw: &RawPlan, p: &mut Problems) -> Vec<Probe> {
     let mut probes = Vec::new();
     let mut names = BTreeSet::new();
-    for rp in &raw.probe {
+    for entry in &raw.probe {
+        p.refused(
+            &entry.refused,
+            |field, kind| {
+                let name = entry.parsed.as_ref().map(|r| r.get_ref().name.get_ref());
+                (
+                    format!(
+                        "probe {:?}: `{field}` is not a field of {kind} probes",
+                        name.map_or("", String::as_str)
+                    ),
+                    probe_kind_help(kind).map(str::to_string),
+                )
+            },
+            |kind| format!("probe kind {kind:?} is not one of sql, http, command, prometheus"),
+        );
+        let Some(rp) = &entry.parsed else {
+            continue;
+        };
         let r = rp.get_ref();
         let name = r.name.get_ref().clone();
         if !is_ident(&name) || RESERVED.contains(&name.as_str()) {
@@ -564,7 +626,7 @@ pub(super) fn validate(
                 None => {
                     p.at(
                         rp,
-                        format!("{} probe {name:?} needs `{field}`", r.kind.get_ref()),
+                        format!("{} probe {name:?} needs `{field}`", r.kind.get_ref().name()),
                         "missing field",
                         None,
                     );
@@ -572,8 +634,8 @@ pub(super) fn validate(
                 }
             }
         };
-        let kind = match r.kind.get_ref().as_str() {
-            "sql" => {
+        let kind = match r.kind.get_ref() {
+            RawProbeKind::Sql(r) => {
                 let database = need(p, &r.database, "database");
                 if let Some(d) = &r.database
                     && !raw.databases.contains_key(d.get_ref())
@@ -590,7 +652,7 @@ pub(super) fn validate(
                     sql: need(p, &r.sql, "sql"),
                 }
             }
-            "http" => {
+            RawProbeKind::Http(r) => {
                 let url = need(p, &r.url, "url");
                 register_secrets(&url);
                 if let Some(u) = &r.url
@@ -637,7 +699,7 @@ pub(super) fn validate(
                     value,
                 }
             }
-            "command" => {
+            RawProbeKind::Command(r) => {
                 let value = match r.value.as_ref().map(|v| (v, v.get_ref().as_str())) {
                     None | Some((_, "exit")) => CommandValue::Exit,
                     Some((_, "stdout")) => CommandValue::Stdout,
@@ -656,24 +718,12 @@ pub(super) fn validate(
                     value,
                 }
             }
-            "prometheus" => {
+            RawProbeKind::Prometheus(r) => {
                 let url = need(p, &r.url, "url");
                 register_secrets(&url);
                 ProbeKind::Prometheus {
                     url,
                     query: need(p, &r.query, "query"),
-                }
-            }
-            other => {
-                p.at(
-                    &r.kind,
-                    format!("probe kind {other:?} is not one of sql, http, command, prometheus"),
-                    "unknown kind",
-                    None,
-                );
-                ProbeKind::Command {
-                    command: String::new(),
-                    value: CommandValue::Exit,
                 }
             }
         };
@@ -710,6 +760,11 @@ pub(super) fn validate(
         });
     }
 
+    probes
+}
+
+/// `[decision_matrix.scenarios]` over the default scenarios.
+fn scenarios(raw: &RawPlan, p: &mut Problems) -> BTreeMap<String, Scenario> {
     let mut scenarios = default_scenarios();
     if let Some(m) = &raw.decision_matrix {
         for (name, rs) in &m.scenarios {
@@ -797,6 +852,17 @@ pub(super) fn validate(
         }
     }
 
+    scenarios
+}
+
+/// Every `[[rule]]`, against the probes, scenarios and components.
+fn rules(
+    raw: &RawPlan,
+    names: &BTreeSet<String>,
+    scenarios: &BTreeMap<String, Scenario>,
+    components: &BTreeSet<String>,
+    p: &mut Problems,
+) -> Vec<Rule> {
     let mut rules = Vec::new();
     let mut rule_names = BTreeSet::new();
     for rr in &raw.rule {
@@ -832,7 +898,7 @@ pub(super) fn validate(
             }
         }
         // `ok.NAME` and `baseline.NAME` name probes through a map: find them in the text.
-        for n in &names {
+        for n in names {
             let re = regex::Regex::new(&format!(r"\b(ok|baseline)\.{}\b", regex::escape(n)))
                 .expect("escaped");
             if re.is_match(r.when.get_ref()) && !rule_probes.contains(n) {
@@ -899,6 +965,11 @@ pub(super) fn validate(
         });
     }
 
+    rules
+}
+
+/// Every `[[workflow]]`, against the probes.
+fn workflows(raw: &RawPlan, names: &BTreeSet<String>, p: &mut Problems) -> Vec<Workflow> {
     let mut workflows = Vec::new();
     for rw in &raw.workflow {
         let w = rw.get_ref();
@@ -931,13 +1002,7 @@ pub(super) fn validate(
         });
     }
 
-    Guarded {
-        guard,
-        probes,
-        rules,
-        scenarios,
-        workflows,
-    }
+    workflows
 }
 
 /// Lets a problem point at whichever spanned field is at hand.

@@ -274,13 +274,50 @@ impl Problems {
         label: &str,
         help: Option<&str>,
     ) {
-        let r = spanned.span();
+        self.span(spanned.span(), message, label, help);
+    }
+
+    fn span(
+        &mut self,
+        r: std::ops::Range<usize>,
+        message: impl Into<String>,
+        label: &str,
+        help: Option<&str>,
+    ) {
         self.0.push(PlanProblem {
             message: message.into(),
             span: Some((r.start, r.end - r.start).into()),
             label: label.to_string(),
             help: help.map(str::to_string),
         });
+    }
+
+    /// What serde refused in an entry of a kind-tagged section; the section words the
+    /// field of another kind (message and help, from the field and the kind) and the
+    /// unknown kind.
+    fn refused(
+        &mut self,
+        entry: &[Refused],
+        wrong_kind: impl Fn(&str, &str) -> (String, Option<String>),
+        unknown_kind: impl Fn(&str) -> String,
+    ) {
+        for r in entry {
+            match r {
+                Refused::WrongKind { field, kind, at } => {
+                    let (message, help) = wrong_kind(field, kind);
+                    self.span(at.clone(), message, "not for this kind", help.as_deref());
+                }
+                Refused::UnknownKind { kind, at } => {
+                    self.span(at.clone(), unknown_kind(kind), "unknown kind", None);
+                }
+                Refused::Other { message, at } => self.0.push(PlanProblem {
+                    message: message.clone(),
+                    span: at.as_ref().map(|r| (r.start, r.end - r.start).into()),
+                    label: "here".into(),
+                    help: None,
+                }),
+            }
+        }
     }
 }
 
@@ -319,7 +356,7 @@ pub fn parse(
             problems,
         })
     };
-    let raw: RawPlan = match toml::from_str(text) {
+    let raw: RawPlan = match raw::read(text) {
         Ok(r) => r,
         Err(e) => {
             return Err(fail(vec![PlanProblem {
@@ -415,6 +452,7 @@ fn interpolate(
     out
 }
 
+/// Validates the plan, one function per section.
 fn validate(
     raw: RawPlan,
     base: &Path,
@@ -423,8 +461,52 @@ fn validate(
     engines: &[EngineKind],
     p: &mut Problems,
 ) -> Plan {
+    let (databases, kinds) = databases(&raw, base, env, engines, p);
+    let components = components(&raw, &kinds, p);
+    let steps = steps(&raw, p);
+    let switches = switch::validate(&raw, base, env, p);
+    let notify = notify::validate(&raw, base, env, engines, p);
+    let guarded = guard::validate(&raw, base, &raw.components.keys().cloned().collect(), p);
+    let project = raw.project.as_ref();
+    let state_dir = match project.and_then(|p| p.state_dir.as_ref()) {
+        Some(s) => base.join(s.get_ref()),
+        None => base.join(".ripcord"),
+    };
+    let max_checkpoint_age = duration(
+        p,
+        &project.and_then(|x| x.max_checkpoint_age.clone()),
+        crate::check::DEFAULT_MAX_CHECKPOINT_AGE,
+        "max_checkpoint_age",
+    );
+    Plan {
+        name: project
+            .and_then(|p| p.name.clone())
+            .unwrap_or_else(|| "ripcord".into()),
+        path: path.to_path_buf(),
+        state_dir,
+        databases,
+        components,
+        steps,
+        guard: guarded.guard,
+        probes: guarded.probes,
+        rules: guarded.rules,
+        scenarios: guarded.scenarios,
+        workflows: guarded.workflows,
+        max_checkpoint_age,
+        switches,
+        notify,
+    }
+}
+
+/// `[databases.NAME]`, and the engine each database's URL selects, where it selects one.
+fn databases<'r>(
+    raw: &'r RawPlan,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    engines: &[EngineKind],
+    p: &mut Problems,
+) -> (BTreeMap<String, Database>, BTreeMap<&'r str, EngineKind>) {
     let mut databases = BTreeMap::new();
-    // The engine each database's URL selects, where it selects one.
     let mut kinds: BTreeMap<&str, EngineKind> = BTreeMap::new();
     for (name, db) in &raw.databases {
         let url = interpolate(p, &db.get_ref().url, env, base, engines);
@@ -486,26 +568,39 @@ fn validate(
             },
         );
     }
+    (databases, kinds)
+}
 
-    let db_ref = |p: &mut Problems, s: &Spanned<String>| {
-        if !raw.databases.contains_key(s.get_ref()) {
-            let known: Vec<&str> = raw.databases.keys().map(String::as_str).collect();
-            p.at(
-                s,
-                format!("no database named {:?}", s.get_ref()),
-                "unknown database",
-                Some(&format!("databases in this plan: {}", known.join(", "))),
-            );
-        }
-    };
+/// A reference to a database of the plan.
+fn db_ref(
+    databases: &BTreeMap<String, Spanned<RawDatabase>>,
+    p: &mut Problems,
+    s: &Spanned<String>,
+) {
+    if !databases.contains_key(s.get_ref()) {
+        let known: Vec<&str> = databases.keys().map(String::as_str).collect();
+        p.at(
+            s,
+            format!("no database named {:?}", s.get_ref()),
+            "unknown database",
+            Some(&format!("databases in this plan: {}", known.join(", "))),
+        );
+    }
+}
 
+/// `[components.NAME]`.
+fn components(
+    raw: &RawPlan,
+    kinds: &BTreeMap<&str, EngineKind>,
+    p: &mut Problems,
+) -> Vec<Component> {
     let mut seen_tables: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut components = Vec::new();
     for (name, c) in &raw.components {
         let c = c.get_ref();
-        db_ref(p, &c.database);
+        db_ref(&raw.databases, p, &c.database);
         if let Some(cd) = &c.capture_database {
-            db_ref(p, cd);
+            db_ref(&raw.databases, p, cd);
         }
         if c.tables.get_ref().is_empty() {
             p.at(
@@ -648,6 +743,11 @@ fn validate(
         });
     }
 
+    components
+}
+
+/// `[[steps]]`.
+fn steps(raw: &RawPlan, p: &mut Problems) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut step_names = BTreeSet::new();
     for s in &raw.steps {
@@ -680,7 +780,7 @@ fn validate(
         });
         let database = match (&st.database, &component) {
             (Some(d), _) => {
-                db_ref(p, d);
+                db_ref(&raw.databases, p, d);
                 d.get_ref().clone()
             }
             (None, Some(c)) => raw
@@ -764,39 +864,7 @@ fn validate(
             timeout,
         });
     }
-
-    let switches = switch::validate(&raw, base, env, p);
-    let notify = notify::validate(&raw, base, env, engines, p);
-    let guarded = guard::validate(&raw, base, &raw.components.keys().cloned().collect(), p);
-    let project = raw.project.as_ref();
-    let state_dir = match project.and_then(|p| p.state_dir.as_ref()) {
-        Some(s) => base.join(s.get_ref()),
-        None => base.join(".ripcord"),
-    };
-    let max_checkpoint_age = duration(
-        p,
-        &project.and_then(|x| x.max_checkpoint_age.clone()),
-        crate::check::DEFAULT_MAX_CHECKPOINT_AGE,
-        "max_checkpoint_age",
-    );
-    Plan {
-        name: project
-            .and_then(|p| p.name.clone())
-            .unwrap_or_else(|| "ripcord".into()),
-        path: path.to_path_buf(),
-        state_dir,
-        databases,
-        components,
-        steps,
-        guard: guarded.guard,
-        probes: guarded.probes,
-        rules: guarded.rules,
-        scenarios: guarded.scenarios,
-        workflows: guarded.workflows,
-        max_checkpoint_age,
-        switches,
-        notify,
-    }
+    steps
 }
 
 #[cfg(test)]

@@ -1,8 +1,17 @@
 //! `ripcord.toml` exactly as written. Nothing here is validated; see `super::validate`.
+//!
+//! Sections whose fields depend on a `kind` (`[[probe]]`, `[switches.NAME]`) are serde
+//! enums: [`read`] moves each entry's own fields under its kind (`kind = "http"` and
+//! `url = …` become `kind = { http = { url = … } }`), so an externally tagged enum reads
+//! them with every span kept, and serde itself refuses a field of another kind. Each such
+//! entry is read on its own ([`Entry`]), so one bad entry does not hide the others.
 
 use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_spanned::Spanned;
 use std::collections::BTreeMap;
+use std::ops::Range;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,15 +24,17 @@ pub struct RawPlan {
     #[serde(default)]
     pub steps: Vec<Spanned<RawStep>>,
     pub guard: Option<Spanned<RawGuard>>,
-    #[serde(default)]
-    pub probe: Vec<Spanned<RawProbe>>,
+    /// Read by [`read`], entry by entry.
+    #[serde(skip)]
+    pub probe: Vec<Entry<RawProbe>>,
     #[serde(default)]
     pub rule: Vec<Spanned<RawRule>>,
     pub decision_matrix: Option<RawMatrix>,
     #[serde(default)]
     pub workflow: Vec<Spanned<RawWorkflow>>,
-    #[serde(default)]
-    pub switches: BTreeMap<String, Spanned<RawSwitch>>,
+    /// Read by [`read`], entry by entry.
+    #[serde(skip)]
+    pub switches: BTreeMap<String, Entry<RawSwitch>>,
     pub notify: Option<Spanned<RawNotify>>,
 }
 
@@ -115,28 +126,71 @@ pub struct RawTrend {
     pub window: Option<Spanned<i64>>,
 }
 
+/// A `[[probe]]`: the fields every kind has; the kind's own are in `kind`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawProbe {
     pub name: Spanned<String>,
-    pub kind: Spanned<String>,
+    pub kind: Spanned<RawProbeKind>,
     pub tier: Option<Spanned<String>>,
     pub interval: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub description: Option<String>,
-    // sql
+    pub trend: Option<Spanned<RawTrend>>,
+}
+
+impl RawProbe {
+    /// The fields of [`RawProbe`] itself: every other field belongs to the kind.
+    pub const COMMON: &[&str] = &[
+        "name",
+        "kind",
+        "tier",
+        "interval",
+        "timeout",
+        "description",
+        "trend",
+    ];
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawProbeKind {
+    Sql(RawSqlProbe),
+    Http(RawHttpProbe),
+    Command(RawCommandProbe),
+    Prometheus(RawPrometheusProbe),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSqlProbe {
     pub database: Option<Spanned<String>>,
     pub sql: Option<Spanned<String>>,
-    // http and prometheus
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpProbe {
     pub url: Option<Spanned<String>>,
     pub expect_status: Option<Spanned<Vec<u16>>>,
     pub body_match: Option<Spanned<String>>,
-    pub query: Option<Spanned<String>>,
-    // command
-    pub command: Option<Spanned<String>>,
-    /// http: `latency_ms` (default) or `status`; command: `exit` (default) or `stdout`.
+    /// `latency_ms` (default) or `status`.
     pub value: Option<Spanned<String>>,
-    pub trend: Option<Spanned<RawTrend>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommandProbe {
+    pub command: Option<Spanned<String>>,
+    /// `exit` (default) or `stdout`.
+    pub value: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrometheusProbe {
+    pub url: Option<Spanned<String>>,
+    pub query: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,25 +241,72 @@ pub struct RawWorkflow {
     pub retry_delay: Option<Spanned<String>>,
 }
 
-/// A traffic switch (`[switches.NAME]`); which fields apply depends on `kind`.
+/// A traffic switch (`[switches.NAME]`): the fields every kind has; the kind's own are in
+/// `kind`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSwitch {
     pub component: Spanned<String>,
-    pub kind: Spanned<String>,
-    pub database: Option<Spanned<String>>,
-    pub url: Option<Spanned<String>>,
-    pub key: Option<Spanned<String>>,
-    pub publish: Option<Spanned<String>>,
-    pub path: Option<Spanned<String>>,
-    pub to_new: Option<Spanned<RawAction>>,
-    pub to_legacy: Option<Spanned<RawAction>>,
-    pub read: Option<Spanned<RawAction>>,
+    pub kind: Spanned<RawSwitchKind>,
     pub new_value: Option<Spanned<String>>,
     pub legacy_value: Option<Spanned<String>>,
     pub stages: Option<Spanned<Vec<i64>>>,
     #[serde(default)]
     pub invalidate: Vec<Spanned<RawInvalidate>>,
+}
+
+impl RawSwitch {
+    /// The fields of [`RawSwitch`] itself: every other field belongs to the kind.
+    pub const COMMON: &[&str] = &[
+        "component",
+        "kind",
+        "new_value",
+        "legacy_value",
+        "stages",
+        "invalidate",
+    ];
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawSwitchKind {
+    Sql(RawSqlSwitch),
+    Redis(RawRedisSwitch),
+    File(RawFileSwitch),
+    Http(RawActions),
+    Command(RawActions),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSqlSwitch {
+    pub database: Option<Spanned<String>>,
+    pub to_new: Option<Spanned<RawAction>>,
+    pub to_legacy: Option<Spanned<RawAction>>,
+    pub read: Option<Spanned<RawAction>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedisSwitch {
+    pub url: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    pub publish: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFileSwitch {
+    pub path: Option<Spanned<String>>,
+}
+
+/// What moves a switch and what reads it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawActions {
+    pub to_new: Option<Spanned<RawAction>>,
+    pub to_legacy: Option<Spanned<RawAction>>,
+    pub read: Option<Spanned<RawAction>>,
 }
 
 /// A switch action as written: SQL text, an argv, or an HTTP call.
@@ -323,4 +424,170 @@ pub struct RawUsers {
     pub recipients: Vec<Spanned<RawRecipient>>,
     /// With significant impact, users hear again this often until it is resolved.
     pub update_every: Option<Spanned<String>>,
+}
+
+/// One entry of a kind-tagged section, read on its own.
+#[derive(Debug)]
+pub struct Entry<T> {
+    /// `None` when serde refused the entry.
+    pub parsed: Option<Spanned<T>>,
+    /// What serde refused, in the order it did.
+    pub refused: Vec<Refused>,
+}
+
+/// Something serde refused in an entry.
+#[derive(Debug)]
+pub enum Refused {
+    /// A field the entry's kind does not have (the entry was read again without it).
+    WrongKind {
+        field: String,
+        kind: String,
+        at: Range<usize>,
+    },
+    /// `kind` names no kind of the section.
+    UnknownKind { kind: String, at: Range<usize> },
+    Other {
+        message: String,
+        at: Option<Range<usize>>,
+    },
+}
+
+/// Reads the plan text: everything in one pass but the kind-tagged sections, whose
+/// entries are read one by one.
+pub fn read(text: &str) -> Result<RawPlan, toml::de::Error> {
+    let mut doc = DeTable::parse(text)?;
+    let probes = doc.get_mut().remove("probe");
+    let switches = doc.get_mut().remove("switches");
+    let mut raw = RawPlan::deserialize(toml::de::Deserializer::from(doc))?;
+    if let Some(v) = probes {
+        if !matches!(v.get_ref(), DeValue::Array(_)) {
+            return Err(not_a::<Vec<IgnoredAny>>(v));
+        }
+        if let DeValue::Array(items) = v.into_inner() {
+            raw.probe = items
+                .iter()
+                .map(|i| entry(i.clone(), RawProbe::COMMON))
+                .collect();
+        }
+    }
+    if let Some(v) = switches {
+        if !matches!(v.get_ref(), DeValue::Table(_)) {
+            return Err(not_a::<BTreeMap<String, IgnoredAny>>(v));
+        }
+        if let DeValue::Table(t) = v.into_inner() {
+            for (name, item) in t {
+                let e = entry(item, RawSwitch::COMMON);
+                raw.switches.insert(name.into_inner().into_owned(), e);
+            }
+        }
+    }
+    Ok(raw)
+}
+
+/// Serde's own error for a value that is not a `T`.
+fn not_a<T: DeserializeOwned>(v: Spanned<DeValue<'_>>) -> toml::de::Error {
+    match T::deserialize(ValueDeserializer::from(v)) {
+        Err(e) => e,
+        Ok(_) => unreachable!("only called for a value of another type"),
+    }
+}
+
+fn entry<T: DeserializeOwned>(mut v: Spanned<DeValue<'_>>, common: &[&str]) -> Entry<T> {
+    let kind = tag_by_kind(&mut v, common);
+    let mut refused = Vec::new();
+    loop {
+        let e = match Spanned::<T>::deserialize(ValueDeserializer::from(v.clone())) {
+            Ok(t) => {
+                return Entry {
+                    parsed: Some(t),
+                    refused,
+                };
+            }
+            Err(e) => e,
+        };
+        let message = e.message();
+        if let Some((kind, _)) = &kind
+            && let Some(field) = quoted_after(message, "unknown field `")
+            && let Some(span) = remove_own(&mut v, kind, field)
+        {
+            refused.push(Refused::WrongKind {
+                field: field.to_string(),
+                kind: kind.clone(),
+                at: span,
+            });
+            continue;
+        }
+        refused.push(match &kind {
+            Some((k, span)) if quoted_after(message, "unknown variant `") == Some(k.as_str()) => {
+                Refused::UnknownKind {
+                    kind: k.clone(),
+                    at: span.clone(),
+                }
+            }
+            _ => Refused::Other {
+                message: message.to_string(),
+                at: e.span(),
+            },
+        });
+        return Entry {
+            parsed: None,
+            refused,
+        };
+    }
+}
+
+/// `x` in "…`x`…" right after `prefix` at the start of `message`.
+fn quoted_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
+    message.strip_prefix(prefix)?.split('`').next()
+}
+
+/// Moves every field of the table `v` that is not in `common` under its kind (see the
+/// module doc). Returns the kind and where it is written; `None` (and `v` untouched) when
+/// `v` is not a table or its `kind` is not a string, which serde then reports.
+fn tag_by_kind(v: &mut Spanned<DeValue<'_>>, common: &[&str]) -> Option<(String, Range<usize>)> {
+    let DeValue::Table(table) = v.get_mut() else {
+        return None;
+    };
+    let (kind_key, kind_value) = table.remove_entry("kind")?;
+    let kind_span = kind_value.span();
+    let DeValue::String(kind) = kind_value.get_ref() else {
+        table.insert(kind_key, kind_value);
+        return None;
+    };
+    let kind = kind.to_string();
+    let mut own = DeTable::new();
+    let keys: Vec<_> = table
+        .keys()
+        .filter(|k| !common.contains(&k.get_ref().as_ref()))
+        .cloned()
+        .collect();
+    for k in keys {
+        if let Some((k, val)) = table.remove_entry(k.get_ref().as_ref()) {
+            own.insert(k, val);
+        }
+    }
+    let mut tagged = DeTable::new();
+    tagged.insert(
+        Spanned::new(kind_span.clone(), kind.clone().into()),
+        Spanned::new(kind_span.clone(), DeValue::Table(own)),
+    );
+    table.insert(
+        kind_key,
+        Spanned::new(kind_span.clone(), DeValue::Table(tagged)),
+    );
+    Some((kind, kind_span))
+}
+
+/// Removes `field` from the kind's own fields; returns the span of its value.
+fn remove_own(v: &mut Spanned<DeValue<'_>>, kind: &str, field: &str) -> Option<Range<usize>> {
+    let DeValue::Table(table) = v.get_mut() else {
+        return None;
+    };
+    let DeValue::Table(tagged) = table.get_mut("kind")?.get_mut() else {
+        return None;
+    };
+    let DeValue::Table(own) = tagged.get_mut(kind)?.get_mut() else {
+        return None;
+    };
+    own.remove(field).map(|removed| removed.span())
 }

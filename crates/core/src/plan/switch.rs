@@ -303,15 +303,7 @@ struct Cx<'a> {
 
 impl Cx<'_> {
     fn database(&self, p: &mut Problems, d: &Spanned<String>) -> String {
-        if !self.databases.contains_key(d.get_ref()) {
-            let known: Vec<&str> = self.databases.keys().map(String::as_str).collect();
-            p.at(
-                d,
-                format!("no database named {:?}", d.get_ref()),
-                "unknown database",
-                Some(&format!("databases in this plan: {}", known.join(", "))),
-            );
-        }
+        super::db_ref(self.databases, p, d);
         d.get_ref().clone()
     }
     fn url(
@@ -381,7 +373,24 @@ pub(super) fn validate(
     p: &mut Problems,
 ) -> Vec<Switch> {
     let mut out = Vec::new();
-    for (name, s) in &raw.switches {
+    for (name, entry) in &raw.switches {
+        p.refused(
+            &entry.refused,
+            |field, kind| {
+                (
+                    format!("switch {name:?}: `{field}` does not apply to a {kind} switch"),
+                    SwitchKind::parse(kind).map(|k| kind_help(k).to_string()),
+                )
+            },
+            |kind| {
+                format!(
+                    "switch {name:?}: kind {kind:?} is not one of sql, redis, file, http, command"
+                )
+            },
+        );
+        let Some(s) = &entry.parsed else {
+            continue;
+        };
         let sw = s.get_ref();
         let cx = Cx {
             base,
@@ -401,84 +410,7 @@ pub(super) fn validate(
                 Some(&format!("components in this plan: {}", known.join(", "))),
             );
         }
-        let Some(kind) = SwitchKind::parse(sw.kind.get_ref()) else {
-            p.at(
-                &sw.kind,
-                format!(
-                    "switch {name:?}: kind {:?} is not one of sql, redis, file, http, command",
-                    sw.kind.get_ref()
-                ),
-                "unknown kind",
-                None,
-            );
-            continue;
-        };
-        // Fields that do not belong to this kind are mistakes, not silently ignored.
-        let fields: [FieldRule; 7] = [
-            (
-                "database",
-                sw.database.as_ref().map(Spanned::span),
-                &[SwitchKind::Sql],
-            ),
-            (
-                "url",
-                sw.url.as_ref().map(Spanned::span),
-                &[SwitchKind::Redis],
-            ),
-            (
-                "key",
-                sw.key.as_ref().map(Spanned::span),
-                &[SwitchKind::Redis],
-            ),
-            (
-                "publish",
-                sw.publish.as_ref().map(Spanned::span),
-                &[SwitchKind::Redis],
-            ),
-            (
-                "path",
-                sw.path.as_ref().map(Spanned::span),
-                &[SwitchKind::File],
-            ),
-            (
-                "to_new",
-                sw.to_new.as_ref().map(Spanned::span),
-                &[SwitchKind::Sql, SwitchKind::Http, SwitchKind::Command],
-            ),
-            (
-                "read",
-                sw.read.as_ref().map(Spanned::span),
-                &[SwitchKind::Sql, SwitchKind::Http, SwitchKind::Command],
-            ),
-        ];
-        for (field, span, kinds) in fields {
-            if let Some(r) = span
-                && !kinds.contains(&kind)
-            {
-                p.0.push(super::PlanProblem {
-                    message: format!(
-                        "switch {name:?}: `{field}` does not apply to a {} switch",
-                        kind.name()
-                    ),
-                    span: Some((r.start, r.end - r.start).into()),
-                    label: "not for this kind".into(),
-                    help: Some(kind_help(kind).into()),
-                });
-            }
-        }
-        if let Some(t) = &sw.to_legacy
-            && matches!(kind, SwitchKind::Redis | SwitchKind::File)
-        {
-            p.at(
-                t,
-                format!(
-                    "switch {name:?}: `to_legacy` does not apply to a {} switch",
-                    kind.name()
-                ),
-                "not for this kind",
-                Some(kind_help(kind)),
-            );
-        }
+        let kind = sw.kind.get_ref().kind();
 
         let mut stages = Vec::new();
         if let Some(st) = &sw.stages {
@@ -549,8 +481,8 @@ pub(super) fn validate(
                 Some(kind_help(kind)),
             );
         };
-        let (to_new, to_legacy, read) = match kind {
-            SwitchKind::Sql => {
+        let (to_new, to_legacy, read) = match sw.kind.get_ref() {
+            RawSwitchKind::Sql(sw) => {
                 let database = match &sw.database {
                     Some(d) => cx.database(p, d),
                     None => {
@@ -586,7 +518,7 @@ pub(super) fn validate(
                     SwitchRead::Sql { database, sql: r },
                 )
             }
-            SwitchKind::Redis => {
+            RawSwitchKind::Redis(sw) => {
                 let url = match &sw.url {
                     Some(u) => cx.url(p, u, u.get_ref(), &["redis", "rediss"]),
                     None => {
@@ -631,7 +563,7 @@ pub(super) fn validate(
                 }
                 (n, l, SwitchRead::Redis { url, key })
             }
-            SwitchKind::File => {
+            RawSwitchKind::File(sw) => {
                 let path = match &sw.path {
                     Some(f) => cx.path(f),
                     None => {
@@ -648,7 +580,7 @@ pub(super) fn validate(
                     SwitchRead::File { path },
                 )
             }
-            SwitchKind::Http => {
+            RawSwitchKind::Http(sw) => {
                 let http = |p: &mut Problems,
                             a: &Option<Spanned<RawAction>>,
                             what: &str,
@@ -677,7 +609,7 @@ pub(super) fn validate(
                     _ => continue,
                 }
             }
-            SwitchKind::Command => {
+            RawSwitchKind::Command(sw) => {
                 let argv = |p: &mut Problems, a: &Option<Spanned<RawAction>>, what: &str| match a {
                     Some(a) => match a.get_ref() {
                         RawAction::Argv(v) if !v.is_empty() => v.clone(),
@@ -730,8 +662,17 @@ pub(super) fn validate(
     out
 }
 
-/// A field, where it is written, and the kinds it applies to.
-type FieldRule<'a> = (&'a str, Option<std::ops::Range<usize>>, &'a [SwitchKind]);
+impl RawSwitchKind {
+    fn kind(&self) -> SwitchKind {
+        match self {
+            RawSwitchKind::Sql(_) => SwitchKind::Sql,
+            RawSwitchKind::Redis(_) => SwitchKind::Redis,
+            RawSwitchKind::File(_) => SwitchKind::File,
+            RawSwitchKind::Http(_) => SwitchKind::Http,
+            RawSwitchKind::Command(_) => SwitchKind::Command,
+        }
+    }
+}
 
 fn kind_help(kind: SwitchKind) -> &'static str {
     match kind {

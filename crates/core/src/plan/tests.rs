@@ -296,6 +296,30 @@ probe = "ghost"
 }
 
 #[test]
+fn plan_error_probe_field_of_the_wrong_kind() {
+    // serde refuses `sql` on an http probe (and reads the probe again without it), so the
+    // error points at the field, and the probe's other problems are still found.
+    insta::assert_snapshot!(render(
+        r#"
+[databases.main]
+url = "sqlite:shop.db"
+
+[[probe]]
+name = "api"
+kind = "http"
+url = "http://127.0.0.1:8080/health"
+sql = "SELECT 1"
+interval = "1s"
+timeout = "5s"
+
+[[probe]]
+name = "pulse"
+kind = "smoke"
+"#
+    ));
+}
+
+#[test]
 fn keyword_string_urls_select_postgres_hide_their_password_and_lock_timeout_is_read() {
     let p = parse(
         Path::new("p.toml"),
