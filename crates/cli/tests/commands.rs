@@ -260,3 +260,33 @@ tolerance = 0.005
         "{t}"
     );
 }
+
+/// The rollback reads the journal a page at a time (`RIPCORD_JOURNAL_PAGE` sequence numbers
+/// a page): a journal many pages long must be counted, planned and replayed whole.
+#[test]
+fn a_journal_larger_than_one_page_is_replayed_whole() {
+    let w = Workshop::new(120);
+    let o = w.ripcord(&["run"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let writes = w.business_day(5, 80);
+    let journal: i64 = w
+        .db()
+        .query_row("SELECT count(*) FROM _ripcord_journal", [], |r| r.get(0))
+        .unwrap();
+    assert!(journal > 10 * 7, "only {journal} journal entries");
+    let page = [("RIPCORD_JOURNAL_PAGE", "7")];
+    let o = w.ripcord_env(&["rollback", "-c", "billing", "--dry-run"], &page);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = w.ripcord(&["rollback", "-c", "billing", "--dry-run"]);
+    let whole = text(&o);
+    let o = w.ripcord_env(&["rollback", "-c", "billing", "--dry-run"], &page);
+    assert_eq!(text(&o), whole, "paged and whole reads count differently");
+    let o = w.ripcord_env(
+        &["rollback", "-c", "billing", "--yes", "--reason", "pages"],
+        &page,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let (checked, problems) = w.check_business_writes(&writes);
+    assert!(checked > 100);
+    assert!(problems.is_empty(), "{problems:?}");
+}

@@ -186,168 +186,208 @@ pub fn plan(
     convert_to: Option<TypeQuirks>,
     eval: &mut Eval,
 ) -> ReplayPlan {
-    let m = Mapper {
-        component,
-        targets,
-        convert_to,
-    };
-    let mut out = ReplayPlan::default();
-    // (captured table, key) → columns the migration changed, and rows the migration created.
-    let mut migration_changed: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    let mut migration_created: BTreeSet<(String, String)> = BTreeSet::new();
-    for e in entries {
-        let legacy = component.reverse_for(&e.table).table;
-        let key_names = targets
-            .get(&legacy)
-            .map(|s| s.key_names())
-            .unwrap_or_default();
-        match e.origin {
-            Origin::Ripcord => continue,
-            Origin::Migration => {
-                let img = e.new.as_ref().or(e.old.as_ref());
-                if let Some(k) = raw_key(img, &key_names) {
-                    match (e.op, &e.old, &e.new) {
-                        (Op::Update, Some(o), Some(n)) => migration_changed
-                            .entry((e.table.clone(), k))
-                            .or_default()
-                            .extend(changed_columns(o, n)),
-                        (Op::Insert, _, _) => {
-                            migration_created.insert((e.table.clone(), k));
-                        }
-                        _ => {}
-                    }
-                }
-                continue;
-            }
-            Origin::Business => {}
+    let mut p = Planner::new(component, targets, convert_to);
+    p.add(entries, eval);
+    p.finish()
+}
+
+/// [`plan`], fed page by page: the journal is read in pages (`rollback::journal_pages`) so
+/// memory holds one page of entries, not the whole journal. Entries must come in sequence
+/// order across pages.
+pub struct Planner<'a> {
+    m: Mapper<'a>,
+    out: ReplayPlan,
+    /// (captured table, key) → columns the migration changed, and rows it created.
+    migration_changed: BTreeMap<(String, String), BTreeSet<String>>,
+    migration_created: BTreeSet<(String, String)>,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(
+        component: &'a Component,
+        targets: &'a BTreeMap<String, TableSchema>,
+        convert_to: Option<TypeQuirks>,
+    ) -> Self {
+        Planner {
+            m: Mapper {
+                component,
+                targets,
+                convert_to,
+            },
+            out: ReplayPlan::default(),
+            migration_changed: BTreeMap::new(),
+            migration_created: BTreeSet::new(),
         }
-        let gap = |code: GapCode, reason: String, suggestion: &str, key: String| Gap {
-            component: component.name.clone(),
-            table: legacy.clone(),
-            key,
-            seq: e.seq,
-            op: e.op,
-            reason,
-            suggestion: suggestion.to_string(),
-            row: e.new.clone().or_else(|| e.old.clone()),
-            partial: false,
-            code,
-        };
-        let raw_k =
-            raw_key(e.new.as_ref().or(e.old.as_ref()), &key_names).unwrap_or_else(|| "?".into());
-        #[allow(clippy::result_large_err)] // a short-lived Result inside one loop turn
-        let planned = (|| -> Result<Planned, Gap> {
-            let fail = |r: String| {
-                gap(
-                    GapCode::Unmappable,
-                    r,
-                    "enter the row by hand in the legacy system, then run `ripcord verify`",
-                    raw_k.clone(),
-                )
-            };
-            // A write applied without values the legacy table cannot hold.
-            let partial =
-                |out: &mut ReplayPlan,
-                 table: &str,
-                 values: &mut dyn Iterator<Item = (&String, &Value)>| {
-                    note_lost(out, component, &e.table, &m.targets[table], values, || {
-                        gap(
-                            GapCode::ValuesWithoutColumn,
-                            String::new(),
-                            "",
-                            raw_k.clone(),
-                        )
-                    })
-                };
-            match (e.op, &e.old, &e.new) {
-                (Op::Insert, _, Some(new)) => {
-                    let (table, row) = m.map(&e.table, new, eval).map_err(fail)?;
-                    m.key(&table, &row).map_err(fail)?;
-                    partial(
-                        &mut out,
-                        &table,
-                        &mut new.iter().filter(|(_, v)| !v.is_null()),
-                    );
-                    Ok(Planned::Apply(ApplyOp::Insert { table, row }))
-                }
-                (Op::Update, Some(old), Some(new)) => {
-                    let (table, mold) = m.map(&e.table, old, eval).map_err(fail)?;
-                    let (_, mnew) = m.map(&e.table, new, eval).map_err(fail)?;
-                    let key = m.key(&table, &mold).map_err(fail)?;
-                    if migration_created.contains(&(e.table.clone(), raw_k.clone())) {
-                        return Err(gap(
-                            GapCode::CreatedByMigration,
-                            "the row was created by the migration after the checkpoint, so it does not exist in the restored table".into(),
-                            "decide whether the row belongs in the legacy system; if so, enter it by hand",
-                            raw_k.clone(),
-                        ));
-                    }
-                    let set: RowImage = mnew
-                        .iter()
-                        .filter(|(c, v)| mold.get(*c) != Some(*v))
-                        .map(|(c, v)| (c.clone(), v.clone()))
-                        .collect();
-                    let raw_changed = changed_columns(old, new);
-                    if let Some(mc) = migration_changed.get(&(e.table.clone(), raw_k.clone())) {
-                        let legacy_has = |c: &&String| m.targets[&table].column_index(c).is_some();
-                        // Only the migration's changes to legacy columns can be undone by
-                        // the restore, so only those make an overlap.
-                        if mc.iter().any(|c| legacy_has(&c)) {
-                            out.overlaps.push(Overlap {
-                                table: table.clone(),
-                                key: key_text(&key),
-                                seq: e.seq,
-                                business_columns: raw_changed
-                                    .iter()
-                                    .filter(legacy_has)
-                                    .cloned()
-                                    .collect(),
-                                kept_legacy: mc
-                                    .iter()
-                                    .filter(legacy_has)
-                                    .filter(|c| !raw_changed.contains(*c))
-                                    .filter_map(|c| new.get(c).map(|v| (c.clone(), v.clone())))
-                                    .collect(),
-                            });
-                        }
-                        // Only columns the legacy table has can conflict there.
-                        let both: Vec<String> = raw_changed
-                            .intersection(mc)
-                            .filter(legacy_has)
-                            .cloned()
-                            .collect();
-                        if !both.is_empty() {
-                            out.conflicts.push(Conflict {
-                                table: table.clone(),
-                                key: key_text(&key),
-                                seq: e.seq,
-                                columns: both,
-                            });
-                        }
-                    }
-                    let mut changed_values = new.iter().filter(|(c, _)| raw_changed.contains(*c));
-                    partial(&mut out, &table, &mut changed_values);
-                    if set.is_empty() {
-                        Ok(Planned::Nothing)
-                    } else {
-                        Ok(Planned::Apply(ApplyOp::Update { table, key, set }))
-                    }
-                }
-                (Op::Delete, Some(old), _) => {
-                    let (table, mold) = m.map(&e.table, old, eval).map_err(fail)?;
-                    let key = m.key(&table, &mold).map_err(fail)?;
-                    Ok(Planned::Apply(ApplyOp::Delete { table, key }))
-                }
-                _ => Err(fail(format!(
-                    "journal entry {} ({:?}) lacks the row image it needs",
-                    e.seq, e.op
-                ))),
-            }
-        })();
-        out.items
-            .push((e.seq, planned.unwrap_or_else(Planned::Gap)));
     }
-    out
+
+    pub fn finish(self) -> ReplayPlan {
+        self.out
+    }
+
+    /// Plans the next entries.
+    pub fn add(&mut self, entries: &[JournalEntry], eval: &mut Eval) {
+        let Planner {
+            m,
+            out,
+            migration_changed,
+            migration_created,
+        } = self;
+        let (component, targets) = (m.component, m.targets);
+        for e in entries {
+            let legacy = component.reverse_for(&e.table).table;
+            let key_names = targets
+                .get(&legacy)
+                .map(|s| s.key_names())
+                .unwrap_or_default();
+            match e.origin {
+                Origin::Ripcord => continue,
+                Origin::Migration => {
+                    let img = e.new.as_ref().or(e.old.as_ref());
+                    if let Some(k) = raw_key(img, &key_names) {
+                        match (e.op, &e.old, &e.new) {
+                            (Op::Update, Some(o), Some(n)) => migration_changed
+                                .entry((e.table.clone(), k))
+                                .or_default()
+                                .extend(changed_columns(o, n)),
+                            (Op::Insert, _, _) => {
+                                migration_created.insert((e.table.clone(), k));
+                            }
+                            _ => {}
+                        }
+                    }
+                    continue;
+                }
+                Origin::Business => {}
+            }
+            let gap = |code: GapCode, reason: String, suggestion: &str, key: String| Gap {
+                component: component.name.clone(),
+                table: legacy.clone(),
+                key,
+                seq: e.seq,
+                op: e.op,
+                reason,
+                suggestion: suggestion.to_string(),
+                row: e.new.clone().or_else(|| e.old.clone()),
+                partial: false,
+                code,
+            };
+            let raw_k = raw_key(e.new.as_ref().or(e.old.as_ref()), &key_names)
+                .unwrap_or_else(|| "?".into());
+            #[allow(clippy::result_large_err)] // a short-lived Result inside one loop turn
+            let planned = (|| -> Result<Planned, Gap> {
+                let fail = |r: String| {
+                    gap(
+                        GapCode::Unmappable,
+                        r,
+                        "enter the row by hand in the legacy system, then run `ripcord verify`",
+                        raw_k.clone(),
+                    )
+                };
+                // A write applied without values the legacy table cannot hold.
+                let partial =
+                    |out: &mut ReplayPlan,
+                     table: &str,
+                     values: &mut dyn Iterator<Item = (&String, &Value)>| {
+                        note_lost(out, component, &e.table, &m.targets[table], values, || {
+                            gap(
+                                GapCode::ValuesWithoutColumn,
+                                String::new(),
+                                "",
+                                raw_k.clone(),
+                            )
+                        })
+                    };
+                match (e.op, &e.old, &e.new) {
+                    (Op::Insert, _, Some(new)) => {
+                        let (table, row) = m.map(&e.table, new, eval).map_err(fail)?;
+                        m.key(&table, &row).map_err(fail)?;
+                        partial(
+                            &mut *out,
+                            &table,
+                            &mut new.iter().filter(|(_, v)| !v.is_null()),
+                        );
+                        Ok(Planned::Apply(ApplyOp::Insert { table, row }))
+                    }
+                    (Op::Update, Some(old), Some(new)) => {
+                        let (table, mold) = m.map(&e.table, old, eval).map_err(fail)?;
+                        let (_, mnew) = m.map(&e.table, new, eval).map_err(fail)?;
+                        let key = m.key(&table, &mold).map_err(fail)?;
+                        if migration_created.contains(&(e.table.clone(), raw_k.clone())) {
+                            return Err(gap(
+                                GapCode::CreatedByMigration,
+                                "the row was created by the migration after the checkpoint, so it does not exist in the restored table".into(),
+                                "decide whether the row belongs in the legacy system; if so, enter it by hand",
+                                raw_k.clone(),
+                            ));
+                        }
+                        let set: RowImage = mnew
+                            .iter()
+                            .filter(|(c, v)| mold.get(*c) != Some(*v))
+                            .map(|(c, v)| (c.clone(), v.clone()))
+                            .collect();
+                        let raw_changed = changed_columns(old, new);
+                        if let Some(mc) = migration_changed.get(&(e.table.clone(), raw_k.clone())) {
+                            let legacy_has =
+                                |c: &&String| m.targets[&table].column_index(c).is_some();
+                            // Only the migration's changes to legacy columns can be undone by
+                            // the restore, so only those make an overlap.
+                            if mc.iter().any(|c| legacy_has(&c)) {
+                                out.overlaps.push(Overlap {
+                                    table: table.clone(),
+                                    key: key_text(&key),
+                                    seq: e.seq,
+                                    business_columns: raw_changed
+                                        .iter()
+                                        .filter(legacy_has)
+                                        .cloned()
+                                        .collect(),
+                                    kept_legacy: mc
+                                        .iter()
+                                        .filter(legacy_has)
+                                        .filter(|c| !raw_changed.contains(*c))
+                                        .filter_map(|c| new.get(c).map(|v| (c.clone(), v.clone())))
+                                        .collect(),
+                                });
+                            }
+                            // Only columns the legacy table has can conflict there.
+                            let both: Vec<String> = raw_changed
+                                .intersection(mc)
+                                .filter(legacy_has)
+                                .cloned()
+                                .collect();
+                            if !both.is_empty() {
+                                out.conflicts.push(Conflict {
+                                    table: table.clone(),
+                                    key: key_text(&key),
+                                    seq: e.seq,
+                                    columns: both,
+                                });
+                            }
+                        }
+                        let mut changed_values =
+                            new.iter().filter(|(c, _)| raw_changed.contains(*c));
+                        partial(&mut *out, &table, &mut changed_values);
+                        if set.is_empty() {
+                            Ok(Planned::Nothing)
+                        } else {
+                            Ok(Planned::Apply(ApplyOp::Update { table, key, set }))
+                        }
+                    }
+                    (Op::Delete, Some(old), _) => {
+                        let (table, mold) = m.map(&e.table, old, eval).map_err(fail)?;
+                        let key = m.key(&table, &mold).map_err(fail)?;
+                        Ok(Planned::Apply(ApplyOp::Delete { table, key }))
+                    }
+                    _ => Err(fail(format!(
+                        "journal entry {} ({:?}) lacks the row image it needs",
+                        e.seq, e.op
+                    ))),
+                }
+            })();
+            out.items
+                .push((e.seq, planned.unwrap_or_else(Planned::Gap)));
+        }
+    }
 }
 
 /// True when `expr` mentions `name` as a whole word.

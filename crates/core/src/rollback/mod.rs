@@ -275,12 +275,27 @@ pub struct Request {
     pub accept_uncaptured: bool,
 }
 
-fn journal_after(
+/// Sequence numbers per journal page. `RIPCORD_JOURNAL_PAGE` lowers it for tests of a
+/// journal larger than one page.
+fn journal_page() -> i64 {
+    std::env::var("RIPCORD_JOURNAL_PAGE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n: &i64| n > 0)
+        .unwrap_or(10_000)
+}
+
+/// Hands the component's journal after `mark`, up to `upto` (default: now), to `f` in
+/// sequence order, a page at a time: memory holds one page, not the whole journal. The
+/// first page is read against `mark` itself (its holes are below its `high`); later pages
+/// against the end of the one before.
+pub(crate) fn journal_pages(
     ctx: &Ctx,
     c: &Component,
     mark: &JournalMark,
     upto: Option<i64>,
-) -> Result<Vec<JournalEntry>> {
+    mut f: impl FnMut(Vec<JournalEntry>) -> Result<()>,
+) -> Result<()> {
     // Also the dry run's read: it must create nothing.
     let mut e = ctx.engine(&c.capture_database)?;
     ctx.require_installed(&c.capture_database, e.as_mut())?;
@@ -288,7 +303,36 @@ fn journal_after(
         Some(u) => u,
         None => e.journal_mark()?.high,
     };
-    Ok(e.read_journal(mark, upto, &c.captured_tables())?)
+    let tables = c.captured_tables();
+    let page = journal_page();
+    let mut after = mark.clone();
+    loop {
+        let end = after.high.saturating_add(page).min(upto);
+        f(e.read_journal(&after, end, &tables)?)?;
+        if end >= upto {
+            return Ok(());
+        }
+        after = JournalMark {
+            high: end,
+            holes: Vec::new(),
+            snapshot: None,
+        };
+    }
+}
+
+/// How many business writes the journal holds after `mark` (up to `upto`).
+pub(crate) fn business_writes_after(
+    ctx: &Ctx,
+    c: &Component,
+    mark: &JournalMark,
+    upto: Option<i64>,
+) -> Result<u64> {
+    let mut n = 0;
+    journal_pages(ctx, c, mark, upto, |page| {
+        n += page.iter().filter(|e| e.origin == Origin::Business).count() as u64;
+        Ok(())
+    })?;
+    Ok(n)
 }
 
 pub fn assess(ctx: &mut Ctx, req: &Request) -> Result<RollbackPlan> {
@@ -301,11 +345,7 @@ pub fn assess(ctx: &mut Ctx, req: &Request) -> Result<RollbackPlan> {
         let m = checkpoint::find(ctx, &c.name, req.to.as_deref())?;
         breaks.extend(continuity::check(ctx, c, &m)?);
         let entry = m.component(&c.name).expect("find checks it");
-        let entries = journal_after(ctx, c, &entry.journal_mark, None)?;
-        let at_risk = entries
-            .iter()
-            .filter(|e| e.origin == Origin::Business)
-            .count() as u64;
+        let at_risk = business_writes_after(ctx, c, &entry.journal_mark, None)?;
         rto = rto.max(c.rto.as_secs_f64());
         let tables: Vec<(String, u64)> = entry
             .tables

@@ -52,10 +52,7 @@ fn assess(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<
     }
     let mut at_risk = 0;
     for l in loaded {
-        at_risk += journal_after(ctx, &l.component, &l.entry().journal_mark, None)?
-            .iter()
-            .filter(|e| e.origin == Origin::Business)
-            .count() as u64;
+        at_risk += business_writes_after(ctx, &l.component, &l.entry().journal_mark, None)?;
     }
     Ok(format!(
         "checkpoints verified; {at_risk} business writes since the checkpoint"
@@ -134,10 +131,7 @@ fn drain(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<S
     let mut at_risk = 0;
     for l in loaded {
         let upto = rec.drain_to[&l.component.capture_database];
-        at_risk += journal_after(ctx, &l.component, &l.entry().journal_mark, Some(upto))?
-            .iter()
-            .filter(|e| e.origin == Origin::Business)
-            .count() as u64;
+        at_risk += business_writes_after(ctx, &l.component, &l.entry().journal_mark, Some(upto))?;
     }
     rec.figures.at_risk = at_risk;
     Ok(format!(
@@ -549,7 +543,6 @@ fn plan_replay(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<replay::Re
         .drain_to
         .get(&l.component.capture_database)
         .ok_or_else(|| Error::Internal("replay before drain".into()))?;
-    let entries = journal_after(ctx, &l.component, &l.entry().journal_mark, Some(upto))?;
     let mut target = ctx.engine_installed(&l.component.database)?;
     let target_kind = target.kind();
     let cross_engine = (l.component.capture_database != l.component.database
@@ -564,8 +557,18 @@ fn plan_replay(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<replay::Re
     let mut eval = |exprs: &[String], img: &crate::journal::RowImage| {
         target.eval_exprs(exprs, img).map_err(|e| e.to_string())
     };
-    let plan = replay::plan(&entries, &l.component, &targets, cross_engine, &mut eval);
-    Ok(plan)
+    let mut planner = replay::Planner::new(&l.component, &targets, cross_engine);
+    journal_pages(
+        ctx,
+        &l.component,
+        &l.entry().journal_mark,
+        Some(upto),
+        |page| {
+            planner.add(&page, &mut eval);
+            Ok(())
+        },
+    )?;
+    Ok(planner.finish())
 }
 
 /// Rebuilds each table's expected state (checkpoint rows + the business writes that were
