@@ -2,7 +2,7 @@
 //! Events carry data; every sentence about them is written here, so a second language or
 //! another medium changes this file only.
 
-use ripcord_core::events::{Envelope, Event, EventSink};
+use ripcord_core::events::{Envelope, Event, EventSink, Operation, RunStop};
 use std::time::Instant;
 
 /// Prints every event with the seconds since the process started.
@@ -49,12 +49,35 @@ impl EventSink for Timeline {
     }
 }
 
+/// What a progress or waiting event is about, for people.
+pub fn operation(op: &Operation) -> String {
+    match op {
+        Operation::Checkpoint { table } => format!("checkpoint {table}"),
+        Operation::Differential {
+            table,
+            base,
+            changed,
+        } => format!("{table}: differential over {base}, {changed} changed keys"),
+        Operation::Restore { table } => format!("restore {table}"),
+        Operation::Restored { table } => format!("restored {table}"),
+        Operation::Replay { components } => format!("replayed {}", components.join(", ")),
+        Operation::Verify { table } => format!("verify {table}"),
+        Operation::Baseline { probe } => format!("baseline {probe}"),
+        Operation::Approval { decision, scenario } => {
+            format!("approval of {decision} ({scenario})")
+        }
+        Operation::Other => "an operation this ripcord does not know".into(),
+    }
+}
+
 /// The line for an event, as `ripcord events` prints it: the timeline's line, or a plain
 /// one for the events the timeline leaves out.
 pub fn describe(e: &Event) -> String {
     line(e).unwrap_or_else(|| match e {
         Event::PhaseStarted { phase, .. } => format!("  {phase} …"),
-        Event::Progress { what, done, total } => format!("  {what}: {done} of {total}"),
+        Event::Progress { what, done, total } => {
+            format!("  {}: {done} of {total}", operation(what))
+        }
         Event::Unknown => "(an event this ripcord does not know)".into(),
         other => format!("{other:?}"),
     })
@@ -107,7 +130,33 @@ pub fn line(e: &Event) -> Option<String> {
             "  invariant {component}/{name:?}: {} ({detail})",
             if *ok { "holds" } else { "BROKEN" }
         ),
-        Event::RunStopped { reason, .. } => format!("run stopped: {reason}"),
+        Event::RunStopped { cause, .. } => match cause {
+            RunStop::StepFailed { step, error } => {
+                format!("run stopped: step {step:?} failed: {error}")
+            }
+            RunStop::Stop { source, reason } => {
+                format!("run stopped: stopped by {source}: {reason}")
+            }
+        },
+        Event::SwitchFlipped {
+            switch,
+            component,
+            position,
+            completed_unfinished,
+            ..
+        } => format!(
+            "switch {switch:?} ({component}) now {position}{}",
+            completed_unfinished
+                .as_ref()
+                .map_or(String::new(), |u| format!(", completing flip {u}"))
+        ),
+        Event::SwitchFlipFailed {
+            switch,
+            component,
+            target,
+            error,
+            ..
+        } => format!("SWITCH {switch:?} ({component}) did not move to {target}: {error}"),
         Event::RollbackStarted {
             rollback,
             components,
@@ -133,8 +182,9 @@ pub fn line(e: &Event) -> Option<String> {
             seconds,
             finished,
         } => format!(
-            "  {} {what}: {}",
+            "  {} {}: {}",
             if *finished { "done" } else { "…" },
+            operation(what),
             ripcord_core::progress::describe(*rows, *total_rows, *bytes, *seconds)
         ),
         Event::DataGap {
@@ -234,7 +284,7 @@ fn guard_line(e: &Event) -> Option<String> {
         Event::Waiting {
             what,
             remaining_seconds,
-        } => format!("{what}: {remaining_seconds:.0} s left"),
+        } => format!("{}: {remaining_seconds:.0} s left", operation(what)),
         Event::ContinuityChecked {
             workflow,
             ok,

@@ -216,7 +216,13 @@ fn streamed(
         .inspect(|_| held.read())
         .map(|r| r.map(|row| row.into_iter().map(Some).collect()));
     let bus = ctx.events.clone();
-    let mut meter = ripcord_core::progress::Meter::new(&bus, format!("verify {table}"), entry.rows);
+    let mut meter = ripcord_core::progress::Meter::new(
+        &bus,
+        ripcord_core::events::Operation::Verify {
+            table: table.to_string(),
+        },
+        entry.rows,
+    );
     let mut compared = ripcord_core::verify::Compared::new(&held);
     let r = ripcord_diff::diff_ordered(
         &format!("checkpoint:{}", m.id),

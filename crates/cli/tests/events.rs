@@ -142,3 +142,37 @@ fn follow_prints_events_another_process_appends() {
     follower.wait().unwrap();
     assert_eq!(kinds, ["capture_installed", "checkpoint_taken"]);
 }
+
+/// A switch flip and a run stopped by a failed step are data in the log (position, cause,
+/// step), not sentences: a notifier routes and words them itself.
+#[test]
+fn switch_flips_and_run_stops_are_typed_events() {
+    let w = Workshop::new(30);
+    let mut plan = std::fs::read_to_string(w.path().join("ripcord.toml")).unwrap();
+    plan = plan.replace(
+        "forward = \"UPDATE invoices SET discount_baisa = net_baisa / 20 WHERE status = 'open' AND id % 10 = 0\"",
+        "forward = \"UPDATE invoices SET vat_baisa = vat_baisa + 1 WHERE id % 10 = 0\"",
+    );
+    plan.push_str(
+        "\n[switches.flag]\ncomponent = \"billing\"\nkind = \"file\"\npath = \"flags/v2\"\n",
+    );
+    std::fs::write(w.path().join("ripcord.toml"), plan).unwrap();
+    let o = w.ripcord(&["switch", "to-new", "--reason", "typed"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = w.ripcord(&["run"]);
+    assert_eq!(code(&o), 4, "{}", text(&o));
+    let all = events_after(&w, 0);
+    let flip = &all[position(&all, "switch_flipped")]["event"];
+    assert_eq!(flip["switch"], "flag");
+    assert_eq!(flip["component"], "billing");
+    assert_eq!(flip["position"]["side"], "new");
+    let stop = &all[position(&all, "run_stopped")];
+    assert_eq!(stop["severity"], "critical");
+    assert_eq!(stop["event"]["cause"]["by"], "step_failed");
+    assert!(stop["event"]["cause"]["step"].is_string(), "{stop}");
+    assert!(stop["event"].get("reason").is_none(), "{stop}");
+    // For people, the console words them.
+    let t = text(&w.ripcord(&["events"]));
+    assert!(t.contains("switch \"flag\" (billing) now new"), "{t}");
+    assert!(t.contains("run stopped: step"), "{t}");
+}

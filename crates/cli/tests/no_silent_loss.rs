@@ -731,10 +731,10 @@ fn restores_follow_foreign_keys_then_priority() {
     s.ok(&["checkpoint"]);
     s.new_chain(980_001);
     s.ok(&["rollback", "--yes", "--reason", "order"]);
-    // The event log, in sequence order, holds one "restored TABLE" progress event a table.
+    // The event log, in sequence order, holds one `restored` progress event a table.
     let out = s.ok(&["events", "--json"]);
     let at = |t: &str| {
-        out.find(&format!("\"restored {t}\""))
+        out.find(&format!("{{\"op\":\"restored\",\"table\":\"{t}\"}}"))
             .unwrap_or_else(|| panic!("no restore event for {t}: {out}"))
     };
     assert!(at("customers") < at("vehicles"), "{out}");

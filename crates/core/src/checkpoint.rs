@@ -31,7 +31,13 @@ impl SnapshotSink for Sink<'_> {
         let total = self.estimates.get(&schema.name).copied().unwrap_or(0);
         self.current = Some((
             TableWriter::new(self.writer, schema.clone()),
-            Meter::new(self.bus, format!("checkpoint {}", schema.name), total),
+            Meter::new(
+                self.bus,
+                crate::events::Operation::Checkpoint {
+                    table: schema.name.clone(),
+                },
+                total,
+            ),
         ));
         Ok(())
     }

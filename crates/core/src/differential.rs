@@ -105,10 +105,11 @@ pub fn take(
         }
         let stream = w.finish()?;
         ctx.emit(crate::events::Event::Progress {
-            what: format!(
-                "{t}: differential over {id}, {} changed keys",
-                net.changes.len()
-            ),
+            what: crate::events::Operation::Differential {
+                table: t.to_string(),
+                base: id.to_string(),
+                changed: net.changes.len() as u64,
+            },
             done: count,
             total: count,
         });

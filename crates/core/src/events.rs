@@ -40,7 +40,9 @@
 
 use crate::plan::Level;
 use crate::rollback::Figures;
+use crate::run::StopSource;
 use crate::state::StateStore;
+use crate::switch::Position;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -84,7 +86,7 @@ pub enum Event {
     },
     RunStopped {
         run: String,
-        reason: String,
+        cause: RunStop,
         components: Vec<String>,
     },
     RollbackStarted {
@@ -108,14 +110,14 @@ pub enum Event {
         figures: Figures,
     },
     Progress {
-        what: String,
+        what: Operation,
         done: u64,
         total: u64,
     },
     /// A long data operation under way (checkpoint read, restore): at most once a second,
     /// and once at the end. `total_rows` is 0 when unknown.
     DataProgress {
-        what: String,
+        what: Operation,
         rows: u64,
         total_rows: u64,
         bytes: u64,
@@ -174,7 +176,7 @@ pub enum Event {
     /// Someone or something asked to stop: a rule, `ripcord stop`, the panic file, a signal.
     StopRequested {
         run: String,
-        source: String,
+        source: StopSource,
         reason: String,
         scenario: Option<String>,
     },
@@ -209,7 +211,7 @@ pub enum Event {
     },
     /// A long wait, with the time left.
     Waiting {
-        what: String,
+        what: Operation,
         remaining_seconds: f64,
     },
     /// A business-continuity workflow checked after a rollback.
@@ -219,9 +221,66 @@ pub enum Event {
         ok: bool,
         detail: String,
     },
+    /// A traffic switch moved and its own read agrees (`switch::flip`).
+    SwitchFlipped {
+        switch: String,
+        component: String,
+        position: Position,
+        /// The rollback whose `switch_back` phase flipped it.
+        rollback: Option<String>,
+        /// An unfinished flip (by id) this one completed.
+        completed_unfinished: Option<String>,
+    },
+    /// A flip did not finish (an action or the read-back failed); the next flip completes it.
+    SwitchFlipFailed {
+        switch: String,
+        component: String,
+        target: Position,
+        rollback: Option<String>,
+        error: String,
+    },
     /// A kind this ripcord does not know, read from a log a newer ripcord wrote.
     #[serde(other)]
     Unknown,
+}
+
+/// What a progress or waiting event is about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Operation {
+    /// Reading a table into a checkpoint.
+    Checkpoint { table: String },
+    /// A differential checkpoint of a table over its base: `changed` keys.
+    Differential {
+        table: String,
+        base: String,
+        changed: u64,
+    },
+    /// Restoring a table (rows streamed into it).
+    Restore { table: String },
+    /// A table restored whole.
+    Restored { table: String },
+    /// Replaying the journal of these components.
+    Replay { components: Vec<String> },
+    /// Comparing a table with a checkpoint.
+    Verify { table: String },
+    /// Sampling a probe for its baseline.
+    Baseline { probe: String },
+    /// Waiting for people to approve a decision.
+    Approval { decision: String, scenario: String },
+    /// An operation this ripcord does not know, from a newer ripcord's log.
+    #[serde(other)]
+    Other,
+}
+
+/// Why a run stopped.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum RunStop {
+    /// A step (its statement, command, verify or an invariant after it) failed.
+    StepFailed { step: String, error: String },
+    /// An emergency stop: a rule, `ripcord stop`, the panic file, a signal.
+    Stop { source: StopSource, reason: String },
 }
 
 /// Why a business write became a data gap, for programs (the event's `reason` says it for
@@ -362,7 +421,8 @@ impl Event {
             | Event::StopRequested { .. }
             | Event::RtoExceeded { .. }
             | Event::RollbackFinished { ok: false, .. }
-            | Event::ContinuityChecked { ok: false, .. } => Critical,
+            | Event::ContinuityChecked { ok: false, .. }
+            | Event::SwitchFlipFailed { .. } => Critical,
             Event::LevelChanged { to, .. } => match to {
                 Level::Green => Info,
                 Level::Yellow | Level::Orange => Warning,
@@ -416,6 +476,20 @@ impl Event {
                 ..Subject::default()
             },
             Event::InvariantChecked { component, .. } => Subject {
+                components: vec![component.clone()],
+                ..Subject::default()
+            },
+            Event::SwitchFlipped {
+                component,
+                rollback,
+                ..
+            }
+            | Event::SwitchFlipFailed {
+                component,
+                rollback,
+                ..
+            } => Subject {
+                rollback: rollback.clone(),
                 components: vec![component.clone()],
                 ..Subject::default()
             },
@@ -607,7 +681,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 struct Log {
     store: Box<dyn StateStore>,
     /// When the last progress event of each `what` was stored.
-    progress: HashMap<String, Instant>,
+    progress: HashMap<Operation, Instant>,
 }
 
 impl Log {
@@ -672,7 +746,9 @@ mod tests {
 
     fn progress(n: u64) -> Event {
         Event::Progress {
-            what: "test".into(),
+            what: Operation::Restore {
+                table: "test".into(),
+            },
             done: n,
             total: 100,
         }

@@ -1,14 +1,14 @@
 //! Progress of long data operations as throttled [`Event::DataProgress`] events; listeners
 //! turn them into rows, bytes, rate and ETA.
 
-use crate::events::{Bus, Event};
+use crate::events::{Bus, Event, Operation};
 use std::time::{Duration, Instant};
 
 const EVERY: Duration = Duration::from_secs(1);
 
 pub struct Meter<'a> {
     bus: &'a Bus,
-    what: String,
+    what: Operation,
     total_rows: u64,
     rows: u64,
     bytes: u64,
@@ -17,11 +17,11 @@ pub struct Meter<'a> {
 }
 
 impl<'a> Meter<'a> {
-    pub fn new(bus: &'a Bus, what: impl Into<String>, total_rows: u64) -> Self {
+    pub fn new(bus: &'a Bus, what: Operation, total_rows: u64) -> Self {
         let now = Instant::now();
         Meter {
             bus,
-            what: what.into(),
+            what,
             total_rows,
             rows: 0,
             bytes: 0,

@@ -11,13 +11,13 @@ use crate::checkpoint;
 use crate::context::{Ctx, new_id};
 use crate::engine::CancelHandle;
 use crate::engine::Engine;
-use crate::events::Event;
+use crate::events::{Event, RunStop};
 use crate::journal::Origin;
 use crate::plan::{Action, Level, Step};
 use crate::state::StateStore;
 use crate::verify;
 use crate::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -33,7 +33,7 @@ pub struct RunOutcome {
 }
 
 /// Where a stop came from.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StopSource {
     Rule {
@@ -481,7 +481,10 @@ fn run_steps(ctx: &mut Ctx, run: &str, stop: &StopSwitch) -> Result<RunOutcome> 
             )?;
             ctx.emit(Event::RunStopped {
                 run: run.clone(),
-                reason: detail.clone(),
+                cause: RunStop::StepFailed {
+                    step: step.name.clone(),
+                    error: detail.clone(),
+                },
                 components: affected,
             });
             return Err(Error::Stopped(format!(
@@ -540,7 +543,7 @@ fn stopped(
     };
     ctx.emit(Event::StopRequested {
         run: run.to_string(),
-        source: req.source.to_string(),
+        source: req.source.clone(),
         reason: req.reason.clone(),
         scenario: req.scenario.clone(),
     });
@@ -564,7 +567,10 @@ fn stopped(
     )?;
     ctx.emit(Event::RunStopped {
         run: run.to_string(),
-        reason: format!("stopped by {}: {}", req.source, req.reason),
+        cause: RunStop::Stop {
+            source: req.source.clone(),
+            reason: req.reason.clone(),
+        },
         components,
     });
     if let StopSource::Command { request, .. } = &req.source {

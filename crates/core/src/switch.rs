@@ -11,6 +11,7 @@
 //! `http::Client`).
 
 use crate::context::{Ctx, new_id, now};
+use crate::events::Event;
 use crate::journal::Origin;
 use crate::plan::{Switch, SwitchAction, SwitchKind, SwitchRead};
 use crate::state::LockOwner;
@@ -447,6 +448,13 @@ fn flip_locked(
                 serde_json::json!({"switch": sw.name, "component": sw.component, "flip": done}),
                 &format!("{} now {}", sw.name, done.position),
             )?;
+            ctx.emit(Event::SwitchFlipped {
+                switch: sw.name.clone(),
+                component: sw.component.clone(),
+                position: done.position.clone(),
+                rollback: done.flip.rollback.clone(),
+                completed_unfinished: done.completed_unfinished.clone(),
+            });
             Ok(done)
         }
         Err(Failed { ran, error }) => {
@@ -461,6 +469,13 @@ fn flip_locked(
                 serde_json::json!({"switch": sw.name, "component": sw.component, "flip": pending, "ran": ran}),
                 &error,
             )?;
+            ctx.emit(Event::SwitchFlipFailed {
+                switch: sw.name.clone(),
+                component: sw.component.clone(),
+                target: pending.target(),
+                rollback: pending.rollback.clone(),
+                error: error.clone(),
+            });
             Err(Error::Verify(format!(
                 "switch {:?} (component {}) did not move to {}: {error}",
                 sw.name,

@@ -310,7 +310,13 @@ pub fn stream_proof(
     let held = HeldRows::default();
     let mut expected = overlay.stream(ctx.store.rows(checkpoint, t).inspect(|_| held.read()));
     let bus = ctx.events.clone();
-    let mut meter = crate::progress::Meter::new(&bus, format!("verify {}", t.schema.name), t.rows);
+    let mut meter = crate::progress::Meter::new(
+        &bus,
+        crate::events::Operation::Verify {
+            table: t.schema.name.clone(),
+        },
+        t.rows,
+    );
     let mut compared = Compared::new(&held);
     let r = differ.compare_stream(db, &t.schema, &mut expected, &mut |n, b| {
         compared.add(n);

@@ -57,7 +57,9 @@ pub fn take(
             })
             .collect();
         ctx.emit(Event::Progress {
-            what: format!("baseline {}", p.name),
+            what: ripcord_core::events::Operation::Baseline {
+                probe: p.name.clone(),
+            },
             done: values.len() as u64,
             total: n as u64,
         });

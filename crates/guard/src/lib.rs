@@ -150,7 +150,7 @@ pub fn watch(
     };
     ctx.emit(ripcord_core::events::Event::StopRequested {
         run: id.clone(),
-        source: req.source.to_string(),
+        source: req.source.clone(),
         reason: req.reason.clone(),
         scenario: req.scenario.clone(),
     });

@@ -260,7 +260,10 @@ fn wait_for_approval(
         if last_note.elapsed() >= Duration::from_secs(5) {
             last_note = std::time::Instant::now();
             ctx.emit(Event::Waiting {
-                what: format!("approval of {} ({})", d.id, sc.name),
+                what: ripcord_core::events::Operation::Approval {
+                    decision: d.id.clone(),
+                    scenario: sc.name.clone(),
+                },
                 remaining_seconds: (deadline_ms - now_ms()).max(0) as f64 / 1000.0,
             });
         }

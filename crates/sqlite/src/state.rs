@@ -905,7 +905,9 @@ mod tests {
 
     fn progress(done: u64) -> Event {
         Event::Progress {
-            what: "replayed payments".into(),
+            what: ripcord_core::events::Operation::Replay {
+                components: vec!["payments".into()],
+            },
             done,
             total: 10,
         }

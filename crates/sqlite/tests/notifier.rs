@@ -7,6 +7,7 @@ use ripcord_core::events::{Envelope, Event};
 use ripcord_core::notify::worker::{self, Transport};
 use ripcord_core::notify::{DeliveryRecord, DeliveryStatus, IncidentStatus, Message, time_ms};
 use ripcord_core::plan::{Channel, Plan};
+use ripcord_core::run::StopSource;
 use ripcord_core::state::StateStore;
 use ripcord_sqlite::SqliteState;
 use std::cell::RefCell;
@@ -92,7 +93,10 @@ fn open() -> (tempfile::TempDir, Plan, SqliteState) {
 fn stop_event(state: &mut SqliteState) -> i64 {
     let mut e = [Envelope::new(Event::StopRequested {
         run: "run-1".into(),
-        source: "manual".into(),
+        source: StopSource::Command {
+            actor: "manual".into(),
+            request: 1,
+        },
         reason: "numbers look wrong".into(),
         scenario: None,
     })];

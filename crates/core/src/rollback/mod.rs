@@ -9,7 +9,7 @@ use crate::checkpoint;
 use crate::context::{Ctx, new_id, now};
 use crate::continuity::{self, Break};
 use crate::engine::{ApplyOp, RestoreOptions};
-use crate::events::Event;
+use crate::events::{Event, Operation};
 use crate::journal::{JournalEntry, JournalMark, Origin};
 use crate::plan::Component;
 use crate::replay::{self, Conflict, Expected, Gap, Overlap, Planned};

@@ -182,8 +182,13 @@ fn restore(
             let half = t.rows / 2;
             let mut n = 0u64;
             let bus = ctx.events.clone();
-            let mut meter =
-                crate::progress::Meter::new(&bus, format!("restore {}", t.schema.name), t.rows);
+            let mut meter = crate::progress::Meter::new(
+                &bus,
+                Operation::Restore {
+                    table: t.schema.name.clone(),
+                },
+                t.rows,
+            );
             let row_bytes = t.bytes / t.rows.max(1);
             let mut rows = ctx.store.rows(&l.manifest.id, t).inspect(|_| {
                 n += 1;
@@ -203,7 +208,9 @@ fn restore(
             relink(ctx, rec)?;
             renew_all(ctx, &rec.components, owner);
             ctx.emit(Event::Progress {
-                what: format!("restored {}", t.schema.name),
+                what: Operation::Restored {
+                    table: t.schema.name.clone(),
+                },
                 done: t.rows,
                 total: t.rows,
             });
@@ -272,7 +279,9 @@ fn replay(
         let tag = format!("{}:{}", rec.id, names.join("+"));
         let mut engine = ctx.engine_installed(&db)?;
         let bus = ctx.events.clone();
-        let what = format!("replayed {}", names.join(", "));
+        let what = Operation::Replay {
+            components: names.iter().map(|n| n.to_string()).collect(),
+        };
         let mut batches = 0;
         let applier = replay::Applier {
             tag: &tag,
