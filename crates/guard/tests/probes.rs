@@ -190,11 +190,11 @@ timeout = "300ms"
 
 #[test]
 fn sql_probes_on_postgres_and_mariadb() {
-    let pg = PgDb::new();
-    pg.client()
+    let pg = FreshDb::postgres();
+    pg.connect()
         .batch_execute("CREATE TABLE t (id int PRIMARY KEY, v numeric(10,2)); INSERT INTO t VALUES (1, 2.50), (2, 4.00)")
         .unwrap();
-    let my = MyDb::new();
+    let my = FreshDb::mysql();
     my.conn()
         .query_drop("CREATE TABLE t (id int PRIMARY KEY, v decimal(10,2)); INSERT INTO t VALUES (1, 2.50), (2, 4.00)")
         .unwrap();

@@ -74,8 +74,8 @@ fn stop_when_started(
 
 #[test]
 fn a_stop_cancels_a_long_postgres_statement_and_rolls_back() {
-    let db = PgDb::new();
-    db.client()
+    let db = FreshDb::postgres();
+    db.connect()
         .batch_execute("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL); INSERT INTO accounts VALUES (1, 100), (2, 250)")
         .unwrap();
     let s = Setup::new(&plan(
@@ -108,7 +108,7 @@ fn a_stop_cancels_a_long_postgres_statement_and_rolls_back() {
     assert_eq!(res.scenario, "manual_stop");
     assert!(res.rollback.as_ref().unwrap().ok());
     let rows: Vec<(i32, i32)> = db
-        .client()
+        .connect()
         .query("SELECT id, balance FROM accounts ORDER BY id", &[])
         .unwrap()
         .iter()
@@ -134,7 +134,7 @@ fn a_stop_cancels_a_long_postgres_statement_and_rolls_back() {
 
 #[test]
 fn a_stop_kills_a_long_mariadb_statement_and_rolls_back() {
-    let db = MyDb::new();
+    let db = FreshDb::mysql();
     db.conn()
         .query_drop("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL); INSERT INTO accounts VALUES (1, 100), (2, 250)")
         .unwrap();
@@ -166,8 +166,8 @@ fn a_stop_kills_a_long_mariadb_statement_and_rolls_back() {
 
 #[test]
 fn a_stop_ends_a_running_command_and_its_children() {
-    let db = PgDb::new();
-    db.client()
+    let db = FreshDb::postgres();
+    db.connect()
         .batch_execute("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL); INSERT INTO accounts VALUES (1, 100)")
         .unwrap();
     let marker = tempfile::tempdir().unwrap();
@@ -205,8 +205,8 @@ fn a_stop_ends_a_running_command_and_its_children() {
 
 #[test]
 fn the_panic_file_stops_a_run() {
-    let db = PgDb::new();
-    db.client()
+    let db = FreshDb::postgres();
+    db.connect()
         .batch_execute("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL); INSERT INTO accounts VALUES (1, 100)")
         .unwrap();
     let s = Setup::new(&plan(&db.url, r#"forward = "SELECT pg_sleep(30)""#));

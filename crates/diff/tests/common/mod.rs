@@ -5,118 +5,47 @@
 //! dropped when the value is. An unreachable server fails the test: nothing is skipped.
 
 use mysql::prelude::Queryable;
-use std::sync::atomic::{AtomicU32, Ordering};
+use ripcord_testkit::FreshDb;
 
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}_{}_{}_{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
-fn pg_server() -> String {
-    std::env::var("RIPCORD_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-        .trim_end_matches('/')
-        .to_string()
-}
-
-fn my_server() -> String {
-    std::env::var("RIPCORD_TEST_MYSQL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-        .trim_end_matches('/')
-        .to_string()
-}
-
-/// One test database on one engine, with a way to run setup SQL.
-pub enum Db {
-    Pg {
-        url: String,
-        name: String,
-    },
-    My {
-        url: String,
-        name: String,
-    },
-    Lite {
-        url: String,
-        _dir: tempfile::TempDir,
-    },
-}
+/// One test database on one engine (the shared test kit's), with a way to run setup SQL.
+pub struct Db(FreshDb);
 
 impl Db {
     pub fn pg() -> Db {
-        let name = unique("ripcord_diff_pg");
-        let admin = format!("{}/postgres", pg_server());
-        let mut c = postgres::Client::connect(&admin, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {admin}: {e}"));
-        c.batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create database");
-        Db::Pg {
-            url: format!("{}/{name}", pg_server()),
-            name,
-        }
+        Db(FreshDb::postgres())
     }
 
     pub fn my() -> Db {
-        let name = unique("ripcord_diff_my");
-        let server = my_server();
-        let mut c = mysql::Conn::new(mysql::Opts::from_url(&format!("{server}/")).unwrap())
-            .unwrap_or_else(|e| panic!("MariaDB at {server} is not reachable: {e}"));
-        // A case-insensitive default collation on purpose: the diff must not use it.
-        c.query_drop(format!(
-            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"
-        ))
-        .expect("create database");
-        Db::My {
-            url: format!("{server}/{name}"),
-            name,
-        }
+        Db(FreshDb::mysql())
     }
 
     pub fn lite() -> Db {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("diff.db");
-        rusqlite::Connection::open(&path).expect("create sqlite file");
-        Db::Lite {
-            url: format!("sqlite:{}", path.display()),
-            _dir: dir,
-        }
+        Db(FreshDb::sqlite())
     }
 
     pub fn url(&self) -> &str {
-        match self {
-            Db::Pg { url, .. } | Db::My { url, .. } | Db::Lite { url, .. } => url,
-        }
+        &self.0.url
     }
 
     pub fn kind(&self) -> &'static str {
-        match self {
-            Db::Pg { .. } => "postgres",
-            Db::My { .. } => "mysql",
-            Db::Lite { .. } => "sqlite",
-        }
+        self.0.engine()
     }
 
     /// Runs statements separated by `;` at line ends.
     pub fn exec(&self, sql: &str) {
-        match self {
-            Db::Pg { url, .. } => postgres::Client::connect(url, postgres::NoTls)
-                .unwrap()
+        let url = self.url();
+        match self.kind() {
+            "postgres" => self
+                .0
+                .connect()
                 .batch_execute(sql)
                 .unwrap_or_else(|e| panic!("{sql}: {e}")),
-            Db::My { url, .. } => {
-                let mut c = mysql::Conn::new(mysql::Opts::from_url(url).unwrap()).unwrap();
+            "mysql" => {
+                let mut c = self.0.conn();
                 c.query_drop("SET NAMES utf8mb4").unwrap();
                 c.query_drop(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
             }
-            Db::Lite { url, .. } => rusqlite::Connection::open(url.trim_start_matches("sqlite:"))
+            _ => rusqlite::Connection::open(url.trim_start_matches("sqlite:"))
                 .unwrap()
                 .execute_batch(sql)
                 .unwrap_or_else(|e| panic!("{sql}: {e}")),
@@ -124,17 +53,18 @@ impl Db {
     }
 
     pub fn source(&self) -> Box<dyn ripcord_diff::DiffSource> {
-        match self {
-            Db::Pg { url, .. } => Box::new(ripcord_postgres::PgDiff::open(url).unwrap()),
-            Db::My { url, .. } => Box::new(ripcord_mysql::MyDiff::open(url).unwrap()),
-            Db::Lite { url, .. } => Box::new(ripcord_sqlite::SqliteDiff::open(url).unwrap()),
+        let url = self.url();
+        match self.kind() {
+            "postgres" => Box::new(ripcord_postgres::PgDiff::open(url).unwrap()),
+            "mysql" => Box::new(ripcord_mysql::MyDiff::open(url).unwrap()),
+            _ => Box::new(ripcord_sqlite::SqliteDiff::open(url).unwrap()),
         }
     }
 
     /// Column types per engine for the shared test table.
     pub fn types(&self) -> Types {
-        match self {
-            Db::Pg { .. } => Types {
+        match self.kind() {
+            "postgres" => Types {
                 money: "numeric(12,3)",
                 ts: "timestamptz",
                 text: "text",
@@ -144,7 +74,7 @@ impl Db {
                 fal: "false",
                 blob_lit: "'\\x00ff10'::bytea",
             },
-            Db::My { .. } => Types {
+            "mysql" => Types {
                 money: "decimal(12,3)",
                 ts: "datetime(6)",
                 text: "varchar(200)",
@@ -154,7 +84,7 @@ impl Db {
                 fal: "0",
                 blob_lit: "X'00ff10'",
             },
-            Db::Lite { .. } => Types {
+            _ => Types {
                 money: "NUMERIC(12,3)",
                 ts: "DATETIME",
                 text: "TEXT",
@@ -177,29 +107,6 @@ pub struct Types {
     pub tru: &'static str,
     pub fal: &'static str,
     pub blob_lit: &'static str,
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        match self {
-            Db::Pg { name, .. } => {
-                if let Ok(mut c) =
-                    postgres::Client::connect(&format!("{}/postgres", pg_server()), postgres::NoTls)
-                {
-                    let _ =
-                        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-                }
-            }
-            Db::My { name, .. } => {
-                if let Ok(mut c) =
-                    mysql::Conn::new(mysql::Opts::from_url(&format!("{}/", my_server())).unwrap())
-                {
-                    let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"));
-                }
-            }
-            Db::Lite { .. } => {}
-        }
-    }
 }
 
 /// Creates the shared `invoice` table on `db` and fills it with `n` rows; every row has

@@ -3,7 +3,6 @@
 //! body the test controls, fresh PostgreSQL and MariaDB databases (dropped at the end; an
 //! unreachable server fails the test), and a context on a plan written by the test.
 
-use mysql::prelude::Queryable;
 use ripcord_core::context::{Connector, Ctx};
 use ripcord_core::engine::{Engine, EngineKind};
 use ripcord_core::events::{Bus, Event, Recorder};
@@ -11,7 +10,7 @@ use ripcord_core::plan::Database;
 use ripcord_core::store::Store;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -129,102 +128,8 @@ impl Drop for HttpServer {
     }
 }
 
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}_{}_{}_{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
-pub fn pg_server() -> String {
-    std::env::var("RIPCORD_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-        .trim_end_matches('/')
-        .to_string()
-}
-
-pub fn my_server() -> String {
-    std::env::var("RIPCORD_TEST_MYSQL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-        .trim_end_matches('/')
-        .to_string()
-}
-
-pub struct PgDb {
-    pub url: String,
-    name: String,
-}
-
-impl PgDb {
-    pub fn new() -> Self {
-        let name = unique("ripcord_guard_pg");
-        admin_pg()
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap_or_else(|e| panic!("cannot create {name}: {e}"));
-        PgDb {
-            url: format!("{}/{name}", pg_server()),
-            name,
-        }
-    }
-    pub fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
-    }
-}
-
-fn admin_pg() -> postgres::Client {
-    let url = format!("{}/postgres", pg_server());
-    postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|e| {
-        panic!("PostgreSQL is not reachable at {url} ({e}); these tests need a real server")
-    })
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = admin_pg().batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-    }
-}
-
-pub struct MyDb {
-    pub url: String,
-    name: String,
-}
-
-impl MyDb {
-    pub fn new() -> Self {
-        let name = unique("ripcord_guard_my");
-        let server = my_server();
-        let mut c = mysql::Conn::new(mysql::Opts::from_url(&format!("{server}/")).unwrap())
-            .unwrap_or_else(|e| panic!("MariaDB at {server} is not reachable: {e}"));
-        c.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-            .unwrap();
-        MyDb {
-            url: format!("{server}/{name}"),
-            name,
-        }
-    }
-    pub fn conn(&self) -> mysql::Conn {
-        mysql::Conn::new(mysql::Opts::from_url(&self.url).unwrap()).unwrap()
-    }
-}
-
-impl Drop for MyDb {
-    fn drop(&mut self) {
-        if let Ok(mut c) =
-            mysql::Conn::new(mysql::Opts::from_url(&format!("{}/", my_server())).unwrap())
-        {
-            let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
-        }
-    }
-}
+#[allow(unused_imports)] // not every test binary uses them
+pub use ripcord_testkit::{FreshDb, my_server, pg_server};
 
 /// A folder with a plan, and a context on it whose events are recorded.
 pub struct Setup {
