@@ -139,19 +139,6 @@ pub struct RawProbe {
     pub trend: Option<Spanned<RawTrend>>,
 }
 
-impl RawProbe {
-    /// The fields of [`RawProbe`] itself: every other field belongs to the kind.
-    pub const COMMON: &[&str] = &[
-        "name",
-        "kind",
-        "tier",
-        "interval",
-        "timeout",
-        "description",
-        "trend",
-    ];
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RawProbeKind {
@@ -253,18 +240,6 @@ pub struct RawSwitch {
     pub stages: Option<Spanned<Vec<i64>>>,
     #[serde(default)]
     pub invalidate: Vec<Spanned<RawInvalidate>>,
-}
-
-impl RawSwitch {
-    /// The fields of [`RawSwitch`] itself: every other field belongs to the kind.
-    pub const COMMON: &[&str] = &[
-        "component",
-        "kind",
-        "new_value",
-        "legacy_value",
-        "stages",
-        "invalidate",
-    ];
 }
 
 #[derive(Debug, Deserialize)]
@@ -464,10 +439,7 @@ pub fn read(text: &str) -> Result<RawPlan, toml::de::Error> {
             return Err(not_a::<Vec<IgnoredAny>>(v));
         }
         if let DeValue::Array(items) = v.into_inner() {
-            raw.probe = items
-                .iter()
-                .map(|i| entry(i.clone(), RawProbe::COMMON))
-                .collect();
+            raw.probe = items.iter().map(|i| entry::<RawProbe>(i.clone())).collect();
         }
     }
     if let Some(v) = switches {
@@ -476,7 +448,7 @@ pub fn read(text: &str) -> Result<RawPlan, toml::de::Error> {
         }
         if let DeValue::Table(t) = v.into_inner() {
             for (name, item) in t {
-                let e = entry(item, RawSwitch::COMMON);
+                let e = entry::<RawSwitch>(item);
                 raw.switches.insert(name.into_inner().into_owned(), e);
             }
         }
@@ -492,8 +464,10 @@ fn not_a<T: DeserializeOwned>(v: Spanned<DeValue<'_>>) -> toml::de::Error {
     }
 }
 
-fn entry<T: DeserializeOwned>(mut v: Spanned<DeValue<'_>>, common: &[&str]) -> Entry<T> {
-    let kind = tag_by_kind(&mut v, common);
+/// Reads one entry of a kind-tagged section into `T`, whose own fields are the ones every
+/// kind has (every other field of the entry belongs to its kind).
+fn entry<T: DeserializeOwned>(mut v: Spanned<DeValue<'_>>) -> Entry<T> {
+    let kind = tag_by_kind(&mut v, fields_of::<T>());
     let mut refused = Vec::new();
     loop {
         let e = match Spanned::<T>::deserialize(ValueDeserializer::from(v.clone())) {
@@ -534,6 +508,36 @@ fn entry<T: DeserializeOwned>(mut v: Spanned<DeValue<'_>>, common: &[&str]) -> E
             refused,
         };
     }
+}
+
+/// The field names serde reads for the struct `T`, asked of its `Deserialize` itself, so a
+/// section's common fields are written once, on its struct.
+fn fields_of<T: DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::{Error, Visitor, value};
+    struct Fields<'a>(&'a mut &'static [&'static str]);
+    impl<'de> serde::Deserializer<'de> for Fields<'_> {
+        type Error = value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, value::Error> {
+            Err(value::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, value::Error> {
+            *self.0 = fields;
+            Err(value::Error::custom("only the field names were asked for"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Fields(&mut fields));
+    fields
 }
 
 /// `x` in "…`x`…" right after `prefix` at the start of `message`.
@@ -590,4 +594,24 @@ fn remove_own(v: &mut Spanned<DeValue<'_>>, kind: &str, field: &str) -> Option<R
         return None;
     };
     own.remove(field).map(|removed| removed.span())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_common_fields_are_the_struct_s_own() {
+        assert_eq!(
+            super::fields_of::<super::RawProbe>(),
+            [
+                "name",
+                "kind",
+                "tier",
+                "interval",
+                "timeout",
+                "description",
+                "trend"
+            ]
+        );
+        assert!(super::fields_of::<super::RawSwitch>().contains(&"invalidate"));
+    }
 }
