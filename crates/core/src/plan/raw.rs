@@ -460,7 +460,7 @@ pub fn read(text: &str) -> Result<RawPlan, toml::de::Error> {
 fn not_a<T: DeserializeOwned>(v: Spanned<DeValue<'_>>) -> toml::de::Error {
     match T::deserialize(ValueDeserializer::from(v)) {
         Err(e) => e,
-        Ok(_) => unreachable!("only called for a value of another type"),
+        Ok(_) => serde::de::Error::custom("the value has the wrong type"),
     }
 }
 
