@@ -3,6 +3,7 @@
 //! another medium changes this file only.
 
 use ripcord_core::events::{Envelope, Event, EventSink, Operation, RunStop};
+use ripcord_core::rollback::{Figures, PhaseOutcome};
 use std::time::Instant;
 
 /// Prints every event with the seconds since the process started.
@@ -46,6 +47,64 @@ impl EventSink for Timeline {
             // `at` is cut to the millisecond, so the first event can read just before the start.
             .max(0.0);
         eprintln!("[{secs:>7.2}s] {}", ripcord_core::redact::scrub(&line));
+    }
+}
+
+/// What a rollback phase did, for people.
+pub fn phase_outcome(o: &PhaseOutcome, f: &Figures) -> String {
+    match o {
+        PhaseOutcome::Assessed { at_risk } => {
+            format!("checkpoints verified; {at_risk} business writes since the checkpoint")
+        }
+        PhaseOutcome::Approved { by } => format!("approved by {by}"),
+        PhaseOutcome::Frozen => "writes to the components' tables are blocked".into(),
+        PhaseOutcome::Drained { at_risk } => {
+            format!("journal drained: {at_risk} business writes to carry back")
+        }
+        PhaseOutcome::Restored { rows, already } => format!(
+            "{rows} rows restored{}",
+            if *already > 0 {
+                format!(" ({already} tables already restored before a restart)")
+            } else {
+                String::new()
+            }
+        ),
+        PhaseOutcome::Replayed => format!(
+            "{} of {} business writes carried back, {} gaps, {} conflicts, {} to review",
+            f.recovered, f.at_risk, f.lost, f.conflicts, f.review
+        ),
+        PhaseOutcome::Verified {
+            differences,
+            broken_invariants,
+        } => format!(
+            "row-by-row proof: {differences} differences; invariants: {broken_invariants} broken"
+        ),
+        PhaseOutcome::SwitchedBack {
+            switches,
+            invalidations,
+        } => format!(
+            "{} switch(es) moved to legacy: {}; {invalidations} cache invalidation(s) run",
+            switches.len(),
+            switches
+                .iter()
+                .map(|s| match s.already {
+                    true => format!("{} (already)", s.switch),
+                    false => s.switch.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        PhaseOutcome::NoSwitches => "no traffic switches in this plan; nothing to move".into(),
+        PhaseOutcome::SwitchBackSkipped => "skipped: verification did not pass".into(),
+        PhaseOutcome::Unfrozen => "writes allowed again".into(),
+        PhaseOutcome::Reported => format!(
+            "{} at risk, {} recovered, {} lost, recovery rate {:.1}%",
+            f.at_risk,
+            f.recovered,
+            f.lost,
+            f.recovery_rate() * 100.0
+        ),
+        PhaseOutcome::Unknown => String::new(),
     }
 }
 
@@ -107,20 +166,14 @@ pub fn line(e: &Event) -> Option<String> {
         Event::StepFinished {
             step,
             ok,
-            detail,
+            error,
             seconds,
             ..
-        } => {
-            format!(
-                "step {step:?} {} in {seconds:.2}s{}",
-                if *ok { "done" } else { "FAILED" },
-                if *ok {
-                    String::new()
-                } else {
-                    format!(": {detail}")
-                }
-            )
-        }
+        } => format!(
+            "step {step:?} {} in {seconds:.2}s{}",
+            if *ok { "done" } else { "FAILED" },
+            error.as_ref().map_or(String::new(), |e| format!(": {e}"))
+        ),
         Event::InvariantChecked {
             component,
             name,
@@ -170,9 +223,13 @@ pub fn line(e: &Event) -> Option<String> {
         Event::PhaseFinished {
             phase,
             seconds,
-            detail,
+            outcome,
+            figures,
             ..
-        } => format!("  {phase:<12} {seconds:>7.3}s  {detail}"),
+        } => format!(
+            "  {phase:<12} {seconds:>7.3}s  {}",
+            phase_outcome(outcome, figures)
+        ),
         Event::Progress { .. } => return None,
         Event::DataProgress {
             what,

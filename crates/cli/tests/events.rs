@@ -100,6 +100,17 @@ fn a_command_s_events_are_read_by_sequence_from_another_process() {
         .find(|e| kind(e) == "phase_finished" && e["event"]["phase"] == "replay")
         .unwrap();
     assert_eq!(replayed["event"]["figures"]["lost"], 1);
+    // What a phase did is data: the console words it.
+    assert_eq!(replayed["event"]["outcome"]["outcome"], "replayed");
+    assert!(replayed["event"].get("detail").is_none(), "{replayed}");
+    let restored = rest
+        .iter()
+        .find(|e| kind(e) == "phase_finished" && e["event"]["phase"] == "restore")
+        .unwrap();
+    assert!(
+        restored["event"]["outcome"]["rows"].as_u64().unwrap() > 0,
+        "{restored}"
+    );
     let phases: Vec<&str> = rest
         .iter()
         .filter(|e| kind(e) == "phase_finished")

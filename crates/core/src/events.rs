@@ -39,7 +39,7 @@
 //! problems or over 120% of its target).
 
 use crate::plan::Level;
-use crate::rollback::Figures;
+use crate::rollback::{Figures, PhaseOutcome};
 use crate::run::StopSource;
 use crate::state::StateStore;
 use crate::switch::Position;
@@ -75,7 +75,9 @@ pub enum Event {
         run: String,
         step: String,
         ok: bool,
-        detail: String,
+        /// Why it failed (the error, scrubbed); `None` when it passed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
         seconds: f64,
     },
     InvariantChecked {
@@ -103,8 +105,9 @@ pub enum Event {
         rollback: String,
         phase: String,
         seconds: f64,
-        /// For people; the figures below are the same facts for programs.
-        detail: String,
+        /// What the phase did.
+        #[serde(default)]
+        outcome: PhaseOutcome,
         /// The rollback's figures when the phase ended.
         #[serde(default)]
         figures: Figures,

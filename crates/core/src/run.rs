@@ -453,7 +453,7 @@ fn run_steps(ctx: &mut Ctx, run: &str, stop: &StopSwitch) -> Result<RunOutcome> 
             run: run.clone(),
             step: step.name.clone(),
             ok,
-            detail: detail.clone(),
+            error: (!ok).then(|| detail.clone()),
             seconds: secs,
         });
         ctx.audit(

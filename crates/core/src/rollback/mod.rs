@@ -109,6 +109,62 @@ pub enum Status {
     },
 }
 
+/// What a phase did, as data (the `PhaseFinished` event carries it; the console words
+/// it). The running totals are the event's `figures`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum PhaseOutcome {
+    /// Every chunk re-hashed; `at_risk` business writes since the checkpoint.
+    Assessed {
+        at_risk: u64,
+    },
+    Approved {
+        by: String,
+    },
+    /// Writes to the components' tables are blocked.
+    Frozen,
+    /// The journal is drained: `at_risk` business writes to carry back.
+    Drained {
+        at_risk: u64,
+    },
+    /// `rows` restored; `already` tables were restored before a restart.
+    Restored {
+        rows: u64,
+        already: u64,
+    },
+    /// The business writes were carried back (see `figures`).
+    Replayed,
+    /// The row-by-row proof and the invariants.
+    Verified {
+        differences: u64,
+        broken_invariants: u64,
+    },
+    /// The switches moved to legacy (or found there from this rollback), in plan order.
+    SwitchedBack {
+        switches: Vec<SwitchMoved>,
+        invalidations: u64,
+    },
+    /// The plan has no switch for these components.
+    NoSwitches,
+    /// Not switched back: the proof did not pass (invariant 6).
+    SwitchBackSkipped,
+    /// Writes are allowed again.
+    Unfrozen,
+    /// The closing figures (see `figures`).
+    Reported,
+    /// From a log a newer ripcord wrote.
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SwitchMoved {
+    pub switch: String,
+    /// This rollback had already moved it (before a restart).
+    pub already: bool,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Figures {
     /// Business writes made since the checkpoint.
@@ -823,7 +879,7 @@ fn drive(
         let result = run_phase(ctx, rec, phase, &approval, owner);
         let secs = t.elapsed().as_secs_f64();
         match result {
-            Ok(detail) => {
+            Ok(outcome) => {
                 rec.phase_times.retain(|p| p.phase != phase);
                 rec.phase_times.push(PhaseTime {
                     phase,
@@ -838,6 +894,7 @@ fn drive(
                             && rec.uncaptured.is_empty(),
                     },
                 };
+                let detail = serde_json::to_string(&outcome).expect("serializes");
                 ctx.state
                     .log_phase(&rec.id, phase.name(), "done", &detail)?;
                 ctx.state.save_rollback(rec)?;
@@ -845,7 +902,7 @@ fn drive(
                     rollback: rec.id.clone(),
                     phase: phase.name().into(),
                     seconds: secs,
-                    detail,
+                    outcome,
                     figures: rec.figures.clone(),
                 });
                 crate::crash::point(&format!("{}:after", phase.name()));

@@ -12,7 +12,7 @@ pub(super) fn run_phase(
     phase: Phase,
     approval: &Option<String>,
     owner: &LockOwner,
-) -> Result<String> {
+) -> Result<PhaseOutcome> {
     let loaded = load(ctx, rec)?;
     match phase {
         Phase::Assess => assess(ctx, rec, &loaded),
@@ -29,7 +29,7 @@ pub(super) fn run_phase(
 }
 
 /// Every chunk re-hashes (invariant 1) and capture is still continuous, before anything is frozen.
-fn assess(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<String> {
+fn assess(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<PhaseOutcome> {
     // Invariant 1: nothing destructive without chunks that re-hash to their ids.
     for l in loaded {
         let e = l.entry();
@@ -54,15 +54,17 @@ fn assess(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<
     for l in loaded {
         at_risk += business_writes_after(ctx, &l.component, &l.entry().journal_mark, None)?;
     }
-    Ok(format!(
-        "checkpoints verified; {at_risk} business writes since the checkpoint"
-    ))
+    Ok(PhaseOutcome::Assessed { at_risk })
 }
 
 /// Records who approved; without an approval the rollback is given up, having changed nothing.
-fn approve(ctx: &mut Ctx, rec: &mut RollbackRecord, approval: &Option<String>) -> Result<String> {
+fn approve(
+    ctx: &mut Ctx,
+    rec: &mut RollbackRecord,
+    approval: &Option<String>,
+) -> Result<PhaseOutcome> {
     match (&rec.approved_by, approval) {
-        (Some(who), _) => Ok(format!("approved by {who}")),
+        (Some(who), _) => Ok(PhaseOutcome::Approved { by: who.clone() }),
         (None, Some(who)) => {
             rec.approved_by = Some(who.clone());
             ctx.audit(
@@ -70,7 +72,7 @@ fn approve(ctx: &mut Ctx, rec: &mut RollbackRecord, approval: &Option<String>) -
                 serde_json::json!({"rollback": rec.id}),
                 &format!("approved by {who}"),
             )?;
-            Ok(format!("approved by {who}"))
+            Ok(PhaseOutcome::Approved { by: who.clone() })
         }
         (None, None) => Err(Error::NotApproved(
             "the rollback was not approved; nothing was changed".into(),
@@ -79,7 +81,7 @@ fn approve(ctx: &mut Ctx, rec: &mut RollbackRecord, approval: &Option<String>) -
 }
 
 /// Blocks business writes to the components' tables (and their captured tables).
-fn freeze(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<String> {
+fn freeze(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<PhaseOutcome> {
     for l in loaded {
         ctx.engine_installed(&l.component.database)?
             .freeze(&l.component.tables)?;
@@ -95,11 +97,11 @@ fn freeze(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<
         serde_json::json!({"rollback": rec.id, "components": rec.components}),
         "frozen",
     )?;
-    Ok("writes to the components' tables are blocked".into())
+    Ok(PhaseOutcome::Frozen)
 }
 
 /// With writes blocked: capture still continuous, tokens for the restore's links, and the journal position to replay up to.
-fn drain(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<String> {
+fn drain(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<PhaseOutcome> {
     // Capture may have broken between the assessment and the freeze: look again,
     // now that no business write can move it.
     let new_breaks = unaccepted_breaks(ctx, rec, loaded)?;
@@ -134,9 +136,7 @@ fn drain(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<S
         at_risk += business_writes_after(ctx, &l.component, &l.entry().journal_mark, Some(upto))?;
     }
     rec.figures.at_risk = at_risk;
-    Ok(format!(
-        "journal drained: {at_risk} business writes to carry back"
-    ))
+    Ok(PhaseOutcome::Drained { at_risk })
 }
 
 /// Replaces each table from the checkpoint, parents first, skipping tables whose restore committed before a restart.
@@ -145,7 +145,7 @@ fn restore(
     rec: &mut RollbackRecord,
     loaded: &[Loaded],
     owner: &LockOwner,
-) -> Result<String> {
+) -> Result<PhaseOutcome> {
     let mut restored = 0;
     let mut skipped = 0;
     for (l, t) in restore_order(ctx, loaded)? {
@@ -222,14 +222,10 @@ fn restore(
         serde_json::json!({"rollback": rec.id, "rows": restored}),
         "ok",
     )?;
-    Ok(format!(
-        "{restored} rows restored{}",
-        if skipped > 0 {
-            format!(" ({skipped} tables already restored before a restart)")
-        } else {
-            String::new()
-        }
-    ))
+    Ok(PhaseOutcome::Restored {
+        rows: restored,
+        already: skipped,
+    })
 }
 
 /// Carries the business writes back, one replay per target database in commit order, exactly once.
@@ -238,7 +234,7 @@ fn replay(
     rec: &mut RollbackRecord,
     loaded: &[Loaded],
     owner: &LockOwner,
-) -> Result<String> {
+) -> Result<PhaseOutcome> {
     let mut applied_total = 0u64;
     rec.gaps.clear();
     rec.conflicts.clear();
@@ -356,18 +352,11 @@ fn replay(
     rec.figures.conflicts = rec.conflicts.len() as u64;
     rec.figures.review = rec.to_review().count() as u64;
     ctx.audit("replay", serde_json::json!({"rollback": rec.id, "applied": applied_total, "gaps": rec.gaps.len(), "review": rec.figures.review}), "ok")?;
-    Ok(format!(
-        "{} of {} business writes carried back, {} gaps, {} conflicts, {} to review",
-        rec.figures.recovered,
-        rec.figures.at_risk,
-        rec.figures.lost,
-        rec.figures.conflicts,
-        rec.figures.review
-    ))
+    Ok(PhaseOutcome::Replayed)
 }
 
 /// The row-by-row proof, the invariants and the foreign keys.
-fn verify(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<String> {
+fn verify(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<PhaseOutcome> {
     let mut proof = Proof::default();
     for l in loaded {
         proof.tables.extend(prove(ctx, rec, l)?);
@@ -394,15 +383,16 @@ fn verify(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<
         serde_json::json!({"rollback": rec.id}),
         if ok { "ok" } else { "failed" },
     )?;
-    Ok(format!(
-        "row-by-row proof: {diffs} differences; invariants: {broken} broken"
-    ))
+    Ok(PhaseOutcome::Verified {
+        differences: diffs,
+        broken_invariants: broken as u64,
+    })
 }
 
 /// Moves the rolled-back components' switches to legacy and runs their cache
 /// invalidations, only after the proof passed (invariant 6). A switch this rollback already
 /// moved (a resume after a crash) is not moved again; one that fails fails the phase.
-fn switch_back(ctx: &mut Ctx, rec: &mut RollbackRecord) -> Result<String> {
+fn switch_back(ctx: &mut Ctx, rec: &mut RollbackRecord) -> Result<PhaseOutcome> {
     // Invariant 6: traffic only moves back after verification passed.
     if rec.proof.as_ref().is_some_and(Proof::ok) {
         let switches: Vec<crate::plan::Switch> = ctx
@@ -412,7 +402,7 @@ fn switch_back(ctx: &mut Ctx, rec: &mut RollbackRecord) -> Result<String> {
             .cloned()
             .collect();
         if switches.is_empty() {
-            return Ok("no traffic switches in this plan; nothing to move".into());
+            return Ok(PhaseOutcome::NoSwitches);
         }
         let records = ctx.state.switches()?;
         let mut moved = Vec::new();
@@ -426,7 +416,10 @@ fn switch_back(ctx: &mut Ctx, rec: &mut RollbackRecord) -> Result<String> {
                         .is_some_and(|l| l.flip.rollback.as_deref() == Some(rec.id.as_str()))
             });
             if done_here {
-                moved.push(format!("{} (already)", sw.name));
+                moved.push(SwitchMoved {
+                    switch: sw.name.clone(),
+                    already: true,
+                });
                 continue;
             }
             let done = crate::switch::flip(
@@ -439,23 +432,25 @@ fn switch_back(ctx: &mut Ctx, rec: &mut RollbackRecord) -> Result<String> {
                     rollback: Some(&rec.id),
                 },
             )?;
-            invalidations += done.invalidated.len();
-            moved.push(sw.name.clone());
+            invalidations += done.invalidated.len() as u64;
+            moved.push(SwitchMoved {
+                switch: sw.name.clone(),
+                already: false,
+            });
         }
-        Ok(format!(
-            "{} switch(es) moved to legacy: {}; {invalidations} cache invalidation(s) run",
-            moved.len(),
-            moved.join(", ")
-        ))
+        Ok(PhaseOutcome::SwitchedBack {
+            switches: moved,
+            invalidations,
+        })
     } else {
         rec.notes
             .push("traffic was not switched back: verification did not pass".into());
-        Ok("skipped: verification did not pass".into())
+        Ok(PhaseOutcome::SwitchBackSkipped)
     }
 }
 
 /// Allows writes again.
-fn unfreeze(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<String> {
+fn unfreeze(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<PhaseOutcome> {
     for l in loaded {
         ctx.engine_installed(&l.component.database)?
             .unfreeze(&l.component.tables)?;
@@ -463,24 +458,18 @@ fn unfreeze(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Resul
             .unfreeze(&l.component.captured_tables())?;
     }
     ctx.audit("unfreeze", serde_json::json!({"rollback": rec.id}), "ok")?;
-    Ok("writes allowed again".into())
+    Ok(PhaseOutcome::Unfrozen)
 }
 
 /// The closing figures.
-fn report(rec: &mut RollbackRecord) -> Result<String> {
+fn report(rec: &mut RollbackRecord) -> Result<PhaseOutcome> {
     if zero_recovered(rec) {
         rec.notes.push(format!(
             "{} business writes were at risk and none was carried back: this rollback failed",
             rec.figures.at_risk
         ));
     }
-    Ok(format!(
-        "{} at risk, {} recovered, {} lost, recovery rate {:.1}%",
-        rec.figures.at_risk,
-        rec.figures.recovered,
-        rec.figures.lost,
-        rec.figures.recovery_rate() * 100.0
-    ))
+    Ok(PhaseOutcome::Reported)
 }
 
 /// Capture breaks since the checkpoints that the operator did not accept at the start.
