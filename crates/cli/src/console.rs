@@ -300,7 +300,14 @@ fn guard_line(e: &Event) -> Option<String> {
             reason,
             ..
         } => format!("rule {rule:?}: {from} → {to} ({reason})"),
-        Event::TrendWarning { message, .. } => format!("trend: {message}"),
+        Event::TrendWarning {
+            probe,
+            threshold,
+            eta_seconds,
+        } => format!(
+            "trend: {probe} reaches {threshold} in {}",
+            humantime::format_duration(std::time::Duration::from_secs(eta_seconds.round() as u64))
+        ),
         Event::NotConfirmed { rule, .. } => {
             format!("rule {rule:?} did not hold on the confirming re-check: no abort")
         }

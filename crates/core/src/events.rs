@@ -168,7 +168,8 @@ pub enum Event {
     /// A probe's least-squares trend crosses its threshold within its horizon.
     TrendWarning {
         probe: String,
-        message: String,
+        /// The probe's `below` or `above` threshold the trend crosses.
+        threshold: f64,
         eta_seconds: f64,
     },
     /// A red rule's confirming re-check did not confirm it: no abort.

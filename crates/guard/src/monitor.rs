@@ -226,7 +226,7 @@ impl Evaluator {
                 if !had {
                     self.bus.emit(Event::TrendWarning {
                         probe: probe.into(),
-                        message: message.clone(),
+                        threshold,
                         eta_seconds: secs,
                     });
                     let evidence = serde_json::json!({"probe": probe, "points": pts, "threshold": threshold, "eta_seconds": secs});

@@ -410,18 +410,14 @@ level = "red"
         .iter()
         .find_map(|e| match e {
             Event::TrendWarning {
-                message,
+                probe,
+                threshold,
                 eta_seconds,
-                ..
-            } => Some((message.clone(), *eta_seconds)),
+            } => Some(((probe.clone(), *threshold), *eta_seconds)),
             _ => None,
         })
         .expect("a trend warning");
-    assert!(
-        warning.0.starts_with("disk_free reaches 50 in"),
-        "{}",
-        warning.0
-    );
+    assert_eq!(warning.0, ("disk_free".to_string(), 50.0));
     // About ten samples a second, one down each: 40-odd to go takes a few seconds.
     assert!(warning.1 > 0.5 && warning.1 < 30.0, "{}", warning.1);
     let overall = level_changes(&events, "");
