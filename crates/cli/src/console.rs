@@ -178,10 +178,11 @@ pub fn line(e: &Event) -> Option<String> {
             component,
             name,
             ok,
-            detail,
+            measure,
         } => format!(
-            "  invariant {component}/{name:?}: {} ({detail})",
-            if *ok { "holds" } else { "BROKEN" }
+            "  invariant {component}/{name:?}: {} ({})",
+            if *ok { "holds" } else { "BROKEN" },
+            ripcord_core::verify::describe_measure(measure)
         ),
         Event::RunStopped { cause, .. } => match cause {
             RunStop::StepFailed { step, error } => {

@@ -182,6 +182,13 @@ fn switch_flips_and_run_stops_are_typed_events() {
     assert_eq!(stop["event"]["cause"]["by"], "step_failed");
     assert!(stop["event"]["cause"]["step"].is_string(), "{stop}");
     assert!(stop["event"].get("reason").is_none(), "{stop}");
+    let broken = all
+        .iter()
+        .find(|e| kind(e) == "invariant_checked" && e["event"]["ok"] == false)
+        .expect("the step broke an invariant");
+    let m = &broken["event"]["measure"];
+    assert_eq!(m["measured"], "compared", "{broken}");
+    assert_ne!(m["value"], m["expected"], "{broken}");
     // For people, the console words them.
     let t = text(&w.ripcord(&["events"]));
     assert!(t.contains("switch \"flag\" (billing) now new"), "{t}");

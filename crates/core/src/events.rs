@@ -84,7 +84,7 @@ pub enum Event {
         component: String,
         name: String,
         ok: bool,
-        detail: String,
+        measure: InvariantMeasure,
     },
     RunStopped {
         run: String,
@@ -275,6 +275,21 @@ pub enum Operation {
     /// An operation this ripcord does not know, from a newer ripcord's log.
     #[serde(other)]
     Other,
+}
+
+/// What an invariant's check measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "measured", rename_all = "snake_case")]
+pub enum InvariantMeasure {
+    /// The query's value against the expected one, as exact decimal text (no digit lost).
+    Compared {
+        value: String,
+        expected: String,
+        tolerance: String,
+    },
+    /// No number to compare: the query or the comparison failed or returned something
+    /// else; `reason` is that error or value.
+    Unmeasured { reason: String },
 }
 
 /// Why a run stopped.

@@ -4,7 +4,7 @@
 use crate::Result;
 use crate::context::Ctx;
 use crate::engine::{Engine, SnapshotSink};
-use crate::events::Event;
+use crate::events::{Event, InvariantMeasure};
 use crate::exact::Decimal;
 use crate::plan::{Check, Component};
 use crate::schema::TableSchema;
@@ -27,10 +27,13 @@ pub fn invariants(
     let mut out = Vec::new();
     for inv in &c.invariants {
         let got = engine.query_scalar(&inv.sql);
-        let (ok, detail) = match got {
-            Err(e) => (false, format!("could not measure: {e}")),
+        let (ok, measure) = match got {
+            Err(e) => (false, unmeasured(format!("could not measure: {e}"))),
             Ok(v) => match exact_number(&v) {
-                None => (false, format!("query returned {v}, not a number")),
+                None => (
+                    false,
+                    unmeasured(format!("query returned {v}, not a number")),
+                ),
                 Some(x) => {
                     let want = match &inv.check {
                         Check::Expect(n) => exact_f64(*n)
@@ -46,12 +49,22 @@ pub fn invariants(
                     };
                     let tolerance = exact_f64(inv.tolerance).unwrap_or_default();
                     match want {
-                        Err(e) => (false, format!("could not measure the comparison: {e}")),
+                        Err(e) => (
+                            false,
+                            unmeasured(format!("could not measure the comparison: {e}")),
+                        ),
                         Ok(w) => {
                             // Exact: bigint sums past 2^53 and numeric totals keep every
                             // digit, so a difference of one unit is never rounded away.
                             let ok = x.sub(&w).abs() <= tolerance;
-                            (ok, format!("{x} vs expected {w} (tolerance {tolerance})"))
+                            (
+                                ok,
+                                InvariantMeasure::Compared {
+                                    value: x.to_string(),
+                                    expected: w.to_string(),
+                                    tolerance: tolerance.to_string(),
+                                },
+                            )
                         }
                     }
                 }
@@ -61,16 +74,32 @@ pub fn invariants(
             component: c.name.clone(),
             name: inv.name.clone(),
             ok,
-            detail: detail.clone(),
+            measure: measure.clone(),
         });
         out.push(InvariantResult {
             component: c.name.clone(),
             name: inv.name.clone(),
             ok,
-            detail,
+            detail: describe_measure(&measure),
         });
     }
     Ok(out)
+}
+
+fn unmeasured(reason: String) -> InvariantMeasure {
+    InvariantMeasure::Unmeasured { reason }
+}
+
+/// The report's wording of a measure (the console words the event the same way).
+pub fn describe_measure(m: &InvariantMeasure) -> String {
+    match m {
+        InvariantMeasure::Compared {
+            value,
+            expected,
+            tolerance,
+        } => format!("{value} vs expected {expected} (tolerance {tolerance})"),
+        InvariantMeasure::Unmeasured { reason } => reason.clone(),
+    }
 }
 
 /// A query's value as an exact decimal: integers and decimals with every digit, a float
