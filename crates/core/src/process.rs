@@ -99,12 +99,14 @@ impl<'a> Program<'a> {
         self
     }
 
+    /// How errors name the program: the shell line or argv[0], scrubbed of registered
+    /// secrets (a plan's command may hold one).
     fn name(&self) -> String {
-        match self.argv.as_slice() {
-            [sh, c, line] if sh == "sh" && c == "-c" => line.clone(),
-            [prog, ..] => prog.clone(),
-            [] => String::new(),
-        }
+        crate::redact::scrub(match self.argv.as_slice() {
+            [sh, c, line] if sh == "sh" && c == "-c" => line,
+            [prog, ..] => prog,
+            [] => "",
+        })
     }
 
     /// Runs the program to its end or its timeout. A non-zero exit is not an error here:
