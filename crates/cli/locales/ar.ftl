@@ -115,7 +115,7 @@ trend-warning = تحذير اتجاه في { $plan }: المسبار { $probe } 
         [many] { $minutes } دقيقة
        *[other] { $minutes } دقيقة
     } تقريبًا.
-    السبب: { $reason }
+    الحدّ: { $threshold }
     لم يتوقف شيء بعد: راقب عن قرب.
     .subject = [ripcord] { $plan }: { $probe } يتجه نحو حدّه
 

@@ -102,7 +102,7 @@ trend-warning = Trend warning in { $plan }: probe { $probe } is heading for its 
         [one] { $minutes } minute
        *[other] { $minutes } minutes
     }.
-    Why: { $reason }
+    Threshold: { $threshold }
     Nothing is stopped yet: watch closer.
     .subject = [ripcord] { $plan }: { $probe } is trending toward its threshold
 

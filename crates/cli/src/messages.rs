@@ -230,12 +230,12 @@ pub fn arguments(msg: &Message) -> (&'static str, FluentArgs<'static>) {
         Message::TrendWarning {
             plan,
             probe,
-            reason,
+            threshold,
             eta_seconds,
         } => {
             a.set("plan", plan.clone());
             a.set("probe", probe.clone());
-            a.set("reason", reason.clone());
+            a.set("threshold", FluentValue::from(*threshold));
             a.set("minutes", FluentValue::from((eta_seconds / 60.0).ceil()));
         }
         Message::CheckpointStale {
@@ -355,7 +355,7 @@ mod tests {
             Message::TrendWarning {
                 plan: "payroll".into(),
                 probe: "errors".into(),
-                reason: "errors reach 50/s".into(),
+                threshold: 50.0,
                 eta_seconds: 170.0,
             },
             Message::CheckpointStale {

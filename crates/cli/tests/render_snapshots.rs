@@ -219,7 +219,13 @@ fn event_log() -> Vec<ripcord_core::events::Envelope> {
     let events = vec![
         Event::RunStopped {
             run: "run-20261129-115900-ef01".into(),
-            reason: "rule \"invoices wrong\" (red)".into(),
+            cause: ripcord_core::events::RunStop::Stop {
+                source: ripcord_core::run::StopSource::Rule {
+                    rule: "invoices wrong".into(),
+                    level: ripcord_core::plan::Level::Red,
+                },
+                reason: "rule \"invoices wrong\" (red)".into(),
+            },
             components: vec!["billing".into()],
         },
         Event::DecisionMade {

@@ -287,7 +287,7 @@ fn an_approval_request_reaches_level_one_and_the_named_approvers_and_a_trend_war
         }),
         Envelope::new(Event::TrendWarning {
             probe: "errors".into(),
-            message: "errors reach 50/s in 4 min".into(),
+            threshold: 50.0,
             eta_seconds: 240.0,
         }),
     ];

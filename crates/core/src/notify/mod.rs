@@ -201,7 +201,8 @@ pub enum Message {
     TrendWarning {
         plan: String,
         probe: String,
-        reason: String,
+        /// The threshold the trend crosses.
+        threshold: f64,
         eta_seconds: f64,
     },
     /// The newest checkpoint of a component is older than the plan allows (no event

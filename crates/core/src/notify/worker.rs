@@ -442,13 +442,13 @@ fn handle(
         }
         Event::TrendWarning {
             probe,
-            message,
+            threshold,
             eta_seconds,
         } => {
             let msg = Message::TrendWarning {
                 plan: plan.name.clone(),
                 probe: probe.clone(),
-                reason: message.clone(),
+                threshold: *threshold,
                 eta_seconds: *eta_seconds,
             };
             to_level_one(plan, &format!("trend/e{seq}"), &[], &msg, q);
