@@ -276,6 +276,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Continuous reverse sync after a cutover: start (foreground loop), status, stop,
+    /// pause, resume.
+    Sync(crate::sync_cmd::SyncArgs),
+    /// Move components to the new side: precheck, freeze legacy, verify both sides agree,
+    /// flip the switches, start the sync. Persisted and resumable (--resume).
+    Cutover(crate::sync_cmd::CutoverArgs),
 }
 
 #[derive(clap::Args)]

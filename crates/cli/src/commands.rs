@@ -370,6 +370,8 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
         Command::Notify(a) => crate::notify_cmd::run(ctx, a),
         Command::Ack { incident, level } => crate::notify_cmd::ack(ctx, &incident, level),
         Command::Incidents { json } => crate::notify_cmd::incidents(ctx, json),
+        Command::Sync(a) => crate::sync_cmd::run(ctx, a),
+        Command::Cutover(a) => crate::sync_cmd::cutover_cmd(ctx, a),
         Command::Verify {
             component,
             against: Some(against),

@@ -104,6 +104,29 @@ pub fn phase_outcome(o: &PhaseOutcome, f: &Figures) -> String {
             f.lost,
             f.recovery_rate() * 100.0
         ),
+        PhaseOutcome::SyncPending { pending } => format!(
+            "switch path: legacy kept current by the sync; {pending} business writes still to drain"
+        ),
+        PhaseOutcome::BothSidesFrozen => "writes to both sides are blocked".into(),
+        PhaseOutcome::SyncDrained { applied, at_risk } => format!(
+            "sync drained: {applied} business writes applied now; {} of {at_risk} since the cutover on legacy, {} lost",
+            f.recovered, f.lost
+        ),
+        PhaseOutcome::KeptCurrentBySync => {
+            "switch path: nothing to restore or replay (the sync kept legacy current)".into()
+        }
+        PhaseOutcome::SidesCompared {
+            differences,
+            broken_invariants,
+        } => format!(
+            "legacy against the new side: {differences} differences; invariants: {broken_invariants} broken"
+        ),
+        PhaseOutcome::BothSidesStayFrozen => {
+            "skipped: verification did not pass; both sides stay frozen".into()
+        }
+        PhaseOutcome::LegacyUnfrozenNewFenced => {
+            "legacy takes writes again; the new side stays frozen (fenced) until a cutover".into()
+        }
         PhaseOutcome::Unknown => String::new(),
     }
 }
@@ -125,6 +148,9 @@ pub fn operation(op: &Operation) -> String {
         Operation::Approval { decision, scenario } => {
             format!("approval of {decision} ({scenario})")
         }
+        Operation::SyncBlocked { component } => format!(
+            "sync of {component}: a transaction on the new side is still open; nothing read this pass"
+        ),
         Operation::Other => "an operation this ripcord does not know".into(),
     }
 }
@@ -248,6 +274,27 @@ pub fn line(e: &Event) -> Option<String> {
         Event::DataGap {
             table, key, reason, ..
         } => format!("  DATA GAP {table} {key}: {reason}"),
+        Event::SyncLag {
+            component,
+            rows,
+            seconds,
+            applied,
+        } => format!("sync {component}: {applied} applied, lag {rows} writes / {seconds:.1} s"),
+        Event::SyncGap {
+            component,
+            table,
+            key,
+            reason,
+            ..
+        } => format!("  SYNC GAP {component} {table} {key}: {reason}"),
+        Event::SyncStopped {
+            component,
+            ok,
+            reason,
+        } => format!(
+            "sync {component} {}: {reason}",
+            if *ok { "stopped" } else { "STOPPED" }
+        ),
         Event::Conflict {
             table,
             key,

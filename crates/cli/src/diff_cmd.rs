@@ -765,6 +765,24 @@ impl ripcord_core::verify::TableDiffer for DiffEngine {
         })
     }
 
+    fn compare_databases(
+        &self,
+        a: &ripcord_core::plan::Database,
+        b: &ripcord_core::plan::Database,
+        table: &str,
+    ) -> ripcord_core::Result<Option<ripcord_core::verify::TableCheck>> {
+        let to_core = |e: ripcord_diff::DiffError| match e {
+            ripcord_diff::DiffError::Core(c) => c,
+            other => Error::Verify(other.to_string()),
+        };
+        let mut sa = open_url(a.url.expose()).map_err(to_core)?;
+        let mut sb = open_url(b.url.expose()).map_err(to_core)?;
+        // Exact: legacy must hold what the new side holds, value for value.
+        let d = ripcord_diff::diff_table(sa.as_mut(), sb.as_mut(), table, &Options::default())
+            .map_err(to_core)?;
+        Ok(Some(table_check(&d)))
+    }
+
     fn orphans(
         &self,
         db: &ripcord_core::plan::Database,

@@ -15,6 +15,7 @@ pub mod report_html;
 pub mod retention_cmd;
 pub mod serve;
 pub mod switch_cmd;
+pub mod sync_cmd;
 pub mod workshop;
 
 /// `ripcord --version`: the package version and, when built from git, the commit.

@@ -308,6 +308,19 @@ pub trait Engine: Send {
 
     /// The current journal position (everything committed so far).
     fn journal_mark(&mut self) -> EngineResult<JournalMark>;
+    /// For a reader that follows the journal while business writes go on (the continuous
+    /// sync): a token naming every transaction that may still commit a journal entry at or
+    /// below the mark [`Engine::journal_mark`] returned just before. `None` where the engine
+    /// cannot say; such a reader then cannot vouch that it missed nothing.
+    fn journal_inflight(&mut self) -> EngineResult<Option<String>> {
+        Ok(None)
+    }
+    /// True when every transaction the token names has ended: no entry at or below the
+    /// mark read before the token can commit any more.
+    fn journal_inflight_done(&mut self, token: &str) -> EngineResult<bool> {
+        let _ = token;
+        Ok(false)
+    }
     /// Entries after `after` (see [`JournalMark::is_after`]) up to `upto` inclusive, in
     /// sequence order, for the given tables.
     fn read_journal(

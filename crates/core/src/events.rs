@@ -218,6 +218,30 @@ pub enum Event {
         what: Operation,
         remaining_seconds: f64,
     },
+    /// A sync pass: how far legacy is behind the new side after it.
+    SyncLag {
+        component: String,
+        /// Business writes on the new side not yet on legacy.
+        rows: u64,
+        /// Age of the oldest of them.
+        seconds: f64,
+        /// Business writes this pass applied.
+        applied: u64,
+    },
+    /// A business write the sync could not carry to legacy, as it happened.
+    SyncGap {
+        component: String,
+        table: String,
+        key: String,
+        reason: String,
+        code: GapCode,
+    },
+    /// A component's sync stopped; `ok: false` when it stopped because it could not go on.
+    SyncStopped {
+        component: String,
+        ok: bool,
+        reason: String,
+    },
     /// A business-continuity workflow checked after a rollback.
     ContinuityChecked {
         run: String,
@@ -272,6 +296,8 @@ pub enum Operation {
     Baseline { probe: String },
     /// Waiting for people to approve a decision.
     Approval { decision: String, scenario: String },
+    /// A sync pass that read nothing: a transaction on the new side is still open.
+    SyncBlocked { component: String },
     /// An operation this ripcord does not know, from a newer ripcord's log.
     #[serde(other)]
     Other,
@@ -431,6 +457,7 @@ impl Event {
             | Event::TrendWarning { .. }
             | Event::NotConfirmed { .. }
             | Event::StatementCancelled { .. }
+            | Event::SyncGap { .. }
             | Event::ApprovalRequested { .. }
             | Event::ApprovalAnswered {
                 approved: false, ..
@@ -440,6 +467,7 @@ impl Event {
             | Event::StopRequested { .. }
             | Event::RtoExceeded { .. }
             | Event::RollbackFinished { ok: false, .. }
+            | Event::SyncStopped { ok: false, .. }
             | Event::ContinuityChecked { ok: false, .. }
             | Event::SwitchFlipFailed { .. } => Critical,
             Event::LevelChanged { to, .. } => match to {
@@ -494,7 +522,10 @@ impl Event {
                 components: components.clone(),
                 ..Subject::default()
             },
-            Event::InvariantChecked { component, .. } => Subject {
+            Event::InvariantChecked { component, .. }
+            | Event::SyncLag { component, .. }
+            | Event::SyncGap { component, .. }
+            | Event::SyncStopped { component, .. } => Subject {
                 components: vec![component.clone()],
                 ..Subject::default()
             },

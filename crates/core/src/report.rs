@@ -80,6 +80,8 @@ pub struct RollbackReport {
     pub overlaps: Vec<Overlap>,
     pub unmapped_columns: BTreeMap<String, Vec<String>>,
     pub notes: Vec<String>,
+    /// Restore (checkpoint + journal) or switch (the sync kept legacy current).
+    pub mode: crate::rollback::Mode,
 }
 
 impl RollbackReport {
@@ -150,6 +152,7 @@ impl RollbackReport {
             overlaps: r.overlaps.clone(),
             unmapped_columns: r.unmapped_columns.clone(),
             notes: r.notes.iter().map(|n| crate::redact::scrub(n)).collect(),
+            mode: r.mode.clone(),
         }
     }
 }

@@ -268,4 +268,13 @@ pub trait StateStore: Send {
         status: crate::notify::DeliveryStatus,
         next_attempt_ms: i64,
     ) -> StateResult<()>;
+    /// Replaces the component's sync record (`crate::sync`).
+    fn save_sync(&mut self, r: &crate::sync::SyncRecord) -> StateResult<()>;
+    /// Every sync record, by component.
+    fn syncs(&mut self) -> StateResult<Vec<crate::sync::SyncRecord>>;
+
+    /// Replaces a cutover's record (`crate::cutover`: saved at every phase boundary).
+    fn save_cutover(&mut self, r: &crate::cutover::CutoverRecord) -> StateResult<()>;
+    /// Every cutover, newest first.
+    fn cutovers(&mut self) -> StateResult<Vec<crate::cutover::CutoverRecord>>;
 }

@@ -305,6 +305,70 @@ pub fn notify_outbox_and_acks(open: Open) {
     assert_eq!(s.acks().unwrap(), vec![ack]);
 }
 
+/// Sync records are kept per component and replaced whole; cutovers are listed newest
+/// first.
+pub fn sync_and_cutover_records_round_trip(open: Open) {
+    use crate::cutover::{CutoverPhase, CutoverRecord, CutoverStatus};
+    use crate::sync::{SyncRecord, SyncState};
+    let mut s = open();
+    let mut r = SyncRecord {
+        component: "orders".into(),
+        tag: "sync:orders:co-1".into(),
+        from: crate::journal::JournalMark {
+            high: 7,
+            holes: vec![5],
+            snapshot: None,
+        },
+        cutover: Some("co-1".into()),
+        state: SyncState::Running,
+        started_at: "2026-01-01T00:00:00.000Z".into(),
+        updated_at: "2026-01-01T00:00:00.000Z".into(),
+        applied: 0,
+        gaps: Vec::new(),
+        position: None,
+        lag_rows: 3,
+        lag_seconds: 1.5,
+        last_pass_at: None,
+    };
+    s.save_sync(&r).unwrap();
+    r.state = SyncState::Draining {
+        rollback: "rb-1".into(),
+    };
+    r.position = Some(9);
+    s.save_sync(&r).unwrap();
+    assert_eq!(s.reopen().unwrap().syncs().unwrap(), vec![r]);
+    let c = |id: &str, at: &str| CutoverRecord {
+        id: id.into(),
+        components: vec!["orders".into()],
+        reason: "go".into(),
+        actor: "alice".into(),
+        status: CutoverStatus::Running {
+            phase: CutoverPhase::Flip,
+        },
+        started_at: at.into(),
+        finished_at: None,
+        phase_times: vec![(CutoverPhase::Precheck, 0.5)],
+        checks: Vec::new(),
+        catch_up_seconds: 10.0,
+        proof: Vec::new(),
+        marks: Default::default(),
+        notes: Vec::new(),
+    };
+    s.save_cutover(&c("co-1", "2026-01-01T00:00:00.000Z"))
+        .unwrap();
+    s.save_cutover(&c("co-2", "2026-01-02T00:00:00.000Z"))
+        .unwrap();
+    let mut done = c("co-1", "2026-01-01T00:00:00.000Z");
+    done.status = CutoverStatus::Completed;
+    s.save_cutover(&done).unwrap();
+    let list = s.cutovers().unwrap();
+    assert_eq!(
+        list.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["co-2", "co-1"]
+    );
+    assert_eq!(list[1].status, CutoverStatus::Completed);
+}
+
 /// Runs every check of the suite as its own test against `$open`, a closure returning a
 /// fresh `Box<dyn StateStore>`.
 #[macro_export]
@@ -339,6 +403,10 @@ macro_rules! state_store_conformance {
             #[test]
             fn notify_outbox_and_acks() {
                 $crate::state_conformance::notify_outbox_and_acks(&$open);
+            }
+            #[test]
+            fn sync_and_cutover_records_round_trip() {
+                $crate::state_conformance::sync_and_cutover_records_round_trip(&$open);
             }
             #[test]
             fn reopen_sees_the_same_store() {

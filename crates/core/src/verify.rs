@@ -276,6 +276,16 @@ pub trait TableDiffer: Send + Sync {
     ) -> Result<Option<TableCheck>> {
         Ok(None)
     }
+    /// Compares `table` in two databases (any engines) by range checksums pushed into
+    /// both, over the columns both have; `None` where the binary cannot.
+    fn compare_databases(
+        &self,
+        _a: &crate::plan::Database,
+        _b: &crate::plan::Database,
+        _table: &str,
+    ) -> Result<Option<TableCheck>> {
+        Ok(None)
+    }
     /// Rows pointing at parents that do not exist, for every foreign key touching `tables`
     /// in `db`, one line per foreign key with orphans.
     fn orphans(&self, db: &crate::plan::Database, tables: &[String]) -> Result<Vec<String>>;

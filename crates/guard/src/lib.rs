@@ -76,7 +76,14 @@ pub fn watch(
     for_: Option<Duration>,
     signals: bool,
 ) -> Result<Option<(ripcord_core::run::Stopped, Resolution)>> {
+    let syncing = ctx.state.syncs()?.iter().any(|r| {
+        matches!(
+            r.state,
+            ripcord_core::sync::SyncState::Running | ripcord_core::sync::SyncState::Paused
+        )
+    });
     if ctx.plan.probes.is_empty()
+        && !syncing
         && ctx
             .plan
             .components
@@ -84,7 +91,7 @@ pub fn watch(
             .all(|c| c.checkpoint_every.is_none())
     {
         return Err(Error::Usage(
-            "the plan has no [[probe]] and no component sets checkpoint_every: there is nothing to watch".into(),
+            "the plan has no [[probe]], no component sets checkpoint_every and no sync runs: there is nothing to watch".into(),
         ));
     }
     let id = new_id("watch");
@@ -112,10 +119,19 @@ pub fn watch(
         },
     )?;
     let schedule = ripcord_core::schedule::Scheduler::start(ctx, connector.clone())?;
+    // The reverse sync runs beside the guard; a critical table that cannot sync ends it
+    // loudly (its event), and the watch reports it when it returns.
+    let sync = ripcord_core::sync::Background::start(ctx, connector.clone())?;
     let started = Instant::now();
     let req = loop {
         let left = for_.map(|f| f.saturating_sub(started.elapsed()));
-        if left == Some(Duration::ZERO) {
+        let sync_failed = sync.as_ref().is_some_and(|s| s.ended())
+            && ctx
+                .state
+                .syncs()?
+                .iter()
+                .any(|r| matches!(r.state, ripcord_core::sync::SyncState::Failed { .. }));
+        if left == Some(Duration::ZERO) || sync_failed {
             // A stop that came in the last moment is acted on; a later one is refused.
             break stop.close();
         }
@@ -129,8 +145,12 @@ pub fn watch(
     if let Some(s) = schedule {
         s.finish();
     }
+    let synced = sync.map(|s| s.finish());
     monitor.finish();
     listener.finish();
+    if let Some(Err(e)) = synced {
+        return Err(e);
+    }
     let Some(req) = req else {
         ctx.state
             .finish_run(&id, "completed", &serde_json::json!({"mode": "watch"}))?;

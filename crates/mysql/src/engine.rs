@@ -1430,6 +1430,37 @@ impl Engine for MyEngine {
         self.hk_scratch_drop(scratch)
     }
 
+    /// The InnoDB transactions open now other than this session's (the capture triggers
+    /// run AFTER the row write, so a writer is listed before it takes a journal sequence).
+    /// Needs the PROCESS privilege to see other sessions' transactions.
+    fn journal_inflight(&mut self) -> EngineResult<Option<String>> {
+        let ids = self.strings(
+            "SELECT trx_id FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID()",
+            "journal in-flight transactions",
+        )?;
+        Ok(Some(ids.join(",")))
+    }
+    fn journal_inflight_done(&mut self, token: &str) -> EngineResult<bool> {
+        let ids: Vec<String> = token
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(sql::lit)
+            .collect();
+        if ids.is_empty() {
+            return Ok(true);
+        }
+        let open = self
+            .int(
+                &format!(
+                    "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_id IN ({})",
+                    ids.join(", ")
+                ),
+                "journal in-flight check",
+            )?
+            .unwrap_or(0);
+        Ok(open == 0)
+    }
+
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {
         self.bounded("read the journal mark", |this| {
             if !this.table_exists("_ripcord_journal")? {

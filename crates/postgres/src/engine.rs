@@ -1421,6 +1421,26 @@ impl Engine for PgEngine {
         crate::housekeeping::scratch_drop(&mut self.client, scratch)
     }
 
+    /// The transactions in progress now (the capture trigger runs AFTER the row write, so a
+    /// writer holds its transaction id before it takes a journal sequence).
+    fn journal_inflight(&mut self) -> EngineResult<Option<String>> {
+        let r = self
+            .client
+            .query_one("SELECT pg_current_snapshot()::text", &[])
+            .map_err(err("journal in-flight snapshot"))?;
+        Ok(Some(r.get(0)))
+    }
+    fn journal_inflight_done(&mut self, token: &str) -> EngineResult<bool> {
+        let r = self
+            .client
+            .query_one(
+                "SELECT NOT EXISTS (SELECT 1 FROM pg_snapshot_xip($1::text::pg_snapshot) AS x WHERE pg_xact_status(x) = 'in progress')",
+                &[&token],
+            )
+            .map_err(err("journal in-flight check"))?;
+        Ok(r.get(0))
+    }
+
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {
         self.bounded("read the journal mark", |this| {
             this.need_installed()?;

@@ -962,6 +962,14 @@ impl Engine for SqliteEngine {
         self.hk_scratch_drop(scratch)
     }
 
+    /// One writer at a time: a visible entry means every lower one committed or never will.
+    fn journal_inflight(&mut self) -> EngineResult<Option<String>> {
+        Ok(Some(String::new()))
+    }
+    fn journal_inflight_done(&mut self, _token: &str) -> EngineResult<bool> {
+        Ok(true)
+    }
+
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {
         self.bounded("read the journal mark", |this| {
             if !this.has_table("_ripcord_journal")? {

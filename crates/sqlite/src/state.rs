@@ -40,6 +40,9 @@ const MIGRATIONS: &[&str] = &["
     CREATE TABLE deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, incident TEXT, status TEXT NOT NULL, next_ms INTEGER NOT NULL, record TEXT NOT NULL);
     CREATE INDEX deliveries_due ON deliveries (status, next_ms);
     CREATE TABLE notify_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+", "
+    CREATE TABLE syncs (component TEXT PRIMARY KEY, record TEXT NOT NULL);
+    CREATE TABLE cutovers (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, record TEXT NOT NULL);
 "];
 
 pub struct SqliteState {
@@ -856,6 +859,52 @@ impl StateStore for SqliteState {
         )
         .map_err(e("record attempt"))?;
         tx.commit().map_err(e("record attempt"))
+    }
+
+    fn save_sync(&mut self, r: &ripcord_core::sync::SyncRecord) -> StateResult<()> {
+        let record =
+            serde_json::to_string(r).map_err(|err| Error::State(format!("sync record: {err}")))?;
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO syncs (component, record) VALUES (?1, ?2)",
+                params![r.component, record],
+            )
+            .map_err(e("save sync"))?;
+        Ok(())
+    }
+
+    fn syncs(&mut self) -> StateResult<Vec<ripcord_core::sync::SyncRecord>> {
+        json_texts(
+            &self.conn,
+            "SELECT record FROM syncs ORDER BY component",
+            "syncs",
+        )?
+        .iter()
+        .map(|t| serde_json::from_str(t).map_err(unreadable("sync record")))
+        .collect()
+    }
+
+    fn save_cutover(&mut self, r: &ripcord_core::cutover::CutoverRecord) -> StateResult<()> {
+        let record = serde_json::to_string(r)
+            .map_err(|err| Error::State(format!("cutover record: {err}")))?;
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO cutovers (id, started_at, record) VALUES (?1, ?2, ?3)",
+                params![r.id, r.started_at, record],
+            )
+            .map_err(e("save cutover"))?;
+        Ok(())
+    }
+
+    fn cutovers(&mut self) -> StateResult<Vec<ripcord_core::cutover::CutoverRecord>> {
+        json_texts(
+            &self.conn,
+            "SELECT record FROM cutovers ORDER BY started_at DESC, id DESC",
+            "cutovers",
+        )?
+        .iter()
+        .map(|t| serde_json::from_str(t).map_err(unreadable("cutover record")))
+        .collect()
     }
 }
 

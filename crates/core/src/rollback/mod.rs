@@ -152,6 +152,28 @@ pub enum PhaseOutcome {
     Unfrozen,
     /// The closing figures (see `figures`).
     Reported,
+    /// Switch path: legacy is kept current by the sync; `pending` writes still to drain.
+    SyncPending {
+        pending: u64,
+    },
+    /// Switch path: writes to the new side and to legacy are blocked.
+    BothSidesFrozen,
+    /// Switch path: the sync's tail applied; `applied` now, `at_risk` since the cutover.
+    SyncDrained {
+        applied: u64,
+        at_risk: u64,
+    },
+    /// Switch path: nothing to restore or replay, the sync kept legacy current.
+    KeptCurrentBySync,
+    /// Switch path: legacy compared with the new side, and the invariants.
+    SidesCompared {
+        differences: u64,
+        broken_invariants: u64,
+    },
+    /// Switch path: the proof did not pass; both sides stay frozen.
+    BothSidesStayFrozen,
+    /// Switch path: legacy takes writes again; the new side stays frozen (fenced).
+    LegacyUnfrozenNewFenced,
     /// From a log a newer ripcord wrote.
     #[default]
     #[serde(other)]
@@ -227,9 +249,10 @@ impl Proof {
 }
 
 /// The persisted record's format. 1: before capture evidence, approvals kept for resume,
-/// overlaps and abandon (fields added since default when read). A ripcord refuses to act
+/// overlaps and abandon (fields added since default when read). 3: the switch path
+/// (`mode`), which an older ripcord would mistake for a restore. A ripcord refuses to act
 /// on a record newer than it knows, as a reshape migration refuses newer state.
-pub const RECORD_VERSION: u32 = 2;
+pub const RECORD_VERSION: u32 = 3;
 
 fn first_version() -> u32 {
     1
@@ -277,6 +300,24 @@ pub struct RollbackRecord {
     /// Tables an abandon left frozen: restored, without the business writes since.
     #[serde(default)]
     pub left_frozen: Vec<String>,
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+/// How a rollback brings legacy back.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "path", rename_all = "snake_case")]
+pub enum Mode {
+    /// Restore the checkpoint, replay the journal (no sync running).
+    #[default]
+    Restore,
+    /// The components were cut over and legacy kept current by the sync: freeze the new
+    /// side, drain the sync's tail, verify the two sides, flip the switches, unfreeze
+    /// legacy; the new side stays frozen (fenced) until a cutover.
+    Switch {
+        /// Component → the sync's tag in the legacy database.
+        tags: BTreeMap<String, String>,
+    },
 }
 
 impl RollbackRecord {
@@ -393,6 +434,11 @@ pub(crate) fn business_writes_after(
 
 pub fn assess(ctx: &mut Ctx, req: &Request) -> Result<RollbackPlan> {
     let comps = ctx.components(&req.components)?;
+    let names: Vec<String> = comps.iter().map(|c| c.name.clone()).collect();
+    let synced = synced_of(ctx, &names)?;
+    if !synced.is_empty() {
+        return switch_plan(ctx, &names, &synced);
+    }
     let mut out = Vec::new();
     let mut breaks = Vec::new();
     let mut rto: f64 = 0.0;
@@ -492,6 +538,15 @@ pub fn start(
             r.id
         )));
     }
+    let synced = synced_of(ctx, &names)?;
+    if !synced.is_empty() {
+        if req.to.is_some() {
+            return Err(Error::Usage(
+                "--to names a checkpoint, but these components are synced: their rollback flips the switches back and restores nothing".into(),
+            ));
+        }
+        return start_switch(ctx, req, &names, synced, approve);
+    }
     let plan = assess(ctx, req)?;
     if !plan.breaks.is_empty() && !req.accept_uncaptured {
         ctx.audit(
@@ -532,6 +587,7 @@ pub fn start(
         tokens_at_freeze: BTreeMap::new(),
         overlaps: Vec::new(),
         left_frozen: Vec::new(),
+        mode: Mode::Restore,
     };
     let owner = LockOwner::current(&ctx.actor);
     lock_all(ctx, &rec, &owner)?;
@@ -561,6 +617,126 @@ pub fn start(
     });
     let approval = approve(&plan);
     // Kept so a resume after a crash before the approve phase needs no second approval.
+    rec.approval = approval.clone();
+    ctx.state.save_rollback(&rec)?;
+    drive(ctx, &mut rec, &owner, approval)?;
+    Ok(rec)
+}
+
+/// The components' syncs that still carry writes: all of them, or none (a mix is refused).
+fn synced_of(ctx: &mut Ctx, names: &[String]) -> Result<Vec<crate::sync::SyncRecord>> {
+    let synced: Vec<crate::sync::SyncRecord> = ctx
+        .state
+        .syncs()?
+        .into_iter()
+        .filter(|r| r.state.active() && names.contains(&r.component))
+        .collect();
+    if !synced.is_empty() && synced.len() != names.len() {
+        let with: Vec<&str> = synced.iter().map(|r| r.component.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "{} were cut over and are synced, the others are not: roll them back separately",
+            with.join(", ")
+        )));
+    }
+    Ok(synced)
+}
+
+/// What a switch-path rollback would do: nothing to restore, the sync's lag to drain.
+fn switch_plan(
+    ctx: &mut Ctx,
+    names: &[String],
+    synced: &[crate::sync::SyncRecord],
+) -> Result<RollbackPlan> {
+    let comps = ctx.components(names)?;
+    let mut planned = Vec::new();
+    let mut rto: f64 = 0.0;
+    let mut writes = 0;
+    for c in &comps {
+        let s = synced
+            .iter()
+            .find(|s| s.component == c.name)
+            .expect("one per component");
+        let lag = crate::sync::lag(ctx, s)?;
+        rto = rto.max(c.rto.as_secs_f64());
+        writes += lag.rows;
+        planned.push(PlannedComponent {
+            name: c.name.clone(),
+            checkpoint: format!("none (switch path, sync {})", s.tag),
+            checkpoint_taken: s.started_at.clone(),
+            database: c.database.clone(),
+            capture_database: c.capture_database.clone(),
+            tables: Vec::new(),
+            writes_at_risk: lag.rows,
+        });
+    }
+    Ok(RollbackPlan {
+        components: planned,
+        rto_seconds: rto,
+        expected_seconds: writes as f64 / 2_000.0,
+        breaks: Vec::new(),
+    })
+}
+
+/// The switch path: the components were cut over and legacy is kept current by the sync,
+/// so nothing is restored; the plan shown for approval counts the writes still to drain.
+fn start_switch(
+    ctx: &mut Ctx,
+    req: &Request,
+    names: &[String],
+    synced: Vec<crate::sync::SyncRecord>,
+    approve: &mut dyn FnMut(&RollbackPlan) -> Option<String>,
+) -> Result<RollbackRecord> {
+    let plan = switch_plan(ctx, names, &synced)?;
+    let rto = plan.rto_seconds;
+    let mut rec = RollbackRecord {
+        version: RECORD_VERSION,
+        id: new_id("rb"),
+        components: names.to_vec(),
+        checkpoints: BTreeMap::new(),
+        reason: req.reason.clone(),
+        actor: ctx.actor.clone(),
+        approved_by: None,
+        status: Status::Running {
+            phase: Phase::Assess,
+        },
+        started_at: now(),
+        finished_at: None,
+        drain_to: BTreeMap::new(),
+        figures: Figures::default(),
+        gaps: Vec::new(),
+        conflicts: Vec::new(),
+        unmapped_columns: BTreeMap::new(),
+        phase_times: Vec::new(),
+        proof: None,
+        rto_seconds: rto,
+        notes: Vec::new(),
+        approval: None,
+        uncaptured: Vec::new(),
+        tokens_at_freeze: BTreeMap::new(),
+        overlaps: Vec::new(),
+        left_frozen: Vec::new(),
+        mode: Mode::Switch {
+            tags: synced
+                .iter()
+                .map(|s| (s.component.clone(), s.tag.clone()))
+                .collect(),
+        },
+    };
+    let owner = LockOwner::current(&ctx.actor);
+    lock_all(ctx, &rec, &owner)?;
+    ctx.state.save_rollback(&rec)?;
+    ctx.audit(
+        "rollback.start",
+        serde_json::json!({"rollback": rec.id, "components": rec.components, "path": "switch", "reason": rec.reason}),
+        "started",
+    )?;
+    ctx.emit(Event::RollbackStarted {
+        rollback: rec.id.clone(),
+        components: rec.components.clone(),
+        checkpoint: "none: switch path (legacy kept current by the sync)".into(),
+        reason: rec.reason.clone(),
+    });
+    let approval = approve(&plan);
     rec.approval = approval.clone();
     ctx.state.save_rollback(&rec)?;
     drive(ctx, &mut rec, &owner, approval)?;
@@ -612,7 +788,14 @@ pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<RollbackRecord> 
     // A table a restore may have changed holds the checkpoint without the business writes
     // since: it stays frozen until a new rollback carries them back. The rest is untouched.
     let mut left_frozen = Vec::new();
-    for l in load(ctx, &rec)? {
+    if let Mode::Switch { .. } = rec.mode {
+        abandon_switch(ctx, &mut rec)?;
+    }
+    let restored = match rec.mode {
+        Mode::Restore => load(ctx, &rec)?,
+        Mode::Switch { .. } => Vec::new(),
+    };
+    for l in restored {
         let mut engine = ctx.engine_installed(&l.component.database)?;
         let mut thaw = Vec::new();
         for t in &l.component.tables {
@@ -650,6 +833,33 @@ pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<RollbackRecord> 
     Ok(rec)
 }
 
+/// Gives up a switch-path rollback. Before the switches moved, traffic is still on the new
+/// side: it is unfrozen there and its sync set running again (`ripcord sync start` carries
+/// on); legacy stays frozen. After they began to move, both sides stay frozen: the
+/// operator decides where traffic goes (`ripcord switch status`).
+fn abandon_switch(ctx: &mut Ctx, rec: &mut RollbackRecord) -> Result<()> {
+    let flipped = reached(ctx, &rec.id, Phase::SwitchBack)?;
+    for c in components_of(ctx, rec)? {
+        if !flipped {
+            ctx.engine_installed(&c.capture_database)?
+                .unfreeze(&c.captured_tables())?;
+            if let Some(mut s) = crate::sync::record(ctx, &c.name)?
+                && matches!(&s.state, crate::sync::SyncState::Draining { rollback } if rollback == &rec.id)
+            {
+                s.state = crate::sync::SyncState::Running;
+                s.updated_at = now();
+                ctx.state.save_sync(&s)?;
+            }
+        }
+    }
+    rec.notes.push(if flipped {
+        "abandoned while moving the switches: legacy and the new side both stay frozen until traffic is placed by hand (`ripcord switch status`)".into()
+    } else {
+        "abandoned before the switches moved: traffic stays on the new side (unfrozen), legacy stays frozen and its sync is running again".into()
+    });
+    Ok(())
+}
+
 /// Refuses to resume when what the interrupted rollback relied on moved: its tables are
 /// no longer frozen, or business writes reached the journal after its drain.
 fn check_resumable(ctx: &mut Ctx, rec: &RollbackRecord) -> Result<()> {
@@ -665,20 +875,13 @@ fn check_resumable(ctx: &mut Ctx, rec: &RollbackRecord) -> Result<()> {
         return Ok(());
     }
     let mut problems = Vec::new();
-    for l in load(ctx, rec)? {
-        let frozen = ctx
-            .engine_installed(&l.component.database)?
-            .frozen_tables()?;
-        let thawed: Vec<&String> = l
-            .component
-            .tables
-            .iter()
-            .filter(|t| !frozen.contains(t))
-            .collect();
+    for c in components_of(ctx, rec)? {
+        let frozen = ctx.engine_installed(&c.database)?.frozen_tables()?;
+        let thawed: Vec<&String> = c.tables.iter().filter(|t| !frozen.contains(t)).collect();
         if !thawed.is_empty() {
             problems.push(format!(
                 "{}: tables {} are no longer frozen",
-                l.component.name,
+                c.name,
                 thawed
                     .iter()
                     .map(|t| t.as_str())
@@ -686,8 +889,8 @@ fn check_resumable(ctx: &mut Ctx, rec: &RollbackRecord) -> Result<()> {
                     .join(", ")
             ));
         }
-        if let Some(&upto) = rec.drain_to.get(&l.component.capture_database) {
-            let mut e = ctx.engine_installed(&l.component.capture_database)?;
+        if let Some(&upto) = rec.drain_to.get(&c.capture_database) {
+            let mut e = ctx.engine_installed(&c.capture_database)?;
             let high = e.journal_mark()?.high;
             let newer = e
                 .read_journal(
@@ -697,7 +900,7 @@ fn check_resumable(ctx: &mut Ctx, rec: &RollbackRecord) -> Result<()> {
                         snapshot: None,
                     },
                     high,
-                    &l.component.captured_tables(),
+                    &c.captured_tables(),
                 )?
                 .into_iter()
                 .filter(|x| x.origin == Origin::Business)
@@ -705,7 +908,7 @@ fn check_resumable(ctx: &mut Ctx, rec: &RollbackRecord) -> Result<()> {
             if newer > 0 {
                 problems.push(format!(
                     "{}: {newer} business writes reached the journal after the drain",
-                    l.component.name
+                    c.name
                 ));
             }
         }
@@ -979,6 +1182,19 @@ impl Loaded {
             .component(&self.component.name)
             .expect("checked when the rollback started")
     }
+}
+
+/// The rollback's components as the plan has them now.
+fn components_of(ctx: &Ctx, rec: &RollbackRecord) -> Result<Vec<Component>> {
+    rec.components
+        .iter()
+        .map(|name| {
+            ctx.plan
+                .component(name)
+                .cloned()
+                .ok_or_else(|| Error::Usage(format!("component {name:?} is no longer in the plan")))
+        })
+        .collect()
 }
 
 fn load(ctx: &Ctx, rec: &RollbackRecord) -> Result<Vec<Loaded>> {

@@ -13,6 +13,10 @@ pub(super) fn run_phase(
     approval: &Option<String>,
     owner: &LockOwner,
 ) -> Result<PhaseOutcome> {
+    if let Mode::Switch { tags } = &rec.mode {
+        let tags = tags.clone();
+        return run_switch_phase(ctx, rec, phase, approval, &tags);
+    }
     let loaded = load(ctx, rec)?;
     match phase {
         Phase::Assess => assess(ctx, rec, &loaded),
@@ -658,4 +662,168 @@ fn prove(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<Vec<TableProof>>
         });
     }
     Ok(out)
+}
+
+/// The switch path's phases: legacy was kept current by the sync, so the rollback drains
+/// its tail, proves the sides equal and moves traffic; it restores nothing.
+fn run_switch_phase(
+    ctx: &mut Ctx,
+    rec: &mut RollbackRecord,
+    phase: Phase,
+    approval: &Option<String>,
+    tags: &BTreeMap<String, String>,
+) -> Result<PhaseOutcome> {
+    let comps = components_of(ctx, rec)?;
+    match phase {
+        Phase::Assess => {
+            let mut pending = 0;
+            for c in &comps {
+                let s = crate::sync::record(ctx, &c.name)?.ok_or_else(|| {
+                    Error::Internal(format!("the sync record of {} vanished", c.name))
+                })?;
+                if s.tag != tags[&c.name] {
+                    return Err(Error::Verify(format!(
+                        "component {} was cut over again since this rollback started (sync {} is not {}); abandon this rollback",
+                        c.name, s.tag, tags[&c.name]
+                    )));
+                }
+                pending += crate::sync::lag(ctx, &s)?.rows;
+            }
+            Ok(PhaseOutcome::SyncPending { pending })
+        }
+        Phase::Approve => approve(ctx, rec, approval),
+        Phase::Freeze => {
+            // The new side stops taking writes; legacy has been frozen since the cutover
+            // (frozen again here, harmlessly, in case someone thawed it).
+            for c in &comps {
+                ctx.engine_installed(&c.capture_database)?
+                    .freeze(&c.captured_tables())?;
+                ctx.engine_installed(&c.database)?.freeze(&c.tables)?;
+            }
+            ctx.audit(
+                "freeze",
+                serde_json::json!({"rollback": rec.id, "components": rec.components, "sides": "new and legacy"}),
+                "frozen",
+            )?;
+            Ok(PhaseOutcome::BothSidesFrozen)
+        }
+        Phase::Drain => switch_drain(ctx, rec, &comps),
+        Phase::Restore | Phase::Replay => Ok(PhaseOutcome::KeptCurrentBySync),
+        Phase::Verify => {
+            let mut proof = Proof::default();
+            for c in &comps {
+                proof.tables.extend(crate::sync::compare_sides(ctx, c)?);
+                let mut engine = ctx.engine_installed(&c.database)?;
+                proof
+                    .invariants
+                    .extend(verify::invariants(ctx, engine.as_mut(), c)?);
+            }
+            let ok = proof.ok();
+            let diffs: u64 = proof.tables.iter().map(|t| t.differences).sum();
+            let broken = proof.invariants.iter().filter(|i| !i.ok).count();
+            rec.proof = Some(proof);
+            ctx.audit(
+                "verify",
+                serde_json::json!({"rollback": rec.id, "path": "switch"}),
+                if ok { "ok" } else { "failed" },
+            )?;
+            Ok(PhaseOutcome::SidesCompared {
+                differences: diffs,
+                broken_invariants: broken as u64,
+            })
+        }
+        Phase::SwitchBack => switch_back(ctx, rec),
+        Phase::Unfreeze => {
+            // Invariant 6's other half: legacy opens only once traffic points at it. The
+            // new side stays frozen (fenced): a late write there is refused, not orphaned.
+            if !rec.proof.as_ref().is_some_and(Proof::ok) {
+                rec.notes.push(
+                    "legacy stays frozen and traffic stays on the new side (frozen too): verification did not pass".into(),
+                );
+                return Ok(PhaseOutcome::BothSidesStayFrozen);
+            }
+            for c in &comps {
+                ctx.engine_installed(&c.database)?.unfreeze(&c.tables)?;
+                if let Some(mut s) = crate::sync::record(ctx, &c.name)? {
+                    s.state = crate::sync::SyncState::Ended {
+                        rollback: rec.id.clone(),
+                    };
+                    s.updated_at = now();
+                    ctx.state.save_sync(&s)?;
+                }
+            }
+            ctx.audit(
+                "unfreeze",
+                serde_json::json!({"rollback": rec.id, "sides": "legacy", "fenced": rec.components}),
+                "ok",
+            )?;
+            Ok(PhaseOutcome::LegacyUnfrozenNewFenced)
+        }
+        Phase::Report => report(rec),
+    }
+}
+
+/// Takes each component's sync over and applies the rest of the new side's journal, now
+/// frozen, to legacy; every write that could not be applied is a gap (a loss).
+fn switch_drain(
+    ctx: &mut Ctx,
+    rec: &mut RollbackRecord,
+    comps: &[Component],
+) -> Result<PhaseOutcome> {
+    let mut at_risk = 0;
+    let mut drained = 0;
+    rec.gaps.clear();
+    for c in comps {
+        let mut s = crate::sync::record(ctx, &c.name)?
+            .ok_or_else(|| Error::Internal(format!("the sync record of {} vanished", c.name)))?;
+        let owner = crate::sync::hand_over(ctx, &mut s, &rec.id)?;
+        let result = (|| -> Result<crate::sync::Pass> {
+            // Frozen: the freeze waited for the writers in flight, so one pass reads all.
+            let p = crate::sync::pass(ctx, &mut s, Duration::from_secs(30), false)?;
+            if p.waited {
+                return Err(Error::Verify(format!(
+                    "a transaction on the new side of {} stayed open after the freeze; the tail cannot be drained yet (resume to try again)",
+                    c.name
+                )));
+            }
+            Ok(p)
+        })();
+        crate::sync::release(ctx, &c.name, &owner);
+        let p = result?;
+        drained += p.applied;
+        let hi = rec
+            .drain_to
+            .entry(c.capture_database.clone())
+            .or_insert(p.high);
+        *hi = (*hi).max(p.high);
+        // Every business write since the cutover was at risk; the sync carried them.
+        let mut new = ctx.engine_installed(&c.capture_database)?;
+        at_risk += new
+            .read_journal(&s.from, p.high, &c.captured_tables())?
+            .iter()
+            .filter(|e| e.origin == Origin::Business)
+            .count() as u64;
+        rec.gaps.extend(s.gaps.iter().cloned());
+    }
+    for g in &rec.gaps {
+        ctx.emit(Event::DataGap {
+            rollback: rec.id.clone(),
+            table: g.table.clone(),
+            key: g.key.clone(),
+            reason: g.reason.clone(),
+            code: crate::events::GapCode::of(g),
+        });
+    }
+    rec.figures.at_risk = at_risk;
+    rec.figures.lost = rec.gaps.iter().filter(|g| !g.partial).count() as u64;
+    rec.figures.recovered = at_risk.saturating_sub(rec.figures.lost);
+    ctx.audit(
+        "drain",
+        serde_json::json!({"rollback": rec.id, "path": "switch", "applied_now": drained, "gaps": rec.gaps.len()}),
+        "ok",
+    )?;
+    Ok(PhaseOutcome::SyncDrained {
+        applied: drained,
+        at_risk,
+    })
 }

@@ -1,0 +1,746 @@
+//! The parallel universe with real parts: two databases per test (SQLite, PostgreSQL,
+//! MariaDB, MariaDB legacy with PostgreSQL new), a switch (flag file or Redis key), and an
+//! "application" thread that routes every write by reading the switch and keeps writing
+//! through `cutover`, the running `sync start` loop and a switch-based `rollback`. At the
+//! end every write it made is on the primary side (legacy), none lost, none written to the
+//! new side after the rollback, and the new side is fenced. Variants kill the sync loop and
+//! the rollback with SIGKILL at crash points and resume them.
+
+mod common;
+use common::*;
+use ripcord_core::engine::Engine;
+use ripcord_core::journal::Origin;
+use ripcord_core::value::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Route {
+    File,
+    Redis,
+}
+
+struct Universe {
+    dir: tempfile::TempDir,
+    _legacy: FreshDb,
+    _new: FreshDb,
+    route: Route,
+    redis_key: String,
+}
+
+impl Drop for Universe {
+    fn drop(&mut self) {
+        if self.route == Route::Redis
+            && let Ok(mut c) = redis_con()
+        {
+            let _ = redis::cmd("DEL").arg(&self.redis_key).query::<i64>(&mut c);
+        }
+    }
+}
+
+fn redis_con() -> redis::RedisResult<redis::Connection> {
+    redis::Client::open("redis://127.0.0.1:6379/0")?.get_connection()
+}
+
+fn decimal(engine: &str) -> &'static str {
+    match engine {
+        "postgres" => "numeric(12,2)",
+        _ => "decimal(12,2)",
+    }
+}
+
+impl Universe {
+    fn new(legacy_engine: &'static str, new_engine: &'static str, route: Route) -> Self {
+        let legacy = FreshDb::new(legacy_engine);
+        let new = FreshDb::new(new_engine);
+        let dir = tempfile::tempdir().unwrap();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let redis_key = format!("ripcord-test:sync:{}:{nanos}", std::process::id());
+        let switch = match route {
+            Route::File => "kind = \"file\"\npath = \"flags/orders_v2\"\n".to_string(),
+            Route::Redis => format!(
+                "kind = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\nkey = \"{redis_key}\"\nnew_value = \"new\"\nlegacy_value = \"legacy\"\n"
+            ),
+        };
+        std::fs::write(
+            dir.path().join("ripcord.toml"),
+            format!(
+                r#"
+[databases.legacy]
+url = "{}"
+
+[databases.new]
+url = "{}"
+
+[components.orders]
+database = "legacy"
+capture_database = "new"
+tables = ["orders"]
+priority = "critical"
+
+[[components.orders.invariants]]
+name = "no negative amounts"
+sql = "SELECT COUNT(*) FROM orders WHERE amount < 0"
+expect = 0
+
+[switches.orders_route]
+component = "orders"
+{switch}"#,
+                legacy.url, new.url
+            ),
+        )
+        .unwrap();
+        if route == Route::Redis {
+            redis::cmd("SET")
+                .arg(&redis_key)
+                .arg("legacy")
+                .query::<()>(&mut redis_con().expect("Redis must run at 127.0.0.1:6379"))
+                .unwrap();
+        }
+        let u = Universe {
+            dir,
+            _legacy: legacy,
+            _new: new,
+            route,
+            redis_key,
+        };
+        let ctx = ctx_for(&u.plan());
+        for (db, engine) in [("legacy", legacy_engine), ("new", new_engine)] {
+            let mut e = ctx.engine(db).unwrap();
+            exec(
+                e.as_mut(),
+                &format!(
+                    "CREATE TABLE orders (id bigint PRIMARY KEY, side varchar(10) NOT NULL, amount {} NOT NULL, note varchar(100))",
+                    decimal(engine)
+                ),
+            );
+            let rows: Vec<String> = (1..=100)
+                .map(|i| format!("({}, 'seed', {i}.25, 'نقطة {i}')", -i))
+                .collect();
+            exec(
+                e.as_mut(),
+                &format!("INSERT INTO orders VALUES {}", rows.join(", ")),
+            );
+        }
+        u
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn plan(&self) -> PathBuf {
+        self.path().join("ripcord.toml")
+    }
+
+    fn ripcord(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        ripcord_in(self.path(), args, env)
+    }
+
+    fn spawn_sync(&self, env: &[(&str, &str)]) -> Child {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ripcord"));
+        c.current_dir(self.path())
+            .args(["-q", "sync", "start", "--interval", "50ms"])
+            .env_remove("RIPCORD_CRASH_AT")
+            .env("RIPCORD_ACTOR", "sync-loop")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.spawn().unwrap()
+    }
+}
+
+fn exec(e: &mut dyn Engine, sql: &str) {
+    e.execute(sql, Origin::Business)
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
+}
+
+/// Reads the switch the way an application would.
+fn route_now(u_route: Route, flag: &Path, key: &str, con: &mut Option<redis::Connection>) -> bool {
+    match u_route {
+        Route::File => std::fs::read_to_string(flag).is_ok_and(|s| s.trim() == "new"),
+        Route::Redis => {
+            let c = con.get_or_insert_with(|| redis_con().unwrap());
+            let v: Option<String> = redis::cmd("GET").arg(key).query(c).unwrap();
+            v.as_deref() == Some("new")
+        }
+    }
+}
+
+/// The application: writes order n to the side the switch names, retrying (after reading
+/// the switch again) when that side refuses it (frozen). Until it first sees the new side
+/// it also copies each legacy write to the new side, standing in for the forward
+/// replication that keeps the new system current before a cutover.
+struct App {
+    stop: Arc<AtomicBool>,
+    next: Arc<AtomicI64>,
+    log: Arc<Mutex<Vec<(i64, &'static str)>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl App {
+    fn start(u: &Universe) -> App {
+        let stop = Arc::new(AtomicBool::new(false));
+        let next = Arc::new(AtomicI64::new(1));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (s, n, l) = (stop.clone(), next.clone(), log.clone());
+        let plan = u.plan();
+        let flag = u.path().join("flags/orders_v2");
+        let key = u.redis_key.clone();
+        let route = u.route;
+        let thread = std::thread::spawn(move || {
+            let ctx = ctx_for(&plan);
+            let mut legacy = ctx.engine("legacy").unwrap();
+            let mut new = ctx.engine("new").unwrap();
+            let mut con = None;
+            let mut forward = true;
+            while !s.load(Ordering::SeqCst) {
+                let id = n.load(Ordering::SeqCst);
+                let t = Instant::now();
+                loop {
+                    let to_new = route_now(route, &flag, &key, &mut con);
+                    forward &= !to_new;
+                    let side = if to_new { "new" } else { "legacy" };
+                    let sql = format!(
+                        "INSERT INTO orders (id, side, amount, note) VALUES ({id}, '{side}', {}.50, 'طلب {id}')",
+                        id % 1000
+                    );
+                    let db = if to_new { &mut new } else { &mut legacy };
+                    match db.execute(&sql, Origin::Business) {
+                        Ok(()) => {
+                            if forward {
+                                new.execute(&sql, Origin::Business)
+                                    .unwrap_or_else(|e| panic!("forward copy of {id}: {e}"));
+                            }
+                            l.lock().unwrap().push((id, side));
+                            break;
+                        }
+                        Err(e) => {
+                            assert!(
+                                t.elapsed() < Duration::from_secs(90),
+                                "write {id} refused for 90 s: {e}"
+                            );
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    }
+                }
+                n.store(id + 1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        });
+        App {
+            stop,
+            next,
+            log,
+            thread: Some(thread),
+        }
+    }
+
+    fn written(&self) -> i64 {
+        self.next.load(Ordering::SeqCst) - 1
+    }
+
+    fn on(&self, side: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| *s == side)
+            .count()
+    }
+
+    fn wait(&self, side: &str, at_least: usize) {
+        let t = Instant::now();
+        while self.on(side) < at_least {
+            assert!(
+                t.elapsed() < Duration::from_secs(90),
+                "the application stopped writing to {side}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn finish(mut self) -> Vec<(i64, &'static str)> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap();
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// `(id, side)` of every order the application wrote, from one database.
+fn orders(ctx: &ripcord_core::context::Ctx, db: &str) -> Vec<(i64, String)> {
+    let mut e = ctx.engine(db).unwrap();
+    let n = match e
+        .query_scalar("SELECT COUNT(*) FROM orders WHERE id > 0")
+        .unwrap()
+    {
+        Value::Int(n) => n,
+        v => panic!("count: {v:?}"),
+    };
+    let mut out = Vec::new();
+    // Few rows: one query per id keeps this engine-neutral.
+    let max = match e
+        .query_scalar("SELECT COALESCE(MAX(id), 0) FROM orders")
+        .unwrap()
+    {
+        Value::Int(n) => n,
+        v => panic!("max: {v:?}"),
+    };
+    for id in 1..=max {
+        if let Value::Text(s) = e
+            .query_scalar(&format!("SELECT side FROM orders WHERE id = {id}"))
+            .unwrap()
+        {
+            out.push((id, s));
+        }
+    }
+    assert_eq!(out.len() as i64, n);
+    out
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if t.elapsed() > within {
+            let _ = child.kill();
+            panic!("the process did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn child_text(child: Child) -> String {
+    let o = child.wait_with_output().unwrap();
+    text(&o)
+}
+
+#[derive(Clone, Copy, Default)]
+struct Faults {
+    /// Kill the first sync loop after it committed a batch, then start another.
+    kill_sync: bool,
+    /// Kill the rollback at this crash point, then `rollback --resume`.
+    kill_rollback_at: Option<&'static str>,
+}
+
+/// The whole story on one pair of engines.
+fn story(legacy: &'static str, new: &'static str, route: Route, faults: Faults) {
+    let u = Universe::new(legacy, new, route);
+    let o = u.ripcord(&["capture", "start", "-c", "orders"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let app = App::start(&u);
+    app.wait("legacy", 15);
+
+    // Cutover while the application writes.
+    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go live"], &[]);
+    assert_eq!(code(&o), 0, "cutover: {}", text(&o));
+    app.wait("new", 10);
+
+    // The sync loop, killed once after a committed batch when asked.
+    if faults.kill_sync {
+        let mut first = u.spawn_sync(&[("RIPCORD_CRASH_AT", "sync:applied")]);
+        let s = wait_exit(&mut first, Duration::from_secs(60));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(s.signal(), Some(9), "{}", child_text(first));
+        let o = u.ripcord(&["sync", "status", "--json"], &[]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(
+            v[0]["lag"]["position"].as_i64().is_some(),
+            "the killed loop committed a batch: {v}"
+        );
+    }
+    let mut sync = u.spawn_sync(&[]);
+    let before_new = app.on("new");
+    app.wait("new", before_new + 30);
+
+    // The loop keeps legacy current: lag measured, then caught up.
+    let t = Instant::now();
+    loop {
+        let o = u.ripcord(&["sync", "status", "--json"], &[]);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v[0]["record"]["state"]["state"], "running", "{v}");
+        assert!(v[0]["runner"]["holder"]["pid"].as_u64().is_some(), "{v}");
+        if v[0]["record"]["applied"].as_u64().unwrap() >= 20 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the sync does not apply: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Rollback by switch while the application writes and the loop runs.
+    let env: Vec<(&str, &str)> = faults
+        .kill_rollback_at
+        .map(|p| vec![("RIPCORD_CRASH_AT", p)])
+        .unwrap_or_default();
+    let o = u.ripcord(
+        &["rollback", "-c", "orders", "--yes", "--reason", "red rule"],
+        &env,
+    );
+    if faults.kill_rollback_at.is_some() {
+        assert_eq!(o.status.code(), None, "killed: {}", text(&o));
+        let o = u.ripcord(&["rollback", "--resume", "--yes"], &[]);
+        assert_eq!(code(&o), 0, "resume: {}", text(&o));
+    } else {
+        assert_eq!(code(&o), 0, "rollback: {}", text(&o));
+    }
+    let rolled_back_at = app.written();
+    let s = wait_exit(&mut sync, Duration::from_secs(30));
+    let out = child_text(sync);
+    assert!(
+        s.success(),
+        "the sync loop ends when the rollback takes over: {out}"
+    );
+    assert!(out.contains("drained by rollback"), "{out}");
+
+    let before_legacy = app.on("legacy");
+    app.wait("legacy", before_legacy + 15);
+    let log = app.finish();
+    let total = log.len() as i64;
+    assert_eq!(total, *log.iter().map(|(i, _)| i).max().unwrap());
+
+    // The report: switch path, nothing lost.
+    let o = u.ripcord(&["report", "--json"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rb = &v;
+    assert_eq!(rb["mode"]["path"], "switch", "{v}");
+    assert_eq!(rb["figures"]["lost"], 0, "{v}");
+    assert!(rb["figures"]["at_risk"].as_u64().unwrap() >= 30, "{v}");
+
+    let ctx = ctx_for(&u.plan());
+    let on_legacy = orders(&ctx, "legacy");
+    let on_new = orders(&ctx, "new");
+    // Every write the application made is on legacy, where it said it wrote it.
+    let expected: Vec<(i64, String)> = log.iter().map(|(i, s)| (*i, s.to_string())).collect();
+    assert_eq!(on_legacy, expected, "legacy holds every write, none lost");
+    // The new side holds only writes made before the rollback, each also on legacy.
+    for (id, side) in &on_new {
+        assert!(
+            *id <= rolled_back_at,
+            "order {id} reached the new side after the rollback"
+        );
+        assert!(expected.contains(&(*id, side.clone())));
+    }
+    assert!(
+        log.iter()
+            .any(|(i, s)| *s == "legacy" && *i > rolled_back_at),
+        "the application writes to legacy after the rollback"
+    );
+    // Fenced: the new side refuses a late write.
+    let late = ctx.engine("new").unwrap().execute(
+        "INSERT INTO orders VALUES (999999, 'late', 1, NULL)",
+        Origin::Business,
+    );
+    assert!(
+        late.is_err(),
+        "the new side must stay frozen after the rollback"
+    );
+    let o = u.ripcord(&["sync", "status", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["record"]["state"]["state"], "ended", "{v}");
+    let o = u.ripcord(&["audit", "verify"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}
+
+#[test]
+fn sqlite_app_keeps_writing_through_cutover_sync_and_switch_rollback() {
+    story("sqlite", "sqlite", Route::File, Faults::default());
+}
+
+#[test]
+fn postgres_app_keeps_writing_through_cutover_sync_and_switch_rollback() {
+    story("postgres", "postgres", Route::Redis, Faults::default());
+}
+
+#[test]
+fn mariadb_app_keeps_writing_through_cutover_sync_and_switch_rollback() {
+    story("mysql", "mysql", Route::File, Faults::default());
+}
+
+#[test]
+fn mariadb_legacy_postgres_new_app_keeps_writing_through_cutover_sync_and_rollback() {
+    story("mysql", "postgres", Route::Redis, Faults::default());
+}
+
+#[test]
+fn sync_killed_after_a_batch_resumes_exactly_once_postgres() {
+    story(
+        "postgres",
+        "postgres",
+        Route::File,
+        Faults {
+            kill_sync: true,
+            kill_rollback_at: Some("drain:after"),
+        },
+    );
+}
+
+#[test]
+fn switch_rollback_killed_mid_flip_resumes_with_nothing_lost_mariadb() {
+    story(
+        "mysql",
+        "mysql",
+        Route::Redis,
+        Faults {
+            kill_sync: true,
+            kill_rollback_at: Some("switch:acted"),
+        },
+    );
+}
+
+#[test]
+fn switch_rollback_killed_before_unfreeze_resumes_sqlite() {
+    story(
+        "sqlite",
+        "sqlite",
+        Route::File,
+        Faults {
+            kill_sync: true,
+            kill_rollback_at: Some("switch_back:after"),
+        },
+    );
+}
+
+/// A write of a critical component that legacy refuses stops the sync loudly (exit 3,
+/// state failed, the gap named), and `sync status` exits 3 until someone acts.
+#[test]
+fn a_critical_table_that_cannot_sync_stops_the_sync_loudly() {
+    let u = Universe::new("sqlite", "sqlite", Route::File);
+    let ctx = ctx_for(&u.plan());
+    // Legacy refuses what the new side accepts.
+    exec(
+        ctx.engine("legacy").unwrap().as_mut(),
+        "CREATE TRIGGER legacy_rule BEFORE INSERT ON orders WHEN NEW.note = 'bad' BEGIN SELECT RAISE(ABORT, 'legacy refuses bad notes'); END",
+    );
+    assert_eq!(
+        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
+        0
+    );
+    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let mut new = ctx.engine("new").unwrap();
+    exec(
+        new.as_mut(),
+        "INSERT INTO orders VALUES (1, 'new', 1, 'fine')",
+    );
+    exec(
+        new.as_mut(),
+        "INSERT INTO orders VALUES (2, 'new', 2, 'bad')",
+    );
+    let o = u.ripcord(&["sync", "start", "--interval", "50ms"], &[]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(
+        text(&o).contains("critical component orders"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("legacy refuses bad notes"),
+        "{}",
+        text(&o)
+    );
+    let o = u.ripcord(&["sync", "status"], &[]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(text(&o).contains("FAILED"), "{}", text(&o));
+    // The good write before it reached legacy; the bad one is a gap, not a silent loss.
+    let mut legacy = ctx.engine("legacy").unwrap();
+    assert_eq!(
+        legacy
+            .query_scalar("SELECT side FROM orders WHERE id = 1")
+            .unwrap(),
+        Value::Text("new".into())
+    );
+    // A rollback now says the write is lost and fails (exit 3), never "0 lost".
+    let o = u.ripcord(
+        &["rollback", "-c", "orders", "--yes", "--reason", "red"],
+        &[],
+    );
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let o = u.ripcord(&["report", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rb = &v;
+    assert_eq!(rb["figures"]["lost"], 1, "{v}");
+}
+
+/// Pause holds one component back (its lag shows and grows); resume catches it up.
+#[test]
+fn pause_shows_the_lag_and_resume_catches_up() {
+    let u = Universe::new("sqlite", "sqlite", Route::File);
+    let ctx = ctx_for(&u.plan());
+    assert_eq!(
+        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
+        0
+    );
+    assert_eq!(
+        code(&u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[])),
+        0
+    );
+    assert_eq!(code(&u.ripcord(&["sync", "pause", "-c", "orders"], &[])), 0);
+    let mut new = ctx.engine("new").unwrap();
+    for i in 1..=5 {
+        exec(
+            new.as_mut(),
+            &format!("INSERT INTO orders VALUES ({i}, 'new', {i}, NULL)"),
+        );
+    }
+    let o = u.ripcord(&["sync", "start", "--once"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = u.ripcord(&["sync", "status", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["record"]["state"]["state"], "paused", "{v}");
+    assert_eq!(v[0]["lag"]["rows"], 5, "{v}");
+    assert!(v[0]["lag"]["seconds"].as_f64().unwrap() >= 0.0);
+    assert_eq!(
+        code(&u.ripcord(&["sync", "resume", "-c", "orders"], &[])),
+        0
+    );
+    let o = u.ripcord(&["sync", "start", "--once"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = u.ripcord(&["sync", "status", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["lag"]["rows"], 0, "{v}");
+    assert_eq!(v[0]["record"]["applied"], 5, "{v}");
+    // Lag events went to the event log.
+    let o = u.ripcord(&["events", "--json"], &[]);
+    assert!(text(&o).contains("\"sync_lag\""), "{}", text(&o));
+}
+
+/// The cutover refuses when the sides differ (nothing moved, legacy writable again).
+#[test]
+fn cutover_refuses_when_the_sides_differ_and_moves_nothing() {
+    let u = Universe::new("sqlite", "sqlite", Route::File);
+    let ctx = ctx_for(&u.plan());
+    assert_eq!(
+        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
+        0
+    );
+    exec(
+        ctx.engine("legacy").unwrap().as_mut(),
+        "INSERT INTO orders VALUES (7, 'legacy', 7, NULL)",
+    );
+    let o = u.ripcord(
+        &[
+            "cutover",
+            "-c",
+            "orders",
+            "--reason",
+            "go",
+            "--catch-up",
+            "300ms",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(text(&o).contains("still differ"), "{}", text(&o));
+    assert!(
+        !u.path().join("flags/orders_v2").exists(),
+        "no switch moved"
+    );
+    exec(
+        ctx.engine("legacy").unwrap().as_mut(),
+        "INSERT INTO orders VALUES (8, 'legacy', 8, NULL)",
+    );
+    let o = u.ripcord(&["sync", "status", "--json"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(),
+        serde_json::json!([])
+    );
+}
+
+/// `ripcord watch` runs the sync beside the guard; a dry run shows the switch path.
+#[test]
+fn watch_runs_the_sync_and_a_dry_run_shows_the_switch_path() {
+    let u = Universe::new("sqlite", "sqlite", Route::File);
+    let ctx = ctx_for(&u.plan());
+    assert_eq!(
+        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
+        0
+    );
+    assert_eq!(
+        code(&u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[])),
+        0
+    );
+    let mut new = ctx.engine("new").unwrap();
+    for i in 1..=3 {
+        exec(
+            new.as_mut(),
+            &format!("INSERT INTO orders VALUES ({i}, 'new', {i}, NULL)"),
+        );
+    }
+    let o = u.ripcord(&["rollback", "-c", "orders", "--dry-run"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("switch path"), "{}", text(&o));
+    let o = u.ripcord(&["watch", "--for", "2s"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = u.ripcord(&["sync", "status", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["record"]["applied"], 3, "{v}");
+    assert_eq!(v[0]["lag"]["rows"], 0, "{v}");
+    assert_eq!(
+        ctx.engine("legacy")
+            .unwrap()
+            .query_scalar("SELECT COUNT(*) FROM orders WHERE side = 'new'")
+            .unwrap(),
+        Value::Int(3)
+    );
+}
+
+/// A cutover killed between its phases resumes where it stopped: legacy frozen, the
+/// switch on the new side, the sync started from the mark it recorded before the kill.
+#[test]
+fn a_cutover_killed_before_its_flip_resumes() {
+    let u = Universe::new("sqlite", "sqlite", Route::File);
+    let ctx = ctx_for(&u.plan());
+    assert_eq!(
+        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
+        0
+    );
+    let o = u.ripcord(
+        &["cutover", "-c", "orders", "--reason", "go"],
+        &[("RIPCORD_CRASH_AT", "cutover:flip:before")],
+    );
+    assert_eq!(o.status.code(), None, "killed: {}", text(&o));
+    // Killed after the freeze: legacy refuses business writes meanwhile.
+    assert!(
+        ctx.engine("legacy")
+            .unwrap()
+            .execute(
+                "INSERT INTO orders VALUES (5, 'legacy', 5, NULL)",
+                Origin::Business
+            )
+            .is_err()
+    );
+    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "again"], &[]);
+    assert_eq!(
+        code(&o),
+        5,
+        "an unfinished cutover holds the component: {}",
+        text(&o)
+    );
+    let o = u.ripcord(&["cutover", "--resume"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(u.path().join("flags/orders_v2"))
+            .unwrap()
+            .trim(),
+        "new"
+    );
+    let o = u.ripcord(&["sync", "status", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["record"]["state"]["state"], "running", "{v}");
+}
