@@ -744,3 +744,46 @@ fn a_cutover_killed_before_its_flip_resumes() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["record"]["state"]["state"], "running", "{v}");
 }
+
+/// Equal row counts are not enough: one value that differs refuses the cutover, on
+/// PostgreSQL (its own hash) and across engines (MD5).
+fn cutover_sees_a_value_difference(legacy: &'static str, new: &'static str) {
+    let u = Universe::new(legacy, new, Route::File);
+    let ctx = ctx_for(&u.plan());
+    assert_eq!(
+        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
+        0
+    );
+    exec(
+        ctx.engine("legacy").unwrap().as_mut(),
+        "UPDATE orders SET amount = 7.75 WHERE id = -42",
+    );
+    let o = u.ripcord(
+        &[
+            "cutover",
+            "-c",
+            "orders",
+            "--reason",
+            "go",
+            "--catch-up",
+            "0s",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(
+        text(&o).contains("-42"),
+        "the differing row is named: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn cutover_sees_a_value_difference_with_equal_counts_postgres() {
+    cutover_sees_a_value_difference("postgres", "postgres");
+}
+
+#[test]
+fn cutover_sees_a_value_difference_with_equal_counts_mariadb_to_postgres() {
+    cutover_sees_a_value_difference("mysql", "postgres");
+}

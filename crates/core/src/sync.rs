@@ -307,7 +307,15 @@ pub fn pass(
             key_names: &key_names,
             partial_gaps: &plan.partial_gaps,
         };
-        let mut after_batch = |_: u64, _: u64| crate::crash::point("sync:batch");
+        // A long backlog must not outlive the lock's lease: another process could take
+        // the component over and apply the same batches.
+        let owner = LockOwner::current(&ctx.actor);
+        let lock = lock_name(&c.name);
+        let state = &mut ctx.state;
+        let mut after_batch = |_: u64, _: u64| {
+            let _ = state.renew_lock(&lock, &owner, LEASE);
+            crate::crash::point("sync:batch");
+        };
         let (applied, gaps) = applier.apply(legacy.as_mut(), &items, &mut after_batch)?;
         crate::crash::point("sync:applied");
         out.applied = applied;
