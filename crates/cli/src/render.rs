@@ -261,10 +261,14 @@ pub fn rollback_markdown(r: &RollbackReport) -> String {
     );
     if let Some(p) = &r.proof {
         let _ = writeln!(s, "## Proof\n");
+        let against = match r.mode {
+            ripcord_core::rollback::Mode::Restore => "the expected state",
+            ripcord_core::rollback::Mode::Switch { .. } => "the new side (switch path)",
+        };
         for t in &p.tables {
             let _ = writeln!(
                 s,
-                "- {}.{}: {} rows, {} differences from the expected state",
+                "- {}.{}: {} rows, {} differences from {against}",
                 t.component, t.table, t.rows, t.differences
             );
             for e in &t.examples {
