@@ -203,11 +203,30 @@ pub struct CutoverArgs {
     /// Continue an interrupted cutover: the one named, or the newest unfinished one.
     #[arg(long, value_name = "CUTOVER", num_args = 0..=1)]
     pub resume: Option<Option<String>>,
+    /// Give up an unfinished cutover whose switches have not moved (needs --reason):
+    /// legacy is unfrozen.
+    #[arg(long, value_name = "CUTOVER", conflicts_with = "resume")]
+    pub abandon: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn cutover_cmd(ctx: &mut Ctx, a: CutoverArgs) -> Result<i32> {
+    if let Some(id) = &a.abandon {
+        let reason = a
+            .reason
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+            .ok_or_else(|| {
+                Error::Usage("say why with --reason \"…\" (it goes into the audit log)".into())
+            })?;
+        let rec = cutover::abandon(ctx, id, &reason)?;
+        println!(
+            "cutover {} abandoned: legacy unfrozen, no switch moved",
+            rec.id
+        );
+        return Ok(exit::STOPPED);
+    }
     let rec = match a.resume {
         Some(id) => cutover::resume(ctx, id.as_deref())?,
         None => {

@@ -787,3 +787,38 @@ fn cutover_sees_a_value_difference_with_equal_counts_postgres() {
 fn cutover_sees_a_value_difference_with_equal_counts_mariadb_to_postgres() {
     cutover_sees_a_value_difference("mysql", "postgres");
 }
+
+/// A cutover whose flip fails stops with legacy frozen; abandoned while no switch moved,
+/// legacy takes writes again and the unfinished flip is completed back to legacy.
+#[test]
+fn a_cutover_whose_flip_fails_can_be_abandoned_while_no_switch_moved() {
+    let u = Universe::new("sqlite", "sqlite", Route::File);
+    let ctx = ctx_for(&u.plan());
+    assert_eq!(
+        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
+        0
+    );
+    // The flag is written aside then renamed: a folder where the aside file goes makes
+    // every write fail, while the read still says legacy.
+    std::fs::create_dir_all(u.path().join("flags/orders_v2.ripcord-tmp")).unwrap();
+    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let o = u.ripcord(&["cutover", "--json", "--resume"], &[]);
+    assert_ne!(code(&o), 0, "{}", text(&o));
+    let id = ctx_for(&u.plan()).state.cutovers().unwrap()[0].id.clone();
+    let o = u.ripcord(&["cutover", "--abandon", &id], &[]);
+    assert_eq!(code(&o), 2, "a reason is required: {}", text(&o));
+    // Completing the unfinished flip back to legacy works: removing an absent flag
+    // succeeds, and the read says legacy.
+    let o = u.ripcord(
+        &["cutover", "--abandon", &id, "--reason", "switch broken"],
+        &[],
+    );
+    assert_eq!(code(&o), 4, "{}", text(&o));
+    let o = u.ripcord(&["switch", "status"], &[]);
+    assert_eq!(code(&o), 0, "the switch record agrees again: {}", text(&o));
+    exec(
+        ctx.engine("legacy").unwrap().as_mut(),
+        "INSERT INTO orders VALUES (9, 'legacy', 9, NULL)",
+    );
+}

@@ -189,6 +189,68 @@ pub fn resume(ctx: &mut Ctx, id: Option<&str>) -> Result<CutoverRecord> {
     Ok(rec)
 }
 
+/// Gives up an unfinished cutover whose switches have not moved: legacy is unfrozen and
+/// takes traffic as before. Once a switch reads the new side, traffic is there: resume the
+/// cutover or roll back instead.
+pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<CutoverRecord> {
+    let mut rec = ctx
+        .state
+        .cutovers()?
+        .into_iter()
+        .find(|c| c.unfinished() && (c.id == id || c.id.starts_with(id)))
+        .ok_or_else(|| Error::Usage(format!("no unfinished cutover {id:?}")))?;
+    let status = switch::status(ctx, &rec.components)?;
+    let moved: Vec<String> = status
+        .iter()
+        .filter(|s| !matches!(s.position, Some(Position::Legacy)))
+        .map(|s| s.name.clone())
+        .collect();
+    if !moved.is_empty() {
+        return Err(Error::Usage(format!(
+            "cutover {}: switches {} do not read legacy; traffic may be on the new side, so resume the cutover (`ripcord cutover --resume {}`) and roll back if needed",
+            rec.id,
+            moved.join(", "),
+            rec.id
+        )));
+    }
+    // A flip cut short while every switch still reads legacy: complete it back to legacy,
+    // so the record agrees with the switch.
+    for st in status.iter().filter(|s| s.pending.is_some()) {
+        if let Some(sw) = ctx
+            .plan
+            .switches
+            .iter()
+            .find(|w| w.name == st.name)
+            .cloned()
+        {
+            switch::flip(
+                ctx,
+                &sw,
+                &FlipRequest {
+                    to: Side::Legacy,
+                    stage: None,
+                    reason,
+                    rollback: None,
+                },
+            )?;
+        }
+    }
+    for c in ctx.components(&rec.components)? {
+        ctx.engine_installed(&c.database)?.unfreeze(&c.tables)?;
+    }
+    rec.status = CutoverStatus::Refused {
+        error: format!("abandoned by {}: {reason}", ctx.actor),
+    };
+    rec.finished_at = Some(now());
+    ctx.state.save_cutover(&rec)?;
+    ctx.audit(
+        "cutover.abandon",
+        serde_json::json!({"cutover": rec.id, "reason": reason}),
+        "legacy unfrozen, no switch moved",
+    )?;
+    Ok(rec)
+}
+
 fn drive(ctx: &mut Ctx, rec: &mut CutoverRecord) -> Result<()> {
     let owner = LockOwner::current(&ctx.actor);
     let mut held: Vec<String> = Vec::new();

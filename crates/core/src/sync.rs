@@ -504,6 +504,11 @@ fn run_locked(
                 }
                 ref other => {
                     // Stopped, or a rollback asks for the component: let it go now.
+                    ctx.emit(Event::SyncStopped {
+                        component: c.clone(),
+                        ok: true,
+                        reason: other.to_string(),
+                    });
                     end.ended.push((c.clone(), other.to_string()));
                     let _ = ctx.state.release_lock(&lock_name(&c), owner);
                     held.remove(i);
@@ -663,7 +668,8 @@ pub fn hand_over(ctx: &mut Ctx, rec: &mut SyncRecord, rollback: &str) -> Result<
             .acquire_lock(&lock_name(&rec.component), &owner, LEASE)
         {
             Ok(()) => return Ok(owner),
-            Err(e) if t.elapsed() > Duration::from_secs(60) => return Err(e),
+            // Past the lease, a holder on another host that died has lost it.
+            Err(e) if t.elapsed() > LEASE + Duration::from_secs(30) => return Err(e),
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
         // A pass that read the record just before the hand-over may have written it back.
