@@ -224,7 +224,7 @@ fn event_log() -> Vec<ripcord_core::events::Envelope> {
                     rule: "invoices wrong".into(),
                     level: ripcord_core::plan::Level::Red,
                 },
-                reason: "rule \"invoices wrong\" (red)".into(),
+                reason: "rule \"invoices wrong\" is red: wrong_invoices > 0 (12)".into(),
             },
             components: vec!["billing".into()],
         },
