@@ -334,7 +334,14 @@ struct Faults {
 }
 
 /// The whole story on one pair of engines.
+/// Stories with a side on MariaDB run one at a time: two stories on one MariaDB server
+/// held each other's sync passes back (its in-flight view is server-wide; a known issue,
+/// docs/parallel-universe.md, failure modes).
+static MARIADB_NEW_SIDE: Mutex<()> = Mutex::new(());
+
 fn story(legacy: &'static str, new: &'static str, route: Route, faults: Faults) {
+    let _one_at_a_time =
+        (new == "mysql").then(|| MARIADB_NEW_SIDE.lock().unwrap_or_else(|e| e.into_inner()));
     let u = Universe::new(legacy, new, route);
     let o = u.ripcord(&["capture", "start", "-c", "orders"], &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));

@@ -251,7 +251,6 @@ pub fn pass(
 ) -> Result<Pass> {
     let c = component(ctx, &rec.component)?;
     let mut new = ctx.engine_installed(&c.capture_database)?;
-    let mut legacy = ctx.engine_installed(&c.database)?;
     let mark = new.journal_mark()?;
     let token = new.journal_inflight()?.ok_or_else(|| {
         Error::Verify(format!(
@@ -271,6 +270,9 @@ pub fn pass(
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+    // Legacy is opened only now: a session of ours open while we wait could be what
+    // another sync on the same server waits for (MariaDB's in-flight view is server-wide).
+    let mut legacy = ctx.engine_installed(&c.database)?;
     let pos = legacy.replay_position(&rec.tag)?;
     let entries = unapplied(new.as_mut(), rec, &c, pos, mark.high)?;
     crate::crash::point("sync:read");

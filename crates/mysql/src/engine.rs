@@ -1435,7 +1435,12 @@ impl Engine for MyEngine {
     /// Needs the PROCESS privilege to see other sessions' transactions.
     fn journal_inflight(&mut self) -> EngineResult<Option<String>> {
         let ids = self.strings(
-            "SELECT trx_id FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID()",
+            // Only a transaction that has already written can hold a journal seq at or
+            // below the mark: AUTO_INCREMENT hands out increasing values, so one that has
+            // written nothing yet gets a seq above every value allocated now. The view is
+            // server-wide; without this, idle or blocked sessions in other databases held
+            // every pass back.
+            "SELECT trx_id FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID() AND trx_rows_modified > 0",
             "journal in-flight transactions",
         )?;
         Ok(Some(ids.join(",")))
