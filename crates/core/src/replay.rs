@@ -863,6 +863,7 @@ impl Overlay {
             touched: self.touched.into_iter().peekable(),
             held: None,
             last: None,
+            spare: Vec::new(),
             out_of_order: false,
         }
     }
@@ -873,8 +874,12 @@ pub struct ExpectedStream<I> {
     schema: TableSchema,
     base: I,
     touched: std::iter::Peekable<std::vec::IntoIter<(Vec<Value>, Touch)>>,
-    held: Option<(Vec<Value>, Row)>,
+    /// A base row read ahead while touched keys below it were emitted; its key is `last`.
+    held: Option<Row>,
+    /// The key of the last base row read.
     last: Option<Vec<Value>>,
+    /// The key vector before that one, kept to build the next key in: no allocation per row.
+    spare: Vec<Value>,
     out_of_order: bool,
 }
 
@@ -907,19 +912,17 @@ impl<I> ExpectedStream<I> {
 }
 
 impl<I: Iterator<Item = crate::Result<Row>>> ExpectedStream<I> {
-    fn next_base(&mut self) -> crate::Result<Option<(Vec<Value>, Row)>> {
+    /// The next base row; its key is then `self.last`.
+    fn next_base(&mut self) -> crate::Result<Option<Row>> {
         if let Some(h) = self.held.take() {
             return Ok(Some(h));
         }
         let Some(r) = self.base.next().transpose()? else {
             return Ok(None);
         };
-        let k: Vec<Value> = self
-            .schema
-            .primary_key
-            .iter()
-            .map(|&i| r[i].clone())
-            .collect();
+        let mut k = std::mem::take(&mut self.spare);
+        k.clear();
+        k.extend(self.schema.primary_key.iter().map(|&i| r[i].clone()));
         if let Some(prev) = &self.last
             && crate::store::key_order(prev, &k) != Some(std::cmp::Ordering::Less)
         {
@@ -929,8 +932,10 @@ impl<I: Iterator<Item = crate::Result<Row>>> ExpectedStream<I> {
                 self.schema.name
             )));
         }
-        self.last = Some(k.clone());
-        Ok(Some((k, r)))
+        if let Some(old) = self.last.replace(k) {
+            self.spare = old;
+        }
+        Ok(Some(r))
     }
 
     fn step(&mut self) -> crate::Result<Option<ExpectedRow>> {
@@ -938,11 +943,12 @@ impl<I: Iterator<Item = crate::Result<Row>>> ExpectedStream<I> {
         loop {
             let base = self.next_base()?;
             let Some((tk, _)) = self.touched.peek() else {
-                return Ok(base.map(|(_, r)| r.into_iter().map(Some).collect()));
+                return Ok(base.map(|r| r.into_iter().map(Some).collect()));
             };
-            let ord = match &base {
+            // A base row read has its key in `last`.
+            let ord = match base.as_ref().and(self.last.as_ref()) {
                 None => Ordering::Greater,
-                Some((bk, _)) => match crate::store::key_order(bk, tk) {
+                Some(bk) => match crate::store::key_order(bk, tk) {
                     Some(o) => o,
                     None => {
                         self.out_of_order = true;
@@ -955,7 +961,7 @@ impl<I: Iterator<Item = crate::Result<Row>>> ExpectedStream<I> {
             };
             match ord {
                 Ordering::Less => {
-                    return Ok(base.map(|(_, r)| r.into_iter().map(Some).collect()));
+                    return Ok(base.map(|r| r.into_iter().map(Some).collect()));
                 }
                 Ordering::Greater => {
                     self.held = base;
@@ -966,7 +972,7 @@ impl<I: Iterator<Item = crate::Result<Row>>> ExpectedStream<I> {
                 }
                 Ordering::Equal => {
                     let (_, t) = self.touched.next().expect("peeked");
-                    if let Some(r) = self.resolve(t, base.map(|(_, r)| r)) {
+                    if let Some(r) = self.resolve(t, base) {
                         return Ok(Some(r));
                     }
                 }

@@ -431,9 +431,15 @@ impl<'a> ChunkStream<'a> {
                 {
                     let data = self.store.get_chunk(&self.chunks[self.next_chunk])?;
                     self.next_chunk += 1;
-                    self.buf.drain(..self.pos);
+                    // Most chunks end on a row boundary: take the new one as it is rather
+                    // than copying it behind nothing.
+                    if self.pos == self.buf.len() {
+                        self.buf = data;
+                    } else {
+                        self.buf.drain(..self.pos);
+                        self.buf.extend_from_slice(&data);
+                    }
                     self.pos = 0;
-                    self.buf.extend_from_slice(&data);
                 }
                 Ok(None) => return Ok(None),
                 Err(e) => return Err(crate::Error::Verify(e.to_string())),

@@ -1066,22 +1066,34 @@ impl Engine for PgEngine {
                         .map_err(err(format!("read {t}")))?;
                     let mut line = Vec::new();
                     loop {
+                        // PostgreSQL sends one row per CopyData message: a message that
+                        // ends in a newline is offered to the sink where it lies, without
+                        // copying it out first. `CopyLine::is` says no to a line holding
+                        // another raw newline (two rows in one message), and anything not
+                        // taken is read line by line below.
+                        let buf = reader
+                            .fill_buf()
+                            .map_err(|e| io_err(&format!("read {t}"), e))?;
+                        let Some((&last, body)) = buf.split_last() else {
+                            break;
+                        };
+                        if last == b'\n' {
+                            let taken = sink.raw_row(&text::CopyLine {
+                                line: body,
+                                kinds: &kinds,
+                            })?;
+                            if taken {
+                                let n = buf.len();
+                                reader.consume(n);
+                                continue;
+                            }
+                        }
                         line.clear();
-                        let n = reader
+                        reader
                             .read_until(b'\n', &mut line)
                             .map_err(|e| io_err(&format!("read {t}"), e))?;
-                        if n == 0 {
-                            break;
-                        }
                         if line.last() == Some(&b'\n') {
                             line.pop();
-                        }
-                        let raw = text::CopyLine {
-                            line: &line,
-                            kinds: &kinds,
-                        };
-                        if sink.raw_row(&raw)? {
-                            continue;
                         }
                         let fields = text::copy_line(&line)
                             .map_err(|e| EngineError::sql(format!("read {t}"), e))?;

@@ -286,7 +286,8 @@ fn field_is(kind: Kind, field: &[u8], v: &Value) -> bool {
 
 impl ripcord_core::engine::RawRow for CopyLine<'_> {
     // The proof calls this for every live row: fields are found with memchr and compared
-    // in place, with no iterator chain between the line and the values.
+    // in place, with no iterator chain between the line and the values. The line may be
+    // a whole COPY message taken as it arrived (see the engine's `snapshot`).
     fn is(&self, row: &[Option<Value>], order: &[usize]) -> bool {
         if order.len() != self.kinds.len() {
             return false;
@@ -299,10 +300,12 @@ impl ripcord_core::engine::RawRow for CopyLine<'_> {
                 return false;
             };
             let rest = &line[pos..];
-            let end = match memchr::memchr(b'\t', rest) {
-                Some(k) if n < last => k,
+            // A raw newline is never inside a field (COPY escapes it): the line is more
+            // than one row, and only the full reader splits it.
+            let end = match memchr::memchr2(b'\t', b'\n', rest) {
+                Some(k) if n < last && rest[k] == b'\t' => k,
                 None if n == last => rest.len(),
-                _ => return false, // a field too many or too few
+                _ => return false, // a field too many or too few, or a second row
             };
             if !field_is(kind, &rest[..end], v) {
                 return false;
@@ -401,6 +404,27 @@ mod tests {
         };
         assert!(!is_values(&raw, &[tab]));
         assert_eq!(copy_line(&line).unwrap(), vec![Some("a\tb".to_string())]);
+    }
+
+    /// `snapshot` offers a whole COPY message as one line; one holding two rows (a raw
+    /// newline between them) must never pass for a single row.
+    #[test]
+    fn a_copy_message_of_two_rows_is_not_one_row() {
+        let two = Value::Text("a\nb".into());
+        let raw = CopyLine {
+            line: b"a\nb",
+            kinds: &[Kind::Text],
+        };
+        assert!(!is_values(&raw, &[two]));
+        let raw = CopyLine {
+            line: b"1\tx\n2\tx",
+            kinds: &[Kind::Int, Kind::Text],
+        };
+        assert!(!is_values(
+            &raw,
+            &[Value::Int(1), Value::Text("x\n2\tx".into())]
+        ));
+        assert!(!is_values(&raw, &[Value::Int(1), Value::Text("x".into())]));
     }
 
     #[test]
