@@ -1062,7 +1062,8 @@ fn watch_runs_the_notifier_on_a_thread_of_its_own() {
     let probe = "[[probe]]\nname = \"invoices\"\nkind = \"sql\"\ndatabase = \"workshop\"\nsql = \"SELECT count(*) FROM invoices\"\ninterval = \"500ms\"\n";
     std::fs::write(
         s.w.path().join("ripcord.toml"),
-        plan.replace("[notify]", &format!("{probe}\n[notify]")),
+        // The live section only: the example plan also carries a commented `# [notify]`.
+        plan.replacen("\n[notify]\n", &format!("\n{probe}\n[notify]\n"), 1),
     )
     .unwrap();
     let o = s.ripcord(&["watch", "--for", "3s"]);
