@@ -402,6 +402,16 @@ fn story(legacy: &'static str, new: &'static str, route: Route, faults: Faults) 
         let o = u.ripcord(&["rollback", "--resume", "--yes"], &[]);
         assert_eq!(code(&o), 0, "resume: {}", text(&o));
     } else {
+        // A MariaDB writer caught by the freeze can keep its transaction open past the
+        // drain's wait (the known issue in docs/parallel-universe.md): the rollback then
+        // refuses and says to resume, which is what an operator does.
+        let mut o = o;
+        for _ in 0..3 {
+            if code(&o) == 0 || !text(&o).contains("stayed open after the freeze") {
+                break;
+            }
+            o = u.ripcord(&["rollback", "--resume", "--yes"], &[]);
+        }
         assert_eq!(code(&o), 0, "rollback: {}", text(&o));
     }
     let rolled_back_at = app.written();
