@@ -277,6 +277,83 @@ fn print_overview(o: &ripcord_core::status::Overview) {
             )
         );
     }
+    if !o.syncs.is_empty() {
+        let mut t = term.table();
+        t.set_header([
+            "sync",
+            "state",
+            "position",
+            "lag (writes)",
+            "lag (s)",
+            "gaps",
+            "runner",
+        ]);
+        for s in &o.syncs {
+            let item = ripcord_core::check::sync_item(s);
+            let ok = item.status == ripcord_core::check::ItemStatus::Go;
+            t.add_row(vec![
+                comfy_table::Cell::new(&s.component),
+                term.cell(s.state.to_string(), Some(ok)),
+                comfy_table::Cell::new(match (s.position, s.high) {
+                    (Some(p), Some(h)) => format!("#{p} of #{h}"),
+                    (Some(p), None) => format!("#{p}"),
+                    (None, _) => "-".into(),
+                }),
+                comfy_table::Cell::new(s.lag_rows.map_or("-".into(), |n| n.to_string())),
+                comfy_table::Cell::new(s.lag_seconds.map_or("-".into(), |x| format!("{x:.1}"))),
+                term.cell(s.gaps.to_string(), Some(s.gaps == 0)),
+                term.cell(
+                    match (&s.runner, s.runner_alive) {
+                        (Some(l), true) => format!("pid {} on {}", l.holder.pid, l.holder.host),
+                        (Some(l), false) => {
+                            format!("GONE (pid {} on {})", l.holder.pid, l.holder.host)
+                        }
+                        (None, _) if s.should_run => "NONE".into(),
+                        (None, _) => "-".into(),
+                    },
+                    Some(s.runner_alive || !s.should_run),
+                ),
+            ]);
+        }
+        println!("{t}");
+        for s in &o.syncs {
+            if let Some(e) = &s.lag_error {
+                println!(
+                    "{}",
+                    term.paint(
+                        &format!("sync {}: lag cannot be measured: {e}", s.component),
+                        false
+                    )
+                );
+            }
+        }
+    }
+    if !o.switches.is_empty() {
+        let mut t = term.table();
+        t.set_header(["switch", "component", "kind", "reads", "ripcord put it at"]);
+        for w in &o.switches {
+            t.add_row(vec![
+                comfy_table::Cell::new(&w.name),
+                comfy_table::Cell::new(&w.component),
+                comfy_table::Cell::new(&w.kind),
+                term.cell(
+                    match (&w.position, &w.read_error, &w.pending) {
+                        (_, _, Some(p)) => format!("UNFINISHED flip to {p}"),
+                        (Some(p), _, _) => p.to_string(),
+                        (None, Some(e), _) => format!("cannot read: {e}"),
+                        (None, None, _) => "?".into(),
+                    },
+                    Some(w.agrees),
+                ),
+                comfy_table::Cell::new(
+                    w.persisted
+                        .as_ref()
+                        .map_or("legacy (never flipped)".into(), |p| p.to_string()),
+                ),
+            ]);
+        }
+        println!("{t}");
+    }
     for l in &o.locks {
         println!("{}", term.paint(&format!("LOCK {l}"), false));
     }

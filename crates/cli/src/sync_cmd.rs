@@ -34,6 +34,14 @@ pub enum SyncOp {
         /// One pass, then exit.
         #[arg(long)]
         once: bool,
+        /// Let a failed critical sync (named with -c) run on past the writes it could not
+        /// carry to legacy: the loss accepted. Needs --reason; audited; the writes stay
+        /// listed as gaps and a rollback still reports them lost.
+        #[arg(long, requires = "reason")]
+        accept_gap: bool,
+        /// Why (with --accept-gap; recorded in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Each component's sync: state, position, lag in writes and seconds (measured now),
     /// gaps, and the process running it. Exit 3 when one failed or has gaps.
@@ -72,11 +80,28 @@ pub fn run(ctx: &mut Ctx, a: SyncArgs) -> Result<i32> {
             interval,
             settle,
             once,
+            accept_gap,
+            reason,
         } => {
+            let accept_gap = match (accept_gap, reason) {
+                (true, Some(r)) if !r.trim().is_empty() => Some(r),
+                (true, _) => {
+                    return Err(Error::Usage(
+                        "--accept-gap: say why with --reason \"…\" (it goes into the audit log)"
+                            .into(),
+                    )
+                    .into());
+                }
+                (false, Some(_)) => {
+                    return Err(Error::Usage("--reason goes with --accept-gap".into()).into());
+                }
+                (false, None) => None,
+            };
             let opts = LoopOptions {
                 interval: duration("--interval", &interval)?,
                 settle: duration("--settle", &settle)?,
                 once,
+                accept_gap,
             };
             let stop = Arc::new(AtomicBool::new(false));
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -207,11 +232,39 @@ pub struct CutoverArgs {
     /// legacy is unfrozen.
     #[arg(long, value_name = "CUTOVER", conflicts_with = "resume")]
     pub abandon: Option<String>,
+    /// Lift the fence a rollback left on the new side (needs -c and --reason), so it can
+    /// be re-based from legacy before cutting over again. Only while every switch reads
+    /// legacy; the next cutover's verify still proves both sides agree.
+    #[arg(long, conflicts_with_all = ["resume", "abandon"])]
+    pub unfence: bool,
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn cutover_cmd(ctx: &mut Ctx, a: CutoverArgs) -> Result<i32> {
+    if a.unfence {
+        let reason = a
+            .reason
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+            .ok_or_else(|| {
+                Error::Usage("say why with --reason \"…\" (it goes into the audit log)".into())
+            })?;
+        if a.component.is_empty() {
+            return Err(Error::Usage("--unfence: name the component(s) with -c".into()).into());
+        }
+        let thawed = cutover::unfence(ctx, &a.component, &reason)?;
+        if thawed.is_empty() {
+            println!("the new side was not fenced; nothing changed");
+        } else {
+            println!(
+                "new side unfenced: {}. Traffic stays on legacy; bring the new side up to date from legacy, then `ripcord cutover -c {}`.",
+                thawed.join(", "),
+                a.component.join(" -c ")
+            );
+        }
+        return Ok(exit::OK);
+    }
     if let Some(id) = &a.abandon {
         let reason = a
             .reason

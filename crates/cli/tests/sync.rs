@@ -593,6 +593,346 @@ fn a_critical_table_that_cannot_sync_stops_the_sync_loudly() {
     assert_eq!(rb["figures"]["lost"], 1, "{v}");
 }
 
+/// Regression: after a critical component's sync failed, `sync start` (with or without
+/// `-c`) and `sync resume` refuse, name the gap and say the way out, instead of carrying
+/// on past the lost write; `--accept-gap --reason` lets it run on, audited, with the gap
+/// still listed, and a later write legacy refuses stops it again.
+#[test]
+fn a_failed_critical_sync_is_not_restarted_silently() {
+    let u = Universe::new("sqlite", "sqlite", Route::File);
+    let ctx = ctx_for(&u.plan());
+    exec(
+        ctx.engine("legacy").unwrap().as_mut(),
+        "CREATE TRIGGER legacy_rule BEFORE INSERT ON orders WHEN NEW.note = 'bad' BEGIN SELECT RAISE(ABORT, 'legacy refuses bad notes'); END",
+    );
+    assert_eq!(
+        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
+        0
+    );
+    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let mut new = ctx.engine("new").unwrap();
+    exec(
+        new.as_mut(),
+        "INSERT INTO orders VALUES (1, 'new', 1, 'bad')",
+    );
+    let o = u.ripcord(&["sync", "start", "--once"], &[]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    // Written after the failure: nothing may carry it until someone decides.
+    exec(
+        new.as_mut(),
+        "INSERT INTO orders VALUES (2, 'new', 2, 'fine')",
+    );
+    for args in [
+        &["sync", "start", "--once"][..],
+        &["sync", "start", "--once", "-c", "orders"][..],
+        &["sync", "resume", "-c", "orders"][..],
+    ] {
+        let o = u.ripcord(args, &[]);
+        assert_eq!(code(&o), 3, "{args:?}: {}", text(&o));
+        for needle in [
+            "FAILED",
+            "legacy refuses bad notes",
+            "1 business write(s)",
+            "ripcord rollback -c orders",
+            "--accept-gap --reason",
+        ] {
+            assert!(
+                text(&o).contains(needle),
+                "{args:?} lacks {needle:?}: {}",
+                text(&o)
+            );
+        }
+    }
+    let item = check_item(&u, "sync", "orders");
+    assert_eq!(item["status"], "no_go", "{item}");
+    assert!(
+        item["detail"].as_str().unwrap().contains("FAILED"),
+        "{item}"
+    );
+    let mut legacy = ctx.engine("legacy").unwrap();
+    let count = |e: &mut dyn Engine, id: i64| {
+        e.query_scalar(&format!("SELECT COUNT(*) FROM orders WHERE id = {id}"))
+            .unwrap()
+    };
+    assert_eq!(count(legacy.as_mut(), 2), Value::Int(0), "nothing ran on");
+    // --accept-gap needs a reason and the component named.
+    let o = u.ripcord(&["sync", "start", "--once", "--accept-gap"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let o = u.ripcord(
+        &[
+            "sync",
+            "start",
+            "--once",
+            "--accept-gap",
+            "--reason",
+            "typo",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let o = u.ripcord(
+        &[
+            "sync",
+            "start",
+            "--once",
+            "-c",
+            "orders",
+            "--accept-gap",
+            "--reason",
+            "order 1 re-entered by the desk",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(
+        count(legacy.as_mut(), 2),
+        Value::Int(1),
+        "runs on after the gap"
+    );
+    let o = u.ripcord(&["sync", "status", "--json"], &[]);
+    assert_eq!(code(&o), 3, "the gap stays listed: {}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["record"]["state"]["state"], "running", "{v}");
+    assert_eq!(v[0]["record"]["gaps"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(
+        v[0]["record"]["accepted"][0]["reason"], "order 1 re-entered by the desk",
+        "{v}"
+    );
+    let o = u.ripcord(&["audit", "show"], &[]);
+    assert!(text(&o).contains("sync.accept_gap"), "{}", text(&o));
+    // The acceptance covered that gap only: the next refused write stops it again.
+    exec(
+        new.as_mut(),
+        "INSERT INTO orders VALUES (3, 'new', 3, 'bad')",
+    );
+    let o = u.ripcord(&["sync", "start", "--once"], &[]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let o = u.ripcord(&["sync", "start", "--once"], &[]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(text(&o).contains("2 business write(s)"), "{}", text(&o));
+}
+
+/// Regression: a second cutover after a switch-path rollback used to pass the precheck with
+/// the new side fenced and stale, and end in a slow "still differ" at verify (or, where
+/// only counts are compared, cut over onto stale rows). Now the precheck refuses at once,
+/// says why and the way out; `cutover --unfence` lifts the fence only while traffic is on
+/// legacy; after a re-base the second cutover proves the sides agree and the new sync
+/// carries writes again.
+#[test]
+fn a_second_cutover_after_a_rollback_refuses_until_the_new_side_is_rebased() {
+    let u = Universe::new("sqlite", "sqlite", Route::File);
+    let ctx = ctx_for(&u.plan());
+    let flag = u.path().join("flags/orders_v2");
+    assert_eq!(
+        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
+        0
+    );
+    // Unfencing is refused while the new side is primary.
+    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = u.ripcord(
+        &["cutover", "--unfence", "-c", "orders", "--reason", "x"],
+        &[],
+    );
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(text(&o).contains("the new side is primary"), "{}", text(&o));
+    let mut new = ctx.engine("new").unwrap();
+    let mut legacy = ctx.engine("legacy").unwrap();
+    exec(
+        new.as_mut(),
+        "INSERT INTO orders VALUES (1, 'new', 1, NULL)",
+    );
+    assert_eq!(code(&u.ripcord(&["sync", "start", "--once"], &[])), 0);
+    let o = u.ripcord(
+        &["rollback", "-c", "orders", "--yes", "--reason", "red"],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    exec(
+        legacy.as_mut(),
+        "INSERT INTO orders VALUES (2, 'legacy', 2, NULL)",
+    );
+
+    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "again"], &[]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    for needle in [
+        "fenced since rollback",
+        "cutover --unfence -c orders",
+        "nothing changed",
+    ] {
+        assert!(text(&o).contains(needle), "lacks {needle:?}: {}", text(&o));
+    }
+    assert!(!flag.exists(), "no switch moved");
+    exec(
+        legacy.as_mut(),
+        "INSERT INTO orders VALUES (3, 'legacy', 3, NULL)",
+    );
+    let o = u.ripcord(&["sync", "status", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["record"]["state"]["state"], "ended", "{v}");
+
+    let o = u.ripcord(&["cutover", "--unfence", "-c", "orders"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        new.execute(
+            "INSERT INTO orders VALUES (2, 'legacy', 2, NULL)",
+            Origin::Business
+        )
+        .is_err(),
+        "still fenced"
+    );
+    let o = u.ripcord(
+        &[
+            "cutover",
+            "--unfence",
+            "-c",
+            "orders",
+            "--reason",
+            "re-base",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(!flag.exists(), "traffic stays on legacy");
+    // The re-base: legacy's writes since the rollback, brought to the new side.
+    exec(
+        new.as_mut(),
+        "INSERT INTO orders VALUES (2, 'legacy', 2, NULL)",
+    );
+    exec(
+        new.as_mut(),
+        "INSERT INTO orders VALUES (3, 'legacy', 3, NULL)",
+    );
+    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "again"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&flag).unwrap().trim(), "new");
+    exec(
+        new.as_mut(),
+        "INSERT INTO orders VALUES (4, 'new', 4, NULL)",
+    );
+    assert_eq!(code(&u.ripcord(&["sync", "start", "--once"], &[])), 0);
+    assert_eq!(
+        legacy
+            .query_scalar("SELECT side FROM orders WHERE id = 4")
+            .unwrap(),
+        Value::Text("new".into())
+    );
+    let o = u.ripcord(&["audit", "show"], &[]);
+    assert!(text(&o).contains("cutover.unfence"), "{}", text(&o));
+}
+
+/// `check --json`'s item of one kind and subject.
+fn check_item(u: &Universe, kind: &str, subject: &str) -> serde_json::Value {
+    let o = u.ripcord(&["check", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("check --json: {e}: {}", text(&o)));
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == kind && i["subject"] == subject)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {kind} item for {subject}: {v}"))
+}
+
+fn status_json(u: &Universe) -> serde_json::Value {
+    let o = u.ripcord(&["status", "--json"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// `status` shows each sync (state, lag, runner) and each switch (read beside where
+/// ripcord put it); `check` is NO-GO while a running sync has no live process, GO once
+/// the loop runs it, NO-GO again when the loop is killed, WARN while paused, and NO-GO
+/// for a switch moved outside ripcord.
+#[test]
+fn status_and_check_show_syncs_runners_and_switches() {
+    let u = Universe::new("sqlite", "sqlite", Route::File);
+    let ctx = ctx_for(&u.plan());
+    assert_eq!(
+        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
+        0
+    );
+    let sw = check_item(&u, "switch", "orders_route");
+    assert_eq!(sw["status"], "go", "{sw}");
+    assert_eq!(sw["detail"], "reads legacy", "{sw}");
+    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+
+    // Marked running, but nothing runs it.
+    let item = check_item(&u, "sync", "orders");
+    assert_eq!(item["status"], "no_go", "{item}");
+    assert!(
+        item["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no process runs it"),
+        "{item}"
+    );
+    let v = status_json(&u);
+    assert_eq!(v["syncs"][0]["component"], "orders", "{v}");
+    assert_eq!(v["syncs"][0]["state"]["state"], "running", "{v}");
+    assert_eq!(v["syncs"][0]["should_run"], true, "{v}");
+    assert_eq!(v["syncs"][0]["runner_alive"], false, "{v}");
+    assert_eq!(v["syncs"][0]["lag_rows"], 0, "{v}");
+    assert_eq!(v["switches"][0]["name"], "orders_route", "{v}");
+    assert_eq!(v["switches"][0]["position"]["side"], "new", "{v}");
+    assert_eq!(v["switches"][0]["agrees"], true, "{v}");
+    let o = u.ripcord(&["status"], &[]);
+    for needle in ["orders_route", "running", "NONE"] {
+        assert!(text(&o).contains(needle), "lacks {needle:?}: {}", text(&o));
+    }
+
+    // The loop runs it: GO, and its lock is not a NO-GO.
+    let mut sync = u.spawn_sync(&[]);
+    let t = Instant::now();
+    while status_json(&u)["syncs"][0]["runner_alive"] != true {
+        assert!(t.elapsed() < Duration::from_secs(60), "no runner seen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let item = check_item(&u, "sync", "orders");
+    assert_eq!(item["status"], "go", "{item}");
+    assert_eq!(check_item(&u, "lock", "sync:orders")["status"], "go");
+
+    // Killed: its lock stays, its process is gone.
+    sync.kill().unwrap();
+    sync.wait().unwrap();
+    let mut new = ctx.engine("new").unwrap();
+    for i in 1..=3 {
+        exec(
+            new.as_mut(),
+            &format!("INSERT INTO orders VALUES ({i}, 'new', {i}, NULL)"),
+        );
+    }
+    let v = status_json(&u);
+    assert_eq!(v["syncs"][0]["runner_alive"], false, "{v}");
+    assert!(v["syncs"][0]["runner"]["holder"]["pid"].is_u64(), "{v}");
+    assert_eq!(v["syncs"][0]["lag_rows"], 3, "{v}");
+    let item = check_item(&u, "sync", "orders");
+    assert_eq!(item["status"], "no_go", "{item}");
+    assert!(
+        item["detail"].as_str().unwrap().contains("is gone"),
+        "{item}"
+    );
+    assert_eq!(item["figures"]["lag_rows"], 3, "{item}");
+
+    // Paused on purpose: a warning, not a NO-GO.
+    assert_eq!(code(&u.ripcord(&["sync", "pause", "-c", "orders"], &[])), 0);
+    assert_eq!(check_item(&u, "sync", "orders")["status"], "warn");
+
+    // A switch moved by hand: ripcord's belief is wrong.
+    std::fs::remove_file(u.path().join("flags/orders_v2")).unwrap();
+    let sw = check_item(&u, "switch", "orders_route");
+    assert_eq!(sw["status"], "no_go", "{sw}");
+    assert!(
+        sw["detail"].as_str().unwrap().contains("outside ripcord"),
+        "{sw}"
+    );
+    let v = status_json(&u);
+    assert_eq!(v["switches"][0]["agrees"], false, "{v}");
+}
+
 /// Pause holds one component back (its lag shows and grows); resume catches it up.
 #[test]
 fn pause_shows_the_lag_and_resume_catches_up() {

@@ -49,6 +49,10 @@ pub enum ItemKind {
     Rollback,
     /// A restore of the newest checkpoint, timed against the recovery-time target.
     Rehearsal,
+    /// A component's reverse sync (after a cutover).
+    Sync,
+    /// A traffic switch: its read against where ripcord last put it.
+    Switch,
 }
 
 impl ItemKind {
@@ -69,6 +73,8 @@ impl ItemKind {
             ItemKind::Lock => "lock",
             ItemKind::Rollback => "rollback",
             ItemKind::Rehearsal => "rehearse",
+            ItemKind::Sync => "sync",
+            ItemKind::Switch => "switch",
         }
     }
 }
@@ -233,6 +239,7 @@ pub fn run(ctx: &mut Ctx, now: chrono::DateTime<chrono::Utc>) -> Result<CheckRep
     }
     let checkpoints = ctx.state.checkpoints()?;
     let rollbacks = ctx.state.rollbacks()?;
+    let (syncs, switches) = crate::status::universe(ctx, now)?;
     let max_age = ctx.plan.max_checkpoint_age;
     for c in &comps {
         if reachable.contains(&c.database) {
@@ -338,7 +345,30 @@ pub fn run(ctx: &mut Ctx, now: chrono::DateTime<chrono::Utc>) -> Result<CheckRep
                 .into_iter()
                 .filter(|x| c.tables.contains(x) || c.captured_tables().contains(x))
                 .collect();
-            if !frozen.is_empty() {
+            let fenced_by = syncs.iter().find_map(|s| match &s.state {
+                crate::sync::SyncState::Ended { rollback } if s.component == c.name => {
+                    Some(rollback.clone())
+                }
+                _ => None,
+            });
+            let unfinished = rollbacks
+                .iter()
+                .any(|x| x.unfinished() && x.components.contains(&c.name));
+            if let (false, Some(rb)) = (frozen.is_empty() || unfinished, &fenced_by) {
+                // The fence a switch-path rollback leaves on the new side by design: late
+                // writes there are refused instead of orphaned.
+                r.push(CheckItem::new(
+                    ItemKind::Freeze,
+                    &c.name,
+                    ItemStatus::Warn,
+                    format!(
+                        "fenced: {} on {} since rollback {rb} (traffic on legacy); `ripcord cutover --unfence -c {}` before re-basing it for another cutover",
+                        frozen.join(", "),
+                        c.capture_database,
+                        c.name
+                    ),
+                ));
+            } else if !frozen.is_empty() {
                 let holder = rollbacks.iter().find(|x| x.components.contains(&c.name));
                 let hint = match holder {
                     Some(x) if x.unfinished() => format!(
@@ -361,9 +391,22 @@ pub fn run(ctx: &mut Ctx, now: chrono::DateTime<chrono::Utc>) -> Result<CheckRep
         }
     }
     step_verifies(ctx, &reachable, &mut r);
+    for s in &syncs {
+        r.push(sync_item(s));
+    }
+    for sw in &switches {
+        r.push(switch_item(sw));
+    }
     for l in ctx.state.locks()? {
+        let sync_loop = syncs
+            .iter()
+            .any(|s| l.name == format!("sync:{}", s.component) && s.runner_alive);
         // A holder that died on this host blocks nobody: the next rollback takes it over.
-        r.push(if l.holder.is_dead_here() {
+        r.push(if sync_loop {
+            // The sync loop holds its component's lock while it runs: its item says how
+            // it is doing; a rollback takes the component over from it.
+            CheckItem::ok(ItemKind::Lock, &l.name, true, format!("the sync loop: {l}"))
+        } else if l.holder.is_dead_here() {
             CheckItem::ok(
                 ItemKind::Lock,
                 &l.name,
@@ -388,6 +431,109 @@ pub fn run(ctx: &mut Ctx, now: chrono::DateTime<chrono::Utc>) -> Result<CheckRep
         ));
     }
     Ok(r)
+}
+
+/// A reverse sync's verdict: NO-GO when it failed (legacy lacks writes) or when it should
+/// run and no live process runs it (legacy falls behind unseen); WARN when paused,
+/// stopped, handed to a rollback, carrying accepted gaps or not measurable; GO otherwise.
+pub fn sync_item(s: &crate::status::SyncView) -> CheckItem {
+    use crate::sync::SyncState;
+    let lag = match (s.lag_rows, s.lag_seconds) {
+        (Some(n), Some(t)) => format!("lag {n} write(s), {t:.1} s"),
+        _ => match &s.lag_error {
+            Some(e) => format!("lag cannot be measured: {e}"),
+            None => "no lag".into(),
+        },
+    };
+    let runner = match (&s.runner, s.runner_alive) {
+        (Some(l), true) => format!("run by pid {} on {}", l.holder.pid, l.holder.host),
+        (Some(l), false) => format!(
+            "its runner (pid {} on {}) is gone",
+            l.holder.pid, l.holder.host
+        ),
+        (None, _) => "no process runs it".into(),
+    };
+    let c = &s.component;
+    let (status, detail) = match &s.state {
+        SyncState::Failed { error } => (
+            ItemStatus::NoGo,
+            format!(
+                "FAILED: {error}; legacy lacks {} write(s): `ripcord rollback -c {c}` or `ripcord sync start -c {c} --accept-gap --reason \"…\"`",
+                s.gaps
+            ),
+        ),
+        SyncState::Running if !s.runner_alive => (
+            ItemStatus::NoGo,
+            format!(
+                "running, but {runner}: legacy falls behind ({lag}); start `ripcord sync start` or `ripcord watch`"
+            ),
+        ),
+        SyncState::Running if s.gaps > 0 || s.lag_error.is_some() => (
+            ItemStatus::Warn,
+            format!("running, {runner}, {lag}, {} gap(s) so far", s.gaps),
+        ),
+        SyncState::Running => (ItemStatus::Go, format!("running, {runner}, {lag}")),
+        SyncState::Paused => (
+            ItemStatus::Warn,
+            format!("paused ({lag}): `ripcord sync resume -c {c}`"),
+        ),
+        SyncState::Stopped => (
+            ItemStatus::Warn,
+            format!("stopped ({lag}); a rollback still drains it: `ripcord sync start -c {c}`"),
+        ),
+        SyncState::Draining { rollback } => {
+            (ItemStatus::Warn, format!("handed to rollback {rollback}"))
+        }
+        SyncState::Ended { rollback } => (
+            ItemStatus::Go,
+            format!("ended by rollback {rollback}; traffic on legacy"),
+        ),
+    };
+    let mut item = CheckItem::new(ItemKind::Sync, c, status, detail)
+        .figure("state", serde_json::to_value(&s.state).unwrap_or_default())
+        .figure("runner_alive", s.runner_alive)
+        .figure("gaps", s.gaps);
+    if let (Some(n), Some(t)) = (s.lag_rows, s.lag_seconds) {
+        item = item.figure("lag_rows", n).figure("lag_seconds", t);
+    }
+    item
+}
+
+/// A switch's verdict: NO-GO when its read fails, a flip is unfinished or it reads
+/// somewhere other than where ripcord last put it (someone moved it by hand: a cutover or
+/// rollback would start from a wrong belief); GO otherwise.
+pub fn switch_item(s: &crate::status::SwitchView) -> CheckItem {
+    let believed = s
+        .persisted
+        .clone()
+        .unwrap_or(crate::switch::Position::Legacy);
+    let (ok, detail) = match (&s.read_error, &s.pending, &s.position) {
+        (Some(e), _, _) => (false, format!("cannot be read: {e}")),
+        (_, Some(p), _) => (
+            false,
+            format!(
+                "a flip to {p} did not finish: `ripcord switch to-{} -c {}` completes it",
+                if *p == crate::switch::Position::Legacy {
+                    "legacy"
+                } else {
+                    "new"
+                },
+                s.component
+            ),
+        ),
+        (_, _, Some(p)) if *p != believed => (
+            false,
+            format!("reads {p}, but ripcord last put it at {believed} (moved outside ripcord?)"),
+        ),
+        (_, _, Some(p)) => (true, format!("reads {p}")),
+        (_, _, None) => (false, "cannot be read".into()),
+    };
+    CheckItem::ok(ItemKind::Switch, &s.name, ok, detail)
+        .figure("component", s.component.clone())
+        .figure(
+            "position",
+            serde_json::to_value(&s.position).unwrap_or_default(),
+        )
 }
 
 /// The newest checkpoint of a component against the plan's `max_checkpoint_age`.

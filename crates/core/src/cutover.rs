@@ -251,6 +251,103 @@ pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<CutoverRecord> {
     Ok(rec)
 }
 
+/// Lifts the fence a switch-path rollback left on the new side, so it can be re-based from
+/// legacy before a second cutover. Only while traffic is on legacy: every switch of the
+/// component reads legacy, no flip is unfinished, no sync carries writes and no rollback
+/// or cutover is unfinished. Audited. The cutover that follows still proves both sides
+/// agree before any switch moves. Returns the tables unfrozen.
+pub fn unfence(ctx: &mut Ctx, components: &[String], reason: &str) -> Result<Vec<String>> {
+    let comps = ctx.components(components)?;
+    let names: Vec<String> = comps.iter().map(|c| c.name.clone()).collect();
+    if let Some(r) = ctx
+        .state
+        .rollbacks()?
+        .into_iter()
+        .find(|r| r.unfinished() && r.components.iter().any(|n| names.contains(n)))
+    {
+        return Err(Error::Held(format!(
+            "rollback {} of {} is unfinished; resume or abandon it first",
+            r.id,
+            r.components.join(", ")
+        )));
+    }
+    if let Some(c) = ctx
+        .state
+        .cutovers()?
+        .into_iter()
+        .find(|c| c.unfinished() && c.components.iter().any(|n| names.contains(n)))
+    {
+        return Err(Error::Held(format!(
+            "cutover {} of {} did not finish; resume or abandon it first",
+            c.id,
+            c.components.join(", ")
+        )));
+    }
+    let mut problems = Vec::new();
+    for c in &comps {
+        if c.capture_database == c.database {
+            problems.push(format!(
+                "{}: captures in its own database {}; there is no new side to unfence",
+                c.name, c.database
+            ));
+            continue;
+        }
+        if let Some(s) = sync::record(ctx, &c.name)?
+            && s.state.active()
+        {
+            problems.push(format!(
+                "{}: its sync is {}: the new side is primary, not fenced",
+                c.name, s.state
+            ));
+        }
+        for st in switch::status(ctx, std::slice::from_ref(&c.name))? {
+            if st.pending.is_some() || st.position != Some(Position::Legacy) {
+                problems.push(format!(
+                    "{}: switch {} {}; traffic may reach the new side",
+                    c.name,
+                    st.name,
+                    match (&st.pending, &st.position, &st.read_error) {
+                        (Some(p), _, _) => format!("has an unfinished flip to {}", p.target()),
+                        (_, _, Some(e)) => format!("cannot be read ({e})"),
+                        (_, Some(p), _) => format!("reads {p}"),
+                        _ => "cannot be read".into(),
+                    }
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Verify(format!(
+            "unfence refused, nothing changed:\n  - {}",
+            problems.join("\n  - ")
+        )));
+    }
+    let mut thawed = Vec::new();
+    for c in &comps {
+        let mut e = ctx.engine_installed(&c.capture_database)?;
+        let frozen = e.frozen_tables()?;
+        let fenced: Vec<String> = c
+            .captured_tables()
+            .into_iter()
+            .filter(|t| frozen.contains(t))
+            .collect();
+        if !fenced.is_empty() {
+            e.unfreeze(&fenced)?;
+            thawed.extend(fenced.iter().map(|t| format!("{}.{t}", c.capture_database)));
+        }
+    }
+    ctx.audit(
+        "cutover.unfence",
+        serde_json::json!({"components": names, "tables": thawed, "reason": reason}),
+        if thawed.is_empty() {
+            "the new side was not fenced"
+        } else {
+            "new side unfenced for a re-base; traffic on legacy"
+        },
+    )?;
+    Ok(thawed)
+}
+
 fn drive(ctx: &mut Ctx, rec: &mut CutoverRecord) -> Result<()> {
     let owner = LockOwner::current(&ctx.actor);
     let mut held: Vec<String> = Vec::new();
@@ -474,6 +571,7 @@ fn precheck(ctx: &mut Ctx, rec: &mut CutoverRecord) -> Result<String> {
             ));
             continue;
         }
+        let sync_rec = sync::record(ctx, &c.name)?;
         if let Some(r) = rollbacks
             .iter()
             .find(|r| r.unfinished() && r.components.contains(&c.name))
@@ -483,13 +581,35 @@ fn precheck(ctx: &mut Ctx, rec: &mut CutoverRecord) -> Result<String> {
                 c.name, r.id
             ));
         }
-        if let Some(s) = sync::record(ctx, &c.name)?
+        if let Some(s) = &sync_rec
             && s.state.active()
             && s.cutover.as_deref() != Some(rec.id.as_str())
         {
             problems.push(format!(
                 "{}: already cut over (its sync is {}); roll back before cutting over again",
                 c.name, s.state
+            ));
+        }
+        let mut new = ctx.engine_installed(&c.capture_database)?;
+        let frozen = new.frozen_tables()?;
+        let fenced: Vec<String> = c
+            .captured_tables()
+            .into_iter()
+            .filter(|t| frozen.contains(t))
+            .collect();
+        if !fenced.is_empty() {
+            let why = match sync_rec.as_ref().map(|s| &s.state) {
+                Some(sync::SyncState::Ended { rollback }) => format!(
+                    "is fenced since rollback {rollback} moved traffic back to legacy: it has refused every write since, so it lacks what legacy took meanwhile and cutting over would serve stale rows"
+                ),
+                _ => "is frozen (an earlier rollback's fence or freeze)".to_string(),
+            };
+            problems.push(format!(
+                "{}: the new side {} ({}) {why}. Re-base it first: `ripcord cutover --unfence -c {} --reason \"…\"` lifts the fence (traffic stays on legacy), bring the new side up to date from legacy (your migration or forward replication), then cut over again; its verify proves both sides agree before any switch moves",
+                c.name,
+                c.capture_database,
+                fenced.join(", "),
+                c.name
             ));
         }
         if ctx
@@ -502,7 +622,6 @@ fn precheck(ctx: &mut Ctx, rec: &mut CutoverRecord) -> Result<String> {
                 c.name
             ));
         }
-        let mut new = ctx.engine_installed(&c.capture_database)?;
         let armed = new.captured_tables()?;
         let missing: Vec<String> = c
             .captured_tables()

@@ -329,6 +329,7 @@ pub fn sync_and_cutover_records_round_trip(open: Open) {
         lag_rows: 3,
         lag_seconds: 1.5,
         last_pass_at: None,
+        accepted: Vec::new(),
     };
     s.save_sync(&r).unwrap();
     r.state = SyncState::Draining {

@@ -114,6 +114,92 @@ pub struct NewestCheckpoint {
     pub limit_seconds: i64,
 }
 
+/// A component's reverse sync as `status` and `check` show it: the record's state, the
+/// lag measured now, and whether a live process runs it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncView {
+    pub component: String,
+    pub cutover: Option<String>,
+    pub state: crate::sync::SyncState,
+    /// The legacy side's applied position and the new side's journal high, measured now.
+    pub position: Option<i64>,
+    pub high: Option<i64>,
+    /// Business writes on the new side not yet on legacy, and the age of the oldest
+    /// (`None` when not measured: ended, or the measure failed).
+    pub lag_rows: Option<u64>,
+    pub lag_seconds: Option<f64>,
+    pub lag_error: Option<String>,
+    pub applied: u64,
+    pub gaps: usize,
+    /// Times someone let it run on past its gaps (`sync start --accept-gap`).
+    pub accepted: usize,
+    /// The process holding the component's sync lock, if any.
+    pub runner: Option<LockHeld>,
+    /// A runner holds the lock, is not known dead, and its lease has not run out.
+    pub runner_alive: bool,
+    /// The state says a process should be applying it now (running).
+    pub should_run: bool,
+}
+
+impl SyncView {
+    pub fn of(s: crate::sync::SyncStatus, now: chrono::DateTime<chrono::Utc>) -> SyncView {
+        use crate::sync::SyncState;
+        let runner_alive = s.runner.as_ref().is_some_and(|l| {
+            !l.holder.is_dead_here()
+                && chrono::DateTime::parse_from_rfc3339(&l.lease_until).map_or(true, |t| t >= now)
+        });
+        SyncView {
+            component: s.record.component.clone(),
+            cutover: s.record.cutover.clone(),
+            should_run: matches!(s.record.state, SyncState::Running),
+            state: s.record.state.clone(),
+            position: s.lag.as_ref().map_or(s.record.position, |l| l.position),
+            high: s.lag.as_ref().map(|l| l.high),
+            lag_rows: s.lag.as_ref().map(|l| l.rows),
+            lag_seconds: s.lag.as_ref().map(|l| l.seconds),
+            lag_error: s.lag_error,
+            applied: s.record.applied,
+            gaps: s.record.gaps.len(),
+            accepted: s.record.accepted.len(),
+            runner: s.runner,
+            runner_alive,
+        }
+    }
+}
+
+/// A switch as `status` and `check` show it: where ripcord last put it beside what its
+/// read says now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SwitchView {
+    pub name: String,
+    pub component: String,
+    pub kind: String,
+    /// Where the last finished flip left it (`None`: never flipped, i.e. legacy).
+    pub persisted: Option<crate::switch::Position>,
+    /// What the switch's read says now (`None` when it could not be read).
+    pub position: Option<crate::switch::Position>,
+    /// The target of a flip that started and did not finish.
+    pub pending: Option<crate::switch::Position>,
+    pub read_error: Option<String>,
+    /// Read now, where ripcord last put it, nothing unfinished.
+    pub agrees: bool,
+}
+
+impl SwitchView {
+    pub fn of(s: &crate::switch::SwitchStatus) -> SwitchView {
+        SwitchView {
+            name: s.name.clone(),
+            component: s.component.clone(),
+            kind: s.kind.name().to_string(),
+            persisted: s.persisted.clone(),
+            position: s.position.clone(),
+            pending: s.pending.as_ref().map(|f| f.target()),
+            read_error: s.read_error.clone(),
+            agrees: s.agrees(),
+        }
+    }
+}
+
 /// `ripcord status` beyond the guard.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Overview {
@@ -122,6 +208,28 @@ pub struct Overview {
     pub unfinished_rollbacks: Vec<RollbackSummary>,
     pub locks: Vec<LockHeld>,
     pub newest_checkpoint: Option<NewestCheckpoint>,
+    /// Every component's reverse sync (empty without a cutover).
+    #[serde(default)]
+    pub syncs: Vec<SyncView>,
+    /// Every switch of the plan.
+    #[serde(default)]
+    pub switches: Vec<SwitchView>,
+}
+
+/// The syncs and switches, measured and read now (read-only).
+pub fn universe(
+    ctx: &mut Ctx,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<SyncView>, Vec<SwitchView>)> {
+    let syncs = crate::sync::status(ctx, &[])?
+        .into_iter()
+        .map(|s| SyncView::of(s, now))
+        .collect();
+    let switches = crate::switch::status(ctx, &[])?
+        .iter()
+        .map(SwitchView::of)
+        .collect();
+    Ok((syncs, switches))
 }
 
 pub fn overview(ctx: &mut Ctx, now: chrono::DateTime<chrono::Utc>) -> Result<Overview> {
@@ -162,7 +270,10 @@ pub fn overview(ctx: &mut Ctx, now: chrono::DateTime<chrono::Utc>) -> Result<Ove
             limit_seconds: ctx.plan.max_checkpoint_age.as_secs() as i64,
         }
     });
+    let (syncs, switches) = universe(ctx, now)?;
     Ok(Overview {
+        syncs,
+        switches,
         capture,
         unreachable,
         unfinished_rollbacks: ctx

@@ -95,6 +95,36 @@ pub struct SyncRecord {
     pub lag_rows: u64,
     pub lag_seconds: f64,
     pub last_pass_at: Option<String>,
+    /// Each time someone let a failed sync run on past its gaps (`--accept-gap`).
+    #[serde(default)]
+    pub accepted: Vec<GapAcceptance>,
+}
+
+/// An operator's decision to let a failed critical sync run on past its gaps: who, why,
+/// when, and how many gaps it covered. The gaps stay in the record (a rollback still
+/// reports them as lost).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GapAcceptance {
+    pub by: String,
+    pub reason: String,
+    pub at: String,
+    pub gaps: u64,
+    /// The failure it lifted.
+    pub error: String,
+}
+
+impl SyncRecord {
+    /// Why a failed sync may not simply run again, and the two ways out.
+    pub fn refusal(&self) -> Option<String> {
+        let SyncState::Failed { error } = &self.state else {
+            return None;
+        };
+        let c = &self.component;
+        Some(format!(
+            "the sync of {c} FAILED ({error}); legacy lacks {} business write(s) the new side took, so running on would carry on past a lost write. Ways out: `ripcord rollback -c {c} --reason \"…\"` (moves traffic back and reports the writes as lost), or accept the loss explicitly with `ripcord sync start -c {c} --accept-gap --reason \"…\"` (audited; the writes stay listed as gaps and a rollback still reports them lost). `ripcord sync status -c {c}` lists them.",
+            self.gaps.len()
+        ))
+    }
 }
 
 pub fn tag(component: &str, cutover: &str) -> String {
@@ -152,6 +182,7 @@ pub fn begin(
         lag_rows: 0,
         lag_seconds: 0.0,
         last_pass_at: None,
+        accepted: Vec::new(),
     };
     ctx.state.save_sync(&rec)?;
     ctx.audit(
@@ -396,6 +427,8 @@ pub struct LoopOptions {
     pub settle: Duration,
     /// One pass per component, then return.
     pub once: bool,
+    /// `--accept-gap --reason`: a named failed sync runs on past its gaps (audited).
+    pub accept_gap: Option<String>,
 }
 
 /// Why the loop ended.
@@ -421,9 +454,23 @@ pub fn run(
     opts: &LoopOptions,
     stop: &dyn Fn() -> bool,
 ) -> Result<LoopEnd> {
+    if opts.accept_gap.is_some() && components.is_empty() {
+        return Err(Error::Usage(
+            "--accept-gap needs the failed component named with -c".into(),
+        ));
+    }
     let mut names: Vec<String> = Vec::new();
     let all = ctx.state.syncs()?;
     let wanted: Vec<String> = if components.is_empty() {
+        // A failed sync is never skipped quietly: the operator decides (rollback, or
+        // `--accept-gap` naming it), and may name the others meanwhile.
+        let failed: Vec<String> = all.iter().filter_map(SyncRecord::refusal).collect();
+        if !failed.is_empty() {
+            return Err(Error::Verify(format!(
+                "{}\nThe other components' syncs can run meanwhile: name them with -c.",
+                failed.join("\n")
+            )));
+        }
         all.iter()
             .filter(|r| matches!(r.state, SyncState::Running | SyncState::Paused))
             .map(|r| r.component.clone())
@@ -442,6 +489,32 @@ pub fn run(
             SyncState::Running | SyncState::Paused => names.push(c.clone()),
             SyncState::Stopped => {
                 let mut r = r.clone();
+                r.state = SyncState::Running;
+                r.updated_at = now();
+                ctx.state.save_sync(&r)?;
+                names.push(c.clone());
+            }
+            SyncState::Failed { error } => {
+                let Some(reason) = opts.accept_gap.as_deref() else {
+                    return Err(Error::Verify(r.refusal().unwrap_or_default()));
+                };
+                let mut r = r.clone();
+                let acceptance = GapAcceptance {
+                    by: ctx.actor.clone(),
+                    reason: reason.to_string(),
+                    at: now(),
+                    gaps: r.gaps.len() as u64,
+                    error: error.clone(),
+                };
+                ctx.audit(
+                    "sync.accept_gap",
+                    serde_json::json!({"component": c, "acceptance": acceptance, "gaps": r.gaps}),
+                    &format!(
+                        "{} gap(s) accepted; the sync runs on (they stay listed)",
+                        acceptance.gaps
+                    ),
+                )?;
+                r.accepted.push(acceptance);
                 r.state = SyncState::Running;
                 r.updated_at = now();
                 ctx.state.save_sync(&r)?;
@@ -585,6 +658,9 @@ pub fn set_state(ctx: &mut Ctx, components: &[String], to: SyncState) -> Result<
             SyncState::Running | SyncState::Paused | SyncState::Stopped
         ) {
             if !components.is_empty() {
+                if let Some(refusal) = r.refusal() {
+                    return Err(Error::Verify(refusal));
+                }
                 return Err(Error::Usage(format!(
                     "the sync of {} is {}; only a running, paused or stopped sync can be changed",
                     r.component, r.state
@@ -763,12 +839,16 @@ impl Background {
         ctx: &mut Ctx,
         connector: std::sync::Arc<dyn crate::context::Connector>,
     ) -> Result<Option<Background>> {
-        let any = ctx
+        // Named, so a failed sync of another component (which `run` refuses when none is
+        // named) does not keep these from running; `check` and `status` show that one.
+        let names: Vec<String> = ctx
             .state
             .syncs()?
-            .iter()
-            .any(|r| matches!(r.state, SyncState::Running | SyncState::Paused));
-        if !any {
+            .into_iter()
+            .filter(|r| matches!(r.state, SyncState::Running | SyncState::Paused))
+            .map(|r| r.component)
+            .collect();
+        if names.is_empty() {
             return Ok(None);
         }
         let mut own = Ctx {
@@ -788,8 +868,9 @@ impl Background {
                     interval: Duration::from_millis(500),
                     settle: Duration::from_secs(10),
                     once: false,
+                    accept_gap: None,
                 };
-                run(&mut own, &[], &opts, &|| {
+                run(&mut own, &names, &opts, &|| {
                     flag.load(std::sync::atomic::Ordering::SeqCst)
                 })
             })
