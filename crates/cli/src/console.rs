@@ -237,6 +237,15 @@ pub fn line(e: &Event) -> Option<String> {
             error,
             ..
         } => format!("SWITCH {switch:?} ({component}) did not move to {target}: {error}"),
+        Event::SwitchFellBack {
+            switch,
+            component,
+            rule,
+            from,
+            to,
+        } => format!(
+            "FALLBACK: rule {rule:?} is red: switch {switch:?} ({component}) stepped back from {from} to {to}"
+        ),
         Event::RollbackStarted {
             rollback,
             components,

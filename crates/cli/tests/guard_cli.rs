@@ -272,3 +272,148 @@ fn stop_no_rollback_halts_the_run_without_rolling_back() {
     let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(v, serde_json::json!([]), "no rollback was started");
 }
+
+fn read_flag(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join("flags/checkout")).ok()
+}
+
+fn wait_flag(dir: &Path, want: Option<&str>, watch: &mut Child) {
+    let t = Instant::now();
+    while read_flag(dir).as_deref().map(str::trim) != want {
+        assert!(
+            watch.try_wait().unwrap().is_none(),
+            "the watch ended before the switch reached {want:?}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the switch never reached {want:?}: {:?}",
+            read_flag(dir)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn rule_level(dir: &Path) -> String {
+    let st = ripcord(dir, &["status", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    j["rules"][0]["level"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `run` steps advance a staged flag (10 → 50); a red rule naming it as `fallback` steps
+/// it back a stage at a time (50 → 10 → legacy) while the watch goes on, each time
+/// audited and evented; a later `run` does not push it forward again past the fallback.
+#[test]
+fn a_red_rule_steps_its_fallback_switch_back_without_a_rollback() {
+    let db = FreshDb::new("sqlite");
+    let dir = tempfile::tempdir().unwrap();
+    rusqlite::Connection::open(db.url.trim_start_matches("sqlite:"))
+        .unwrap()
+        .execute_batch("CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER)")
+        .unwrap();
+    std::fs::write(
+        dir.path().join("ripcord.toml"),
+        format!(
+            r#"
+[databases.app]
+url = "{}"
+
+[components.checkout]
+database = "app"
+tables = ["orders"]
+
+[switches.checkout_flag]
+component = "checkout"
+kind = "file"
+path = "flags/checkout"
+stages = [10, 50, 100]
+new_value = "new:{{stage}}"
+
+[[steps]]
+name = "canary"
+switch = "checkout_flag"
+stage = 10
+
+[[steps]]
+name = "add column"
+component = "checkout"
+forward = "ALTER TABLE orders ADD COLUMN note TEXT"
+
+[[steps]]
+name = "half"
+switch = "checkout_flag"
+stage = 50
+
+[[probe]]
+name = "checkout"
+kind = "command"
+command = "test ! -e trouble"
+interval = "100ms"
+
+[[rule]]
+name = "checkout failing"
+when = "!ok.checkout"
+level = "red"
+fallback = "checkout_flag"
+"#,
+            db.url
+        ),
+    )
+    .unwrap();
+    let out = ripcord(dir.path(), &["run"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(read_flag(dir.path()).unwrap().trim(), "new:50");
+
+    let mut watch = spawn(dir.path(), &["watch", "--for", "120s"]);
+    std::fs::write(dir.path().join("trouble"), "").unwrap();
+    wait_flag(dir.path(), Some("new:10"), &mut watch);
+    // Cleared, then red again: one more stage back, to legacy (the file removed).
+    std::fs::remove_file(dir.path().join("trouble")).unwrap();
+    let t = Instant::now();
+    while rule_level(dir.path()) != "green" {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the rule never cleared"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(dir.path().join("trouble"), "").unwrap();
+    wait_flag(dir.path(), None, &mut watch);
+    // The events are delivered off the evaluator's thread: wait for the second one
+    // before the watch is killed.
+    let t = Instant::now();
+    let events = loop {
+        let events = text(&ripcord(dir.path(), &["events", "--json"]));
+        if events.matches("\"switch_fell_back\"").count() >= 2 {
+            break events;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "{events}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        events.matches("\"switch_fell_back\"").count(),
+        2,
+        "{events}"
+    );
+    assert!(
+        watch.try_wait().unwrap().is_none(),
+        "a fallback is not a stop"
+    );
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    std::fs::remove_file(dir.path().join("trouble")).unwrap();
+    let audit = text(&ripcord(dir.path(), &["audit", "export"]));
+    assert_eq!(
+        audit.matches("\"action\":\"guard.fallback\"").count(),
+        2,
+        "{audit}"
+    );
+    assert!(!audit.contains("\"action\":\"rollback.start\""), "{audit}");
+    // The next run refuses to push the flag forward past the fallback.
+    let out = ripcord(dir.path(), &["run"]);
+    assert_ne!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("stepped back"), "{}", text(&out));
+    assert_eq!(read_flag(dir.path()), None);
+}

@@ -267,6 +267,14 @@ pub enum Event {
         rollback: Option<String>,
         error: String,
     },
+    /// A red rule stepped a switch back (its `fallback`) instead of stopping the run.
+    SwitchFellBack {
+        switch: String,
+        component: String,
+        rule: String,
+        from: Position,
+        to: Position,
+    },
     /// A kind this ripcord does not know, read from a log a newer ripcord wrote.
     #[serde(other)]
     Unknown,
@@ -458,6 +466,7 @@ impl Event {
             | Event::NotConfirmed { .. }
             | Event::StatementCancelled { .. }
             | Event::SyncGap { .. }
+            | Event::SwitchFellBack { .. }
             | Event::ApprovalRequested { .. }
             | Event::ApprovalAnswered {
                 approved: false, ..
@@ -540,6 +549,10 @@ impl Event {
                 ..
             } => Subject {
                 rollback: rollback.clone(),
+                components: vec![component.clone()],
+                ..Subject::default()
+            },
+            Event::SwitchFellBack { component, .. } => Subject {
                 components: vec![component.clone()],
                 ..Subject::default()
             },

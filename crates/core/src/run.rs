@@ -589,6 +589,9 @@ fn stopped(
 }
 
 fn run_step(ctx: &mut Ctx, step: &Step, stop: &StopSwitch) -> Result<String> {
+    if let (None, Some((name, stage))) = (&step.forward, &step.advance) {
+        return advance(ctx, step, name, *stage);
+    }
     // A step may rewrite a table (a copying ALTER gives it a new identity) while its capture
     // triggers keep journaling every write: the tokens before the step and after capture is
     // re-armed below are linked, so capture stays continuous across the migration itself.
@@ -604,13 +607,15 @@ fn run_step(ctx: &mut Ctx, step: &Step, stop: &StopSwitch) -> Result<String> {
         before.push(crate::continuity::tokens(ctx, db, tables)?);
     }
     let mut engine = ctx.engine_installed(&step.database)?;
-    perform_stoppable(
-        engine.as_mut(),
-        &step.forward,
-        step.timeout,
-        Origin::Migration,
-        Some(stop),
-    )?;
+    if let Some(forward) = &step.forward {
+        perform_stoppable(
+            engine.as_mut(),
+            forward,
+            step.timeout,
+            Origin::Migration,
+            Some(stop),
+        )?;
+    }
     if stop.is_stopped() {
         return Err(Error::Stopped("stopped".into()));
     }
@@ -657,7 +662,60 @@ fn run_step(ctx: &mut Ctx, step: &Step, stop: &StopSwitch) -> Result<String> {
             )));
         }
     }
+    if let Some((name, stage)) = &step.advance {
+        if stop.is_stopped() {
+            return Err(Error::Stopped("stopped before the switch moved".into()));
+        }
+        return advance(ctx, step, name, *stage);
+    }
     Ok("done".into())
+}
+
+/// A step's switch to the new side (a progressive rollout's next stage), only after its
+/// forward and checks passed, and never while a rollback holds the switch's component.
+fn advance(ctx: &mut Ctx, step: &Step, name: &str, stage: Option<u32>) -> Result<String> {
+    let sw = ctx
+        .plan
+        .switches
+        .iter()
+        .find(|w| w.name == name)
+        .cloned()
+        .ok_or_else(|| Error::Usage(format!("no switch named {name:?} in the plan")))?;
+    if let Some(r) = ctx
+        .state
+        .rollbacks()?
+        .into_iter()
+        .find(|r| r.unfinished() && r.components.contains(&sw.component))
+    {
+        return Err(Error::Held(format!(
+            "rollback {} of {} is unfinished: switch {name:?} stays where it is",
+            r.id, sw.component
+        )));
+    }
+    if let Some(fb) = ctx
+        .state
+        .switches()?
+        .into_iter()
+        .find(|r| r.name == name)
+        .and_then(|r| r.fell_back)
+    {
+        return Err(Error::Verify(format!(
+            "switch {name:?} was stepped back from {} to {} by rule {:?} at {}: a step does not push it forward again; look, then `ripcord switch to-new -c {}` (a person's flip) and run again",
+            fb.from, fb.to, fb.rule, fb.at, sw.component
+        )));
+    }
+    let reason = format!("step {}", step.name);
+    let done = crate::switch::flip(
+        ctx,
+        &sw,
+        &crate::switch::FlipRequest {
+            to: crate::switch::Side::New,
+            stage,
+            reason: &reason,
+            rollback: None,
+        },
+    )?;
+    Ok(format!("switch {name} now {}", done.position))
 }
 
 fn truthy(v: &crate::value::Value) -> bool {

@@ -160,6 +160,7 @@ pub fn switch_records_round_trip(open: Open) {
         }),
         last: None,
         updated_at: "2026-01-01T00:00:00.000Z".into(),
+        fell_back: None,
     };
     s.save_switch(&r).unwrap();
     assert_eq!(s.switches().unwrap(), vec![r.clone()]);

@@ -110,6 +110,18 @@ pub struct SwitchRecord {
     pub pending: Option<Flip>,
     pub last: Option<FlipDone>,
     pub updated_at: String,
+    /// The rule whose fallback made the last flip: a `run` step does not push the switch
+    /// forward again past it; a person's flip clears it.
+    #[serde(default)]
+    pub fell_back: Option<FellBack>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FellBack {
+    pub rule: String,
+    pub at: String,
+    pub from: Position,
+    pub to: Position,
 }
 
 /// What `ripcord switch status` shows for one switch.
@@ -326,6 +338,7 @@ fn record(ctx: &mut Ctx, sw: &Switch) -> Result<SwitchRecord> {
             pending: None,
             last: None,
             updated_at: now(),
+            fell_back: None,
         }))
 }
 
@@ -440,6 +453,7 @@ fn flip_locked(
             };
             rec.position = Some(position);
             rec.pending = None;
+            rec.fell_back = None;
             rec.last = Some(done.clone());
             rec.updated_at = now();
             ctx.state.save_switch(&rec)?;
@@ -484,6 +498,97 @@ fn flip_locked(
             )))
         }
     }
+}
+
+/// What a rule's fallback did to its switch.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum StepBack {
+    Moved {
+        from: Position,
+        to: Position,
+    },
+    /// It already reads legacy: nothing to step back.
+    AtLegacy,
+    /// Stepping back would leave the new side of a component cut over with a sync: its
+    /// legacy is frozen, so only a (switch-path) rollback may move that traffic back.
+    NeedsRollback {
+        why: String,
+    },
+}
+
+/// A rule's `fallback`: the switch one stage back from where its read says it stands, or
+/// to legacy from its first stage (or a switch without stages). Flipped like any flip
+/// (persisted, audited, evidence), plus a `guard.fallback` audit entry and a
+/// `switch_fell_back` event naming the rule.
+pub fn step_back(ctx: &mut Ctx, sw: &Switch, rule: &str, why: &str) -> Result<StepBack> {
+    let (_, from) = read(ctx, sw)?;
+    let target = match &from {
+        Position::Legacy => return Ok(StepBack::AtLegacy),
+        Position::Unknown { read } => {
+            return Err(Error::Verify(format!(
+                "switch {:?} reads {read:?}, neither side's value: no stage to step back to",
+                sw.name
+            )));
+        }
+        Position::New { stage: Some(s) } => match sw.stages.iter().position(|x| x == s) {
+            Some(i) if i > 0 => Position::New {
+                stage: Some(sw.stages[i - 1]),
+            },
+            _ => Position::Legacy,
+        },
+        Position::New { stage: None } => Position::Legacy,
+    };
+    if target == Position::Legacy
+        && let Some(s) = crate::sync::record(ctx, &sw.component)?
+        && s.state.active()
+    {
+        return Ok(StepBack::NeedsRollback {
+            why: format!(
+                "component {} is cut over and its sync is {}: legacy is frozen, so its traffic goes back only by a rollback",
+                sw.component, s.state
+            ),
+        });
+    }
+    let (to, stage) = match &target {
+        Position::New { stage } => (Side::New, *stage),
+        _ => (Side::Legacy, None),
+    };
+    let reason = crate::redact::scrub(&format!("rule {rule:?} is red: {why}"));
+    let done = flip(
+        ctx,
+        sw,
+        &FlipRequest {
+            to,
+            stage,
+            reason: &reason,
+            rollback: None,
+        },
+    )?;
+    let mut rec = record(ctx, sw)?;
+    rec.fell_back = Some(FellBack {
+        rule: rule.to_string(),
+        at: now(),
+        from: from.clone(),
+        to: done.position.clone(),
+    });
+    ctx.state.save_switch(&rec)?;
+    ctx.audit(
+        "guard.fallback",
+        serde_json::json!({"rule": rule, "switch": sw.name, "component": sw.component, "from": from, "to": done.position, "flip": done.flip.id}),
+        &format!("{} stepped back from {from} to {}", sw.name, done.position),
+    )?;
+    ctx.emit(Event::SwitchFellBack {
+        switch: sw.name.clone(),
+        component: sw.component.clone(),
+        rule: rule.to_string(),
+        from: from.clone(),
+        to: done.position.clone(),
+    });
+    Ok(StepBack::Moved {
+        from,
+        to: done.position,
+    })
 }
 
 struct Acted {

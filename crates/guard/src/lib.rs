@@ -26,6 +26,62 @@ pub struct Guarded {
     pub resolution: Option<Resolution>,
 }
 
+/// Forwards everything to the binary's connector, for the fallback's own `Ctx`.
+struct Shared(Arc<dyn Connector>);
+
+impl Connector for Shared {
+    fn connect(
+        &self,
+        db: &ripcord_core::plan::Database,
+    ) -> Result<Box<dyn ripcord_core::engine::Engine>> {
+        self.0.connect(db)
+    }
+    fn differ(&self) -> Option<&dyn ripcord_core::verify::TableDiffer> {
+        self.0.differ()
+    }
+    fn switch_driver(
+        &self,
+        kind: ripcord_core::plan::SwitchKind,
+    ) -> Option<&dyn ripcord_core::switch::SwitchDriver> {
+        self.0.switch_driver(kind)
+    }
+}
+
+/// The monitor's fallback, when a rule names one: its own `Ctx` (a second state-store
+/// connection) stepping the rule's switch back on the evaluator's thread.
+fn fallback(ctx: &Ctx, connector: Arc<dyn Connector>) -> Result<Option<monitor::Fallback>> {
+    if ctx.plan.rules.iter().all(|r| r.fallback.is_none()) {
+        return Ok(None);
+    }
+    let mut own = Ctx {
+        plan: ctx.plan.clone(),
+        state: ctx.state.reopen()?,
+        store: ctx.store.clone(),
+        events: ctx.events.clone(),
+        actor: ctx.actor.clone(),
+        connector: Box::new(Shared(connector)),
+    };
+    Ok(Some(Box::new(move |rule, detail| {
+        use ripcord_core::switch::StepBack;
+        let name = rule.fallback.as_deref().unwrap_or_default();
+        let sw = own
+            .plan
+            .switches
+            .iter()
+            .find(|w| w.name == name)
+            .cloned()
+            .ok_or_else(|| format!("no switch named {name:?}"))?;
+        match ripcord_core::switch::step_back(&mut own, &sw, &rule.name, detail) {
+            Ok(StepBack::Moved { from, to }) => {
+                Ok(format!("switch {name} stepped back from {from} to {to}"))
+            }
+            Ok(StepBack::AtLegacy) => Err(format!("switch {name} already reads legacy")),
+            Ok(StepBack::NeedsRollback { why }) => Err(why),
+            Err(e) => Err(e.to_string()),
+        }
+    })))
+}
+
 /// `ripcord run` under guard: probes and rules watch while the steps run; a red rule,
 /// `ripcord stop`, the panic file or (with `signals`) SIGINT/SIGTERM stops it, and the
 /// decision matrix says what follows.
@@ -43,6 +99,7 @@ pub fn run(ctx: &mut Ctx, connector: Arc<dyn Connector>, signals: bool) -> Resul
             mode: "run",
             actor: ctx.actor.clone(),
         },
+        fallback(ctx, connector.clone())?,
     )?;
     let opts = RunOptions {
         stop,
@@ -117,6 +174,7 @@ pub fn watch(
             mode: "watch",
             actor: ctx.actor.clone(),
         },
+        fallback(ctx, connector.clone())?,
     )?;
     let schedule = ripcord_core::schedule::Scheduler::start(ctx, connector.clone())?;
     // The reverse sync runs beside the guard; a critical table that cannot sync ends it

@@ -27,6 +27,12 @@ pub struct Watched {
     pub actor: String,
 }
 
+/// Steps a red rule's `fallback` switch back (`switch::step_back`): `Ok` with what moved,
+/// the run going on; `Err` with why it could not help, and the rule then stops the run
+/// like any red rule.
+pub type Fallback =
+    Box<dyn FnMut(&ripcord_core::plan::Rule, &str) -> Result<String, String> + Send>;
+
 pub struct Monitor {
     done: Arc<AtomicBool>,
     probes: Vec<JoinHandle<()>>,
@@ -43,6 +49,7 @@ impl Monitor {
         bus: Bus,
         stop: StopSwitch,
         watched: Watched,
+        fallback: Option<Fallback>,
     ) -> ripcord_core::Result<Monitor> {
         let done = Arc::new(AtomicBool::new(false));
         let (tx, rx) = channel::<Sample>();
@@ -106,6 +113,7 @@ impl Monitor {
             watched,
             level: level.clone(),
             saved: None,
+            fallback,
         };
         let d = done.clone();
         let evaluator = std::thread::spawn(move || ev.run(rx, d));
@@ -147,6 +155,7 @@ struct Evaluator {
     watched: Watched,
     level: Arc<Mutex<Level>>,
     saved: Option<Instant>,
+    fallback: Option<Fallback>,
 }
 
 impl Evaluator {
@@ -312,6 +321,26 @@ impl Evaluator {
             }
             evidence = serde_json::json!({"first": evidence, "recheck": recheck});
         }
+        // A rule with a fallback steps its switch back and lets the run go on; when that
+        // cannot help, the rule stops the run like any red rule, saying why.
+        let mut unhelped = None;
+        if let (Some(sw), Some(f)) = (rule.fallback.clone(), self.fallback.as_mut()) {
+            match f(&rule, &self.states[i].detail) {
+                Ok(done) => {
+                    self.audit(
+                        "guard.fallback_instead_of_stop",
+                        serde_json::json!({"run": self.watched.run, "rule": rule.name, "switch": sw, "evidence": evidence}),
+                        &done,
+                    );
+                    return Level::Red;
+                }
+                Err(why) => {
+                    unhelped = Some(format!(
+                        "; its fallback of switch {sw:?} could not help: {why}"
+                    ))
+                }
+            }
+        }
         let req = StopRequest {
             scenario: rule.scenario.clone(),
             components: rule.components.clone(),
@@ -322,8 +351,11 @@ impl Evaluator {
                     level: rule.level,
                 },
                 format!(
-                    "rule {:?} is red: {} ({})",
-                    rule.name, rule.when, self.states[i].detail
+                    "rule {:?} is red: {} ({}){}",
+                    rule.name,
+                    rule.when,
+                    self.states[i].detail,
+                    unhelped.unwrap_or_default()
                 ),
             )
         };

@@ -272,6 +272,7 @@ mod tests {
             inconclusive_limit: 0,
             error_level: Level::Yellow,
             trigger: None,
+            fallback: None,
         }
     }
 

@@ -149,6 +149,9 @@ pub struct Rule {
     pub error_level: Level,
     /// Which seed trigger this rule stands for (free text, shown in reports).
     pub trigger: Option<String>,
+    /// A switch (`[switches.NAME]`) this rule steps back one stage (or to legacy) when it
+    /// goes red, instead of stopping the run; see `switch::step_back`.
+    pub fallback: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -928,6 +931,23 @@ fn rules(
                 );
             }
         }
+        if let Some(f) = &r.fallback
+            && !raw.switches.contains_key(f.get_ref())
+        {
+            p.at(
+                f,
+                format!(
+                    "rule {:?} falls back switch {:?}, which is not in [switches]",
+                    r.name.get_ref(),
+                    f.get_ref()
+                ),
+                "unknown switch",
+                Some(&format!(
+                    "switches: {}",
+                    raw.switches.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            );
+        }
         let lim = |p: &mut Problems, v: &Option<Spanned<i64>>, d: i64, what: &str| {
             count(p, v, d, 0, what) as u32
         };
@@ -962,6 +982,7 @@ fn rules(
                 .map(|l| level(p, l))
                 .unwrap_or(Level::Yellow),
             trigger: r.trigger.clone(),
+            fallback: r.fallback.as_ref().map(|f| f.get_ref().clone()),
         });
     }
 

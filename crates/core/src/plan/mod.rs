@@ -192,10 +192,14 @@ pub struct Step {
     pub name: String,
     pub component: Option<String>,
     pub database: String,
-    pub forward: Action,
+    /// `None` only for a step that just advances a switch.
+    pub forward: Option<Action>,
     pub rollback: Option<Action>,
     pub verify: Option<Action>,
     pub timeout: Duration,
+    /// The switch this step moves to the new side after its forward and checks passed
+    /// (a progressive rollout advancing a stage), and to which stage (`None`: its last).
+    pub advance: Option<(String, Option<u32>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -795,6 +799,12 @@ fn steps(raw: &RawPlan, p: &mut Problems) -> Vec<Step> {
                         .clone()
                 })
                 .unwrap_or_default(),
+            // A step that only moves a switch touches no database.
+            (None, None)
+                if st.switch.is_some() && st.forward.is_none() && st.forward_command.is_none() =>
+            {
+                String::new()
+            }
             (None, None) => {
                 if raw.databases.len() == 1 {
                     raw.databases.keys().next().cloned().unwrap_or_default()
@@ -838,21 +848,55 @@ fn steps(raw: &RawPlan, p: &mut Problems) -> Vec<Step> {
         let rollback = action(&st.rollback, &st.rollback_command, "rollback");
         let verify = action(&st.verify, &st.verify_command, "verify");
         let both_forward = st.forward.is_some() && st.forward_command.is_some();
-        let forward = forward.unwrap_or_else(|| {
-            if both_forward {
-                return Action::Sql(String::new());
+        let advance = st.switch.as_ref().map(|sw| {
+            if !raw.switches.contains_key(sw.get_ref()) {
+                p.at(
+                    sw,
+                    format!(
+                        "step {:?} advances switch {:?}, which is not in [switches]",
+                        st.name.get_ref(),
+                        sw.get_ref()
+                    ),
+                    "unknown switch",
+                    None,
+                );
             }
+            let stage = st.stage.as_ref().map(|s| {
+                if *s.get_ref() <= 0 || *s.get_ref() > i64::from(u32::MAX) {
+                    p.at(s, "a stage is a positive number", "bad stage", None);
+                }
+                *s.get_ref() as u32
+            });
+            (sw.get_ref().clone(), stage)
+        });
+        if let (Some(s), None) = (&st.stage, &st.switch) {
             p.at(
                 s,
-                format!(
-                    "step {:?} has no `forward` (SQL) or `forward_command`",
-                    st.name.get_ref()
-                ),
-                "nothing to run",
+                format!("step {:?} has a `stage` but no `switch`", st.name.get_ref()),
+                "which switch?",
                 None,
             );
-            Action::Sql(String::new())
-        });
+        }
+        let forward = match forward {
+            None if advance.is_some() && !both_forward => None,
+            Some(f) => Some(f),
+            None => Some({
+                if both_forward {
+                    Action::Sql(String::new())
+                } else {
+                    p.at(
+                        s,
+                        format!(
+                            "step {:?} has no `forward` (SQL), `forward_command` or `switch`",
+                            st.name.get_ref()
+                        ),
+                        "nothing to run",
+                        None,
+                    );
+                    Action::Sql(String::new())
+                }
+            }),
+        };
         let timeout = duration(p, &st.timeout, Duration::from_secs(600), "timeout");
         steps.push(Step {
             name: st.name.get_ref().clone(),
@@ -862,6 +906,7 @@ fn steps(raw: &RawPlan, p: &mut Problems) -> Vec<Step> {
             rollback,
             verify,
             timeout,
+            advance,
         });
     }
     steps

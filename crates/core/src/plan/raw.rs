@@ -105,6 +105,10 @@ pub struct RawStep {
     pub verify: Option<String>,
     pub verify_command: Option<String>,
     pub timeout: Option<Spanned<String>>,
+    /// A switch this step moves to the new side (to `stage`, or its last stage) once its
+    /// forward and checks passed.
+    pub switch: Option<Spanned<String>>,
+    pub stage: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,6 +200,7 @@ pub struct RawRule {
     pub inconclusive_limit: Option<Spanned<i64>>,
     pub error_level: Option<Spanned<String>>,
     pub trigger: Option<String>,
+    pub fallback: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

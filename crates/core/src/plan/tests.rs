@@ -407,6 +407,23 @@ fn the_switches_example_has_every_kind_with_its_actions() {
     assert!(!gw.to_new[0].describe().contains("tok-very"));
     assert!(!format!("{plan:?}").contains("tok-very"));
     assert_eq!(plan.switches_of(&["employees".into()]).len(), 2);
+    // A step advancing the progressive switch, a rule stepping it back.
+    let step = plan.steps.iter().find(|s| s.advance.is_some()).unwrap();
+    assert_eq!(step.advance, Some(("payruns_route".into(), Some(50))));
+    assert!(step.forward.is_none());
+    assert_eq!(plan.rules[0].fallback.as_deref(), Some("payruns_route"));
+}
+
+#[test]
+fn a_fallback_or_a_step_naming_an_unknown_switch_is_refused_where_written() {
+    let bad = format!(
+        "{SWITCHED}\n[[probe]]\nname = \"p\"\nkind = \"command\"\ncommand = \"true\"\n\n[[rule]]\nname = \"r\"\nwhen = \"!ok.p\"\nlevel = \"red\"\nfallback = \"nope\"\n\n[[steps]]\nname = \"s\"\nswitch = \"nada\"\n\n[[steps]]\nname = \"t\"\ncomponent = \"billing\"\nforward = \"SELECT 1\"\nstage = 5\n"
+    );
+    let e = parse(Path::new("p.toml"), &bad, &env, ENGINES).unwrap_err();
+    let shown = format!("{:?}", miette::Report::new(*e));
+    assert!(shown.contains("falls back switch \"nope\""), "{shown}");
+    assert!(shown.contains("advances switch \"nada\""), "{shown}");
+    assert!(shown.contains("has a `stage` but no `switch`"), "{shown}");
 }
 
 const SWITCHED: &str = r#"
