@@ -40,6 +40,10 @@ pub enum Command {
         /// postgres://… or mysql://….
         #[arg(long)]
         url: Option<String>,
+        /// Which story: the Workshop's restore-based rollback, or the parallel universe
+        /// (cutover, live sync back to legacy, a red rule, rollback by switch; SQLite).
+        #[arg(long, default_value = "workshop", value_parser = ["workshop", "parallel-universe"])]
+        story: String,
     },
     /// Write an example plan.
     Init {

@@ -192,7 +192,14 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     set_verbosity(cli.quiet, cli.verbose);
     let actor = actor(cli.actor);
     match cli.command {
-        Command::Demo { keep, url } => crate::demo::run(keep, url),
+        Command::Demo { keep, url, story } => match story.as_str() {
+            "parallel-universe" if url.is_some() => Err(Error::Usage(
+                "--story parallel-universe runs on SQLite only (no --url)".into(),
+            )
+            .into()),
+            "parallel-universe" => crate::demo_universe::run(keep),
+            _ => crate::demo::run(keep, url),
+        },
         // init writes where it is told, or here: never into a plan found further up.
         Command::Init { example, force } => init(cli.plan.as_deref(), &example, force),
         Command::Diff(args) => crate::diff_cmd::run(&plan_path(cli.plan.as_deref()), actor, args),

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod commands;
 pub mod console;
 pub mod demo;
+pub mod demo_universe;
 pub mod diff_cmd;
 pub mod guard_cmd;
 pub mod install_cmd;
