@@ -933,6 +933,73 @@ fn status_and_check_show_syncs_runners_and_switches() {
     assert_eq!(v["switches"][0]["agrees"], false, "{v}");
 }
 
+/// A red rule whose fallback would move a cut-over component's switch to legacy (frozen
+/// behind its sync) does not flip it there: the rule stops the watch, saying why, and the
+/// decision matrix's rollback moves the traffic back by the switch path, nothing lost.
+#[test]
+fn a_fallback_that_would_reach_frozen_legacy_stops_the_watch_instead() {
+    let u = Universe::new("sqlite", "sqlite", Route::File);
+    let mut plan = std::fs::read_to_string(u.plan()).unwrap();
+    plan.push_str(
+        r#"
+[[probe]]
+name = "trouble"
+kind = "command"
+command = "test ! -e trouble"
+interval = "100ms"
+
+[[rule]]
+name = "trouble on the new side"
+when = "!ok.trouble"
+level = "red"
+fallback = "orders_route"
+scenario = "trouble"
+components = ["orders"]
+
+[decision_matrix.scenarios.trouble]
+decision = "rollback_now"
+"#,
+    );
+    std::fs::write(u.plan(), plan).unwrap();
+    assert_eq!(
+        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
+        0
+    );
+    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let ctx = ctx_for(&u.plan());
+    exec(
+        ctx.engine("new").unwrap().as_mut(),
+        "INSERT INTO orders VALUES (1, 'new', 1, NULL)",
+    );
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ripcord"));
+    c.current_dir(u.path())
+        .args(["watch", "--for", "90s"])
+        .env_remove("RIPCORD_CRASH_AT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut watch = c.spawn().unwrap();
+    std::fs::write(u.path().join("trouble"), "").unwrap();
+    wait_exit(&mut watch, Duration::from_secs(60));
+    let out = child_text(watch);
+    assert!(out.contains("could not help"), "{out}");
+    assert!(out.contains("legacy is frozen"), "{out}");
+    assert!(!u.path().join("flags/orders_v2").exists(), "{out}");
+    let o = u.ripcord(&["report", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["mode"]["path"], "switch", "{v}");
+    assert_eq!(v["figures"]["lost"], 0, "{v}");
+    assert_eq!(
+        ctx.engine("legacy")
+            .unwrap()
+            .query_scalar("SELECT side FROM orders WHERE id = 1")
+            .unwrap(),
+        Value::Text("new".into())
+    );
+    let o = u.ripcord(&["events", "--json"], &[]);
+    assert!(!text(&o).contains("switch_fell_back"), "{}", text(&o));
+}
+
 /// Pause holds one component back (its lag shows and grows); resume catches it up.
 #[test]
 fn pause_shows_the_lag_and_resume_catches_up() {
