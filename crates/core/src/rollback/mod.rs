@@ -313,7 +313,7 @@ pub enum Mode {
     Restore,
     /// The components were cut over and legacy kept current by the sync: freeze the new
     /// side, drain the sync's tail, verify the two sides, flip the switches, unfreeze
-    /// legacy; the new side stays frozen (fenced) until a cutover.
+    /// legacy; the new side stays frozen (fenced) until `cutover --unfence` (a re-base) and a cutover.
     Switch {
         /// Component → the sync's tag in the legacy database.
         tags: BTreeMap<String, String>,
