@@ -634,3 +634,36 @@ fn prune_and_gc_json_have_exactly_the_fields_docs_json_md_documents() {
     matches_documented(&v, "`ripcord gc --json`");
     assert_eq!(v["interrupted"][0]["components"][0], "billing", "{v}");
 }
+
+/// `ripcord status | head -1` panicked ("failed printing to stdout: Broken pipe"), exit 101.
+/// A command whose reader went away ends like any Unix tool: by SIGPIPE, saying nothing.
+#[test]
+fn status_into_a_closed_pipe_ends_by_sigpipe_instead_of_panicking() {
+    use std::os::unix::process::ExitStatusExt;
+    let w = Workshop::new(5);
+    assert_eq!(code(&w.ripcord(&["checkpoint"])), 0);
+    for args in [&["status"][..], &["events"], &["checkpoints", "--json"]] {
+        // The reader is gone before the command starts, so its first line meets EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
+            .current_dir(w.path())
+            .args(args)
+            .env("RIPCORD_ACTOR", "tester")
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?}, {stderr}",
+            out.status
+        );
+    }
+}
