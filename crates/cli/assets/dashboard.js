@@ -64,6 +64,11 @@
     });
   });
   live.addEventListener("click", function (e) {
+    var a = e.target.closest("button.ack");
+    if (a) {
+      act("/api/incidents/" + encodeURIComponent(a.dataset.incident) + "/ack?lang=" + lang, { level: a.dataset.level });
+      return;
+    }
     var b = e.target.closest("button.answer");
     if (!b) return;
     act("/api/decisions/" + encodeURIComponent(b.dataset.decision) + "/" + b.dataset.answer + "?lang=" + lang, {});

@@ -8,6 +8,8 @@ cause = { $cause ->
 
 ack-hint = للإقرار: ripcord ack { $incident } --as YOUR-NAME
 
+ack-link = أو أقِرّ من هنا (الرابط يعمل مرة واحدة): { $link }
+
 emergency-detected = تم رصد حالة طوارئ في { $plan }: { cause }.
     الحادثة: { $incident }
     ما حدث: { $reason }

@@ -10,6 +10,8 @@ cause = { $cause ->
 
 ack-hint = Acknowledge with: ripcord ack { $incident } --as YOUR-NAME
 
+ack-link = Or acknowledge here (the link works once): { $link }
+
 emergency-detected = Emergency detected in { $plan }: { cause }.
     Incident: { $incident }
     What happened: { $reason }

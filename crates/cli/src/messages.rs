@@ -5,7 +5,10 @@
 //! isolate and is sent without the marks.
 
 use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
-use ripcord_core::notify::{Briefing, Language, Message, RollbackOutcome, Summary, UserStage};
+use ripcord_core::notify::{
+    Briefing, Language, Message, RollbackOutcome, Summary, UserStage, catalog,
+};
+use ripcord_core::plan::{MessageWording, NotifyPlan};
 
 pub const EN_FTL: &str = include_str!("../locales/en.ftl");
 pub const AR_FTL: &str = include_str!("../locales/ar.ftl");
@@ -35,7 +38,13 @@ pub struct Rendered {
     pub text: String,
 }
 
-fn bundle(lang: Language) -> FluentBundle<FluentResource> {
+/// The message that carries a one-time acknowledgement link (`$link`), added below a
+/// message to a level when the plan has an `ack_url`.
+pub const ACK_LINK: &str = "ack-link";
+
+/// The built-in messages of `lang`, with the plan's wording of one message beside them
+/// (checked when the plan loaded).
+fn bundle(lang: Language, wording: Option<&MessageWording>) -> FluentBundle<FluentResource> {
     let (src, id) = match lang {
         Language::En => (EN_FTL, "en"),
         Language::Ar => (AR_FTL, "ar"),
@@ -45,6 +54,14 @@ fn bundle(lang: Language) -> FluentBundle<FluentResource> {
     b.set_use_isolating(lang == Language::Ar);
     let res = FluentResource::try_new(src.to_string()).expect("the embedded .ftl parses");
     b.add_resource(res).expect("no duplicate message ids");
+    if let Some(w) = wording {
+        match FluentResource::try_new(w.ftl.clone()) {
+            Ok(res) => b.add_resource_overriding(res),
+            // The plan's check parses the same text; a wording that fails here is skipped
+            // and the built-in message goes instead.
+            Err(_) => tracing::warn!("the plan's wording of {} does not parse", w.id),
+        }
+    }
     b
 }
 
@@ -254,26 +271,47 @@ pub fn arguments(msg: &Message) -> (&'static str, FluentArgs<'static>) {
     (msg.id(), a)
 }
 
-/// The message in `lang`; registered secrets are scrubbed from both parts. Panics only if
-/// a message id is missing from an .ftl file, which the parity test rules out.
-pub fn render(msg: &Message, lang: Language) -> Rendered {
-    let b = bundle(lang);
-    let (id, args) = arguments(msg);
+/// The message in `lang`, in the plan's wording where it has one, with `ack_link` below
+/// it; registered secrets are scrubbed from both parts. Panics only if a message id is
+/// missing from an .ftl file, which the parity test rules out.
+pub fn render(
+    words: &NotifyPlan,
+    msg: &Message,
+    lang: Language,
+    ack_link: Option<&str>,
+) -> Rendered {
+    let (id, mut args) = arguments(msg);
+    let b = bundle(lang, words.wording(id, lang));
     let m = b
         .get_message(id)
         .unwrap_or_else(|| panic!("message {id} is missing from the {lang:?} .ftl"));
+    let own = b.get_message(&catalog::plan_id(id));
     let mut errors = Vec::new();
-    let text = m
-        .value()
+    let mut text = own
+        .as_ref()
+        .and_then(|o| o.value())
+        .or_else(|| m.value())
         .map(|p| b.format_pattern(p, Some(&args), &mut errors).into_owned())
         .unwrap_or_default();
-    let subject = m
-        .get_attribute("subject")
+    let subject = own
+        .as_ref()
+        .and_then(|o| o.get_attribute("subject"))
+        .or_else(|| m.get_attribute("subject"))
         .map(|a| {
             b.format_pattern(a.value(), Some(&args), &mut errors)
                 .into_owned()
         })
         .unwrap_or_default();
+    if let Some(link) = ack_link
+        && let Some(p) = b.get_message(ACK_LINK).and_then(|m| m.value())
+    {
+        args.set("link", link.to_string());
+        text = format!(
+            "{}\n\n{}",
+            text.trim_end(),
+            b.format_pattern(p, Some(&args), &mut errors)
+        );
+    }
     if !errors.is_empty() {
         // The message still goes, with Fluent's marker where a value was missing.
         tracing::warn!("message {id} ({}): {errors:?}", lang.code());
@@ -378,11 +416,152 @@ mod tests {
         out
     }
 
+    /// One message of every id, every optional part filled in.
+    fn one_of_each() -> Vec<Message> {
+        use ripcord_core::notify::{Cause, Impact};
+        let summary = Summary {
+            incident: "inc-7".into(),
+            plan: "payroll".into(),
+            cause: Cause::EmergencyStop,
+            reason: "errors".into(),
+            detected_at: "2026-11-29T21:05:01Z".into(),
+            components: vec!["salaries".into()],
+            run: Some("run-9".into()),
+        };
+        let outcome = RollbackOutcome {
+            rollback: "rb-1".into(),
+            ok: true,
+            seconds: 30.0,
+            rto_seconds: 900.0,
+            at_risk: 3,
+            recovered: 3,
+            lost: 0,
+        };
+        let mut out = vec![
+            Message::EmergencyDetected {
+                summary: summary.clone(),
+                level: 1,
+                round: 0,
+            },
+            Message::EmergencyDetected {
+                summary: summary.clone(),
+                level: 1,
+                round: 2,
+            },
+            Message::Escalated {
+                summary: summary.clone(),
+                level: 2,
+                unacknowledged_seconds: 1800.0,
+            },
+            Message::RollbackStarted {
+                summary: summary.clone(),
+                rollback: "rb-1".into(),
+                checkpoint: "cp-1".into(),
+            },
+            Message::RollbackCompleted {
+                summary: summary.clone(),
+                outcome: outcome.clone(),
+            },
+            Message::Resolved {
+                summary: summary.clone(),
+                resolved_at: "2026-11-29T21:15:01Z".into(),
+                duration_seconds: 600.0,
+                outcome: Some(outcome),
+            },
+            Message::UserNotice {
+                summary,
+                impact: Impact::Moderate,
+                stage: UserStage::Started,
+            },
+            Message::LevelChanged {
+                plan: "payroll".into(),
+                level: ripcord_core::plan::Level::Orange,
+                reason: "errors".into(),
+                at: "2026-11-29T21:05:01Z".into(),
+            },
+            Message::Test {
+                plan: "payroll".into(),
+                channel: "mail".into(),
+            },
+        ];
+        out.extend(new_messages());
+        out
+    }
+
+    /// Core checks a plan's wording against `catalog`: it must name every message the
+    /// .ftl files have, with exactly the arguments `arguments` passes.
+    #[test]
+    fn the_catalog_core_checks_wordings_against_is_what_the_messages_get() {
+        let all = one_of_each();
+        let ids: BTreeSet<&str> = all.iter().map(|m| m.id()).collect();
+        let listed: BTreeSet<&str> = catalog::messages().into_iter().map(|(m, _)| m).collect();
+        assert_eq!(ids, listed, "one sample per catalog message");
+        assert_eq!(listed, MESSAGE_IDS.iter().copied().collect());
+        for msg in &all {
+            let (id, args) = arguments(msg);
+            let given: BTreeSet<String> = args.iter().map(|(k, _)| k.to_string()).collect();
+            let want: BTreeSet<String> = catalog::placeholders(id)
+                .unwrap()
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            assert_eq!(given, want, "placeholders of {id}");
+        }
+        let en = placeholders(EN_FTL);
+        for (shared, needs) in catalog::SHARED {
+            let needs: BTreeSet<String> = needs.iter().map(|n| n.to_string()).collect();
+            assert_eq!(en[*shared], needs, "{shared} reads");
+        }
+        let ftl_ids: BTreeSet<&str> = en.keys().map(String::as_str).collect();
+        let known: BTreeSet<&str> = listed
+            .iter()
+            .copied()
+            .chain(catalog::SHARED.iter().map(|(s, _)| *s))
+            .chain([ACK_LINK])
+            .collect();
+        assert_eq!(ftl_ids, known, "every message of en.ftl is in the catalog");
+    }
+
+    #[test]
+    fn a_plans_wording_replaces_the_text_or_the_subject_and_keeps_the_rest() {
+        let msg = &one_of_each()[0];
+        let mut words = NotifyPlan::default();
+        let own = |id: &str, lang, body: &str| MessageWording {
+            id: id.into(),
+            language: lang,
+            ftl: format!("{} =\n    {body}\n", catalog::plan_id(id)),
+        };
+        words.messages = vec![
+            own(
+                "emergency-detected",
+                Language::En,
+                "Call the bridge now: { $incident } ({ cause })",
+            ),
+            own(
+                "emergency-detected",
+                Language::Ar,
+                "الحادثة { $incident }\n    .subject = طوارئ { $plan }",
+            ),
+        ];
+        let en = render(&words, msg, Language::En, Some("https://r.example/ack/T"));
+        assert!(
+            en.text
+                .starts_with("Call the bridge now: inc-7 (an emergency stop)"),
+            "{}",
+            en.text
+        );
+        assert!(en.text.ends_with("https://r.example/ack/T"), "{}", en.text);
+        assert_eq!(en.subject, "[ripcord] EMERGENCY in payroll (inc-7)");
+        let ar = render(&words, msg, Language::Ar, None);
+        assert_eq!(ar.subject, "طوارئ \u{2068}payroll\u{2069}");
+        assert_eq!(ar.text, "الحادثة \u{2068}inc-7\u{2069}");
+    }
+
     #[test]
     fn approval_trend_checkpoint_and_briefings_render_every_placeholder_in_both_languages() {
         for msg in new_messages() {
             for lang in [Language::En, Language::Ar] {
-                let r = render(&msg, lang);
+                let r = render(&NotifyPlan::default(), &msg, lang, None);
                 let all = format!("{}\n{}", r.subject, r.text);
                 // Fluent shows a missing variable or message as `{$name}` / `{???}`.
                 assert!(!all.contains('{'), "{} {lang:?}: {all}", msg.id());
@@ -390,8 +569,24 @@ mod tests {
                 assert!(all.contains("payroll"), "{} {lang:?}: {all}", msg.id());
             }
         }
-        let en = |i: usize| render(&new_messages()[i], Language::En).text;
-        let ar = |i: usize| render(&new_messages()[i], Language::Ar).text;
+        let en = |i: usize| {
+            render(
+                &NotifyPlan::default(),
+                &new_messages()[i],
+                Language::En,
+                None,
+            )
+            .text
+        };
+        let ar = |i: usize| {
+            render(
+                &NotifyPlan::default(),
+                &new_messages()[i],
+                Language::Ar,
+                None,
+            )
+            .text
+        };
         assert!(en(0).contains("Huda, Omar") && en(0).contains("2026-11-29 21:20:00 UTC"));
         assert!(en(0).contains("ripcord approve run-9"));
         assert!(en(1).contains("about 3 minutes"), "{}", en(1));

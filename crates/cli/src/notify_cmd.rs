@@ -10,7 +10,9 @@ use clap::{Args, Subcommand};
 use ripcord_core::context::Ctx;
 use ripcord_core::http::{Call, Client};
 use ripcord_core::notify::worker::{self, Transport};
-use ripcord_core::notify::{DeliveryRecord, DeliveryStatus, Language, Message};
+use ripcord_core::notify::{
+    AckToken, DeliveryRecord, DeliveryStatus, IncidentStatus, Language, Message,
+};
 use ripcord_core::plan::{Channel, ChannelKind, Plan, SmtpSecurity};
 use ripcord_core::{Error, exit};
 use std::sync::Arc;
@@ -57,8 +59,14 @@ pub enum NotifyAction {
 pub struct Channels;
 
 impl Transport for Channels {
-    fn send(&self, plan: &Plan, ch: &Channel, d: &DeliveryRecord) -> Result<String, String> {
-        let r = render(&d.message, d.recipient.language);
+    fn send(
+        &self,
+        plan: &Plan,
+        ch: &Channel,
+        d: &DeliveryRecord,
+        ack_link: Option<&str>,
+    ) -> Result<String, String> {
+        let r = render(&plan.notify, &d.message, d.recipient.language, ack_link);
         match &ch.kind {
             ChannelKind::Smtp {
                 host,
@@ -436,6 +444,13 @@ fn require_configured(plan: &Plan) -> Result<()> {
 }
 
 pub fn ack(ctx: &mut Ctx, incident: &str, level: Option<u32>) -> Result<i32> {
+    println!("{}", acknowledge(ctx, incident, level, "cli")?);
+    Ok(exit::OK)
+}
+
+/// Acknowledges `incident` as the context's actor, audited the same way whatever asked
+/// (`via`: the command, the dashboard's button or a message's link).
+pub fn acknowledge(ctx: &mut Ctx, incident: &str, level: Option<u32>, via: &str) -> Result<String> {
     let by = ctx.actor.clone();
     let r = worker::ack(ctx.state.as_mut(), &ctx.plan, incident, &by, level);
     let (inc, rec) = match r {
@@ -443,7 +458,7 @@ pub fn ack(ctx: &mut Ctx, incident: &str, level: Option<u32>) -> Result<i32> {
         Err(e) => {
             ctx.audit(
                 "ack",
-                serde_json::json!({ "incident": incident, "level": level }),
+                serde_json::json!({ "incident": incident, "level": level, "via": via }),
                 &format!("refused: {e}"),
             )?;
             return Err(e.into());
@@ -451,14 +466,55 @@ pub fn ack(ctx: &mut Ctx, incident: &str, level: Option<u32>) -> Result<i32> {
     };
     ctx.audit(
         "ack",
-        serde_json::json!({ "incident": incident, "level": rec.level }),
+        serde_json::json!({ "incident": incident, "level": rec.level, "via": via }),
         "acknowledged",
     )?;
-    println!(
+    Ok(format!(
         "incident {} acknowledged at level {} by {}: no more reminders to that level, and no escalation from it",
         inc.id, rec.level, rec.by
-    );
-    Ok(exit::OK)
+    ))
+}
+
+/// Uses a one-time link from a message: acknowledges its level of its incident as the
+/// recipient it was sent to, audited like `ripcord ack` (`"via": "link"`). A link works
+/// once, and not after its incident is resolved.
+pub fn acknowledge_link(ctx: &mut Ctx, token: &str) -> Result<String> {
+    let Some(t) = ctx.state.ack_token(&AckToken::hash_of(token))? else {
+        return Err(Error::Usage("this acknowledgement link is not known here".into()).into());
+    };
+    ctx.actor = t.recipient.clone();
+    let resolved = ctx
+        .state
+        .incidents()?
+        .into_iter()
+        .find(|i| i.id == t.incident)
+        .is_none_or(|i| i.status != IncidentStatus::Open);
+    let refusal = if resolved {
+        Some(format!(
+            "incident {} is resolved: its acknowledgement links have expired",
+            t.incident
+        ))
+    } else if !ctx
+        .state
+        .use_ack_token(&t.hash, &ripcord_core::context::now())?
+    {
+        let used = ctx.state.ack_token(&t.hash)?.and_then(|t| t.used_at);
+        Some(format!(
+            "this acknowledgement link was already used ({}); a link works once",
+            used.unwrap_or_default()
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = refusal {
+        ctx.audit(
+            "ack",
+            serde_json::json!({ "incident": t.incident, "level": t.level, "via": "link" }),
+            &format!("refused: {why}"),
+        )?;
+        return Err(Error::Usage(why).into());
+    }
+    acknowledge(ctx, &t.incident, Some(t.level), "link")
 }
 
 pub fn incidents(ctx: &mut Ctx, json: bool) -> Result<i32> {

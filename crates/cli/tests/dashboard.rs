@@ -21,6 +21,10 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path, tokens: Option<&str>) -> Server {
+        Server::start_env(dir, tokens, &[])
+    }
+
+    pub fn start_env(dir: &Path, tokens: Option<&str>, env: &[(&str, &str)]) -> Server {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ripcord"));
         c.current_dir(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -29,6 +33,9 @@ impl Server {
             .stderr(Stdio::null());
         if let Some(t) = tokens {
             c.env("RIPCORD_DASHBOARD_TOKENS", t);
+        }
+        for (k, v) in env {
+            c.env(k, v);
         }
         let mut child = c.spawn().unwrap();
         let mut line = String::new();
@@ -599,5 +606,271 @@ approval_timeout = "1m"
     assert!(
         !export.contains("approval.approve"),
         "mallory's refusal is not an approval"
+    );
+}
+
+/// The Workshop with notifications to in-app recipients only, `[dashboard]` tokens from the
+/// plan, the plan's own wording of the users' notice, and an open incident: a rollback
+/// that ended with a data gap (so it is not resolved).
+fn open_incident() -> (Workshop, String) {
+    let w = Workshop::new(20);
+    let plan = std::fs::read_to_string(w.path().join("ripcord.toml")).unwrap();
+    let plan = plan.replace("ignore = [\"discount_baisa\"]", "");
+    let extra = r#"
+[notify.channels.app]
+kind = "in_app"
+
+[[notify.levels]]
+recipients = [{ name = "ops", channel = "app" }]
+
+[notify.users]
+recipients = [{ name = "staff", channel = "app" }]
+
+[notify.messages.user-notice]
+en = """
+Workshop desk: billing is paused ({ $stage }) since { $detected }.
+    .subject = Workshop billing notice
+"""
+
+[dashboard]
+tokens = [{ name = "carol", token_env = "CAROL_DASH_TOKEN" }]
+"#;
+    std::fs::write(w.path().join("ripcord.toml"), format!("{plan}{extra}")).unwrap();
+    let ok = |args: &[&str]| {
+        let o = w.ripcord(args);
+        assert_eq!(code(&o), 0, "{args:?}: {}", text(&o));
+    };
+    ok(&["notify", "run", "--once"]);
+    ok(&["run"]);
+    w.db()
+        .execute(
+            "UPDATE invoices SET discount_baisa = 777, status = 'paid' WHERE id = 3",
+            [],
+        )
+        .unwrap();
+    let o = w.ripcord(&[
+        "rollback",
+        "-c",
+        "billing",
+        "--yes",
+        "--reason",
+        "VAT wrong",
+    ]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    ok(&["notify", "run", "--once"]);
+    let inc: serde_json::Value =
+        serde_json::from_slice(&w.ripcord(&["incidents", "--json"]).stdout).unwrap();
+    assert_eq!(inc[0]["incident"]["status"], "open", "{inc:#}");
+    let id = inc[0]["incident"]["id"].as_str().unwrap().to_string();
+    (w, id)
+}
+
+const CAROL: &str = "carol-token-from-the-plan-0123";
+
+#[test]
+fn an_incident_is_acknowledged_from_the_dashboard_as_the_plan_token_s_person() {
+    let (w, id) = open_incident();
+    // The plan names carol and the variable; without it set, serve refuses to start.
+    let o = w.ripcord(&["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("CAROL_DASH_TOKEN") && text(&o).contains("carol"),
+        "{}",
+        text(&o)
+    );
+    let s = Server::start_env(w.path(), None, &[("CAROL_DASH_TOKEN", CAROL)]);
+    let (status, page) = get(&s.base, &[]);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&format!(
+            "data-incident=\"{id}\" data-level=\"1\">Acknowledge level"
+        )),
+        "{page}"
+    );
+    // The users' in-app notice, in the plan's wording.
+    assert!(page.contains("Workshop billing notice"), "{page}");
+    assert!(page.contains("Workshop desk: billing is paused"), "{page}");
+    assert!(!page.contains(CAROL), "no token on the page");
+
+    let url = format!("{}/api/incidents/{id}/ack", s.base);
+    let origin = s.base.clone();
+    let (status, body) = post(&url, &[("Origin", &origin)], "level=1");
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = post(
+        &url,
+        &[
+            ("Origin", "http://evil.example"),
+            ("X-Ripcord-Token", CAROL),
+        ],
+        "level=1",
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = post(
+        &url,
+        &[("Origin", &origin), ("X-Ripcord-Token", CAROL)],
+        "level=1",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(&format!("incident {id} acknowledged at level 1 by carol")),
+        "{body}"
+    );
+    let (status, body) = post(
+        &url,
+        &[("Origin", &origin), ("X-Ripcord-Token", CAROL)],
+        "level=1",
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("already acknowledged (carol"), "{body}");
+
+    let (_, page) = get(&s.base, &[]);
+    assert!(
+        page.contains("acknowledged by <bdi dir=\"ltr\">carol</bdi>"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("class=\"ack\""),
+        "no button once acknowledged: {page}"
+    );
+    let inc: serde_json::Value =
+        serde_json::from_slice(&w.ripcord(&["incidents", "--json"]).stdout).unwrap();
+    assert_eq!(inc[0]["acks"][0]["by"], "carol", "{inc:#}");
+    // Audited as `ripcord ack` is, by the token's person, from the dashboard.
+    let export = text(&w.ripcord(&["audit", "export"]));
+    let acks: Vec<&str> = export
+        .lines()
+        .filter(|l| l.contains("\"action\":\"ack\""))
+        .collect();
+    assert_eq!(acks.len(), 2, "{export}");
+    assert!(
+        acks[0].contains("\"actor\":\"carol\"")
+            && acks[0].contains("\"via\":\"dashboard\"")
+            && acks[0].contains("\"result\":\"acknowledged\""),
+        "{}",
+        acks[0]
+    );
+    assert!(acks[1].contains("refused: level 1"), "{}", acks[1]);
+    assert!(!export.contains(CAROL));
+}
+
+fn scrape(base: &str) -> (String, prometheus_parse::Scrape) {
+    let mut res = agent().get(&format!("{base}/metrics")).call().unwrap();
+    let body = res.body_mut().read_to_string().unwrap();
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+    (body, scrape)
+}
+
+fn sample(m: &(String, prometheus_parse::Scrape), name: &str, labels: &[(&str, &str)]) -> f64 {
+    let s =
+        m.1.samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{}", m.0));
+    match s.value {
+        prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v)
+        | prometheus_parse::Value::Counter(v) => v,
+        ref other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[test]
+fn metrics_count_notification_deliveries_per_channel() {
+    let (w, _) = open_incident();
+    let outbox: serde_json::Value =
+        serde_json::from_slice(&w.ripcord(&["notify", "status", "--json"]).stdout).unwrap();
+    let sent = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["recipient"]["channel"] == "app" && d["status"] == "sent")
+        .count() as f64;
+    assert!(sent >= 2.0, "{outbox:#}");
+    let s = Server::start_env(w.path(), None, &[("CAROL_DASH_TOKEN", CAROL)]);
+    let m = scrape(&s.base);
+    let app = |outcome: &'static str| [("channel", "app"), ("outcome", outcome)];
+    assert_eq!(
+        sample(&m, "ripcord_notify_deliveries_total", &app("sent")),
+        sent
+    );
+    assert_eq!(
+        sample(&m, "ripcord_notify_deliveries_total", &app("failed")),
+        0.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "ripcord_notify_attempts_total",
+            &[("channel", "app"), ("result", "ok")]
+        ),
+        sent
+    );
+    assert_eq!(
+        sample(&m, "ripcord_notify_pending", &[("channel", "app")]),
+        0.0
+    );
+}
+
+#[test]
+fn metrics_show_the_sync_lag_measured_at_the_scrape() {
+    let dir = tempfile::tempdir().unwrap();
+    for db in ["legacy", "new"] {
+        let c = rusqlite::Connection::open(dir.path().join(format!("{db}.db"))).unwrap();
+        c.execute_batch(
+            "CREATE TABLE orders (id bigint PRIMARY KEY, side varchar(10) NOT NULL, amount decimal(12,2) NOT NULL);
+             INSERT INTO orders VALUES (-1, 'seed', 1.25), (-2, 'seed', 2.5);",
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("ripcord.toml"),
+        r#"
+[databases.legacy]
+url = "sqlite:legacy.db"
+
+[databases.new]
+url = "sqlite:new.db"
+
+[components.orders]
+database = "legacy"
+capture_database = "new"
+tables = ["orders"]
+
+[switches.orders_route]
+component = "orders"
+kind = "file"
+path = "flags/orders_v2"
+"#,
+    )
+    .unwrap();
+    let ok = |args: &[&str]| {
+        let o = ripcord_in(dir.path(), args, &[]);
+        assert_eq!(code(&o), 0, "{args:?}: {}", text(&o));
+    };
+    ok(&["capture", "start", "-c", "orders"]);
+    ok(&["cutover", "-c", "orders", "--reason", "go"]);
+    let new = rusqlite::Connection::open(dir.path().join("new.db")).unwrap();
+    new.busy_timeout(Duration::from_secs(30)).unwrap();
+    for i in 1..=3 {
+        new.execute(&format!("INSERT INTO orders VALUES ({i}, 'new', {i})"), [])
+            .unwrap();
+    }
+    let s = Server::start(dir.path(), None);
+    let orders = [("component", "orders")];
+    let m = scrape(&s.base);
+    assert_eq!(sample(&m, "ripcord_sync_lag_measured", &orders), 1.0);
+    assert_eq!(sample(&m, "ripcord_sync_lag_rows", &orders), 3.0);
+    assert!(sample(&m, "ripcord_sync_lag_seconds", &orders) >= 0.0);
+    assert_eq!(
+        sample(&m, "ripcord_sync_applied_writes_total", &orders),
+        0.0
+    );
+    ok(&["sync", "start", "--once"]);
+    let m = scrape(&s.base);
+    assert_eq!(sample(&m, "ripcord_sync_lag_rows", &orders), 0.0);
+    assert_eq!(sample(&m, "ripcord_sync_lag_seconds", &orders), 0.0);
+    assert_eq!(
+        sample(&m, "ripcord_sync_applied_writes_total", &orders),
+        3.0
     );
 }

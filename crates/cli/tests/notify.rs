@@ -841,7 +841,7 @@ fn arabic_message_snapshot() {
             }),
         },
     ] {
-        let r = ripcord::messages::render(&msg, Language::Ar);
+        let r = ripcord::messages::render(&Default::default(), &msg, Language::Ar, None);
         out.push_str(&format!(
             "## {}\n{}\n{}\n\n",
             msg.id(),
@@ -1078,4 +1078,251 @@ fn watch_runs_the_notifier_on_a_thread_of_its_own() {
         subjects.iter().any(|s| s.contains("resolved")),
         "{subjects:?}"
     );
+}
+
+/// "A plan may override any message": the plan's Fluent wording of `emergency-detected` in
+/// English is what Sam's mail says (text and subject); Huda, in Arabic, still gets the
+/// built-in one. A mistake in a wording is a plan error at its line and column.
+#[test]
+fn a_plans_own_wording_is_what_the_mail_says_and_a_bad_one_is_a_plan_error_at_its_place() {
+    let wording = r#"
+[notify.messages.emergency-detected]
+en = """
+PAYROLL BRIDGE: call +968 2400 0000 now about { $incident } ({ cause }, { $reason }).
+{ ack-hint }
+    .subject = [payroll] bridge call: { $incident }
+"""
+"#;
+    let s = setup(&format!("{LEVELS}{wording}"), Answer::Ok);
+    s.notify_once();
+    s.rollback_with_a_gap();
+    s.notify_once();
+    let id = s.incidents()[0]["incident"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sam = s.smtp.to("sam@");
+    let mail = sam
+        .iter()
+        .find(|m| m["subject"] == format!("[payroll] bridge call: {id}").as_str())
+        .unwrap_or_else(|| panic!("no mail in the plan's wording: {sam:#?}"));
+    let body = mail["body"].as_str().unwrap();
+    assert!(
+        body.starts_with(&format!(
+            "PAYROLL BRIDGE: call +968 2400 0000 now about {id} (a rollback, VAT wrong $(touch pwned))."
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("ripcord ack {id} --as YOUR-NAME")),
+        "{body}"
+    );
+    assert!(
+        !sam.iter()
+            .any(|m| m["subject"].as_str().unwrap().contains("EMERGENCY")),
+        "the built-in English wording is replaced: {sam:#?}"
+    );
+    let huda = s.smtp.to("huda@");
+    assert!(
+        huda.iter()
+            .any(|m| m["body"].as_str().unwrap().contains("تم رصد حالة طوارئ")),
+        "Arabic keeps the built-in wording: {huda:#?}"
+    );
+
+    let path = s.w.path().join("ripcord.toml");
+    let plan = std::fs::read_to_string(&path).unwrap();
+    let bad = plan.replace("{ $reason })", "{ $reason_text })");
+    std::fs::write(&path, &bad).unwrap();
+    let o = s.ripcord(&["notify", "status"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let at = bad.find("$reason_text").unwrap();
+    let line = bad[..at].matches('\n').count() + 1;
+    let col = at - bad[..at].rfind('\n').unwrap();
+    assert!(
+        text(&o).contains("unknown placeholder $reason_text"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains(&format!("ripcord.toml:{line}:{col}")),
+        "at {line}:{col}: {}",
+        text(&o)
+    );
+}
+
+/// One-time links (#14): with `ack_url`, a mail to a level carries a link to the dashboard;
+/// its page asks (a GET changes nothing), its POST acknowledges as the mail's recipient,
+/// a second use is refused, and the token is kept hashed only.
+#[test]
+fn the_link_in_a_mail_acknowledges_the_incident_once_as_its_recipient() {
+    let s = setup(LEVELS, Answer::Ok);
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_ripcord"))
+        .current_dir(s.w.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SLACK_TOKEN", SLACK_TOKEN)
+        .env_remove("RIPCORD_DASHBOARD_TOKENS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("serve said {line:?}"))
+        .to_string();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _serve = Kill(serve);
+    let path = s.w.path().join("ripcord.toml");
+    let plan = std::fs::read_to_string(&path).unwrap();
+    let plan = plan.replacen(
+        "\n[notify]\nretry_after",
+        &format!("\n[notify]\nack_url = \"{base}/\"\nretry_after"),
+        1,
+    );
+    assert!(plan.contains("ack_url"));
+    std::fs::write(&path, plan).unwrap();
+
+    s.notify_once();
+    s.rollback_with_a_gap();
+    s.notify_once();
+    let id = s.incidents()[0]["incident"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let links_in = |who: &str, lang: &str| -> Vec<String> {
+        let re = regex::Regex::new(&format!(
+            r"{}/ack/[0-9a-f]{{64}}\?lang={lang}",
+            regex::escape(&base)
+        ))
+        .unwrap();
+        let mails = s.smtp.to(who);
+        let links: Vec<String> = mails
+            .iter()
+            .filter_map(|m| {
+                re.find(m["body"].as_str().unwrap())
+                    .map(|x| x.as_str().to_string())
+            })
+            .collect();
+        assert!(!links.is_empty(), "no link in {who}'s mail: {mails:#?}");
+        links
+    };
+    let sams = links_in("sam@", "en");
+    let sam = sams[0].clone();
+    let huda = links_in("huda@", "ar")[0].clone();
+    let token = sam
+        .split("/ack/")
+        .nth(1)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap();
+    let db = std::fs::read(s.w.path().join(".ripcord/state.db")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&db).contains(token),
+        "the state store keeps the token's hash only"
+    );
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let get = |url: &str| {
+        let mut r = agent.get(url).call().unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let post = |url: &str| {
+        let mut r = agent
+            .post(url)
+            .header("Origin", &base)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send("")
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let (status, page) = get(&sam);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&id) && page.contains("Sam") && page.contains("method=\"post\""),
+        "{page}"
+    );
+    assert!(
+        s.incidents()[0]["acks"].as_array().unwrap().is_empty(),
+        "opening the link acknowledges nothing"
+    );
+    // A POST from another site is refused, and the link still works after it.
+    let (status, body) = {
+        let mut r = agent
+            .post(&sam)
+            .header("Origin", "http://evil.example")
+            .send("")
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = post(&sam);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(&format!("incident {id} acknowledged at level 1 by Sam")),
+        "{body}"
+    );
+    let (status, body) = post(&sam);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("already used"), "{body}");
+    let (status, page) = get(&sam);
+    assert_eq!(status, 410, "{page}");
+    // Huda's link is for the same level, which Sam acknowledged.
+    let (status, body) = post(&huda);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("already acknowledged (Sam"), "{body}");
+    let inc = &s.incidents()[0];
+    let by: Vec<&str> = inc["acks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["by"].as_str().unwrap())
+        .collect();
+    assert_eq!(by, ["Sam"]);
+    let audit = s.ok(&["audit", "export"]);
+    let acked = audit
+        .lines()
+        .find(|l| l.contains("\"action\":\"ack\"") && l.contains("\"result\":\"acknowledged\""))
+        .unwrap_or_else(|| panic!("{audit}"));
+    assert!(
+        acked.contains("\"actor\":\"Sam\"") && acked.contains("\"via\":\"link\""),
+        "{acked}"
+    );
+    assert!(!audit.contains(token), "no token in the audit log");
+
+    // Every message had its own link; once the incident is resolved, none works.
+    let other = sams
+        .iter()
+        .find(|l| **l != sam)
+        .unwrap_or_else(|| panic!("one link per message: {sams:#?}"))
+        .clone();
+    // With the new column ignored again, a second rollback ends well and resolves it.
+    let original = ripcord::commands::example_plan("workshop").to_string();
+    let stripped = original.replace("ignore = [\"discount_baisa\"]", "");
+    let plan = std::fs::read_to_string(&path).unwrap();
+    assert!(plan.contains(&stripped));
+    std::fs::write(&path, plan.replacen(&stripped, &original, 1)).unwrap();
+    let o = s.ripcord(&["rollback", "-c", "billing", "--yes", "--reason", "again"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    s.notify_once();
+    assert_eq!(s.incidents()[0]["incident"]["status"], "resolved");
+    let (status, page) = get(&other);
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("resolved"), "{page}");
+    let (status, body) = post(&other);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("resolved"), "{body}");
 }

@@ -246,6 +246,12 @@ pub trait StateStore: Send {
     fn ack_incident(&mut self, ack: &crate::notify::AckRecord) -> StateResult<bool>;
     /// Oldest first.
     fn acks(&mut self) -> StateResult<Vec<crate::notify::AckRecord>>;
+    /// Keeps a one-time acknowledgement link's token (by its hash only).
+    fn save_ack_token(&mut self, t: &crate::notify::AckToken) -> StateResult<()>;
+    /// The token with this hash, used or not.
+    fn ack_token(&mut self, hash: &str) -> StateResult<Option<crate::notify::AckToken>>;
+    /// Marks the token used at `at`; false when it already was (a link works once).
+    fn use_ack_token(&mut self, hash: &str, at: &str) -> StateResult<bool>;
     /// The outbox, oldest first; only one incident's when named.
     fn deliveries(
         &mut self,

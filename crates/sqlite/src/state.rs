@@ -6,7 +6,8 @@ use ripcord_core::audit::{self, AuditDraft, AuditEntry};
 use ripcord_core::context::now;
 use ripcord_core::events::{Envelope, Event, Severity};
 use ripcord_core::notify::{
-    AckRecord, Attempt, DeliveryRecord, DeliveryStatus, IncidentRecord, IncidentStatus, NotifyBatch,
+    AckRecord, AckToken, Attempt, DeliveryRecord, DeliveryStatus, IncidentRecord, IncidentStatus,
+    NotifyBatch,
 };
 use ripcord_core::rollback::RollbackRecord;
 use ripcord_core::state::*;
@@ -43,6 +44,8 @@ const MIGRATIONS: &[&str] = &["
 ", "
     CREATE TABLE syncs (component TEXT PRIMARY KEY, record TEXT NOT NULL);
     CREATE TABLE cutovers (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, record TEXT NOT NULL);
+", "
+    CREATE TABLE ack_tokens (hash TEXT PRIMARY KEY, incident TEXT NOT NULL, level INTEGER NOT NULL, recipient TEXT NOT NULL, created_at TEXT NOT NULL, used_at TEXT);
 "];
 
 pub struct SqliteState {
@@ -762,6 +765,47 @@ impl StateStore for SqliteState {
         .iter()
         .map(|t| serde_json::from_str(t).map_err(unreadable("ack")))
         .collect()
+    }
+
+    fn save_ack_token(&mut self, t: &AckToken) -> StateResult<()> {
+        self.conn
+            .execute(
+                "INSERT INTO ack_tokens (hash, incident, level, recipient, created_at, used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![t.hash, t.incident, t.level, t.recipient, t.created_at, t.used_at],
+            )
+            .map_err(e("save ack token"))?;
+        Ok(())
+    }
+
+    fn ack_token(&mut self, hash: &str) -> StateResult<Option<AckToken>> {
+        self.conn
+            .query_row(
+                "SELECT hash, incident, level, recipient, created_at, used_at FROM ack_tokens WHERE hash = ?1",
+                [hash],
+                |r| {
+                    Ok(AckToken {
+                        hash: r.get(0)?,
+                        incident: r.get(1)?,
+                        level: r.get(2)?,
+                        recipient: r.get(3)?,
+                        created_at: r.get(4)?,
+                        used_at: r.get(5)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(e("ack token"))
+    }
+
+    fn use_ack_token(&mut self, hash: &str, at: &str) -> StateResult<bool> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE ack_tokens SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL",
+                params![hash, at],
+            )
+            .map_err(e("use ack token"))?;
+        Ok(n == 1)
     }
 
     fn deliveries(&mut self, incident: Option<&str>) -> StateResult<Vec<DeliveryRecord>> {

@@ -51,7 +51,13 @@ struct Recorder {
 }
 
 impl Transport for Recorder {
-    fn send(&self, _: &Plan, _: &Channel, d: &DeliveryRecord) -> Result<String, String> {
+    fn send(
+        &self,
+        _: &Plan,
+        _: &Channel,
+        d: &DeliveryRecord,
+        _: Option<&str>,
+    ) -> Result<String, String> {
         if *self.refuse.borrow() {
             return Err("connection refused".into());
         }

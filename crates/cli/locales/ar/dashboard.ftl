@@ -82,3 +82,20 @@ dash-need-confirm = ضع علامة التأكيد للإيقاف
 dash-stop-requested = طُلب الإيقاف رقم { $id } بواسطة { $actor }
 dash-answered = { $verdict } بواسطة { $actor }
 dash-metrics = المقاييس
+dash-incidents = الحوادث
+dash-no-incidents = لا توجد حادثة مفتوحة
+dash-incident-line = الحادثة { $id }، منذ { $since }، بلغت المستوى { $level }:
+dash-cause = { $cause ->
+    [red_level] مستوى أحمر
+    [emergency_stop] إيقاف طارئ
+   *[rollback] عملية استرجاع
+}
+dash-incident-acked = أقرّ { $by } بالمستوى { $level } في { $at }
+dash-ack-button = إقرار المستوى { $level }
+dash-acked = أُقِرّ بالحادثة { $id } في المستوى { $level } بواسطة { $actor }
+dash-ack-title = الإقرار بحادثة
+dash-ack-confirm = هل تُقِرّ بالحادثة { $id } في المستوى { $level } باسم { $recipient }؟ تتوقف التذكيرات لذلك المستوى وتصعيده.
+dash-ack-submit = إقرار
+dash-ack-used = هذا الرابط استُخدم من قبل ({ $at })؛ الرابط يعمل مرة واحدة
+dash-ack-expired = الحادثة { $id } حُلّت: انتهت صلاحية هذا الرابط
+dash-ack-unknown = رابط الإقرار هذا غير معروف هنا

@@ -83,3 +83,20 @@ dash-need-confirm = tick the confirmation to stop
 dash-stop-requested = stop #{ $id } requested by { $actor }
 dash-answered = { $verdict } by { $actor }
 dash-metrics = metrics
+dash-incidents = Incidents
+dash-no-incidents = no incident is open
+dash-incident-line = incident { $id }, since { $since }, level { $level } reached:
+dash-cause = { $cause ->
+    [red_level] a red level
+    [emergency_stop] an emergency stop
+   *[rollback] a rollback
+}
+dash-incident-acked = level { $level } acknowledged by { $by } at { $at }
+dash-ack-button = Acknowledge level { $level }
+dash-acked = incident { $id } acknowledged at level { $level } by { $actor }
+dash-ack-title = Acknowledge an incident
+dash-ack-confirm = Acknowledge incident { $id } at level { $level } as { $recipient }? Reminders to that level and its escalation stop.
+dash-ack-submit = Acknowledge
+dash-ack-used = this link was already used ({ $at }); a link works once
+dash-ack-expired = incident { $id } is resolved: this link has expired
+dash-ack-unknown = this acknowledgement link is not known here

@@ -3,6 +3,7 @@
 
 use super::snapshot::Snapshot;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
@@ -183,6 +184,92 @@ pub fn render(snap: &Snapshot) -> Result<String, std::fmt::Error> {
             journal
                 .get_or_create(&l(&[("database", db)]))
                 .set(*h as f64);
+        }
+    }
+
+    // Continuous syncs: the lag measured at this scrape, when both sides answered.
+    let sync_up = r.gauge(
+        "sync_lag_measured",
+        "For a running sync: 1 when its lag was measured at this scrape, 0 when a side did not answer (the lag metrics are then absent)",
+        None,
+    );
+    let lag_rows = r.gauge(
+        "sync_lag_rows",
+        "Business writes on the new side not yet carried to legacy",
+        None,
+    );
+    let lag_seconds = r.gauge(
+        "sync_lag",
+        "Age of the oldest business write not yet carried to legacy (0 when none waits)",
+        Some(Unit::Seconds),
+    );
+    let applied = Family::<Labels, Counter<u64, AtomicU64>>::default();
+    r.0.register(
+        "sync_applied_writes",
+        "Business writes the sync carried to legacy",
+        applied.clone(),
+    );
+    for sy in &snap.syncs {
+        let labels = l(&[("component", &sy.record.component)]);
+        applied.get_or_create(&labels).inc_by(sy.record.applied);
+        // A stopped sync has no lag to measure; one that runs and could not be measured
+        // says so rather than showing an old figure.
+        if sy.lag.is_some() || sy.lag_error.is_some() {
+            sync_up
+                .get_or_create(&labels)
+                .set(if sy.lag.is_some() { 1.0 } else { 0.0 });
+        }
+        if let Some(lag) = &sy.lag {
+            lag_rows.get_or_create(&labels).set(lag.rows as f64);
+            lag_seconds.get_or_create(&labels).set(lag.seconds);
+        }
+    }
+
+    // Notification deliveries per channel: finished (sent, or given up after the plan's
+    // attempts) as counters, waiting as a gauge. The outbox only grows, so the counts do.
+    let deliveries = Family::<Labels, Counter<u64, AtomicU64>>::default();
+    r.0.register(
+        "notify_deliveries",
+        "Notification deliveries by channel and outcome (sent, or failed after the last attempt)",
+        deliveries.clone(),
+    );
+    let attempts = Family::<Labels, Counter<u64, AtomicU64>>::default();
+    r.0.register(
+        "notify_attempts",
+        "Delivery attempts by channel and result (ok, error)",
+        attempts.clone(),
+    );
+    let pending = r.gauge(
+        "notify_pending",
+        "Notification deliveries waiting to be sent or retried, by channel",
+        None,
+    );
+    for ch in snap.notify.channels.keys() {
+        for outcome in ["sent", "failed"] {
+            let _ = deliveries.get_or_create(&l(&[("channel", ch), ("outcome", outcome)]));
+        }
+        pending.get_or_create(&l(&[("channel", ch)])).set(0.0);
+    }
+    for d in &snap.deliveries {
+        use ripcord_core::notify::DeliveryStatus as S;
+        let ch = d.recipient.channel.as_str();
+        match d.status {
+            S::Sent => deliveries
+                .get_or_create(&l(&[("channel", ch), ("outcome", "sent")]))
+                .inc(),
+            S::Failed => deliveries
+                .get_or_create(&l(&[("channel", ch), ("outcome", "failed")]))
+                .inc(),
+            S::Pending => {
+                pending.get_or_create(&l(&[("channel", ch)])).inc();
+                0
+            }
+        };
+        for a in &d.attempts {
+            let result = if a.ok { "ok" } else { "error" };
+            attempts
+                .get_or_create(&l(&[("channel", ch), ("result", result)]))
+                .inc();
         }
     }
 

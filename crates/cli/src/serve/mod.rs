@@ -90,18 +90,48 @@ pub fn parse_tokens(raw: &str) -> Result<Vec<(String, String)>, Error> {
                 i + 1
             )));
         }
-        if token.chars().count() < MIN_TOKEN_LEN {
+        add_token(&mut out, who, token, TOKENS_ENV)?;
+    }
+    Ok(out)
+}
+
+/// Adds a person's token after checking it is long enough and nobody else's; `from` says
+/// where it came from in an error, which names the person, never the token.
+fn add_token(
+    out: &mut Vec<(String, String)>,
+    who: &str,
+    token: &str,
+    from: &str,
+) -> Result<(), Error> {
+    if token.chars().count() < MIN_TOKEN_LEN {
+        return Err(Error::Usage(format!(
+            "{from}: the token of {who:?} is shorter than {MIN_TOKEN_LEN} characters"
+        )));
+    }
+    if out.iter().any(|(w, t)| w == who || t == token) {
+        return Err(Error::Usage(format!(
+            "{from}: {who:?} is named twice or shares a token with another person"
+        )));
+    }
+    ripcord_core::redact::register(token);
+    out.push((who.to_string(), token.to_string()));
+    Ok(())
+}
+
+/// The plan's `[dashboard] tokens`: each person's token from the environment variable the
+/// plan names, after those of `RIPCORD_DASHBOARD_TOKENS`.
+pub fn plan_tokens(
+    plan: &Plan,
+    mut out: Vec<(String, String)>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, Error> {
+    for (who, var) in &plan.dashboard.tokens {
+        let Some(token) = env(var) else {
             return Err(Error::Usage(format!(
-                "{TOKENS_ENV}: the token of {who:?} is shorter than {MIN_TOKEN_LEN} characters"
+                "[dashboard]: the token of {who:?} is read from environment variable {var}, which is not set"
             )));
-        }
-        if out.iter().any(|(w, t)| w == who || t == token) {
-            return Err(Error::Usage(format!(
-                "{TOKENS_ENV}: {who:?} is named twice or shares a token with another person"
-            )));
-        }
-        ripcord_core::redact::register(token);
-        out.push((who.to_string(), token.to_string()));
+        };
+        add_token(&mut out, who, token.trim(), &format!("[dashboard] {var}"))?;
     }
     Ok(out)
 }
@@ -181,6 +211,7 @@ pub fn run(plan: Plan, args: ServeArgs) -> Result<i32> {
         Ok(raw) => parse_tokens(&raw)?,
         Err(_) => Vec::new(),
     };
+    let tokens = plan_tokens(&plan, tokens, &|k| std::env::var(k).ok())?;
     let mut origins = Vec::new();
     let mut hosts = Vec::new();
     for o in &args.origin {
@@ -196,6 +227,17 @@ pub fn run(plan: Plan, args: ServeArgs) -> Result<i32> {
             })?;
         hosts.push(host.to_ascii_lowercase());
         origins.push(o.to_ascii_lowercase());
+    }
+    // Links in messages point at the plan's `ack_url`: the dashboard as people reach it.
+    if let Some(u) = &plan.notify.ack_url {
+        let (scheme, rest) = u.split_once("://").unwrap_or(("http", u.as_str()));
+        let host = rest
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        hosts.push(host.clone());
+        origins.push(format!("{scheme}://{host}"));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -228,7 +270,7 @@ pub fn run(plan: Plan, args: ServeArgs) -> Result<i32> {
         });
         if app.tokens.is_empty() {
             eprintln!(
-                "no {TOKENS_ENV}: the page is read-only (the stop, approve and reject buttons need a person's token)"
+                "no {TOKENS_ENV} and no [dashboard] tokens: the page is read-only (the stop, approve, reject and acknowledge buttons need a person's token)"
             );
         }
         let sampler = app.clone();
@@ -263,6 +305,8 @@ pub fn run(plan: Plan, args: ServeArgs) -> Result<i32> {
             .route("/assets/dashboard.js", get(js))
             .route("/api/stop", post(stop))
             .route("/api/decisions/{id}/{answer}", post(answer))
+            .route("/api/incidents/{id}/ack", post(ack))
+            .route("/ack/{token}", get(ack_link_page).post(ack_link))
             .layer(axum::middleware::from_fn_with_state(app.clone(), guard_host))
             .with_state(app);
         axum::serve(listener, router).await.context("serve")?;
@@ -496,6 +540,22 @@ async fn events(
 /// Who is acting, or why the request is refused: a cross-site origin (403), no token
 /// (401), an unknown token (403).
 fn authorize(app: &App, headers: &HeaderMap, tr: &Tr) -> Result<String, (StatusCode, String)> {
+    same_site(app, headers, tr)?;
+    let token = headers
+        .get("x-ripcord-token")
+        .and_then(|t| t.to_str().ok())
+        .map(str::trim)
+        .unwrap_or_default();
+    if token.is_empty() {
+        return Err((StatusCode::UNAUTHORIZED, tr.s("dash-no-token")));
+    }
+    app.person(token)
+        .ok_or_else(|| (StatusCode::FORBIDDEN, tr.s("dash-bad-token")))
+}
+
+/// Refuses a request another site made (403): its `Origin` must be this dashboard's, or,
+/// without one, the browser's `Sec-Fetch-Site` must say so.
+fn same_site(app: &App, headers: &HeaderMap, tr: &Tr) -> Result<(), (StatusCode, String)> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -525,16 +585,7 @@ fn authorize(app: &App, headers: &HeaderMap, tr: &Tr) -> Result<String, (StatusC
             }
         }
     }
-    let token = headers
-        .get("x-ripcord-token")
-        .and_then(|t| t.to_str().ok())
-        .map(str::trim)
-        .unwrap_or_default();
-    if token.is_empty() {
-        return Err((StatusCode::UNAUTHORIZED, tr.s("dash-no-token")));
-    }
-    app.person(token)
-        .ok_or_else(|| (StatusCode::FORBIDDEN, tr.s("dash-bad-token")))
+    Ok(())
 }
 
 #[derive(serde::Deserialize)]
@@ -648,5 +699,216 @@ mod tests {
         assert!(!e.contains("0123456789abcdef"), "{e}");
         assert!(parse_tokens("a=0123456789abcdef,b=0123456789abcdef").is_err());
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"ab", b"abc"));
+    }
+
+    #[test]
+    fn tokens_from_the_plan_are_read_from_the_variables_it_names() {
+        let text = "[databases.main]\nurl = \"sqlite:x.db\"\n\n[dashboard]\ntokens = [{ name = \"carol\", token_env = \"CAROL_TOKEN\" }]\n";
+        let plan = ripcord_core::plan::parse(
+            std::path::Path::new("/plans/ripcord.toml"),
+            text,
+            &|_| None,
+            &crate::registry::kinds(),
+        )
+        .unwrap();
+        let from_env = parse_tokens("alice=0123456789abcdef").unwrap();
+        let env = |k: &str| (k == "CAROL_TOKEN").then(|| "carol-0123456789abcdef".to_string());
+        let t = plan_tokens(&plan, from_env.clone(), &env).unwrap();
+        assert_eq!(t[1], ("carol".into(), "carol-0123456789abcdef".into()));
+        let e = plan_tokens(&plan, from_env.clone(), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("CAROL_TOKEN") && e.contains("carol"), "{e}");
+        let e = plan_tokens(&plan, from_env.clone(), &|_| Some("tiny-1".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shorter") && !e.contains("tiny-1"), "{e}");
+        let same_token = |_: &str| Some("0123456789abcdef".to_string());
+        assert!(plan_tokens(&plan, from_env, &same_token).is_err());
+        let bad = ripcord_core::plan::parse(
+            std::path::Path::new("/plans/ripcord.toml"),
+            &text.replace("CAROL_TOKEN", "carol token"),
+            &|_| None,
+            &crate::registry::kinds(),
+        )
+        .unwrap_err();
+        let shown = format!("{:?}", miette::Report::new(*bad));
+        assert!(
+            shown.contains("environment variable's name") && shown.contains("carol token"),
+            "{shown}"
+        );
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AckForm {
+    level: Option<u32>,
+}
+
+/// The dashboard's acknowledge button: as the token's person, audited like `ripcord ack`.
+async fn ack(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<AckForm>,
+) -> Response {
+    let lang = lang(&q, &headers);
+    let who = match authorize(&app, &headers, &Tr::new(lang)) {
+        Ok(w) => w,
+        Err(r) => return r.into_response(),
+    };
+    action_result(
+        act(app, who, move |ctx| {
+            crate::notify_cmd::acknowledge(ctx, &id, form.level, "dashboard")?;
+            let acked = ctx
+                .state
+                .acks()?
+                .into_iter()
+                .rfind(|a| a.incident == id && a.by == ctx.actor);
+            Ok(Tr::new(lang).t(
+                "dash-acked",
+                &[
+                    ("id", id.clone()),
+                    (
+                        "level",
+                        acked.map(|a| a.level.to_string()).unwrap_or_default(),
+                    ),
+                    ("actor", ctx.actor.clone()),
+                ],
+            ))
+        })
+        .await,
+    )
+}
+
+/// A small page of its own for a one-time link: the question (GET) or the answer (POST).
+fn link_page(lang: Lang, status: StatusCode, body: &str) -> Response {
+    let tr = Tr::new(lang);
+    let html = format!(
+        "<!doctype html><html {attrs}><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title><link rel=\"stylesheet\" href=\"/assets/dashboard.css\"></head><body><main><h1>{title}</h1>{body}</main></body></html>",
+        attrs = lang.attrs(),
+        title = page::esc(&tr.s("dash-ack-title")),
+    );
+    (status, Html(html)).into_response()
+}
+
+/// `GET /ack/TOKEN`: says what the link acknowledges and asks to confirm; a GET changes
+/// nothing (mail scanners and previews follow links).
+async fn ack_link_page(
+    State(app): State<Arc<App>>,
+    Path(token): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    use ripcord_core::notify::{AckToken, IncidentStatus};
+    let lang = lang(&q, &headers);
+    let t = token.clone();
+    let found = blocking(move || {
+        let mut ctx = app.ctx("dashboard")?;
+        let Some(rec) = ctx.state.ack_token(&AckToken::hash_of(&t))? else {
+            return Ok(None);
+        };
+        let open = ctx
+            .state
+            .incidents()?
+            .into_iter()
+            .any(|i| i.id == rec.incident && i.status == IncidentStatus::Open);
+        Ok(Some((rec, open)))
+    })
+    .await;
+    let tr = Tr::new(lang);
+    match found {
+        Err(r) => r,
+        Ok(None) => link_page(
+            lang,
+            StatusCode::NOT_FOUND,
+            &format!(
+                "<p class=\"bad\">{}</p>",
+                page::esc(&tr.s("dash-ack-unknown"))
+            ),
+        ),
+        Ok(Some((rec, _))) if rec.used_at.is_some() => link_page(
+            lang,
+            StatusCode::GONE,
+            &format!(
+                "<p class=\"bad\">{}</p>",
+                page::msg(
+                    &tr,
+                    "dash-ack-used",
+                    &[("at", rec.used_at.clone().unwrap_or_default())]
+                )
+            ),
+        ),
+        Ok(Some((rec, false))) => link_page(
+            lang,
+            StatusCode::GONE,
+            &format!(
+                "<p class=\"bad\">{}</p>",
+                page::msg(&tr, "dash-ack-expired", &[("id", rec.incident)])
+            ),
+        ),
+        Ok(Some((rec, true))) => link_page(
+            lang,
+            StatusCode::OK,
+            &format!(
+                "<p>{question}</p><form method=\"post\" action=\"/ack/{token}?lang={code}\"><button type=\"submit\" class=\"ack\">{submit}</button></form>",
+                question = page::msg(
+                    &tr,
+                    "dash-ack-confirm",
+                    &[
+                        ("id", rec.incident),
+                        ("level", rec.level.to_string()),
+                        ("recipient", rec.recipient),
+                    ]
+                ),
+                token = page::esc(&token),
+                code = lang.code(),
+                submit = page::esc(&tr.s("dash-ack-submit")),
+            ),
+        ),
+    }
+}
+
+/// `POST /ack/TOKEN`: the link is the credential (it works once, as the recipient it was
+/// sent to); the request must still come from this dashboard's own page.
+async fn ack_link(
+    State(app): State<Arc<App>>,
+    Path(token): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang(&q, &headers);
+    if let Err((status, why)) = same_site(&app, &headers, &Tr::new(lang)) {
+        return link_page(
+            lang,
+            status,
+            &format!("<p class=\"bad\">{}</p>", page::esc(&why)),
+        );
+    }
+    let done = act(app, "link".into(), move |ctx| {
+        crate::notify_cmd::acknowledge_link(ctx, &token)
+    })
+    .await;
+    match done {
+        Ok(text) => link_page(
+            lang,
+            StatusCode::OK,
+            &format!("<p class=\"good\">{}</p>", page::esc(&text)),
+        ),
+        Err(r) => {
+            let status = r.status();
+            let body = axum::body::to_bytes(r.into_body(), 64 << 10)
+                .await
+                .unwrap_or_default();
+            link_page(
+                lang,
+                status,
+                &format!(
+                    "<p class=\"bad\">{}</p>",
+                    page::esc(&String::from_utf8_lossy(&body))
+                ),
+            )
+        }
     }
 }

@@ -536,6 +536,8 @@ pub fn fragment(tr: &Tr, snap: &Snapshot) -> String {
     }
     h.push_str("</section>\n");
 
+    incidents(&mut h, tr, snap);
+
     // Rollbacks, each linking to its report.
     let _ = write!(
         h,
@@ -607,6 +609,105 @@ pub fn fragment(tr: &Tr, snap: &Snapshot) -> String {
         }
     );
     h
+}
+
+/// Open incidents: what happened, the levels reached and who acknowledged, a button per
+/// level still unacknowledged, and the newest in-app notice to users in the reader's
+/// language (the plan's wording where it has one).
+fn incidents(h: &mut String, tr: &Tr, snap: &Snapshot) {
+    use ripcord_core::notify::{IncidentStatus, Language};
+    let _ = write!(
+        h,
+        "<section id=\"incidents\"><h2>{}</h2>",
+        esc(&tr.s("dash-incidents"))
+    );
+    let open: Vec<_> = snap
+        .incidents
+        .iter()
+        .filter(|i| i.status == IncidentStatus::Open)
+        .collect();
+    if open.is_empty() {
+        let _ = write!(
+            h,
+            "<p class=\"muted\">{}</p>",
+            esc(&tr.s("dash-no-incidents"))
+        );
+    }
+    let language = match tr.lang {
+        Lang::En => Language::En,
+        Lang::Ar => Language::Ar,
+    };
+    for inc in open {
+        let _ = write!(
+            h,
+            "<div class=\"incident\" data-incident=\"{id}\"><p>{line} {cause}: <bdi>{reason}</bdi></p><ul>",
+            id = esc(&inc.id),
+            line = msg(
+                tr,
+                "dash-incident-line",
+                &[
+                    ("id", inc.id.clone()),
+                    ("since", inc.opened_at.clone()),
+                    ("level", inc.level_reached().to_string()),
+                ]
+            ),
+            cause = esc(&tr.t("dash-cause", &[("cause", inc.cause.name().to_string())])),
+            reason = esc(&inc.reason),
+        );
+        for st in inc.levels.iter().filter(|l| l.reached_ms.is_some()) {
+            match snap
+                .acks
+                .iter()
+                .find(|a| a.incident == inc.id && a.level == st.level)
+            {
+                Some(a) => {
+                    let _ = write!(
+                        h,
+                        "<li class=\"good\">{}</li>",
+                        msg(
+                            tr,
+                            "dash-incident-acked",
+                            &[
+                                ("level", st.level.to_string()),
+                                ("by", a.by.clone()),
+                                ("at", a.at.clone()),
+                            ]
+                        )
+                    );
+                }
+                None => {
+                    let _ = write!(
+                        h,
+                        "<li><button type=\"button\" class=\"ack\" data-incident=\"{id}\" data-level=\"{level}\">{label}</button></li>",
+                        id = esc(&inc.id),
+                        level = st.level,
+                        label = msg(tr, "dash-ack-button", &[("level", st.level.to_string())]),
+                    );
+                }
+            }
+        }
+        h.push_str("</ul>");
+        let newest = snap.deliveries.iter().rev().find(|d| {
+            d.incident.as_deref() == Some(inc.id.as_str())
+                && d.level.is_none()
+                && snap
+                    .notify
+                    .channels
+                    .get(&d.recipient.channel)
+                    .is_some_and(|c| matches!(c.kind, ripcord_core::plan::ChannelKind::InApp))
+        });
+        if let Some(d) = newest {
+            let r = crate::messages::render(&snap.notify, &d.message, language, None);
+            let _ = write!(
+                h,
+                "<div class=\"message\" dir=\"auto\"><p><strong>{}</strong></p><p class=\"pre\">{}</p></div>",
+                esc(&r.subject),
+                esc(&r.text)
+            );
+        }
+        h.push_str("</div>");
+    }
+    h.push_str("</section>\n");
 }
 
 impl Lang {

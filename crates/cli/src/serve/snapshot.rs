@@ -43,6 +43,14 @@ pub struct Snapshot {
     pub kpis: ripcord_core::report::Kpis,
     /// Filled by the server from what it sampled; empty from `take`.
     pub history: History,
+    /// Incidents, newest first, with their acks and the outbox (notifications).
+    pub incidents: Vec<ripcord_core::notify::IncidentRecord>,
+    pub acks: Vec<ripcord_core::notify::AckRecord>,
+    pub deliveries: Vec<ripcord_core::notify::DeliveryRecord>,
+    /// The plan's notification settings, for the plan's wording of messages.
+    pub notify: ripcord_core::plan::NotifyPlan,
+    /// Each continuous sync with its lag measured now (when it can be).
+    pub syncs: Vec<ripcord_core::sync::SyncStatus>,
 }
 
 pub fn take(ctx: &mut Ctx) -> Result<Snapshot> {
@@ -100,6 +108,7 @@ pub fn take(ctx: &mut Ctx) -> Result<Snapshot> {
         })
         .collect();
     let last_seq = last_seq(ctx)?;
+    let syncs = ripcord_core::sync::status(ctx, &[])?;
     Ok(Snapshot {
         plan_name: ctx.plan.name.clone(),
         components,
@@ -115,6 +124,11 @@ pub fn take(ctx: &mut Ctx) -> Result<Snapshot> {
         max_checkpoint_age_seconds: ctx.plan.max_checkpoint_age.as_secs() as i64,
         kpis: ripcord_core::report::Kpis::of(&records),
         history: History::new(),
+        incidents: ctx.state.incidents()?,
+        acks: ctx.state.acks()?,
+        deliveries: ctx.state.deliveries(None)?,
+        notify: ctx.plan.notify.clone(),
+        syncs,
     })
 }
 

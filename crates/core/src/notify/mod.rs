@@ -11,6 +11,7 @@
 //! someone acknowledged it (`ripcord ack`). Acks are rows of their own, never a field of the
 //! incident the worker rewrites, so one cannot be lost to a concurrent update.
 
+pub mod catalog;
 pub mod worker;
 
 pub use crate::plan::{Impact, Language, NotifyPlan, Recipient};
@@ -117,6 +118,41 @@ pub struct AckRecord {
     pub level: u32,
     pub by: String,
     pub at: String,
+}
+
+/// A one-time acknowledgement link's token for one level of an incident and one
+/// recipient. Only its hash is kept: the token itself exists in the message alone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AckToken {
+    /// BLAKE3 of the token, hex.
+    pub hash: String,
+    pub incident: String,
+    pub level: u32,
+    /// Who the link was sent to: the ack is theirs.
+    pub recipient: String,
+    pub created_at: String,
+    pub used_at: Option<String>,
+}
+
+impl AckToken {
+    /// A new random token (64 hex digits, 256 bits) and its record.
+    pub fn issue(incident: &str, level: u32, recipient: &str) -> (String, AckToken) {
+        let bytes: [u8; 32] = rand::random();
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let rec = AckToken {
+            hash: AckToken::hash_of(&token),
+            incident: incident.to_string(),
+            level,
+            recipient: recipient.to_string(),
+            created_at: crate::context::now(),
+            used_at: None,
+        };
+        (token, rec)
+    }
+
+    pub fn hash_of(token: &str) -> String {
+        blake3::hash(token.as_bytes()).to_hex().to_string()
+    }
 }
 
 /// What every incident message says about the incident.

@@ -18,15 +18,55 @@ use std::time::{Duration, Instant};
 use crate::events::{Envelope, Event};
 use crate::plan::Level;
 
-/// Sends one delivery through its channel: `Ok` with what the channel answered, `Err`
-/// with why not.
+/// Sends one delivery through its channel, with a one-time acknowledgement link below it
+/// when there is one: `Ok` with what the channel answered, `Err` with why not.
 pub trait Transport {
     fn send(
         &self,
         plan: &Plan,
         channel: &Channel,
         d: &DeliveryRecord,
+        ack_link: Option<&str>,
     ) -> std::result::Result<String, String>;
+}
+
+/// A one-time link acknowledging `d`'s level of its incident as its recipient, when the
+/// plan has an `ack_url` and the message goes to a level that has not acknowledged yet
+/// through a channel that leaves the machine. Each attempt gets a fresh token, kept
+/// hashed; any of them acknowledges that level once.
+fn ack_link(
+    state: &mut dyn StateStore,
+    plan: &Plan,
+    channel: &Channel,
+    d: &DeliveryRecord,
+) -> Result<Option<String>> {
+    let (Some(base), Some(incident), Some(level)) = (&plan.notify.ack_url, &d.incident, d.level)
+    else {
+        return Ok(None);
+    };
+    let asks = matches!(
+        d.message,
+        Message::EmergencyDetected { .. }
+            | Message::Escalated { .. }
+            | Message::RollbackStarted { .. }
+            | Message::RollbackCompleted { .. }
+    );
+    if !asks || matches!(channel.kind, crate::plan::ChannelKind::InApp) {
+        return Ok(None);
+    }
+    let acked = state
+        .acks()?
+        .iter()
+        .any(|a| &a.incident == incident && a.level == level);
+    if acked {
+        return Ok(None);
+    }
+    let (token, rec) = AckToken::issue(incident, level, &d.recipient.name);
+    state.save_ack_token(&rec)?;
+    Ok(Some(format!(
+        "{base}/ack/{token}?lang={}",
+        d.recipient.language.code()
+    )))
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,10 +183,13 @@ pub fn send_due(
     for d in state.claim_due(now_ms, SENDS_PER_TICK, claim_until)? {
         let t = Instant::now();
         let result = match plan.notify.channels.get(&d.recipient.channel) {
-            Some(ch) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                transport.send(plan, ch, &d)
-            }))
-            .unwrap_or_else(|_| Err("the channel's sender panicked".into())),
+            Some(ch) => {
+                let link = ack_link(state, plan, ch, &d)?;
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    transport.send(plan, ch, &d, link.as_deref())
+                }))
+                .unwrap_or_else(|_| Err("the channel's sender panicked".into()))
+            }
             None => Err(format!(
                 "no channel named {:?} in the plan",
                 d.recipient.channel
@@ -777,7 +820,7 @@ fn one(
 ) -> Result<()> {
     let t = Instant::now();
     let result = match plan.notify.channels.get(&d.recipient.channel) {
-        Some(ch) => transport.send(plan, ch, &d),
+        Some(ch) => transport.send(plan, ch, &d, None),
         None => Err("no such channel".into()),
     };
     let ok = result.is_ok();

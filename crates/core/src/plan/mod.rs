@@ -2,18 +2,20 @@
 //! place, into the types the rest of ripcord uses. Every error points at file, line and
 //! column through miette.
 
+mod dashboard;
 mod guard;
 mod notify;
 mod raw;
 mod switch;
 
+pub use dashboard::DashboardPlan;
 pub use guard::{
     CommandValue, Decision, GuardSettings, HttpValue, Level, Probe, ProbeKind, Rule, Scenario,
     Severity, Trend, Workflow, default_scenarios, tier_interval,
 };
 pub use notify::{
-    COMMAND_PLACEHOLDERS, Channel, ChannelKind, EscalationLevel, Impact, Language, NotifyPlan,
-    Recipient, SmtpSecurity, default_level,
+    COMMAND_PLACEHOLDERS, Channel, ChannelKind, EscalationLevel, Impact, Language, MessageWording,
+    NotifyPlan, Recipient, SmtpSecurity, default_level,
 };
 pub use switch::{HttpCall, Switch, SwitchAction, SwitchKind, SwitchRead, describe_http};
 
@@ -223,6 +225,8 @@ pub struct Plan {
     pub switches: Vec<Switch>,
     /// Notifications and escalation (`[notify]`).
     pub notify: NotifyPlan,
+    /// Who may act on the dashboard (`[dashboard]`).
+    pub dashboard: DashboardPlan,
 }
 
 impl Plan {
@@ -373,7 +377,7 @@ pub fn parse(
     };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut p = Problems(Vec::new());
-    let plan = validate(raw, &base, path, env, engines, &mut p);
+    let plan = validate(raw, text, &base, path, env, engines, &mut p);
     if p.0.is_empty() {
         Ok(plan)
     } else {
@@ -459,6 +463,7 @@ fn interpolate(
 /// Validates the plan, one function per section.
 fn validate(
     raw: RawPlan,
+    text: &str,
     base: &Path,
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
@@ -469,7 +474,8 @@ fn validate(
     let components = components(&raw, &kinds, p);
     let steps = steps(&raw, p);
     let switches = switch::validate(&raw, base, env, p);
-    let notify = notify::validate(&raw, base, env, engines, p);
+    let notify = notify::validate(&raw, text, base, env, engines, p);
+    let dashboard = dashboard::validate(&raw, p);
     let guarded = guard::validate(&raw, base, &raw.components.keys().cloned().collect(), p);
     let project = raw.project.as_ref();
     let state_dir = match project.and_then(|p| p.state_dir.as_ref()) {
@@ -499,6 +505,7 @@ fn validate(
         max_checkpoint_age,
         switches,
         notify,
+        dashboard,
     }
 }
 

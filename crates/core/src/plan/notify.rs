@@ -192,6 +192,30 @@ pub struct NotifyPlan {
     pub retry_max: Duration,
     pub max_attempts: u32,
     pub poll: Duration,
+    /// The dashboard's address as people reach it; messages to a level carry a one-time
+    /// acknowledgement link under it (`ACK_URL/ack/TOKEN`). No link when unset.
+    pub ack_url: Option<String>,
+    /// The plan's own wording of messages (`[notify.messages]`), checked at load.
+    pub messages: Vec<MessageWording>,
+}
+
+/// A plan's wording of one message in one language: a Fluent resource defining
+/// `catalog::plan_id(id)` (its value is the text, its `.subject` the subject; either may
+/// be left to the built-in message).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessageWording {
+    pub id: String,
+    pub language: Language,
+    pub ftl: String,
+}
+
+impl NotifyPlan {
+    /// The plan's wording of `id` in `language`, if it has one.
+    pub fn wording(&self, id: &str, language: Language) -> Option<&MessageWording> {
+        self.messages
+            .iter()
+            .find(|m| m.id == id && m.language == language)
+    }
 }
 
 impl Default for NotifyPlan {
@@ -206,6 +230,8 @@ impl Default for NotifyPlan {
             retry_max: Duration::from_secs(300),
             max_attempts: 8,
             poll: Duration::from_secs(1),
+            ack_url: None,
+            messages: Vec::new(),
         }
     }
 }
@@ -281,6 +307,7 @@ fn span_duration(
 
 pub(super) fn validate(
     raw: &RawPlan,
+    text: &str,
     base: &Path,
     env: &dyn Fn(&str) -> Option<String>,
     engines: &[crate::engine::EngineKind],
@@ -609,5 +636,266 @@ pub(super) fn validate(
             out.max_attempts = (*m.get_ref()).min(1000) as u32;
         }
     }
+    if let Some(u) = &n.ack_url {
+        let url = u.get_ref().trim().trim_end_matches('/');
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        match host {
+            Some(h) if !h.is_empty() && !h.contains(['?', '#', ' ']) => {
+                out.ack_url = Some(url.to_string())
+            }
+            _ => p.at(
+                u,
+                format!("ack_url {:?} is not an http(s) address", u.get_ref()),
+                "not a URL",
+                Some("the dashboard's address as people reach it, e.g. \"https://ripcord.example.com\""),
+            ),
+        }
+    }
+    for (id, langs) in &n.messages {
+        let Some(allowed) = crate::notify::catalog::placeholders(id.get_ref()) else {
+            let known: Vec<&str> = crate::notify::catalog::messages()
+                .into_iter()
+                .map(|(m, _)| m)
+                .collect();
+            p.at(
+                id,
+                format!("[notify.messages]: there is no message {:?}", id.get_ref()),
+                "unknown message",
+                Some(&format!("messages: {}", known.join(", "))),
+            );
+            continue;
+        };
+        for (lang, source) in langs {
+            let Some(language) = Language::parse(lang.get_ref()) else {
+                p.at(
+                    lang,
+                    format!(
+                        "[notify.messages.{}]: language {:?} is not en or ar",
+                        id.get_ref(),
+                        lang.get_ref()
+                    ),
+                    "unknown language",
+                    None,
+                );
+                continue;
+            };
+            if let Some(ftl) = wording(p, text, id.get_ref(), source, &allowed) {
+                out.messages.push(MessageWording {
+                    id: id.get_ref().clone(),
+                    language,
+                    ftl,
+                });
+            }
+        }
+    }
     out
+}
+
+/// Where each character of a TOML string value sits in the plan file: exact when the value
+/// is written as it reads (no escapes), else the whole value.
+struct StringAt {
+    inner: Option<usize>,
+    start: usize,
+    end: usize,
+}
+
+impl StringAt {
+    fn new(text: &str, s: &Spanned<String>) -> StringAt {
+        let span = s.span();
+        let raw = text.get(span.clone()).unwrap_or_default();
+        let inner = ["\"\"\"", "'''", "\"", "'"].iter().find_map(|q| {
+            let body = raw.strip_prefix(q)?.strip_suffix(q)?;
+            // TOML drops the newline right after a multi-line string's opening quotes.
+            let skip = match body {
+                b if q.len() == 3 && b.starts_with("\r\n") => 2,
+                b if q.len() == 3 && b.starts_with('\n') => 1,
+                _ => 0,
+            };
+            (body[skip..] == *s.get_ref()).then_some(span.start + q.len() + skip)
+        });
+        StringAt {
+            inner,
+            start: span.start,
+            end: span.end,
+        }
+    }
+
+    /// The file's range for `range` of the value.
+    fn at(&self, range: std::ops::Range<usize>) -> std::ops::Range<usize> {
+        match self.inner {
+            Some(i) => i + range.start..i + range.end.max(range.start + 1),
+            None => self.start..self.end,
+        }
+    }
+}
+
+/// Checks a plan's Fluent wording of message `id` and returns it as a resource defining
+/// `catalog::plan_id(id)`; syntax errors, unknown placeholders and references are plan
+/// problems at their place in the file.
+fn wording(
+    p: &mut Problems,
+    text: &str,
+    id: &str,
+    source: &Spanned<String>,
+    allowed: &[&str],
+) -> Option<String> {
+    use fluent_syntax::ast;
+    let at = StringAt::new(text, source);
+    let value = source.get_ref();
+    let what = format!("[notify.messages.{id}]");
+    if value.trim().is_empty() {
+        p.span(
+            at.at(0..0),
+            format!("{what}: the wording is empty"),
+            "empty",
+            None,
+        );
+        return None;
+    }
+    // The value's lines become the message's indented lines; `starts[k]` is where line k
+    // of the value begins, in the value and in the resource.
+    let pid = crate::notify::catalog::plan_id(id);
+    let mut ftl = format!("{pid} =\n");
+    let mut starts = Vec::new();
+    let mut from = 0;
+    for line in value.split_inclusive('\n') {
+        ftl.push_str("    ");
+        starts.push((from, ftl.len()));
+        ftl.push_str(line);
+        from += line.len();
+    }
+    if !ftl.ends_with('\n') {
+        ftl.push('\n');
+    }
+    let to_value = |pos: usize| -> usize {
+        match starts.iter().rev().find(|(_, r)| *r <= pos) {
+            Some((v, r)) => (v + (pos - r)).min(value.len()),
+            None => 0,
+        }
+    };
+    let resource = match fluent_syntax::parser::parse(ftl.as_str()) {
+        Ok(r) => r,
+        Err((_, errors)) => {
+            // An error at the end (an unclosed placeable) is shown on the last text, not
+            // on the closing quotes.
+            let last = value.trim_end().len().max(1) - 1;
+            for e in errors {
+                let s = to_value(e.pos.start).min(last);
+                p.span(
+                    at.at(s..to_value(e.pos.end).clamp(s, last + 1)),
+                    format!("{what}: not Fluent: {}", e.kind),
+                    "here",
+                    Some("a placeholder is { $name }; literal braces are {\"{\"} and {\"}\"}"),
+                );
+            }
+            return None;
+        }
+    };
+    let message = resource.body.iter().find_map(|e| match e {
+        ast::Entry::Message(m) if m.id.name == pid => Some(m),
+        _ => None,
+    });
+    let Some(message) = message else {
+        p.span(
+            at.at(0..0),
+            format!("{what}: no message text in the wording"),
+            "here",
+            None,
+        );
+        return None;
+    };
+    for a in &message.attributes {
+        if a.id.name != "subject" {
+            let s = value.find(&format!(".{}", a.id.name)).unwrap_or(0);
+            p.span(
+                at.at(s..s + a.id.name.len() + 1),
+                format!("{what}: unknown attribute .{}", a.id.name),
+                "unknown attribute",
+                Some("a message has its text and a .subject"),
+            );
+        }
+    }
+    let mut used = Vec::new();
+    for pat in message
+        .value
+        .iter()
+        .chain(message.attributes.iter().map(|a| &a.value))
+    {
+        references(pat, &mut used);
+    }
+    let shared = || {
+        crate::notify::catalog::SHARED
+            .iter()
+            .map(|(s, _)| format!("{{ {s} }}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for r in used {
+        let (needle, problem, help) = match &r {
+            Reference::Variable(v) if !allowed.contains(&v.as_str()) => (
+                format!("${v}"),
+                format!("{what}: unknown placeholder ${v}"),
+                format!("this message has ${}", allowed.join(", $")),
+            ),
+            Reference::Variable(_) => continue,
+            Reference::Message(m) => match crate::notify::catalog::SHARED
+                .iter()
+                .find(|(s, _)| *s == m.as_str())
+            {
+                Some((_, needs)) if needs.iter().all(|n| allowed.contains(n)) => continue,
+                _ => (
+                    m.clone(),
+                    format!("{what}: {{ {m} }} is not available in this message"),
+                    format!("shared pieces: {}", shared()),
+                ),
+            },
+            Reference::Other(x) => (
+                x.clone(),
+                format!("{what}: {x} is not available in ripcord's messages"),
+                "use placeholders ({ $name }), selects and the shared pieces".to_string(),
+            ),
+        };
+        let s = value.find(&needle).unwrap_or(0);
+        p.span(at.at(s..s + needle.len()), problem, "unknown", Some(&help));
+    }
+    Some(ftl)
+}
+
+enum Reference {
+    Variable(String),
+    Message(String),
+    /// A term or a function: the built-in messages define none.
+    Other(String),
+}
+
+fn references(pat: &fluent_syntax::ast::Pattern<&str>, out: &mut Vec<Reference>) {
+    use fluent_syntax::ast::{Expression, InlineExpression as I, PatternElement};
+    fn expression(e: &Expression<&str>, out: &mut Vec<Reference>) {
+        match e {
+            Expression::Inline(i) => inline(i, out),
+            Expression::Select { selector, variants } => {
+                inline(selector, out);
+                for v in variants {
+                    references(&v.value, out);
+                }
+            }
+        }
+    }
+    fn inline(i: &I<&str>, out: &mut Vec<Reference>) {
+        match i {
+            I::VariableReference { id } => out.push(Reference::Variable(id.name.to_string())),
+            I::MessageReference { id, .. } => out.push(Reference::Message(id.name.to_string())),
+            I::TermReference { id, .. } => out.push(Reference::Other(format!("-{}", id.name))),
+            I::FunctionReference { id, .. } => out.push(Reference::Other(id.name.to_string())),
+            I::Placeable { expression: e } => expression(e, out),
+            I::StringLiteral { .. } | I::NumberLiteral { .. } => {}
+        }
+    }
+    for el in &pat.elements {
+        if let PatternElement::Placeable { expression: e } = el {
+            expression(e, out);
+        }
+    }
 }

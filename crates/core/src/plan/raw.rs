@@ -36,6 +36,23 @@ pub struct RawPlan {
     #[serde(skip)]
     pub switches: BTreeMap<String, Entry<RawSwitch>>,
     pub notify: Option<Spanned<RawNotify>>,
+    pub dashboard: Option<Spanned<RawDashboard>>,
+}
+
+/// `[dashboard]`: people who may act on the dashboard.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDashboard {
+    #[serde(default)]
+    pub tokens: Vec<Spanned<RawToken>>,
+}
+
+/// A person and the environment variable holding their token (never the token itself).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    pub name: String,
+    pub token_env: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -344,6 +361,12 @@ pub struct RawNotify {
     pub max_attempts: Option<Spanned<i64>>,
     /// How often `notify run` looks for new events and due messages.
     pub poll: Option<Spanned<String>>,
+    /// The dashboard's address as people reach it (`https://ripcord.example.com`): messages
+    /// carry a one-time acknowledgement link under it; none when unset.
+    pub ack_url: Option<Spanned<String>>,
+    /// The plan's own wording: message id → language → Fluent source.
+    #[serde(default)]
+    pub messages: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
 /// A channel, tagged by `kind`; spans are the whole channel's (serde buffers a tagged

@@ -692,3 +692,130 @@ fn the_guarded_example_notifies_three_levels_in_both_languages() {
         .collect();
     assert_eq!(langs.len(), 2);
 }
+
+/// "line:col" (1-based) of the first `needle` in `text`.
+fn line_col(text: &str, needle: &str) -> String {
+    let at = text.find(needle).unwrap();
+    let line = text[..at].matches('\n').count() + 1;
+    let col = text[..at].rsplit('\n').next().unwrap().chars().count() + 1;
+    format!("{line}:{col}")
+}
+
+#[test]
+fn a_plans_wording_of_a_message_is_checked_as_fluent_at_load() {
+    let notify = NOTIFY.replacen(
+        "[notify]\n",
+        "[notify]\nack_url = \"https://ripcord.example.com/\"\n",
+        1,
+    );
+    let good = format!(
+        "{GOOD}{notify}{}",
+        r#"
+[notify.messages.emergency-detected]
+en = """
+Bridge call now: { $incident } ({ cause }), { $components }
+{ ack-hint }
+    .subject = [payroll] { $incident }
+"""
+ar = 'طوارئ { $plan }'
+"#
+    );
+    let plan = match parse(Path::new("ripcord.toml"), &good, &env, ENGINES) {
+        Ok(p) => p,
+        Err(e) => panic!("{:?}", miette::Report::new(*e)),
+    };
+    assert_eq!(
+        plan.notify.ack_url.as_deref(),
+        Some("https://ripcord.example.com")
+    );
+    let w = plan
+        .notify
+        .wording("emergency-detected", Language::En)
+        .unwrap();
+    assert!(
+        w.ftl
+            .starts_with("emergency-detected--plan =\n    Bridge call now"),
+        "{}",
+        w.ftl
+    );
+    assert!(
+        plan.notify
+            .wording("emergency-detected", Language::Ar)
+            .is_some()
+    );
+    assert!(plan.notify.wording("reminder", Language::En).is_none());
+
+    let bad = format!(
+        "{GOOD}{NOTIFY}{}",
+        r#"
+[notify.messages.emergency-detected]
+en = """
+Bridge call: { $incidnet }
+{ -brand }
+"""
+ar = "{ $minutes }"
+fr = "x"
+
+[notify.messages.reminder]
+en = """
+Still open
+and { $plan
+"""
+
+[notify.messages.escalated]
+en = "{ ack-link } { NUMBER($level) }"
+
+[notify.messages.emergency]
+en = "x"
+"#
+    );
+    let out = render(&bad);
+    for (want, at) in [
+        (
+            "[notify.messages.emergency-detected]: unknown placeholder $incidnet",
+            "$incidnet",
+        ),
+        (
+            "[notify.messages.emergency-detected]: -brand is not available",
+            "-brand",
+        ),
+        (
+            "[notify.messages.emergency-detected]: unknown placeholder $minutes",
+            "$minutes",
+        ),
+        (
+            "[notify.messages.emergency-detected]: language \"fr\" is not en or ar",
+            "fr = ",
+        ),
+        (
+            "[notify.messages.escalated]: { ack-link } is not available in this message",
+            "ack-link }",
+        ),
+        (
+            "[notify.messages.escalated]: NUMBER is not available",
+            "NUMBER",
+        ),
+        (
+            "[notify.messages]: there is no message \"emergency\"",
+            "emergency]",
+        ),
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+        let place = line_col(&bad, at);
+        assert!(
+            out.contains(&format!("ripcord.toml:{place}]")),
+            "{want:?} not at {place}:\n{out}"
+        );
+    }
+    // A syntax error points into the value, at the line it is on.
+    assert!(
+        out.contains("[notify.messages.reminder]: not Fluent"),
+        "{out}"
+    );
+    let line = line_col(&bad, "and { $plan");
+    let line = line.split(':').next().unwrap();
+    assert!(
+        out.contains(&format!("ripcord.toml:{line}:")),
+        "line {line}:\n{out}"
+    );
+}
