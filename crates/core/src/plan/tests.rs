@@ -109,6 +109,28 @@ fn every_example_plan_parses() {
                 plan.databases["payroll"].ripcord_schema.as_deref(),
                 Some("ripcord")
             );
+            // Its commented wording, ack link and dashboard tokens are valid uncommented.
+            let (head, tail) = text.split_once("\n# The plan's own wording").unwrap();
+            let tail: Vec<&str> = tail
+                .lines()
+                .skip(1)
+                .map(|l| l.strip_prefix("# ").unwrap_or(l))
+                .collect();
+            let head = head.replace("# ack_url = ", "ack_url = ");
+            let plan = parse(
+                Path::new("/plans/guarded.toml"),
+                &format!("{head}\n{}\n", tail.join("\n")),
+                &env,
+                ENGINES,
+            )
+            .unwrap_or_else(|e| panic!("guarded, uncommented: {:?}", miette::Report::new(*e)));
+            assert!(
+                plan.notify
+                    .wording("emergency-detected", Language::En)
+                    .is_some()
+            );
+            assert!(plan.notify.ack_url.is_some());
+            assert_eq!(plan.dashboard.tokens.len(), 1);
         }
         assert!(name == "erp" || !plan.steps.is_empty(), "{name}");
         if name != "guarded" {
