@@ -318,3 +318,119 @@ fn an_approval_request_reaches_level_one_and_the_named_approvers_and_a_trend_war
     let d = s.deliveries(None).unwrap();
     assert_eq!(d[1].level, Some(2), "boss is told as the level-2 recipient");
 }
+
+/// Records (recipient, message id, link) for the one-time acknowledgement links.
+#[derive(Default)]
+struct Links(RefCell<Vec<(String, String, Option<String>)>>);
+
+impl Transport for Links {
+    fn send(
+        &self,
+        _: &Plan,
+        _: &Channel,
+        d: &DeliveryRecord,
+        link: Option<&str>,
+    ) -> Result<String, String> {
+        self.0.borrow_mut().push((
+            d.recipient.name.clone(),
+            d.message.id().to_string(),
+            link.map(str::to_string),
+        ));
+        Ok("250 OK".into())
+    }
+}
+
+fn token_of(link: &str) -> &str {
+    link.split("/ack/")
+        .nth(1)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+}
+
+/// With `ack_url`, each message to a level that has not acknowledged carries a link of its
+/// own, whose token the store keeps only hashed; after the level's ack its news comes
+/// without one, and a token is used once.
+#[test]
+fn ack_links_go_to_levels_not_yet_acknowledged_one_token_per_message_kept_hashed() {
+    use ripcord_core::notify::AckToken;
+    let (_dir, mut plan, mut s) = open();
+    plan.notify.ack_url = Some("https://r.example".into());
+    let t = Links::default();
+    worker::tick(&mut s, &plan, &t, 0).unwrap();
+    let t0 = stop_event(&mut s);
+    let at = |m: i64| t0 + m * MIN;
+    let take = || std::mem::take(&mut *t.0.borrow_mut());
+
+    worker::tick(&mut s, &plan, &t, at(0)).unwrap();
+    let sent = take();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (who, what, link) = &sent[0];
+    assert_eq!(
+        (who.as_str(), what.as_str()),
+        ("tech", "emergency-detected")
+    );
+    let link = link.clone().expect("a link to level 1");
+    assert!(
+        link.starts_with("https://r.example/ack/") && link.ends_with("?lang=en"),
+        "{link}"
+    );
+    let token = token_of(&link).to_string();
+    assert_eq!(token.len(), 64);
+    let inc = s.incidents().unwrap().remove(0);
+    let rec = s.ack_token(&AckToken::hash_of(&token)).unwrap().unwrap();
+    assert_eq!(
+        (rec.incident.as_str(), rec.level, rec.recipient.as_str()),
+        (inc.id.as_str(), 1, "tech")
+    );
+    assert!(s.ack_token(&token).unwrap().is_none(), "not kept in clear");
+
+    worker::tick(&mut s, &plan, &t, at(15)).unwrap();
+    let reminder = take();
+    let again = reminder[0].2.clone().unwrap();
+    assert_ne!(token_of(&again), token, "a token per message");
+
+    // Level 2 is reached at 30 min (told at 45); level 1 acknowledges in between.
+    worker::tick(&mut s, &plan, &t, at(30)).unwrap();
+    take();
+    worker::ack(&mut s, &plan, &inc.id, "tech", None).unwrap();
+    worker::tick(&mut s, &plan, &t, at(45)).unwrap();
+    let sent = take();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        (sent[0].0.as_str(), sent[0].1.as_str()),
+        ("boss", "escalated")
+    );
+    assert!(
+        sent[0].2.as_deref().unwrap().ends_with("?lang=ar"),
+        "{sent:?}"
+    );
+
+    let mut e = [Envelope::new(Event::RollbackStarted {
+        rollback: "rb-1".into(),
+        components: vec!["billing".into()],
+        checkpoint: "cp-1".into(),
+        reason: "stop".into(),
+    })];
+    s.append_events(&mut e).unwrap();
+    worker::tick(&mut s, &plan, &t, at(46)).unwrap();
+    let sent = take();
+    let news = |who: &str| {
+        sent.iter()
+            .find(|(w, m, _)| w == who && m == "rollback-started")
+            .unwrap_or_else(|| panic!("{sent:?}"))
+            .2
+            .clone()
+    };
+    assert_eq!(news("tech"), None, "level 1 acknowledged: no link");
+    assert!(news("boss").is_some(), "level 2 has not");
+
+    let hash = AckToken::hash_of(&token);
+    assert!(s.use_ack_token(&hash, "2026-11-30T00:00:00Z").unwrap());
+    assert!(!s.use_ack_token(&hash, "2026-11-30T00:00:01Z").unwrap());
+    assert_eq!(
+        s.ack_token(&hash).unwrap().unwrap().used_at.as_deref(),
+        Some("2026-11-30T00:00:00Z")
+    );
+}
