@@ -184,7 +184,12 @@ pub fn send_due(
         let t = Instant::now();
         let result = match plan.notify.channels.get(&d.recipient.channel) {
             Some(ch) => {
-                let link = ack_link(state, plan, ch, &d)?;
+                // A link the store could not keep would not work: the message goes
+                // without one rather than later.
+                let link = ack_link(state, plan, ch, &d).unwrap_or_else(|e| {
+                    tracing::warn!(delivery = d.id, "no acknowledgement link: {e}");
+                    None
+                });
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     transport.send(plan, ch, &d, link.as_deref())
                 }))
