@@ -118,9 +118,19 @@ pub fn phase_outcome(o: &PhaseOutcome, f: &Figures) -> String {
         PhaseOutcome::SidesCompared {
             differences,
             broken_invariants,
-        } => format!(
-            "legacy against the new side: {differences} differences; invariants: {broken_invariants} broken"
-        ),
+            count_only,
+        } => {
+            let mut s = format!(
+                "legacy against the new side: {differences} differences; invariants: {broken_invariants} broken"
+            );
+            if !count_only.is_empty() {
+                s.push_str(&format!(
+                    "; NOT VERIFIED: only row counts compared for {}",
+                    count_only.join(", ")
+                ));
+            }
+            s
+        }
         PhaseOutcome::BothSidesStayFrozen => {
             "skipped: verification did not pass; both sides stay frozen".into()
         }

@@ -271,6 +271,34 @@ pub fn rollback_markdown(r: &RollbackReport) -> String {
                 "- {}.{}: {} rows, {} differences from {against}",
                 t.component, t.table, t.rows, t.differences
             );
+            match &t.checked {
+                ripcord_core::rollback::Checked::CountOnly { why } => {
+                    let _ = writeln!(
+                        s,
+                        "  - NOT VERIFIED: only the row counts were compared ({why})"
+                    );
+                }
+                ripcord_core::rollback::Checked::Contents { not_compared } => {
+                    if !not_compared.is_empty() {
+                        let cols: Vec<String> = not_compared
+                            .iter()
+                            .map(|n| {
+                                format!(
+                                    "{} ({})",
+                                    n.column,
+                                    match n.why {
+                                        ripcord_core::rollback::NotComparedWhy::Ignored =>
+                                            "listed in ignore",
+                                        ripcord_core::rollback::NotComparedWhy::NotProduced =>
+                                            "the mapping gives it no value",
+                                    }
+                                )
+                            })
+                            .collect();
+                        let _ = writeln!(s, "  - columns not compared: {}", cols.join(", "));
+                    }
+                }
+            }
             for e in &t.examples {
                 let _ = writeln!(s, "  - {e}");
             }

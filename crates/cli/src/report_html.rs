@@ -252,7 +252,11 @@ fn body(tr: &Tr, r: &RollbackReport, h: &mut String) {
                 "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
                 bdi(&format!("{}.{}", t.component, t.table)),
                 bdi(&t.rows.to_string()),
-                if t.differences == 0 { "good" } else { "bad" },
+                if t.differences == 0 && t.checked.contents() {
+                    "good"
+                } else {
+                    "bad"
+                },
                 bdi(&t.differences.to_string()),
             );
         }

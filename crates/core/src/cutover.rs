@@ -686,7 +686,24 @@ fn verify(ctx: &mut Ctx, rec: &mut CutoverRecord) -> std::result::Result<String,
             proof.extend(sync::compare_sides(ctx, c)?);
         }
         let diffs: u64 = proof.iter().map(|p| p.differences).sum();
+        let count_only: Vec<String> = proof
+            .iter()
+            .filter_map(|p| match &p.checked {
+                crate::rollback::Checked::CountOnly { why } => Some(format!("{}: {why}", p.table)),
+                crate::rollback::Checked::Contents { .. } => None,
+            })
+            .collect();
         rec.proof = proof;
+        // Waiting cannot help: the comparison itself falls short.
+        if !count_only.is_empty() {
+            for c in &comps {
+                ctx.engine_installed(&c.database)?.unfreeze(&c.tables)?;
+            }
+            return Err(Refusal::Refused(Error::Verify(format!(
+                "cutover refused: ripcord cannot compare the values of {} (only row counts), so it cannot vouch that legacy holds what the new side holds; legacy was unfrozen, no switch moved",
+                count_only.join("; ")
+            ))));
+        }
         if diffs == 0 {
             return Ok(format!(
                 "legacy and the new side agree ({} tables)",

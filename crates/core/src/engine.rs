@@ -349,6 +349,17 @@ pub trait Engine: Send {
     /// Evaluates SQL expressions over one input row (reverse mappings).
     fn eval_exprs(&mut self, exprs: &[String], input: &RowImage) -> EngineResult<Vec<Value>>;
 
+    /// [`Engine::eval_exprs`] over many rows, one result per input in input order. Every
+    /// input has the same columns. Engines answer a batch in one statement; the default
+    /// asks row by row.
+    fn eval_exprs_batch(
+        &mut self,
+        exprs: &[String],
+        inputs: &[RowImage],
+    ) -> EngineResult<Vec<Vec<Value>>> {
+        inputs.iter().map(|i| self.eval_exprs(exprs, i)).collect()
+    }
+
     /// Blocks writes to the tables by anyone but ripcord; survives a crash until undone.
     fn freeze(&mut self, tables: &[String]) -> EngineResult<()>;
     fn unfreeze(&mut self, tables: &[String]) -> EngineResult<()>;

@@ -27,6 +27,7 @@ pub mod rollback;
 pub mod run;
 pub mod schedule;
 pub mod schema;
+mod sides;
 pub mod state;
 pub mod state_conformance;
 pub mod status;

@@ -96,35 +96,57 @@ struct Mapper<'a> {
     convert_to: Option<TypeQuirks>,
 }
 
+/// How a captured table's rows become rows of its legacy table.
+struct MapShape<'s> {
+    table: String,
+    schema: &'s TableSchema,
+    exprs: Vec<String>,
+    /// The legacy columns `exprs` compute, in the same order.
+    expr_cols: Vec<String>,
+}
+
 impl Mapper<'_> {
-    /// The legacy table and the row in its shape.
-    fn map(
-        &self,
-        captured: &str,
-        image: &RowImage,
-        eval: &mut Eval,
-    ) -> Result<(String, RowImage), String> {
+    /// The legacy table, its schema, and the legacy columns computed by expressions.
+    fn shape(&self, captured: &str) -> Result<MapShape<'_>, String> {
         let rev = self.component.reverse_for(captured);
         let schema = self
             .targets
             .get(&rev.table)
             .ok_or_else(|| format!("legacy table {} was not restored", rev.table))?;
-        let mut out = RowImage::new();
         let mut exprs = Vec::new();
         let mut expr_cols = Vec::new();
         for col in &schema.columns {
             if let Some(e) = rev.columns.get(&col.name) {
                 exprs.push(e.clone());
                 expr_cols.push(col.name.clone());
-            } else if let Some(v) = image.get(&col.name) {
+            }
+        }
+        Ok(MapShape {
+            table: rev.table,
+            schema,
+            exprs,
+            expr_cols,
+        })
+    }
+
+    /// The row in the legacy shape, given the expressions' values.
+    fn assemble(
+        &self,
+        schema: &TableSchema,
+        image: &RowImage,
+        expr_cols: &[String],
+        vals: Vec<Value>,
+    ) -> Result<RowImage, String> {
+        let mut out = RowImage::new();
+        for col in &schema.columns {
+            if !expr_cols.contains(&col.name)
+                && let Some(v) = image.get(&col.name)
+            {
                 out.insert(col.name.clone(), v.clone());
             }
         }
-        if !exprs.is_empty() {
-            let vals = eval(&exprs, image).map_err(|e| format!("reverse mapping failed: {e}"))?;
-            for (c, v) in expr_cols.into_iter().zip(vals) {
-                out.insert(c, v);
-            }
+        for (c, v) in expr_cols.iter().zip(vals) {
+            out.insert(c.clone(), v);
         }
         if let Some(target) = &self.convert_to {
             for col in &schema.columns {
@@ -134,7 +156,24 @@ impl Mapper<'_> {
                 }
             }
         }
-        Ok((rev.table, out))
+        Ok(out)
+    }
+
+    /// The legacy table and the row in its shape.
+    fn map(
+        &self,
+        captured: &str,
+        image: &RowImage,
+        eval: &mut Eval,
+    ) -> Result<(String, RowImage), String> {
+        let sh = self.shape(captured)?;
+        let vals = if sh.exprs.is_empty() {
+            Vec::new()
+        } else {
+            eval(&sh.exprs, image).map_err(|e| format!("reverse mapping failed: {e}"))?
+        };
+        let row = self.assemble(sh.schema, image, &sh.expr_cols, vals)?;
+        Ok((sh.table, row))
     }
 
     fn key(&self, table: &str, image: &RowImage) -> Result<RowImage, String> {
@@ -153,6 +192,70 @@ impl Mapper<'_> {
             }
         }
         Ok(k)
+    }
+}
+
+/// Evaluates reverse-mapping expressions over many captured rows at once, one result per
+/// row in order (the engine does it in one statement).
+pub type EvalBatch<'a> = dyn FnMut(&[String], &[RowImage]) -> Result<Vec<Vec<Value>>, String> + 'a;
+
+/// Captured rows carried into the legacy table's shape the way the replay carries them
+/// (reverse mapping, then the type conversion across engines), many at a time: the
+/// comparison of legacy with the new side maps every row of the new side.
+pub struct RowMapper<'a> {
+    m: Mapper<'a>,
+}
+
+impl<'a> RowMapper<'a> {
+    pub fn new(
+        component: &'a Component,
+        targets: &'a BTreeMap<String, TableSchema>,
+        convert_to: Option<TypeQuirks>,
+    ) -> Self {
+        RowMapper {
+            m: Mapper {
+                component,
+                targets,
+                convert_to,
+            },
+        }
+    }
+
+    /// Each image of `captured` in the legacy shape, or why it cannot be carried. The
+    /// expressions are evaluated for the whole batch at once; when that fails, row by row,
+    /// so one bad row fails alone.
+    pub fn map_rows(
+        &self,
+        captured: &str,
+        images: &[RowImage],
+        eval: &mut EvalBatch,
+    ) -> Result<Vec<Result<RowImage, String>>, String> {
+        let MapShape {
+            schema,
+            exprs,
+            expr_cols,
+            ..
+        } = self.m.shape(captured)?;
+        let vals: Vec<Result<Vec<Value>, String>> = if exprs.is_empty() {
+            images.iter().map(|_| Ok(Vec::new())).collect()
+        } else {
+            match eval(&exprs, images) {
+                Ok(v) if v.len() == images.len() => v.into_iter().map(Ok).collect(),
+                _ => images
+                    .iter()
+                    .map(|img| {
+                        eval(&exprs, std::slice::from_ref(img))
+                            .and_then(|mut v| v.pop().ok_or_else(|| "no result".to_string()))
+                            .map_err(|e| format!("reverse mapping failed: {e}"))
+                    })
+                    .collect(),
+            }
+        };
+        Ok(images
+            .iter()
+            .zip(vals)
+            .map(|(img, v)| self.m.assemble(schema, img, &expr_cols, v?))
+            .collect())
     }
 }
 

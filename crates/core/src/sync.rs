@@ -301,8 +301,7 @@ pub fn pass(
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    // Legacy is opened only now: a session of ours open while we wait could be what
-    // another sync on the same server waits for (MariaDB's in-flight view is server-wide).
+    // Legacy is opened only now: no session of ours sits open through the wait.
     let mut legacy = ctx.engine_installed(&c.database)?;
     let pos = legacy.replay_position(&rec.tag)?;
     let entries = unapplied(new.as_mut(), rec, &c, pos, mark.high)?;
@@ -764,34 +763,19 @@ pub fn release(ctx: &mut Ctx, component: &str, owner: &LockOwner) {
     let _ = ctx.state.release_lock(&lock_name(component), owner);
 }
 
-/// Compares a component's legacy tables with the new side's: row counts always; where the
-/// reverse mapping keeps the table's name and columns, every row through range checksums
-/// pushed into both databases (only differing ranges are downloaded). The cutover's and
+/// Compares a component's legacy tables with the new side's, every row: where the reverse
+/// mapping keeps the table's name and columns, by range checksums pushed into both
+/// databases (only differing ranges are downloaded); otherwise, or without the binary's
+/// differ, row by row through the mapping (`sides.rs`). A table whose values cannot be
+/// compared says so (`Checked::CountOnly`), and its proof cannot pass. The cutover's and
 /// the switch-based rollback's verification.
 pub fn compare_sides(ctx: &Ctx, c: &Component) -> Result<Vec<TableProof>> {
     sides(c)?;
-    let mut legacy = ctx.engine(&c.database)?;
-    let mut new = ctx.engine(&c.capture_database)?;
     let mut out = Vec::new();
     for (t, captured) in c.tables.iter().zip(c.captured_tables()) {
         let rev = c.reverse_for(&captured);
-        let ln = legacy.count_rows(t)?;
-        let nn = new.count_rows(&captured)?;
-        let mut proof = TableProof {
-            component: c.name.clone(),
-            table: t.clone(),
-            rows: ln,
-            differences: ln.abs_diff(nn),
-            examples: Vec::new(),
-            rows_held_peak: 0,
-        };
-        if ln != nn {
-            proof.examples.push(format!(
-                "{t}: {ln} rows on legacy, {nn} on the new side ({captured})"
-            ));
-        }
         let identity = rev.columns.is_empty() && &captured == t;
-        let checked = match (identity, ctx.connector.differ()) {
+        let pushed = match (identity, ctx.connector.differ()) {
             (true, Some(d)) => {
                 let (a, b) = (
                     &ctx.plan.databases[&c.database],
@@ -801,15 +785,35 @@ pub fn compare_sides(ctx: &Ctx, c: &Component) -> Result<Vec<TableProof>> {
             }
             _ => None,
         };
-        match checked {
+        let proof = match pushed {
             Some(check) => {
-                proof.differences = check.differences.max(proof.differences);
-                proof.examples.extend(check.examples);
+                // The checksums cover the columns both tables have.
+                let mut legacy = ctx.engine(&c.database)?;
+                let mut new = ctx.engine(&c.capture_database)?;
+                let not_compared = crate::sides::identity_not_compared(
+                    &legacy.table_schema(t)?,
+                    &new.table_schema(&captured)?,
+                );
+                let (ln, nn) = (legacy.count_rows(t)?, new.count_rows(&captured)?);
+                let mut examples = Vec::new();
+                if ln != nn {
+                    examples.push(format!(
+                        "{t}: {ln} rows on legacy, {nn} on the new side ({captured})"
+                    ));
+                }
+                examples.extend(check.examples);
+                TableProof {
+                    component: c.name.clone(),
+                    table: t.clone(),
+                    rows: ln,
+                    differences: check.differences.max(ln.abs_diff(nn)),
+                    examples,
+                    rows_held_peak: check.rows_held_peak,
+                    checked: crate::rollback::Checked::Contents { not_compared },
+                }
             }
-            None => proof.examples.push(format!(
-                "{t}: compared by row count only (the reverse mapping renames or computes columns)"
-            )),
-        }
+            None => crate::sides::compare_mapped(ctx, c, t, &captured)?,
+        };
         out.push(proof);
     }
     Ok(out)

@@ -29,6 +29,9 @@ const HOLE_WINDOW: i64 = 100_000;
 /// Target size of one multi-row INSERT of a restore, and of one batch of replayed writes.
 const BATCH_BYTES: usize = 1 << 20;
 const ER_QUERY_INTERRUPTED: u16 = 1317;
+/// MySQL's answer to a locking read with NOWAIT that met a lock (MariaDB answers
+/// `ER_LOCK_WAIT_TIMEOUT`).
+const ER_LOCK_NOWAIT: u16 = 3572;
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 const ER_LOCK_DEADLOCK: u16 = 1213;
 /// `max_statement_time` exceeded.
@@ -52,6 +55,9 @@ pub struct MyEngine {
     statement_timeout: std::time::Duration,
     /// Inside [`MyEngine::bounded`]: the bound is set, an inner call leaves it alone.
     bounding: bool,
+    /// The holes of the mark [`Engine::journal_mark`] returned last: what
+    /// [`Engine::journal_inflight`] names.
+    last_holes: Option<Vec<i64>>,
 }
 
 fn err(context: impl Into<String>) -> impl FnOnce(mysql::Error) -> EngineError {
@@ -282,6 +288,7 @@ impl MyEngine {
             lock_timeout: ripcord_core::plan::DEFAULT_LOCK_TIMEOUT,
             statement_timeout: ripcord_core::plan::DEFAULT_STATEMENT_TIMEOUT,
             bounding: false,
+            last_holes: None,
         })
     }
 
@@ -1430,40 +1437,59 @@ impl Engine for MyEngine {
         self.hk_scratch_drop(scratch)
     }
 
-    /// The InnoDB transactions open now other than this session's (the capture triggers
-    /// run AFTER the row write, so a writer is listed before it takes a journal sequence).
-    /// Needs the PROCESS privilege to see other sessions' transactions.
+    /// The holes of the mark read just before: each a sequence number at or below its
+    /// highest committed one that no committed row held. Only a transaction that wrote this
+    /// journal and was still open can commit one later (AUTO_INCREMENT hands them out at
+    /// insert, never twice, increasing; a writer with none yet gets one above the mark);
+    /// the others belong to rolled-back writes or were skipped. So only writers of this
+    /// database's journal are named: transactions elsewhere on the server (another
+    /// database, another sync) never hold a pass back, and no privilege beyond reading the
+    /// journal is needed.
     fn journal_inflight(&mut self) -> EngineResult<Option<String>> {
-        let ids = self.strings(
-            // Only a transaction that has already written can hold a journal seq at or
-            // below the mark: AUTO_INCREMENT hands out increasing values, so one that has
-            // written nothing yet gets a seq above every value allocated now. The view is
-            // server-wide; without this, idle or blocked sessions in other databases held
-            // every pass back.
-            "SELECT trx_id FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID() AND trx_rows_modified > 0",
-            "journal in-flight transactions",
-        )?;
-        Ok(Some(ids.join(",")))
+        let holes = match self.last_holes.take() {
+            Some(h) => h,
+            None => self.journal_mark()?.holes,
+        };
+        Ok(Some(
+            holes
+                .iter()
+                .map(|h| h.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ))
     }
+    /// Done when no open transaction holds a hole of the token: a locking read of the holes'
+    /// rows must wait for an uncommitted insert of one (`NOWAIT` answers at once instead),
+    /// finds nothing where a write rolled back or a number was skipped, and locks a row
+    /// committed since only for the statement (READ COMMITTED: no gap locks).
     fn journal_inflight_done(&mut self, token: &str) -> EngineResult<bool> {
-        let ids: Vec<String> = token
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(sql::lit)
-            .collect();
-        if ids.is_empty() {
-            return Ok(true);
+        let mut seqs = Vec::new();
+        for s in token.split(',').filter(|s| !s.is_empty()) {
+            seqs.push(s.parse::<i64>().map_err(|_| {
+                EngineError::sql("journal in-flight check", format!("not a sequence: {s:?}"))
+            })?);
         }
-        let open = self
-            .int(
-                &format!(
-                    "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_id IN ({})",
-                    ids.join(", ")
-                ),
+        for chunk in seqs.chunks(1000) {
+            let list: Vec<String> = chunk.iter().map(|s| s.to_string()).collect();
+            self.exec(
+                "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
                 "journal in-flight check",
-            )?
-            .unwrap_or(0);
-        Ok(open == 0)
+            )?;
+            let sql = format!(
+                "SELECT seq FROM _ripcord_journal WHERE seq IN ({}) FOR UPDATE NOWAIT",
+                list.join(", ")
+            );
+            match self.conn.query_drop(sql) {
+                Ok(()) => {}
+                Err(mysql::Error::MySqlError(e))
+                    if e.code == ER_LOCK_WAIT_TIMEOUT || e.code == ER_LOCK_NOWAIT =>
+                {
+                    return Ok(false);
+                }
+                Err(e) => return Err(err("journal in-flight check")(e)),
+            }
+        }
+        Ok(true)
     }
 
     fn journal_mark(&mut self) -> EngineResult<JournalMark> {
@@ -1476,6 +1502,7 @@ impl Engine for MyEngine {
             let end = this.exec("COMMIT", "end snapshot");
             let mark = r?;
             end?;
+            this.last_holes = Some(mark.holes.clone());
             Ok(mark)
         })
     }
@@ -1632,6 +1659,81 @@ impl Engine for MyEngine {
             }
         }
         out.ok_or_else(|| EngineError::sql(ctx, "no row"))
+    }
+
+    fn eval_exprs_batch(
+        &mut self,
+        exprs: &[String],
+        inputs: &[RowImage],
+    ) -> EngineResult<Vec<Vec<Value>>> {
+        let Some(first) = inputs.first() else {
+            return Ok(Vec::new());
+        };
+        let ctx = format!("evaluate {}", exprs.join(", "));
+        let names: Vec<&String> = first.keys().collect();
+        // One SELECT of literals per input, UNION ALL (MariaDB and MySQL both take it; the
+        // column types are aggregated over every row), a statement per ~1 MiB of SQL.
+        let mut out = Vec::with_capacity(inputs.len());
+        let mut start = 0;
+        while start < inputs.len() {
+            let mut parts: Vec<String> = Vec::new();
+            let mut bytes = 0;
+            let mut end = start;
+            while end < inputs.len() && (parts.is_empty() || bytes < BATCH_BYTES) {
+                let img = &inputs[end];
+                let mut cols = Vec::with_capacity(names.len() + 1);
+                for name in &names {
+                    let v = img.get(*name).ok_or_else(|| {
+                        EngineError::sql(&ctx, format!("input row {end} has no column {name}"))
+                    })?;
+                    let l = sql::value_lit(v).map_err(|e| EngineError::sql(&ctx, e))?;
+                    cols.push(if parts.is_empty() {
+                        format!("{l} AS {}", q(name))
+                    } else {
+                        l
+                    });
+                }
+                cols.push(if parts.is_empty() {
+                    format!("{} AS `_ripcord_n`", end - start)
+                } else {
+                    (end - start).to_string()
+                });
+                let part = format!("SELECT {}", cols.join(", "));
+                bytes += part.len();
+                parts.push(part);
+                end += 1;
+            }
+            let sql = format!(
+                "SELECT {} FROM ({}) s ORDER BY s.`_ripcord_n`",
+                exprs.join(", "),
+                parts.join(" UNION ALL ")
+            );
+            let mut res = self.conn.query_iter(sql).map_err(err(&ctx))?;
+            let columns = res.columns().as_ref().to_vec();
+            if let Some(set) = res.iter() {
+                for row in set {
+                    let row = row.map_err(err(&ctx))?;
+                    out.push(
+                        (0..exprs.len())
+                            .map(|i| {
+                                sql::from_column(
+                                    &columns[i],
+                                    row.as_ref(i).unwrap_or(&mysql::Value::NULL),
+                                )
+                            })
+                            .collect(),
+                    );
+                }
+            }
+            start = end;
+        }
+        if out.len() != inputs.len() {
+            return Err(EngineError::sql(
+                ctx,
+                format!("{} results for {} rows", out.len(), inputs.len()),
+            ));
+        }
+        Ok(out)
     }
 
     fn freeze(&mut self, tables: &[String]) -> EngineResult<()> {

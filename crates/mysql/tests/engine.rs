@@ -332,6 +332,67 @@ fn a_write_committed_late_with_a_lower_seq_is_a_hole() {
     assert!(m.holes.is_empty() && m.high == mark.high);
 }
 
+/// The sync's wait for writers in flight: a writer of this journal holding a sequence
+/// below the mark is waited for until it ends, committed or rolled back.
+#[test]
+fn inflight_waits_for_an_open_writer_of_this_journal_below_the_mark() {
+    let db = fresh_database();
+    let mut e = engine(&db);
+    simple_table(&db, &mut e);
+    for end in ["COMMIT", "ROLLBACK"] {
+        let mut a = db.conn();
+        let mut b = db.conn();
+        a.query_drop("START TRANSACTION").unwrap();
+        let id = if end == "COMMIT" { 10 } else { 20 };
+        a.query_drop(format!("INSERT INTO t VALUES ({id}, 'a')"))
+            .unwrap();
+        b.query_drop(format!("INSERT INTO t VALUES ({}, 'b')", id + 1))
+            .unwrap();
+        let mark = e.journal_mark().unwrap();
+        let token = e.journal_inflight().unwrap().unwrap();
+        assert!(
+            !e.journal_inflight_done(&token).unwrap(),
+            "a is open below {mark:?}"
+        );
+        assert!(!e.journal_inflight_done(&token).unwrap(), "still open");
+        a.query_drop(end).unwrap();
+        assert!(e.journal_inflight_done(&token).unwrap(), "a ended ({end})");
+    }
+}
+
+/// The bug: the in-flight check read every transaction on the server that had written
+/// (INNODB_TRX), so a writer in another database, or another universe's sync, held this
+/// journal's passes back. Writers elsewhere, and writers of this database above the mark,
+/// are not waited for.
+#[test]
+fn inflight_ignores_writers_of_other_databases_on_the_server() {
+    let db = fresh_database();
+    let mut e = engine(&db);
+    simple_table(&db, &mut e);
+    db.conn()
+        .query_drop("INSERT INTO t VALUES (1, 'committed')")
+        .unwrap();
+    let other = fresh_database();
+    let mut o = other.conn();
+    o.query_drop("CREATE TABLE u (id INT PRIMARY KEY) ENGINE=InnoDB")
+        .unwrap();
+    o.query_drop("START TRANSACTION").unwrap();
+    o.query_drop("INSERT INTO u VALUES (1)").unwrap();
+    let token = e.journal_inflight().unwrap().unwrap();
+    assert!(
+        e.journal_inflight_done(&token).unwrap(),
+        "a writer in another database does not hold this journal"
+    );
+    // An open writer of this journal that took the highest sequence is after the mark.
+    let mut a = db.conn();
+    a.query_drop("START TRANSACTION").unwrap();
+    a.query_drop("INSERT INTO t VALUES (2, 'open')").unwrap();
+    let token = e.journal_inflight().unwrap().unwrap();
+    assert!(e.journal_inflight_done(&token).unwrap());
+    a.query_drop("ROLLBACK").unwrap();
+    o.query_drop("ROLLBACK").unwrap();
+}
+
 #[test]
 fn concurrent_writers_are_in_the_snapshot_or_the_journal_never_both_never_neither() {
     let db = fresh_database();

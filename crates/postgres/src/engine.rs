@@ -1696,6 +1696,116 @@ impl Engine for PgEngine {
             .collect()
     }
 
+    fn eval_exprs_batch(
+        &mut self,
+        exprs: &[String],
+        inputs: &[RowImage],
+    ) -> EngineResult<Vec<Vec<Value>>> {
+        let Some(first) = inputs.first() else {
+            return Ok(Vec::new());
+        };
+        if exprs.is_empty() {
+            return Ok(vec![Vec::new(); inputs.len()]);
+        }
+        let context = || format!("evaluate {}", exprs.join(", "));
+        let names: Vec<&String> = first.keys().collect();
+        // One text array per column, unnested with the row's ordinal: the statement does
+        // not depend on the batch's size, so it is prepared once per shape. A column's type
+        // is that of its first non-NULL value in the batch (every row must agree).
+        let mut arrays: Vec<Vec<Option<String>>> =
+            vec![Vec::with_capacity(inputs.len()); names.len()];
+        let mut types: Vec<&'static str> = vec!["text"; names.len()];
+        let mut typed = vec![false; names.len()];
+        for (n, img) in inputs.iter().enumerate() {
+            for (i, name) in names.iter().enumerate() {
+                let v = img.get(*name).ok_or_else(|| {
+                    EngineError::sql(context(), format!("input row {n} has no column {name}"))
+                })?;
+                if !typed[i] && !v.is_null() {
+                    types[i] = Kind::sql_type(v);
+                    typed[i] = true;
+                }
+                arrays[i].push(param(v));
+            }
+        }
+        let cols: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("u.c{i}::{} AS {}", types[i], q(k)))
+            .collect();
+        let args: Vec<String> = (0..names.len())
+            .map(|i| format!("${}::text[]", i + 1))
+            .collect();
+        let aliases: Vec<String> = (0..names.len()).map(|i| format!("c{i}")).collect();
+        let outs: Vec<String> = exprs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| format!("({e}) AS _ripcord_{i}"))
+            .collect();
+        let source = if names.is_empty() {
+            "SELECT u.n AS _ripcord_n FROM generate_series(1, $1::int) AS u(n)".to_string()
+        } else {
+            format!(
+                "SELECT {}, u.n AS _ripcord_n FROM unnest({}) WITH ORDINALITY AS u({}, n)",
+                cols.join(", "),
+                args.join(", "),
+                aliases.join(", ")
+            )
+        };
+        let inner = format!("SELECT {}, s._ripcord_n FROM ({source}) s", outs.join(", "));
+        if !self.eval_cache.contains_key(&inner) {
+            let oids: Vec<u32> = self
+                .client
+                .prepare(&inner)
+                .map_err(err(context()))?
+                .columns()
+                .iter()
+                .take(exprs.len())
+                .map(|c| c.type_().oid())
+                .collect();
+            let kinds: Vec<Kind> = oids.iter().map(|o| Kind::of_oid(*o)).collect();
+            let texts: Vec<String> = oids
+                .iter()
+                .enumerate()
+                .map(|(i, o)| text::text_expr(&format!("r._ripcord_{i}"), *o))
+                .collect();
+            let stmt = self
+                .client
+                .prepare(&format!(
+                    "SELECT {} FROM ({inner}) r ORDER BY r._ripcord_n",
+                    texts.join(", ")
+                ))
+                .map_err(err(context()))?;
+            self.eval_cache.insert(inner.clone(), (kinds, stmt));
+        }
+        let (kinds, stmt) = &self.eval_cache[&inner];
+        let count = inputs.len() as i32;
+        let params: Vec<&(dyn ToSql + Sync)> = if names.is_empty() {
+            vec![&count]
+        } else {
+            arrays.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
+        };
+        let rows = self.client.query(stmt, &params).map_err(err(context()))?;
+        if rows.len() != inputs.len() {
+            return Err(EngineError::sql(
+                context(),
+                format!("{} results for {} rows", rows.len(), inputs.len()),
+            ));
+        }
+        rows.iter()
+            .map(|row| {
+                kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        value_of(*k, row.get::<_, Option<&str>>(i))
+                            .map_err(|e| EngineError::sql(context(), e))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     fn freeze(&mut self, tables: &[String]) -> EngineResult<()> {
         self.ensure_prepared()?;
         let set_lock = self.set_local_lock_timeout();

@@ -1151,6 +1151,71 @@ impl Engine for SqliteEngine {
             .map_err(err(format!("evaluate {}", exprs.join(", "))))
     }
 
+    fn eval_exprs_batch(
+        &mut self,
+        exprs: &[String],
+        inputs: &[RowImage],
+    ) -> EngineResult<Vec<Vec<Value>>> {
+        let Some(first) = inputs.first() else {
+            return Ok(Vec::new());
+        };
+        let names: Vec<&String> = first.keys().collect();
+        let context = || format!("evaluate {}", exprs.join(", "));
+        // One VALUES row per input (no compound-SELECT limit applies to VALUES), within
+        // SQLite's bound on parameters per statement.
+        let per = names.len() + 1;
+        let rows_per_stmt = (30_000 / per).max(1);
+        let mut out = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(rows_per_stmt) {
+            let mut params: Vec<rusqlite::types::Value> = Vec::with_capacity(chunk.len() * per);
+            let mut tuples = Vec::with_capacity(chunk.len());
+            for (n, img) in chunk.iter().enumerate() {
+                let base = params.len();
+                let mut t = Vec::with_capacity(per);
+                for (i, name) in names.iter().enumerate() {
+                    let v = img.get(*name).ok_or_else(|| {
+                        EngineError::sql(context(), format!("input row {n} has no column {name}"))
+                    })?;
+                    params.push(to_sql(v));
+                    t.push(format!("?{}", base + i + 1));
+                }
+                params.push(rusqlite::types::Value::Integer(n as i64));
+                t.push(format!("?{}", base + names.len() + 1));
+                tuples.push(format!("({})", t.join(", ")));
+            }
+            let cols: Vec<String> = names
+                .iter()
+                .map(|n| q(n))
+                .chain(std::iter::once("_ripcord_n".to_string()))
+                .collect();
+            let sql = format!(
+                "WITH _ripcord_in({}) AS (VALUES {}) SELECT {} FROM _ripcord_in ORDER BY _ripcord_n",
+                cols.join(", "),
+                tuples.join(", "),
+                exprs.join(", ")
+            );
+            let mut stmt = self.conn.prepare(&sql).map_err(err(context()))?;
+            let mut rows = stmt
+                .query(params_from_iter(params))
+                .map_err(err(context()))?;
+            while let Some(r) = rows.next().map_err(err(context()))? {
+                out.push(
+                    (0..exprs.len())
+                        .map(|i| r.get_ref(i).map(to_value))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(err(context()))?,
+                );
+            }
+        }
+        if out.len() != inputs.len() {
+            return Err(EngineError::sql(
+                context(),
+                format!("{} results for {} rows", out.len(), inputs.len()),
+            ));
+        }
+        Ok(out)
+    }
+
     fn freeze(&mut self, tables: &[String]) -> EngineResult<()> {
         self.write(Origin::Ripcord, |c| {
             for t in tables {

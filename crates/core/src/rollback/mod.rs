@@ -169,6 +169,10 @@ pub enum PhaseOutcome {
     SidesCompared {
         differences: u64,
         broken_invariants: u64,
+        /// Tables whose values could not be compared (only their row counts): the
+        /// rollback cannot end verified.
+        #[serde(default)]
+        count_only: Vec<String>,
     },
     /// Switch path: the proof did not pass; both sides stay frozen.
     BothSidesStayFrozen,
@@ -229,6 +233,53 @@ pub struct TableProof {
     /// The most checkpoint rows held in memory at once while proving this table.
     #[serde(default)]
     pub rows_held_peak: u64,
+    /// What was compared: every row's values, or only the row count.
+    #[serde(default)]
+    pub checked: Checked,
+}
+
+/// How far a table's proof goes. Only `Contents` can make a proof pass: equal row counts
+/// say nothing about the values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Checked {
+    /// Every row compared value by value, except the columns listed.
+    Contents {
+        #[serde(default)]
+        not_compared: Vec<NotCompared>,
+    },
+    /// Only the row counts: ripcord cannot vouch for the values, for the reason given.
+    CountOnly { why: String },
+}
+
+impl Default for Checked {
+    fn default() -> Self {
+        Checked::Contents {
+            not_compared: Vec::new(),
+        }
+    }
+}
+
+impl Checked {
+    pub fn contents(&self) -> bool {
+        matches!(self, Checked::Contents { .. })
+    }
+}
+
+/// A legacy column a proof left out, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotCompared {
+    pub column: String,
+    pub why: NotComparedWhy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotComparedWhy {
+    /// Listed in the reverse mapping's `ignore`.
+    Ignored,
+    /// The reverse mapping gives it no value (no expression, no new-side column of its name).
+    NotProduced,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -242,7 +293,9 @@ pub struct Proof {
 
 impl Proof {
     pub fn ok(&self) -> bool {
-        self.tables.iter().all(|t| t.differences == 0)
+        self.tables
+            .iter()
+            .all(|t| t.differences == 0 && t.checked.contents())
             && self.invariants.iter().all(|i| i.ok)
             && self.orphans.is_empty()
     }

@@ -637,6 +637,7 @@ fn prove(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<Vec<TableProof>>
                 differences: c.differences,
                 examples: c.examples,
                 rows_held_peak: c.rows_held_peak,
+                checked: Checked::default(),
             });
         }
         return Ok(out);
@@ -659,6 +660,7 @@ fn prove(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<Vec<TableProof>>
             differences,
             examples,
             rows_held_peak: rows.len() as u64,
+            checked: Checked::default(),
         });
     }
     Ok(out)
@@ -721,15 +723,33 @@ fn run_switch_phase(
             let ok = proof.ok();
             let diffs: u64 = proof.tables.iter().map(|t| t.differences).sum();
             let broken = proof.invariants.iter().filter(|i| !i.ok).count();
+            let count_only: Vec<String> = proof
+                .tables
+                .iter()
+                .filter(|t| !t.checked.contents())
+                .map(|t| t.table.clone())
+                .collect();
+            for t in &proof.tables {
+                if let Checked::CountOnly { why } = &t.checked {
+                    let note = format!(
+                        "{}: only the row counts were compared ({why}); the rollback cannot vouch for its values",
+                        t.table
+                    );
+                    if !rec.notes.contains(&note) {
+                        rec.notes.push(note);
+                    }
+                }
+            }
             rec.proof = Some(proof);
             ctx.audit(
                 "verify",
-                serde_json::json!({"rollback": rec.id, "path": "switch"}),
+                serde_json::json!({"rollback": rec.id, "path": "switch", "count_only": count_only}),
                 if ok { "ok" } else { "failed" },
             )?;
             Ok(PhaseOutcome::SidesCompared {
                 differences: diffs,
                 broken_invariants: broken as u64,
+                count_only,
             })
         }
         Phase::SwitchBack => switch_back(ctx, rec),
@@ -778,12 +798,15 @@ fn switch_drain(
             .ok_or_else(|| Error::Internal(format!("the sync record of {} vanished", c.name)))?;
         let owner = crate::sync::hand_over(ctx, &mut s, &rec.id)?;
         let result = (|| -> Result<crate::sync::Pass> {
-            // Frozen: the freeze waited for the writers in flight, so one pass reads all.
+            // The freeze waited out the frozen tables' writers in the middle of a
+            // transaction (bounded, refusing by name), so one pass reads all; only a
+            // writer of another table captured in the same database can still hold a
+            // journal sequence below the mark.
             let p = crate::sync::pass(ctx, &mut s, Duration::from_secs(30), false)?;
             if p.waited {
                 return Err(Error::Verify(format!(
-                    "a transaction on the new side of {} stayed open after the freeze; the tail cannot be drained yet (resume to try again)",
-                    c.name
+                    "a transaction that wrote the journal of database {} (the new side of {}) stayed open 30 s after the freeze; the tail cannot be drained yet (resume to try again)",
+                    c.capture_database, c.name
                 )));
             }
             Ok(p)
