@@ -434,7 +434,8 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
         Command::Gaps { rollback, json, .. } => {
             let r = find_rollback(ctx, rollback.as_deref())?;
             if json {
-                print_json(&serde_json::json!({"rollback": r.id, "gaps": r.gaps}))?;
+                let gaps: Vec<_> = r.gaps.iter().map(crate::console::gap_json).collect();
+                print_json(&serde_json::json!({"rollback": r.id, "gaps": gaps}))?;
                 return Ok(if r.gaps.is_empty() {
                     exit::OK
                 } else {
@@ -453,8 +454,8 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
                     g.key.clone(),
                     format!("{:?}", g.op),
                     g.seq.to_string(),
-                    g.reason.clone(),
-                    g.suggestion.clone(),
+                    crate::console::gap_reason(&g.cause),
+                    crate::console::gap_suggestion(g),
                 ]);
             }
             println!("{t}");
@@ -943,7 +944,11 @@ fn events(ctx: &mut Ctx, mut after: i64, follow: bool, json: bool) -> Result<i32
         for e in &page {
             after = e.seq.unwrap_or(after);
             let written = if json {
-                writeln!(out, "{}", serde_json::to_string(e)?)
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&crate::console::envelope_json(e))?
+                )
             } else {
                 writeln!(
                     out,

@@ -2,8 +2,12 @@
 //! Events carry data; every sentence about them is written here, so a second language or
 //! another medium changes this file only.
 
-use ripcord_core::events::{Envelope, Event, EventSink, Operation, RunStop};
+use ripcord_core::events::{
+    Envelope, Event, EventSink, GapReason, LevelCause, Operation, RunStop, SyncEnd,
+};
+use ripcord_core::replay::Gap;
 use ripcord_core::rollback::{Figures, PhaseOutcome};
+use ripcord_core::status::RuleStatus;
 use std::time::Instant;
 
 /// Prints every event with the seconds since the process started.
@@ -137,7 +141,149 @@ pub fn phase_outcome(o: &PhaseOutcome, f: &Figures) -> String {
         PhaseOutcome::LegacyUnfrozenNewFenced => {
             "legacy takes writes again; the new side stays frozen (fenced) until a cutover".into()
         }
+        PhaseOutcome::Described { detail } => detail.clone(),
         PhaseOutcome::Unknown => String::new(),
+    }
+}
+
+/// Why a business write is a data gap, for people (the console, the reports, `gaps`, and
+/// the `reason` of the JSON).
+pub fn gap_reason(cause: &GapReason) -> String {
+    match cause {
+        GapReason::NoRow => "no row with this key in the restored table".into(),
+        GapReason::Refused { refusal } => {
+            format!("the legacy database refused the write: {}", refusal.message)
+        }
+        GapReason::CreatedByMigration => "the row was created by the migration after the checkpoint, so it does not exist in the restored table".into(),
+        GapReason::TableNotRestored { table } => format!("legacy table {table} was not restored"),
+        GapReason::MappingFailed { error } => format!("reverse mapping failed: {error}"),
+        GapReason::ValueNotCarried { column, error } => format!("column {column}: {error}"),
+        GapReason::KeyMissing { column } => {
+            format!("key column {column} has no value in the captured row")
+        }
+        GapReason::NoRowImage => "the journal entry lacks the row image it needs".into(),
+        GapReason::ValuesWithoutColumn { values, .. } => format!(
+            "applied without {}: the legacy table has no column for it",
+            values
+                .iter()
+                .map(|(c, v)| format!("{c} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        GapReason::Described { reason, .. } => reason.clone(),
+    }
+}
+
+/// What to do about a data gap.
+pub fn gap_suggestion(g: &Gap) -> String {
+    match &g.cause {
+        GapReason::NoRow => "check whether the row was deleted or re-keyed by the migration; enter the change by hand".into(),
+        GapReason::Refused { .. } => {
+            "fix the legacy constraint or the value, then enter the row by hand".into()
+        }
+        GapReason::CreatedByMigration => {
+            "decide whether the row belongs in the legacy system; if so, enter it by hand".into()
+        }
+        GapReason::TableNotRestored { .. }
+        | GapReason::MappingFailed { .. }
+        | GapReason::ValueNotCarried { .. }
+        | GapReason::KeyMissing { .. }
+        | GapReason::NoRowImage => {
+            "enter the row by hand in the legacy system, then run `ripcord verify`".into()
+        }
+        GapReason::ValuesWithoutColumn { captured, .. } => format!(
+            "record the value by hand, or map it in [components.{}.reverse.{captured}] (`columns`), or list it in `ignore` if losing it is intended",
+            g.component
+        ),
+        GapReason::Described { suggestion, .. } => suggestion.clone(),
+    }
+}
+
+/// A gap as JSON: its stored fields, and its `reason` and `suggestion` in words for readers
+/// of the JSON from before gaps carried a `cause`.
+pub fn gap_json(g: &Gap) -> serde_json::Value {
+    let mut v = serde_json::to_value(g).expect("a gap serializes");
+    if let Some(o) = v.as_object_mut() {
+        o.insert("reason".into(), gap_reason(&g.cause).into());
+        o.insert("suggestion".into(), gap_suggestion(g).into());
+    }
+    v
+}
+
+/// An envelope as `ripcord events --json` prints it: as stored, and a gap event's
+/// `reason` in words beside its `cause`, as the events had before they carried one.
+pub fn envelope_json(e: &Envelope) -> serde_json::Value {
+    let mut v = serde_json::to_value(e).expect("an envelope serializes");
+    if let (Event::DataGap { cause, .. } | Event::SyncGap { cause, .. }, Some(ev)) =
+        (&e.event, v.get_mut("event").and_then(|x| x.as_object_mut()))
+    {
+        ev.insert("reason".into(), gap_reason(cause).into());
+    }
+    v
+}
+
+/// Words the gaps found anywhere in a JSON document (a report, a sync record): each object
+/// in a `gaps` array gets its `reason` and `suggestion`, as `gap_json` gives them.
+pub fn word_gaps(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                match x {
+                    serde_json::Value::Array(items) if k == "gaps" => {
+                        for item in items.iter_mut() {
+                            if let Ok(g) = serde_json::from_value::<Gap>(item.clone()) {
+                                *item = gap_json(&g);
+                            }
+                        }
+                    }
+                    _ => word_gaps(x),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(word_gaps),
+        _ => {}
+    }
+}
+
+/// Why a level moved, for people.
+fn level_cause(c: &LevelCause) -> String {
+    match c {
+        LevelCause::Rule {
+            status,
+            held_ms,
+            hold_ms,
+            failures,
+            errors,
+            inconclusive,
+            problem,
+        } => {
+            let problem = problem
+                .as_ref()
+                .map(ripcord_guard::rules::problem_text)
+                .unwrap_or_default();
+            match status {
+                RuleStatus::Firing => {
+                    format!("held {held_ms} ms ({failures} breaching samples in all)")
+                }
+                RuleStatus::Breaching => format!("breaching for {held_ms} ms of {hold_ms} ms"),
+                RuleStatus::CouldNotMeasure => {
+                    format!("could not measure {errors} times in a row: {problem}")
+                }
+                RuleStatus::Inconclusive => format!("inconclusive {inconclusive} times: {problem}"),
+                _ if !problem.is_empty() => problem,
+                other => other.name().to_string(),
+            }
+        }
+        LevelCause::Overall { rules, trends } if rules.is_empty() && trends.is_empty() => {
+            "all rules green".into()
+        }
+        LevelCause::Overall { rules, trends } => rules
+            .iter()
+            .cloned()
+            .chain(trends.iter().map(|p| format!("trend of {p}")))
+            .collect::<Vec<_>>()
+            .join("; "),
+        LevelCause::Described { reason } => reason.clone(),
     }
 }
 
@@ -161,6 +307,7 @@ pub fn operation(op: &Operation) -> String {
         Operation::SyncBlocked { component } => format!(
             "sync of {component}: a transaction on the new side is still open; nothing read this pass"
         ),
+        Operation::Described { text } => text.clone(),
         Operation::Other => "an operation this ripcord does not know".into(),
     }
 }
@@ -227,6 +374,7 @@ pub fn line(e: &Event) -> Option<String> {
             RunStop::Stop { source, reason } => {
                 format!("run stopped: stopped by {source}: {reason}")
             }
+            RunStop::Described { text } => format!("run stopped: {text}"),
         },
         Event::SwitchFlipped {
             switch,
@@ -291,8 +439,8 @@ pub fn line(e: &Event) -> Option<String> {
             ripcord_core::progress::describe(*rows, *total_rows, *bytes, *seconds)
         ),
         Event::DataGap {
-            table, key, reason, ..
-        } => format!("  DATA GAP {table} {key}: {reason}"),
+            table, key, cause, ..
+        } => format!("  DATA GAP {table} {key}: {}", gap_reason(cause)),
         Event::SyncLag {
             component,
             rows,
@@ -303,16 +451,33 @@ pub fn line(e: &Event) -> Option<String> {
             component,
             table,
             key,
-            reason,
+            cause,
             ..
-        } => format!("  SYNC GAP {component} {table} {key}: {reason}"),
+        } => format!(
+            "  SYNC GAP {component} {table} {key}: {}",
+            gap_reason(cause)
+        ),
         Event::SyncStopped {
             component,
             ok,
-            reason,
+            cause,
         } => format!(
-            "sync {component} {}: {reason}",
-            if *ok { "stopped" } else { "STOPPED" }
+            "sync {component} {}: {}",
+            if *ok { "stopped" } else { "STOPPED" },
+            match cause {
+                SyncEnd::Released { state } => state.to_string(),
+                SyncEnd::CriticalGaps {
+                    gaps,
+                    table,
+                    key,
+                    seq,
+                    cause,
+                } => format!(
+                    "{gaps} write(s) could not be applied to legacy (first: {table} {key} #{seq}: {})",
+                    gap_reason(cause)
+                ),
+                SyncEnd::Described { reason } => reason.clone(),
+            }
         ),
         Event::Conflict {
             table,
@@ -357,16 +522,16 @@ fn guard_line(e: &Event) -> Option<String> {
             rule,
             from,
             to,
-            reason,
+            cause,
             ..
-        } if rule.is_empty() => format!("level {from} → {to}: {reason}"),
+        } if rule.is_empty() => format!("level {from} → {to}: {}", level_cause(cause)),
         Event::LevelChanged {
             rule,
             from,
             to,
-            reason,
+            cause,
             ..
-        } => format!("rule {rule:?}: {from} → {to} ({reason})"),
+        } => format!("rule {rule:?}: {from} → {to} ({})", level_cause(cause)),
         Event::TrendWarning {
             probe,
             threshold,
@@ -419,11 +584,12 @@ fn guard_line(e: &Event) -> Option<String> {
         Event::ContinuityChecked {
             workflow,
             ok,
-            detail,
+            verdict,
             ..
         } => format!(
-            "continuity {workflow:?}: {} {detail}",
-            if *ok { "passed" } else { "FAILED" }
+            "continuity {workflow:?}: {} {}",
+            if *ok { "passed" } else { "FAILED" },
+            ripcord_guard::respond::verdict_text(verdict)
         ),
         _ => return None,
     })

@@ -334,7 +334,11 @@ pub fn rollback_markdown(r: &RollbackReport) -> String {
             let _ = writeln!(
                 s,
                 "| {} | {} | {:?} | {} | {} |",
-                g.table, g.key, g.op, g.reason, g.suggestion
+                g.table,
+                g.key,
+                g.op,
+                crate::console::gap_reason(&g.cause),
+                crate::console::gap_suggestion(g)
             );
         }
         let _ = writeln!(s);
@@ -398,7 +402,9 @@ pub fn rollback_record_markdown(r: &ripcord_core::rollback::RollbackRecord) -> S
 }
 
 pub fn rollback_json(r: &RollbackReport) -> String {
-    ripcord_core::redact::scrub(&serde_json::to_string_pretty(r).expect("reports serialize"))
+    let mut v = serde_json::to_value(r).expect("reports serialize");
+    crate::console::word_gaps(&mut v);
+    ripcord_core::redact::scrub(&serde_json::to_string_pretty(&v).expect("reports serialize"))
 }
 
 /// The verdict, the timeline against the target and the figures, for a terminal.
@@ -461,7 +467,7 @@ pub fn continuity_markdown(results: &[ripcord_core::report::ContinuityResult]) -
             r.workflow,
             if r.ok { "passed" } else { "FAILED" },
             r.attempts,
-            r.detail
+            ripcord_guard::respond::verdict_text(&r.verdict)
         );
     }
     let all = results.iter().all(|r| r.ok);

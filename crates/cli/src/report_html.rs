@@ -312,8 +312,8 @@ fn gaps(tr: &Tr, r: &RollbackReport, h: &mut String) {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             bdi(&g.table),
             bdi(&g.key),
-            esc(&g.reason),
-            esc(&g.suggestion),
+            esc(&crate::console::gap_reason(&g.cause)),
+            esc(&crate::console::gap_suggestion(g)),
         );
     }
     h.push_str("</tbody></table>");
@@ -438,7 +438,10 @@ pub fn postmortem_md(pm: &PostMortem, lang: Lang) -> String {
         let _ = writeln!(
             m,
             "- [ ] {} `{}`: {} → {}",
-            g.table, g.key, g.reason, g.suggestion
+            g.table,
+            g.key,
+            crate::console::gap_reason(&g.cause),
+            crate::console::gap_suggestion(g)
         );
     }
     let _ = writeln!(m, "\n## {}\n", tr.s("pm-root-cause"));
@@ -467,7 +470,13 @@ pub fn postmortem_md(pm: &PostMortem, lang: Lang) -> String {
         tr.s("pm-status")
     );
     for g in &r.gaps {
-        let _ = writeln!(m, "| {} ({} `{}`) | | | |", g.suggestion, g.table, g.key);
+        let _ = writeln!(
+            m,
+            "| {} ({} `{}`) | | | |",
+            crate::console::gap_suggestion(g),
+            g.table,
+            g.key
+        );
     }
     let _ = writeln!(m, "| {} | | | |", tr.s("pm-fill"));
     let _ = writeln!(m, "\n## {}\n\n- {}", tr.s("pm-success"), tr.s("pm-fill"));
@@ -543,7 +552,7 @@ pub fn postmortem_html(pm: &PostMortem, lang: Lang) -> String {
         let _ = write!(
             h,
             "<tr><td>{} ({} {})</td><td></td><td></td><td></td></tr>",
-            esc(&g.suggestion),
+            esc(&crate::console::gap_suggestion(g)),
             bdi(&g.table),
             bdi(&g.key)
         );

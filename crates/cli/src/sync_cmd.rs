@@ -157,7 +157,9 @@ fn status_cmd(ctx: &mut Ctx, components: &[String], json: bool) -> Result<i32> {
             || r.lag_error.is_some()
     });
     if json {
-        let text = serde_json::to_string_pretty(&rows)?;
+        let mut v = serde_json::to_value(&rows)?;
+        crate::console::word_gaps(&mut v);
+        let text = serde_json::to_string_pretty(&v)?;
         println!("{}", ripcord_core::redact::scrub(&text));
     } else if rows.is_empty() {
         println!("no sync: `ripcord cutover -c C` starts one");
@@ -207,7 +209,11 @@ fn status_cmd(ctx: &mut Ctx, components: &[String], json: bool) -> Result<i32> {
             for g in &r.record.gaps {
                 println!(
                     "GAP {} {} {} #{}: {}",
-                    r.record.component, g.table, g.key, g.seq, g.reason
+                    r.record.component,
+                    g.table,
+                    g.key,
+                    g.seq,
+                    crate::console::gap_reason(&g.cause)
                 );
             }
         }

@@ -789,7 +789,7 @@ impl<'s> Sequence<'s> {
                 let gaps: Vec<String> = finished
                     .iter()
                     .flat_map(|r| &r.gaps)
-                    .map(|g| format!("{} {}: {}", g.table, g.key, g.reason))
+                    .map(|g| format!("{} {}: {:?}", g.table, g.key, g.cause))
                     .collect();
                 self.stats.over_reported.push((
                     self.seed,
@@ -878,7 +878,7 @@ impl<'s> Sequence<'s> {
                     r.figures,
                     r.gaps
                         .iter()
-                        .map(|g| format!("{} {} {}", g.table, g.key, g.reason))
+                        .map(|g| format!("{} {} {:?}", g.table, g.key, g.cause))
                         .collect::<Vec<_>>()
                 )
             })

@@ -96,8 +96,49 @@ pub enum ApplyOutcome {
     Applied,
     /// An update found no row to change, or a delete found nothing to delete.
     NoRow,
-    /// The engine refused the write (constraint, type): the reason, verbatim.
-    Refused(String),
+    /// The engine refused the write (a constraint, a type).
+    Refused(Refusal),
+}
+
+/// Why a database refused a write: what the engine could tell of it, with the database's
+/// own code and message kept verbatim as data (the edge words the rest).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Refusal {
+    pub violated: Violated,
+    /// The database's error code (SQLSTATE, MariaDB error number, SQLite extended result
+    /// code); empty when the write was refused before it reached the database.
+    pub code: String,
+    /// The database's message, verbatim.
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(violated: Violated, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Refusal {
+            violated,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The rule a refused write broke, as far as the engine can tell. Names are `None` where
+/// the database does not give them (SQLite names no foreign key).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum Violated {
+    /// A foreign key: `table` is the other side of it (the parent a child's row needs, or
+    /// the child still pointing at a parent being deleted).
+    ForeignKey {
+        constraint: Option<String>,
+        table: Option<String>,
+    },
+    /// A primary key or unique constraint: another row already has the key.
+    KeyConflict { constraint: Option<String> },
+    NotNull { column: Option<String> },
+    Check { constraint: Option<String> },
+    /// Anything else (a type, a length, a trigger): the code and message say what.
+    Other,
 }
 
 /// Where a replay stands, stored in the target inside the same transaction as the rows it

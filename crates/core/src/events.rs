@@ -38,19 +38,26 @@
 //! is in trouble now (an invariant broken, a stop, a red level, a rollback that ended with
 //! problems or over 120% of its target).
 
+use crate::engine::Refusal;
+use crate::journal::RowImage;
 use crate::plan::Level;
 use crate::rollback::{Figures, PhaseOutcome};
 use crate::run::StopSource;
 use crate::state::StateStore;
+use crate::status::RuleStatus;
 use crate::switch::Position;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
+
+pub(crate) mod legacy;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// An event, tagged by `kind`. Rows an older ripcord stored in a shape since retyped read
+/// back through `legacy.rs`, so the log reads whole across upgrades.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(remote = "Self", tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     CaptureInstalled {
         database: String,
@@ -131,8 +138,8 @@ pub enum Event {
         rollback: String,
         table: String,
         key: String,
-        /// For people; `code` is the same for programs.
-        reason: String,
+        cause: GapReason,
+        /// `cause`'s code, for routing without reading the cause.
         #[serde(default)]
         code: GapCode,
     },
@@ -162,7 +169,7 @@ pub enum Event {
         rule: String,
         from: Level,
         to: Level,
-        reason: String,
+        cause: LevelCause,
         evidence: serde_json::Value,
     },
     /// A probe's least-squares trend crosses its threshold within its horizon.
@@ -233,21 +240,21 @@ pub enum Event {
         component: String,
         table: String,
         key: String,
-        reason: String,
+        cause: GapReason,
         code: GapCode,
     },
     /// A component's sync stopped; `ok: false` when it stopped because it could not go on.
     SyncStopped {
         component: String,
         ok: bool,
-        reason: String,
+        cause: SyncEnd,
     },
     /// A business-continuity workflow checked after a rollback.
     ContinuityChecked {
         run: String,
         workflow: String,
         ok: bool,
-        detail: String,
+        verdict: ContinuityVerdict,
     },
     /// A traffic switch moved and its own read agrees (`switch::flip`).
     SwitchFlipped {
@@ -306,6 +313,8 @@ pub enum Operation {
     Approval { decision: String, scenario: String },
     /// A sync pass that read nothing: a transaction on the new side is still open.
     SyncBlocked { component: String },
+    /// Recorded by an older ripcord, which named the operation in a phrase.
+    Described { text: String },
     /// An operation this ripcord does not know, from a newer ripcord's log.
     #[serde(other)]
     Other,
@@ -334,10 +343,155 @@ pub enum RunStop {
     StepFailed { step: String, error: String },
     /// An emergency stop: a rule, `ripcord stop`, the panic file, a signal.
     Stop { source: StopSource, reason: String },
+    /// Recorded by an older ripcord, which said why in a sentence.
+    Described { text: String },
 }
 
-/// Why a business write became a data gap, for programs (the event's `reason` says it for
-/// people).
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Event::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    /// An older shape first: each has a field the current shape never writes, so a current
+    /// row never reads as an old one (`legacy.rs`'s tests hold that).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        if let Some(old) = legacy::read(&v) {
+            return Ok(old);
+        }
+        Event::deserialize(v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a business write became a data gap: the facts, for programs and for the edge to
+/// word (the console's `gap_reason`; its `gap_suggestion` says what to do).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "why", rename_all = "snake_case")]
+pub enum GapReason {
+    /// An update found no row with the write's key in the restored table.
+    NoRow,
+    /// The legacy database refused the write.
+    Refused { refusal: Refusal },
+    /// The migration created the row after the checkpoint; the restored table lacks it.
+    CreatedByMigration,
+    /// The legacy table the write maps to was not restored.
+    TableNotRestored { table: String },
+    /// A reverse-mapping expression failed; `error` is the database's message.
+    MappingFailed { error: String },
+    /// A value cannot be carried into a legacy column of another engine.
+    ValueNotCarried { column: String, error: String },
+    /// The mapped row has no value for a key column of the legacy table.
+    KeyMissing { column: String },
+    /// The journal entry lacks the row image its write needs.
+    NoRowImage,
+    /// Applied without these values of the captured table `captured`: the legacy table has
+    /// no column for them.
+    ValuesWithoutColumn { captured: String, values: RowImage },
+    /// Recorded by an older ripcord, which stored a sentence and a suggestion.
+    Described {
+        code: GapCode,
+        reason: String,
+        suggestion: String,
+    },
+}
+
+impl GapReason {
+    pub fn code(&self) -> GapCode {
+        match self {
+            GapReason::NoRow => GapCode::NoRow,
+            GapReason::Refused { .. } => GapCode::Refused,
+            GapReason::CreatedByMigration => GapCode::CreatedByMigration,
+            GapReason::TableNotRestored { .. }
+            | GapReason::MappingFailed { .. }
+            | GapReason::ValueNotCarried { .. }
+            | GapReason::KeyMissing { .. }
+            | GapReason::NoRowImage => GapCode::Unmappable,
+            GapReason::ValuesWithoutColumn { .. } => GapCode::ValuesWithoutColumn,
+            GapReason::Described { code, .. } => *code,
+        }
+    }
+}
+
+/// Why a rule's level, or the overall level, changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "because", rename_all = "snake_case")]
+pub enum LevelCause {
+    /// A rule's state after the sample that moved it, with the counts that decided it.
+    Rule {
+        status: RuleStatus,
+        /// How long the current breach has held (0 when none).
+        held_ms: u64,
+        /// The rule's `for`.
+        hold_ms: u64,
+        /// Breaching samples in all.
+        failures: u32,
+        /// Samples in a row that could not be measured, and that could not be decided.
+        errors: u32,
+        inconclusive: u32,
+        /// Why the sample could not be measured or decided, when that moved it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        problem: Option<RuleProblem>,
+    },
+    /// The overall level: the rules at it, and the probes whose trend raised it to yellow.
+    Overall {
+        rules: Vec<String>,
+        trends: Vec<String>,
+    },
+    /// Recorded by an older ripcord, which said why in a sentence.
+    Described { reason: String },
+}
+
+/// Why a rule could not be measured or decided.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum RuleProblem {
+    /// A probe the rule reads could not measure: the probe's error.
+    Unmeasured { probe: String, error: String },
+    /// The rule reads a baseline that was never taken.
+    NoBaseline { probe: String },
+    /// The expression gave a value that is not a bool.
+    NotBool { value: String },
+    /// The expression failed: the evaluator's error.
+    Failed { error: String },
+}
+
+/// Why a component's sync stopped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "stop", rename_all = "snake_case")]
+pub enum SyncEnd {
+    /// Another command stopped it, or a rollback asked for the component: its state then.
+    Released { state: crate::sync::SyncState },
+    /// Business writes of a critical component could not be applied to legacy.
+    CriticalGaps {
+        gaps: u64,
+        /// The first of them.
+        table: String,
+        key: String,
+        seq: i64,
+        cause: GapReason,
+    },
+    /// Recorded by an older ripcord, which said why in a sentence.
+    Described { reason: String },
+}
+
+/// What a business-continuity workflow found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum ContinuityVerdict {
+    /// The probe measured `value` (`detail` is the probe's own note, as it gave it); the
+    /// event's `ok` says whether the workflow's `expect` held.
+    Measured { value: f64, detail: String },
+    /// The workflow's `expect` could not be evaluated on `value`: the evaluator's error.
+    ExpectFailed { value: f64, error: String },
+    /// The probe could not measure: its error.
+    Unmeasured { error: String },
+    /// Recorded by an older ripcord, which said it in a sentence.
+    Described { detail: String },
+}
+
+/// The kind of a data gap, for routing and counting ([`GapReason`] has the facts).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GapCode {
@@ -354,36 +508,6 @@ pub enum GapCode {
     ValuesWithoutColumn,
     #[default]
     Other,
-}
-
-impl GapCode {
-    /// The code of a replay gap: the one replay set, or, for a gap recorded before replay
-    /// set codes, the one its reason reads as (a test below pins that to replay's wording).
-    pub fn of(gap: &crate::replay::Gap) -> GapCode {
-        if gap.code != GapCode::Other {
-            return gap.code;
-        }
-        if gap.partial {
-            return GapCode::ValuesWithoutColumn;
-        }
-        let r = gap.reason.as_str();
-        if r.starts_with("no row with this key") {
-            GapCode::NoRow
-        } else if r.starts_with("the legacy database refused") {
-            GapCode::Refused
-        } else if r.starts_with("the row was created by the migration") {
-            GapCode::CreatedByMigration
-        } else if r.starts_with("reverse mapping failed")
-            || r.starts_with("column ")
-            || r.starts_with("legacy table ")
-            || r.starts_with("key column ")
-            || r.starts_with("journal entry ")
-        {
-            GapCode::Unmappable
-        } else {
-            GapCode::Other
-        }
-    }
 }
 
 /// How urgently someone should hear of an event; see the module documentation.
@@ -897,7 +1021,10 @@ mod tests {
             rule: String::new(),
             from: Level::Green,
             to,
-            reason: String::new(),
+            cause: LevelCause::Overall {
+                rules: vec![],
+                trends: vec![],
+            },
             evidence: serde_json::Value::Null,
         };
         assert_eq!(level(Level::Green).severity(), Severity::Info);
@@ -919,7 +1046,7 @@ mod tests {
             rollback: "rb-1".into(),
             table: "payments".into(),
             key: "id=4".into(),
-            reason: "no row with this key in the restored table".into(),
+            cause: GapReason::NoRow,
             code: GapCode::NoRow,
         });
         assert_eq!(e.severity, Severity::Warning);
@@ -935,25 +1062,5 @@ mod tests {
         ));
         let newer: Event = serde_json::from_str(r#"{"kind":"from_the_future","x":1}"#).unwrap();
         assert!(matches!(newer, Event::Unknown));
-    }
-
-    #[test]
-    fn gap_codes_match_the_reasons_replay_writes() {
-        use crate::engine::{ApplyOp, ApplyOutcome};
-        use crate::replay::outcome_gap;
-        let op = ApplyOp::Update {
-            table: "t".into(),
-            key: [("id".to_string(), crate::value::Value::Int(1))]
-                .into_iter()
-                .collect(),
-            set: Default::default(),
-        };
-        let code =
-            |o: &ApplyOutcome| GapCode::of(&outcome_gap("c", 1, &op, o, &["id".into()]).unwrap());
-        assert_eq!(code(&ApplyOutcome::NoRow), GapCode::NoRow);
-        assert_eq!(
-            code(&ApplyOutcome::Refused("CHECK".into())),
-            GapCode::Refused
-        );
     }
 }

@@ -7,7 +7,8 @@
 //! a conflict. A write that cannot be carried back is a [`Gap`], never dropped silently.
 
 use crate::engine::{ApplyOp, ApplyOutcome, Engine, ReplayPosition, TypeQuirks};
-use crate::events::GapCode;
+use crate::engine::Refusal;
+use crate::events::{GapCode, GapReason};
 use crate::journal::{JournalEntry, Op, Origin, RowImage};
 use crate::plan::Component;
 use crate::schema::TableSchema;
@@ -15,24 +16,87 @@ use crate::value::{Key, KeyPart, Row, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A business write that was not carried back (invariant 5), with why as data; the edge
+/// words the reason and the suggested action (`console::gap_reason`, `gap_suggestion`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredGap", into = "StoredGap")]
 pub struct Gap {
     pub component: String,
     pub table: String,
     pub key: String,
     pub seq: i64,
     pub op: Op,
-    pub reason: String,
-    pub suggestion: String,
+    pub cause: GapReason,
     /// The captured row (new image, or old image for a delete), for manual re-entry.
     pub row: Option<RowImage>,
+}
+
+impl Gap {
+    pub fn code(&self) -> GapCode {
+        self.cause.code()
+    }
+
     /// The write was applied, but some of its values have no place in the legacy table.
+    pub fn partial(&self) -> bool {
+        self.code() == GapCode::ValuesWithoutColumn
+    }
+}
+
+/// A gap as stored (rollback and sync records, the target's replay log): `partial` and
+/// `code` are written for readers of the JSON; a record an older ripcord wrote has a
+/// `reason` and a `suggestion` sentence instead of a `cause`.
+#[derive(Serialize, Deserialize)]
+struct StoredGap {
+    component: String,
+    table: String,
+    key: String,
+    seq: i64,
+    op: Op,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cause: Option<GapReason>,
+    #[serde(default, skip_serializing)]
+    reason: String,
+    #[serde(default, skip_serializing)]
+    suggestion: String,
+    row: Option<RowImage>,
     #[serde(default)]
-    pub partial: bool,
-    /// Why, for programs (the reason says it for people). `Other` in records written
-    /// before replay set it; `GapCode::of` reads their reason instead.
+    partial: bool,
     #[serde(default)]
-    pub code: GapCode,
+    code: GapCode,
+}
+
+impl From<StoredGap> for Gap {
+    fn from(g: StoredGap) -> Gap {
+        Gap {
+            cause: g.cause.unwrap_or_else(|| {
+                crate::events::legacy::described_gap(g.code, g.partial, g.reason, g.suggestion)
+            }),
+            component: g.component,
+            table: g.table,
+            key: g.key,
+            seq: g.seq,
+            op: g.op,
+            row: g.row,
+        }
+    }
+}
+
+impl From<Gap> for StoredGap {
+    fn from(g: Gap) -> StoredGap {
+        StoredGap {
+            partial: g.partial(),
+            code: g.code(),
+            cause: Some(g.cause),
+            reason: String::new(),
+            suggestion: String::new(),
+            component: g.component,
+            table: g.table,
+            key: g.key,
+            seq: g.seq,
+            op: g.op,
+            row: g.row,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -107,12 +171,14 @@ struct MapShape<'s> {
 
 impl Mapper<'_> {
     /// The legacy table, its schema, and the legacy columns computed by expressions.
-    fn shape(&self, captured: &str) -> Result<MapShape<'_>, String> {
+    fn shape(&self, captured: &str) -> Result<MapShape<'_>, GapReason> {
         let rev = self.component.reverse_for(captured);
         let schema = self
             .targets
             .get(&rev.table)
-            .ok_or_else(|| format!("legacy table {} was not restored", rev.table))?;
+            .ok_or_else(|| GapReason::TableNotRestored {
+                table: rev.table.clone(),
+            })?;
         let mut exprs = Vec::new();
         let mut expr_cols = Vec::new();
         for col in &schema.columns {
@@ -136,7 +202,7 @@ impl Mapper<'_> {
         image: &RowImage,
         expr_cols: &[String],
         vals: Vec<Value>,
-    ) -> Result<RowImage, String> {
+    ) -> Result<RowImage, GapReason> {
         let mut out = RowImage::new();
         for col in &schema.columns {
             if !expr_cols.contains(&col.name)
@@ -151,8 +217,12 @@ impl Mapper<'_> {
         if let Some(target) = &self.convert_to {
             for col in &schema.columns {
                 if let Some(v) = out.get_mut(&col.name) {
-                    *v = crate::types::convert(v, &col.decl_type, target)
-                        .map_err(|e| format!("column {}: {e}", col.name))?;
+                    *v = crate::types::convert(v, &col.decl_type, target).map_err(|error| {
+                        GapReason::ValueNotCarried {
+                            column: col.name.clone(),
+                            error,
+                        }
+                    })?;
                 }
             }
         }
@@ -165,18 +235,18 @@ impl Mapper<'_> {
         captured: &str,
         image: &RowImage,
         eval: &mut Eval,
-    ) -> Result<(String, RowImage), String> {
+    ) -> Result<(String, RowImage), GapReason> {
         let sh = self.shape(captured)?;
         let vals = if sh.exprs.is_empty() {
             Vec::new()
         } else {
-            eval(&sh.exprs, image).map_err(|e| format!("reverse mapping failed: {e}"))?
+            eval(&sh.exprs, image).map_err(|error| GapReason::MappingFailed { error })?
         };
         let row = self.assemble(sh.schema, image, &sh.expr_cols, vals)?;
         Ok((sh.table, row))
     }
 
-    fn key(&self, table: &str, image: &RowImage) -> Result<RowImage, String> {
+    fn key(&self, table: &str, image: &RowImage) -> Result<RowImage, GapReason> {
         let schema = &self.targets[table];
         let mut k = RowImage::new();
         for name in schema.key_names() {
@@ -184,11 +254,7 @@ impl Mapper<'_> {
                 Some(v) if !v.is_null() => {
                     k.insert(name, v.clone());
                 }
-                _ => {
-                    return Err(format!(
-                        "key column {name} has no value in the captured row"
-                    ));
-                }
+                _ => return Err(GapReason::KeyMissing { column: name }),
             }
         }
         Ok(k)
@@ -235,7 +301,7 @@ impl<'a> RowMapper<'a> {
             exprs,
             expr_cols,
             ..
-        } = self.m.shape(captured)?;
+        } = self.m.shape(captured).map_err(|r| note(&r))?;
         let vals: Vec<Result<Vec<Value>, String>> = if exprs.is_empty() {
             images.iter().map(|_| Ok(Vec::new())).collect()
         } else {
@@ -254,8 +320,19 @@ impl<'a> RowMapper<'a> {
         Ok(images
             .iter()
             .zip(vals)
-            .map(|(img, v)| self.m.assemble(schema, img, &expr_cols, v?))
+            .map(|(img, v)| self.m.assemble(schema, img, &expr_cols, v?).map_err(|r| note(&r)))
             .collect())
+    }
+}
+
+/// Why a row cannot be carried, for the comparison's notes (which are sentences; a gap's
+/// reason is worded at the edge instead).
+fn note(r: &GapReason) -> String {
+    match r {
+        GapReason::TableNotRestored { table } => format!("legacy table {table} was not restored"),
+        GapReason::MappingFailed { error } => format!("reverse mapping failed: {error}"),
+        GapReason::ValueNotCarried { column, error } => format!("column {column}: {error}"),
+        other => format!("{other:?}"),
     }
 }
 
@@ -362,42 +439,27 @@ impl<'a> Planner<'a> {
                 }
                 Origin::Business => {}
             }
-            let gap = |code: GapCode, reason: String, suggestion: &str, key: String| Gap {
+            let gap = |cause: GapReason, key: String| Gap {
                 component: component.name.clone(),
                 table: legacy.clone(),
                 key,
                 seq: e.seq,
                 op: e.op,
-                reason,
-                suggestion: suggestion.to_string(),
+                cause,
                 row: e.new.clone().or_else(|| e.old.clone()),
-                partial: false,
-                code,
             };
             let raw_k = raw_key(e.new.as_ref().or(e.old.as_ref()), &key_names)
                 .unwrap_or_else(|| "?".into());
             #[allow(clippy::result_large_err)] // a short-lived Result inside one loop turn
             let planned = (|| -> Result<Planned, Gap> {
-                let fail = |r: String| {
-                    gap(
-                        GapCode::Unmappable,
-                        r,
-                        "enter the row by hand in the legacy system, then run `ripcord verify`",
-                        raw_k.clone(),
-                    )
-                };
+                let fail = |r: GapReason| gap(r, raw_k.clone());
                 // A write applied without values the legacy table cannot hold.
                 let partial =
                     |out: &mut ReplayPlan,
                      table: &str,
                      values: &mut dyn Iterator<Item = (&String, &Value)>| {
-                        note_lost(out, component, &e.table, &m.targets[table], values, || {
-                            gap(
-                                GapCode::ValuesWithoutColumn,
-                                String::new(),
-                                "",
-                                raw_k.clone(),
-                            )
+                        note_lost(out, component, &e.table, &m.targets[table], values, |c| {
+                            gap(c, raw_k.clone())
                         })
                     };
                 match (e.op, &e.old, &e.new) {
@@ -416,12 +478,7 @@ impl<'a> Planner<'a> {
                         let (_, mnew) = m.map(&e.table, new, eval).map_err(fail)?;
                         let key = m.key(&table, &mold).map_err(fail)?;
                         if migration_created.contains(&(e.table.clone(), raw_k.clone())) {
-                            return Err(gap(
-                                GapCode::CreatedByMigration,
-                                "the row was created by the migration after the checkpoint, so it does not exist in the restored table".into(),
-                                "decide whether the row belongs in the legacy system; if so, enter it by hand",
-                                raw_k.clone(),
-                            ));
+                            return Err(gap(GapReason::CreatedByMigration, raw_k.clone()));
                         }
                         let set: RowImage = mnew
                             .iter()
@@ -481,10 +538,7 @@ impl<'a> Planner<'a> {
                         let key = m.key(&table, &mold).map_err(fail)?;
                         Ok(Planned::Apply(ApplyOp::Delete { table, key }))
                     }
-                    _ => Err(fail(format!(
-                        "journal entry {} ({:?}) lacks the row image it needs",
-                        e.seq, e.op
-                    ))),
+                    _ => Err(fail(GapReason::NoRowImage)),
                 }
             })();
             out.items
@@ -535,24 +589,16 @@ fn note_lost<'k, 'v>(
     captured: &str,
     target: &TableSchema,
     values: impl Iterator<Item = (&'k String, &'v Value)>,
-    base: impl FnOnce() -> Gap,
+    gap: impl FnOnce(GapReason) -> Gap,
 ) {
     let lost = lost_values(component, captured, target, values, out);
     if lost.is_empty() {
         return;
     }
-    let mut g = base();
-    let list: Vec<String> = lost.iter().map(|(c, v)| format!("{c} = {v}")).collect();
-    g.reason = format!(
-        "applied without {}: the legacy table has no column for it",
-        list.join(", ")
-    );
-    g.suggestion = format!(
-        "record the value by hand, or map it in [components.{}.reverse.{captured}] (`columns`), or list it in `ignore` if losing it is intended",
-        component.name
-    );
-    g.partial = true;
-    out.partial_gaps.push(g);
+    out.partial_gaps.push(gap(GapReason::ValuesWithoutColumn {
+        captured: captured.to_string(),
+        values: lost.into_iter().collect(),
+    }));
 }
 
 /// Applies planned writes to a target in batches, exactly once: each batch commits its rows
@@ -659,18 +705,12 @@ pub fn outcome_gap(
         ApplyOp::Delete { key, .. } => (key.clone(), Op::Delete, None),
     };
     let key_t = key_text(&key);
-    let (code, reason, suggestion) = match (outcome, kind) {
+    let cause = match (outcome, kind) {
         (ApplyOutcome::Applied, _) | (ApplyOutcome::NoRow, Op::Delete) => return None,
-        (ApplyOutcome::NoRow, _) => (
-            GapCode::NoRow,
-            "no row with this key in the restored table".to_string(),
-            "check whether the row was deleted or re-keyed by the migration; enter the change by hand",
-        ),
-        (ApplyOutcome::Refused(r), _) => (
-            GapCode::Refused,
-            format!("the legacy database refused the write: {r}"),
-            "fix the legacy constraint or the value, then enter the row by hand",
-        ),
+        (ApplyOutcome::NoRow, _) => GapReason::NoRow,
+        (ApplyOutcome::Refused(r), _) => GapReason::Refused {
+            refusal: Refusal::clone(r),
+        },
     };
     Some(Gap {
         component: component.to_string(),
@@ -678,11 +718,8 @@ pub fn outcome_gap(
         key: key_t,
         seq,
         op: kind,
-        reason,
-        suggestion: suggestion.to_string(),
+        cause,
         row,
-        partial: false,
-        code,
     })
 }
 
@@ -720,7 +757,11 @@ impl Expected {
             ApplyOp::Insert { row, .. } => {
                 let k = self.key_of_image(row);
                 if self.rows.contains_key(&k) {
-                    return ApplyOutcome::Refused("duplicate key".into());
+                    return ApplyOutcome::Refused(Refusal::new(
+                        crate::engine::Violated::KeyConflict { constraint: None },
+                        "",
+                        "duplicate key",
+                    ));
                 }
                 let r = self
                     .schema

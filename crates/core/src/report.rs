@@ -163,7 +163,8 @@ pub struct ContinuityResult {
     pub workflow: String,
     pub ok: bool,
     pub attempts: u32,
-    pub detail: String,
+    /// The last attempt's.
+    pub verdict: crate::events::ContinuityVerdict,
 }
 
 /// What a post-mortem is pre-filled from: the report, the rollback's own events and, when a

@@ -372,8 +372,8 @@ pub fn pass(
             component: c.name.clone(),
             table: g.table.clone(),
             key: g.key.clone(),
-            reason: g.reason.clone(),
-            code: crate::events::GapCode::of(g),
+            cause: g.cause.clone(),
+            code: g.code(),
         });
     }
     rec.position = out.position;
@@ -387,13 +387,13 @@ pub fn pass(
     if stop_on_critical && c.priority == Priority::Critical && !out.new_gaps.is_empty() {
         let g = &out.new_gaps[0];
         let error = format!(
-            "{} write(s) of critical component {} could not be applied to legacy (first: {} {} #{}: {})",
+            "{} write(s) of critical component {} could not be applied to legacy (first: {} {} #{}: {:?})",
             out.new_gaps.len(),
             c.name,
             g.table,
             g.key,
             g.seq,
-            g.reason
+            g.code()
         );
         rec.state = SyncState::Failed {
             error: error.clone(),
@@ -407,7 +407,13 @@ pub fn pass(
         ctx.emit(Event::SyncStopped {
             component: c.name.clone(),
             ok: false,
-            reason: error.clone(),
+            cause: crate::events::SyncEnd::CriticalGaps {
+                gaps: out.new_gaps.len() as u64,
+                table: g.table.clone(),
+                key: g.key.clone(),
+                seq: g.seq,
+                cause: g.cause.clone(),
+            },
         });
         return Err(Error::Verify(format!(
             "sync stopped: {error}. Legacy no longer holds every business write; `ripcord sync status` lists the gaps."
@@ -581,7 +587,9 @@ fn run_locked(
                     ctx.emit(Event::SyncStopped {
                         component: c.clone(),
                         ok: true,
-                        reason: other.to_string(),
+                        cause: crate::events::SyncEnd::Released {
+                            state: other.clone(),
+                        },
                     });
                     end.ended.push((c.clone(), other.to_string()));
                     let _ = ctx.state.release_lock(&lock_name(&c), owner);

@@ -8,7 +8,7 @@ use crate::rules::{Compiled, Eval, RuleState, RuleStatus};
 use crate::stats;
 use ripcord_core::audit::AuditDraft;
 use ripcord_core::context::Connector;
-use ripcord_core::events::{Bus, Event};
+use ripcord_core::events::{Bus, Event, LevelCause};
 use ripcord_core::plan::{Level, Plan};
 use ripcord_core::run::{StopRequest, StopSource, StopSwitch, now_ms};
 use ripcord_core::state::{BaselineRecord, StateStore};
@@ -258,27 +258,31 @@ impl Evaluator {
             after = self.confirm_and_stop(i, evidence.clone());
         }
         if after != before {
-            let reason = match &eval {
-                Eval::Breach | Eval::Clear => self.states[i].detail.clone(),
-                Eval::Error(r) | Eval::Inconclusive(r) => r.clone(),
-                Eval::Pending => String::new(),
+            let s = &self.states[i];
+            let cause = LevelCause::Rule {
+                status: s.status,
+                held_ms: s.breach_since_ms.map_or(0, |t| (now - t).max(0) as u64),
+                hold_ms: rule.hold.as_millis() as u64,
+                failures: s.failures,
+                errors: s.consecutive_errors,
+                inconclusive: s.inconclusive,
+                problem: match &eval {
+                    Eval::Error(p) | Eval::Inconclusive(p) => Some(p.clone()),
+                    _ => None,
+                },
             };
-            let reason = if reason.is_empty() {
-                format!("{:?}", self.states[i].status).to_lowercase()
-            } else {
-                reason
-            };
+            let status = s.status.name();
             self.bus.emit(Event::LevelChanged {
                 rule: rule.name.clone(),
                 from: before,
                 to: after,
-                reason: reason.clone(),
+                cause: cause.clone(),
                 evidence: evidence.clone(),
             });
             self.audit(
                 "guard.level",
-                serde_json::json!({"run": self.watched.run, "rule": rule.name, "from": before, "to": after, "evidence": evidence}),
-                &format!("{before} → {after}: {reason}"),
+                serde_json::json!({"run": self.watched.run, "rule": rule.name, "from": before, "to": after, "cause": cause, "evidence": evidence}),
+                &format!("{before} → {after}: {status}"),
             );
             self.save_status(true);
         }
@@ -377,34 +381,34 @@ impl Evaluator {
             let from = self.overall;
             self.overall = level;
             *self.level.lock().unwrap_or_else(|e| e.into_inner()) = level;
-            let why: Vec<String> = self
+            let rules: Vec<String> = self
                 .states
                 .iter()
-                .filter(|s| s.level == level)
+                .filter(|s| s.level == level && level != Level::Green)
                 .map(|s| s.name.clone())
-                .chain(
-                    self.trends
-                        .values()
-                        .filter(|_| level == Level::Yellow)
-                        .map(|(m, _)| m.clone()),
-                )
                 .collect();
-            let reason = if why.is_empty() {
-                "all rules green".to_string()
-            } else {
-                why.join("; ")
+            let mut trends: Vec<String> = match level {
+                Level::Yellow => self.trends.keys().cloned().collect(),
+                _ => Vec::new(),
             };
+            trends.sort();
+            let names = rules
+                .iter()
+                .chain(&trends)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
             self.bus.emit(Event::LevelChanged {
                 rule: String::new(),
                 from,
                 to: level,
-                reason: reason.clone(),
+                cause: LevelCause::Overall { rules, trends },
                 evidence: serde_json::json!({"rules": self.states}),
             });
             self.audit(
                 "guard.level",
                 serde_json::json!({"run": self.watched.run, "from": from, "to": level, "rules": self.states}),
-                &format!("overall {from} → {level}: {reason}"),
+                &format!("overall {from} → {level}: {names}"),
             );
             self.save_status(true);
         }

@@ -6,7 +6,7 @@
 use crate::probe::{Outcome, Prober};
 use cel_interpreter::{Context, Program, Value};
 use ripcord_core::context::{Connector, Ctx, new_id, now};
-use ripcord_core::events::Event;
+use ripcord_core::events::{ContinuityVerdict, Event};
 use ripcord_core::plan::{Decision, Scenario, Workflow};
 use ripcord_core::report::ContinuityResult;
 use ripcord_core::rollback::{self, RollbackRecord};
@@ -138,7 +138,7 @@ pub fn respond(
             "continuity check {:?}: {} ({})",
             c.workflow,
             if c.ok { "passed" } else { "FAILED" },
-            c.detail
+            verdict_text(&c.verdict)
         ));
     }
     ctx.state.save_rollback(&rec)?;
@@ -287,13 +287,15 @@ pub fn continuity(
             workflow: w.name.clone(),
             ok: false,
             attempts: 0,
-            detail: String::new(),
+            verdict: ContinuityVerdict::Unmeasured {
+                error: String::new(),
+            },
         };
         for attempt in 1..=w.attempts {
             result.attempts = attempt;
-            let (ok, detail) = judge(&w, &prober.measure().outcome);
+            let (ok, verdict) = judge(&w, &prober.measure().outcome);
             result.ok = ok;
-            result.detail = detail;
+            result.verdict = verdict;
             if ok {
                 break;
             }
@@ -305,11 +307,11 @@ pub fn continuity(
             run: run.into(),
             workflow: w.name.clone(),
             ok: result.ok,
-            detail: result.detail.clone(),
+            verdict: result.verdict.clone(),
         });
         ctx.audit(
             "guard.continuity",
-            serde_json::json!({"run": run, "workflow": w.name, "probe": w.probe, "attempts": result.attempts, "detail": result.detail}),
+            serde_json::json!({"run": run, "workflow": w.name, "probe": w.probe, "attempts": result.attempts, "verdict": result.verdict}),
             if result.ok { "passed" } else { "failed" },
         )?;
         out.push(result);
@@ -317,9 +319,28 @@ pub fn continuity(
     Ok(out)
 }
 
-fn judge(w: &Workflow, o: &Outcome) -> (bool, String) {
+/// What a continuity check found, in words: the rollback's notes, the console and the
+/// report say it so.
+pub fn verdict_text(v: &ContinuityVerdict) -> String {
+    match v {
+        ContinuityVerdict::Measured { value, detail } if detail.is_empty() => {
+            format!("value {value}")
+        }
+        ContinuityVerdict::Measured { value, detail } => format!("value {value}, {detail}"),
+        ContinuityVerdict::ExpectFailed { value, error } => format!("value {value}: {error}"),
+        ContinuityVerdict::Unmeasured { error } => format!("could not measure: {error}"),
+        ContinuityVerdict::Described { detail } => detail.clone(),
+    }
+}
+
+fn judge(w: &Workflow, o: &Outcome) -> (bool, ContinuityVerdict) {
     match o {
-        Outcome::Unmeasured { reason } => (false, format!("could not measure: {reason}")),
+        Outcome::Unmeasured { reason } => (
+            false,
+            ContinuityVerdict::Unmeasured {
+                error: reason.clone(),
+            },
+        ),
         Outcome::Measured { value, ok, detail } => {
             let verdict = match &w.expect {
                 None => Ok(*ok),
@@ -339,16 +360,18 @@ fn judge(w: &Workflow, o: &Outcome) -> (bool, String) {
             match verdict {
                 Ok(b) => (
                     b,
-                    format!(
-                        "value {value}{}",
-                        if detail.is_empty() {
-                            String::new()
-                        } else {
-                            format!(", {detail}")
-                        }
-                    ),
+                    ContinuityVerdict::Measured {
+                        value: *value,
+                        detail: detail.clone(),
+                    },
                 ),
-                Err(e) => (false, format!("value {value}: {e}")),
+                Err(error) => (
+                    false,
+                    ContinuityVerdict::ExpectFailed {
+                        value: *value,
+                        error,
+                    },
+                ),
             }
         }
     }

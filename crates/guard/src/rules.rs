@@ -4,6 +4,7 @@
 
 use crate::probe::{Outcome, Sample};
 use cel_interpreter::{Context, Program, Value};
+use ripcord_core::events::RuleProblem;
 use ripcord_core::plan::{Level, Rule};
 use ripcord_core::state::BaselineRecord;
 use serde::Serialize;
@@ -16,9 +17,9 @@ pub enum Eval {
     Breach,
     Clear,
     /// A probe the rule reads could not be measured.
-    Error(String),
+    Error(RuleProblem),
     /// The expression could not be decided (no baseline, not a bool, an evaluation error).
-    Inconclusive(String),
+    Inconclusive(RuleProblem),
     /// A probe the rule reads has no sample yet.
     Pending,
 }
@@ -65,7 +66,10 @@ impl Compiled {
                     Outcome::Unmeasured { reason } => {
                         values.insert(p.clone(), serde_json::json!({"could_not_measure": reason}));
                         if !matches!(problem, Some(Eval::Error(_))) {
-                            problem = Some(Eval::Error(format!("{p}: {reason}")));
+                            problem = Some(Eval::Error(RuleProblem::Unmeasured {
+                                probe: p.clone(),
+                                error: reason.clone(),
+                            }));
                         }
                     }
                 },
@@ -86,9 +90,9 @@ impl Compiled {
                     base_map.insert(p.clone(), m.into());
                 }
                 None if self.rule.uses_baseline && problem.is_none() => {
-                    problem = Some(Eval::Inconclusive(format!(
-                        "no baseline for {p}: run `ripcord baseline` before the migration"
-                    )));
+                    problem = Some(Eval::Inconclusive(RuleProblem::NoBaseline {
+                        probe: p.clone(),
+                    }));
                 }
                 None => {}
             }
@@ -104,14 +108,31 @@ impl Compiled {
         let eval = match self.program.execute(&ctx) {
             Ok(Value::Bool(true)) => Eval::Breach,
             Ok(Value::Bool(false)) => Eval::Clear,
-            Ok(other) => Eval::Inconclusive(format!("the expression gave {other:?}, not a bool")),
-            Err(e) => Eval::Inconclusive(format!("the expression failed: {e}")),
+            Ok(other) => Eval::Inconclusive(RuleProblem::NotBool {
+                value: format!("{other:?}"),
+            }),
+            Err(e) => Eval::Inconclusive(RuleProblem::Failed {
+                error: e.to_string(),
+            }),
         };
         (eval, evidence)
     }
 }
 
 pub use ripcord_core::status::RuleStatus;
+
+/// Why a rule could not be measured or decided, in words: the guard's status and the
+/// console's level lines both say it so.
+pub fn problem_text(p: &RuleProblem) -> String {
+    match p {
+        RuleProblem::Unmeasured { probe, error } => format!("{probe}: {error}"),
+        RuleProblem::NoBaseline { probe } => {
+            format!("no baseline for {probe}: run `ripcord baseline` before the migration")
+        }
+        RuleProblem::NotBool { value } => format!("the expression gave {value}, not a bool"),
+        RuleProblem::Failed { error } => format!("the expression failed: {error}"),
+    }
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RuleState {
@@ -214,8 +235,9 @@ impl RuleState {
                     self.status = RuleStatus::CouldNotMeasure;
                     self.level = self.level.max(rule.error_level);
                     self.detail = format!(
-                        "could not measure {} times in a row: {reason}",
-                        self.consecutive_errors
+                        "could not measure {} times in a row: {}",
+                        self.consecutive_errors,
+                        problem_text(reason)
                     );
                 }
             }
@@ -226,7 +248,11 @@ impl RuleState {
                 {
                     self.status = RuleStatus::Inconclusive;
                     self.level = self.level.max(rule.error_level);
-                    self.detail = format!("inconclusive {} times: {reason}", self.inconclusive);
+                    self.detail = format!(
+                        "inconclusive {} times: {}",
+                        self.inconclusive,
+                        problem_text(reason)
+                    );
                 }
             }
         }
@@ -348,7 +374,10 @@ mod tests {
     fn an_error_streak_is_not_a_breach() {
         let r = rule(0);
         let mut s = RuleState::new(&r);
-        let err = Eval::Error("timeout".into());
+        let err = Eval::Error(RuleProblem::Unmeasured {
+            probe: "lat".into(),
+            error: "timeout".into(),
+        });
         assert_eq!(s.update(&r, &err, 1), Level::Green);
         assert_eq!(s.update(&r, &err, 2), Level::Green);
         assert_eq!(s.update(&r, &err, 3), Level::Yellow);
@@ -360,7 +389,10 @@ mod tests {
     fn unmeasured_samples_do_not_count_towards_the_hold() {
         let r = rule(300);
         let mut s = RuleState::new(&r);
-        let err = Eval::Error("timeout".into());
+        let err = Eval::Error(RuleProblem::Unmeasured {
+            probe: "lat".into(),
+            error: "timeout".into(),
+        });
         assert_eq!(s.update(&r, &Eval::Breach, 1000), Level::Green);
         assert_eq!(s.update(&r, &Eval::Breach, 1100), Level::Green);
         // A long outage in the middle of the streak: neither a breach nor a clear.

@@ -37,6 +37,53 @@ const ER_LOCK_DEADLOCK: u16 = 1213;
 /// `max_statement_time` exceeded.
 const ER_STATEMENT_TIMEOUT: u16 = 1969;
 
+/// What a refused write broke. MariaDB sends no constraint or column fields with an
+/// error, so they are read from its message (the server's English, its default).
+fn refusal(code: u16, message: &str) -> Refusal {
+    // The text between `open` and the next `close` after it.
+    let between = |open: &str, close: char| {
+        message
+            .split_once(open)
+            .and_then(|(_, rest)| rest.split_once(close))
+            .map(|(name, _)| name.to_string())
+    };
+    let violated = match code {
+        // ER_NO_REFERENCED_ROW_2: "… fails (`db`.`child`, CONSTRAINT `fk` FOREIGN KEY
+        // (`p`) REFERENCES `parent` (`id`))"; the parent is the other table.
+        1452 => Violated::ForeignKey {
+            constraint: between("CONSTRAINT `", '`'),
+            table: between("REFERENCES `", '`'),
+        },
+        // ER_ROW_IS_REFERENCED_2: "… fails (`db`.`child`, CONSTRAINT …": the child is.
+        1451 => Violated::ForeignKey {
+            constraint: between("CONSTRAINT `", '`'),
+            table: between("`.`", '`'),
+        },
+        1216 | 1217 => Violated::ForeignKey {
+            constraint: None,
+            table: None,
+        },
+        // ER_DUP_ENTRY: "Duplicate entry '1' for key 'PRIMARY'".
+        1062 => Violated::KeyConflict {
+            constraint: between("for key '", '\''),
+        },
+        // ER_BAD_NULL_ERROR: "Column 'x' cannot be null".
+        1048 => Violated::NotNull {
+            column: between("Column '", '\''),
+        },
+        // MariaDB's ER_CONSTRAINT_FAILED "CONSTRAINT `c` failed for `db`.`t`", MySQL's
+        // 3819 "Check constraint 'c' is violated.".
+        4025 => Violated::Check {
+            constraint: between("CONSTRAINT `", '`'),
+        },
+        3819 => Violated::Check {
+            constraint: between("constraint '", '\''),
+        },
+        _ => Violated::Other,
+    };
+    Refusal::new(violated, code.to_string(), message)
+}
+
 mod housekeeping;
 
 pub struct MyEngine {
@@ -957,7 +1004,12 @@ impl MyEngine {
                         end += 1;
                     }
                     Err(reason) if end == i => {
-                        outcomes.push(ApplyOutcome::Refused(reason));
+                        // A value ripcord cannot write as SQL: refused before the server.
+                        outcomes.push(ApplyOutcome::Refused(Refusal::new(
+                            Violated::Other,
+                            "",
+                            reason,
+                        )));
                         i += 1;
                         end = i;
                         continue;
@@ -990,7 +1042,7 @@ impl MyEngine {
                             .contains(&m.code)
                     {
                         self.exec("ROLLBACK TO SAVEPOINT ripcord_op", "rollback to savepoint")?;
-                        outcomes.push(ApplyOutcome::Refused(m.message.clone()));
+                        outcomes.push(ApplyOutcome::Refused(refusal(m.code, &m.message)));
                         i += done + 1;
                     } else {
                         return Err(err("apply")(e));

@@ -551,7 +551,7 @@ fn apply_is_exactly_once_and_refusals_are_reported() {
         .unwrap();
     assert_eq!(out[0], ApplyOutcome::Applied);
     assert!(
-        matches!(&out[1], ApplyOutcome::Refused(m) if m.contains("Duplicate")),
+        matches!(&out[1], ApplyOutcome::Refused(r) if r.message.contains("Duplicate")),
         "{:?}",
         out[1]
     );
@@ -562,7 +562,7 @@ fn apply_is_exactly_once_and_refusals_are_reported() {
     );
     assert_eq!(out[3], ApplyOutcome::NoRow);
     assert!(
-        matches!(&out[4], ApplyOutcome::Refused(m) if m.contains("too long")),
+        matches!(&out[4], ApplyOutcome::Refused(r) if r.message.contains("too long")),
         "{:?}",
         out[4]
     );
@@ -603,6 +603,83 @@ fn apply_is_exactly_once_and_refusals_are_reported() {
         e.query_scalar("SELECT @ripcord_origin").unwrap(),
         Value::Null
     );
+}
+
+/// A refused write was one English string; a gap now says which rule it broke.
+#[test]
+fn a_refused_write_says_which_rule_it_broke() {
+    let db = fresh_database();
+    let mut c = db.conn();
+    c.query_drop(
+        "CREATE TABLE parent (id INT PRIMARY KEY) ENGINE=InnoDB;
+         CREATE TABLE child (id INT PRIMARY KEY, parent_id INT NOT NULL, n INT,
+             CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent (id),
+             CONSTRAINT n_positive CHECK (n > 0)) ENGINE=InnoDB;
+         INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1, 1, 1);",
+    )
+    .unwrap();
+    let mut e = engine(&db);
+    let insert = |pairs: &[(&str, Value)]| ApplyOp::Insert {
+        table: "child".into(),
+        row: img(pairs),
+    };
+    let ops = vec![
+        insert(&[("id", Value::Int(2)), ("parent_id", Value::Int(9))]),
+        insert(&[("id", Value::Int(1)), ("parent_id", Value::Int(1))]),
+        insert(&[("id", Value::Int(3)), ("parent_id", Value::Null)]),
+        insert(&[
+            ("id", Value::Int(4)),
+            ("parent_id", Value::Int(1)),
+            ("n", Value::Int(-1)),
+        ]),
+        ApplyOp::Delete {
+            table: "parent".into(),
+            key: img(&[("id", Value::Int(1))]),
+        },
+    ];
+    let pos = ReplayPosition {
+        rollback: "rb:rules".into(),
+        last_seq: 1,
+    };
+    let out = e.apply(&ops, &pos, &|_| String::new()).unwrap();
+    let refused: Vec<&Refusal> = out
+        .iter()
+        .map(|o| match o {
+            ApplyOutcome::Refused(r) => r,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let fk = |table: &str| Violated::ForeignKey {
+        constraint: Some("child_parent_fk".into()),
+        table: Some(table.into()),
+    };
+    assert_eq!(refused[0].violated, fk("parent"), "{:?}", refused[0]);
+    assert_eq!(refused[0].code, "1452");
+    assert_eq!(
+        refused[1].violated,
+        Violated::KeyConflict {
+            constraint: Some("PRIMARY".into())
+        },
+        "{:?}",
+        refused[1]
+    );
+    assert_eq!(
+        refused[2].violated,
+        Violated::NotNull {
+            column: Some("parent_id".into())
+        },
+        "{:?}",
+        refused[2]
+    );
+    assert_eq!(
+        refused[3].violated,
+        Violated::Check {
+            constraint: Some("n_positive".into())
+        },
+        "{:?}",
+        refused[3]
+    );
+    assert_eq!(refused[4].violated, fk("child"), "{:?}", refused[4]);
 }
 
 #[test]

@@ -562,8 +562,38 @@ fn op_sql(op: &ApplyOp, cols: &HashMap<String, ColInfo>) -> (String, Params) {
 }
 
 enum OpError {
-    Refused(String),
+    Refused(Refusal),
     Fatal(EngineError),
+}
+
+/// What a refused write broke, from the fields PostgreSQL sends with the error.
+fn refusal(e: &postgres::Error) -> Refusal {
+    use postgres::error::SqlState;
+    let Some(db) = e.as_db_error() else {
+        return Refusal::new(Violated::Other, "", e.to_string());
+    };
+    let constraint = db.constraint().map(str::to_string);
+    let code = db.code();
+    let violated = if *code == SqlState::FOREIGN_KEY_VIOLATION {
+        // "Key (p)=(9) is not present in table "parent"." or "… is still referenced
+        // from table "child".": the other table of the key.
+        let table = db
+            .detail()
+            .and_then(|d| d.split_once("table \"")?.1.split_once('"'))
+            .map(|(t, _)| t.to_string());
+        Violated::ForeignKey { constraint, table }
+    } else if *code == SqlState::UNIQUE_VIOLATION {
+        Violated::KeyConflict { constraint }
+    } else if *code == SqlState::NOT_NULL_VIOLATION {
+        Violated::NotNull {
+            column: db.column().map(str::to_string),
+        }
+    } else if *code == SqlState::CHECK_VIOLATION {
+        Violated::Check { constraint }
+    } else {
+        Violated::Other
+    };
+    Refusal::new(violated, code.code(), describe(e))
 }
 
 struct Applier<'a> {
@@ -591,7 +621,7 @@ impl Applier<'_> {
             if is_cancel(&e) || e.is_closed() {
                 OpError::Fatal(map_err(format!("apply to {table}"), e))
             } else {
-                OpError::Refused(describe(&e))
+                OpError::Refused(refusal(&e))
             }
         };
         let stmt = match self.stmts.get(&sql) {

@@ -526,7 +526,7 @@ fn apply_is_exactly_once_and_refusals_become_outcomes() {
     assert_eq!(out[0], ApplyOutcome::Applied);
     assert_eq!(out[1], ApplyOutcome::Applied);
     assert!(
-        matches!(&out[2], ApplyOutcome::Refused(m) if m.contains("duplicate key")),
+        matches!(&out[2], ApplyOutcome::Refused(r) if r.message.contains("duplicate key")),
         "{out:?}"
     );
     assert_eq!(out[3], ApplyOutcome::Applied);
@@ -534,7 +534,7 @@ fn apply_is_exactly_once_and_refusals_become_outcomes() {
     assert_eq!(out[5], ApplyOutcome::Applied);
     assert_eq!(out[6], ApplyOutcome::NoRow);
     assert!(
-        matches!(&out[7], ApplyOutcome::Refused(m) if m.contains("null value")),
+        matches!(&out[7], ApplyOutcome::Refused(r) if r.message.contains("null value")),
         "{out:?}"
     );
     assert_eq!(out[8], ApplyOutcome::Applied);
@@ -557,6 +557,88 @@ fn apply_is_exactly_once_and_refusals_become_outcomes() {
             .is_err()
     );
     assert_eq!(e.count_rows("pay").unwrap(), 2);
+}
+
+/// A refused write was one English string; a gap now says which rule it broke.
+#[test]
+fn a_refused_write_says_which_rule_it_broke() {
+    let db = fresh_database();
+    let mut e = engine(&db);
+    e.execute(
+        "CREATE TABLE parent (id bigint PRIMARY KEY);
+         CREATE TABLE child (id bigint PRIMARY KEY, parent_id bigint NOT NULL
+             CONSTRAINT child_parent_fk REFERENCES parent (id),
+             n int CONSTRAINT n_positive CHECK (n > 0));
+         INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1, 1, 1);",
+        Origin::Business,
+    )
+    .unwrap();
+    let row = |pairs: &[(&str, i64)]| -> RowImage {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::Int(*v)))
+            .collect()
+    };
+    let insert = |pairs: &[(&str, i64)]| ApplyOp::Insert {
+        table: "child".into(),
+        row: row(pairs),
+    };
+    let ops = vec![
+        insert(&[("id", 2), ("parent_id", 9)]),
+        insert(&[("id", 1), ("parent_id", 1)]),
+        ApplyOp::Insert {
+            table: "child".into(),
+            row: [
+                ("id".to_string(), Value::Int(3)),
+                ("parent_id".to_string(), Value::Null),
+            ]
+            .into_iter()
+            .collect(),
+        },
+        insert(&[("id", 4), ("parent_id", 1), ("n", -1)]),
+        ApplyOp::Delete {
+            table: "parent".into(),
+            key: row(&[("id", 1)]),
+        },
+    ];
+    let pos = ReplayPosition {
+        rollback: "rb:rules".into(),
+        last_seq: 1,
+    };
+    let out = e.apply(&ops, &pos, &|_: &[ApplyOutcome]| String::new()).unwrap();
+    let refused: Vec<&Refusal> = out
+        .iter()
+        .map(|o| match o {
+            ApplyOutcome::Refused(r) => r,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let fk = |table: &str| Violated::ForeignKey {
+        constraint: Some("child_parent_fk".into()),
+        table: Some(table.into()),
+    };
+    assert_eq!(refused[0].violated, fk("parent"));
+    assert_eq!(refused[0].code, "23503");
+    assert!(refused[0].message.contains("is not present"), "{:?}", refused[0]);
+    assert_eq!(
+        refused[1].violated,
+        Violated::KeyConflict {
+            constraint: Some("child_pkey".into())
+        }
+    );
+    assert_eq!(
+        refused[2].violated,
+        Violated::NotNull {
+            column: Some("parent_id".into())
+        }
+    );
+    assert_eq!(
+        refused[3].violated,
+        Violated::Check {
+            constraint: Some("n_positive".into())
+        }
+    );
+    assert_eq!(refused[4].violated, fk("child"));
 }
 
 #[test]

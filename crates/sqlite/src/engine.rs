@@ -1071,7 +1071,7 @@ impl Engine for SqliteEngine {
                 let outcome = match r {
                     Ok(0) => ApplyOutcome::NoRow,
                     Ok(_) => ApplyOutcome::Applied,
-                    Err(e) => ApplyOutcome::Refused(e.to_string()),
+                    Err(e) => ApplyOutcome::Refused(refusal(&e)),
                 };
                 if matches!(outcome, ApplyOutcome::Refused(_)) {
                     c.execute_batch("ROLLBACK TO ripcord_op")
@@ -1311,6 +1311,38 @@ fn where_key(key: &RowImage, first: usize) -> (String, Vec<rusqlite::types::Valu
         .map(|(i, k)| format!("{} = ?{}", q(k), first + i))
         .collect();
     (conds.join(" AND "), key.values().map(to_sql).collect())
+}
+
+/// What a refused write broke, from SQLite's extended result code and its message
+/// ("UNIQUE constraint failed: t.id"; a foreign key failure names nothing).
+fn refusal(e: &rusqlite::Error) -> Refusal {
+    let rusqlite::Error::SqliteFailure(f, msg) = e else {
+        return Refusal::new(Violated::Other, "", e.to_string());
+    };
+    let after = || {
+        msg.as_deref()
+            .and_then(|m| m.split_once("constraint failed: "))
+            .map(|(_, what)| what.to_string())
+    };
+    use rusqlite::ffi;
+    let violated = match f.extended_code {
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Violated::ForeignKey {
+            constraint: None,
+            table: None,
+        },
+        ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE => {
+            Violated::KeyConflict { constraint: None }
+        }
+        // "t.col": the column.
+        ffi::SQLITE_CONSTRAINT_NOTNULL => Violated::NotNull {
+            column: after().map(|c| c.rsplit('.').next().unwrap_or(&c).to_string()),
+        },
+        ffi::SQLITE_CONSTRAINT_CHECK => Violated::Check {
+            constraint: after(),
+        },
+        _ => Violated::Other,
+    };
+    Refusal::new(violated, f.extended_code.to_string(), e.to_string())
 }
 
 fn apply_one(c: &Connection, op: &ApplyOp) -> rusqlite::Result<usize> {

@@ -981,7 +981,8 @@ fn unreadable(what: &str) -> impl Fn(serde_json::Error) -> Error + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ripcord_core::events::{Bus, EventSink, GapCode};
+    use ripcord_core::engine::{Refusal, Violated};
+    use ripcord_core::events::{Bus, EventSink, GapCode, GapReason};
     use std::sync::{Arc, Barrier};
 
     /// Holds the delivery thread at its first event until the test opens the barrier.
@@ -1028,7 +1029,13 @@ mod tests {
             rollback: "rb-1".into(),
             table: "payments".into(),
             key: "id=7".into(),
-            reason: "the legacy database refused the write: postgres://u:Sekrit-Pw-123@h/db".into(),
+            cause: GapReason::Refused {
+                refusal: Refusal::new(
+                    Violated::Other,
+                    "08006",
+                    "postgres://u:Sekrit-Pw-123@h/db",
+                ),
+            },
             code: GapCode::Refused,
         });
         bus.emit(Event::RtoExceeded {
@@ -1063,12 +1070,14 @@ mod tests {
         assert_eq!(all[4].severity, Severity::Critical);
         assert_eq!(all[4].subject.rollback.as_deref(), Some("rb-1"));
         match &all[3].event {
-            Event::DataGap { reason, code, .. } => {
+            Event::DataGap {
+                cause: GapReason::Refused { refusal },
+                code,
+                ..
+            } => {
                 assert_eq!(*code, GapCode::Refused);
-                assert!(
-                    !reason.contains("Sekrit") && reason.contains("***"),
-                    "{reason}"
-                );
+                let m = &refusal.message;
+                assert!(!m.contains("Sekrit") && m.contains("***"), "{m}");
             }
             e => panic!("{e:?}"),
         }
@@ -1086,6 +1095,48 @@ mod tests {
         bus.flush();
         let next = reader.events_after(seqs[4], 100).unwrap();
         assert!(next.len() == 1 && next[0].seq.unwrap() > seqs[4]);
+    }
+
+    /// The log of a ripcord that stored gap reasons and level changes as sentences read
+    /// those rows as unknown events after an upgrade.
+    #[test]
+    fn old_rows_of_retyped_event_kinds_read_as_those_kinds_not_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteState::open(&dir.path().join("state.db")).unwrap();
+        for event in [
+            r#"{"kind":"data_gap","rollback":"rb-1","table":"payments","key":"id=4","reason":"the legacy database refused the write: FOREIGN KEY constraint failed","code":"refused"}"#,
+            r#"{"kind":"level_changed","rule":"","from":"green","to":"red","reason":"slow","evidence":null}"#,
+            r#"{"kind":"run_stopped","run":"r1","reason":"stopped by signal SIGTERM: interrupted","components":[]}"#,
+        ] {
+            s.connection()
+                .execute(
+                    "INSERT INTO events (at, severity, subject, event) VALUES ('2026-11-01T00:00:00.000Z', 'warning', '{}', ?1)",
+                    [event],
+                )
+                .unwrap();
+        }
+        let all = s.events_after(0, 10).unwrap();
+        assert!(
+            matches!(&all[0].event, Event::DataGap { code: GapCode::Refused, cause: GapReason::Described { reason, .. }, .. } if reason.ends_with("constraint failed")),
+            "{:?}",
+            all[0].event
+        );
+        assert!(
+            matches!(&all[1].event, Event::LevelChanged { cause: ripcord_core::events::LevelCause::Described { reason }, .. } if reason == "slow"),
+            "{:?}",
+            all[1].event
+        );
+        assert!(
+            matches!(
+                &all[2].event,
+                Event::RunStopped {
+                    cause: ripcord_core::events::RunStop::Stop { .. },
+                    ..
+                }
+            ),
+            "{:?}",
+            all[2].event
+        );
     }
 
     #[test]

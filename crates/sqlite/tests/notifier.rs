@@ -3,7 +3,7 @@
 //! incident, rounds repeat and escalate at the policy's times, an ack stops its level,
 //! failures back off and give up after `max_attempts`.
 
-use ripcord_core::events::{Envelope, Event};
+use ripcord_core::events::{Envelope, Event, LevelCause};
 use ripcord_core::notify::worker::{self, Transport};
 use ripcord_core::notify::{DeliveryRecord, DeliveryStatus, IncidentStatus, Message, time_ms};
 use ripcord_core::plan::{Channel, Plan};
@@ -244,7 +244,10 @@ fn a_yellow_or_orange_level_tells_level_one_once_without_an_incident() {
             rule: String::new(),
             from,
             to,
-            reason: "error rate 2x baseline".into(),
+            cause: LevelCause::Overall {
+                rules: vec!["error_rate".into()],
+                trends: vec![],
+            },
             evidence: serde_json::Value::Null,
         })
     };
@@ -258,7 +261,10 @@ fn a_yellow_or_orange_level_tells_level_one_once_without_an_incident() {
             rule: "latency".into(),
             from: Green,
             to: Orange,
-            reason: String::new(),
+            cause: LevelCause::Overall {
+                rules: vec![],
+                trends: vec![],
+            },
             evidence: serde_json::Value::Null,
         }),
     ];

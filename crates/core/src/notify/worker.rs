@@ -15,7 +15,7 @@ use crate::state::StateStore;
 use crate::{Error, Result};
 use std::time::{Duration, Instant};
 
-use crate::events::{Envelope, Event};
+use crate::events::{Envelope, Event, LevelCause};
 use crate::plan::Level;
 
 /// Sends one delivery through its channel, with a one-time acknowledgement link below it
@@ -321,6 +321,22 @@ pub fn ack(
     Ok((inc, rec))
 }
 
+/// What moved a level, as names and codes a message shows as they are: the rule and its
+/// state, or the rules and trending probes behind the overall level.
+fn level_reason(rule: &str, cause: &LevelCause) -> String {
+    match cause {
+        LevelCause::Rule { status, .. } => format!("{rule}: {}", status.name()),
+        LevelCause::Overall { rules, trends } => rules
+            .iter()
+            .chain(trends)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        LevelCause::Described { reason } if rule.is_empty() => reason.clone(),
+        LevelCause::Described { reason } => format!("{rule}: {reason}"),
+    }
+}
+
 /// Applies one event to the open incidents (newest first) and queues what it says.
 fn handle(
     plan: &Plan,
@@ -335,14 +351,10 @@ fn handle(
         Event::LevelChanged {
             rule,
             to: Level::Red,
-            reason,
+            cause,
             ..
         } => {
-            let reason = if rule.is_empty() {
-                reason.clone()
-            } else {
-                format!("{rule}: {reason}")
-            };
+            let reason = level_reason(rule, cause);
             open_or_attach(
                 plan,
                 open,
@@ -457,7 +469,7 @@ fn handle(
             rule,
             from,
             to: to @ (Level::Yellow | Level::Orange),
-            reason,
+            cause,
             ..
         } if rule.is_empty()
             && to > from
@@ -466,7 +478,7 @@ fn handle(
             let msg = Message::LevelChanged {
                 plan: plan.name.clone(),
                 level: *to,
-                reason: reason.clone(),
+                reason: level_reason(rule, cause),
                 at: env.at.clone(),
             };
             to_level_one(plan, &format!("level/e{seq}"), &[], &msg, q);

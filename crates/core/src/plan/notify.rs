@@ -305,6 +305,16 @@ fn span_duration(
     }
 }
 
+fn channel_help(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "smtp" => "an smtp channel has host, port, security, username_env, password_env, from and timeout",
+        "slack" | "webhook" => "a slack or webhook channel has url and timeout",
+        "command" => "a command channel has argv, timeout and max_chars",
+        "in_app" => "an in_app channel has no settings",
+        _ => return None,
+    })
+}
+
 pub(super) fn validate(
     raw: &RawPlan,
     text: &str,
@@ -319,18 +329,33 @@ pub(super) fn validate(
     };
     let n = section.get_ref();
     let placeholder = regex::Regex::new(r"\{([A-Za-z_]*)\}").expect("static regex");
-    for (name, ch) in &n.channels {
-        let at = |value: &str| Spanned::new(ch.span(), value.to_string());
-        let timeout_of = |p: &mut Problems, t: &Option<String>| match t {
+    for (name, entry) in &n.channels {
+        p.refused(
+            &entry.refused,
+            |field, kind| {
+                (
+                    format!("channel {name:?}: `{field}` does not apply to a {kind} channel"),
+                    channel_help(kind).map(str::to_string),
+                )
+            },
+            |kind| {
+                format!(
+                    "channel {name:?}: kind {kind:?} is not one of smtp, slack, webhook, command, in_app"
+                )
+            },
+        );
+        let Some(ch) = &entry.parsed else {
+            continue;
+        };
+        let timeout_of = |p: &mut Problems, t: &Option<Spanned<String>>| match t {
             None => Duration::from_secs(10),
-            Some(t) => match span_duration(p, &at(t), &format!("channel {name:?}: timeout"), false)
-            {
+            Some(t) => match span_duration(p, t, &format!("channel {name:?}: timeout"), false) {
                 Some(Some(d)) if !d.is_zero() => d,
                 Some(_) => {
                     p.at(
-                        ch,
+                        t,
                         format!("channel {name:?}: timeout must be above zero"),
-                        "here",
+                        "zero",
                         None,
                     );
                     Duration::from_secs(10)
@@ -338,12 +363,11 @@ pub(super) fn validate(
                 None => Duration::from_secs(10),
             },
         };
-        let url = |p: &mut Problems, u: &str| {
-            let shown = at(u);
-            let real = super::interpolate(p, &shown, env, base, engines);
+        let url = |p: &mut Problems, u: &Spanned<String>| {
+            let real = super::interpolate(p, u, env, base, engines);
             if !(real.starts_with("http://") || real.starts_with("https://")) {
                 p.at(
-                    ch,
+                    u,
                     format!("channel {name:?}: url must start with http:// or https://"),
                     "not an HTTP URL",
                     Some("the incoming-webhook or receiver URL, e.g. \"${SLACK_WEBHOOK_URL}\""),
@@ -351,41 +375,38 @@ pub(super) fn validate(
             }
             webhook_url(real)
         };
-        let (kind, timeout) = match ch.get_ref() {
-            RawChannel::Smtp {
-                host,
-                port,
-                security,
-                username_env,
-                password_env,
-                from,
-                timeout,
-            } => {
-                let security = match security.as_deref() {
-                    None | Some("starttls") => SmtpSecurity::Starttls,
-                    Some("tls") => SmtpSecurity::Tls,
-                    Some("none") => SmtpSecurity::None,
-                    Some(other) => {
-                        p.at(
-                            ch,
-                            format!("channel {name:?}: security {other:?} is not one of starttls, tls, none"),
-                            "unknown security",
-                            None,
-                        );
-                        SmtpSecurity::Starttls
-                    }
+        let (kind, timeout) = match ch.get_ref().kind.get_ref() {
+            RawChannelKind::Smtp(c) => {
+                let security = match &c.security {
+                    None => SmtpSecurity::Starttls,
+                    Some(s) => match s.get_ref().as_str() {
+                        "starttls" => SmtpSecurity::Starttls,
+                        "tls" => SmtpSecurity::Tls,
+                        "none" => SmtpSecurity::None,
+                        other => {
+                            p.at(
+                                s,
+                                format!("channel {name:?}: security {other:?} is not one of starttls, tls, none"),
+                                "unknown security",
+                                None,
+                            );
+                            SmtpSecurity::Starttls
+                        }
+                    },
                 };
+                let from = c.from.get_ref();
                 if !from.contains('@') {
                     p.at(
-                        ch,
+                        &c.from,
                         format!("channel {name:?}: from {from:?} is not an e-mail address"),
                         "bad sender",
                         Some("e.g. from = \"ripcord <ripcord@example.com>\""),
                     );
                 }
-                if username_env.is_some() != password_env.is_some() {
+                if let (Some(half), None) | (None, Some(half)) = (&c.username_env, &c.password_env)
+                {
                     p.at(
-                        ch,
+                        half,
                         format!(
                             "channel {name:?}: give both username_env and password_env, or neither"
                         ),
@@ -393,47 +414,45 @@ pub(super) fn validate(
                         None,
                     );
                 }
-                if host.trim().is_empty() {
+                if c.host.get_ref().trim().is_empty() {
                     p.at(
-                        ch,
+                        &c.host,
                         format!("channel {name:?}: host is empty"),
                         "no host",
                         None,
                     );
                 }
-                let port = port.unwrap_or(match security {
+                let port = c.port.unwrap_or(match security {
                     SmtpSecurity::Starttls => 587,
                     SmtpSecurity::Tls => 465,
                     SmtpSecurity::None => 25,
                 });
+                let text = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.get_ref().clone());
                 (
                     ChannelKind::Smtp {
-                        host: host.clone(),
+                        host: c.host.get_ref().clone(),
                         port,
                         security,
-                        username_env: username_env.clone(),
-                        password_env: password_env.clone(),
+                        username_env: text(&c.username_env),
+                        password_env: text(&c.password_env),
                         from: from.clone(),
                     },
-                    timeout_of(p, timeout),
+                    timeout_of(p, &c.timeout),
                 )
             }
-            RawChannel::Slack { url: u, timeout } => {
-                let url = url(p, u);
-                (ChannelKind::Slack { url }, timeout_of(p, timeout))
+            RawChannelKind::Slack(c) => {
+                let url = url(p, &c.url);
+                (ChannelKind::Slack { url }, timeout_of(p, &c.timeout))
             }
-            RawChannel::Webhook { url: u, timeout } => {
-                let url = url(p, u);
-                (ChannelKind::Webhook { url }, timeout_of(p, timeout))
+            RawChannelKind::Webhook(c) => {
+                let url = url(p, &c.url);
+                (ChannelKind::Webhook { url }, timeout_of(p, &c.timeout))
             }
-            RawChannel::Command {
-                argv,
-                timeout,
-                max_chars,
-            } => {
+            RawChannelKind::Command(c) => {
+                let argv = c.argv.get_ref();
                 if argv.is_empty() {
                     p.at(
-                        ch,
+                        &c.argv,
                         format!("channel {name:?}: argv is empty"),
                         "nothing to run",
                         Some(
@@ -442,13 +461,13 @@ pub(super) fn validate(
                     );
                 }
                 for a in argv {
-                    for c in placeholder.captures_iter(a) {
-                        if !COMMAND_PLACEHOLDERS.contains(&&c[1]) {
+                    for cap in placeholder.captures_iter(a) {
+                        if !COMMAND_PLACEHOLDERS.contains(&&cap[1]) {
                             p.at(
-                                ch,
+                                &c.argv,
                                 format!(
                                     "channel {name:?}: unknown placeholder {{{}}} in argv",
-                                    &c[1]
+                                    &cap[1]
                                 ),
                                 "unknown placeholder",
                                 Some(&format!(
@@ -463,9 +482,9 @@ pub(super) fn validate(
                         }
                     }
                 }
-                if *max_chars == Some(0) {
+                if let Some(m) = c.max_chars.as_ref().filter(|m| *m.get_ref() == 0) {
                     p.at(
-                        ch,
+                        m,
                         format!("channel {name:?}: max_chars must be above zero"),
                         "zero",
                         None,
@@ -474,12 +493,12 @@ pub(super) fn validate(
                 (
                     ChannelKind::Command {
                         argv: argv.clone(),
-                        max_chars: *max_chars,
+                        max_chars: c.max_chars.as_ref().map(|m| *m.get_ref()),
                     },
-                    timeout_of(p, timeout),
+                    timeout_of(p, &c.timeout),
                 )
             }
-            RawChannel::InApp {} => (ChannelKind::InApp, Duration::from_secs(10)),
+            RawChannelKind::InApp(_) => (ChannelKind::InApp, Duration::from_secs(10)),
         };
         out.channels.insert(
             name.clone(),
@@ -506,7 +525,8 @@ pub(super) fn validate(
             }),
         };
         let address = x.address.clone().unwrap_or_default();
-        match n.channels.get(&x.channel).map(|c| c.get_ref()) {
+        let kind = |e: &Entry<RawChannel>| e.parsed.as_ref().map(|c| c.get_ref().kind.get_ref());
+        match n.channels.get(&x.channel).map(kind) {
             None => {
                 let known: Vec<&str> = n.channels.keys().map(String::as_str).collect();
                 p.at(
@@ -516,7 +536,7 @@ pub(super) fn validate(
                     Some(&format!("channels in this plan: {}", known.join(", "))),
                 );
             }
-            Some(RawChannel::Smtp { .. }) if !address.contains('@') => p.at(
+            Some(Some(RawChannelKind::Smtp(_))) if !address.contains('@') => p.at(
                 r,
                 format!(
                     "recipient {:?}: channel {:?} is e-mail, and address {address:?} is not an e-mail address",
@@ -525,8 +545,8 @@ pub(super) fn validate(
                 "bad address",
                 None,
             ),
-            Some(RawChannel::Command { argv, .. })
-                if address.is_empty() && argv.iter().any(|a| a.contains("{address}")) =>
+            Some(Some(RawChannelKind::Command(c)))
+                if address.is_empty() && c.argv.get_ref().iter().any(|a| a.contains("{address}")) =>
             {
                 p.at(
                     r,

@@ -260,8 +260,9 @@ pub struct RawSwitch {
     pub new_value: Option<Spanned<String>>,
     pub legacy_value: Option<Spanned<String>>,
     pub stages: Option<Spanned<Vec<i64>>>,
-    #[serde(default)]
-    pub invalidate: Vec<Spanned<RawInvalidate>>,
+    /// `[[switches.NAME.invalidate]]`, kind-tagged too: `read` reads each on its own.
+    #[serde(skip)]
+    pub invalidate: Vec<Entry<RawInvalidate>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -326,17 +327,42 @@ pub struct RawHttp {
     pub headers: BTreeMap<String, String>,
 }
 
-/// A cache invalidation run after every flip of its switch.
+/// A cache invalidation run after every flip of its switch: its kind, whose own fields
+/// are in `kind`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawInvalidate {
-    pub kind: Spanned<String>,
+    pub kind: Spanned<RawInvalidateKind>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawInvalidateKind {
+    Sql(RawInvalidateSql),
+    Redis(RawInvalidateRedis),
+    File(RawFileSwitch),
+    Http(RawInvalidateHttp),
+    Command(RawInvalidateCommand),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInvalidateSql {
     pub database: Option<Spanned<String>>,
     pub sql: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInvalidateRedis {
     pub url: Option<Spanned<String>>,
     pub pattern: Option<Spanned<String>>,
-    pub path: Option<Spanned<String>>,
-    pub argv: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInvalidateHttp {
+    pub url: Option<Spanned<String>>,
     pub method: Option<String>,
     pub body: Option<String>,
     pub expect_status: Option<Vec<u16>>,
@@ -344,12 +370,19 @@ pub struct RawInvalidate {
     pub headers: BTreeMap<String, String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInvalidateCommand {
+    pub argv: Option<Spanned<Vec<String>>>,
+}
+
 /// `[notify]`: channels, recipients grouped into escalation levels, users by impact.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawNotify {
-    #[serde(default)]
-    pub channels: BTreeMap<String, Spanned<RawChannel>>,
+    /// `[notify.channels.NAME]`, kind-tagged: `read` reads each on its own.
+    #[serde(skip)]
+    pub channels: BTreeMap<String, Entry<RawChannel>>,
     #[serde(default)]
     pub levels: Vec<Spanned<RawLevel>>,
     pub users: Option<Spanned<RawUsers>>,
@@ -369,36 +402,55 @@ pub struct RawNotify {
     pub messages: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
-/// A channel, tagged by `kind`; spans are the whole channel's (serde buffers a tagged
-/// enum, so spans inside it are lost).
+/// A channel (`[notify.channels.NAME]`): its kind, whose own fields are in `kind`.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum RawChannel {
-    Smtp {
-        host: String,
-        port: Option<u16>,
-        /// starttls (default), tls, none.
-        security: Option<String>,
-        username_env: Option<String>,
-        password_env: Option<String>,
-        from: String,
-        timeout: Option<String>,
-    },
-    Slack {
-        url: String,
-        timeout: Option<String>,
-    },
-    Webhook {
-        url: String,
-        timeout: Option<String>,
-    },
-    Command {
-        argv: Vec<String>,
-        timeout: Option<String>,
-        max_chars: Option<usize>,
-    },
-    InApp {},
+#[serde(deny_unknown_fields)]
+pub struct RawChannel {
+    pub kind: Spanned<RawChannelKind>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawChannelKind {
+    Smtp(RawSmtp),
+    Slack(RawHook),
+    Webhook(RawHook),
+    Command(RawCommandChannel),
+    InApp(RawInApp),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub host: Spanned<String>,
+    pub port: Option<u16>,
+    /// starttls (default), tls, none.
+    pub security: Option<Spanned<String>>,
+    pub username_env: Option<Spanned<String>>,
+    pub password_env: Option<Spanned<String>>,
+    pub from: Spanned<String>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// A Slack incoming webhook or an Alertmanager-shaped receiver.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHook {
+    pub url: Spanned<String>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommandChannel {
+    pub argv: Spanned<Vec<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub max_chars: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInApp {}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -461,7 +513,22 @@ pub fn read(text: &str) -> Result<RawPlan, toml::de::Error> {
     let mut doc = DeTable::parse(text)?;
     let probes = doc.get_mut().remove("probe");
     let switches = doc.get_mut().remove("switches");
+    let channels = match doc.get_mut().get_mut("notify").map(|n| n.get_mut()) {
+        Some(DeValue::Table(n)) => n.remove("channels"),
+        _ => None,
+    };
     let mut raw = RawPlan::deserialize(toml::de::Deserializer::from(doc))?;
+    if let Some(v) = channels {
+        if !matches!(v.get_ref(), DeValue::Table(_)) {
+            return Err(not_a::<BTreeMap<String, IgnoredAny>>(v));
+        }
+        if let (DeValue::Table(t), Some(n)) = (v.into_inner(), &mut raw.notify) {
+            n.get_mut().channels = t
+                .into_iter()
+                .map(|(name, item)| (name.into_inner().into_owned(), entry::<RawChannel>(item)))
+                .collect();
+        }
+    }
     if let Some(v) = probes {
         if !matches!(v.get_ref(), DeValue::Array(_)) {
             return Err(not_a::<Vec<IgnoredAny>>(v));
@@ -475,8 +542,23 @@ pub fn read(text: &str) -> Result<RawPlan, toml::de::Error> {
             return Err(not_a::<BTreeMap<String, IgnoredAny>>(v));
         }
         if let DeValue::Table(t) = v.into_inner() {
-            for (name, item) in t {
-                let e = entry::<RawSwitch>(item);
+            for (name, mut item) in t {
+                let invalidate = match item.get_mut() {
+                    DeValue::Table(sw) => sw.remove("invalidate"),
+                    _ => None,
+                };
+                let mut e = entry::<RawSwitch>(item);
+                if let Some(v) = invalidate {
+                    if !matches!(v.get_ref(), DeValue::Array(_)) {
+                        return Err(not_a::<Vec<IgnoredAny>>(v));
+                    }
+                    if let (DeValue::Array(items), Some(sw)) = (v.into_inner(), &mut e.parsed) {
+                        sw.get_mut().invalidate = items
+                            .iter()
+                            .map(|i| entry::<RawInvalidate>(i.clone()))
+                            .collect();
+                    }
+                }
                 raw.switches.insert(name.into_inner().into_owned(), e);
             }
         }
@@ -640,6 +722,6 @@ mod tests {
                 "trend"
             ]
         );
-        assert!(super::fields_of::<super::RawSwitch>().contains(&"invalidate"));
+        assert_eq!(super::fields_of::<super::RawInvalidate>(), ["kind"]);
     }
 }

@@ -686,19 +686,34 @@ fn kind_help(kind: SwitchKind) -> &'static str {
     }
 }
 
-fn invalidation(p: &mut Problems, cx: &Cx, i: &Spanned<RawInvalidate>) -> Option<SwitchAction> {
-    let r = i.get_ref();
+fn invalidation(p: &mut Problems, cx: &Cx, e: &Entry<RawInvalidate>) -> Option<SwitchAction> {
     let name = cx.name;
+    p.refused(
+        &e.refused,
+        |field, kind| {
+            (
+                format!("switch {name:?}: `{field}` does not apply to a {kind} cache invalidation"),
+                invalidation_help(kind).map(str::to_string),
+            )
+        },
+        |kind| {
+            format!(
+                "switch {name:?}: invalidation kind {kind:?} is not one of sql, redis, file, http, command"
+            )
+        },
+    );
+    let i = e.parsed.as_ref()?;
+    let kind = &i.get_ref().kind;
     let missing = |p: &mut Problems, what: &str, kind: &str| {
         p.at(
             i,
             format!("switch {name:?}: a {kind} cache invalidation needs `{what}`"),
             "missing",
-            None,
+            invalidation_help(kind),
         );
     };
-    Some(match r.kind.get_ref().as_str() {
-        "sql" => {
+    Some(match kind.get_ref() {
+        RawInvalidateKind::Sql(r) => {
             let (Some(d), Some(sql)) = (&r.database, &r.sql) else {
                 missing(p, "database and sql", "sql");
                 return None;
@@ -708,7 +723,7 @@ fn invalidation(p: &mut Problems, cx: &Cx, i: &Spanned<RawInvalidate>) -> Option
                 sql: sql.get_ref().clone(),
             }
         }
-        "redis" => {
+        RawInvalidateKind::Redis(r) => {
             let (Some(u), Some(pat)) = (&r.url, &r.pattern) else {
                 missing(p, "url and pattern", "redis");
                 return None;
@@ -718,14 +733,14 @@ fn invalidation(p: &mut Problems, cx: &Cx, i: &Spanned<RawInvalidate>) -> Option
                 pattern: pat.get_ref().clone(),
             }
         }
-        "file" => {
+        RawInvalidateKind::File(r) => {
             let Some(f) = &r.path else {
                 missing(p, "path", "file");
                 return None;
             };
             SwitchAction::FileRemove { path: cx.path(f) }
         }
-        "http" => {
+        RawInvalidateKind::Http(r) => {
             let Some(u) = &r.url else {
                 missing(p, "url", "http");
                 return None;
@@ -740,7 +755,7 @@ fn invalidation(p: &mut Problems, cx: &Cx, i: &Spanned<RawInvalidate>) -> Option
             let at = Spanned::new(u.span(), RawAction::Text(String::new()));
             SwitchAction::Http(cx.http(p, &at, &raw, "POST"))
         }
-        "command" => {
+        RawInvalidateKind::Command(r) => {
             let Some(a) = r.argv.as_ref().filter(|a| !a.get_ref().is_empty()) else {
                 missing(p, "argv (a non-empty list)", "command");
                 return None;
@@ -749,14 +764,16 @@ fn invalidation(p: &mut Problems, cx: &Cx, i: &Spanned<RawInvalidate>) -> Option
                 argv: a.get_ref().clone(),
             }
         }
-        other => {
-            p.at(
-                &r.kind,
-                format!("switch {name:?}: invalidation kind {other:?} is not one of sql, redis, file, http, command"),
-                "unknown kind",
-                None,
-            );
-            return None;
-        }
+    })
+}
+
+fn invalidation_help(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "sql" => "a sql cache invalidation has database and sql",
+        "redis" => "a redis cache invalidation has url and pattern (keys to delete)",
+        "file" => "a file cache invalidation has path (the file to remove)",
+        "http" => "an http cache invalidation has url, and optionally method, body, expect_status and headers",
+        "command" => "a command cache invalidation has argv",
+        _ => return None,
     })
 }

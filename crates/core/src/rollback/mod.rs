@@ -178,6 +178,10 @@ pub enum PhaseOutcome {
     BothSidesStayFrozen,
     /// Switch path: legacy takes writes again; the new side stays frozen (fenced).
     LegacyUnfrozenNewFenced,
+    /// Recorded by an older ripcord, which carried the phase's sentence instead.
+    Described {
+        detail: String,
+    },
     /// From a log a newer ripcord wrote.
     #[default]
     #[serde(other)]

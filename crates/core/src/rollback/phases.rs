@@ -321,7 +321,7 @@ fn replay(
                 let later_deleted = deleted_at
                     .get(&(g.table.clone(), g.key.clone()))
                     .is_some_and(|d| *d > g.seq);
-                if later_deleted && !g.partial && g.op != crate::journal::Op::Delete {
+                if later_deleted && !g.partial() && g.op != crate::journal::Op::Delete {
                     moot += 1;
                 } else {
                     rec.gaps.push(g);
@@ -339,8 +339,8 @@ fn replay(
             rollback: rec.id.clone(),
             table: g.table.clone(),
             key: g.key.clone(),
-            reason: g.reason.clone(),
-            code: crate::events::GapCode::of(g),
+            cause: g.cause.clone(),
+            code: g.code(),
         });
     }
     for c in &rec.conflicts {
@@ -580,7 +580,7 @@ fn prove(ctx: &Ctx, rec: &RollbackRecord, l: &Loaded) -> Result<Vec<TableProof>>
     let gap_seqs: std::collections::BTreeSet<i64> = rec
         .gaps
         .iter()
-        .filter(|g| !g.partial)
+        .filter(|g| !g.partial())
         .map(|g| g.seq)
         .collect();
     let applied: Vec<&ApplyOp> = plan
@@ -833,12 +833,12 @@ fn switch_drain(
             rollback: rec.id.clone(),
             table: g.table.clone(),
             key: g.key.clone(),
-            reason: g.reason.clone(),
-            code: crate::events::GapCode::of(g),
+            cause: g.cause.clone(),
+            code: g.code(),
         });
     }
     rec.figures.at_risk = at_risk;
-    rec.figures.lost = rec.gaps.iter().filter(|g| !g.partial).count() as u64;
+    rec.figures.lost = rec.gaps.iter().filter(|g| !g.partial()).count() as u64;
     rec.figures.recovered = at_risk.saturating_sub(rec.figures.lost);
     ctx.audit(
         "drain",
