@@ -525,8 +525,11 @@ pub(super) fn validate(
             }),
         };
         let address = x.address.clone().unwrap_or_default();
-        let kind = |e: &Entry<RawChannel>| e.parsed.as_ref().map(|c| c.get_ref().kind.get_ref());
-        match n.channels.get(&x.channel).map(kind) {
+        match n
+            .channels
+            .get(&x.channel)
+            .map(|e| e.parsed.as_ref().map(|c| c.get_ref().kind.get_ref()))
+        {
             None => {
                 let known: Vec<&str> = n.channels.keys().map(String::as_str).collect();
                 p.at(

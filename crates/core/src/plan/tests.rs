@@ -687,7 +687,7 @@ recipients = [
 #[test]
 fn plan_error_notify_channel_problems() {
     insta::assert_snapshot!(render(&format!(
-        r#"{GOOD}
+        r##"{GOOD}
 [notify.channels.team]
 kind = "slack"
 url = "ftp://hooks.example.com/x"
@@ -709,7 +709,7 @@ url = "http://x"
 
 [notify.channels.bird]
 kind = "pigeon"
-"#
+"##
     )));
 }
 
