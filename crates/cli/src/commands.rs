@@ -434,8 +434,9 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
         Command::Gaps { rollback, json, .. } => {
             let r = find_rollback(ctx, rollback.as_deref())?;
             if json {
-                let gaps: Vec<_> = r.gaps.iter().map(crate::console::gap_json).collect();
-                print_json(&serde_json::json!({"rollback": r.id, "gaps": gaps}))?;
+                crate::console::worded(|| {
+                    print_json(&serde_json::json!({"rollback": r.id, "gaps": r.gaps}))
+                })?;
                 return Ok(if r.gaps.is_empty() {
                     exit::OK
                 } else {
@@ -944,11 +945,7 @@ fn events(ctx: &mut Ctx, mut after: i64, follow: bool, json: bool) -> Result<i32
         for e in &page {
             after = e.seq.unwrap_or(after);
             let written = if json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string(&crate::console::envelope_json(e))?
-                )
+                writeln!(out, "{}", serde_json::to_string(e)?)
             } else {
                 writeln!(
                     out,

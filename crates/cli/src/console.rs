@@ -199,50 +199,11 @@ pub fn gap_suggestion(g: &Gap) -> String {
     }
 }
 
-/// A gap as JSON: its stored fields, and its `reason` and `suggestion` in words for readers
-/// of the JSON from before gaps carried a `cause`.
-pub fn gap_json(g: &Gap) -> serde_json::Value {
-    let mut v = serde_json::to_value(g).expect("a gap serializes");
-    if let Some(o) = v.as_object_mut() {
-        o.insert("reason".into(), gap_reason(&g.cause).into());
-        o.insert("suggestion".into(), gap_suggestion(g).into());
-    }
-    v
-}
-
-/// An envelope as `ripcord events --json` prints it: as stored, and a gap event's
-/// `reason` in words beside its `cause`, as the events had before they carried one.
-pub fn envelope_json(e: &Envelope) -> serde_json::Value {
-    let mut v = serde_json::to_value(e).expect("an envelope serializes");
-    if let (Event::DataGap { cause, .. } | Event::SyncGap { cause, .. }, Some(ev)) =
-        (&e.event, v.get_mut("event").and_then(|x| x.as_object_mut()))
-    {
-        ev.insert("reason".into(), gap_reason(cause).into());
-    }
-    v
-}
-
-/// Words the gaps found anywhere in a JSON document (a report, a sync record): each object
-/// in a `gaps` array gets its `reason` and `suggestion`, as `gap_json` gives them.
-pub fn word_gaps(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(o) => {
-            for (k, x) in o.iter_mut() {
-                match x {
-                    serde_json::Value::Array(items) if k == "gaps" => {
-                        for item in items.iter_mut() {
-                            if let Ok(g) = serde_json::from_value::<Gap>(item.clone()) {
-                                *item = gap_json(&g);
-                            }
-                        }
-                    }
-                    _ => word_gaps(x),
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(word_gaps),
-        _ => {}
-    }
+/// Runs `f` (serializing JSON for `gaps`, `report`, `sync status`) with every gap in it
+/// carrying its `reason` and `suggestion` in words beside its `cause`: readers of that JSON
+/// from before gaps carried a cause keep finding them.
+pub fn worded<T>(f: impl FnOnce() -> T) -> T {
+    ripcord_core::replay::with_words(|g| (gap_reason(&g.cause), gap_suggestion(g)), f)
 }
 
 /// Why a level moved, for people.

@@ -402,9 +402,8 @@ pub fn rollback_record_markdown(r: &ripcord_core::rollback::RollbackRecord) -> S
 }
 
 pub fn rollback_json(r: &RollbackReport) -> String {
-    let mut v = serde_json::to_value(r).expect("reports serialize");
-    crate::console::word_gaps(&mut v);
-    ripcord_core::redact::scrub(&serde_json::to_string_pretty(&v).expect("reports serialize"))
+    let text = crate::console::worded(|| serde_json::to_string_pretty(r));
+    ripcord_core::redact::scrub(&text.expect("reports serialize"))
 }
 
 /// The verdict, the timeline against the target and the figures, for a terminal.

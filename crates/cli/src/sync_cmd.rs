@@ -157,9 +157,7 @@ fn status_cmd(ctx: &mut Ctx, components: &[String], json: bool) -> Result<i32> {
             || r.lag_error.is_some()
     });
     if json {
-        let mut v = serde_json::to_value(&rows)?;
-        crate::console::word_gaps(&mut v);
-        let text = serde_json::to_string_pretty(&v)?;
+        let text = crate::console::worded(|| serde_json::to_string_pretty(&rows))?;
         println!("{}", ripcord_core::redact::scrub(&text));
     } else if rows.is_empty() {
         println!("no sync: `ripcord cutover -c C` starts one");

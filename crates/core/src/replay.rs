@@ -44,7 +44,8 @@ impl Gap {
 
 /// A gap as stored (rollback and sync records, the target's replay log): `partial` and
 /// `code` are written for readers of the JSON; a record an older ripcord wrote has a
-/// `reason` and a `suggestion` sentence instead of a `cause`.
+/// `reason` and a `suggestion` sentence instead of a `cause`. The edge's JSON has them in
+/// words beside the `cause` ([`with_words`]); what is stored never does.
 #[derive(Serialize, Deserialize)]
 struct StoredGap {
     component: String,
@@ -54,9 +55,9 @@ struct StoredGap {
     op: Op,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cause: Option<GapReason>,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     reason: String,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     suggestion: String,
     row: Option<RowImage>,
     #[serde(default)]
@@ -81,14 +82,39 @@ impl From<StoredGap> for Gap {
     }
 }
 
+/// How the edge words a gap: its reason and the suggested action.
+pub type GapWords = fn(&Gap) -> (String, String);
+
+thread_local! {
+    static WORDS: std::cell::Cell<Option<GapWords>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` (the edge serializing a report, a record or gaps as JSON for people and
+/// programs) with every gap serialized on this thread carrying `reason` and `suggestion`
+/// in `words`, as gaps had before they carried a `cause`.
+pub fn with_words<T>(words: GapWords, f: impl FnOnce() -> T) -> T {
+    struct Reset(Option<GapWords>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            WORDS.with(|w| w.set(self.0));
+        }
+    }
+    let _reset = Reset(WORDS.with(|w| w.replace(Some(words))));
+    f()
+}
+
 impl From<Gap> for StoredGap {
     fn from(g: Gap) -> StoredGap {
+        let (reason, suggestion) = WORDS
+            .with(|w| w.get())
+            .map(|words| words(&g))
+            .unwrap_or_default();
         StoredGap {
             partial: g.partial(),
             code: g.code(),
             cause: Some(g.cause),
-            reason: String::new(),
-            suggestion: String::new(),
+            reason,
+            suggestion,
             component: g.component,
             table: g.table,
             key: g.key,
