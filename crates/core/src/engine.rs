@@ -134,9 +134,15 @@ pub enum Violated {
         table: Option<String>,
     },
     /// A primary key or unique constraint: another row already has the key.
-    KeyConflict { constraint: Option<String> },
-    NotNull { column: Option<String> },
-    Check { constraint: Option<String> },
+    KeyConflict {
+        constraint: Option<String>,
+    },
+    NotNull {
+        column: Option<String>,
+    },
+    Check {
+        constraint: Option<String>,
+    },
     /// Anything else (a type, a length, a trigger): the code and message say what.
     Other,
 }

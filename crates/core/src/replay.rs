@@ -6,8 +6,8 @@
 //! column the migration had also changed, the business value wins and the row is listed as
 //! a conflict. A write that cannot be carried back is a [`Gap`], never dropped silently.
 
-use crate::engine::{ApplyOp, ApplyOutcome, Engine, ReplayPosition, TypeQuirks};
 use crate::engine::Refusal;
+use crate::engine::{ApplyOp, ApplyOutcome, Engine, ReplayPosition, TypeQuirks};
 use crate::events::{GapCode, GapReason};
 use crate::journal::{JournalEntry, Op, Origin, RowImage};
 use crate::plan::Component;

@@ -605,7 +605,9 @@ fn a_refused_write_says_which_rule_it_broke() {
         rollback: "rb:rules".into(),
         last_seq: 1,
     };
-    let out = e.apply(&ops, &pos, &|_: &[ApplyOutcome]| String::new()).unwrap();
+    let out = e
+        .apply(&ops, &pos, &|_: &[ApplyOutcome]| String::new())
+        .unwrap();
     let refused: Vec<&Refusal> = out
         .iter()
         .map(|o| match o {
@@ -619,7 +621,11 @@ fn a_refused_write_says_which_rule_it_broke() {
     };
     assert_eq!(refused[0].violated, fk("parent"));
     assert_eq!(refused[0].code, "23503");
-    assert!(refused[0].message.contains("is not present"), "{:?}", refused[0]);
+    assert!(
+        refused[0].message.contains("is not present"),
+        "{:?}",
+        refused[0]
+    );
     assert_eq!(
         refused[1].violated,
         Violated::KeyConflict {

@@ -1030,11 +1030,7 @@ mod tests {
             table: "payments".into(),
             key: "id=7".into(),
             cause: GapReason::Refused {
-                refusal: Refusal::new(
-                    Violated::Other,
-                    "08006",
-                    "postgres://u:Sekrit-Pw-123@h/db",
-                ),
+                refusal: Refusal::new(Violated::Other, "08006", "postgres://u:Sekrit-Pw-123@h/db"),
             },
             code: GapCode::Refused,
         });

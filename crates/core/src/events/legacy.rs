@@ -5,8 +5,8 @@
 //! the `Described` variant of the field that replaced them.
 
 use super::{
-    ContinuityVerdict, Event, GapCode, GapReason, InvariantMeasure, LevelCause, Operation,
-    RunStop, SyncEnd,
+    ContinuityVerdict, Event, GapCode, GapReason, InvariantMeasure, LevelCause, Operation, RunStop,
+    SyncEnd,
 };
 use crate::plan::Level;
 use crate::rollback::{Figures, PhaseOutcome};
@@ -322,14 +322,16 @@ pub(crate) fn described_gap(
 /// "283877136 vs expected 283877136 (tolerance 0)", as `verify::describe_measure` words a
 /// comparison; anything else was the reason nothing could be compared.
 fn measure(detail: String) -> InvariantMeasure {
-    let compared = detail.split_once(" vs expected ").and_then(|(value, rest)| {
-        let (expected, tol) = rest.strip_suffix(')')?.split_once(" (tolerance ")?;
-        Some(InvariantMeasure::Compared {
-            value: value.into(),
-            expected: expected.into(),
-            tolerance: tol.into(),
-        })
-    });
+    let compared = detail
+        .split_once(" vs expected ")
+        .and_then(|(value, rest)| {
+            let (expected, tol) = rest.strip_suffix(')')?.split_once(" (tolerance ")?;
+            Some(InvariantMeasure::Compared {
+                value: value.into(),
+                expected: expected.into(),
+                tolerance: tol.into(),
+            })
+        });
     compared.unwrap_or(InvariantMeasure::Unmeasured { reason: detail })
 }
 
@@ -432,9 +434,7 @@ mod tests {
                 ..
             }
         ));
-        let e = read_row(
-            r#"{"kind":"sync_stopped","component":"c","ok":true,"reason":"stopped"}"#,
-        );
+        let e = read_row(r#"{"kind":"sync_stopped","component":"c","ok":true,"reason":"stopped"}"#);
         assert!(matches!(
             e,
             Event::SyncStopped {

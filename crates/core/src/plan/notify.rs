@@ -307,7 +307,9 @@ fn span_duration(
 
 fn channel_help(kind: &str) -> Option<&'static str> {
     Some(match kind {
-        "smtp" => "an smtp channel has host, port, security, username_env, password_env, from and timeout",
+        "smtp" => {
+            "an smtp channel has host, port, security, username_env, password_env, from and timeout"
+        }
         "slack" | "webhook" => "a slack or webhook channel has url and timeout",
         "command" => "a command channel has argv, timeout and max_chars",
         "in_app" => "an in_app channel has no settings",

@@ -772,7 +772,9 @@ fn invalidation_help(kind: &str) -> Option<&'static str> {
         "sql" => "a sql cache invalidation has database and sql",
         "redis" => "a redis cache invalidation has url and pattern (keys to delete)",
         "file" => "a file cache invalidation has path (the file to remove)",
-        "http" => "an http cache invalidation has url, and optionally method, body, expect_status and headers",
+        "http" => {
+            "an http cache invalidation has url, and optionally method, body, expect_status and headers"
+        }
         "command" => "a command cache invalidation has argv",
         _ => return None,
     })
