@@ -96,4 +96,63 @@ impl JournalMark {
     pub fn is_after(&self, seq: i64) -> bool {
         seq > self.high || self.holes.binary_search(&seq).is_ok()
     }
+
+    /// What every mark of `keep` saw, by `high` and `holes` (an engine that records
+    /// snapshots checks those itself): the lowest `high` and every hole at or below it.
+    /// `None` when `keep` is empty.
+    pub fn seen_by_all(keep: &[JournalMark]) -> Option<JournalMark> {
+        let high = keep.iter().map(|m| m.high).min()?;
+        let mut holes: Vec<i64> = keep
+            .iter()
+            .flat_map(|m| m.holes.iter().copied())
+            .filter(|&h| h <= high)
+            .collect();
+        holes.sort_unstable();
+        holes.dedup();
+        Some(JournalMark {
+            high,
+            holes,
+            snapshot: None,
+        })
+    }
+
+    /// The entries this mark saw, as a condition on the journal's `seq` column.
+    pub fn seen_sql(&self) -> String {
+        let mut sql = format!("seq <= {}", self.high);
+        if !self.holes.is_empty() {
+            let list: Vec<String> = self.holes.iter().map(|h| h.to_string()).collect();
+            sql.push_str(&format!(" AND seq NOT IN ({})", list.join(",")));
+        }
+        sql
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JournalMark;
+
+    /// Pruning deletes exactly what every kept mark saw: nothing a mark still needs.
+    #[test]
+    fn seen_by_all_is_what_no_kept_mark_is_after() {
+        let mark = |high, holes: &[i64]| JournalMark {
+            high,
+            holes: holes.to_vec(),
+            snapshot: None,
+        };
+        assert_eq!(JournalMark::seen_by_all(&[]), None);
+        let keep = [mark(10, &[3, 9]), mark(7, &[5]), mark(12, &[3])];
+        let seen = JournalMark::seen_by_all(&keep).unwrap();
+        assert_eq!(seen.seen_sql(), "seq <= 7 AND seq NOT IN (3,5)");
+        for seq in 0..15 {
+            assert_eq!(
+                !seen.is_after(seq),
+                keep.iter().all(|m| !m.is_after(seq)),
+                "seq {seq}"
+            );
+        }
+        assert_eq!(
+            JournalMark::seen_by_all(&[mark(4, &[])]).unwrap().seen_sql(),
+            "seq <= 4"
+        );
+    }
 }

@@ -12,23 +12,10 @@ use ripcord_core::value::Row;
 
 impl MyEngine {
     pub(super) fn hk_prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<u64> {
-        if keep.is_empty() {
+        let Some(seen) = JournalMark::seen_by_all(keep) else {
             return Ok(0);
-        }
-        // Seen by every mark: at or below the lowest high, in none of the marks' holes.
-        let high = keep.iter().map(|m| m.high).min().unwrap_or(0);
-        let mut holes: Vec<i64> = keep
-            .iter()
-            .flat_map(|m| m.holes.iter().copied())
-            .filter(|&h| h <= high)
-            .collect();
-        holes.sort_unstable();
-        holes.dedup();
-        let mut sql = format!("DELETE FROM _ripcord_journal WHERE seq <= {high}");
-        if !holes.is_empty() {
-            let list: Vec<String> = holes.iter().map(|h| h.to_string()).collect();
-            sql.push_str(&format!(" AND seq NOT IN ({})", list.join(",")));
-        }
+        };
+        let sql = format!("DELETE FROM _ripcord_journal WHERE {}", seen.seen_sql());
         self.conn.query_drop(&sql).map_err(err("prune journal"))?;
         Ok(self.conn.affected_rows())
     }

@@ -13,22 +13,10 @@ use std::path::PathBuf;
 
 impl SqliteEngine {
     pub(super) fn hk_prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<u64> {
-        if keep.is_empty() {
+        let Some(seen) = JournalMark::seen_by_all(keep) else {
             return Ok(0);
-        }
-        let high = keep.iter().map(|m| m.high).min().unwrap_or(0);
-        let mut holes: Vec<i64> = keep
-            .iter()
-            .flat_map(|m| m.holes.iter().copied())
-            .filter(|&h| h <= high)
-            .collect();
-        holes.sort_unstable();
-        holes.dedup();
-        let mut sql = format!("DELETE FROM _ripcord_journal WHERE seq <= {high}");
-        if !holes.is_empty() {
-            let list: Vec<String> = holes.iter().map(|h| h.to_string()).collect();
-            sql.push_str(&format!(" AND seq NOT IN ({})", list.join(",")));
-        }
+        };
+        let sql = format!("DELETE FROM _ripcord_journal WHERE {}", seen.seen_sql());
         let n = self.conn.execute(&sql, []).map_err(err("prune journal"))?;
         Ok(n as u64)
     }
