@@ -151,7 +151,9 @@ mod tests {
             );
         }
         assert_eq!(
-            JournalMark::seen_by_all(&[mark(4, &[])]).unwrap().seen_sql(),
+            JournalMark::seen_by_all(&[mark(4, &[])])
+                .unwrap()
+                .seen_sql(),
             "seq <= 4"
         );
     }
