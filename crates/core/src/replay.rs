@@ -346,7 +346,11 @@ impl<'a> RowMapper<'a> {
         Ok(images
             .iter()
             .zip(vals)
-            .map(|(img, v)| self.m.assemble(schema, img, &expr_cols, v?).map_err(|r| note(&r)))
+            .map(|(img, v)| {
+                self.m
+                    .assemble(schema, img, &expr_cols, v?)
+                    .map_err(|r| note(&r))
+            })
             .collect())
     }
 }
