@@ -355,10 +355,13 @@ impl<'a> RowMapper<'a> {
     }
 }
 
-/// Why a row cannot be carried, for the comparison's notes (which are sentences; a gap's
-/// reason is worded at the edge instead).
-fn note(r: &GapReason) -> String {
+/// Why a row cannot be carried, for the comparison's notes and the sync's failure (which
+/// are sentences; a gap's reason is worded at the edge, in full, instead).
+pub(crate) fn note(r: &GapReason) -> String {
     match r {
+        GapReason::Refused { refusal } => {
+            format!("the legacy database refused the write: {}", refusal.message)
+        }
         GapReason::TableNotRestored { table } => format!("legacy table {table} was not restored"),
         GapReason::MappingFailed { error } => format!("reverse mapping failed: {error}"),
         GapReason::ValueNotCarried { column, error } => format!("column {column}: {error}"),

@@ -387,13 +387,13 @@ pub fn pass(
     if stop_on_critical && c.priority == Priority::Critical && !out.new_gaps.is_empty() {
         let g = &out.new_gaps[0];
         let error = format!(
-            "{} write(s) of critical component {} could not be applied to legacy (first: {} {} #{}: {:?})",
+            "{} write(s) of critical component {} could not be applied to legacy (first: {} {} #{}: {})",
             out.new_gaps.len(),
             c.name,
             g.table,
             g.key,
             g.seq,
-            g.code()
+            replay::note(&g.cause)
         );
         rec.state = SyncState::Failed {
             error: error.clone(),
