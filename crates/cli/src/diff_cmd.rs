@@ -212,9 +212,9 @@ fn streamed(
     let held = ripcord_core::verify::HeldRows::default();
     let mut rows = ctx
         .store
-        .rows(&m.id, &entry)
+        .stored_rows(&m.id, &entry)
         .inspect(|_| held.read())
-        .map(|r| r.map(|row| row.into_iter().map(Some).collect()));
+        .map(|r| r.map(ripcord_diff::ExpectedRow::from));
     let bus = ctx.events.clone();
     let mut meter = ripcord_core::progress::Meter::new(
         &bus,

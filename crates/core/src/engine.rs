@@ -54,12 +54,12 @@ pub trait SnapshotSink {
 
 /// See [`SnapshotSink::raw_row`].
 pub trait RawRow {
-    /// True only when the row, read into values, would be exactly `row[order[0]]`,
-    /// `row[order[1]]`, … (one position per table column, in column order; each the same
-    /// variant and content, `Value::Null` for NULL). A position holding `None` (a value the
-    /// caller does not know) or out of range is no match. False says nothing: the caller
-    /// must read the row.
-    fn is(&self, row: &[Option<Value>], order: &[usize]) -> bool;
+    /// True only when the row, read into values, would be exactly `row.get(order[0])`,
+    /// `row.get(order[1])`, … (one position per table column, in column order; each the
+    /// same variant and content, `Value::Null` for NULL). A position the caller does not
+    /// know (`None`) or out of range is no match. False says nothing: the caller must read
+    /// the row.
+    fn is(&self, row: &crate::replay::ExpectedRow, order: &[usize]) -> bool;
 }
 
 /// One write of a replay, already mapped into the target table's shape.

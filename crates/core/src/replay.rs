@@ -12,7 +12,7 @@ use crate::events::{GapCode, GapReason};
 use crate::journal::{JournalEntry, Op, Origin, RowImage};
 use crate::plan::Component;
 use crate::schema::TableSchema;
-use crate::value::{Key, KeyPart, Row, Value};
+use crate::value::{EncodedRow, Key, KeyPart, Row, StoredRow, Value, ValueRef};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -880,8 +880,50 @@ impl Expected {
     }
 }
 
-/// A value the expected state does not know is `None` (see [`Expected::rows`]).
-pub type ExpectedRow = Vec<Option<Value>>;
+/// A row of the expected state: a checkpoint row no write touched, still in its encoding
+/// (compared without building values), or values, where one the expected state does not
+/// know is `None` (see [`Expected::rows`]).
+#[derive(Clone, Debug)]
+pub enum ExpectedRow {
+    Stored(EncodedRow),
+    Values(Vec<Option<Value>>),
+}
+
+impl ExpectedRow {
+    pub fn len(&self) -> usize {
+        match self {
+            ExpectedRow::Stored(e) => e.len(),
+            ExpectedRow::Values(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Field `i`; `None` when it is not known or past the row.
+    pub fn get(&self, i: usize) -> Option<ValueRef<'_>> {
+        match self {
+            ExpectedRow::Stored(e) => (i < e.len()).then(|| e.get(i)),
+            ExpectedRow::Values(v) => v.get(i)?.as_ref().map(Value::as_value_ref),
+        }
+    }
+}
+
+impl From<StoredRow> for ExpectedRow {
+    fn from(r: StoredRow) -> Self {
+        match r {
+            StoredRow::Encoded(e) => ExpectedRow::Stored(e),
+            StoredRow::Values(v) => ExpectedRow::Values(v.into_iter().map(Some).collect()),
+        }
+    }
+}
+
+impl From<Vec<Option<Value>>> for ExpectedRow {
+    fn from(v: Vec<Option<Value>>) -> Self {
+        ExpectedRow::Values(v)
+    }
+}
 
 /// What the replay's writes made of one key.
 enum Touch {
@@ -889,7 +931,7 @@ enum Touch {
     /// checkpoint row, if any, is only known then).
     Ops(Vec<ApplyOp>),
     /// The key's final row (`None`: absent), computed beforehand by [`Overlay::fill`].
-    Final(Option<ExpectedRow>),
+    Final(Option<Vec<Option<Value>>>),
 }
 
 /// The expected state of a table as the checkpoint's rows with the replay's writes laid
@@ -1030,9 +1072,12 @@ impl Overlay {
         Ok(())
     }
 
-    /// The expected rows in key order: `base` (the checkpoint's rows, in key order) merged
-    /// with the touched keys.
-    pub fn stream<I: Iterator<Item = crate::Result<Row>>>(self, base: I) -> ExpectedStream<I> {
+    /// The expected rows in key order: `base` (the checkpoint's rows, in key order, as
+    /// [`crate::store::Store::stored_rows`] reads them) merged with the touched keys.
+    pub fn stream<I: Iterator<Item = crate::Result<StoredRow>>>(
+        self,
+        base: I,
+    ) -> ExpectedStream<I> {
         debug_assert!(self.pending.is_empty(), "fill first");
         ExpectedStream {
             schema: self.schema,
@@ -1052,7 +1097,7 @@ pub struct ExpectedStream<I> {
     base: I,
     touched: std::iter::Peekable<std::vec::IntoIter<(Vec<Value>, Touch)>>,
     /// A base row read ahead while touched keys below it were emitted; its key is `last`.
-    held: Option<Row>,
+    held: Option<StoredRow>,
     /// The key of the last base row read.
     last: Option<Vec<Value>>,
     /// The key vector before that one, kept to build the next key in: no allocation per row.
@@ -1067,30 +1112,31 @@ impl<I> ExpectedStream<I> {
         self.out_of_order
     }
 
-    fn resolve(&self, t: Touch, base: Option<Row>) -> Option<ExpectedRow> {
+    fn resolve(&self, t: Touch, base: Option<StoredRow>) -> Option<ExpectedRow> {
         match t {
-            Touch::Final(r) => r,
+            Touch::Final(r) => r.map(ExpectedRow::Values),
             Touch::Ops(ops) => {
                 let mut exp = Expected {
                     schema: self.schema.clone(),
                     rows: BTreeMap::new(),
                 };
                 if let Some(b) = base {
+                    let b = b.into_values();
                     exp.rows
                         .insert(self.schema.key_of(&b), b.into_iter().map(Some).collect());
                 }
                 for op in &ops {
                     exp.apply(op);
                 }
-                exp.rows.into_values().next()
+                exp.rows.into_values().next().map(ExpectedRow::Values)
             }
         }
     }
 }
 
-impl<I: Iterator<Item = crate::Result<Row>>> ExpectedStream<I> {
+impl<I: Iterator<Item = crate::Result<StoredRow>>> ExpectedStream<I> {
     /// The next base row; its key is then `self.last`.
-    fn next_base(&mut self) -> crate::Result<Option<Row>> {
+    fn next_base(&mut self) -> crate::Result<Option<StoredRow>> {
         if let Some(h) = self.held.take() {
             return Ok(Some(h));
         }
@@ -1099,7 +1145,7 @@ impl<I: Iterator<Item = crate::Result<Row>>> ExpectedStream<I> {
         };
         let mut k = std::mem::take(&mut self.spare);
         k.clear();
-        k.extend(self.schema.primary_key.iter().map(|&i| r[i].clone()));
+        k.extend(self.schema.primary_key.iter().map(|&i| r.get(i).to_value()));
         if let Some(prev) = &self.last
             && crate::store::key_order(prev, &k) != Some(std::cmp::Ordering::Less)
         {
@@ -1120,7 +1166,7 @@ impl<I: Iterator<Item = crate::Result<Row>>> ExpectedStream<I> {
         loop {
             let base = self.next_base()?;
             let Some((tk, _)) = self.touched.peek() else {
-                return Ok(base.map(|r| r.into_iter().map(Some).collect()));
+                return Ok(base.map(ExpectedRow::from));
             };
             // A base row read has its key in `last`.
             let ord = match base.as_ref().and(self.last.as_ref()) {
@@ -1138,7 +1184,7 @@ impl<I: Iterator<Item = crate::Result<Row>>> ExpectedStream<I> {
             };
             match ord {
                 Ordering::Less => {
-                    return Ok(base.map(|r| r.into_iter().map(Some).collect()));
+                    return Ok(base.map(ExpectedRow::from));
                 }
                 Ordering::Greater => {
                     self.held = base;
@@ -1158,7 +1204,7 @@ impl<I: Iterator<Item = crate::Result<Row>>> ExpectedStream<I> {
     }
 }
 
-impl<I: Iterator<Item = crate::Result<Row>>> Iterator for ExpectedStream<I> {
+impl<I: Iterator<Item = crate::Result<StoredRow>>> Iterator for ExpectedStream<I> {
     type Item = crate::Result<ExpectedRow>;
     fn next(&mut self) -> Option<Self::Item> {
         self.step().transpose()

@@ -19,7 +19,7 @@
 
 use crate::journal::JournalMark;
 use crate::schema::TableSchema;
-use crate::value::{Row, RowDecoder, Value, encode_row};
+use crate::value::{Row, RowDecoder, StoredRow, Value, encode_row};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -349,12 +349,27 @@ impl Store {
             checkpoint,
             table: t,
             base: ChunkStream::new(self, &t.chunks),
+            encoded: false,
             delta: None,
             held: None,
             base_seen: 0,
             done: false,
             produced: 0,
         }
+    }
+
+    /// [`Store::rows`] with the checkpoint's rows kept encoded ([`StoredRow::Encoded`]), for
+    /// a reader that compares them rather than uses them (the streamed proof); a
+    /// differential entry's changes come as values. Checked the same way.
+    pub fn stored_rows<'a>(
+        &'a self,
+        checkpoint: &'a CheckpointId,
+        t: &'a TableEntry,
+    ) -> StoredRows<'a> {
+        StoredRows(TableRows {
+            encoded: true,
+            ..self.rows(checkpoint, t)
+        })
     }
 }
 
@@ -419,9 +434,16 @@ impl<'a> ChunkStream<'a> {
     }
 
     fn next_row(&mut self) -> Result<Option<Row>, crate::Error> {
+        self.next_with(|d: &mut RowDecoder<'_>| d.next_row())
+    }
+
+    fn next_with<T>(
+        &mut self,
+        read: impl Fn(&mut RowDecoder) -> Result<Option<T>, crate::value::DecodeError>,
+    ) -> Result<Option<T>, crate::Error> {
         loop {
             let mut d = RowDecoder::new(&self.buf[self.pos..]);
-            match d.next_row() {
+            match read(&mut d) {
                 Ok(Some(row)) => {
                     self.pos += d.position();
                     return Ok(Some(row));
@@ -452,10 +474,12 @@ pub struct TableRows<'a> {
     checkpoint: &'a CheckpointId,
     table: &'a TableEntry,
     base: ChunkStream<'a>,
+    /// Base rows kept encoded (see [`Store::stored_rows`]).
+    encoded: bool,
     /// A differential entry's changes, loaded on the first read, front = lowest key.
     delta: Option<std::collections::VecDeque<(bool, Row)>>,
     /// A base row read ahead while changes with lower keys were emitted.
-    held: Option<Row>,
+    held: Option<StoredRow>,
     base_seen: u64,
     done: bool,
     produced: u64,
@@ -513,11 +537,26 @@ impl TableRows<'_> {
             .collect()
     }
 
-    fn next_base(&mut self) -> Result<Option<Row>, crate::Error> {
+    fn stored_key(&self, row: &StoredRow) -> Vec<Value> {
+        self.table
+            .schema
+            .primary_key
+            .iter()
+            .map(|&i| row.get(i).to_value())
+            .collect()
+    }
+
+    fn next_base(&mut self) -> Result<Option<StoredRow>, crate::Error> {
         if let Some(r) = self.held.take() {
             return Ok(Some(r));
         }
-        let row = self.base.next_row()?;
+        let row = if self.encoded {
+            self.base
+                .next_with(|d: &mut RowDecoder<'_>| d.next_encoded())?
+                .map(StoredRow::Encoded)
+        } else {
+            self.base.next_row()?.map(StoredRow::Values)
+        };
         if let Some(r) = &row {
             if r.len() != self.table.schema.columns.len() {
                 return Err(self.bad(format!(
@@ -531,7 +570,7 @@ impl TableRows<'_> {
         Ok(row)
     }
 
-    fn step(&mut self) -> Result<Option<Row>, crate::Error> {
+    fn step(&mut self) -> Result<Option<StoredRow>, crate::Error> {
         if self.delta.is_none() {
             self.load_delta()?;
         }
@@ -547,7 +586,7 @@ impl TableRows<'_> {
             };
             let order = match &base {
                 None => std::cmp::Ordering::Greater,
-                Some(b) => key_order(&self.key_of(b), &change_key).ok_or_else(|| {
+                Some(b) => key_order(&self.stored_key(b), &change_key).ok_or_else(|| {
                     self.bad("a key of the delta cannot be ordered against the base".into())
                 })?,
             };
@@ -566,7 +605,7 @@ impl TableRows<'_> {
                             crate::value::Key(change_key.iter().map(Into::into).collect())
                         )));
                     }
-                    return Ok(Some(change));
+                    return Ok(Some(StoredRow::Values(change)));
                 }
                 std::cmp::Ordering::Equal => {
                     let (upsert, change) = self
@@ -575,7 +614,7 @@ impl TableRows<'_> {
                         .and_then(|d| d.pop_front())
                         .expect("front seen");
                     if upsert {
-                        return Ok(Some(change));
+                        return Ok(Some(StoredRow::Values(change)));
                     }
                 }
             }
@@ -586,6 +625,22 @@ impl TableRows<'_> {
 impl Iterator for TableRows<'_> {
     type Item = Result<Row, crate::Error>;
     fn next(&mut self) -> Option<Self::Item> {
+        self.next_stored().map(|r| r.map(StoredRow::into_values))
+    }
+}
+
+/// See [`Store::stored_rows`].
+pub struct StoredRows<'a>(TableRows<'a>);
+
+impl Iterator for StoredRows<'_> {
+    type Item = Result<StoredRow, crate::Error>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next_stored()
+    }
+}
+
+impl TableRows<'_> {
+    fn next_stored(&mut self) -> Option<Result<StoredRow, crate::Error>> {
         if self.done {
             return None;
         }

@@ -277,6 +277,57 @@ impl<'a> RowDecoder<'a> {
         })
     }
 
+    /// The next row as an [`EncodedRow`] (checked as [`RowDecoder::next_row`] checks it),
+    /// or `None` at a clean end of the buffer.
+    pub fn next_encoded(&mut self) -> Result<Option<EncodedRow>, DecodeError> {
+        if self.pos == self.buf.len() {
+            return Ok(None);
+        }
+        let at = self.pos;
+        let count = self.u32()? as usize;
+        if count > self.buf.len() - self.pos {
+            return Err(DecodeError::Truncated(at));
+        }
+        let start = self.pos;
+        for _ in 0..count {
+            let at = self.pos;
+            let tag = self.take(1)?[0];
+            match tag {
+                0 => {}
+                1 | 2 => {
+                    self.take(8)?;
+                }
+                3 | 6 => {
+                    let n = self.u32()? as usize;
+                    std::str::from_utf8(self.take(n)?).map_err(|_| DecodeError::BadUtf8(at))?;
+                }
+                4 => {
+                    let n = self.u32()? as usize;
+                    self.take(n)?;
+                }
+                5 => {
+                    self.take(1)?;
+                }
+                tag => return Err(DecodeError::BadTag { tag, at }),
+            }
+        }
+        // Checked above; now the offsets, then the fields in one allocation of the right size.
+        let body = &self.buf[start..self.pos];
+        let mut buf = Vec::with_capacity(4 * count + body.len());
+        let mut p = 0usize;
+        for _ in 0..count {
+            buf.extend_from_slice(&(p as u32).to_le_bytes());
+            p += match body[p] {
+                0 => 1,
+                1 | 2 => 9,
+                5 => 2,
+                _ => 5 + u32::from_le_bytes(body[p + 1..p + 5].try_into().expect("4 bytes")) as usize,
+            };
+        }
+        buf.extend_from_slice(body);
+        Ok(Some(EncodedRow { buf, n: count }))
+    }
+
     /// The next row, or `None` at a clean end of the buffer.
     pub fn next_row(&mut self) -> Result<Option<Row>, DecodeError> {
         if self.pos == self.buf.len() {
@@ -294,6 +345,159 @@ impl<'a> RowDecoder<'a> {
             row.push(self.value()?);
         }
         Ok(Some(row))
+    }
+}
+
+/// A value borrowed from where it is stored (a [`Value`] or an [`EncodedRow`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ValueRef<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// Texts are bytes checked to be UTF-8 wherever a `ValueRef` comes from (a `String`, or
+    /// an [`EncodedRow`], checked when read), so comparing them needs no second check.
+    Decimal(&'a [u8]),
+    Text(&'a [u8]),
+    Blob(&'a [u8]),
+}
+
+impl Value {
+    pub fn as_value_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Bool(b) => ValueRef::Bool(*b),
+            Value::Int(i) => ValueRef::Int(*i),
+            Value::Float(f) => ValueRef::Float(*f),
+            Value::Decimal(d) => ValueRef::Decimal(d.as_bytes()),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Bool(b) => Value::Bool(b),
+            ValueRef::Int(i) => Value::Int(i),
+            ValueRef::Float(f) => Value::Float(f),
+            // Checked UTF-8 (see the variants): nothing is ever replaced here.
+            ValueRef::Decimal(d) => Value::Decimal(String::from_utf8_lossy(d).into_owned()),
+            ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        }
+    }
+
+    /// Same variant and same content (floats by their bits).
+    pub fn same(self, other: ValueRef<'_>) -> bool {
+        match (self, other) {
+            (ValueRef::Null, ValueRef::Null) => true,
+            (ValueRef::Bool(x), ValueRef::Bool(y)) => x == y,
+            (ValueRef::Int(x), ValueRef::Int(y)) => x == y,
+            (ValueRef::Float(x), ValueRef::Float(y)) => x.to_bits() == y.to_bits(),
+            (ValueRef::Decimal(x), ValueRef::Decimal(y)) | (ValueRef::Text(x), ValueRef::Text(y)) => {
+                x == y
+            }
+            (ValueRef::Blob(x), ValueRef::Blob(y)) => x == y,
+            _ => false,
+        }
+    }
+}
+
+/// One row kept in its encoding (checked: every tag, length and text), with where each
+/// field starts, so it can be compared field by field without building [`Value`]s: one
+/// allocation per row instead of one per text field, and the fields side by side in
+/// memory. Layout: a `u32` LE offset per field (from the end of the offsets), then the
+/// fields as [`encode_value`] wrote them.
+#[derive(Clone, Debug)]
+pub struct EncodedRow {
+    buf: Vec<u8>,
+    n: usize,
+}
+
+impl EncodedRow {
+    /// Encodes `row` (tests, and rows that only exist as values).
+    pub fn from_values(row: &[Value]) -> EncodedRow {
+        let mut enc = Vec::new();
+        encode_row(&mut enc, row);
+        let mut d = RowDecoder::new(&enc);
+        d.next_encoded()
+            .expect("a row just encoded reads back")
+            .expect("one row")
+    }
+
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Field `i` (`i < len()`).
+    pub fn get(&self, i: usize) -> ValueRef<'_> {
+        let at = 4 * i;
+        let off = u32::from_le_bytes(self.buf[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let f = &self.buf[4 * self.n + off..];
+        fn word(f: &[u8]) -> u64 {
+            u64::from_le_bytes(f[1..9].try_into().expect("8 bytes"))
+        }
+        fn body(f: &[u8]) -> &[u8] {
+            let len = u32::from_le_bytes(f[1..5].try_into().expect("4 bytes")) as usize;
+            &f[5..5 + len]
+        }
+        // Checked when the row was read: tags are known, lengths in bounds, texts UTF-8.
+        match f[0] {
+            0 => ValueRef::Null,
+            1 => ValueRef::Int(word(f) as i64),
+            2 => ValueRef::Float(f64::from_bits(word(f))),
+            3 => ValueRef::Text(body(f)),
+            4 => ValueRef::Blob(body(f)),
+            5 => ValueRef::Bool(f[1] != 0),
+            _ => ValueRef::Decimal(body(f)),
+        }
+    }
+
+    pub fn to_values(&self) -> Row {
+        (0..self.n).map(|i| self.get(i).to_value()).collect()
+    }
+}
+
+/// A checkpoint row as the store reads it: kept encoded, or as values (a differential
+/// checkpoint's changes, and every row of [`crate::store::Store::rows`]).
+#[derive(Clone, Debug)]
+pub enum StoredRow {
+    Encoded(EncodedRow),
+    Values(Row),
+}
+
+impl StoredRow {
+    pub fn len(&self) -> usize {
+        match self {
+            StoredRow::Encoded(e) => e.len(),
+            StoredRow::Values(r) => r.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Field `i` (`i < len()`).
+    pub fn get(&self, i: usize) -> ValueRef<'_> {
+        match self {
+            StoredRow::Encoded(e) => e.get(i),
+            StoredRow::Values(r) => r[i].as_value_ref(),
+        }
+    }
+
+    pub fn into_values(self) -> Row {
+        match self {
+            StoredRow::Encoded(e) => e.to_values(),
+            StoredRow::Values(r) => r,
+        }
     }
 }
 
@@ -367,6 +571,58 @@ mod tests {
             assert_eq!(a, b);
         }
         assert!(d.next_row().unwrap().is_none());
+    }
+
+    /// An encoded row reads field by field as the values it was written from, and is
+    /// checked as strictly as the decoder checks a row.
+    #[test]
+    fn an_encoded_row_is_its_values_and_is_checked_like_a_decoded_one() {
+        let row = vec![
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(i64::MIN),
+            Value::Float(-0.0),
+            Value::Decimal("12.345".into()),
+            Value::Text("مرحبا 👋".into()),
+            Value::Blob(vec![0, 1, 0, 255]),
+            Value::Text(String::new()),
+        ];
+        let mut bytes = enc(&row);
+        bytes.extend(enc(&[Value::Int(7)]));
+        let mut d = RowDecoder::new(&bytes);
+        let e = d.next_encoded().unwrap().unwrap();
+        assert_eq!(e.len(), row.len());
+        for (i, v) in row.iter().enumerate() {
+            assert!(e.get(i).same(v.as_value_ref()), "{i}");
+            assert!(!e.get(i).same(ValueRef::Text(b"x")), "{i}");
+        }
+        assert_eq!(e.to_values(), row);
+        assert!(e.get(3).same(ValueRef::Float(-0.0)));
+        assert!(!e.get(3).same(ValueRef::Float(0.0)));
+        let second = d.next_encoded().unwrap().unwrap();
+        assert_eq!(second.to_values(), vec![Value::Int(7)]);
+        assert!(d.next_encoded().unwrap().is_none());
+
+        let one = enc(&[Value::Text("hello".into())]);
+        for cut in 1..one.len() {
+            assert!(matches!(
+                RowDecoder::new(&one[..cut]).next_encoded(),
+                Err(DecodeError::Truncated(_))
+            ));
+        }
+        let mut bad = one.clone();
+        bad[4] = 9;
+        assert!(matches!(
+            RowDecoder::new(&bad).next_encoded(),
+            Err(DecodeError::BadTag { tag: 9, .. })
+        ));
+        let mut latin = enc(&[Value::Text("é".into())]);
+        let n = latin.len();
+        latin[n - 1] = 0xff;
+        assert!(matches!(
+            RowDecoder::new(&latin).next_encoded(),
+            Err(DecodeError::BadUtf8(_))
+        ));
     }
 
     #[test]

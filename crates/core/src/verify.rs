@@ -347,7 +347,11 @@ pub fn stream_proof(
         overlay.fill(ctx.store.rows(checkpoint, t))?;
     }
     let held = HeldRows::default();
-    let mut expected = overlay.stream(ctx.store.rows(checkpoint, t).inspect(|_| held.read()));
+    let mut expected = overlay.stream(
+        ctx.store
+            .stored_rows(checkpoint, t)
+            .inspect(|_| held.read()),
+    );
     let bus = ctx.events.clone();
     let mut meter = crate::progress::Meter::new(
         &bus,

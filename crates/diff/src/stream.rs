@@ -20,16 +20,17 @@ use crate::source::{KeyVals, TableSpec};
 use crate::{DiffError, Options, TableDiff};
 use ripcord_core::engine::{Engine, RawRow, SnapshotSink};
 use ripcord_core::schema::TableSchema;
-use ripcord_core::value::{Row, Value};
+use ripcord_core::value::{Row, Value, ValueRef};
 use std::cmp::Ordering;
 use std::sync::atomic::{AtomicU64, Ordering as Mem};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
-/// One row of the reference side, in its schema's column order; `None` is a value the
-/// reference does not know (a default the database filled in on insert): a column with
-/// any such value is left out of the comparison.
-pub type ExpectedRow = Vec<Option<Value>>;
+/// One row of the reference side, in its schema's column order: a checkpoint row still
+/// encoded, or values where `None` is a value the reference does not know (a default the
+/// database filled in on insert): a column with any such value is left out of the
+/// comparison.
+pub use ripcord_core::replay::ExpectedRow;
 
 /// Rows per batch handed from the decoding thread, and batches in flight: together the
 /// most reference rows held at once (plus the one being compared).
@@ -183,18 +184,18 @@ impl MKey {
         st: &State,
         spec: &TableSpec,
         idx: &[usize],
-        get: impl Fn(usize) -> Option<&'r Value>,
+        get: impl Fn(usize) -> Option<ValueRef<'r>>,
     ) -> Option<MKey> {
         if st.int_key
-            && let Some(Value::Int(i)) = get(idx[0])
+            && let Some(ValueRef::Int(i)) = get(idx[0])
         {
-            return Some(MKey::Int(*i));
+            return Some(MKey::Int(i));
         }
         let key_len = spec.key_len;
         spec.key_classes()
             .iter()
             .zip(&idx[..key_len])
-            .map(|(c, &i)| get(i).and_then(|v| canon::canon_value(*c, v)))
+            .map(|(c, &i)| get(i).and_then(|v| canon::canon_value(*c, &v.to_value())))
             .collect::<Option<KeyVals>>()
             .map(MKey::Canon)
     }
@@ -246,18 +247,6 @@ fn stop() -> ripcord_core::Error {
     ripcord_core::Error::Verify("streamed comparison stopped".into())
 }
 
-/// Same variant and same content: then the canonical texts are equal too.
-fn identical(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Null, Value::Null) => true,
-        (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
-        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
-        (Value::Decimal(x), Value::Decimal(y)) | (Value::Text(x), Value::Text(y)) => x == y,
-        (Value::Blob(x), Value::Blob(y)) => x == y,
-        _ => false,
-    }
-}
 
 impl Merge<'_> {
     /// Hands a compared row back to the decoding thread (see `diff_ordered`).
@@ -293,7 +282,7 @@ impl Merge<'_> {
         };
         self.out.rows_a += 1;
         let st = self.state();
-        let Some(k) = MKey::of(st, &st.spec_a, &st.idx_a, |i| row[i].as_ref()) else {
+        let Some(k) = MKey::of(st, &st.spec_a, &st.idx_a, |i| row.get(i)) else {
             self.not_ordered = Some(format!("{}: a row has no key value", self.ref_name));
             return Err(stop());
         };
@@ -323,16 +312,17 @@ impl Merge<'_> {
         let st = self.state.as_ref().expect("begin_table first");
         let mut changes: Vec<ColumnChange> = Vec::new();
         for c in st.spec_a.key_len..st.spec_a.columns.len() {
-            let Some(va) = &a[st.idx_a[c]] else {
+            let Some(va) = a.get(st.idx_a[c]) else {
                 self.unknown[c] = true;
                 continue;
             };
             let vb = &b[st.idx_b[c]];
-            if identical(va, vb) {
+            // Same variant and same content: then the canonical texts are equal too.
+            if va.same(vb.as_value_ref()) {
                 continue;
             }
             let (ca, cb) = (
-                canon::canon_value(st.spec_a.classes[c], va),
+                canon::canon_value(st.spec_a.classes[c], &va.to_value()),
                 canon::canon_value(st.spec_b.classes[c], vb),
             );
             if let Some(ch) = compare_value(
@@ -483,7 +473,9 @@ impl SnapshotSink for Merge<'_> {
         self.out.rows_b += 1;
         (self.progress)(1, 0);
         let st = self.state();
-        let Some(kb) = MKey::of(st, &st.spec_b, &st.idx_b, |i| row.get(i)) else {
+        let Some(kb) = MKey::of(st, &st.spec_b, &st.idx_b, |i| {
+            row.get(i).map(Value::as_value_ref)
+        }) else {
             self.not_ordered = Some(format!("{}: a row has a NULL key", self.live_name));
             return Err(stop());
         };

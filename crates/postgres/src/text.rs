@@ -2,7 +2,8 @@
 //! ISO dates, `postgres` intervals, shortest exact floats, hex bytea) and the COPY text
 //! format around them.
 
-use ripcord_core::value::Value;
+use ripcord_core::replay::ExpectedRow;
+use ripcord_core::value::{Value, ValueRef};
 
 /// How a column's values travel as [`Value`]s; everything not listed is `Text`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,10 +242,10 @@ pub struct CopyLine<'a> {
 
 /// True only when `field` reads back (as `kind`) as exactly `v`. Fields holding a
 /// backslash escape other than bytea's prefix are left to the full reader (false).
-fn field_is(kind: Kind, field: &[u8], v: &Value) -> bool {
+fn field_is(kind: Kind, field: &[u8], v: ValueRef<'_>) -> bool {
     match (kind, v) {
-        (_, Value::Null) => field == b"\\N",
-        (Kind::Int, Value::Int(i)) => {
+        (_, ValueRef::Null) => field == b"\\N",
+        (Kind::Int, ValueRef::Int(i)) => {
             let mut buf = [0u8; 20];
             let mut n = i.unsigned_abs();
             let mut at = buf.len();
@@ -257,23 +258,23 @@ fn field_is(kind: Kind, field: &[u8], v: &Value) -> bool {
                 }
             }
             match field.strip_prefix(b"-") {
-                Some(digits) => *i < 0 && digits == &buf[at..],
-                None => *i >= 0 && field == &buf[at..],
+                Some(digits) => i < 0 && digits == &buf[at..],
+                None => i >= 0 && field == &buf[at..],
             }
         }
-        (Kind::Numeric, Value::Decimal(t)) | (Kind::Text, Value::Text(t)) => {
-            field == t.as_bytes() && !field.contains(&b'\\')
+        (Kind::Numeric, ValueRef::Decimal(t)) | (Kind::Text, ValueRef::Text(t)) => {
+            field == t && !field.contains(&b'\\')
         }
-        (Kind::Float, Value::Float(f)) => std::str::from_utf8(field)
+        (Kind::Float, ValueRef::Float(f)) => std::str::from_utf8(field)
             .ok()
             .and_then(parse_float)
             .is_some_and(|g| g.to_bits() == f.to_bits()),
-        (Kind::Bool, Value::Bool(b)) => match field {
-            b"t" | b"true" => *b,
-            b"f" | b"false" => !*b,
+        (Kind::Bool, ValueRef::Bool(b)) => match field {
+            b"t" | b"true" => b,
+            b"f" | b"false" => !b,
             _ => false,
         },
-        (Kind::Bytea, Value::Blob(b)) => field.strip_prefix(b"\\\\x").is_some_and(|hex| {
+        (Kind::Bytea, ValueRef::Blob(b)) => field.strip_prefix(b"\\\\x").is_some_and(|hex| {
             hex.len() == 2 * b.len()
                 && hex
                     .chunks(2)
@@ -288,7 +289,7 @@ impl ripcord_core::engine::RawRow for CopyLine<'_> {
     // The proof calls this for every live row: fields are found with memchr and compared
     // in place, with no iterator chain between the line and the values. The line may be
     // a whole COPY message taken as it arrived (see the engine's `snapshot`).
-    fn is(&self, row: &[Option<Value>], order: &[usize]) -> bool {
+    fn is(&self, row: &ExpectedRow, order: &[usize]) -> bool {
         if order.len() != self.kinds.len() {
             return false;
         }
@@ -296,7 +297,7 @@ impl ripcord_core::engine::RawRow for CopyLine<'_> {
         let mut pos = 0;
         let last = self.kinds.len().saturating_sub(1);
         for (n, (&kind, &i)) in self.kinds.iter().zip(order).enumerate() {
-            let Some(Some(v)) = row.get(i) else {
+            let Some(v) = row.get(i) else {
                 return false;
             };
             let rest = &line[pos..];
@@ -319,14 +320,19 @@ impl ripcord_core::engine::RawRow for CopyLine<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ripcord_core::value::EncodedRow;
 
     /// `CopyLine::is` may only say yes when reading the line gives exactly the values.
-    /// `is` over plain values, every one known, in column order.
+    /// `is` over plain values, every one known, in column order; the same values kept
+    /// encoded (a checkpoint's row) must get the same answer.
     fn is_values(raw: &CopyLine, vals: &[Value]) -> bool {
         use ripcord_core::engine::RawRow;
         let row: Vec<Option<Value>> = vals.iter().cloned().map(Some).collect();
         let order: Vec<usize> = (0..row.len()).collect();
-        raw.is(&row, &order)
+        let by_values = raw.is(&ExpectedRow::Values(row), &order);
+        let stored = ExpectedRow::Stored(EncodedRow::from_values(vals));
+        assert_eq!(raw.is(&stored, &order), by_values, "{vals:?}");
+        by_values
     }
 
     #[test]
@@ -387,9 +393,11 @@ mod tests {
             let order: Vec<usize> = (0..row.len()).collect();
             let mut past = order.clone();
             past[6] = 7;
-            assert!(!raw.is(&row, &past));
+            assert!(!raw.is(&ExpectedRow::Values(row.clone()), &past));
+            let stored = ExpectedRow::Stored(EncodedRow::from_values(&vals));
+            assert!(!raw.is(&stored, &past));
             row[3] = None;
-            assert!(!raw.is(&row, &order));
+            assert!(!raw.is(&ExpectedRow::Values(row), &order));
         }
         let mut more = vals.clone();
         more.push(Value::Null);
@@ -459,6 +467,74 @@ mod tests {
                 Some(s) => from_text(k, &s).unwrap(),
             };
             assert_eq!(&back, v);
+        }
+    }
+
+    /// One column: its kind and a value of it (sometimes of another variant, which the
+    /// comparison must refuse), covering every class a checkpoint holds.
+    fn column() -> impl proptest::strategy::Strategy<Value = (Kind, Value)> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<i64>().prop_map(|i| (Kind::Int, Value::Int(i))),
+            prop_oneof![
+                any::<f64>(),
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                Just(-0.0),
+                Just(0.1)
+            ]
+            .prop_map(|f| (Kind::Float, Value::Float(f))),
+            "-?[0-9]{1,5}(\\.[0-9]{0,4})?".prop_map(|d| (Kind::Numeric, Value::Decimal(d))),
+            any::<bool>().prop_map(|b| (Kind::Bool, Value::Bool(b))),
+            proptest::collection::vec(any::<u8>(), 0..6).prop_map(|b| (Kind::Bytea, Value::Blob(b))),
+            "[a-z\\\\\t\n\r N\u{0645}\u{062d}0-9.-]{0,12}".prop_map(|t| (Kind::Text, Value::Text(t))),
+            any::<i64>().prop_map(|i| (Kind::Text, Value::Text(i.to_string()))),
+            any::<i64>().prop_map(|i| (Kind::Text, Value::Int(i))),
+            Just((Kind::Numeric, Value::Int(12))),
+            Just((Kind::Int, Value::Null)),
+            Just((Kind::Text, Value::Null)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The fast path (a checkpoint row still encoded against the COPY line) and the
+        /// value path agree on every row, and either says yes only when reading the line
+        /// gives exactly the expected values.
+        #[test]
+        fn encoded_rows_and_values_get_the_same_answer_from_a_copy_line(
+            cols in proptest::collection::vec(column(), 1..6),
+            live in proptest::collection::vec(column(), 6),
+            change in proptest::collection::vec(proptest::bool::weighted(0.2), 6),
+        ) {
+            let kinds: Vec<Kind> = cols.iter().map(|(k, _)| *k).collect();
+            let vals: Vec<Value> = cols.iter().map(|(_, v)| v.clone()).collect();
+            // The live row: the expected values, some replaced by another column's value.
+            let mut shown = vals.clone();
+            for (i, v) in shown.iter_mut().enumerate() {
+                if change[i] {
+                    *v = live[i].1.clone();
+                }
+            }
+            let mut line = Vec::new();
+            for (i, v) in shown.iter().enumerate() {
+                if i > 0 {
+                    line.push(b'\t');
+                }
+                copy_field(&mut line, v);
+            }
+            let raw = CopyLine { line: &line, kinds: &kinds };
+            if is_values(&raw, &vals) {
+                let read: Vec<Value> = copy_line(&line)
+                    .unwrap()
+                    .into_iter()
+                    .zip(&kinds)
+                    .map(|(f, k)| f.map_or(Ok(Value::Null), |f| from_owned_text(*k, f)).unwrap())
+                    .collect();
+                proptest::prop_assert_eq!(read.len(), vals.len());
+                for (r, v) in read.iter().zip(&vals) {
+                    proptest::prop_assert!(r.as_value_ref().same(v.as_value_ref()), "{r:?} vs {v:?}");
+                }
+            }
         }
     }
 }
