@@ -902,6 +902,7 @@ impl ExpectedRow {
     }
 
     /// Field `i`; `None` when it is not known or past the row.
+    #[inline]
     pub fn get(&self, i: usize) -> Option<ValueRef<'_>> {
         match self {
             ExpectedRow::Stored(e) => (i < e.len()).then(|| e.get(i)),

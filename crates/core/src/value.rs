@@ -363,6 +363,7 @@ pub enum ValueRef<'a> {
 }
 
 impl Value {
+    #[inline]
     pub fn as_value_ref(&self) -> ValueRef<'_> {
         match self {
             Value::Null => ValueRef::Null,
@@ -391,6 +392,7 @@ impl ValueRef<'_> {
     }
 
     /// Same variant and same content (floats by their bits).
+    #[inline]
     pub fn same(self, other: ValueRef<'_>) -> bool {
         match (self, other) {
             (ValueRef::Null, ValueRef::Null) => true,
@@ -428,6 +430,7 @@ impl EncodedRow {
             .expect("one row")
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.n
     }
@@ -437,6 +440,7 @@ impl EncodedRow {
     }
 
     /// Field `i` (`i < len()`).
+    #[inline]
     pub fn get(&self, i: usize) -> ValueRef<'_> {
         let at = 4 * i;
         let off = u32::from_le_bytes(self.buf[at..at + 4].try_into().expect("4 bytes")) as usize;
@@ -486,6 +490,7 @@ impl StoredRow {
     }
 
     /// Field `i` (`i < len()`).
+    #[inline]
     pub fn get(&self, i: usize) -> ValueRef<'_> {
         match self {
             StoredRow::Encoded(e) => e.get(i),

@@ -240,8 +240,9 @@ pub struct CopyLine<'a> {
     pub kinds: &'a [Kind],
 }
 
-/// True only when `field` reads back (as `kind`) as exactly `v`. Fields holding a
-/// backslash escape other than bytea's prefix are left to the full reader (false).
+/// True only when `field` reads back (as `kind`) as exactly `v`. The caller passes a field
+/// holding a backslash only for NULL and bytea (see `CopyLine::is`): text and numerics
+/// with an escape are left to the full reader.
 fn field_is(kind: Kind, field: &[u8], v: ValueRef<'_>) -> bool {
     match (kind, v) {
         (_, ValueRef::Null) => field == b"\\N",
@@ -263,7 +264,7 @@ fn field_is(kind: Kind, field: &[u8], v: ValueRef<'_>) -> bool {
             }
         }
         (Kind::Numeric, ValueRef::Decimal(t)) | (Kind::Text, ValueRef::Text(t)) => {
-            field == t && !field.contains(&b'\\')
+            field == t
         }
         (Kind::Float, ValueRef::Float(f)) => std::str::from_utf8(field)
             .ok()
@@ -301,13 +302,25 @@ impl ripcord_core::engine::RawRow for CopyLine<'_> {
                 return false;
             };
             let rest = &line[pos..];
+            // One scan finds the field's end and any backslash in it.
+            let (end, escaped) = match memchr::memchr3(b'\t', b'\n', b'\\', rest) {
+                Some(k) if rest[k] == b'\\' => {
+                    (memchr::memchr2(b'\t', b'\n', &rest[k..]).map(|j| k + j), true)
+                }
+                other => (other, false),
+            };
             // A raw newline is never inside a field (COPY escapes it): the line is more
             // than one row, and only the full reader splits it.
-            let end = match memchr::memchr2(b'\t', b'\n', rest) {
+            let end = match end {
                 Some(k) if n < last && rest[k] == b'\t' => k,
                 None if n == last => rest.len(),
                 _ => return false, // a field too many or too few, or a second row
             };
+            // A field with an escape is left to the full reader, but for NULL's `\N` and
+            // bytea's `\\x` prefix, which `field_is` checks whole.
+            if escaped && !matches!((kind, v), (Kind::Bytea, _) | (_, ValueRef::Null)) {
+                return false;
+            }
             if !field_is(kind, &rest[..end], v) {
                 return false;
             }
