@@ -321,7 +321,9 @@ impl<'a> RowDecoder<'a> {
                 0 => 1,
                 1 | 2 => 9,
                 5 => 2,
-                _ => 5 + u32::from_le_bytes(body[p + 1..p + 5].try_into().expect("4 bytes")) as usize,
+                _ => {
+                    5 + u32::from_le_bytes(body[p + 1..p + 5].try_into().expect("4 bytes")) as usize
+                }
             };
         }
         buf.extend_from_slice(body);
@@ -399,9 +401,8 @@ impl ValueRef<'_> {
             (ValueRef::Bool(x), ValueRef::Bool(y)) => x == y,
             (ValueRef::Int(x), ValueRef::Int(y)) => x == y,
             (ValueRef::Float(x), ValueRef::Float(y)) => x.to_bits() == y.to_bits(),
-            (ValueRef::Decimal(x), ValueRef::Decimal(y)) | (ValueRef::Text(x), ValueRef::Text(y)) => {
-                x == y
-            }
+            (ValueRef::Decimal(x), ValueRef::Decimal(y))
+            | (ValueRef::Text(x), ValueRef::Text(y)) => x == y,
             (ValueRef::Blob(x), ValueRef::Blob(y)) => x == y,
             _ => false,
         }

@@ -247,7 +247,6 @@ fn stop() -> ripcord_core::Error {
     ripcord_core::Error::Verify("streamed comparison stopped".into())
 }
 
-
 impl Merge<'_> {
     /// Hands a compared row back to the decoding thread (see `diff_ordered`).
     fn spend(&mut self, row: ExpectedRow) {

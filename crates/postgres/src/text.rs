@@ -263,9 +263,7 @@ fn field_is(kind: Kind, field: &[u8], v: ValueRef<'_>) -> bool {
                 None => i >= 0 && field == &buf[at..],
             }
         }
-        (Kind::Numeric, ValueRef::Decimal(t)) | (Kind::Text, ValueRef::Text(t)) => {
-            field == t
-        }
+        (Kind::Numeric, ValueRef::Decimal(t)) | (Kind::Text, ValueRef::Text(t)) => field == t,
         (Kind::Float, ValueRef::Float(f)) => std::str::from_utf8(field)
             .ok()
             .and_then(parse_float)
@@ -304,9 +302,10 @@ impl ripcord_core::engine::RawRow for CopyLine<'_> {
             let rest = &line[pos..];
             // One scan finds the field's end and any backslash in it.
             let (end, escaped) = match memchr::memchr3(b'\t', b'\n', b'\\', rest) {
-                Some(k) if rest[k] == b'\\' => {
-                    (memchr::memchr2(b'\t', b'\n', &rest[k..]).map(|j| k + j), true)
-                }
+                Some(k) if rest[k] == b'\\' => (
+                    memchr::memchr2(b'\t', b'\n', &rest[k..]).map(|j| k + j),
+                    true,
+                ),
                 other => (other, false),
             };
             // A raw newline is never inside a field (COPY escapes it): the line is more
@@ -499,8 +498,10 @@ mod tests {
             .prop_map(|f| (Kind::Float, Value::Float(f))),
             "-?[0-9]{1,5}(\\.[0-9]{0,4})?".prop_map(|d| (Kind::Numeric, Value::Decimal(d))),
             any::<bool>().prop_map(|b| (Kind::Bool, Value::Bool(b))),
-            proptest::collection::vec(any::<u8>(), 0..6).prop_map(|b| (Kind::Bytea, Value::Blob(b))),
-            "[a-z\\\\\t\n\r N\u{0645}\u{062d}0-9.-]{0,12}".prop_map(|t| (Kind::Text, Value::Text(t))),
+            proptest::collection::vec(any::<u8>(), 0..6)
+                .prop_map(|b| (Kind::Bytea, Value::Blob(b))),
+            "[a-z\\\\\t\n\r N\u{0645}\u{062d}0-9.-]{0,12}"
+                .prop_map(|t| (Kind::Text, Value::Text(t))),
             any::<i64>().prop_map(|i| (Kind::Text, Value::Text(i.to_string()))),
             any::<i64>().prop_map(|i| (Kind::Text, Value::Int(i))),
             Just((Kind::Numeric, Value::Int(12))),
