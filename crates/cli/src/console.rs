@@ -139,7 +139,7 @@ pub fn phase_outcome(o: &PhaseOutcome, f: &Figures) -> String {
             "skipped: verification did not pass; both sides stay frozen".into()
         }
         PhaseOutcome::LegacyUnfrozenNewFenced => {
-            "legacy takes writes again; the new side stays frozen (fenced) until a cutover".into()
+            "legacy takes writes again; the new side stays frozen (fenced) until `cutover --unfence` and a re-base".into()
         }
         PhaseOutcome::Described { detail } => detail.clone(),
         PhaseOutcome::Unknown => String::new(),
