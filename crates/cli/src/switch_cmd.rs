@@ -41,6 +41,10 @@ pub struct SwitchSel {
     /// Why (recorded in the audit log).
     #[arg(long)]
     pub reason: Option<String>,
+    /// Move traffic even onto a side that refuses writes (frozen legacy behind a sync, a
+    /// fenced new side). Needs `--reason`; audited as `switch.forced`.
+    #[arg(long)]
+    pub force: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -160,6 +164,35 @@ fn flip(ctx: &mut Ctx, s: &SwitchSel, to: Side) -> Result<i32> {
     } else if s.stage.is_some() {
         return Err(Error::Usage("--stage is for to-new".into()).into());
     }
+    if s.force && s.reason.is_none() {
+        return Err(Error::Usage(
+            "--force needs --reason: a forced flip is audited with why".into(),
+        )
+        .into());
+    }
+    let refusals = refusals(ctx, &switches, to)?;
+    if !refusals.is_empty() {
+        if !s.force {
+            return Err(Error::Held(format!(
+                "switch {} refused, nothing moved:\n  - {}",
+                match to {
+                    Side::New => "to-new",
+                    Side::Legacy => "to-legacy",
+                },
+                refusals.join("\n  - ")
+            ))
+            .into());
+        }
+        ctx.audit(
+            "switch.forced",
+            serde_json::json!({"to": to, "switches": switches.iter().map(|w| &w.name).collect::<Vec<_>>(), "refusals": refusals}),
+            s.reason.as_deref().unwrap_or_default(),
+        )?;
+        eprintln!(
+            "forced past:\n  - {}",
+            refusals.join("\n  - ")
+        );
+    }
     let reason = s.reason.clone().unwrap_or_else(|| "manual".into());
     let mut done = Vec::new();
     for w in &switches {
@@ -194,6 +227,65 @@ fn flip(ctx: &mut Ctx, s: &SwitchSel, to: Side) -> Result<i32> {
         println!("{}", serde_json::to_string_pretty(&done)?);
     }
     Ok(exit::OK)
+}
+
+/// Why moving these switches by hand would send traffic to a side that refuses writes:
+/// legacy frozen behind a running (paused, stopped, failed, draining) sync, or a new side
+/// fenced by a switch-path rollback. Applications would see every write refused, or split
+/// them across sides when some still read the old position; a rollback or a cutover moves
+/// the traffic together with the freezes, so those are the ways named.
+fn refusals(ctx: &mut Ctx, switches: &[ripcord_core::plan::Switch], to: Side) -> Result<Vec<String>> {
+    let mut comps: Vec<String> = switches.iter().map(|w| w.component.clone()).collect();
+    comps.sort();
+    comps.dedup();
+    let mut out = Vec::new();
+    for c in &comps {
+        let sync = ripcord_core::sync::record(ctx, c)?;
+        match to {
+            Side::Legacy => {
+                let Some(rec) = sync.filter(|r| r.state.active()) else {
+                    continue;
+                };
+                out.push(match &rec.state {
+                    ripcord_core::sync::SyncState::Draining { rollback } => format!(
+                        "component {c}: rollback {rollback} is draining its sync and will flip the switches itself once legacy has every write: `ripcord rollback --resume {rollback}`"
+                    ),
+                    state => format!(
+                        "component {c} is cut over and its sync is {state}: legacy is frozen behind the sync, so its traffic would meet refused writes there (or split across the sides). Roll back instead: `ripcord rollback -c {c} --reason \"…\"` freezes the new side, drains the sync's tail, verifies and then flips the switches"
+                    ),
+                });
+            }
+            Side::New => {
+                let Some(comp) = ctx.plan.component(c).cloned() else {
+                    continue;
+                };
+                if comp.capture_database == comp.database {
+                    continue;
+                }
+                let frozen = ctx.engine_installed(&comp.capture_database)?.frozen_tables()?;
+                let fenced: Vec<String> = comp
+                    .captured_tables()
+                    .into_iter()
+                    .filter(|t| frozen.contains(t))
+                    .collect();
+                if fenced.is_empty() {
+                    continue;
+                }
+                let since = match sync.as_ref().map(|r| &r.state) {
+                    Some(ripcord_core::sync::SyncState::Ended { rollback }) => {
+                        format!(" since rollback {rollback}")
+                    }
+                    _ => String::new(),
+                };
+                out.push(format!(
+                    "component {c}: the new side {} ({}) is fenced{since}: it refuses every write and lacks what legacy took meanwhile. Re-base it and cut over: `ripcord cutover --unfence -c {c} --reason \"…\"`, bring the new side up to date from legacy, then `ripcord cutover -c {c} --reason \"…\"`",
+                    comp.capture_database,
+                    fenced.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Redis: SET, DEL, PUBLISH, SCAN+DEL by pattern, GET, over the sync client.

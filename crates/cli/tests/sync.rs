@@ -1539,3 +1539,77 @@ fn a_writer_elsewhere_on_the_mariadb_server_holds_neither_the_sync_nor_the_drain
         app.query_drop("ROLLBACK").unwrap();
     }
 }
+
+/// Bug: `ripcord switch to-legacy` by hand while a component's sync ran moved its traffic
+/// onto legacy frozen behind the sync (writes refused, or split across the sides), and
+/// `to-new` after a switch-path rollback moved it onto the fenced new side. Both are
+/// refused (exit 5) naming the way (rollback; re-base and cutover); `--force --reason`
+/// moves anyway and is audited.
+#[test]
+fn a_manual_switch_onto_a_side_that_refuses_writes_is_refused() {
+    let u = Universe::new("sqlite", "sqlite", Route::File);
+    let ctx = ctx_for(&u.plan());
+    let flag = u.path().join("flags/orders_v2");
+    assert_eq!(
+        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
+        0
+    );
+    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let mut new = ctx.engine("new").unwrap();
+    exec(
+        new.as_mut(),
+        "INSERT INTO orders VALUES (1, 'new', 1, NULL)",
+    );
+
+    for state in ["running", "paused"] {
+        if state == "paused" {
+            assert_eq!(
+                code(&u.ripcord(&["sync", "pause", "-c", "orders"], &[])),
+                0
+            );
+        }
+        let o = u.ripcord(&["switch", "to-legacy", "-c", "orders"], &[]);
+        assert_eq!(code(&o), 5, "{state}: {}", text(&o));
+        for needle in [
+            "legacy is frozen behind the sync",
+            "ripcord rollback -c orders",
+            "nothing moved",
+        ] {
+            assert!(text(&o).contains(needle), "{state}: lacks {needle:?}: {}", text(&o));
+        }
+        assert_eq!(std::fs::read_to_string(&flag).unwrap().trim(), "new");
+    }
+    let o = u.ripcord(&["switch", "to-legacy", "-c", "orders", "--force"], &[]);
+    assert_eq!(code(&o), 2, "--force without --reason: {}", text(&o));
+    assert_eq!(std::fs::read_to_string(&flag).unwrap().trim(), "new");
+
+    assert_eq!(
+        code(&u.ripcord(&["sync", "resume", "-c", "orders"], &[])),
+        0
+    );
+    let o = u.ripcord(
+        &["rollback", "-c", "orders", "--yes", "--reason", "red"],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(!flag.exists(), "the rollback moved traffic to legacy");
+
+    let o = u.ripcord(&["switch", "to-new", "-c", "orders"], &[]);
+    assert_eq!(code(&o), 5, "{}", text(&o));
+    for needle in ["is fenced since rollback", "cutover --unfence -c orders"] {
+        assert!(text(&o).contains(needle), "lacks {needle:?}: {}", text(&o));
+    }
+    assert!(!flag.exists(), "no switch moved onto the fenced side");
+
+    let o = u.ripcord(
+        &[
+            "switch", "to-new", "-c", "orders", "--force", "--reason", "drill",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&flag).unwrap().trim(), "new");
+    let o = u.ripcord(&["audit", "show"], &[]);
+    assert!(text(&o).contains("switch.forced"), "{}", text(&o));
+}
