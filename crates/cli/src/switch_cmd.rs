@@ -188,10 +188,7 @@ fn flip(ctx: &mut Ctx, s: &SwitchSel, to: Side) -> Result<i32> {
             serde_json::json!({"to": to, "switches": switches.iter().map(|w| &w.name).collect::<Vec<_>>(), "refusals": refusals}),
             s.reason.as_deref().unwrap_or_default(),
         )?;
-        eprintln!(
-            "forced past:\n  - {}",
-            refusals.join("\n  - ")
-        );
+        eprintln!("forced past:\n  - {}", refusals.join("\n  - "));
     }
     let reason = s.reason.clone().unwrap_or_else(|| "manual".into());
     let mut done = Vec::new();
@@ -234,7 +231,11 @@ fn flip(ctx: &mut Ctx, s: &SwitchSel, to: Side) -> Result<i32> {
 /// fenced by a switch-path rollback. Applications would see every write refused, or split
 /// them across sides when some still read the old position; a rollback or a cutover moves
 /// the traffic together with the freezes, so those are the ways named.
-fn refusals(ctx: &mut Ctx, switches: &[ripcord_core::plan::Switch], to: Side) -> Result<Vec<String>> {
+fn refusals(
+    ctx: &mut Ctx,
+    switches: &[ripcord_core::plan::Switch],
+    to: Side,
+) -> Result<Vec<String>> {
     let mut comps: Vec<String> = switches.iter().map(|w| w.component.clone()).collect();
     comps.sort();
     comps.dedup();
@@ -262,7 +263,9 @@ fn refusals(ctx: &mut Ctx, switches: &[ripcord_core::plan::Switch], to: Side) ->
                 if comp.capture_database == comp.database {
                     continue;
                 }
-                let frozen = ctx.engine_installed(&comp.capture_database)?.frozen_tables()?;
+                let frozen = ctx
+                    .engine_installed(&comp.capture_database)?
+                    .frozen_tables()?;
                 let fenced: Vec<String> = comp
                     .captured_tables()
                     .into_iter()

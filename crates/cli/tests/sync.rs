@@ -1564,10 +1564,7 @@ fn a_manual_switch_onto_a_side_that_refuses_writes_is_refused() {
 
     for state in ["running", "paused"] {
         if state == "paused" {
-            assert_eq!(
-                code(&u.ripcord(&["sync", "pause", "-c", "orders"], &[])),
-                0
-            );
+            assert_eq!(code(&u.ripcord(&["sync", "pause", "-c", "orders"], &[])), 0);
         }
         let o = u.ripcord(&["switch", "to-legacy", "-c", "orders"], &[]);
         assert_eq!(code(&o), 5, "{state}: {}", text(&o));
@@ -1576,7 +1573,11 @@ fn a_manual_switch_onto_a_side_that_refuses_writes_is_refused() {
             "ripcord rollback -c orders",
             "nothing moved",
         ] {
-            assert!(text(&o).contains(needle), "{state}: lacks {needle:?}: {}", text(&o));
+            assert!(
+                text(&o).contains(needle),
+                "{state}: lacks {needle:?}: {}",
+                text(&o)
+            );
         }
         assert_eq!(std::fs::read_to_string(&flag).unwrap().trim(), "new");
     }
