@@ -23,6 +23,10 @@
 //! `RIPCORD_OPERATOR_SEED=N` replays one sequence; `RIPCORD_OPERATOR_CASES=N` sets how many
 //! sequences per engine (seeds 1..=N, default 6); `RIPCORD_OPERATOR_STRICT=1` also fails on
 //! a loss that was reported although every write was captured (an avoidable loss).
+//! `RIPCORD_OPERATOR_FIRST=N` starts the seeds at N (chunks of a long run).
+//!
+//! `universe_*` is the parallel-universe variant (a separate new side, switches and a reverse
+//! sync); its own comment is above `struct Universe`. Same variables, 3 sequences by default.
 
 mod common;
 use common::*;
