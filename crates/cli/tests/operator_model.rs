@@ -1498,6 +1498,11 @@ impl<'s> Universe<'s> {
                 .unwrap();
             }
         }
+        assert_eq!(
+            read_accounts(&self.legacy.url).unwrap(),
+            read_accounts(&self.new.url).unwrap(),
+            "the re-base made the new side equal to legacy"
+        );
         self.log.push("re-based the new side from legacy".into());
     }
 
@@ -1641,7 +1646,7 @@ impl<'s> Universe<'s> {
                 );
                 self.check(Some(&r), false)
             }
-            (Phase::Fenced, 80..95) | (_, 80..83) => {
+            (Phase::Fenced, 80..95) | (_, 80..82) => {
                 let r = self.ripcord(
                     &[
                         "cutover",
@@ -1666,8 +1671,12 @@ impl<'s> Universe<'s> {
         }
     }
 
-    /// A rollback that finished leaves the new side fenced.
+    /// A rollback that finished leaves the new side fenced. (A sync ended by an earlier
+    /// rollback says nothing about a refused one after a re-base.)
     fn after_rollback(&mut self) {
+        if self.phase != Phase::Cut {
+            return;
+        }
         let mut ctx = ctx_for(&self.dir.path().join("ripcord.toml"));
         if let Ok(Some(s)) = ripcord_core::sync::record(&mut ctx, "accounts")
             && matches!(s.state, ripcord_core::sync::SyncState::Ended { .. })
