@@ -226,11 +226,12 @@ fn flip(ctx: &mut Ctx, s: &SwitchSel, to: Side) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// Why moving these switches by hand would send traffic to a side that refuses writes:
-/// legacy frozen behind a running (paused, stopped, failed, draining) sync, or a new side
-/// fenced by a switch-path rollback. Applications would see every write refused, or split
-/// them across sides when some still read the old position; a rollback or a cutover moves
-/// the traffic together with the freezes, so those are the ways named.
+/// Why moving these switches by hand would send traffic to a side that refuses writes or
+/// that nothing carries back: legacy frozen behind a running (paused, stopped, failed,
+/// draining) sync; a new side fenced by a switch-path rollback, or unfenced but without a
+/// sync. Applications would see every write refused, or split them across sides when some
+/// still read the old position; a rollback or a cutover moves the traffic together with
+/// the freezes, so those are the ways named.
 fn refusals(
     ctx: &mut Ctx,
     switches: &[ripcord_core::plan::Switch],
@@ -260,7 +261,12 @@ fn refusals(
                 let Some(comp) = ctx.plan.component(c).cloned() else {
                     continue;
                 };
-                if comp.capture_database == comp.database {
+                // Only a switch-path rollback fences, and it leaves its sync ended: without
+                // one (the restore path, or a sync still carrying writes) nothing to look at,
+                // and the new database is not opened.
+                if comp.capture_database == comp.database
+                    || sync.as_ref().is_none_or(|r| r.state.active())
+                {
                     continue;
                 }
                 let frozen = ctx
@@ -272,6 +278,10 @@ fn refusals(
                     .filter(|t| frozen.contains(t))
                     .collect();
                 if fenced.is_empty() {
+                    // Unfenced for a re-base: still no sync, and legacy serves unfrozen.
+                    out.push(format!(
+                        "component {c}: its sync ended with a rollback and none carries writes back now; the new side gets traffic again by `ripcord cutover -c {c} --reason \"…\"` (it verifies both sides, freezes legacy and starts a new sync)"
+                    ));
                     continue;
                 }
                 let since = match sync.as_ref().map(|r| &r.state) {

@@ -1542,9 +1542,9 @@ fn a_writer_elsewhere_on_the_mariadb_server_holds_neither_the_sync_nor_the_drain
 
 /// Bug: `ripcord switch to-legacy` by hand while a component's sync ran moved its traffic
 /// onto legacy frozen behind the sync (writes refused, or split across the sides), and
-/// `to-new` after a switch-path rollback moved it onto the fenced new side. Both are
-/// refused (exit 5) naming the way (rollback; re-base and cutover); `--force --reason`
-/// moves anyway and is audited.
+/// `to-new` after a switch-path rollback moved it onto the fenced new side (or, once
+/// unfenced, onto a side no sync carries back). All are refused (exit 5) naming the way
+/// (rollback; re-base and cutover); `--force --reason` moves anyway and is audited.
 #[test]
 fn a_manual_switch_onto_a_side_that_refuses_writes_is_refused() {
     let u = Universe::new("sqlite", "sqlite", Route::File);
@@ -1602,6 +1602,27 @@ fn a_manual_switch_onto_a_side_that_refuses_writes_is_refused() {
         assert!(text(&o).contains(needle), "lacks {needle:?}: {}", text(&o));
     }
     assert!(!flag.exists(), "no switch moved onto the fenced side");
+    // Unfenced for a re-base, the new side still has no sync carrying writes back.
+    let o = u.ripcord(
+        &[
+            "cutover",
+            "--unfence",
+            "-c",
+            "orders",
+            "--reason",
+            "re-base",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = u.ripcord(&["switch", "to-new", "-c", "orders"], &[]);
+    assert_eq!(code(&o), 5, "{}", text(&o));
+    assert!(
+        text(&o).contains("ripcord cutover -c orders"),
+        "{}",
+        text(&o)
+    );
+    assert!(!flag.exists(), "no switch moved onto the unsynced side");
 
     let o = u.ripcord(
         &[
