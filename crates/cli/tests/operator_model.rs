@@ -1593,6 +1593,12 @@ impl<'s> Universe<'s> {
             self.after_rollback();
             return self.check(Some(&r), false);
         }
+        // Drawn again, so a pending rollback sees business writes (refused on frozen sides).
+        let roll = if pending.is_some() {
+            self.rng.random_range(0..100)
+        } else {
+            roll
+        };
         match (self.phase, roll) {
             (_, 0..35) => {
                 let n = self.rng.random_range(1..8);
