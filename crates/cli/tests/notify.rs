@@ -1326,3 +1326,210 @@ fn the_link_in_a_mail_acknowledges_the_incident_once_as_its_recipient() {
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("resolved"), "{body}");
 }
+
+/// Issue #14's "done when" on PostgreSQL: a guarded run goes red and waits for an approver;
+/// nobody acknowledges, so level 1 hears reminders and level 2 is reached; `ripcord ack`
+/// stops level 2's reminders; the approval rolls back and everyone hears "resolved".
+#[test]
+fn a_red_run_on_postgres_escalates_until_acknowledged_then_resolves_after_approval() {
+    use ripcord_core::engine::Engine;
+    let db = FreshDb::new("postgres");
+    ripcord_postgres::PgEngine::open(&db.url)
+        .unwrap()
+        .execute(
+            "CREATE TABLE payslips (id int PRIMARY KEY, gross_pay numeric(12,2) NOT NULL, deductions numeric(12,2) NOT NULL, net_pay numeric(12,2) NOT NULL);
+             INSERT INTO payslips SELECT g, 5000 + g, 1000, 4000 + g FROM generate_series(1, 40) g;",
+            ripcord_core::journal::Origin::Business,
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(dir.path());
+    let plan = format!(
+        r#"
+[project]
+name = "payroll"
+
+[databases.payroll]
+url = "{url}"
+
+[components.payroll]
+database = "payroll"
+tables = ["payslips"]
+priority = "critical"
+
+[[steps]]
+name = "recalculate net pay"
+component = "payroll"
+forward = "UPDATE payslips SET net_pay = gross_pay + 150 - deductions"
+
+[[steps]]
+name = "rebuild payslip reports"
+component = "payroll"
+forward = "SELECT pg_sleep(60)"
+timeout = "2m"
+
+[guard]
+baseline_samples = 3
+baseline_interval = "50ms"
+
+[[probe]]
+name = "payslip_mismatches"
+kind = "sql"
+database = "payroll"
+sql = "SELECT count(*) FROM payslips WHERE net_pay <> gross_pay - deductions"
+interval = "100ms"
+
+[[rule]]
+name = "payslips corrupted"
+when = "payslip_mismatches > baseline.payslip_mismatches.p95"
+for = "200ms"
+level = "red"
+scenario = "data_corruption"
+
+[decision_matrix.scenarios.data_corruption]
+decision = "evaluate"
+approvers = ["cfo"]
+approval_timeout = "2m"
+on_timeout = "fix_forward"
+
+[notify]
+retry_after = "1s"
+poll = "200ms"
+
+[notify.channels.mail]
+kind = "smtp"
+host = "127.0.0.1"
+port = {smtp}
+security = "none"
+from = "ripcord <ripcord@example.com>"
+
+[[notify.levels]]
+repeat = "2s"
+escalate_after = "3s"
+recipients = [
+  {{ name = "Huda", language = "ar", channel = "mail", address = "huda@example.com" }},
+  {{ name = "Sam", language = "en", channel = "mail", address = "sam@example.com" }},
+]
+
+[[notify.levels]]
+delay = "0s"
+repeat = "2s"
+escalate_after = "1h"
+recipients = [{{ name = "Mona", language = "ar", channel = "mail", address = "mona@example.com" }}]
+"#,
+        url = db.url,
+        smtp = smtp.port,
+    );
+    std::fs::write(dir.path().join("ripcord.toml"), plan).unwrap();
+    let ok = |args: &[&str]| {
+        let o = ripcord_in(dir.path(), args, &[]);
+        assert_eq!(code(&o), 0, "ripcord {args:?}: {}", text(&o));
+        text(&o)
+    };
+    ok(&["baseline"]);
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ripcord"))
+            .current_dir(dir.path())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut notifier = spawn(&["notify", "run", "--for", "120s"]);
+    let run = spawn(&["run"]);
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let t = Instant::now();
+        while !done() {
+            assert!(
+                t.elapsed() < Duration::from_secs(45),
+                "{what}: {:#?}",
+                smtp.mails()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let reminders = |who: &str| {
+        smtp.to(who)
+            .iter()
+            .filter(|m| {
+                let s = m["subject"].as_str().unwrap();
+                s.contains("still open") || s.contains("ما زالت مفتوحة")
+            })
+            .count()
+    };
+    // Nobody acknowledges: reminders to level 1, then level 2 (Arabic) is reached.
+    wait_for("level 2 reached", &|| !smtp.to("mona@").is_empty());
+    assert!(reminders("sam@") >= 1, "{:#?}", smtp.to("sam@"));
+    let sam: Vec<String> = smtp
+        .to("sam@")
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap().to_string())
+        .collect();
+    assert!(sam.iter().any(|s| s.contains("EMERGENCY")), "{sam:?}");
+    let mona = smtp.to("mona@");
+    assert!(
+        mona.iter()
+            .any(|m| m["subject"].as_str().unwrap().contains("تصعيد إلى المستوى")),
+        "{mona:#?}"
+    );
+
+    let incidents: Vec<Value> = serde_json::from_str(&ok(&["incidents", "--json"])).unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    let id = incidents[0]["incident"]["id"].as_str().unwrap().to_string();
+    assert_eq!(incidents[0]["incident"]["cause"], "red_level");
+    assert_eq!(incidents[0]["incident"]["status"], "open");
+
+    // Level 2 acknowledges: its reminders stop while level 1's go on.
+    let o = ok(&["ack", &id, "--as", "Mona"]);
+    assert!(o.contains("acknowledged at level 2 by Mona"), "{o}");
+    // One level-1 reminder first, so a level-2 message queued before the ack is out.
+    let sam_at_ack = reminders("sam@");
+    wait_for("a level-1 reminder after the ack", &|| {
+        reminders("sam@") > sam_at_ack
+    });
+    let (mona_after_ack, sam_after_ack) = (smtp.to("mona@").len(), reminders("sam@"));
+    wait_for("level 1 keeps hearing reminders", &|| {
+        reminders("sam@") >= sam_after_ack + 2
+    });
+    assert_eq!(
+        smtp.to("mona@").len(),
+        mona_after_ack,
+        "level 2 acknowledged: no reminder to it"
+    );
+
+    // The approver decides: the run rolls back and every level hears it resolved.
+    let st = ok(&["status", "--json"]);
+    let j: Value = serde_json::from_str(&st).unwrap();
+    let run_id = j["open_decisions"][0]["run"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an open decision: {j:#}"))
+        .to_string();
+    ok(&["approve", &run_id, "--as", "cfo"]);
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(code(&out), 4, "stopped and rolled back: {}", text(&out));
+    let resolved = |who: &str| {
+        smtp.to(who).iter().any(|m| {
+            let s = m["subject"].as_str().unwrap();
+            s.contains("resolved") || s.contains("تم الحل")
+        })
+    };
+    wait_for("resolved to both levels", &|| {
+        resolved("sam@") && resolved("huda@") && resolved("mona@")
+    });
+    let _ = notifier.kill();
+    let _ = notifier.wait();
+    let incidents: Vec<Value> = serde_json::from_str(&ok(&["incidents", "--json"])).unwrap();
+    assert_eq!(incidents[0]["incident"]["status"], "resolved");
+    assert_eq!(incidents[0]["incident"]["outcome"]["ok"], true);
+    let acks: Vec<&str> = incidents[0]["acks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["by"].as_str().unwrap())
+        .collect();
+    assert_eq!(acks, ["Mona"]);
+    let audit = ok(&["audit", "export"]);
+    assert!(audit.contains("\"action\":\"ack\""), "{audit}");
+    assert!(audit.contains("\"action\":\"approval.approve\""), "{audit}");
+}
