@@ -1158,7 +1158,8 @@ fn the_link_in_a_mail_acknowledges_the_incident_once_as_its_recipient() {
     let s = setup(LEVELS, Answer::Ok);
     let mut serve = Command::new(env!("CARGO_BIN_EXE_ripcord"))
         .current_dir(s.w.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        // This test's notifier is `notify run --once` below, with the ack_url it adds.
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-notify"])
         .env("SLACK_TOKEN", SLACK_TOKEN)
         .env_remove("RIPCORD_DASHBOARD_TOKENS")
         .stdout(Stdio::piped())
@@ -1532,4 +1533,49 @@ recipients = [{{ name = "Mona", language = "ar", channel = "mail", address = "mo
     let audit = ok(&["audit", "export"]);
     assert!(audit.contains("\"action\":\"ack\""), "{audit}");
     assert!(audit.contains("\"action\":\"approval.approve\""), "{audit}");
+}
+
+/// Issue #14: the notifier runs inside `ripcord serve` (as in `watch` and `run`), so a
+/// rollback in another process is heard without a `notify run` anywhere.
+#[test]
+fn serve_runs_the_notifier_so_a_rollback_elsewhere_is_mailed() {
+    let s = setup(LEVELS, Answer::Ok);
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_ripcord"))
+        .current_dir(s.w.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SLACK_TOKEN", SLACK_TOKEN)
+        .env_remove("RIPCORD_DASHBOARD_TOKENS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on "), "serve said {line:?}");
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _serve = Kill(serve);
+    // Its notifier started before "listening" and first places its cursor at the end of
+    // the log (what came before is history): give that first tick time to run.
+    std::thread::sleep(Duration::from_secs(2));
+    s.rollback_with_a_gap();
+    let t = Instant::now();
+    while s.smtp.to("sam@").is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "serve's notifier sent nothing: {:#?}",
+            s.smtp.mails()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let inc = s.incidents();
+    assert_eq!(inc.len(), 1, "{inc:#?}");
+    assert_eq!(inc[0]["incident"]["cause"], "rollback");
 }

@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// https://ripcord.example.com); repeatable. Its host is accepted too.
     #[arg(long)]
     pub origin: Vec<String>,
+    /// Do not run the notifier here (when a `ripcord notify run` elsewhere is the one that
+    /// sends); by default serve runs it whenever the plan has a [notify] section.
+    #[arg(long)]
+    pub no_notify: bool,
 }
 
 /// Points of a probe's history kept per probe (two minutes at one a second).
@@ -272,6 +276,17 @@ pub fn run(plan: Plan, args: ServeArgs) -> Result<i32> {
             eprintln!(
                 "no {TOKENS_ENV} and no [dashboard] tokens: the page is read-only (the stop, approve, reject and acknowledge buttons need a person's token)"
             );
+        }
+        // The notifier runs here too (issue #14), on a thread of its own with its own
+        // store connection; claims keep it from sending what a `watch` or `notify run`
+        // beside it sends.
+        let _notifier = if args.no_notify {
+            None
+        } else {
+            crate::notify_cmd::Background::start(&app.ctx("notifier")?)?
+        };
+        if _notifier.is_some() {
+            eprintln!("the notifier runs inside serve ([notify] in the plan)");
         }
         let sampler = app.clone();
         tokio::spawn(async move {
