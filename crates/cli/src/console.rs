@@ -493,6 +493,16 @@ fn guard_line(e: &Event) -> Option<String> {
             cause,
             ..
         } => format!("rule {rule:?}: {from} → {to} ({})", level_cause(cause)),
+        Event::CheckpointStale {
+            component,
+            checkpoint,
+            age_seconds,
+            limit_seconds,
+        } => format!(
+            "checkpoint {checkpoint} of {component} is {} old, over the limit of {}: take a fresh one with ripcord checkpoint -c {component}",
+            ripcord_core::check::age_words(*age_seconds),
+            ripcord_core::check::age_words(*limit_seconds)
+        ),
         Event::TrendWarning {
             probe,
             threshold,

@@ -1579,3 +1579,61 @@ fn serve_runs_the_notifier_so_a_rollback_elsewhere_is_mailed() {
     assert_eq!(inc.len(), 1, "{inc:#?}");
     assert_eq!(inc[0]["incident"]["cause"], "rollback");
 }
+
+/// Issue #14's "checkpoint stale": `check` finding a component's newest checkpoint over
+/// `max_checkpoint_age` tells level 1, once per checkpoint however often `check` runs.
+#[test]
+fn a_stale_checkpoint_found_by_check_is_told_to_level_one_once() {
+    let s = setup(LEVELS, Answer::Ok);
+    let path = s.w.path().join("ripcord.toml");
+    let plan = std::fs::read_to_string(&path).unwrap();
+    let plan = plan.replacen(
+        "name = \"universal-workshop\"",
+        "name = \"universal-workshop\"\nmax_checkpoint_age = \"1s\"",
+        1,
+    );
+    std::fs::write(&path, plan).unwrap();
+    s.notify_once();
+    s.ok(&["checkpoint"]);
+    std::thread::sleep(Duration::from_millis(2_100));
+    for _ in 0..2 {
+        let o = s.ripcord(&["check"]);
+        assert_eq!(code(&o), 3, "stale: NO-GO: {}", text(&o));
+        assert!(text(&o).contains("is 2s old") || text(&o).contains("old, over the limit"));
+    }
+    s.notify_once();
+    let subjects = |who: &str| -> Vec<String> {
+        s.smtp
+            .to(who)
+            .iter()
+            .map(|m| m["subject"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let sam = subjects("sam@");
+    assert!(
+        sam.iter()
+            .any(|x| x.contains("stale checkpoint") && x.contains("billing")),
+        "{sam:#?}"
+    );
+    assert!(
+        sam.iter().all(|x| x.contains("stale checkpoint")),
+        "{sam:#?}"
+    );
+    let mut once = sam.clone();
+    once.dedup();
+    assert_eq!(
+        once, sam,
+        "once per component and checkpoint, two checks or not"
+    );
+    assert_eq!(
+        subjects("huda@").len(),
+        sam.len(),
+        "Huda hears it too, in Arabic: {:#?}",
+        s.smtp.to("huda@")
+    );
+    assert!(
+        s.http.bodies("/alertmanager").is_empty(),
+        "level 1 only, no incident"
+    );
+    assert!(s.incidents().is_empty());
+}

@@ -286,7 +286,21 @@ pub fn run(ctx: &mut Ctx, now: chrono::DateTime<chrono::Utc>) -> Result<CheckRep
                             true,
                             format!("{} from {}, chunks re-hash", cp.id, cp.created_at),
                         ));
-                        r.push(age_item(&c.name, &cp.id, &cp.created_at, now, max_age));
+                        let age = age_item(&c.name, &cp.id, &cp.created_at, now, max_age);
+                        // Told to the notifier too (issue #14's "checkpoint stale"), once per
+                        // checkpoint: its delivery key names the checkpoint.
+                        if age.status == ItemStatus::NoGo
+                            && let Some(secs) =
+                                age.figures.get("age_seconds").and_then(|v| v.as_i64())
+                        {
+                            ctx.emit(crate::events::Event::CheckpointStale {
+                                component: c.name.clone(),
+                                checkpoint: cp.id.clone(),
+                                age_seconds: secs,
+                                limit_seconds: max_age.as_secs() as i64,
+                            });
+                        }
+                        r.push(age);
                         // A rollback to this checkpoint is only as good as the journal since.
                         r.push(match crate::continuity::check(ctx, c, &m) {
                             Ok(breaks) if breaks.is_empty() => CheckItem::ok(

@@ -282,6 +282,14 @@ pub enum Event {
         from: Position,
         to: Position,
     },
+    /// A component's newest checkpoint is older than the plan's `max_checkpoint_age`
+    /// (`check` found it): a rollback now would have to replay everything since.
+    CheckpointStale {
+        component: String,
+        checkpoint: String,
+        age_seconds: i64,
+        limit_seconds: i64,
+    },
     /// A kind this ripcord does not know, read from a log a newer ripcord wrote.
     #[serde(other)]
     Unknown,
@@ -591,6 +599,7 @@ impl Event {
             | Event::StatementCancelled { .. }
             | Event::SyncGap { .. }
             | Event::SwitchFellBack { .. }
+            | Event::CheckpointStale { .. }
             | Event::ApprovalRequested { .. }
             | Event::ApprovalAnswered {
                 approved: false, ..

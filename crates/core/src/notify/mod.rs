@@ -241,8 +241,8 @@ pub enum Message {
         threshold: f64,
         eta_seconds: f64,
     },
-    /// The newest checkpoint of a component is older than the plan allows (no event
-    /// raises it yet).
+    /// The newest checkpoint of a component is older than the plan allows (`check`'s
+    /// `checkpoint_stale` event).
     CheckpointStale {
         plan: String,
         checkpoint: String,

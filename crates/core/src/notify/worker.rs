@@ -513,6 +513,27 @@ fn handle(
             };
             to_level_one(plan, &format!("trend/e{seq}"), &[], &msg, q);
         }
+        Event::CheckpointStale {
+            component,
+            checkpoint,
+            age_seconds,
+            ..
+        } => {
+            let msg = Message::CheckpointStale {
+                plan: plan.name.clone(),
+                checkpoint: checkpoint.clone(),
+                component: component.clone(),
+                age_seconds: *age_seconds as f64,
+            };
+            // Keyed by the checkpoint: every `check` says it, level 1 hears it once.
+            to_level_one(
+                plan,
+                &format!("stale/{component}/{checkpoint}"),
+                &[],
+                &msg,
+                q,
+            );
+        }
         Event::DecisionMade { scenario, .. } => {
             if let Some(inc) = open.first_mut()
                 && let Some(impact) = scenario_impact(plan, Some(scenario))
