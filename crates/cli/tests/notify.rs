@@ -858,62 +858,14 @@ fn arabic_message_snapshot() {
 /// run, as `ripcord notify run` does in production.
 #[test]
 fn a_guarded_run_that_goes_red_on_postgres_notifies_level_one_and_resolves() {
-    use ripcord_core::engine::Engine;
-    let db = FreshDb::new("postgres");
-    ripcord_postgres::PgEngine::open(&db.url)
-        .unwrap()
-        .execute(
-            "CREATE TABLE payslips (id int PRIMARY KEY, gross_pay numeric(12,2) NOT NULL, deductions numeric(12,2) NOT NULL, net_pay numeric(12,2) NOT NULL);
-             INSERT INTO payslips SELECT g, 5000 + g, 1000, 4000 + g FROM generate_series(1, 40) g;",
-            ripcord_core::journal::Origin::Business,
-        )
-        .unwrap();
+    let db = payslips_on_postgres();
     let dir = tempfile::tempdir().unwrap();
     let smtp = Smtp::start(dir.path());
     let http = Http::start(Answer::Ok);
     let sms = dir.path().join("sms.jsonl");
     let plan = format!(
         r#"
-[project]
-name = "payroll"
-
-[databases.payroll]
-url = "{url}"
-
-[components.payroll]
-database = "payroll"
-tables = ["payslips"]
-priority = "critical"
-
-[[steps]]
-name = "recalculate net pay"
-component = "payroll"
-forward = "UPDATE payslips SET net_pay = gross_pay + 150 - deductions"
-
-[[steps]]
-name = "rebuild payslip reports"
-component = "payroll"
-forward = "SELECT pg_sleep(30)"
-timeout = "2m"
-
-[guard]
-baseline_samples = 3
-baseline_interval = "50ms"
-
-[[probe]]
-name = "payslip_mismatches"
-kind = "sql"
-database = "payroll"
-sql = "SELECT count(*) FROM payslips WHERE net_pay <> gross_pay - deductions"
-interval = "100ms"
-
-[[rule]]
-name = "payslips corrupted"
-when = "payslip_mismatches > baseline.payslip_mismatches.p95"
-for = "200ms"
-level = "red"
-scenario = "data_corruption"
-
+{payroll}
 [notify]
 retry_after = "1s"
 poll = "200ms"
@@ -941,7 +893,7 @@ recipients = [
   {{ name = "pager", language = "ar", channel = "sms", address = "+96890000000" }},
 ]
 "#,
-        url = db.url,
+        payroll = payroll_plan(&db.url, 30),
         smtp = smtp.port,
         slack = http.url("/slack"),
         sms = sms.display(),
@@ -1333,60 +1285,12 @@ fn the_link_in_a_mail_acknowledges_the_incident_once_as_its_recipient() {
 /// stops level 2's reminders; the approval rolls back and everyone hears "resolved".
 #[test]
 fn a_red_run_on_postgres_escalates_until_acknowledged_then_resolves_after_approval() {
-    use ripcord_core::engine::Engine;
-    let db = FreshDb::new("postgres");
-    ripcord_postgres::PgEngine::open(&db.url)
-        .unwrap()
-        .execute(
-            "CREATE TABLE payslips (id int PRIMARY KEY, gross_pay numeric(12,2) NOT NULL, deductions numeric(12,2) NOT NULL, net_pay numeric(12,2) NOT NULL);
-             INSERT INTO payslips SELECT g, 5000 + g, 1000, 4000 + g FROM generate_series(1, 40) g;",
-            ripcord_core::journal::Origin::Business,
-        )
-        .unwrap();
+    let db = payslips_on_postgres();
     let dir = tempfile::tempdir().unwrap();
     let smtp = Smtp::start(dir.path());
     let plan = format!(
         r#"
-[project]
-name = "payroll"
-
-[databases.payroll]
-url = "{url}"
-
-[components.payroll]
-database = "payroll"
-tables = ["payslips"]
-priority = "critical"
-
-[[steps]]
-name = "recalculate net pay"
-component = "payroll"
-forward = "UPDATE payslips SET net_pay = gross_pay + 150 - deductions"
-
-[[steps]]
-name = "rebuild payslip reports"
-component = "payroll"
-forward = "SELECT pg_sleep(60)"
-timeout = "2m"
-
-[guard]
-baseline_samples = 3
-baseline_interval = "50ms"
-
-[[probe]]
-name = "payslip_mismatches"
-kind = "sql"
-database = "payroll"
-sql = "SELECT count(*) FROM payslips WHERE net_pay <> gross_pay - deductions"
-interval = "100ms"
-
-[[rule]]
-name = "payslips corrupted"
-when = "payslip_mismatches > baseline.payslip_mismatches.p95"
-for = "200ms"
-level = "red"
-scenario = "data_corruption"
-
+{payroll}
 [decision_matrix.scenarios.data_corruption]
 decision = "evaluate"
 approvers = ["cfo"]
@@ -1418,7 +1322,7 @@ repeat = "2s"
 escalate_after = "1h"
 recipients = [{{ name = "Mona", language = "ar", channel = "mail", address = "mona@example.com" }}]
 "#,
-        url = db.url,
+        payroll = payroll_plan(&db.url, 60),
         smtp = smtp.port,
     );
     std::fs::write(dir.path().join("ripcord.toml"), plan).unwrap();
@@ -1636,4 +1540,67 @@ fn a_stale_checkpoint_found_by_check_is_told_to_level_one_once() {
         "level 1 only, no incident"
     );
     assert!(s.incidents().is_empty());
+}
+
+/// A fresh PostgreSQL database with the payroll seed's `payslips` table, net pay right.
+fn payslips_on_postgres() -> FreshDb {
+    use ripcord_core::engine::Engine;
+    let db = FreshDb::new("postgres");
+    ripcord_postgres::PgEngine::open(&db.url)
+        .unwrap()
+        .execute(
+            "CREATE TABLE payslips (id int PRIMARY KEY, gross_pay numeric(12,2) NOT NULL, deductions numeric(12,2) NOT NULL, net_pay numeric(12,2) NOT NULL);
+             INSERT INTO payslips SELECT g, 5000 + g, 1000, 4000 + g FROM generate_series(1, 40) g;",
+            ripcord_core::journal::Origin::Business,
+        )
+        .unwrap();
+    db
+}
+
+/// The payroll plan up to its `[notify]`: a step that breaks net pay, a second that runs
+/// `sleep` seconds, and a red rule (scenario `data_corruption`) that sees the damage.
+fn payroll_plan(url: &str, sleep: u32) -> String {
+    format!(
+        r#"
+[project]
+name = "payroll"
+
+[databases.payroll]
+url = "{url}"
+
+[components.payroll]
+database = "payroll"
+tables = ["payslips"]
+priority = "critical"
+
+[[steps]]
+name = "recalculate net pay"
+component = "payroll"
+forward = "UPDATE payslips SET net_pay = gross_pay + 150 - deductions"
+
+[[steps]]
+name = "rebuild payslip reports"
+component = "payroll"
+forward = "SELECT pg_sleep({sleep})"
+timeout = "2m"
+
+[guard]
+baseline_samples = 3
+baseline_interval = "50ms"
+
+[[probe]]
+name = "payslip_mismatches"
+kind = "sql"
+database = "payroll"
+sql = "SELECT count(*) FROM payslips WHERE net_pay <> gross_pay - deductions"
+interval = "100ms"
+
+[[rule]]
+name = "payslips corrupted"
+when = "payslip_mismatches > baseline.payslip_mismatches.p95"
+for = "200ms"
+level = "red"
+scenario = "data_corruption"
+"#
+    )
 }
