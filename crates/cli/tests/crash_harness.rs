@@ -32,8 +32,12 @@ fn dialect(url: &str) -> ripcord::workshop::Dialect {
 type Dump = BTreeMap<String, Vec<String>>;
 
 fn dump(engine: &str, url: &str) -> Dump {
+    dump_tables(engine, url, &ripcord::workshop::TABLES)
+}
+
+fn dump_tables(engine: &str, url: &str, tables: &[&str]) -> Dump {
     let mut out = Dump::new();
-    for t in ripcord::workshop::TABLES {
+    for t in tables {
         let sql = format!("SELECT * FROM {t} ORDER BY id");
         let o = match engine {
             "postgres" => Command::new("psql")
@@ -411,6 +415,412 @@ impl Harness {
     }
 }
 
+/// The parallel universe: legacy and a separate new database, a flag-file switch, the
+/// business routed by it.
+struct Universe {
+    dir: tempfile::TempDir,
+    legacy: FreshDb,
+    _new: FreshDb,
+    /// Where the same business writes run directly, with no migration.
+    expected: FreshDb,
+    expected_dir: tempfile::TempDir,
+}
+
+fn decimal(engine: &str) -> &'static str {
+    match engine {
+        "postgres" => "numeric(12,2)",
+        _ => "decimal(12,2)",
+    }
+}
+
+const SEED_ORDERS: i64 = 60;
+
+impl Universe {
+    fn new(legacy_engine: &'static str, new_engine: &'static str) -> Self {
+        let legacy = FreshDb::new(legacy_engine);
+        let new = FreshDb::new(new_engine);
+        let expected = FreshDb::new(legacy_engine);
+        let dir = tempfile::tempdir().unwrap();
+        let expected_dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ripcord.toml"),
+            format!(
+                r#"
+[databases.legacy]
+url = "{}"
+
+[databases.new]
+url = "{}"
+
+[components.orders]
+database = "legacy"
+capture_database = "new"
+tables = ["orders"]
+priority = "critical"
+
+[switches.orders_route]
+component = "orders"
+kind = "file"
+path = "flags/orders_v2"
+"#,
+                legacy.url, new.url
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            expected_dir.path().join("ripcord.toml"),
+            format!(
+                "[databases.legacy]\nurl = \"{}\"\n\n[components.orders]\ndatabase = \"legacy\"\ntables = [\"orders\"]\n",
+                expected.url
+            ),
+        )
+        .unwrap();
+        let u = Universe {
+            dir,
+            legacy,
+            _new: new,
+            expected,
+            expected_dir,
+        };
+        let ctx = ctx_for(&u.plan());
+        let ectx = ctx_for(&u.expected_dir.path().join("ripcord.toml"));
+        let dbs = [
+            (ctx.engine("legacy").unwrap(), legacy_engine),
+            (ctx.engine("new").unwrap(), new_engine),
+            (ectx.engine("legacy").unwrap(), legacy_engine),
+        ];
+        for (mut e, engine) in dbs {
+            let create = format!(
+                "CREATE TABLE orders (id bigint PRIMARY KEY, side varchar(10) NOT NULL, amount {} NOT NULL, note varchar(100))",
+                decimal(engine)
+            );
+            let rows: Vec<String> = (1..=SEED_ORDERS)
+                .map(|i| format!("({i}, 'seed', {i}.25, 'نقطة {i}')"))
+                .collect();
+            let insert = format!("INSERT INTO orders VALUES {}", rows.join(", "));
+            for sql in [create, insert] {
+                e.execute(&sql, ripcord_core::journal::Origin::Business)
+                    .unwrap_or_else(|err| panic!("{sql}: {err}"));
+            }
+        }
+        u
+    }
+
+    fn plan(&self) -> std::path::PathBuf {
+        self.dir.path().join("ripcord.toml")
+    }
+
+    /// Whether the switch sends the business to the new side, read as an application would.
+    fn routed_to_new(&self) -> bool {
+        std::fs::read_to_string(self.dir.path().join("flags/orders_v2"))
+            .is_ok_and(|s| s.trim() == "new")
+    }
+}
+
+/// The business: random inserts, updates and deletes of orders, each run on the side the
+/// switch names and, the same statement, on the expected database.
+struct Business {
+    next_id: i64,
+    live: Vec<i64>,
+}
+
+impl Business {
+    fn new() -> Self {
+        Business {
+            next_id: SEED_ORDERS + 1,
+            live: (1..=SEED_ORDERS).collect(),
+        }
+    }
+
+    /// `n` writes; before the cutover (`forward`) each legacy write is also copied to the
+    /// new side, standing in for the forward replication that keeps it current.
+    fn work(
+        &mut self,
+        rng: &mut StdRng,
+        u: &Universe,
+        n: usize,
+        forward: bool,
+    ) -> Result<(), String> {
+        use ripcord_core::journal::Origin;
+        let ctx = ctx_for(&u.plan());
+        let ectx = ctx_for(&u.expected_dir.path().join("ripcord.toml"));
+        let to_new = u.routed_to_new();
+        let side = if to_new { "new" } else { "legacy" };
+        let mut target = ctx.engine(side).unwrap();
+        let mut copy = (forward && !to_new).then(|| ctx.engine("new").unwrap());
+        let mut expected = ectx.engine("legacy").unwrap();
+        for _ in 0..n {
+            let roll = rng.random_range(0..10);
+            let sql = if roll < 5 || self.live.len() < 10 {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.live.push(id);
+                format!(
+                    "INSERT INTO orders (id, side, amount, note) VALUES ({id}, '{side}', {}.50, 'طلب {id}')",
+                    id % 1000
+                )
+            } else if roll < 8 {
+                let id = self.live[rng.random_range(0..self.live.len())];
+                let amount = rng.random_range(1..10_000);
+                format!(
+                    "UPDATE orders SET amount = {amount}.75, note = 'تعديل {side} {amount}' WHERE id = {id}"
+                )
+            } else {
+                let id = self.live.swap_remove(rng.random_range(0..self.live.len()));
+                format!("DELETE FROM orders WHERE id = {id}")
+            };
+            target
+                .execute(&sql, Origin::Business)
+                .map_err(|e| format!("the business write `{sql}` on {side} was refused: {e}"))?;
+            if let Some(c) = copy.as_mut() {
+                c.execute(&sql, Origin::Business)
+                    .map_err(|e| format!("forward copy of `{sql}`: {e}"))?;
+            }
+            expected
+                .execute(&sql, Origin::Business)
+                .map_err(|e| format!("`{sql}` on the expected database: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+fn spawn_sync(dir: &std::path::Path, crash_at: Option<&str>) -> std::process::Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ripcord"));
+    c.current_dir(dir)
+        .args(["-q", "sync", "start", "--interval", "50ms"])
+        .env_remove("RIPCORD_CRASH_AT")
+        .env("RIPCORD_ACTOR", "harness-sync")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(p) = crash_at {
+        c.env("RIPCORD_CRASH_AT", p);
+    }
+    c.spawn().unwrap()
+}
+
+/// Waits for a process to exit, killing it (and saying so) past `within`.
+fn exit_within(mut child: std::process::Child, within: Duration) -> Result<End, String> {
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > within {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("the process did not exit within {within:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let o = child.wait_with_output().unwrap();
+    Ok(match o.status.code() {
+        None => End::Killed,
+        Some(c) => End::Exited(c, text(&o)),
+    })
+}
+
+fn universe_points() -> Vec<String> {
+    let mut v: Vec<String> = ripcord_core::rollback::PHASES
+        .iter()
+        .flat_map(|p| {
+            [
+                format!("{}:before", p.name()),
+                format!("{}:after", p.name()),
+            ]
+        })
+        .collect();
+    v.extend(["switch:intent".into(), "switch:acted".into()]);
+    v
+}
+
+impl Harness {
+    /// Cutover, business on the new side, the sync loop killed and restarted, then a
+    /// switch-path rollback killed one to three times and resumed.
+    fn universe_trial(
+        &mut self,
+        new_engine: &'static str,
+        seed: u64,
+        tally: &mut Tally,
+    ) -> Result<(), String> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let engine = self.engine;
+        let u = Universe::new(engine, new_engine);
+        let dir = u.dir.path();
+        let mut log = Vec::new();
+        let fail = |log: &[String], what: String| {
+            Err(format!(
+                "{engine}->{new_engine} seed {seed}: {what}\n  steps: {log:?}"
+            ))
+        };
+        let mut biz = Business::new();
+        let ok = |o: std::process::Output, what: &str| -> Result<(), String> {
+            if code(&o) == 0 {
+                Ok(())
+            } else {
+                Err(format!("{what} exited {}: {}", code(&o), text(&o)))
+            }
+        };
+        let steps = (|| -> Result<(), String> {
+            ok(
+                ripcord_in(dir, &["capture", "start", "-c", "orders"], &[]),
+                "capture start",
+            )?;
+            biz.work(&mut rng, &u, 30, true)?;
+            ok(
+                ripcord_in(
+                    dir,
+                    &["cutover", "-c", "orders", "--reason", "harness"],
+                    &[],
+                ),
+                "cutover",
+            )?;
+            if !u.routed_to_new() {
+                return Err("the switch does not read new after the cutover".into());
+            }
+            biz.work(&mut rng, &u, 40, false)?;
+            Ok(())
+        })();
+        if let Err(e) = steps {
+            return fail(&log, e);
+        }
+
+        // The sync loop, killed once at a named point or after a random delay.
+        let sync_points = ["sync:read", "sync:batch", "sync:applied"];
+        let end = if rng.random_bool(0.5) {
+            let p = sync_points[rng.random_range(0..sync_points.len())];
+            log.push(format!("sync crash at {p}"));
+            match exit_within(spawn_sync(dir, Some(p)), Duration::from_secs(60)) {
+                Ok(End::Killed) => {
+                    tally.named += 1;
+                    End::Killed
+                }
+                Ok(e) => e,
+                Err(e) => return fail(&log, format!("sync with {p}: {e}")),
+            }
+        } else {
+            let d = Duration::from_millis(rng.random_range(0..=1500));
+            log.push(format!("sync kill after {d:?}"));
+            let r = run_until(spawn_sync(dir, None), Some(d)).0;
+            if matches!(r, End::Killed) {
+                tally.delayed += 1;
+            }
+            r
+        };
+        match end {
+            End::Killed => tally.faults += 1,
+            End::Exited(c, out) => return fail(&log, format!("the sync loop exited {c}: {out}")),
+        }
+        if let Err(e) = biz.work(&mut rng, &u, 20, false) {
+            return fail(&log, e);
+        }
+        log.push("sync restarted".into());
+        let sync = spawn_sync(dir, None);
+        if let Err(e) = biz.work(&mut rng, &u, 20, false) {
+            return fail(&log, e);
+        }
+
+        // The switch-path rollback, killed one to three times, resumed until it finishes.
+        let points = universe_points();
+        let start = [
+            "rollback",
+            "-c",
+            "orders",
+            "--yes",
+            "--reason",
+            "crash harness",
+        ];
+        let resume = ["rollback", "--resume", "--yes"];
+        let faults = rng.random_range(1..=3);
+        let mut started = false;
+        let mut done = false;
+        for attempt in 0..faults + 8 {
+            let args: &[&str] = if started { &resume } else { &start };
+            let end = if attempt < faults {
+                self.faulty(&mut rng, dir, args, &points, tally, &mut log)
+            } else {
+                log.push(format!("{args:?}"));
+                run_until(spawn(dir, args, None), None).0
+            };
+            started = started || !ctx_for(&u.plan()).state.rollbacks().unwrap().is_empty();
+            match end {
+                End::Killed => continue,
+                End::Exited(0, _) => {
+                    done = true;
+                    break;
+                }
+                End::Exited(2, out) if out.contains("no unfinished rollback") => {
+                    done = true;
+                    break;
+                }
+                End::Exited(c, out) => return fail(&log, format!("exited {c}: {out}")),
+            }
+        }
+        if !done {
+            return fail(&log, "the rollback never finished".into());
+        }
+        // The loop hands the component over to the rollback and ends.
+        match exit_within(sync, Duration::from_secs(60)) {
+            Ok(End::Exited(0, _)) => {}
+            Ok(End::Exited(c, out)) => {
+                return fail(&log, format!("the sync loop exited {c}: {out}"));
+            }
+            Ok(End::Killed) => return fail(&log, "the sync loop was killed".into()),
+            Err(e) => return fail(&log, format!("the sync loop after the rollback: {e}")),
+        }
+        if u.routed_to_new() {
+            return fail(&log, "the switch still reads new after the rollback".into());
+        }
+        // The business goes on, on legacy.
+        if let Err(e) = biz.work(&mut rng, &u, 20, false) {
+            return fail(&log, e);
+        }
+
+        // The independent check: legacy as its own client dumps it, against the expected.
+        let want = dump_tables(engine, &u.expected.url, &["orders"]);
+        let cmp = compare(&want, &dump_tables(engine, &u.legacy.url, &["orders"]));
+        tally.compared += cmp.compared;
+        tally.lost += cmp.lost.len() as u64;
+        tally.duplicated += cmp.duplicated.len() as u64;
+        if !cmp.lost.is_empty() || !cmp.duplicated.is_empty() {
+            return fail(
+                &log,
+                format!(
+                    "{} rows lost {:?}, {} duplicated or unexpected {:?}",
+                    cmp.lost.len(),
+                    &cmp.lost[..cmp.lost.len().min(5)],
+                    cmp.duplicated.len(),
+                    &cmp.duplicated[..cmp.duplicated.len().min(5)]
+                ),
+            );
+        }
+        let mut ctx = ctx_for(&u.plan());
+        if ctx
+            .state
+            .rollbacks()
+            .unwrap()
+            .iter()
+            .any(|r| r.finished_at.is_none())
+        {
+            return fail(&log, "a rollback is left unfinished".into());
+        }
+        // Fenced: the new side refuses a late write.
+        let late = ctx.engine("new").unwrap().execute(
+            "INSERT INTO orders VALUES (999999, 'late', 1, NULL)",
+            ripcord_core::journal::Origin::Business,
+        );
+        if late.is_ok() {
+            return fail(
+                &log,
+                "the new side accepts writes after the rollback".into(),
+            );
+        }
+        let o = ripcord_in(dir, &["sync", "status", "--json"], &[]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        if v[0]["record"]["state"]["state"] != "ended" {
+            return fail(&log, format!("the sync is not ended: {v}"));
+        }
+        tally.trials += 1;
+        Ok(())
+    }
+}
+
 fn base_seed() -> u64 {
     std::env::var("RIPCORD_HARNESS_SEED")
         .ok()
@@ -482,4 +892,64 @@ fn postgres() {
 #[test]
 fn mysql() {
     harness("mysql", 8);
+}
+
+fn universe_harness(legacy: &'static str, new: &'static str, default_trials: u64) {
+    let trials = std::env::var("RIPCORD_HARNESS_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_trials);
+    let base = base_seed();
+    println!(
+        "crash harness universe {legacy}->{new}: seed {base} (replay with RIPCORD_HARNESS_SEED={base}), {trials} trials"
+    );
+    let mut h = Harness::new(legacy);
+    let mut tally = Tally::default();
+    let t = Instant::now();
+    for i in 0..trials {
+        let seed = base.wrapping_mul(1_000_003).wrapping_add(i);
+        if let Err(e) = h.universe_trial(new, seed, &mut tally) {
+            println!("FAILED {e}");
+            tally.failures.push(e);
+        }
+    }
+    println!(
+        "crash harness universe {legacy}->{new}: trials {} (failed {}), faults injected {} (named points {}, random delays {}), rows compared {}, rows lost {}, rows duplicated {}, {:.1}s",
+        tally.trials + tally.failures.len() as u64,
+        tally.failures.len(),
+        tally.faults,
+        tally.named,
+        tally.delayed,
+        tally.compared,
+        tally.lost,
+        tally.duplicated,
+        t.elapsed().as_secs_f64()
+    );
+    assert!(
+        tally.failures.is_empty(),
+        "{} of {trials} trials failed (seed {base}):\n{}",
+        tally.failures.len(),
+        tally.failures.join("\n")
+    );
+    assert!(
+        tally.faults >= trials,
+        "too few faults landed: {}",
+        tally.faults
+    );
+    assert_eq!((tally.lost, tally.duplicated), (0, 0));
+}
+
+#[test]
+fn universe_sqlite() {
+    universe_harness("sqlite", "sqlite", 2);
+}
+
+#[test]
+fn universe_postgres() {
+    universe_harness("postgres", "postgres", 2);
+}
+
+#[test]
+fn universe_mariadb_legacy_postgres_new() {
+    universe_harness("mysql", "postgres", 1);
 }
