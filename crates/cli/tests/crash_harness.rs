@@ -1,5 +1,6 @@
 //! The crash harness: random SIGKILLs during checkpoint, restore, replay and switch-back on
-//! SQLite, PostgreSQL and MariaDB, then resume, then an independent check.
+//! SQLite, PostgreSQL and MariaDB, and during the reverse sync and a switch-path rollback,
+//! then resume, then an independent check.
 //!
 //! A trial builds the Workshop, may kill a `ripcord checkpoint`, runs the migration, lets
 //! the business work, then rolls billing back while killing ripcord one to three times,
@@ -7,6 +8,15 @@
 //! each kill until the rollback finishes. The expected data is not ripcord's: it is a
 //! second database where the same business day ran without any migration. Both are dumped
 //! by the database's own client (psql COPY, mariadb -B, sqlite3) and compared row by row.
+//!
+//! The `universe_*` trials do the same for the parallel universe: legacy and a separate new
+//! database, a flag-file switch and a business that writes where the switch points. After
+//! the cutover the `sync start` loop is killed once (at `sync:read`, `sync:batch`,
+//! `sync:applied` or after a random delay) and restarted, then a switch-path rollback is
+//! killed one to three times (any phase's `:before`/`:after`, `switch:intent`,
+//! `switch:acted`, or a random delay) and resumed until it finishes. Legacy's dump must
+//! equal a second database where the same business writes ran directly; the switch must
+//! read legacy, the new side must refuse writes and the sync must be ended.
 //!
 //! `RIPCORD_HARNESS_SEED` replays a run; `RIPCORD_HARNESS_TRIALS` sets the trials per
 //! engine (`scripts/crash-harness` runs the long one).
@@ -32,7 +42,7 @@ fn dialect(url: &str) -> ripcord::workshop::Dialect {
 type Dump = BTreeMap<String, Vec<String>>;
 
 fn dump(engine: &str, url: &str) -> Dump {
-    dump_tables(engine, url, &ripcord::workshop::TABLES)
+    dump_tables(engine, url, ripcord::workshop::TABLES)
 }
 
 fn dump_tables(engine: &str, url: &str, tables: &[&str]) -> Dump {
@@ -598,6 +608,18 @@ fn spawn_sync(dir: &std::path::Path, crash_at: Option<&str>) -> std::process::Ch
     c.spawn().unwrap()
 }
 
+/// A child killed and waited for when a trial returns early, so no sync loop outlives it.
+struct Reaped(Option<std::process::Child>);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Waits for a process to exit, killing it (and saying so) past `within`.
 fn exit_within(mut child: std::process::Child, within: Duration) -> Result<End, String> {
     let t = Instant::now();
@@ -711,7 +733,7 @@ impl Harness {
             return fail(&log, e);
         }
         log.push("sync restarted".into());
-        let sync = spawn_sync(dir, None);
+        let mut sync = Reaped(Some(spawn_sync(dir, None)));
         if let Err(e) = biz.work(&mut rng, &u, 20, false) {
             return fail(&log, e);
         }
@@ -756,7 +778,7 @@ impl Harness {
             return fail(&log, "the rollback never finished".into());
         }
         // The loop hands the component over to the rollback and ends.
-        match exit_within(sync, Duration::from_secs(60)) {
+        match exit_within(sync.0.take().unwrap(), Duration::from_secs(60)) {
             Ok(End::Exited(0, _)) => {}
             Ok(End::Exited(c, out)) => {
                 return fail(&log, format!("the sync loop exited {c}: {out}"));
