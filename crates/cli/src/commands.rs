@@ -503,7 +503,8 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
             let lang =
                 crate::serve::i18n::Lang::parse(&lang).unwrap_or(crate::serve::i18n::Lang::En);
             if format == "html" && !json {
-                print!("{}", crate::report_html::rollback(&r, lang));
+                let pm = ripcord_core::report::PostMortem::gather(r, &event_log(ctx)?);
+                print!("{}", crate::report_html::rollback(&pm, lang));
             } else if json || format == "json" {
                 println!("{}", crate::render::rollback_json(&r));
             } else if format == "console" {
@@ -548,9 +549,8 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
     }
 }
 
-/// `ripcord postmortem` (and `report --postmortem`): pre-filled from the record and the log.
-fn postmortem(ctx: &mut Ctx, rollback: Option<&str>, format: &str, lang: &str) -> Result<i32> {
-    let r = ripcord_core::report::RollbackReport::of(&find_rollback(ctx, rollback)?);
+/// The whole event log, read a page at a time.
+pub fn event_log(ctx: &mut Ctx) -> Result<Vec<ripcord_core::events::Envelope>> {
     let mut log: Vec<ripcord_core::events::Envelope> = Vec::new();
     loop {
         let after = log.last().and_then(|e| e.seq).unwrap_or(0);
@@ -561,7 +561,13 @@ fn postmortem(ctx: &mut Ctx, rollback: Option<&str>, format: &str, lang: &str) -
             break;
         }
     }
-    let pm = ripcord_core::report::PostMortem::gather(r, &log);
+    Ok(log)
+}
+
+/// `ripcord postmortem` (and `report --postmortem`): pre-filled from the record and the log.
+fn postmortem(ctx: &mut Ctx, rollback: Option<&str>, format: &str, lang: &str) -> Result<i32> {
+    let r = ripcord_core::report::RollbackReport::of(&find_rollback(ctx, rollback)?);
+    let pm = ripcord_core::report::PostMortem::gather(r, &event_log(ctx)?);
     let lang = crate::serve::i18n::Lang::parse(lang).unwrap_or(crate::serve::i18n::Lang::En);
     if format == "html" {
         print!("{}", crate::report_html::postmortem_html(&pm, lang));

@@ -365,6 +365,10 @@ pub fn line(e: &Event) -> Option<String> {
         } => format!(
             "FALLBACK: rule {rule:?} is red: switch {switch:?} ({component}) stepped back from {from} to {to}"
         ),
+        Event::ProbeWindow { probe, samples, .. } => format!(
+            "probe {probe}: its {} value(s) before the stop kept for the report",
+            samples.len()
+        ),
         Event::RollbackStarted {
             rollback,
             components,

@@ -115,6 +115,86 @@ fn phase_chart(tr: &Tr, r: &RollbackReport) -> String {
     s
 }
 
+/// One line chart per probe: its values before the stop (seconds before it on the x
+/// axis), its baseline median dashed, the stop at the right edge.
+fn probes(tr: &Tr, windows: &[ripcord_core::report::ProbeWindow], h: &mut String) {
+    if windows.is_empty() {
+        return;
+    }
+    let _ = write!(h, "<h2>{}</h2>", esc(&tr.s("rep-probes")));
+    for p in windows {
+        let _ = write!(h, "<figure>{}</figure>", probe_chart(tr, p));
+    }
+}
+
+fn probe_chart(tr: &Tr, p: &ripcord_core::report::ProbeWindow) -> String {
+    let (w, h, left, pad) = (640.0, 120.0, 60.0, 14.0);
+    let first = p.samples.first().map(|s| s.0).unwrap_or(p.stop_ms);
+    let span = ((p.stop_ms - first) as f64).max(1.0);
+    let values = p.samples.iter().map(|s| s.1).chain(p.baseline_median);
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    let (lo, hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 1.0, hi + 1.0)
+    };
+    let x = |ms: i64| left + (w - left - 10.0) * (ms - first) as f64 / span;
+    let y = |v: f64| pad + (h - 2.0 * pad) * (hi - v) / (hi - lo);
+    let label = tr.t("rep-probe-chart", &[("probe", p.probe.clone())]);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" direction=\"ltr\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{}\"><text x=\"{left}\" y=\"11\" font-size=\"12\">{}</text>",
+        esc(&label),
+        esc(&p.probe),
+    );
+    let points: Vec<String> = p
+        .samples
+        .iter()
+        .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
+        .collect();
+    let _ = write!(
+        s,
+        "<polyline fill=\"none\" stroke=\"#3b82f6\" stroke-width=\"1.5\" points=\"{}\"/>",
+        points.join(" ")
+    );
+    if let Some(m) = p.baseline_median {
+        let by = y(m);
+        let _ = write!(
+            s,
+            "<line x1=\"{left}\" y1=\"{by:.1}\" x2=\"{:.1}\" y2=\"{by:.1}\" stroke=\"#8c959f\" stroke-dasharray=\"4 3\"><title>{} {m}</title></line>",
+            w - 10.0,
+            esc(&tr.s("rep-baseline")),
+        );
+    }
+    let sx = x(p.stop_ms);
+    let _ = write!(
+        s,
+        "<line x1=\"{sx:.1}\" y1=\"0\" x2=\"{sx:.1}\" y2=\"{h}\" stroke=\"#b00020\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#b00020\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{}</text><text x=\"{left}\" y=\"{:.1}\" font-size=\"11\">-{}</text>",
+        sx - 3.0,
+        h - 3.0,
+        esc(&tr.s("rep-stop")),
+        left - 4.0,
+        y(hi) + 4.0,
+        num(hi),
+        left - 4.0,
+        y(lo),
+        num(lo),
+        h - 3.0,
+        esc(&secs(span / 1000.0)),
+    );
+    s.push_str("</svg>");
+    s
+}
+
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 fn writes_chart(tr: &Tr, r: &RollbackReport) -> String {
     let f = &r.figures;
     let max = f.at_risk.max(f.recovered).max(f.lost).max(1) as f64;
@@ -329,11 +409,14 @@ fn open(tr: &Tr, title: &str) -> String {
     )
 }
 
-/// `ripcord report --format html`, and the dashboard's report link.
-pub fn rollback(r: &RollbackReport, lang: Lang) -> String {
+/// `ripcord report --format html`, and the dashboard's report link: the report, and the
+/// probe values before the stop that led to it when a guarded run stopped.
+pub fn rollback(pm: &PostMortem, lang: Lang) -> String {
     let tr = Tr::new(lang);
+    let r = &pm.report;
     let mut h = open(&tr, &tr.t("rep-title", &[("id", r.id.clone())]));
     body(&tr, r, &mut h);
+    probes(&tr, &pm.probes, &mut h);
     h.push_str("\n</body>\n</html>\n");
     ripcord_core::redact::scrub(&h)
 }
@@ -495,6 +578,7 @@ pub fn postmortem_html(pm: &PostMortem, lang: Lang) -> String {
         esc(&tr.s("pm-summary"))
     );
     body(&tr, r, &mut h);
+    probes(&tr, &pm.probes, &mut h);
     let _ = write!(
         h,
         "<h2>{}</h2><table><thead><tr><th>{}</th><th>{}</th></tr></thead><tbody>",

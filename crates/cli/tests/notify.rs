@@ -998,6 +998,13 @@ recipients = [
             .any(|a| a[0] == "+96890000000" && a[1].contains("تم رصد حالة طوارئ")),
         "{texts:?}"
     );
+    // The report draws the probe's values before the stop (issue #15), kept by the guard.
+    let html = ok(&["report", "--format", "html"]);
+    assert!(
+        html.contains("aria-label=\"Values of probe payslip_mismatches before the stop")
+            && html.contains("<polyline"),
+        "{html}"
+    );
 }
 
 #[test]

@@ -216,7 +216,22 @@ fn the_rollback_report_renders_as_markdown_json_and_a_timeline() {
 fn event_log() -> Vec<ripcord_core::events::Envelope> {
     use ripcord_core::events::{Envelope, Event};
     let at = |i: i64| format!("2026-11-29T11:59:5{i}.000Z");
+    let stop_ms = 1_795_953_595_000;
     let events = vec![
+        Event::ProbeWindow {
+            run: "run-20261129-115900-ef01".into(),
+            probe: "wrong_invoices".into(),
+            stop_ms,
+            baseline_median: Some(0.0),
+            samples: (0..10)
+                .map(|i| {
+                    (
+                        stop_ms - 9_000 + i * 1_000,
+                        if i < 6 { 0.0 } else { 4.0 * (i - 5) as f64 },
+                    )
+                })
+                .collect(),
+        },
         Event::RunStopped {
             run: "run-20261129-115900-ef01".into(),
             cause: ripcord_core::events::RunStop::Stop {
@@ -262,9 +277,16 @@ fn the_rollback_report_and_post_mortem_render_as_html_and_markdown_in_english_an
     let pm = ripcord_core::report::PostMortem::gather(r.clone(), &event_log());
     assert!(pm.stop.is_some() && pm.decision.is_some(), "{pm:#?}");
     assert_eq!(pm.events.len(), 1);
+    assert_eq!(
+        pm.probes.len(),
+        1,
+        "the stopped run's probe values: {pm:#?}"
+    );
+    assert_eq!(pm.probes[0].samples.len(), 10);
     for lang in [Lang::En, Lang::Ar] {
         let code = lang.code();
-        let html = report_html::rollback(&r, lang);
+        let html = report_html::rollback(&pm, lang);
+        assert!(html.contains("<polyline"), "the probe's values are drawn");
         assert!(
             !html.contains("<script") && !html.contains(" src="),
             "self-contained"

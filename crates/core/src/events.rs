@@ -290,6 +290,18 @@ pub enum Event {
         age_seconds: i64,
         limit_seconds: i64,
     },
+    /// A probe's measured values over the minutes before a run stopped, as the guard held
+    /// them in memory (the state store keeps only the last value): the one copy that
+    /// outlives the run, for the report's "probe values around the stop".
+    ProbeWindow {
+        run: String,
+        probe: String,
+        /// When the guard saw the stop (ms since 1970).
+        stop_ms: i64,
+        baseline_median: Option<f64>,
+        /// (ms since 1970, value), oldest first.
+        samples: Vec<(i64, f64)>,
+    },
     /// A kind this ripcord does not know, read from a log a newer ripcord wrote.
     #[serde(other)]
     Unknown,

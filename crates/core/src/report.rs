@@ -178,6 +178,18 @@ pub struct PostMortem {
     /// The run's stop and decision recorded just before this rollback started, if any.
     pub stop: Option<crate::events::Envelope>,
     pub decision: Option<crate::events::Envelope>,
+    /// The stopped run's probe values before the stop (`Event::ProbeWindow`), by probe.
+    pub probes: Vec<ProbeWindow>,
+}
+
+/// A probe's values before the stop that led to a rollback.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeWindow {
+    pub probe: String,
+    pub stop_ms: i64,
+    pub baseline_median: Option<f64>,
+    /// (ms since 1970, value), oldest first.
+    pub samples: Vec<(i64, f64)>,
 }
 
 impl PostMortem {
@@ -213,11 +225,36 @@ impl PostMortem {
         if stop.is_none() {
             decision = None;
         }
+        let mut probes: Vec<ProbeWindow> = Vec::new();
+        if let (Some(i), Some(Event::RunStopped { run: stopped, .. })) =
+            (started, stop.as_ref().map(|s| &s.event))
+        {
+            for e in &log[..i] {
+                if let Event::ProbeWindow {
+                    run,
+                    probe,
+                    stop_ms,
+                    baseline_median,
+                    samples,
+                } = &e.event
+                    && run == stopped
+                {
+                    probes.retain(|p| &p.probe != probe);
+                    probes.push(ProbeWindow {
+                        probe: probe.clone(),
+                        stop_ms: *stop_ms,
+                        baseline_median: *baseline_median,
+                        samples: samples.clone(),
+                    });
+                }
+            }
+        }
         PostMortem {
             report,
             events,
             stop,
             decision,
+            probes,
         }
     }
 }

@@ -105,6 +105,8 @@ impl Monitor {
             latest: HashMap::new(),
             history: HashMap::new(),
             trends: HashMap::new(),
+            window: HashMap::new(),
+            window_told: false,
             baselines,
             overall: Level::Green,
             state,
@@ -137,6 +139,10 @@ impl Monitor {
     }
 }
 
+/// How far back the values told at a stop reach, and at most how many per probe.
+const WINDOW_MS: i64 = 120_000;
+const WINDOW_MAX: usize = 600;
+
 struct Evaluator {
     plan: Plan,
     rules: Vec<Compiled>,
@@ -147,6 +153,10 @@ struct Evaluator {
     history: HashMap<String, VecDeque<(f64, f64)>>,
     /// Probe → (message, seconds until the threshold).
     trends: HashMap<String, (String, f64)>,
+    /// (ms, value) of each probe's measured samples over the last `WINDOW_MS`, told once
+    /// as `ProbeWindow` events when the run stops.
+    window: HashMap<String, VecDeque<(i64, f64)>>,
+    window_told: bool,
     baselines: HashMap<String, BaselineRecord>,
     overall: Level,
     state: Box<dyn StateStore>,
@@ -167,12 +177,33 @@ impl Evaluator {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            if !self.window_told && self.stop.requested().is_some() {
+                self.tell_window();
+            }
             if done.load(Ordering::SeqCst) {
                 break;
             }
             self.save_status(false);
         }
         self.save_status(true);
+    }
+
+    /// The values before the stop, one event per probe, so the report can draw them.
+    fn tell_window(&mut self) {
+        self.window_told = true;
+        let stop_ms = now_ms();
+        for p in &self.plan.probes {
+            let Some(w) = self.window.get(&p.name).filter(|w| !w.is_empty()) else {
+                continue;
+            };
+            self.bus.emit(Event::ProbeWindow {
+                run: self.watched.run.clone(),
+                probe: p.name.clone(),
+                stop_ms,
+                baseline_median: self.baselines.get(&p.name).map(|b| b.median),
+                samples: w.iter().copied().collect(),
+            });
+        }
     }
 
     fn audit(&mut self, action: &str, args: serde_json::Value, result: &str) {
@@ -191,6 +222,11 @@ impl Evaluator {
         let name = s.probe.clone();
         let now = s.at_ms;
         if let Some(v) = s.value() {
+            let w = self.window.entry(name.clone()).or_default();
+            w.push_back((now, v));
+            while w.len() > WINDOW_MAX || w.front().is_some_and(|(t, _)| now - t > WINDOW_MS) {
+                w.pop_front();
+            }
             let cap = self
                 .plan
                 .probe(&name)

@@ -71,3 +71,7 @@ pm-due = تاريخ الاستحقاق
 pm-status = الحالة
 pm-success = معايير النجاح ✎
 pm-fill = (للإكمال)
+rep-probes = قيم المجسّات قبل الإيقاف
+rep-probe-chart = قيم المجسّ { $probe } قبل الإيقاف، مع الوسيط المرجعي
+rep-baseline = الوسيط المرجعي
+rep-stop = الإيقاف

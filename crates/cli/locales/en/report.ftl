@@ -72,3 +72,7 @@ pm-due = due date
 pm-status = status
 pm-success = Success criteria ✎
 pm-fill = (to complete)
+rep-probes = Probe values before the stop
+rep-probe-chart = Values of probe { $probe } before the stop, with its baseline median
+rep-baseline = baseline median
+rep-stop = stop

@@ -463,11 +463,16 @@ async fn report(
     let found = blocking(move || {
         let mut ctx = app.ctx("dashboard")?;
         let r = ctx.state.rollbacks()?.into_iter().find(|r| r.id == id);
-        Ok(r.map(|r| ripcord_core::report::RollbackReport::of(&r)))
+        let Some(r) = r else { return Ok(None) };
+        let log = crate::commands::event_log(&mut ctx)?;
+        Ok(Some(ripcord_core::report::PostMortem::gather(
+            ripcord_core::report::RollbackReport::of(&r),
+            &log,
+        )))
     })
     .await;
     match found {
-        Ok(Some(r)) => Html(crate::report_html::rollback(&r, lang)).into_response(),
+        Ok(Some(pm)) => Html(crate::report_html::rollback(&pm, lang)).into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, "no such rollback").into_response(),
         Err(r) => r,
     }
