@@ -304,6 +304,29 @@ impl Setup {
         assert_eq!(code(&o), 0, "ripcord {args:?}: {}", text(&o));
         text(&o)
     }
+    /// `ripcord serve` on a free loopback port, killed when the value drops; its base URL.
+    fn serve(&self, extra: &[&str]) -> (Killed, String) {
+        let mut serve = Command::new(env!("CARGO_BIN_EXE_ripcord"))
+            .current_dir(self.w.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("SLACK_TOKEN", SLACK_TOKEN)
+            .env_remove("RIPCORD_DASHBOARD_TOKENS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(serve.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("serve said {line:?}"))
+            .to_string();
+        (Killed(serve), base)
+    }
     fn notify_once(&self) -> String {
         self.ok(&["notify", "run", "--once"])
     }
@@ -1115,33 +1138,8 @@ PAYROLL BRIDGE: call +968 2400 0000 now about { $incident } ({ cause }, { $reaso
 #[test]
 fn the_link_in_a_mail_acknowledges_the_incident_once_as_its_recipient() {
     let s = setup(LEVELS, Answer::Ok);
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_ripcord"))
-        .current_dir(s.w.path())
-        // This test's notifier is `notify run --once` below, with the ack_url it adds.
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-notify"])
-        .env("SLACK_TOKEN", SLACK_TOKEN)
-        .env_remove("RIPCORD_DASHBOARD_TOKENS")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(serve.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("serve said {line:?}"))
-        .to_string();
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _serve = Kill(serve);
+    // This test's notifier is `notify run --once` below, with the ack_url it adds.
+    let (_serve, base) = s.serve(&["--no-notify"]);
     let path = s.w.path().join("ripcord.toml");
     let plan = std::fs::read_to_string(&path).unwrap();
     let plan = plan.replacen(
@@ -1451,28 +1449,7 @@ recipients = [{{ name = "Mona", language = "ar", channel = "mail", address = "mo
 #[test]
 fn serve_runs_the_notifier_so_a_rollback_elsewhere_is_mailed() {
     let s = setup(LEVELS, Answer::Ok);
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_ripcord"))
-        .current_dir(s.w.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("SLACK_TOKEN", SLACK_TOKEN)
-        .env_remove("RIPCORD_DASHBOARD_TOKENS")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(serve.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("listening on "), "serve said {line:?}");
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _serve = Kill(serve);
+    let (_serve, _) = s.serve(&[]);
     // Its notifier started before "listening" and first places its cursor at the end of
     // the log (what came before is history): give that first tick time to run.
     std::thread::sleep(Duration::from_secs(2));
@@ -1610,4 +1587,14 @@ level = "red"
 scenario = "data_corruption"
 "#
     )
+}
+
+/// A child process killed (and reaped) when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

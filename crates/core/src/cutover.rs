@@ -322,8 +322,24 @@ pub fn unfence(ctx: &mut Ctx, components: &[String], reason: &str) -> Result<Vec
             problems.join("\n  - ")
         )));
     }
+    let thawed = unfence_new_side(ctx, &comps)?;
+    ctx.audit(
+        "cutover.unfence",
+        serde_json::json!({"components": names, "tables": thawed, "reason": reason}),
+        if thawed.is_empty() {
+            "the new side was not fenced"
+        } else {
+            "new side unfenced for a re-base; traffic on legacy"
+        },
+    )?;
+    Ok(thawed)
+}
+
+/// Unfreezes the components' tables the new side holds frozen (a rollback's fence), as
+/// `database.table`.
+fn unfence_new_side(ctx: &mut Ctx, comps: &[crate::plan::Component]) -> Result<Vec<String>> {
     let mut thawed = Vec::new();
-    for c in &comps {
+    for c in comps {
         let mut e = ctx.engine_installed(&c.capture_database)?;
         let frozen = e.frozen_tables()?;
         let fenced: Vec<String> = c
@@ -336,15 +352,6 @@ pub fn unfence(ctx: &mut Ctx, components: &[String], reason: &str) -> Result<Vec
             thawed.extend(fenced.iter().map(|t| format!("{}.{t}", c.capture_database)));
         }
     }
-    ctx.audit(
-        "cutover.unfence",
-        serde_json::json!({"components": names, "tables": thawed, "reason": reason}),
-        if thawed.is_empty() {
-            "the new side was not fenced"
-        } else {
-            "new side unfenced for a re-base; traffic on legacy"
-        },
-    )?;
     Ok(thawed)
 }
 
@@ -478,20 +485,7 @@ fn run_phase(
             ))
         }
         CutoverPhase::Unfence => {
-            let mut thawed = Vec::new();
-            for c in &comps {
-                let mut e = ctx.engine_installed(&c.capture_database)?;
-                let frozen = e.frozen_tables()?;
-                let fenced: Vec<String> = c
-                    .captured_tables()
-                    .into_iter()
-                    .filter(|t| frozen.contains(t))
-                    .collect();
-                if !fenced.is_empty() {
-                    e.unfreeze(&fenced)?;
-                    thawed.extend(fenced);
-                }
-            }
+            let thawed = unfence_new_side(ctx, &comps)?;
             Ok(if thawed.is_empty() {
                 "the new side was not fenced".into()
             } else {

@@ -257,6 +257,36 @@ impl<'de> Deserialize<'de> for Decimal {
     }
 }
 
+/// `12.500` → `12.5`, `-0.0` → `0`, `+7` → `7`, `007.10` → `7.1`; `None` if not a plain
+/// decimal number.
+pub fn canon_decimal(s: &str) -> Option<String> {
+    let t = s.trim();
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let mut out = String::with_capacity(body.len() + 1);
+    if neg && !(int == "0" && frac.is_empty()) {
+        out.push('-');
+    }
+    out.push_str(int);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    Some(out)
+}
+
 /// A tolerance as written on the command line: a non-negative decimal number.
 pub fn parse_tolerance(s: &str) -> Result<Decimal, String> {
     match Decimal::parse(s) {

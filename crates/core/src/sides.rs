@@ -88,41 +88,14 @@ fn normalise(v: &Value, decl: &str, quirks: &TypeQuirks) -> Value {
     match &v {
         Value::Int(i) => Value::Decimal(i.to_string()),
         Value::Bool(b) => Value::Decimal((*b as u8).to_string()),
-        Value::Float(f) if f.is_finite() => {
-            Value::Decimal(canon_decimal(&format!("{f}")).unwrap_or_else(|| format!("{f:?}")))
+        Value::Float(f) if f.is_finite() => Value::Decimal(
+            crate::exact::canon_decimal(&format!("{f}")).unwrap_or_else(|| format!("{f:?}")),
+        ),
+        Value::Decimal(d) => {
+            Value::Decimal(crate::exact::canon_decimal(d).unwrap_or_else(|| d.clone()))
         }
-        Value::Decimal(d) => Value::Decimal(canon_decimal(d).unwrap_or_else(|| d.clone())),
         _ => v,
     }
-}
-
-/// `012.500` → `12.5`, `-0.0` → `0`; `None` if not a plain decimal number.
-fn canon_decimal(s: &str) -> Option<String> {
-    let t = s.trim();
-    let (neg, body) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    if (int.is_empty() && frac.is_empty())
-        || !int.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let int = int.trim_start_matches('0');
-    let frac = frac.trim_end_matches('0');
-    let int = if int.is_empty() { "0" } else { int };
-    let mut out = String::new();
-    if neg && !(int == "0" && frac.is_empty()) {
-        out.push('-');
-    }
-    out.push_str(int);
-    if !frac.is_empty() {
-        out.push('.');
-        out.push_str(frac);
-    }
-    Some(out)
 }
 
 fn digest(values: &[Value]) -> u128 {
