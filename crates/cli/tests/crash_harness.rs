@@ -144,6 +144,7 @@ fn named_points(engine: &str) -> Vec<String> {
         v.extend([
             "mysql:restore:before-swap".into(),
             "mysql:restore:after-swap".into(),
+            "mysql:restore:before-thaw-interim".into(),
         ]);
     }
     v

@@ -891,3 +891,51 @@ fn checkpoint_of_tables_an_abandoned_rollback_left_frozen_is_refused_postgres() 
 fn checkpoint_of_tables_an_abandoned_rollback_left_frozen_is_refused_sqlite() {
     checkpoint_of_tables_an_abandoned_rollback_left_frozen("sqlite", "restore:after");
 }
+
+// Found by the operator-model long run, seed 1170 (MariaDB): a rollback killed right after
+// its table swap left the swapped-in table with neither freeze nor capture triggers. A
+// business write reached it, no journal held it, the resume re-armed capture and linked
+// the tokens as if nothing could have escaped, and a later rollback said "0 lost,
+// verified" over the lost write. The swapped-in table is frozen from its first moment, at
+// every point a kill can land.
+fn mariadb_restore_killed_at(point: &str) {
+    let s = Shop::new("mysql");
+    s.ok(&["checkpoint", "-c", "billing"]);
+    let void = "SELECT COUNT(*) FROM invoices WHERE status = 'void'";
+    let voided = s.count(void);
+    let o = s.ripcord_env(
+        &["rollback", "-c", "billing", "--yes", "--reason", "first"],
+        &[("RIPCORD_CRASH_AT", point)],
+    );
+    assert_eq!(o.status.code(), None, "killed at {point}: {}", text(&o));
+    for sql in [
+        "UPDATE invoices SET status = 'void'",
+        "UPDATE payments SET method = 'card'",
+        "DELETE FROM invoices",
+    ] {
+        let e = s
+            .engine()
+            .execute(sql, Origin::Business)
+            .expect_err("a business write while the rollback is unfinished is refused");
+        assert!(e.to_string().contains("frozen"), "{sql}: {e}");
+    }
+    let o = s.ripcord(&["rollback", "--resume"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(s.count(void), voided, "the refused write is not there");
+    // Thawed once finished, and the journal holds the next write: a new rollback vouches
+    // for it and carries it back.
+    s.new_chain(960_001);
+    let o = s.ripcord(&["rollback", "-c", "billing", "--yes", "--reason", "second"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(s.chain_rows(960_001), 5);
+}
+
+#[test]
+fn write_after_a_mariadb_swap_killed_mid_rollback_is_refused_after_swap() {
+    mariadb_restore_killed_at("mysql:restore:after-swap");
+}
+
+#[test]
+fn write_after_a_mariadb_swap_killed_mid_rollback_is_refused_before_thaw() {
+    mariadb_restore_killed_at("mysql:restore:before-thaw-interim");
+}

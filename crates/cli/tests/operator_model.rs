@@ -90,7 +90,11 @@ const DAMAGE: &[(&str, &str, &str, &str)] = &[
 ];
 
 const ROLLBACK_CRASH: &[&str] = ROLLBACK_CRASH_POINTS;
-const MYSQL_CRASH: &[&str] = &["mysql:restore:before-swap", "mysql:restore:after-swap"];
+const MYSQL_CRASH: &[&str] = &[
+    "mysql:restore:before-swap",
+    "mysql:restore:after-swap",
+    "mysql:restore:before-thaw-interim",
+];
 
 fn component_tables(c: &str) -> &'static [&'static str] {
     COMPONENTS

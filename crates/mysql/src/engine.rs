@@ -226,6 +226,23 @@ fn capture_sql(schema: &TableSchema) -> Vec<String> {
 }
 
 fn freeze_sql(t: &str) -> Vec<String> {
+    freeze_sql_as(t, t, "frz")
+}
+
+/// The freeze a restore puts on `_ripcord_new_<t>` before it is swapped in (`RENAME TABLE`
+/// moves a table's triggers with it): the swapped-in table is frozen from its first moment,
+/// under names (`_ripcord_frn_<t>_*`) that do not clash with the old table's freeze.
+fn interim_freeze_sql(t: &str, on: &str) -> Vec<String> {
+    freeze_sql_as(t, on, "frn")
+}
+
+const INTERIM_FREEZE: [&str; 3] = ["i", "u", "d"];
+
+fn interim_freeze_name(t: &str, s: &str) -> String {
+    format!("_ripcord_frn_{t}_{s}")
+}
+
+fn freeze_sql_as(t: &str, on: &str, kind: &str) -> Vec<String> {
     let mut msg = format!("ripcord: table {t} is frozen while a rollback runs");
     // MESSAGE_TEXT holds at most 128 characters.
     if let Some((i, _)) = msg.char_indices().nth(128) {
@@ -236,8 +253,8 @@ fn freeze_sql(t: &str) -> Vec<String> {
         .map(|ev| {
             format!(
                 "CREATE TRIGGER IF NOT EXISTS {} BEFORE {ev} ON {} FOR EACH ROW IF COALESCE(@ripcord_origin, '') <> 'ripcord' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = {}; END IF",
-                q(&format!("_ripcord_frz_{t}_{}", &ev[..1].to_lowercase())),
-                q(t),
+                q(&format!("_ripcord_{kind}_{t}_{}", &ev[..1].to_lowercase())),
+                q(on),
                 sql::lit(&msg)
             )
         })
@@ -752,6 +769,7 @@ impl MyEngine {
         })
     }
 
+    /// Drops every trigger on `t` but the restore's interim freeze.
     fn drop_triggers_on(&mut self, t: &str) -> EngineResult<()> {
         let names = self.strings(
             &format!(
@@ -760,7 +778,11 @@ impl MyEngine {
             ),
             "list triggers",
         )?;
-        for n in names {
+        let interim: Vec<String> = INTERIM_FREEZE
+            .iter()
+            .map(|s| interim_freeze_name(t, s))
+            .collect();
+        for n in names.into_iter().filter(|n| !interim.contains(n)) {
             self.exec(&format!("DROP TRIGGER IF EXISTS {}", q(&n)), "drop trigger")?;
         }
         Ok(())
@@ -777,9 +799,13 @@ impl MyEngine {
     /// 3. drop `_ripcord_old_<t>`, re-add foreign keys, recreate triggers;
     /// 4. record the tag and delete the marker in one transaction.
     ///
-    /// A rerun after a crash past step 1 does not reload: the swapped-in table already
-    /// holds the checkpoint's rows, plus any write that reached it before its freeze
-    /// triggers existed, and reloading would silently drop those writes.
+    /// The new table gets an interim freeze before the marker; it moves with the rename and
+    /// is dropped only once the table's own freeze and capture triggers stand again, so no
+    /// business write ever reaches the swapped-in table unfrozen and unjournaled (found by
+    /// the operator model, seed 1170: a rollback killed right after the swap let a write
+    /// through, and a later rollback's continuity link vouched for the gap). A rerun after
+    /// a crash past step 1 does not reload: the swapped-in table already holds the
+    /// checkpoint's rows, and only ripcord could have written it since.
     fn restore_steps(
         &mut self,
         schema: &TableSchema,
@@ -831,6 +857,9 @@ impl MyEngine {
                     "keep auto_increment",
                 )?;
             }
+            for s in interim_freeze_sql(t, &new) {
+                self.exec(&s, &format!("freeze {new}"))?;
+            }
             self.exec(
                 &format!(
                     "INSERT INTO _ripcord_swap (tag, tbl) VALUES ({tag}, {})",
@@ -841,6 +870,10 @@ impl MyEngine {
         }
         ripcord_core::crash::point("mysql:restore:before-swap");
         if self.table_exists(&new)? {
+            // Made with the marker; made again in case someone dropped it since.
+            for s in interim_freeze_sql(t, &new) {
+                self.exec(&s, &format!("freeze {new}"))?;
+            }
             self.exec(&format!("DROP TABLE IF EXISTS {}", q(&old)), "drop old")?;
             let referenced = self
                 .int(
@@ -875,6 +908,11 @@ impl MyEngine {
             }
         }
         ripcord_core::crash::point("mysql:restore:after-swap");
+        // A rerun may find the table with its own freeze and no interim one (a crash after
+        // the interim was dropped): freeze it again before dropping any trigger.
+        for s in interim_freeze_sql(t, t) {
+            self.exec(&s, &format!("freeze {t}"))?;
+        }
         self.exec(&format!("DROP TABLE IF EXISTS {}", q(&old)), "drop old")?;
         if !fks.is_empty() {
             let have = self.strings(
@@ -913,6 +951,13 @@ impl MyEngine {
             for s in freeze_sql(t) {
                 self.exec(&s, &format!("freeze {t}"))?;
             }
+        }
+        ripcord_core::crash::point("mysql:restore:before-thaw-interim");
+        for s in INTERIM_FREEZE {
+            self.exec(
+                &format!("DROP TRIGGER IF EXISTS {}", q(&interim_freeze_name(t, s))),
+                "drop interim freeze",
+            )?;
         }
         let n = match loaded {
             Some(n) => n,
@@ -1830,13 +1875,9 @@ impl Engine for MyEngine {
         self.bounded("unfreeze", |this| {
             for t in tables {
                 for s in ["i", "u", "d"] {
-                    this.exec(
-                        &format!(
-                            "DROP TRIGGER IF EXISTS {}",
-                            q(&format!("_ripcord_frz_{t}_{s}"))
-                        ),
-                        "unfreeze",
-                    )?;
+                    for name in [format!("_ripcord_frz_{t}_{s}"), interim_freeze_name(t, s)] {
+                        this.exec(&format!("DROP TRIGGER IF EXISTS {}", q(&name)), "unfreeze")?;
+                    }
                 }
                 this.exec(
                     &format!("DELETE FROM _ripcord_frozen WHERE tbl = {}", sql::lit(t)),
