@@ -742,6 +742,10 @@ impl<'s> Sequence<'s> {
         }
         let was_unfinished = |id: &str| before.1.iter().find(|r| r.id == id).is_none_or(unfinished);
         let mut finished: Vec<RollbackRecord> = Vec::new();
+        // Tables an unfinished rollback holds stay held even when another rollback of the
+        // same component ends in this command (one superseded by it, say): added after the
+        // loop, whatever order the records come in (seed 1130 removed them again).
+        let mut held: Vec<&'static str> = Vec::new();
         for r in &rbs {
             let tables = r
                 .components
@@ -752,7 +756,7 @@ impl<'s> Sequence<'s> {
             let new = !before.1.iter().any(|b| b.id == r.id);
             if unfinished(r) {
                 if new || touched.as_deref() == Some(r.id.as_str()) {
-                    self.flux.extend(tables);
+                    held.extend(tables);
                 }
             } else if was_unfinished(&r.id) {
                 for c in &r.components {
@@ -782,6 +786,7 @@ impl<'s> Sequence<'s> {
                 finished.push(r.clone());
             }
         }
+        self.flux.extend(held);
         let diffs = match self.differences() {
             Ok(d) => d,
             Err(e) => {
