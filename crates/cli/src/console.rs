@@ -366,7 +366,7 @@ pub fn line(e: &Event) -> Option<String> {
             "FALLBACK: rule {rule:?} is red: switch {switch:?} ({component}) stepped back from {from} to {to}"
         ),
         Event::ProbeWindow { probe, samples, .. } => format!(
-            "probe {probe}: its {} value(s) before the stop kept for the report",
+            "probe {probe}: {} value(s) around the stop kept for the report",
             samples.len()
         ),
         Event::RollbackStarted {

@@ -115,8 +115,9 @@ fn phase_chart(tr: &Tr, r: &RollbackReport) -> String {
     s
 }
 
-/// One line chart per probe: its values before the stop (seconds before it on the x
-/// axis), its baseline median dashed, the stop at the right edge.
+/// One line chart per probe: its values around the stop (seconds from it on the x axis),
+/// its baseline median dashed, the stop marked (at the right edge when nothing was
+/// measured after it).
 fn probes(tr: &Tr, windows: &[ripcord_core::report::ProbeWindow], h: &mut String) {
     if windows.is_empty() {
         return;
@@ -130,7 +131,8 @@ fn probes(tr: &Tr, windows: &[ripcord_core::report::ProbeWindow], h: &mut String
 fn probe_chart(tr: &Tr, p: &ripcord_core::report::ProbeWindow) -> String {
     let (w, h, left, pad) = (640.0, 120.0, 60.0, 14.0);
     let first = p.samples.first().map(|s| s.0).unwrap_or(p.stop_ms);
-    let span = ((p.stop_ms - first) as f64).max(1.0);
+    let last = p.samples.last().map_or(p.stop_ms, |s| s.0.max(p.stop_ms));
+    let span = ((last - first) as f64).max(1.0);
     let values = p.samples.iter().map(|s| s.1).chain(p.baseline_median);
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
         (a.min(v), b.max(v))
@@ -181,8 +183,17 @@ fn probe_chart(tr: &Tr, p: &ripcord_core::report::ProbeWindow) -> String {
         y(lo),
         num(lo),
         h - 3.0,
-        esc(&secs(span / 1000.0)),
+        esc(&secs((p.stop_ms - first) as f64 / 1000.0)),
     );
+    if last > p.stop_ms {
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">+{}</text>",
+            w - 10.0,
+            h - 3.0,
+            esc(&secs((last - p.stop_ms) as f64 / 1000.0)),
+        );
+    }
     s.push_str("</svg>");
     s
 }
@@ -410,7 +421,7 @@ fn open(tr: &Tr, title: &str) -> String {
 }
 
 /// `ripcord report --format html`, and the dashboard's report link: the report, and the
-/// probe values before the stop that led to it when a guarded run stopped.
+/// probe values around the stop that led to it when a guarded run stopped.
 pub fn rollback(pm: &PostMortem, lang: Lang) -> String {
     let tr = Tr::new(lang);
     let r = &pm.report;

@@ -1024,7 +1024,7 @@ recipients = [
     // The report draws the probe's values before the stop (issue #15), kept by the guard.
     let html = ok(&["report", "--format", "html"]);
     assert!(
-        html.contains("aria-label=\"Values of probe payslip_mismatches before the stop")
+        html.contains("aria-label=\"Values of probe payslip_mismatches around the stop")
             && html.contains("<polyline"),
         "{html}"
     );

@@ -256,6 +256,14 @@ fn event_log() -> Vec<ripcord_core::events::Envelope> {
             checkpoint: "cp-1a2b3c".into(),
             reason: "VAT rounding broke invoices".into(),
         },
+        // The values after the stop, told when the guard ends after the rollback.
+        Event::ProbeWindow {
+            run: "run-20261129-115900-ef01".into(),
+            probe: "wrong_invoices".into(),
+            stop_ms,
+            baseline_median: Some(0.0),
+            samples: (1..=3).map(|i| (stop_ms + i * 1_000, 12.0)).collect(),
+        },
     ];
     events
         .into_iter()
@@ -280,13 +288,14 @@ fn the_rollback_report_and_post_mortem_render_as_html_and_markdown_in_english_an
     assert_eq!(
         pm.probes.len(),
         1,
-        "the stopped run's probe values: {pm:#?}"
+        "the stopped run's probe values, before and after the stop joined: {pm:#?}"
     );
-    assert_eq!(pm.probes[0].samples.len(), 10);
+    assert_eq!(pm.probes[0].samples.len(), 13);
     for lang in [Lang::En, Lang::Ar] {
         let code = lang.code();
         let html = report_html::rollback(&pm, lang);
         assert!(html.contains("<polyline"), "the probe's values are drawn");
+        assert!(html.contains(">+3.00 s</text>"), "and those after the stop");
         assert!(
             !html.contains("<script") && !html.contains(" src="),
             "self-contained"

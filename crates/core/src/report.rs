@@ -178,11 +178,11 @@ pub struct PostMortem {
     /// The run's stop and decision recorded just before this rollback started, if any.
     pub stop: Option<crate::events::Envelope>,
     pub decision: Option<crate::events::Envelope>,
-    /// The stopped run's probe values before the stop (`Event::ProbeWindow`), by probe.
+    /// The stopped run's probe values around the stop (`Event::ProbeWindow`), by probe.
     pub probes: Vec<ProbeWindow>,
 }
 
-/// A probe's values before the stop that led to a rollback.
+/// A probe's values around the stop that led to a rollback.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProbeWindow {
     pub probe: String,
@@ -226,10 +226,10 @@ impl PostMortem {
             decision = None;
         }
         let mut probes: Vec<ProbeWindow> = Vec::new();
-        if let (Some(i), Some(Event::RunStopped { run: stopped, .. })) =
-            (started, stop.as_ref().map(|s| &s.event))
-        {
-            for e in &log[..i] {
+        if let Some(Event::RunStopped { run: stopped, .. }) = stop.as_ref().map(|s| &s.event) {
+            // The window before the stop is told at the stop; the values after it when
+            // the guard ends, after the rollback: the two are joined.
+            for e in log {
                 if let Event::ProbeWindow {
                     run,
                     probe,
@@ -239,13 +239,25 @@ impl PostMortem {
                 } = &e.event
                     && run == stopped
                 {
-                    probes.retain(|p| &p.probe != probe);
-                    probes.push(ProbeWindow {
-                        probe: probe.clone(),
-                        stop_ms: *stop_ms,
-                        baseline_median: *baseline_median,
-                        samples: samples.clone(),
-                    });
+                    match probes
+                        .iter_mut()
+                        .find(|p| &p.probe == probe && p.stop_ms == *stop_ms)
+                    {
+                        Some(p) => {
+                            p.samples.extend(samples.iter().copied());
+                            p.samples.sort_by_key(|(t, _)| *t);
+                            p.samples.dedup_by_key(|(t, _)| *t);
+                        }
+                        None => {
+                            probes.retain(|p| &p.probe != probe);
+                            probes.push(ProbeWindow {
+                                probe: probe.clone(),
+                                stop_ms: *stop_ms,
+                                baseline_median: *baseline_median,
+                                samples: samples.clone(),
+                            });
+                        }
+                    }
                 }
             }
         }

@@ -113,12 +113,17 @@ pub fn run(ctx: &mut Ctx, connector: Arc<dyn Connector>, signals: bool) -> Resul
     if let Some(s) = schedule {
         s.finish();
     }
-    monitor.finish();
     let outcome = outcome?;
     let resolution = match &outcome.stopped {
-        Some(s) => Some(respond::respond(ctx, connector, &outcome.run, s)?),
+        Some(s) => {
+            // The probes go on through the response, so the report shows what followed
+            // the stop too; `monitor` ends when this returns, on every path.
+            monitor.record_only();
+            Some(respond::respond(ctx, connector, &outcome.run, s)?)
+        }
         None => None,
     };
+    monitor.finish();
     Ok(Guarded {
         outcome,
         resolution,
@@ -204,7 +209,17 @@ pub fn watch(
         s.finish();
     }
     let synced = sync.map(|s| s.finish());
-    monitor.finish();
+    // As in `run`: recorded through the response, for the report.
+    let monitor = match req {
+        Some(_) => {
+            monitor.record_only();
+            Some(monitor)
+        }
+        None => {
+            monitor.finish();
+            None
+        }
+    };
     listener.finish();
     if let Some(Err(e)) = synced {
         return Err(e);
@@ -247,6 +262,7 @@ pub fn watch(
             .answer_stop(*request, &format!("watch {id} stopped"))?;
     }
     let res = respond::respond(ctx, connector, &id, &stopped)?;
+    drop(monitor);
     Ok(Some((stopped, res)))
 }
 

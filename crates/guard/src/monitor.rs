@@ -35,6 +35,9 @@ pub type Fallback =
 
 pub struct Monitor {
     done: Arc<AtomicBool>,
+    /// Set once the run stopped and its response began: the probes are still measured and
+    /// their values kept for the report, but no rule is evaluated any more.
+    recording_only: Arc<AtomicBool>,
     probes: Vec<JoinHandle<()>>,
     evaluator: Option<JoinHandle<()>>,
     /// The latest overall level, for callers that want it without the state store.
@@ -52,6 +55,7 @@ impl Monitor {
         fallback: Option<Fallback>,
     ) -> ripcord_core::Result<Monitor> {
         let done = Arc::new(AtomicBool::new(false));
+        let recording_only = Arc::new(AtomicBool::new(false));
         let (tx, rx) = channel::<Sample>();
         let mut probes = Vec::new();
         for p in &plan.probes {
@@ -106,7 +110,9 @@ impl Monitor {
             history: HashMap::new(),
             trends: HashMap::new(),
             window: HashMap::new(),
-            window_told: false,
+            window_told: None,
+            after: HashMap::new(),
+            recording_only: recording_only.clone(),
             baselines,
             overall: Level::Green,
             state,
@@ -121,16 +127,30 @@ impl Monitor {
         let evaluator = std::thread::spawn(move || ev.run(rx, d));
         Ok(Monitor {
             done,
+            recording_only,
             probes,
             evaluator: Some(evaluator),
             level,
         })
     }
 
+    /// After a stop, while the response (a decision, a rollback) runs: the probes go on
+    /// and their values for [`WINDOW_MS`] after the stop are told at [`Monitor::finish`],
+    /// so a report shows the values around the stop, not only before it. No rule is
+    /// evaluated any more: the stop has been made, and nothing may start another.
+    pub fn record_only(&self) {
+        self.recording_only.store(true, Ordering::SeqCst);
+    }
+
     /// Stops the guard. Waits for the evaluator (a few ms) but not for a probe in the
     /// middle of a sample: a rollback must not wait up to a probe's timeout to start.
     /// Such a probe ends on its own once its sample is taken.
-    pub fn finish(mut self) {
+    pub fn finish(self) {}
+}
+
+impl Drop for Monitor {
+    /// Also on an early return: no guard thread outlives its run.
+    fn drop(&mut self) {
         self.done.store(true, Ordering::SeqCst);
         if let Some(t) = self.evaluator.take() {
             let _ = t.join();
@@ -156,7 +176,11 @@ struct Evaluator {
     /// (ms, value) of each probe's measured samples over the last `WINDOW_MS`, told once
     /// as `ProbeWindow` events when the run stops.
     window: HashMap<String, VecDeque<(i64, f64)>>,
-    window_told: bool,
+    /// When the window before the stop was told (the stop's time, ms).
+    window_told: Option<i64>,
+    /// Values measured after the stop (at most `WINDOW_MS` after it), told at the end.
+    after: HashMap<String, Vec<(i64, f64)>>,
+    recording_only: Arc<AtomicBool>,
     baselines: HashMap<String, BaselineRecord>,
     overall: Level,
     state: Box<dyn StateStore>,
@@ -177,7 +201,7 @@ impl Evaluator {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if !self.window_told && self.stop.requested().is_some() {
+            if self.window_told.is_none() && self.stop.requested().is_some() {
                 self.tell_window();
             }
             if done.load(Ordering::SeqCst) {
@@ -185,13 +209,34 @@ impl Evaluator {
             }
             self.save_status(false);
         }
+        self.tell_after();
         self.save_status(true);
+    }
+
+    /// The values after the stop, one event per probe with the same `stop_ms` as the
+    /// window before it: the report joins the two.
+    fn tell_after(&mut self) {
+        let Some(stop_ms) = self.window_told else {
+            return;
+        };
+        for p in &self.plan.probes {
+            let Some(samples) = self.after.remove(&p.name).filter(|w| !w.is_empty()) else {
+                continue;
+            };
+            self.bus.emit(Event::ProbeWindow {
+                run: self.watched.run.clone(),
+                probe: p.name.clone(),
+                stop_ms,
+                baseline_median: self.baselines.get(&p.name).map(|b| b.median),
+                samples,
+            });
+        }
     }
 
     /// The values before the stop, one event per probe, so the report can draw them.
     fn tell_window(&mut self) {
-        self.window_told = true;
         let stop_ms = now_ms();
+        self.window_told = Some(stop_ms);
         for p in &self.plan.probes {
             let Some(w) = self.window.get(&p.name).filter(|w| !w.is_empty()) else {
                 continue;
@@ -221,6 +266,19 @@ impl Evaluator {
     fn take(&mut self, s: Sample) {
         let name = s.probe.clone();
         let now = s.at_ms;
+        if let (Some(stop_ms), Some(v)) = (self.window_told, s.value())
+            && now > stop_ms
+            && now - stop_ms <= WINDOW_MS
+        {
+            let a = self.after.entry(name.clone()).or_default();
+            if a.len() < WINDOW_MAX {
+                a.push((now, v));
+            }
+        }
+        if self.recording_only.load(Ordering::SeqCst) {
+            self.latest.insert(name, s);
+            return;
+        }
         if let Some(v) = s.value() {
             let w = self.window.entry(name.clone()).or_default();
             w.push_back((now, v));

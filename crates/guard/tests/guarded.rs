@@ -312,6 +312,30 @@ attempts = 1
     assert!(audit.iter().any(|a| a.action == "guard.continuity"));
     let run = &ctx.state.runs().unwrap()[0];
     assert_eq!(run.status, "resolved");
+    // The probes went on through the wait for the approver and the rollback: their values
+    // after the stop are told too, under the same stop time, for the report.
+    let windows: Vec<(i64, Vec<(i64, f64)>)> = s
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ProbeWindow {
+                probe,
+                stop_ms,
+                samples,
+                ..
+            } if probe == "svc" => Some((stop_ms, samples)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(windows.len(), 2, "before and after the stop: {windows:?}");
+    let (stop_ms, before) = &windows[0];
+    let (after_stop, after) = &windows[1];
+    assert_eq!(stop_ms, after_stop);
+    assert!(before.iter().all(|(t, _)| t <= stop_ms), "{before:?}");
+    assert!(
+        after.len() >= 3 && after.iter().all(|(t, _)| t > stop_ms),
+        "measured through the 600 ms wait at 100 ms: {after:?}"
+    );
 }
 
 #[test]
