@@ -170,7 +170,10 @@ fn flip(ctx: &mut Ctx, s: &SwitchSel, to: Side) -> Result<i32> {
         )
         .into());
     }
-    let refusals = refusals(ctx, &switches, to)?;
+    let refusals: Vec<String> = switch::refusals(ctx, &switches, to)?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     if !refusals.is_empty() {
         if !s.force {
             return Err(Error::Held(format!(
@@ -224,81 +227,6 @@ fn flip(ctx: &mut Ctx, s: &SwitchSel, to: Side) -> Result<i32> {
         println!("{}", serde_json::to_string_pretty(&done)?);
     }
     Ok(exit::OK)
-}
-
-/// Why moving these switches by hand would send traffic to a side that refuses writes or
-/// that nothing carries back: legacy frozen behind a running (paused, stopped, failed,
-/// draining) sync; a new side fenced by a switch-path rollback, or unfenced but without a
-/// sync. Applications would see every write refused, or split them across sides when some
-/// still read the old position; a rollback or a cutover moves the traffic together with
-/// the freezes, so those are the ways named.
-fn refusals(
-    ctx: &mut Ctx,
-    switches: &[ripcord_core::plan::Switch],
-    to: Side,
-) -> Result<Vec<String>> {
-    let mut comps: Vec<String> = switches.iter().map(|w| w.component.clone()).collect();
-    comps.sort();
-    comps.dedup();
-    let mut out = Vec::new();
-    for c in &comps {
-        let sync = ripcord_core::sync::record(ctx, c)?;
-        match to {
-            Side::Legacy => {
-                let Some(rec) = sync.filter(|r| r.state.active()) else {
-                    continue;
-                };
-                out.push(match &rec.state {
-                    ripcord_core::sync::SyncState::Draining { rollback } => format!(
-                        "component {c}: rollback {rollback} is draining its sync and will flip the switches itself once legacy has every write: `ripcord rollback --resume {rollback}`"
-                    ),
-                    state => format!(
-                        "component {c} is cut over and its sync is {state}: legacy is frozen behind the sync, so its traffic would meet refused writes there (or split across the sides). Roll back instead: `ripcord rollback -c {c} --reason \"…\"` freezes the new side, drains the sync's tail, verifies and then flips the switches"
-                    ),
-                });
-            }
-            Side::New => {
-                let Some(comp) = ctx.plan.component(c).cloned() else {
-                    continue;
-                };
-                // Only a switch-path rollback fences, and it leaves its sync ended: without
-                // one (the restore path, or a sync still carrying writes) nothing to look at,
-                // and the new database is not opened.
-                if comp.capture_database == comp.database
-                    || sync.as_ref().is_none_or(|r| r.state.active())
-                {
-                    continue;
-                }
-                let frozen = ctx
-                    .engine_installed(&comp.capture_database)?
-                    .frozen_tables()?;
-                let fenced: Vec<String> = comp
-                    .captured_tables()
-                    .into_iter()
-                    .filter(|t| frozen.contains(t))
-                    .collect();
-                if fenced.is_empty() {
-                    // Unfenced for a re-base: still no sync, and legacy serves unfrozen.
-                    out.push(format!(
-                        "component {c}: its sync ended with a rollback and none carries writes back now; the new side gets traffic again by `ripcord cutover -c {c} --reason \"…\"` (it verifies both sides, freezes legacy and starts a new sync)"
-                    ));
-                    continue;
-                }
-                let since = match sync.as_ref().map(|r| &r.state) {
-                    Some(ripcord_core::sync::SyncState::Ended { rollback }) => {
-                        format!(" since rollback {rollback}")
-                    }
-                    _ => String::new(),
-                };
-                out.push(format!(
-                    "component {c}: the new side {} ({}) is fenced{since}: it refuses every write and lacks what legacy took meanwhile. Re-base it and cut over: `ripcord cutover --unfence -c {c} --reason \"…\"`, bring the new side up to date from legacy, then `ripcord cutover -c {c} --reason \"…\"`",
-                    comp.capture_database,
-                    fenced.join(", ")
-                ));
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Redis: SET, DEL, PUBLISH, SCAN+DEL by pattern, GET, over the sync client.

@@ -1623,6 +1623,26 @@ fn a_manual_switch_onto_a_side_that_refuses_writes_is_refused() {
         text(&o)
     );
     assert!(!flag.exists(), "no switch moved onto the unsynced side");
+    // A `run` step advancing the switch is held to the same (it once flipped it onto a side
+    // no sync carries back, refusals being checked only by `ripcord switch`).
+    let plan = std::fs::read_to_string(u.plan()).unwrap();
+    std::fs::write(
+        u.plan(),
+        format!("{plan}\n[[steps]]\nname = \"orders back to v2\"\nswitch = \"orders_route\"\n"),
+    )
+    .unwrap();
+    let o = u.ripcord(&["run"], &[]);
+    assert_ne!(code(&o), 0, "{}", text(&o));
+    assert!(
+        text(&o).contains("none carries writes back now"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !flag.exists(),
+        "no step moved the switch onto the unsynced side"
+    );
+    std::fs::write(u.plan(), plan).unwrap();
 
     let o = u.ripcord(
         &[

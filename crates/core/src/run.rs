@@ -704,6 +704,20 @@ fn advance(ctx: &mut Ctx, step: &Step, name: &str, stage: Option<u32>) -> Result
             fb.from, fb.to, fb.rule, fb.at, sw.component
         )));
     }
+    // A step is held to what holds a person's `ripcord switch to-new` (without --force):
+    // it must not send traffic to a fenced new side, or to one no sync carries back.
+    let refused =
+        crate::switch::refusals(ctx, std::slice::from_ref(&sw), crate::switch::Side::New)?;
+    if !refused.is_empty() {
+        return Err(Error::Held(format!(
+            "switch {name:?} stays where it is:\n  - {}",
+            refused
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  - ")
+        )));
+    }
     let reason = format!("step {}", step.name);
     let done = crate::switch::flip(
         ctx,

@@ -517,6 +517,139 @@ pub enum StepBack {
     },
 }
 
+/// Why moving switches to a side would send traffic where writes are refused or where
+/// nothing carries them back. Applications would see every write refused, or split them
+/// across sides when some still read the old position; a rollback or a cutover moves the
+/// traffic together with the freezes, so those are the ways each refusal names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "refusal", rename_all = "snake_case")]
+pub enum Refusal {
+    /// A switch-path rollback is draining the sync and flips the switches itself.
+    Draining { component: String, rollback: String },
+    /// To legacy while it is frozen behind a running (paused, stopped, failed) sync.
+    LegacyBehindSync {
+        component: String,
+        state: crate::sync::SyncState,
+    },
+    /// To the new side after a rollback ended its sync and unfenced it: nothing carries
+    /// its writes back.
+    NoSync { component: String },
+    /// To the new side while a switch-path rollback's fence stands.
+    NewSideFenced {
+        component: String,
+        database: String,
+        tables: Vec<String>,
+        since: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Draining {
+                component: c,
+                rollback,
+            } => write!(
+                f,
+                "component {c}: rollback {rollback} is draining its sync and will flip the switches itself once legacy has every write: `ripcord rollback --resume {rollback}`"
+            ),
+            Refusal::LegacyBehindSync {
+                component: c,
+                state,
+            } => write!(
+                f,
+                "component {c} is cut over and its sync is {state}: legacy is frozen behind the sync, so its traffic would meet refused writes there (or split across the sides). Roll back instead: `ripcord rollback -c {c} --reason \"…\"` freezes the new side, drains the sync's tail, verifies and then flips the switches"
+            ),
+            Refusal::NoSync { component: c } => write!(
+                f,
+                "component {c}: its sync ended with a rollback and none carries writes back now; the new side gets traffic again by `ripcord cutover -c {c} --reason \"…\"` (it verifies both sides, freezes legacy and starts a new sync)"
+            ),
+            Refusal::NewSideFenced {
+                component: c,
+                database,
+                tables,
+                since,
+            } => write!(
+                f,
+                "component {c}: the new side {database} ({}) is fenced{}: it refuses every write and lacks what legacy took meanwhile. Re-base it and cut over: `ripcord cutover --unfence -c {c} --reason \"…\"`, bring the new side up to date from legacy, then `ripcord cutover -c {c} --reason \"…\"`",
+                tables.join(", "),
+                since
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" since rollback {r}"))
+            ),
+        }
+    }
+}
+
+/// What refuses moving `switches` to `to` by anything but a rollback or a cutover (which
+/// move the traffic together with the freezes): a person's `ripcord switch`, or a `run`
+/// step's `switch` advance.
+pub fn refusals(ctx: &mut Ctx, switches: &[Switch], to: Side) -> Result<Vec<Refusal>> {
+    let mut comps: Vec<String> = switches.iter().map(|w| w.component.clone()).collect();
+    comps.sort();
+    comps.dedup();
+    let mut out = Vec::new();
+    for c in &comps {
+        let sync = crate::sync::record(ctx, c)?;
+        match to {
+            Side::Legacy => {
+                let Some(rec) = sync.filter(|r| r.state.active()) else {
+                    continue;
+                };
+                out.push(match &rec.state {
+                    crate::sync::SyncState::Draining { rollback } => Refusal::Draining {
+                        component: c.clone(),
+                        rollback: rollback.clone(),
+                    },
+                    state => Refusal::LegacyBehindSync {
+                        component: c.clone(),
+                        state: state.clone(),
+                    },
+                });
+            }
+            Side::New => {
+                let Some(comp) = ctx.plan.component(c).cloned() else {
+                    continue;
+                };
+                // Only a switch-path rollback fences, and it leaves its sync ended: without
+                // one (the restore path, or a sync still carrying writes) nothing to look at,
+                // and the new database is not opened.
+                if comp.capture_database == comp.database
+                    || sync.as_ref().is_none_or(|r| r.state.active())
+                {
+                    continue;
+                }
+                let frozen = ctx
+                    .engine_installed(&comp.capture_database)?
+                    .frozen_tables()?;
+                let fenced: Vec<String> = comp
+                    .captured_tables()
+                    .into_iter()
+                    .filter(|t| frozen.contains(t))
+                    .collect();
+                if fenced.is_empty() {
+                    // Unfenced for a re-base: still no sync, and legacy serves unfrozen.
+                    out.push(Refusal::NoSync {
+                        component: c.clone(),
+                    });
+                    continue;
+                }
+                let since = match sync.as_ref().map(|r| &r.state) {
+                    Some(crate::sync::SyncState::Ended { rollback }) => Some(rollback.clone()),
+                    _ => None,
+                };
+                out.push(Refusal::NewSideFenced {
+                    component: c.clone(),
+                    database: comp.capture_database.clone(),
+                    tables: fenced,
+                    since,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A rule's `fallback`: the switch one stage back from where its read says it stands, or
 /// to legacy from its first stage (or a switch without stages). Flipped like any flip
 /// (persisted, audited, evidence), plus a `guard.fallback` audit entry and a
