@@ -35,7 +35,45 @@ pub const MESSAGE_IDS: &[&str] = &[
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Rendered {
     pub subject: String,
+    /// The whole text: the message, then the acknowledgement paragraph when there is one.
     pub text: String,
+    /// The acknowledgement paragraph alone (with its one-time link), so a channel that
+    /// must cut the text cuts the message and keeps the link whole.
+    pub ack: Option<String>,
+}
+
+impl Rendered {
+    /// The text in at most `n` characters, the message cut with "…" when it must be. The
+    /// acknowledgement paragraph is kept whole, for a link cut short acknowledges nothing;
+    /// when not even it fits, the message is cut alone and the link left out.
+    pub fn fit(&self, n: usize) -> String {
+        if self.text.chars().count() <= n {
+            return self.text.clone();
+        }
+        if let Some(ack) = &self.ack {
+            let body = self
+                .text
+                .strip_suffix(ack.as_str())
+                .unwrap_or(&self.text)
+                .trim_end();
+            let room = n.saturating_sub(ack.chars().count() + 2);
+            if room >= 2 {
+                return format!("{}\n\n{ack}", cut(body, room));
+            }
+            return cut(body, n);
+        }
+        cut(&self.text, n)
+    }
+}
+
+/// At most `n` characters, the last one "…" when cut.
+pub fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
 
 /// The message that carries a one-time acknowledgement link (`$link`), added below a
@@ -302,15 +340,14 @@ pub fn render(
                 .into_owned()
         })
         .unwrap_or_default();
+    let mut ack = None;
     if let Some(link) = ack_link
         && let Some(p) = b.get_message(ACK_LINK).and_then(|m| m.value())
     {
         args.set("link", link.to_string());
-        text = format!(
-            "{}\n\n{}",
-            text.trim_end(),
-            b.format_pattern(p, Some(&args), &mut errors)
-        );
+        let a = ripcord_core::redact::scrub(&b.format_pattern(p, Some(&args), &mut errors));
+        text = format!("{}\n\n{a}", text.trim_end());
+        ack = Some(a);
     }
     if !errors.is_empty() {
         // The message still goes, with Fluent's marker where a value was missing.
@@ -319,6 +356,7 @@ pub fn render(
     Rendered {
         subject: ripcord_core::redact::scrub(&subject),
         text: ripcord_core::redact::scrub(&text),
+        ack,
     }
 }
 
@@ -347,6 +385,38 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Found in the notifications review: an SMS cut at 160 characters lost the one-time
+    /// acknowledgement link at its end (or kept half of it, which acknowledges nothing).
+    #[test]
+    fn an_sms_cut_short_keeps_its_acknowledgement_link_whole() {
+        let link = "https://ripcord.example.com/ack/4f3c2a1b9d8e7f6a5b4c3d2e1f0a9b8c";
+        for lang in [Language::En, Language::Ar] {
+            let r = render(
+                &NotifyPlan::default(),
+                &Message::LevelChanged {
+                    plan: "payroll".into(),
+                    level: ripcord_core::plan::Level::Orange,
+                    reason: "payslip mismatches rising ".repeat(20),
+                    at: "2026-11-30T06:00:00Z".into(),
+                },
+                lang,
+                Some(link),
+            );
+            let ack = r.ack.clone().expect("an acknowledgement paragraph");
+            assert!(r.text.ends_with(&ack) && ack.contains(link), "{r:?}");
+            let sms = r.fit(160);
+            assert!(sms.chars().count() <= 160, "{sms}");
+            assert!(sms.ends_with(&ack), "the link is kept whole: {sms}");
+            assert!(sms.contains('…'), "the message is cut: {sms}");
+            // No room even for the link: the message alone, cut, and no piece of a link.
+            let tiny = r.fit(20);
+            assert_eq!(tiny.chars().count(), 20);
+            assert!(!tiny.contains("https"), "{tiny}");
+            // A text that fits is left as it is.
+            assert_eq!(r.fit(10_000), r.text);
+        }
     }
 
     #[test]

@@ -87,7 +87,11 @@ impl Transport for Channels {
                 ch.timeout,
             ),
             ChannelKind::Slack { url } => {
-                let text = truncate(&format!("{}\n{}", r.subject, r.text), SLACK_MAX_CHARS);
+                let text = format!(
+                    "{}\n{}",
+                    r.subject,
+                    r.fit(SLACK_MAX_CHARS.saturating_sub(r.subject.chars().count() + 1))
+                );
                 post_json(
                     url.expose(),
                     &serde_json::json!({ "text": text }),
@@ -99,7 +103,7 @@ impl Transport for Channels {
             }
             ChannelKind::Command { argv, max_chars } => {
                 let text = match max_chars {
-                    Some(n) => truncate(&r.text, *n),
+                    Some(n) => r.fit(*n),
                     None => r.text.clone(),
                 };
                 let level = d.level.map(|l| l.to_string()).unwrap_or_default();
@@ -126,16 +130,6 @@ impl Transport for Channels {
 
 /// Slack shows up to 3,000 characters of a message's text in one block.
 const SLACK_MAX_CHARS: usize = 3000;
-
-/// At most `n` characters, the last one "…" when cut.
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
 
 #[allow(clippy::too_many_arguments)]
 fn smtp(
