@@ -469,12 +469,30 @@ pub fn acknowledge(ctx: &mut Ctx, incident: &str, level: Option<u32>, via: &str)
     ))
 }
 
+/// What a one-time link did; the page that answers words it in the reader's language.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkAck {
+    Acknowledged {
+        incident: String,
+        level: u32,
+        by: String,
+    },
+    Unknown,
+    /// Its incident is resolved.
+    Expired {
+        incident: String,
+    },
+    Used {
+        at: String,
+    },
+}
+
 /// Uses a one-time link from a message: acknowledges its level of its incident as the
 /// recipient it was sent to, audited like `ripcord ack` (`"via": "link"`). A link works
 /// once, and not after its incident is resolved.
-pub fn acknowledge_link(ctx: &mut Ctx, token: &str) -> Result<String> {
+pub fn acknowledge_link(ctx: &mut Ctx, token: &str) -> Result<LinkAck> {
     let Some(t) = ctx.state.ack_token(&AckToken::hash_of(token))? else {
-        return Err(Error::Usage("this acknowledgement link is not known here".into()).into());
+        return Ok(LinkAck::Unknown);
     };
     ctx.actor = t.recipient.clone();
     let resolved = ctx
@@ -484,31 +502,43 @@ pub fn acknowledge_link(ctx: &mut Ctx, token: &str) -> Result<String> {
         .find(|i| i.id == t.incident)
         .is_none_or(|i| i.status != IncidentStatus::Open);
     let refusal = if resolved {
-        Some(format!(
-            "incident {} is resolved: its acknowledgement links have expired",
-            t.incident
+        Some((
+            LinkAck::Expired {
+                incident: t.incident.clone(),
+            },
+            format!(
+                "incident {} is resolved: its acknowledgement links have expired",
+                t.incident
+            ),
         ))
     } else if !ctx
         .state
         .use_ack_token(&t.hash, &ripcord_core::context::now())?
     {
-        let used = ctx.state.ack_token(&t.hash)?.and_then(|t| t.used_at);
-        Some(format!(
-            "this acknowledgement link was already used ({}); a link works once",
-            used.unwrap_or_default()
-        ))
+        let at = ctx
+            .state
+            .ack_token(&t.hash)?
+            .and_then(|t| t.used_at)
+            .unwrap_or_default();
+        let why = format!("this acknowledgement link was already used ({at}); a link works once");
+        Some((LinkAck::Used { at }, why))
     } else {
         None
     };
-    if let Some(why) = refusal {
+    if let Some((refused, why)) = refusal {
         ctx.audit(
             "ack",
             serde_json::json!({ "incident": t.incident, "level": t.level, "via": "link" }),
             &format!("refused: {why}"),
         )?;
-        return Err(Error::Usage(why).into());
+        return Ok(refused);
     }
-    acknowledge(ctx, &t.incident, Some(t.level), "link")
+    acknowledge(ctx, &t.incident, Some(t.level), "link")?;
+    Ok(LinkAck::Acknowledged {
+        incident: t.incident,
+        level: t.level,
+        by: t.recipient,
+    })
 }
 
 pub fn incidents(ctx: &mut Ctx, json: bool) -> Result<i32> {

@@ -1230,12 +1230,21 @@ fn the_link_in_a_mail_acknowledges_the_incident_once_as_its_recipient() {
     let (status, body) = post(&sam);
     assert_eq!(status, 200, "{body}");
     assert!(
-        body.contains(&format!("incident {id} acknowledged at level 1 by Sam")),
+        body.contains(&format!(
+            "incident <bdi dir=\"ltr\">{id}</bdi> acknowledged at level <bdi dir=\"ltr\">1</bdi> by <bdi dir=\"ltr\">Sam</bdi>"
+        )),
         "{body}"
     );
     let (status, body) = post(&sam);
-    assert_eq!(status, 409, "{body}");
+    assert_eq!(status, 410, "{body}");
     assert!(body.contains("already used"), "{body}");
+    // The answer comes in the reader's language, as the confirm page does.
+    let (status, body) = post(&sam.replace("?lang=en", "?lang=ar"));
+    assert_eq!(status, 410, "{body}");
+    assert!(
+        body.contains("dir=\"rtl\"") && body.contains("هذا الرابط استُخدم من قبل"),
+        "{body}"
+    );
     let (status, page) = get(&sam);
     assert_eq!(status, 410, "{page}");
     // Huda's link is for the same level, which Sam acknowledged.
@@ -1281,7 +1290,7 @@ fn the_link_in_a_mail_acknowledges_the_incident_once_as_its_recipient() {
     assert_eq!(status, 410, "{page}");
     assert!(page.contains("resolved"), "{page}");
     let (status, body) = post(&other);
-    assert_eq!(status, 409, "{body}");
+    assert_eq!(status, 410, "{body}");
     assert!(body.contains("resolved"), "{body}");
 }
 

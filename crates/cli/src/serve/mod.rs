@@ -625,9 +625,10 @@ fn action_result(r: Result<String, Response>) -> Response {
     }
 }
 
-async fn act<F>(app: Arc<App>, who: String, f: F) -> Result<String, Response>
+async fn act<F, T>(app: Arc<App>, who: String, f: F) -> Result<T, Response>
 where
-    F: FnOnce(&mut Ctx) -> Result<String> + Send + 'static,
+    F: FnOnce(&mut Ctx) -> Result<T> + Send + 'static,
+    T: Send + 'static,
 {
     let done = tokio::task::spawn_blocking(move || {
         let mut ctx = app.ctx(&who)?;
@@ -910,25 +911,53 @@ async fn ack_link(
         crate::notify_cmd::acknowledge_link(ctx, &token)
     })
     .await;
-    match done {
-        Ok(text) => link_page(
-            lang,
-            StatusCode::OK,
-            &format!("<p class=\"good\">{}</p>", page::esc(&text)),
-        ),
+    use crate::notify_cmd::LinkAck;
+    // Worded after the last await: the messages are not Send.
+    let done = match done {
+        Ok(a) => Ok(a),
         Err(r) => {
             let status = r.status();
             let body = axum::body::to_bytes(r.into_body(), 64 << 10)
                 .await
                 .unwrap_or_default();
-            link_page(
-                lang,
-                status,
-                &format!(
-                    "<p class=\"bad\">{}</p>",
-                    page::esc(&String::from_utf8_lossy(&body))
-                ),
-            )
+            Err((status, String::from_utf8_lossy(&body).into_owned()))
         }
-    }
+    };
+    let tr = Tr::new(lang);
+    let (status, class, html) = match done {
+        Ok(LinkAck::Acknowledged {
+            incident,
+            level,
+            by,
+        }) => (
+            StatusCode::OK,
+            "good",
+            page::msg(
+                &tr,
+                "dash-acked",
+                &[
+                    ("id", incident),
+                    ("level", level.to_string()),
+                    ("actor", by),
+                ],
+            ),
+        ),
+        Ok(LinkAck::Unknown) => (
+            StatusCode::NOT_FOUND,
+            "bad",
+            page::esc(&tr.s("dash-ack-unknown")),
+        ),
+        Ok(LinkAck::Expired { incident }) => (
+            StatusCode::GONE,
+            "bad",
+            page::msg(&tr, "dash-ack-expired", &[("id", incident)]),
+        ),
+        Ok(LinkAck::Used { at }) => (
+            StatusCode::GONE,
+            "bad",
+            page::msg(&tr, "dash-ack-used", &[("at", at)]),
+        ),
+        Err((status, text)) => (status, "bad", page::esc(&text)),
+    };
+    link_page(lang, status, &format!("<p class=\"{class}\">{html}</p>"))
 }
