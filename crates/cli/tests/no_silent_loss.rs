@@ -939,3 +939,60 @@ fn write_after_a_mariadb_swap_killed_mid_rollback_is_refused_after_swap() {
 fn write_after_a_mariadb_swap_killed_mid_rollback_is_refused_before_thaw() {
     mariadb_restore_killed_at("mysql:restore:before-thaw-interim");
 }
+
+// Found in review after seed 1170: a migration step that swaps a captured table in (copy,
+// drop, rename) leaves it without capture triggers until `run` re-arms capture after the
+// step; a business write in between reached no journal, yet `run` linked the tokens from
+// before the step to after the re-arm as if capture had never stopped, and a rollback
+// said "0 lost, verified" without that write. Now only triggers that still stood when the
+// step's SQL ended are linked: the rollback cannot vouch, and says so.
+fn step_that_swaps_a_captured_table(engine: &'static str) {
+    let s = Shop::new(engine);
+    s.ok(&["checkpoint", "-c", "billing"]);
+    let plan = std::fs::read_to_string(s.path().join("ripcord.toml")).unwrap();
+    let head = &plan[..plan.find("\n[[steps]]").expect("the example has steps")];
+    std::fs::write(
+        s.path().join("ripcord.toml"),
+        format!(
+            "{head}\n[[steps]]\nname = \"swap payments\"\ncomponent = \"billing\"\nforward = \"\"\"\nCREATE TABLE payments_new (id BIGINT PRIMARY KEY, invoice_id BIGINT NOT NULL, amount_baisa BIGINT NOT NULL, method VARCHAR(20) NOT NULL, paid_at VARCHAR(40) NOT NULL);\nINSERT INTO payments_new SELECT id, invoice_id, amount_baisa, method, paid_at FROM payments;\nDROP TABLE payments;\nALTER TABLE payments_new RENAME TO payments\n\"\"\"\n"
+        ),
+    )
+    .unwrap();
+    let point = "step:swap payments:forward-done";
+    let run = s.spawn_paused(&["run"], &[], point);
+    // The business pays an invoice while the swapped-in table has no capture yet.
+    s.business("INSERT INTO payments (id, invoice_id, amount_baisa, method, paid_at) VALUES (970001, 1, 1050, 'card', '2026-11-30T06:00:00Z')");
+    std::fs::remove_file(s.path().join(format!("paused-{point}"))).unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let o = s.ripcord(&[
+        "rollback",
+        "-c",
+        "billing",
+        "--yes",
+        "--reason",
+        "after the swap",
+    ]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(text(&o).contains("cannot vouch"), "{}", text(&o));
+    assert!(text(&o).contains("payments"), "{}", text(&o));
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM payments WHERE id = 970001"),
+        1
+    );
+}
+
+#[test]
+fn step_that_swaps_a_captured_table_breaks_continuity_sqlite() {
+    step_that_swaps_a_captured_table("sqlite");
+}
+
+#[test]
+fn step_that_swaps_a_captured_table_breaks_continuity_postgres() {
+    step_that_swaps_a_captured_table("postgres");
+}
+
+#[test]
+fn step_that_swaps_a_captured_table_breaks_continuity_mariadb() {
+    step_that_swaps_a_captured_table("mysql");
+}

@@ -595,6 +595,9 @@ fn run_step(ctx: &mut Ctx, step: &Step, stop: &StopSwitch) -> Result<String> {
     // A step may rewrite a table (a copying ALTER gives it a new identity) while its capture
     // triggers keep journaling every write: the tokens before the step and after capture is
     // re-armed below are linked, so capture stays continuous across the migration itself.
+    // Only where the triggers still stood when the step's SQL ended: a step that swapped a
+    // table in (copy, drop, rename) left it uncaptured until the re-arm, and a business
+    // write in between reached no journal; no link vouches for that.
     let captured: Vec<(String, Vec<String>)> = ctx
         .plan
         .components
@@ -616,6 +619,11 @@ fn run_step(ctx: &mut Ctx, step: &Step, stop: &StopSwitch) -> Result<String> {
             Some(stop),
         )?;
     }
+    let mut still_armed = Vec::new();
+    for (db, tables) in &captured {
+        still_armed.push(crate::continuity::tokens(ctx, db, tables)?);
+    }
+    crate::crash::point(&format!("step:{}:forward-done", step.name));
     if stop.is_stopped() {
         return Err(Error::Stopped("stopped".into()));
     }
@@ -628,8 +636,13 @@ fn run_step(ctx: &mut Ctx, step: &Step, stop: &StopSwitch) -> Result<String> {
     {
         checkpoint::ensure_capture(ctx, &c)?;
     }
-    for ((db, tables), before) in captured.iter().zip(&before) {
-        crate::continuity::link(ctx, db, tables, before, &format!("step {}", step.name))?;
+    for (((db, tables), before), mid) in captured.iter().zip(&before).zip(&still_armed) {
+        let before: Vec<Option<String>> = before
+            .iter()
+            .zip(mid)
+            .map(|(b, m)| m.as_ref().and(b.clone()))
+            .collect();
+        crate::continuity::link(ctx, db, tables, &before, &format!("step {}", step.name))?;
     }
     if let Some(v) = &step.verify {
         match v {
