@@ -189,6 +189,7 @@ fn require_plan(given: Option<&Path>) -> Result<Plan> {
 }
 
 pub fn dispatch(cli: Cli) -> Result<i32> {
+    ripcord_core::words::install(crate::console::WORDS);
     set_verbosity(cli.quiet, cli.verbose);
     let actor = actor(cli.actor);
     match cli.command {

@@ -7,7 +7,8 @@ use ripcord_core::events::{
 };
 use ripcord_core::replay::Gap;
 use ripcord_core::rollback::{Figures, PhaseOutcome};
-use ripcord_core::status::RuleStatus;
+use ripcord_core::status::{RuleDetail, RuleStatus};
+use ripcord_core::sync::SyncFailure;
 use std::time::Instant;
 
 /// Prints every event with the seconds since the process started.
@@ -204,6 +205,80 @@ pub fn gap_suggestion(g: &Gap) -> String {
 /// from before gaps carried a cause keep finding them.
 pub fn worded<T>(f: impl FnOnce() -> T) -> T {
     ripcord_core::replay::with_words(|g| (gap_reason(&g.cause), gap_suggestion(g)), f)
+}
+
+/// The wording core quotes in its own sentences (errors, check items, proof examples, a
+/// guard's stop reason): installed once by `commands::dispatch`.
+pub const WORDS: ripcord_core::words::Words = ripcord_core::words::Words {
+    gap_reason,
+    sync_failure,
+    rule_detail,
+};
+
+/// Why a sync failed, for people (`sync status`, `check`, the refusal to run it again).
+pub fn sync_failure(f: &SyncFailure) -> String {
+    match f {
+        SyncFailure::CriticalGaps {
+            component,
+            gaps,
+            table,
+            key,
+            seq,
+            cause,
+        } => format!(
+            "{gaps} write(s) of critical component {component} could not be applied to legacy (first: {table} {key} #{seq}: {})",
+            gap_reason(cause)
+        ),
+        SyncFailure::Described { error } => error.clone(),
+    }
+}
+
+/// Adds the words beside the typed values in JSON for people and programs, as they read
+/// before those values were typed (docs/json.md): a sync failure's `error` beside its
+/// `failure` (a failed state, an `--accept-gap`), a guard rule's `detail` beside its `why`.
+pub fn word_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Array(a) => a.iter_mut().for_each(word_json),
+        serde_json::Value::Object(o) => {
+            if let Some(f) = o
+                .get("failure")
+                .and_then(|f| serde_json::from_value::<SyncFailure>(f.clone()).ok())
+            {
+                o.entry("error").or_insert(sync_failure(&f).into());
+            }
+            if o.contains_key("consecutive_errors")
+                && let Some(why) = o.get("why")
+                && let Ok(why) = serde_json::from_value::<Option<RuleDetail>>(why.clone())
+            {
+                let words = why.as_ref().map(rule_detail).unwrap_or_default();
+                o.entry("detail").or_insert(words.into());
+            }
+            o.values_mut().for_each(word_json);
+        }
+        _ => {}
+    }
+}
+
+/// What a guard rule's status rests on, for people (`status`, the dashboard, a stop's
+/// reason).
+pub fn rule_detail(d: &RuleDetail) -> String {
+    use ripcord_guard::rules::problem_text;
+    match d {
+        RuleDetail::Held { held_ms, failures } => {
+            format!("held {held_ms} ms ({failures} breaching samples in all)")
+        }
+        RuleDetail::Breaching { held_ms, hold_ms } => {
+            format!("breaching for {held_ms} ms of {hold_ms} ms")
+        }
+        RuleDetail::CouldNotMeasure { times, problem } => format!(
+            "could not measure {times} times in a row: {}",
+            problem_text(problem)
+        ),
+        RuleDetail::Inconclusive { times, problem } => {
+            format!("inconclusive {times} times: {}", problem_text(problem))
+        }
+        RuleDetail::NotConfirmed => "not confirmed on re-check".into(),
+    }
 }
 
 /// Why a level moved, for people.

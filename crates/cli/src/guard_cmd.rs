@@ -143,6 +143,7 @@ fn status(ctx: &mut Ctx, json: bool) -> Result<i32> {
         {
             obj.extend(more);
         }
+        crate::console::word_json(&mut v);
         let text = serde_json::to_string_pretty(&v)?;
         println!("{}", ripcord_core::redact::scrub(&text));
         return Ok(exit::OK);
@@ -205,7 +206,10 @@ fn status(ctx: &mut Ctx, json: bool) -> Result<i32> {
                 x.name.clone(),
                 x.level.name().to_string(),
                 x.status.name().to_string(),
-                x.detail.clone(),
+                x.why
+                    .as_ref()
+                    .map(crate::console::rule_detail)
+                    .unwrap_or_default(),
             ]);
         }
         println!("{r}");

@@ -8,6 +8,7 @@
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use ripcord_core::check::{CheckReport, Decision, ItemStatus};
 use ripcord_core::report::{RollbackReport, Verdict};
+use ripcord_core::rollback::RollbackNote;
 use ripcord_core::verify::{SinceCheckpoint, VerifyReport};
 use std::fmt::Write;
 use std::io::IsTerminal;
@@ -119,10 +120,13 @@ pub fn check_markdown(r: &CheckReport) -> String {
 }
 
 pub fn check_json(r: &CheckReport) -> serde_json::Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "decision": r.decision(),
         "items": r.items,
-    })
+    });
+    // A failed sync's `state` figure has its `error` in words, as before it was typed.
+    crate::console::word_json(&mut v);
+    v
 }
 
 // ---- verify ----
@@ -391,7 +395,7 @@ pub fn rollback_markdown(r: &RollbackReport) -> String {
         let _ = writeln!(s);
     }
     for n in &r.notes {
-        let _ = writeln!(s, "> {n}");
+        let _ = writeln!(s, "> {}", rollback_note(n));
     }
     ripcord_core::redact::scrub(&s)
 }
@@ -401,9 +405,60 @@ pub fn rollback_record_markdown(r: &ripcord_core::rollback::RollbackRecord) -> S
     rollback_markdown(&RollbackReport::of(r))
 }
 
+/// The report as JSON: `notes` in words, as before notes were typed, beside the typed
+/// `notes_typed` (docs/json.md).
 pub fn rollback_json(r: &RollbackReport) -> String {
-    let text = crate::console::worded(|| serde_json::to_string_pretty(r));
+    #[derive(serde::Serialize)]
+    struct Worded<'a> {
+        #[serde(flatten)]
+        report: &'a RollbackReport,
+        notes: Vec<String>,
+    }
+    let worded = Worded {
+        report: r,
+        notes: r.notes.iter().map(rollback_note).collect(),
+    };
+    let text = crate::console::worded(|| serde_json::to_string_pretty(&worded));
     ripcord_core::redact::scrub(&text.expect("reports serialize"))
+}
+
+/// A rollback's note, for people (the report in every format).
+pub fn rollback_note(n: &RollbackNote) -> String {
+    let text = match n {
+        RollbackNote::RefusedWritesToDeletedRows { writes } => format!(
+            "{writes} refused writes were to rows the business deleted later; those rows are absent, as the business left them"
+        ),
+        RollbackNote::ReferentialIntegrity { orphans } => {
+            format!("referential integrity: {orphans}")
+        }
+        RollbackNote::NotSwitchedBack => {
+            "traffic was not switched back: verification did not pass".into()
+        }
+        RollbackNote::NoneRecovered { at_risk } => format!(
+            "{at_risk} business writes were at risk and none was carried back: this rollback failed"
+        ),
+        RollbackNote::CountOnly { table, why } => format!(
+            "{table}: only the row counts were compared ({why}); the rollback cannot vouch for its values"
+        ),
+        RollbackNote::BothSidesStayFrozen => "legacy stays frozen and traffic stays on the new side (frozen too): verification did not pass".into(),
+        RollbackNote::AbandonedLeftFrozen { tables } => format!(
+            "abandoned after restoring {}: those tables hold the checkpoint without the business writes since, so they stay frozen until a new rollback of their components restores them and carries the writes back",
+            tables.join(", ")
+        ),
+        RollbackNote::AbandonedWhileSwitching => "abandoned while moving the switches: legacy and the new side both stay frozen until traffic is placed by hand (`ripcord switch status`)".into(),
+        RollbackNote::AbandonedBeforeSwitching => "abandoned before the switches moved: traffic stays on the new side (unfrozen), legacy stays frozen and its sync is running again".into(),
+        RollbackNote::Continuity {
+            workflow,
+            ok,
+            verdict,
+        } => format!(
+            "continuity check {workflow:?}: {} ({})",
+            if *ok { "passed" } else { "FAILED" },
+            ripcord_guard::respond::verdict_text(verdict)
+        ),
+        RollbackNote::Described { text } => text.clone(),
+    };
+    ripcord_core::redact::scrub(&text)
 }
 
 /// The verdict, the timeline against the target and the figures, for a terminal.

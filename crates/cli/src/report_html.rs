@@ -372,7 +372,8 @@ fn body(tr: &Tr, r: &RollbackReport, h: &mut String) {
             msg(tr, "rep-overlaps", &[("n", r.overlaps.len().to_string())])
         );
     }
-    for (title, items) in [("rep-uncaptured", &r.uncaptured), ("rep-notes", &r.notes)] {
+    let notes: Vec<String> = r.notes.iter().map(crate::render::rollback_note).collect();
+    for (title, items) in [("rep-uncaptured", &r.uncaptured), ("rep-notes", &notes)] {
         if !items.is_empty() {
             let _ = write!(h, "<h2>{}</h2><ul>", esc(&tr.s(title)));
             for i in items {

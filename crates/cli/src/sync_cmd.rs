@@ -157,7 +157,9 @@ fn status_cmd(ctx: &mut Ctx, components: &[String], json: bool) -> Result<i32> {
             || r.lag_error.is_some()
     });
     if json {
-        let text = crate::console::worded(|| serde_json::to_string_pretty(&rows))?;
+        let mut v = crate::console::worded(|| serde_json::to_value(&rows))?;
+        crate::console::word_json(&mut v);
+        let text = serde_json::to_string_pretty(&v)?;
         println!("{}", ripcord_core::redact::scrub(&text));
     } else if rows.is_empty() {
         println!("no sync: `ripcord cutover -c C` starts one");

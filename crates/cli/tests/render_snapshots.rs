@@ -317,3 +317,248 @@ fn the_kpis_name_the_thresholds_a_rollback_crossed() {
     let k = ripcord_core::report::Kpis::of(&[rollback_record()]);
     insta::assert_snapshot!("kpis_console", render::kpis_console(&k, &Term::plain(100)));
 }
+
+/// Every string in `v`, keys aside.
+fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// A core value stores data only: no string in its JSON is a sentence (its data here has
+/// no spaces, so a space is a word added in core), and it reads back as it was.
+fn stores_data_only<T>(value: &T) -> serde_json::Value
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let v = serde_json::to_value(value).unwrap();
+    let mut all = Vec::new();
+    strings(&v, &mut all);
+    assert!(
+        all.iter().all(|s| !s.contains(' ')),
+        "a sentence in the stored form: {v}"
+    );
+    assert_eq!(&serde_json::from_value::<T>(v.clone()).unwrap(), value);
+    v
+}
+
+/// Regression (issue 11): a rollback's notes were sentences built in core and stored so.
+/// Each note is data in the record and reads the same line as before at the edge; a
+/// record an older ripcord wrote, with sentences, still reads and shows them unchanged.
+#[test]
+fn rollback_notes_are_stored_as_data_and_worded_as_before() {
+    use ripcord_core::events::ContinuityVerdict;
+    use ripcord_core::rollback::RollbackNote as N;
+    let cases = [
+        (
+            N::RefusedWritesToDeletedRows { writes: 2 },
+            "2 refused writes were to rows the business deleted later; those rows are absent, as the business left them",
+        ),
+        (
+            N::ReferentialIntegrity {
+                orphans: "lines(order_id)->orders(id):3".into(),
+            },
+            "referential integrity: lines(order_id)->orders(id):3",
+        ),
+        (
+            N::NotSwitchedBack,
+            "traffic was not switched back: verification did not pass",
+        ),
+        (
+            N::NoneRecovered { at_risk: 7 },
+            "7 business writes were at risk and none was carried back: this rollback failed",
+        ),
+        (
+            N::CountOnly {
+                table: "orders".into(),
+                why: "unmatched".into(),
+            },
+            "orders: only the row counts were compared (unmatched); the rollback cannot vouch for its values",
+        ),
+        (
+            N::BothSidesStayFrozen,
+            "legacy stays frozen and traffic stays on the new side (frozen too): verification did not pass",
+        ),
+        (
+            N::AbandonedLeftFrozen {
+                tables: vec!["orders".into(), "lines".into()],
+            },
+            "abandoned after restoring orders, lines: those tables hold the checkpoint without the business writes since, so they stay frozen until a new rollback of their components restores them and carries the writes back",
+        ),
+        (
+            N::AbandonedWhileSwitching,
+            "abandoned while moving the switches: legacy and the new side both stay frozen until traffic is placed by hand (`ripcord switch status`)",
+        ),
+        (
+            N::AbandonedBeforeSwitching,
+            "abandoned before the switches moved: traffic stays on the new side (unfrozen), legacy stays frozen and its sync is running again",
+        ),
+        (
+            N::Continuity {
+                workflow: "checkout".into(),
+                ok: false,
+                verdict: ContinuityVerdict::Unmeasured {
+                    error: "refused".into(),
+                },
+            },
+            "continuity check \"checkout\": FAILED (could not measure: refused)",
+        ),
+    ];
+    for (note, line) in &cases {
+        stores_data_only(note);
+        assert_eq!(render::rollback_note(note), *line);
+    }
+
+    // A version-3 record, notes as sentences.
+    let mut old = serde_json::to_value(rollback_record()).unwrap();
+    old["version"] = 3.into();
+    old["notes"] = serde_json::json!(["1 business write could not be carried back"]);
+    let rec: RollbackRecord = serde_json::from_value(old).unwrap();
+    assert_eq!(
+        rec.notes,
+        vec![N::Described {
+            text: "1 business write could not be carried back".into()
+        }]
+    );
+    let r = RollbackReport::of(&rec);
+    assert!(
+        render::rollback_markdown(&r).contains("> 1 business write could not be carried back\n")
+    );
+    let json: serde_json::Value = serde_json::from_str(&render::rollback_json(&r)).unwrap();
+    assert_eq!(
+        json["notes"],
+        serde_json::json!(["1 business write could not be carried back"])
+    );
+    assert_eq!(json["notes_typed"][0]["note"], "described", "{json}");
+    // What this ripcord writes is typed, and says so by its version.
+    let mut rec = rec;
+    rec.notes.push(N::NotSwitchedBack);
+    let stored = serde_json::to_value(&rec).unwrap();
+    assert_eq!(stored["notes"][1], serde_json::json!({"note": "not_switched_back"}));
+}
+
+/// Regression (issue 11): a failed sync stored the failure as a sentence. It is data now
+/// (which table and key, the database's code and message verbatim) and reads as before
+/// at the edge; a record an older ripcord wrote reads back with its sentence.
+#[test]
+fn a_failed_sync_is_stored_as_data_and_worded_as_before() {
+    use ripcord::console;
+    use ripcord_core::engine::{Refusal, Violated};
+    use ripcord_core::events::GapReason;
+    use ripcord_core::sync::{SyncFailure, SyncState};
+    let failure = SyncFailure::CriticalGaps {
+        component: "orders".into(),
+        gaps: 1,
+        table: "orders".into(),
+        key: "[2]".into(),
+        seq: 5,
+        cause: GapReason::Refused {
+            refusal: Refusal::new(Violated::Other, "1811", "legacy-refuses-bad-notes"),
+        },
+    };
+    let state = SyncState::Failed {
+        failure: failure.clone(),
+    };
+    let v = stores_data_only(&state);
+    assert_eq!(
+        v["failure"]["cause"]["refusal"],
+        serde_json::json!({"violated": {"rule": "other"}, "code": "1811", "message": "legacy-refuses-bad-notes"})
+    );
+    assert_eq!(
+        console::sync_failure(&failure),
+        "1 write(s) of critical component orders could not be applied to legacy (first: orders [2] #5: the legacy database refused the write: legacy-refuses-bad-notes)"
+    );
+    // JSON for people keeps the words beside the data.
+    let mut worded = v.clone();
+    console::word_json(&mut worded);
+    assert_eq!(worded["error"], console::sync_failure(&failure).as_str());
+    assert_eq!(worded["failure"], v["failure"]);
+
+    let old: SyncState = serde_json::from_value(
+        serde_json::json!({"state": "failed", "error": "2 write(s) of critical component orders could not be applied"}),
+    )
+    .unwrap();
+    assert_eq!(
+        old,
+        SyncState::Failed {
+            failure: SyncFailure::Described {
+                error: "2 write(s) of critical component orders could not be applied".into()
+            }
+        }
+    );
+    let acceptance: ripcord_core::sync::GapAcceptance = serde_json::from_value(
+        serde_json::json!({"by": "ops", "reason": "known", "at": "2026-11-29T12:00:00Z", "gaps": 1, "error": "lost one"}),
+    )
+    .unwrap();
+    assert_eq!(
+        acceptance.failure,
+        SyncFailure::Described {
+            error: "lost one".into()
+        }
+    );
+}
+
+/// Regression (issue 11): the guard's rule detail was a sentence in its status snapshot.
+/// It is data now, worded by the edge as before, and `status --json` keeps the words as
+/// `detail` beside it.
+#[test]
+fn a_rule_detail_is_stored_as_data_and_worded_as_before() {
+    use ripcord::console;
+    use ripcord_core::events::RuleProblem;
+    use ripcord_core::status::RuleDetail as D;
+    let cases = [
+        (
+            D::Held {
+                held_ms: 298,
+                failures: 4,
+            },
+            "held 298 ms (4 breaching samples in all)",
+        ),
+        (
+            D::Breaching {
+                held_ms: 100,
+                hold_ms: 700,
+            },
+            "breaching for 100 ms of 700 ms",
+        ),
+        (
+            D::CouldNotMeasure {
+                times: 3,
+                problem: RuleProblem::Unmeasured {
+                    probe: "lat".into(),
+                    error: "refused".into(),
+                },
+            },
+            "could not measure 3 times in a row: lat: refused",
+        ),
+        (
+            D::Inconclusive {
+                times: 1,
+                problem: RuleProblem::NoBaseline { probe: "lat".into() },
+            },
+            "inconclusive 1 times: no baseline for lat: run `ripcord baseline` before the migration",
+        ),
+        (D::NotConfirmed, "not confirmed on re-check"),
+    ];
+    for (detail, line) in &cases {
+        stores_data_only(detail);
+        assert_eq!(console::rule_detail(detail), *line);
+    }
+    let view = ripcord_core::status::RuleView {
+        name: "slow".into(),
+        level: ripcord_core::plan::Level::Red,
+        status: ripcord_core::status::RuleStatus::Firing,
+        breach_since_ms: Some(1),
+        failures: 4,
+        consecutive_errors: 0,
+        inconclusive: 0,
+        why: Some(cases[0].0.clone()),
+    };
+    let mut v = serde_json::to_value(&view).unwrap();
+    console::word_json(&mut v);
+    assert_eq!(v["detail"], "held 298 ms (4 breaching samples in all)", "{v}");
+    assert_eq!(v["why"]["kind"], "held", "{v}");
+}

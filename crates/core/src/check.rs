@@ -469,10 +469,11 @@ pub fn sync_item(s: &crate::status::SyncView) -> CheckItem {
     };
     let c = &s.component;
     let (status, detail) = match &s.state {
-        SyncState::Failed { error } => (
+        SyncState::Failed { failure } => (
             ItemStatus::NoGo,
             format!(
-                "FAILED: {error}; legacy lacks {} write(s): `ripcord rollback -c {c}` or `ripcord sync start -c {c} --accept-gap --reason \"…\"`",
+                "FAILED: {}; legacy lacks {} write(s): `ripcord rollback -c {c}` or `ripcord sync start -c {c} --accept-gap --reason \"…\"`",
+                crate::words::sync_failure(failure),
                 s.gaps
             ),
         ),

@@ -37,5 +37,6 @@ pub mod sync;
 pub mod types;
 pub mod value;
 pub mod verify;
+pub mod words;
 
 pub use error::{Error, Result, exit};

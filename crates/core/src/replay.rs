@@ -321,14 +321,14 @@ impl<'a> RowMapper<'a> {
         captured: &str,
         images: &[RowImage],
         eval: &mut EvalBatch,
-    ) -> Result<Vec<Result<RowImage, String>>, String> {
+    ) -> Result<Vec<Result<RowImage, GapReason>>, GapReason> {
         let MapShape {
             schema,
             exprs,
             expr_cols,
             ..
-        } = self.m.shape(captured).map_err(|r| note(&r))?;
-        let vals: Vec<Result<Vec<Value>, String>> = if exprs.is_empty() {
+        } = self.m.shape(captured)?;
+        let vals: Vec<Result<Vec<Value>, GapReason>> = if exprs.is_empty() {
             images.iter().map(|_| Ok(Vec::new())).collect()
         } else {
             match eval(&exprs, images) {
@@ -338,7 +338,7 @@ impl<'a> RowMapper<'a> {
                     .map(|img| {
                         eval(&exprs, std::slice::from_ref(img))
                             .and_then(|mut v| v.pop().ok_or_else(|| "no result".to_string()))
-                            .map_err(|e| format!("reverse mapping failed: {e}"))
+                            .map_err(|error| GapReason::MappingFailed { error })
                     })
                     .collect(),
             }
@@ -346,26 +346,8 @@ impl<'a> RowMapper<'a> {
         Ok(images
             .iter()
             .zip(vals)
-            .map(|(img, v)| {
-                self.m
-                    .assemble(schema, img, &expr_cols, v?)
-                    .map_err(|r| note(&r))
-            })
+            .map(|(img, v)| self.m.assemble(schema, img, &expr_cols, v?))
             .collect())
-    }
-}
-
-/// Why a row cannot be carried, for the comparison's notes and the sync's failure (which
-/// are sentences; a gap's reason is worded at the edge, in full, instead).
-pub(crate) fn note(r: &GapReason) -> String {
-    match r {
-        GapReason::Refused { refusal } => {
-            format!("the legacy database refused the write: {}", refusal.message)
-        }
-        GapReason::TableNotRestored { table } => format!("legacy table {table} was not restored"),
-        GapReason::MappingFailed { error } => format!("reverse mapping failed: {error}"),
-        GapReason::ValueNotCarried { column, error } => format!("column {column}: {error}"),
-        other => format!("{other:?}"),
     }
 }
 

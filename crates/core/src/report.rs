@@ -79,7 +79,10 @@ pub struct RollbackReport {
     pub conflicts: Vec<Conflict>,
     pub overlaps: Vec<Overlap>,
     pub unmapped_columns: BTreeMap<String, Vec<String>>,
-    pub notes: Vec<String>,
+    /// Worded at the edge, which scrubs the words of secrets; its JSON has the words as
+    /// `notes` and these as `notes_typed` (a report read back may have either).
+    #[serde(rename = "notes_typed", alias = "notes")]
+    pub notes: Vec<crate::rollback::RollbackNote>,
     /// Restore (checkpoint + journal) or switch (the sync kept legacy current).
     pub mode: crate::rollback::Mode,
 }
@@ -151,7 +154,7 @@ impl RollbackReport {
             conflicts: r.conflicts.clone(),
             overlaps: r.overlaps.clone(),
             unmapped_columns: r.unmapped_columns.clone(),
-            notes: r.notes.iter().map(|n| crate::redact::scrub(n)).collect(),
+            notes: r.notes.clone(),
             mode: r.mode.clone(),
         }
     }

@@ -336,7 +336,7 @@ impl NewSide<'_, '_> {
         let mapped = self
             .mapper
             .map_rows(self.captured, &batch, &mut ev)
-            .map_err(Error::Verify)?;
+            .map_err(|r| Error::Verify(crate::words::gap_reason(&r)))?;
         let key_names = self.new_schema.key_names();
         for (img, m) in batch.iter().zip(mapped) {
             match m {
@@ -355,7 +355,10 @@ impl NewSide<'_, '_> {
                     let (table, captured) = (self.m.table, self.captured);
                     let key = replay::key_text(&key);
                     self.m.note(|| {
-                        format!("{captured} {key}: cannot be carried to legacy {table}: {reason}")
+                        format!(
+                            "{captured} {key}: cannot be carried to legacy {table}: {}",
+                            crate::words::gap_reason(&reason)
+                        )
                     });
                 }
             }

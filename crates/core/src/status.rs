@@ -358,7 +358,33 @@ pub struct RuleView {
     pub failures: u32,
     pub consecutive_errors: u32,
     pub inconclusive: u32,
-    pub detail: String,
+    /// What the status rests on, as data (`None`: nothing to say, e.g. ok); the edge
+    /// words it (`console::rule_detail`), and `status --json` has the words as `detail`.
+    #[serde(default)]
+    pub why: Option<RuleDetail>,
+}
+
+/// What a rule's status rests on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RuleDetail {
+    /// Fired: breaching for `held_ms` (or past its failure limit), `failures` breaching
+    /// samples in all.
+    Held { held_ms: u64, failures: u32 },
+    /// Breaching for `held_ms` of the `hold_ms` it needs to fire.
+    Breaching { held_ms: u64, hold_ms: u64 },
+    /// Could not be measured `times` in a row.
+    CouldNotMeasure {
+        times: u32,
+        problem: crate::events::RuleProblem,
+    },
+    /// Could not be decided `times` in a row.
+    Inconclusive {
+        times: u32,
+        problem: crate::events::RuleProblem,
+    },
+    /// A red rule's confirming re-check did not confirm it: its clock starts again.
+    NotConfirmed,
 }
 
 /// What one measurement of a probe gave.

@@ -17,7 +17,7 @@
 
 use crate::context::{Ctx, now};
 use crate::engine::Engine;
-use crate::events::Event;
+use crate::events::{Event, GapReason};
 use crate::journal::{JournalEntry, JournalMark, Origin, RowImage};
 use crate::plan::{Component, Priority};
 use crate::replay::{self, Gap, Planned};
@@ -41,9 +41,11 @@ pub enum SyncState {
     Paused,
     /// `sync stop`: no loop applies it until `sync start`; a rollback still drains it.
     Stopped,
-    /// A write of a critical component could not be applied: stopped loudly.
+    /// A write of a critical component could not be applied: stopped loudly. (An older
+    /// ripcord stored the failure as a sentence under `error`.)
     Failed {
-        error: String,
+        #[serde(alias = "error")]
+        failure: SyncFailure,
     },
     /// A rollback took it over to drain the tail.
     Draining {
@@ -68,10 +70,45 @@ impl std::fmt::Display for SyncState {
             SyncState::Running => f.write_str("running"),
             SyncState::Paused => f.write_str("paused"),
             SyncState::Stopped => f.write_str("stopped"),
-            SyncState::Failed { error } => write!(f, "FAILED: {error}"),
+            SyncState::Failed { failure } => {
+                write!(f, "FAILED: {}", crate::words::sync_failure(failure))
+            }
             SyncState::Draining { rollback } => write!(f, "drained by rollback {rollback}"),
             SyncState::Ended { rollback } => write!(f, "ended by rollback {rollback}"),
         }
+    }
+}
+
+/// Why a sync failed, as data; the edge words it (`console::sync_failure`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self", tag = "kind", rename_all = "snake_case")]
+pub enum SyncFailure {
+    /// Business writes of a critical component could not be applied to legacy.
+    CriticalGaps {
+        component: String,
+        gaps: u64,
+        /// The first of them: where, and why (a refusal keeps the database's code and
+        /// message verbatim).
+        table: String,
+        key: String,
+        seq: i64,
+        cause: GapReason,
+    },
+    /// Recorded by an older ripcord, which said it in a sentence.
+    Described { error: String },
+}
+
+impl Serialize for SyncFailure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        SyncFailure::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SyncFailure {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        crate::words::or_sentence(d, SyncFailure::deserialize, |error| {
+            SyncFailure::Described { error }
+        })
     }
 }
 
@@ -109,17 +146,19 @@ pub struct GapAcceptance {
     pub reason: String,
     pub at: String,
     pub gaps: u64,
-    /// The failure it lifted.
-    pub error: String,
+    /// The failure it lifted (an older ripcord stored its sentence under `error`).
+    #[serde(alias = "error")]
+    pub failure: SyncFailure,
 }
 
 impl SyncRecord {
     /// Why a failed sync may not simply run again, and the two ways out.
     pub fn refusal(&self) -> Option<String> {
-        let SyncState::Failed { error } = &self.state else {
+        let SyncState::Failed { failure } = &self.state else {
             return None;
         };
         let c = &self.component;
+        let error = crate::words::sync_failure(failure);
         Some(format!(
             "the sync of {c} FAILED ({error}); legacy lacks {} business write(s) the new side took, so running on would carry on past a lost write. Ways out: `ripcord rollback -c {c} --reason \"…\"` (moves traffic back and reports the writes as lost), or accept the loss explicitly with `ripcord sync start -c {c} --accept-gap --reason \"…\"` (audited; the writes stay listed as gaps and a rollback still reports them lost). `ripcord sync status -c {c}` lists them.",
             self.gaps.len()
@@ -386,18 +425,16 @@ pub fn pass(
     }
     if stop_on_critical && c.priority == Priority::Critical && !out.new_gaps.is_empty() {
         let g = &out.new_gaps[0];
-        let error = format!(
-            "{} write(s) of critical component {} could not be applied to legacy (first: {} {} #{}: {})",
-            out.new_gaps.len(),
-            c.name,
-            g.table,
-            g.key,
-            g.seq,
-            replay::note(&g.cause)
-        );
-        rec.state = SyncState::Failed {
-            error: error.clone(),
+        let failure = SyncFailure::CriticalGaps {
+            component: c.name.clone(),
+            gaps: out.new_gaps.len() as u64,
+            table: g.table.clone(),
+            key: g.key.clone(),
+            seq: g.seq,
+            cause: g.cause.clone(),
         };
+        let error = crate::words::sync_failure(&failure);
+        rec.state = SyncState::Failed { failure };
         ctx.state.save_sync(rec)?;
         ctx.audit(
             "sync.failed",
@@ -499,7 +536,7 @@ pub fn run(
                 ctx.state.save_sync(&r)?;
                 names.push(c.clone());
             }
-            SyncState::Failed { error } => {
+            SyncState::Failed { failure } => {
                 let Some(reason) = opts.accept_gap.as_deref() else {
                     return Err(Error::Verify(r.refusal().unwrap_or_default()));
                 };
@@ -509,7 +546,7 @@ pub fn run(
                     reason: reason.to_string(),
                     at: now(),
                     gaps: r.gaps.len() as u64,
-                    error: error.clone(),
+                    failure: failure.clone(),
                 };
                 ctx.audit(
                     "sync.accept_gap",

@@ -422,8 +422,14 @@ impl Evaluator {
         // A rule with a fallback steps its switch back and lets the run go on; when that
         // cannot help, the rule stops the run like any red rule, saying why.
         let mut unhelped = None;
+        // The stop's reason and the fallback's flip keep it in words (the edge's).
+        let detail = self.states[i]
+            .detail
+            .as_ref()
+            .map(ripcord_core::words::rule_detail)
+            .unwrap_or_default();
         if let (Some(sw), Some(f)) = (rule.fallback.clone(), self.fallback.as_mut()) {
-            match f(&rule, &self.states[i].detail) {
+            match f(&rule, &detail) {
                 Ok(done) => {
                     self.audit(
                         "guard.fallback_instead_of_stop",
@@ -452,7 +458,7 @@ impl Evaluator {
                     "rule {:?} is red: {} ({}){}",
                     rule.name,
                     rule.when,
-                    self.states[i].detail,
+                    detail,
                     unhelped.unwrap_or_default()
                 ),
             )

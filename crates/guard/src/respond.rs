@@ -134,12 +134,11 @@ pub fn respond(
     res.continuity = continuity(ctx, connector, run)?;
     let passed = res.continuity.iter().all(|c| c.ok);
     for c in &res.continuity {
-        rec.notes.push(format!(
-            "continuity check {:?}: {} ({})",
-            c.workflow,
-            if c.ok { "passed" } else { "FAILED" },
-            verdict_text(&c.verdict)
-        ));
+        rec.notes.push(ripcord_core::rollback::RollbackNote::Continuity {
+            workflow: c.workflow.clone(),
+            ok: c.ok,
+            verdict: c.verdict.clone(),
+        });
     }
     ctx.state.save_rollback(&rec)?;
     res.resolved = rec.ok() && passed;
@@ -319,8 +318,8 @@ pub fn continuity(
     Ok(out)
 }
 
-/// What a continuity check found, in words: the rollback's notes, the console and the
-/// report say it so.
+/// What a continuity check found, in words: the console and the report (also the
+/// rollback's continuity note) say it so.
 pub fn verdict_text(v: &ContinuityVerdict) -> String {
     match v {
         ContinuityVerdict::Measured { value, detail } if detail.is_empty() => {

@@ -119,7 +119,7 @@ impl Compiled {
     }
 }
 
-pub use ripcord_core::status::RuleStatus;
+pub use ripcord_core::status::{RuleDetail, RuleStatus};
 
 /// Why a rule could not be measured or decided, in words: the guard's status and the
 /// console's level lines both say it so.
@@ -145,7 +145,7 @@ pub struct RuleState {
     pub failures: u32,
     pub consecutive_errors: u32,
     pub inconclusive: u32,
-    pub detail: String,
+    pub detail: Option<RuleDetail>,
     /// When a breach streak stopped being measurable: the `for` clock is paused from
     /// here until the next breaching sample.
     #[serde(skip)]
@@ -163,7 +163,7 @@ impl RuleState {
             failures: self.failures,
             consecutive_errors: self.consecutive_errors,
             inconclusive: self.inconclusive,
-            detail: self.detail.clone(),
+            why: self.detail.clone(),
         }
     }
 
@@ -176,7 +176,7 @@ impl RuleState {
             failures: 0,
             consecutive_errors: 0,
             inconclusive: 0,
-            detail: String::new(),
+            detail: None,
             paused_at_ms: None,
         }
     }
@@ -203,16 +203,18 @@ impl RuleState {
                 if fire {
                     self.status = RuleStatus::Firing;
                     self.level = rule.level;
-                    self.detail = format!(
-                        "held {} ms ({} breaching samples in all)",
-                        held, self.failures
-                    );
+                    self.detail = Some(RuleDetail::Held {
+                        held_ms: held as u64,
+                        failures: self.failures,
+                    });
                 } else if self.status != RuleStatus::Firing {
                     self.status = RuleStatus::Breaching;
                     // Measurable again: an `error_level` raised by errors no longer holds.
                     self.level = Level::Green;
-                    self.detail =
-                        format!("breaching for {held} ms of {} ms", rule.hold.as_millis());
+                    self.detail = Some(RuleDetail::Breaching {
+                        held_ms: held as u64,
+                        hold_ms: rule.hold.as_millis() as u64,
+                    });
                 }
             }
             Eval::Clear => {
@@ -222,7 +224,7 @@ impl RuleState {
                 self.paused_at_ms = None;
                 self.status = RuleStatus::Ok;
                 self.level = Level::Green;
-                self.detail.clear();
+                self.detail = None;
             }
             Eval::Error(reason) => {
                 // Neither a breach nor a clear: the `for` clock neither restarts nor counts
@@ -234,11 +236,10 @@ impl RuleState {
                 {
                     self.status = RuleStatus::CouldNotMeasure;
                     self.level = self.level.max(rule.error_level);
-                    self.detail = format!(
-                        "could not measure {} times in a row: {}",
-                        self.consecutive_errors,
-                        problem_text(reason)
-                    );
+                    self.detail = Some(RuleDetail::CouldNotMeasure {
+                        times: self.consecutive_errors,
+                        problem: reason.clone(),
+                    });
                 }
             }
             Eval::Inconclusive(reason) => {
@@ -248,11 +249,10 @@ impl RuleState {
                 {
                     self.status = RuleStatus::Inconclusive;
                     self.level = self.level.max(rule.error_level);
-                    self.detail = format!(
-                        "inconclusive {} times: {}",
-                        self.inconclusive,
-                        problem_text(reason)
-                    );
+                    self.detail = Some(RuleDetail::Inconclusive {
+                        times: self.inconclusive,
+                        problem: reason.clone(),
+                    });
                 }
             }
         }
@@ -274,7 +274,7 @@ impl RuleState {
         self.inconclusive = 0;
         self.status = RuleStatus::Ok;
         self.level = Level::Green;
-        self.detail = "not confirmed on re-check".into();
+        self.detail = Some(RuleDetail::NotConfirmed);
     }
 }
 

@@ -356,7 +356,11 @@ pub fn fragment(tr: &Tr, snap: &Snapshot) -> String {
                 level_class(level),
                 esc(&level_word(tr, level)),
                 bdi(r.status.name()),
-                esc(&r.detail),
+                esc(&r
+                    .why
+                    .as_ref()
+                    .map(crate::console::rule_detail)
+                    .unwrap_or_default()),
             );
         }
         h.push_str("</tbody></table></section>\n");

@@ -307,9 +307,11 @@ impl Proof {
 
 /// The persisted record's format. 1: before capture evidence, approvals kept for resume,
 /// overlaps and abandon (fields added since default when read). 3: the switch path
-/// (`mode`), which an older ripcord would mistake for a restore. A ripcord refuses to act
-/// on a record newer than it knows, as a reshape migration refuses newer state.
-pub const RECORD_VERSION: u32 = 3;
+/// (`mode`), which an older ripcord would mistake for a restore. 4: `notes` are typed
+/// ([`RollbackNote`]; the sentences of older records read back as `Described`). A ripcord
+/// refuses to act on a record newer than it knows, as a reshape migration refuses newer
+/// state.
+pub const RECORD_VERSION: u32 = 4;
 
 fn first_version() -> u32 {
     1
@@ -339,7 +341,7 @@ pub struct RollbackRecord {
     pub proof: Option<Proof>,
     /// The slowest-priority component's recovery-time target, in seconds.
     pub rto_seconds: f64,
-    pub notes: Vec<String>,
+    pub notes: Vec<RollbackNote>,
     /// Who approved up front (`--yes`), so a resume after a crash before the approve phase
     /// does not ask again.
     #[serde(default)]
@@ -359,6 +361,54 @@ pub struct RollbackRecord {
     pub left_frozen: Vec<String>,
     #[serde(default)]
     pub mode: Mode,
+}
+
+/// What a rollback's report says beside its figures, as data; the edge words it
+/// (`render::rollback_note`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self", tag = "note", rename_all = "snake_case")]
+pub enum RollbackNote {
+    /// Refused writes to rows the business deleted later: not gaps, those rows end absent
+    /// either way (invariant 2c).
+    RefusedWritesToDeletedRows { writes: u64 },
+    /// A foreign key with rows whose parent is missing, as the differ found it.
+    ReferentialIntegrity { orphans: String },
+    /// The proof did not pass, so the switches were not moved back (invariant 6).
+    NotSwitchedBack,
+    /// Business writes were at risk and none was carried back: the rollback failed.
+    NoneRecovered { at_risk: u64 },
+    /// Switch path: only `table`'s row counts were compared, for the reason given.
+    CountOnly { table: String, why: String },
+    /// Switch path: the proof did not pass; legacy and the new side both stay frozen.
+    BothSidesStayFrozen,
+    /// Abandoned after restoring `tables`: they stay frozen (invariant 8).
+    AbandonedLeftFrozen { tables: Vec<String> },
+    /// Switch path abandoned while the switches moved: both sides stay frozen.
+    AbandonedWhileSwitching,
+    /// Switch path abandoned before the switches moved: traffic stays on the new side.
+    AbandonedBeforeSwitching,
+    /// A guarded run's business-continuity workflow, checked after the rollback.
+    Continuity {
+        workflow: String,
+        ok: bool,
+        verdict: crate::events::ContinuityVerdict,
+    },
+    /// Written by an older ripcord, as a sentence.
+    Described { text: String },
+}
+
+impl Serialize for RollbackNote {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        RollbackNote::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RollbackNote {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        crate::words::or_sentence(d, RollbackNote::deserialize, |text| {
+            RollbackNote::Described { text }
+        })
+    }
 }
 
 /// How a rollback brings legacy back.
@@ -869,10 +919,9 @@ pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<RollbackRecord> 
         }
     }
     if !left_frozen.is_empty() {
-        rec.notes.push(format!(
-            "abandoned after restoring {}: those tables hold the checkpoint without the business writes since, so they stay frozen until a new rollback of their components restores them and carries the writes back",
-            left_frozen.join(", ")
-        ));
+        rec.notes.push(RollbackNote::AbandonedLeftFrozen {
+            tables: left_frozen.clone(),
+        });
     }
     rec.left_frozen = left_frozen;
     rec.status = Status::Abandoned {
@@ -910,9 +959,9 @@ fn abandon_switch(ctx: &mut Ctx, rec: &mut RollbackRecord) -> Result<()> {
         }
     }
     rec.notes.push(if flipped {
-        "abandoned while moving the switches: legacy and the new side both stay frozen until traffic is placed by hand (`ripcord switch status`)".into()
+        RollbackNote::AbandonedWhileSwitching
     } else {
-        "abandoned before the switches moved: traffic stays on the new side (unfrozen), legacy stays frozen and its sync is running again".into()
+        RollbackNote::AbandonedBeforeSwitching
     });
     Ok(())
 }

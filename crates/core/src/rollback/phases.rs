@@ -329,9 +329,8 @@ fn replay(
             }
         }
         if moot > 0 {
-            rec.notes.push(format!(
-                "{moot} refused writes were to rows the business deleted later; those rows are absent, as the business left them"
-            ));
+            rec.notes
+                .push(RollbackNote::RefusedWritesToDeletedRows { writes: moot });
         }
     }
     for g in &rec.gaps {
@@ -376,7 +375,7 @@ fn verify(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<
         }
     }
     for o in &proof.orphans {
-        rec.notes.push(format!("referential integrity: {o}"));
+        rec.notes.push(RollbackNote::ReferentialIntegrity { orphans: o.clone() });
     }
     let ok = proof.ok();
     let diffs: u64 = proof.tables.iter().map(|t| t.differences).sum();
@@ -447,8 +446,7 @@ fn switch_back(ctx: &mut Ctx, rec: &mut RollbackRecord) -> Result<PhaseOutcome> 
             invalidations,
         })
     } else {
-        rec.notes
-            .push("traffic was not switched back: verification did not pass".into());
+        rec.notes.push(RollbackNote::NotSwitchedBack);
         Ok(PhaseOutcome::SwitchBackSkipped)
     }
 }
@@ -468,10 +466,9 @@ fn unfreeze(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Resul
 /// The closing figures.
 fn report(rec: &mut RollbackRecord) -> Result<PhaseOutcome> {
     if zero_recovered(rec) {
-        rec.notes.push(format!(
-            "{} business writes were at risk and none was carried back: this rollback failed",
-            rec.figures.at_risk
-        ));
+        rec.notes.push(RollbackNote::NoneRecovered {
+            at_risk: rec.figures.at_risk,
+        });
     }
     Ok(PhaseOutcome::Reported)
 }
@@ -731,10 +728,10 @@ fn run_switch_phase(
                 .collect();
             for t in &proof.tables {
                 if let Checked::CountOnly { why } = &t.checked {
-                    let note = format!(
-                        "{}: only the row counts were compared ({why}); the rollback cannot vouch for its values",
-                        t.table
-                    );
+                    let note = RollbackNote::CountOnly {
+                        table: t.table.clone(),
+                        why: why.clone(),
+                    };
                     if !rec.notes.contains(&note) {
                         rec.notes.push(note);
                     }
@@ -757,9 +754,7 @@ fn run_switch_phase(
             // Invariant 6's other half: legacy opens only once traffic points at it. The
             // new side stays frozen (fenced): a late write there is refused, not orphaned.
             if !rec.proof.as_ref().is_some_and(Proof::ok) {
-                rec.notes.push(
-                    "legacy stays frozen and traffic stays on the new side (frozen too): verification did not pass".into(),
-                );
+                rec.notes.push(RollbackNote::BothSidesStayFrozen);
                 return Ok(PhaseOutcome::BothSidesStayFrozen);
             }
             for c in &comps {
