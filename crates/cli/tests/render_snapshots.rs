@@ -437,7 +437,10 @@ fn rollback_notes_are_stored_as_data_and_worded_as_before() {
     let mut rec = rec;
     rec.notes.push(N::NotSwitchedBack);
     let stored = serde_json::to_value(&rec).unwrap();
-    assert_eq!(stored["notes"][1], serde_json::json!({"note": "not_switched_back"}));
+    assert_eq!(
+        stored["notes"][1],
+        serde_json::json!({"note": "not_switched_back"})
+    );
 }
 
 /// Regression (issue 11): a failed sync stored the failure as a sentence. It is data now
@@ -537,7 +540,9 @@ fn a_rule_detail_is_stored_as_data_and_worded_as_before() {
         (
             D::Inconclusive {
                 times: 1,
-                problem: RuleProblem::NoBaseline { probe: "lat".into() },
+                problem: RuleProblem::NoBaseline {
+                    probe: "lat".into(),
+                },
             },
             "inconclusive 1 times: no baseline for lat: run `ripcord baseline` before the migration",
         ),
@@ -559,6 +564,9 @@ fn a_rule_detail_is_stored_as_data_and_worded_as_before() {
     };
     let mut v = serde_json::to_value(&view).unwrap();
     console::word_json(&mut v);
-    assert_eq!(v["detail"], "held 298 ms (4 breaching samples in all)", "{v}");
+    assert_eq!(
+        v["detail"], "held 298 ms (4 breaching samples in all)",
+        "{v}"
+    );
     assert_eq!(v["why"]["kind"], "held", "{v}");
 }

@@ -134,11 +134,12 @@ pub fn respond(
     res.continuity = continuity(ctx, connector, run)?;
     let passed = res.continuity.iter().all(|c| c.ok);
     for c in &res.continuity {
-        rec.notes.push(ripcord_core::rollback::RollbackNote::Continuity {
-            workflow: c.workflow.clone(),
-            ok: c.ok,
-            verdict: c.verdict.clone(),
-        });
+        rec.notes
+            .push(ripcord_core::rollback::RollbackNote::Continuity {
+                workflow: c.workflow.clone(),
+                ok: c.ok,
+                verdict: c.verdict.clone(),
+            });
     }
     ctx.state.save_rollback(&rec)?;
     res.resolved = rec.ok() && passed;

@@ -375,7 +375,8 @@ fn verify(ctx: &mut Ctx, rec: &mut RollbackRecord, loaded: &[Loaded]) -> Result<
         }
     }
     for o in &proof.orphans {
-        rec.notes.push(RollbackNote::ReferentialIntegrity { orphans: o.clone() });
+        rec.notes
+            .push(RollbackNote::ReferentialIntegrity { orphans: o.clone() });
     }
     let ok = proof.ok();
     let diffs: u64 = proof.tables.iter().map(|t| t.differences).sum();
