@@ -557,6 +557,30 @@ fn a_critical_table_that_cannot_sync_stops_the_sync_loudly() {
     let o = u.ripcord(&["sync", "status"], &[]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     assert!(text(&o).contains("FAILED"), "{}", text(&o));
+    // The failure is data (the first gap, the database's message verbatim), with its
+    // words beside it for readers of the JSON from before it was typed.
+    let o = u.ripcord(&["sync", "status", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let state = &v[0]["record"]["state"];
+    assert_eq!(state["state"], "failed", "{v}");
+    let failure = &state["failure"];
+    assert_eq!(failure["kind"], "critical_gaps", "{v}");
+    assert_eq!(
+        (&failure["component"], &failure["table"], &failure["gaps"]),
+        (&"orders".into(), &"orders".into(), &1.into()),
+        "{v}"
+    );
+    assert_eq!(
+        failure["cause"]["refusal"]["message"], "legacy refuses bad notes",
+        "{v}"
+    );
+    assert!(
+        state["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be applied to legacy"),
+        "{v}"
+    );
     // The good write before it reached legacy; the bad one is a gap, not a silent loss.
     let mut legacy = ctx.engine("legacy").unwrap();
     assert_eq!(
