@@ -996,3 +996,49 @@ fn step_that_swaps_a_captured_table_breaks_continuity_postgres() {
 fn step_that_swaps_a_captured_table_breaks_continuity_mariadb() {
     step_that_swaps_a_captured_table("mysql");
 }
+
+// The fix for seed 1170 named its interim freeze after the table alone. A rollback killed
+// after its swap and abandoned leaves the swapped-in table frozen by that interim freeze;
+// the next rollback's `CREATE TRIGGER IF NOT EXISTS` for its own new table found the name
+// taken (trigger names are unique per database) and did nothing, so its swapped-in table
+// stood unfrozen again. Each restore's interim freeze has names of its own.
+#[test]
+fn a_second_mariadb_swap_after_an_abandoned_one_is_frozen_too() {
+    let s = Shop::new("mysql");
+    s.ok(&["checkpoint", "-c", "billing"]);
+    let killed_after_swap = |args: &[&str]| {
+        let o = s.ripcord_env(args, &[("RIPCORD_CRASH_AT", "mysql:restore:after-swap")]);
+        assert_eq!(o.status.code(), None, "killed: {}", text(&o));
+        newest_rollback_json(&s)["id"].as_str().unwrap().to_string()
+    };
+    let first = killed_after_swap(&["rollback", "-c", "billing", "--yes", "--reason", "first"]);
+    let o = s.ripcord(&[
+        "rollback",
+        "--abandon",
+        &first,
+        "--reason",
+        "operator chose",
+    ]);
+    assert_eq!(code(&o), 4, "{}", text(&o));
+    killed_after_swap(&[
+        "rollback",
+        "-c",
+        "billing",
+        "--yes",
+        "--accept-uncaptured",
+        "--reason",
+        "second",
+    ]);
+    let e = s
+        .engine()
+        .execute("UPDATE invoices SET status = 'void'", Origin::Business)
+        .expect_err("the second swapped-in table is frozen too");
+    assert!(e.to_string().contains("frozen"), "{e}");
+    let o = s.ripcord(&["rollback", "--resume"]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let interim = s.count("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE '\\_ripcord\\_frn\\_%'");
+    assert_eq!(
+        interim, 0,
+        "no interim freeze is left once the restore is done"
+    );
+}

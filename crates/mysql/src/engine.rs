@@ -226,23 +226,30 @@ fn capture_sql(schema: &TableSchema) -> Vec<String> {
 }
 
 fn freeze_sql(t: &str) -> Vec<String> {
-    freeze_sql_as(t, t, "frz")
+    freeze_sql_as(t, t, |s| format!("_ripcord_frz_{t}_{s}"))
 }
 
 /// The freeze a restore puts on `_ripcord_new_<t>` before it is swapped in (`RENAME TABLE`
-/// moves a table's triggers with it): the swapped-in table is frozen from its first moment,
-/// under names (`_ripcord_frn_<t>_*`) that do not clash with the old table's freeze.
-fn interim_freeze_sql(t: &str, on: &str) -> Vec<String> {
-    freeze_sql_as(t, on, "frn")
+/// moves a table's triggers with it): the swapped-in table is frozen from its first moment.
+/// Trigger names are unique in a database, and `CREATE TRIGGER IF NOT EXISTS` does nothing
+/// when the name stands on another table, so the names are the restore's own
+/// (`_ripcord_frn_<hash of its tag>_<t>_*`): neither the old table's freeze nor an
+/// abandoned restore's interim freeze can take them.
+fn interim_freeze_sql(t: &str, tag: &str, on: &str) -> Vec<String> {
+    let h = fnv1a(tag);
+    freeze_sql_as(t, on, |s| format!("{INTERIM_PREFIX}{h:08x}_{t}_{s}"))
 }
 
-const INTERIM_FREEZE: [&str; 3] = ["i", "u", "d"];
+const INTERIM_PREFIX: &str = "_ripcord_frn_";
 
-fn interim_freeze_name(t: &str, s: &str) -> String {
-    format!("_ripcord_frn_{t}_{s}")
+/// FNV-1a, 32 bits: a short name part that stays the same across processes and versions.
+fn fnv1a(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
-fn freeze_sql_as(t: &str, on: &str, kind: &str) -> Vec<String> {
+fn freeze_sql_as(t: &str, on: &str, name: impl Fn(&str) -> String) -> Vec<String> {
     let mut msg = format!("ripcord: table {t} is frozen while a rollback runs");
     // MESSAGE_TEXT holds at most 128 characters.
     if let Some((i, _)) = msg.char_indices().nth(128) {
@@ -253,7 +260,7 @@ fn freeze_sql_as(t: &str, on: &str, kind: &str) -> Vec<String> {
         .map(|ev| {
             format!(
                 "CREATE TRIGGER IF NOT EXISTS {} BEFORE {ev} ON {} FOR EACH ROW IF COALESCE(@ripcord_origin, '') <> 'ripcord' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = {}; END IF",
-                q(&format!("_ripcord_{kind}_{t}_{}", &ev[..1].to_lowercase())),
+                q(&name(&ev[..1].to_lowercase())),
                 q(on),
                 sql::lit(&msg)
             )
@@ -769,8 +776,8 @@ impl MyEngine {
         })
     }
 
-    /// Drops every trigger on `t` but the restore's interim freeze.
-    fn drop_triggers_on(&mut self, t: &str) -> EngineResult<()> {
+    /// Drops the triggers on `t`: every one but a restore's interim freeze, or only those.
+    fn drop_triggers_on(&mut self, t: &str, interim: bool) -> EngineResult<()> {
         let names = self.strings(
             &format!(
                 "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = {}",
@@ -778,11 +785,10 @@ impl MyEngine {
             ),
             "list triggers",
         )?;
-        let interim: Vec<String> = INTERIM_FREEZE
-            .iter()
-            .map(|s| interim_freeze_name(t, s))
-            .collect();
-        for n in names.into_iter().filter(|n| !interim.contains(n)) {
+        for n in names
+            .into_iter()
+            .filter(|n| n.starts_with(INTERIM_PREFIX) == interim)
+        {
             self.exec(&format!("DROP TRIGGER IF EXISTS {}", q(&n)), "drop trigger")?;
         }
         Ok(())
@@ -857,7 +863,7 @@ impl MyEngine {
                     "keep auto_increment",
                 )?;
             }
-            for s in interim_freeze_sql(t, &new) {
+            for s in interim_freeze_sql(t, &opts.restore_tag, &new) {
                 self.exec(&s, &format!("freeze {new}"))?;
             }
             self.exec(
@@ -871,7 +877,7 @@ impl MyEngine {
         ripcord_core::crash::point("mysql:restore:before-swap");
         if self.table_exists(&new)? {
             // Made with the marker; made again in case someone dropped it since.
-            for s in interim_freeze_sql(t, &new) {
+            for s in interim_freeze_sql(t, &opts.restore_tag, &new) {
                 self.exec(&s, &format!("freeze {new}"))?;
             }
             self.exec(&format!("DROP TABLE IF EXISTS {}", q(&old)), "drop old")?;
@@ -910,7 +916,7 @@ impl MyEngine {
         ripcord_core::crash::point("mysql:restore:after-swap");
         // A rerun may find the table with its own freeze and no interim one (a crash after
         // the interim was dropped): freeze it again before dropping any trigger.
-        for s in interim_freeze_sql(t, t) {
+        for s in interim_freeze_sql(t, &opts.restore_tag, t) {
             self.exec(&s, &format!("freeze {t}"))?;
         }
         self.exec(&format!("DROP TABLE IF EXISTS {}", q(&old)), "drop old")?;
@@ -938,7 +944,7 @@ impl MyEngine {
                 )?;
             }
         }
-        self.drop_triggers_on(t)?;
+        self.drop_triggers_on(t, false)?;
         for s in &schema.post_sql {
             self.exec(s, &format!("recreate trigger on {t}"))?;
         }
@@ -953,12 +959,8 @@ impl MyEngine {
             }
         }
         ripcord_core::crash::point("mysql:restore:before-thaw-interim");
-        for s in INTERIM_FREEZE {
-            self.exec(
-                &format!("DROP TRIGGER IF EXISTS {}", q(&interim_freeze_name(t, s))),
-                "drop interim freeze",
-            )?;
-        }
+        // This restore's and any abandoned one's: the table's own freeze stands now.
+        self.drop_triggers_on(t, true)?;
         let n = match loaded {
             Some(n) => n,
             None => self.count_rows(t)?,
@@ -1875,10 +1877,15 @@ impl Engine for MyEngine {
         self.bounded("unfreeze", |this| {
             for t in tables {
                 for s in ["i", "u", "d"] {
-                    for name in [format!("_ripcord_frz_{t}_{s}"), interim_freeze_name(t, s)] {
-                        this.exec(&format!("DROP TRIGGER IF EXISTS {}", q(&name)), "unfreeze")?;
-                    }
+                    this.exec(
+                        &format!(
+                            "DROP TRIGGER IF EXISTS {}",
+                            q(&format!("_ripcord_frz_{t}_{s}"))
+                        ),
+                        "unfreeze",
+                    )?;
                 }
+                this.drop_triggers_on(t, true)?;
                 this.exec(
                     &format!("DELETE FROM _ripcord_frozen WHERE tbl = {}", sql::lit(t)),
                     "unfreeze",
