@@ -1,7 +1,9 @@
-//! Where events become words: the console timeline, and the lines `ripcord events` prints.
-//! Events carry data; every sentence about them is written here, so a second language or
-//! another medium changes this file only.
+//! Where events become words: the console timeline, the lines `ripcord events` prints, and
+//! the event lines of the dashboard and the reports. Events carry data; every sentence about
+//! them is chosen here and worded by Fluent (`locales/{en,ar}/events.ftl`, through
+//! `serve::i18n::Tr`), English on the console, English or Arabic on the page and in reports.
 
+use crate::serve::i18n::{Lang, Tr};
 use ripcord_core::events::{
     Envelope, Event, EventSink, GapReason, LevelCause, Operation, RunStop, SyncEnd,
 };
@@ -57,91 +59,113 @@ impl EventSink for Timeline {
 
 /// What a rollback phase did, for people.
 pub fn phase_outcome(o: &PhaseOutcome, f: &Figures) -> String {
+    Tr::with(Lang::En, |tr| phase_outcome_in(tr, o, f))
+}
+
+/// `phase_outcome` in `tr`'s language.
+pub fn phase_outcome_in(tr: &Tr, o: &PhaseOutcome, f: &Figures) -> String {
+    let t = |id: &str, args: &[(&str, String)]| tr.text(id, args);
     match o {
         PhaseOutcome::Assessed { at_risk } => {
-            format!("checkpoints verified; {at_risk} business writes since the checkpoint")
+            t("ev-po-assessed", &[("at_risk", at_risk.to_string())])
         }
-        PhaseOutcome::Approved { by } => format!("approved by {by}"),
-        PhaseOutcome::Frozen => "writes to the components' tables are blocked".into(),
+        PhaseOutcome::Approved { by } => t("ev-po-approved", &[("by", by.clone())]),
+        PhaseOutcome::Frozen => tr.s("ev-po-frozen"),
         PhaseOutcome::Drained { at_risk } => {
-            format!("journal drained: {at_risk} business writes to carry back")
+            t("ev-po-drained", &[("at_risk", at_risk.to_string())])
         }
-        PhaseOutcome::Restored { rows, already } => format!(
-            "{rows} rows restored{}",
-            if *already > 0 {
-                format!(" ({already} tables already restored before a restart)")
-            } else {
-                String::new()
-            }
+        PhaseOutcome::Restored { rows, already } if *already > 0 => t(
+            "ev-po-restored-already",
+            &[("rows", rows.to_string()), ("already", already.to_string())],
         ),
-        PhaseOutcome::Replayed => format!(
-            "{} of {} business writes carried back, {} gaps, {} conflicts, {} to review",
-            f.recovered, f.at_risk, f.lost, f.conflicts, f.review
+        PhaseOutcome::Restored { rows, .. } => t("ev-po-restored", &[("rows", rows.to_string())]),
+        PhaseOutcome::Replayed => t(
+            "ev-po-replayed",
+            &[
+                ("recovered", f.recovered.to_string()),
+                ("at_risk", f.at_risk.to_string()),
+                ("lost", f.lost.to_string()),
+                ("conflicts", f.conflicts.to_string()),
+                ("review", f.review.to_string()),
+            ],
         ),
         PhaseOutcome::Verified {
             differences,
             broken_invariants,
-        } => format!(
-            "row-by-row proof: {differences} differences; invariants: {broken_invariants} broken"
+        } => t(
+            "ev-po-verified",
+            &[
+                ("differences", differences.to_string()),
+                ("broken", broken_invariants.to_string()),
+            ],
         ),
         PhaseOutcome::SwitchedBack {
             switches,
             invalidations,
-        } => format!(
-            "{} switch(es) moved to legacy: {}; {invalidations} cache invalidation(s) run",
-            switches.len(),
-            switches
-                .iter()
-                .map(|s| match s.already {
-                    true => format!("{} (already)", s.switch),
-                    false => s.switch.clone(),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
+        } => t(
+            "ev-po-switched-back",
+            &[
+                ("n", switches.len().to_string()),
+                (
+                    "switches",
+                    switches
+                        .iter()
+                        .map(|s| match s.already {
+                            true => {
+                                tr.text("ev-po-switch-already", &[("switch", s.switch.clone())])
+                            }
+                            false => s.switch.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                ("invalidations", invalidations.to_string()),
+            ],
         ),
-        PhaseOutcome::NoSwitches => "no traffic switches in this plan; nothing to move".into(),
-        PhaseOutcome::SwitchBackSkipped => "skipped: verification did not pass".into(),
-        PhaseOutcome::Unfrozen => "writes allowed again".into(),
-        PhaseOutcome::Reported => format!(
-            "{} at risk, {} recovered, {} lost, recovery rate {:.1}%",
-            f.at_risk,
-            f.recovered,
-            f.lost,
-            f.recovery_rate() * 100.0
+        PhaseOutcome::NoSwitches => tr.s("ev-po-no-switches"),
+        PhaseOutcome::SwitchBackSkipped => tr.s("ev-po-switch-back-skipped"),
+        PhaseOutcome::Unfrozen => tr.s("ev-po-unfrozen"),
+        PhaseOutcome::Reported => t(
+            "ev-po-reported",
+            &[
+                ("at_risk", f.at_risk.to_string()),
+                ("recovered", f.recovered.to_string()),
+                ("lost", f.lost.to_string()),
+                ("rate", format!("{:.1}", f.recovery_rate() * 100.0)),
+            ],
         ),
-        PhaseOutcome::SyncPending { pending } => format!(
-            "switch path: legacy kept current by the sync; {pending} business writes still to drain"
-        ),
-        PhaseOutcome::BothSidesFrozen => "writes to both sides are blocked".into(),
-        PhaseOutcome::SyncDrained { applied, at_risk } => format!(
-            "sync drained: {applied} business writes applied now; {} of {at_risk} since the cutover on legacy, {} lost",
-            f.recovered, f.lost
-        ),
-        PhaseOutcome::KeptCurrentBySync => {
-            "switch path: nothing to restore or replay (the sync kept legacy current)".into()
+        PhaseOutcome::SyncPending { pending } => {
+            t("ev-po-sync-pending", &[("pending", pending.to_string())])
         }
+        PhaseOutcome::BothSidesFrozen => tr.s("ev-po-both-frozen"),
+        PhaseOutcome::SyncDrained { applied, at_risk } => t(
+            "ev-po-sync-drained",
+            &[
+                ("applied", applied.to_string()),
+                ("recovered", f.recovered.to_string()),
+                ("at_risk", at_risk.to_string()),
+                ("lost", f.lost.to_string()),
+            ],
+        ),
+        PhaseOutcome::KeptCurrentBySync => tr.s("ev-po-kept-current"),
         PhaseOutcome::SidesCompared {
             differences,
             broken_invariants,
             count_only,
         } => {
-            let mut s = format!(
-                "legacy against the new side: {differences} differences; invariants: {broken_invariants} broken"
-            );
-            if !count_only.is_empty() {
-                s.push_str(&format!(
-                    "; NOT VERIFIED: only row counts compared for {}",
-                    count_only.join(", ")
-                ));
+            let mut args = vec![
+                ("differences", differences.to_string()),
+                ("broken", broken_invariants.to_string()),
+            ];
+            if count_only.is_empty() {
+                t("ev-po-sides-compared", &args)
+            } else {
+                args.push(("tables", count_only.join(", ")));
+                t("ev-po-sides-compared-count-only", &args)
             }
-            s
         }
-        PhaseOutcome::BothSidesStayFrozen => {
-            "skipped: verification did not pass; both sides stay frozen".into()
-        }
-        PhaseOutcome::LegacyUnfrozenNewFenced => {
-            "legacy takes writes again; the new side stays frozen (fenced) until `cutover --unfence` and a re-base".into()
-        }
+        PhaseOutcome::BothSidesStayFrozen => tr.s("ev-po-both-stay-frozen"),
+        PhaseOutcome::LegacyUnfrozenNewFenced => tr.s("ev-po-legacy-unfrozen"),
         PhaseOutcome::Described { detail } => detail.clone(),
         PhaseOutcome::Unknown => String::new(),
     }
@@ -150,26 +174,40 @@ pub fn phase_outcome(o: &PhaseOutcome, f: &Figures) -> String {
 /// Why a business write is a data gap, for people (the console, the reports, `gaps`, and
 /// the `reason` of the JSON).
 pub fn gap_reason(cause: &GapReason) -> String {
+    Tr::with(Lang::En, |tr| gap_reason_in(tr, cause))
+}
+
+/// `gap_reason` in `tr`'s language.
+pub fn gap_reason_in(tr: &Tr, cause: &GapReason) -> String {
+    let t = |id: &str, args: &[(&str, String)]| tr.text(id, args);
     match cause {
-        GapReason::NoRow => "no row with this key in the restored table".into(),
+        GapReason::NoRow => tr.s("ev-gap-no-row"),
         GapReason::Refused { refusal } => {
-            format!("the legacy database refused the write: {}", refusal.message)
+            t("ev-gap-refused", &[("message", refusal.message.clone())])
         }
-        GapReason::CreatedByMigration => "the row was created by the migration after the checkpoint, so it does not exist in the restored table".into(),
-        GapReason::TableNotRestored { table } => format!("legacy table {table} was not restored"),
-        GapReason::MappingFailed { error } => format!("reverse mapping failed: {error}"),
-        GapReason::ValueNotCarried { column, error } => format!("column {column}: {error}"),
-        GapReason::KeyMissing { column } => {
-            format!("key column {column} has no value in the captured row")
+        GapReason::CreatedByMigration => tr.s("ev-gap-created-by-migration"),
+        GapReason::TableNotRestored { table } => {
+            t("ev-gap-table-not-restored", &[("table", table.clone())])
         }
-        GapReason::NoRowImage => "the journal entry lacks the row image it needs".into(),
-        GapReason::ValuesWithoutColumn { values, .. } => format!(
-            "applied without {}: the legacy table has no column for it",
-            values
-                .iter()
-                .map(|(c, v)| format!("{c} = {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+        GapReason::MappingFailed { error } => {
+            t("ev-gap-mapping-failed", &[("error", error.clone())])
+        }
+        GapReason::ValueNotCarried { column, error } => t(
+            "ev-gap-value-not-carried",
+            &[("column", column.clone()), ("error", error.clone())],
+        ),
+        GapReason::KeyMissing { column } => t("ev-gap-key-missing", &[("column", column.clone())]),
+        GapReason::NoRowImage => tr.s("ev-gap-no-row-image"),
+        GapReason::ValuesWithoutColumn { values, .. } => t(
+            "ev-gap-values-without-column",
+            &[(
+                "values",
+                values
+                    .iter()
+                    .map(|(c, v)| format!("{c} = {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )],
         ),
         GapReason::Described { reason, .. } => reason.clone(),
     }
@@ -177,24 +215,26 @@ pub fn gap_reason(cause: &GapReason) -> String {
 
 /// What to do about a data gap.
 pub fn gap_suggestion(g: &Gap) -> String {
+    Tr::with(Lang::En, |tr| gap_suggestion_in(tr, g))
+}
+
+/// `gap_suggestion` in `tr`'s language.
+pub fn gap_suggestion_in(tr: &Tr, g: &Gap) -> String {
     match &g.cause {
-        GapReason::NoRow => "check whether the row was deleted or re-keyed by the migration; enter the change by hand".into(),
-        GapReason::Refused { .. } => {
-            "fix the legacy constraint or the value, then enter the row by hand".into()
-        }
-        GapReason::CreatedByMigration => {
-            "decide whether the row belongs in the legacy system; if so, enter it by hand".into()
-        }
+        GapReason::NoRow => tr.s("ev-fix-no-row"),
+        GapReason::Refused { .. } => tr.s("ev-fix-refused"),
+        GapReason::CreatedByMigration => tr.s("ev-fix-created-by-migration"),
         GapReason::TableNotRestored { .. }
         | GapReason::MappingFailed { .. }
         | GapReason::ValueNotCarried { .. }
         | GapReason::KeyMissing { .. }
-        | GapReason::NoRowImage => {
-            "enter the row by hand in the legacy system, then run `ripcord verify`".into()
-        }
-        GapReason::ValuesWithoutColumn { captured, .. } => format!(
-            "record the value by hand, or map it in [components.{}.reverse.{captured}] (`columns`), or list it in `ignore` if losing it is intended",
-            g.component
+        | GapReason::NoRowImage => tr.s("ev-fix-by-hand"),
+        GapReason::ValuesWithoutColumn { captured, .. } => tr.text(
+            "ev-fix-values-without-column",
+            &[(
+                "section",
+                format!("[components.{}.reverse.{captured}]", g.component),
+            )],
         ),
         GapReason::Described { suggestion, .. } => suggestion.clone(),
     }
@@ -281,8 +321,14 @@ pub fn rule_detail(d: &RuleDetail) -> String {
     }
 }
 
+/// A guard level in words.
+fn level(tr: &Tr, l: ripcord_core::plan::Level) -> String {
+    tr.s(&format!("dash-level-{}", l.name()))
+}
+
 /// Why a level moved, for people.
-fn level_cause(c: &LevelCause) -> String {
+fn level_cause(tr: &Tr, c: &LevelCause) -> String {
+    let t = |id: &str, args: &[(&str, String)]| tr.text(id, args);
     match c {
         LevelCause::Rule {
             status,
@@ -298,25 +344,40 @@ fn level_cause(c: &LevelCause) -> String {
                 .map(ripcord_guard::rules::problem_text)
                 .unwrap_or_default();
             match status {
-                RuleStatus::Firing => {
-                    format!("held {held_ms} ms ({failures} breaching samples in all)")
-                }
-                RuleStatus::Breaching => format!("breaching for {held_ms} ms of {hold_ms} ms"),
-                RuleStatus::CouldNotMeasure => {
-                    format!("could not measure {errors} times in a row: {problem}")
-                }
-                RuleStatus::Inconclusive => format!("inconclusive {inconclusive} times: {problem}"),
+                RuleStatus::Firing => t(
+                    "ev-lc-firing",
+                    &[
+                        ("held", held_ms.to_string()),
+                        ("failures", failures.to_string()),
+                    ],
+                ),
+                RuleStatus::Breaching => t(
+                    "ev-lc-breaching",
+                    &[("held", held_ms.to_string()), ("hold", hold_ms.to_string())],
+                ),
+                RuleStatus::CouldNotMeasure => t(
+                    "ev-lc-could-not-measure",
+                    &[("errors", errors.to_string()), ("problem", problem)],
+                ),
+                RuleStatus::Inconclusive => t(
+                    "ev-lc-inconclusive",
+                    &[("n", inconclusive.to_string()), ("problem", problem)],
+                ),
                 _ if !problem.is_empty() => problem,
                 other => other.name().to_string(),
             }
         }
         LevelCause::Overall { rules, trends } if rules.is_empty() && trends.is_empty() => {
-            "all rules green".into()
+            tr.s("ev-lc-all-green")
         }
         LevelCause::Overall { rules, trends } => rules
             .iter()
             .cloned()
-            .chain(trends.iter().map(|p| format!("trend of {p}")))
+            .chain(
+                trends
+                    .iter()
+                    .map(|p| t("ev-lc-trend", &[("probe", p.clone())])),
+            )
             .collect::<Vec<_>>()
             .join("; "),
         LevelCause::Described { reason } => reason.clone(),
@@ -325,48 +386,108 @@ fn level_cause(c: &LevelCause) -> String {
 
 /// What a progress or waiting event is about, for people.
 pub fn operation(op: &Operation) -> String {
+    Tr::with(Lang::En, |tr| operation_in(tr, op))
+}
+
+/// `operation` in `tr`'s language.
+pub fn operation_in(tr: &Tr, op: &Operation) -> String {
+    let t = |id: &str, args: &[(&str, String)]| tr.text(id, args);
     match op {
-        Operation::Checkpoint { table } => format!("checkpoint {table}"),
+        Operation::Checkpoint { table } => t("ev-op-checkpoint", &[("table", table.clone())]),
         Operation::Differential {
             table,
             base,
             changed,
-        } => format!("{table}: differential over {base}, {changed} changed keys"),
-        Operation::Restore { table } => format!("restore {table}"),
-        Operation::Restored { table } => format!("restored {table}"),
-        Operation::Replay { components } => format!("replayed {}", components.join(", ")),
-        Operation::Verify { table } => format!("verify {table}"),
-        Operation::Baseline { probe } => format!("baseline {probe}"),
-        Operation::Approval { decision, scenario } => {
-            format!("approval of {decision} ({scenario})")
-        }
-        Operation::SyncBlocked { component } => format!(
-            "sync of {component}: a transaction on the new side is still open; nothing read this pass"
+        } => t(
+            "ev-op-differential",
+            &[
+                ("table", table.clone()),
+                ("base", base.to_string()),
+                ("changed", changed.to_string()),
+            ],
         ),
+        Operation::Restore { table } => t("ev-op-restore", &[("table", table.clone())]),
+        Operation::Restored { table } => t("ev-op-restored", &[("table", table.clone())]),
+        Operation::Replay { components } => {
+            t("ev-op-replay", &[("components", components.join(", "))])
+        }
+        Operation::Verify { table } => t("ev-op-verify", &[("table", table.clone())]),
+        Operation::Baseline { probe } => t("ev-op-baseline", &[("probe", probe.clone())]),
+        Operation::Approval { decision, scenario } => t(
+            "ev-op-approval",
+            &[
+                ("decision", decision.clone()),
+                ("scenario", scenario.clone()),
+            ],
+        ),
+        Operation::SyncBlocked { component } => {
+            t("ev-op-sync-blocked", &[("component", component.clone())])
+        }
         Operation::Described { text } => text.clone(),
-        Operation::Other => "an operation this ripcord does not know".into(),
+        Operation::Other => tr.s("ev-op-other"),
     }
 }
 
 /// The line for an event, as `ripcord events` prints it: the timeline's line, or a plain
 /// one for the events the timeline leaves out.
 pub fn describe(e: &Event) -> String {
-    line(e).unwrap_or_else(|| match e {
-        Event::PhaseStarted { phase, .. } => format!("  {phase} …"),
-        Event::Progress { what, done, total } => {
-            format!("  {}: {done} of {total}", operation(what))
-        }
-        Event::Unknown => "(an event this ripcord does not know)".into(),
-        other => format!("{other:?}"),
+    describe_in(Lang::En, e)
+}
+
+/// `describe` in `lang`: the dashboard's feed and the reports' event lines. Arabic lines
+/// keep identifiers and numbers between bidi isolation marks (`Tr::text`).
+pub fn describe_in(lang: Lang, e: &Event) -> String {
+    Tr::with(lang, |tr| {
+        line_in(tr, e).unwrap_or_else(|| match e {
+            Event::PhaseStarted { phase, .. } => {
+                format!(
+                    "  {}",
+                    tr.text("ev-phase-started", &[("phase", phase.to_string())])
+                )
+            }
+            Event::Progress { what, done, total } => format!(
+                "  {}",
+                tr.text(
+                    "ev-progress",
+                    &[
+                        ("what", operation_in(tr, what)),
+                        ("done", done.to_string()),
+                        ("total", total.to_string()),
+                    ],
+                )
+            ),
+            Event::Unknown => tr.s("ev-unknown"),
+            other => format!("{other:?}"),
+        })
     })
 }
 
 /// The timeline's line for an event; `None` for the ones it leaves out.
 pub fn line(e: &Event) -> Option<String> {
+    Tr::with(Lang::En, |tr| line_in(tr, e))
+}
+
+/// "X: Y", the way a line carries an error or a detail after it.
+fn with_detail(tr: &Tr, text: String, detail: &str) -> String {
+    tr.text(
+        "ev-with-detail",
+        &[("text", text), ("detail", detail.to_string())],
+    )
+}
+
+/// `line` in `tr`'s language. Lines that the console indents (the phases of a rollback,
+/// gaps, conflicts) are indented here: Fluent trims a message's leading blanks.
+fn line_in(tr: &Tr, e: &Event) -> Option<String> {
+    let t = |id: &str, args: &[(&str, String)]| tr.text(id, args);
+    let indent = |s: String| format!("  {s}");
     Some(match e {
-        Event::CaptureInstalled { database, tables } => {
-            format!("capture on in {database}: {}", tables.join(", "))
-        }
+        Event::CaptureInstalled { database, tables } => t(
+            "ev-capture-installed",
+            &[
+                ("database", database.clone()),
+                ("tables", tables.join(", ")),
+            ],
+        ),
         Event::CheckpointTaken {
             id,
             components,
@@ -374,43 +495,69 @@ pub fn line(e: &Event) -> Option<String> {
             bytes: b,
             new_bytes,
             seconds,
-        } => format!(
-            "checkpoint {id} of {}: {rows} rows, {} ({} new) in {seconds:.2}s, verified",
-            components.join(", "),
-            bytes(*b),
-            bytes(*new_bytes)
+        } => t(
+            "ev-checkpoint-taken",
+            &[
+                ("id", id.to_string()),
+                ("components", components.join(", ")),
+                ("rows", rows.to_string()),
+                ("bytes", bytes(*b)),
+                ("new_bytes", bytes(*new_bytes)),
+                ("seconds", format!("{seconds:.2}")),
+            ],
         ),
-        Event::RunStarted { run } => format!("run {run} started"),
-        Event::StepStarted { step, .. } => format!("step {step:?} …"),
+        Event::RunStarted { run } => t("ev-run-started", &[("run", run.to_string())]),
+        Event::StepStarted { step, .. } => t("ev-step-started", &[("step", format!("{step:?}"))]),
         Event::StepFinished {
             step,
             ok,
             error,
             seconds,
             ..
-        } => format!(
-            "step {step:?} {} in {seconds:.2}s{}",
-            if *ok { "done" } else { "FAILED" },
-            error.as_ref().map_or(String::new(), |e| format!(": {e}"))
-        ),
+        } => {
+            let done = t(
+                if *ok {
+                    "ev-step-done"
+                } else {
+                    "ev-step-failed"
+                },
+                &[
+                    ("step", format!("{step:?}")),
+                    ("seconds", format!("{seconds:.2}")),
+                ],
+            );
+            match error {
+                Some(err) => with_detail(tr, done, err),
+                None => done,
+            }
+        }
         Event::InvariantChecked {
             component,
             name,
             ok,
             measure,
-        } => format!(
-            "  invariant {component}/{name:?}: {} ({})",
-            if *ok { "holds" } else { "BROKEN" },
-            ripcord_core::verify::describe_measure(measure)
-        ),
+        } => indent(t(
+            if *ok {
+                "ev-invariant-holds"
+            } else {
+                "ev-invariant-broken"
+            },
+            &[
+                ("component", component.clone()),
+                ("name", format!("{name:?}")),
+                ("measure", ripcord_core::verify::describe_measure(measure)),
+            ],
+        )),
         Event::RunStopped { cause, .. } => match cause {
-            RunStop::StepFailed { step, error } => {
-                format!("run stopped: step {step:?} failed: {error}")
-            }
-            RunStop::Stop { source, reason } => {
-                format!("run stopped: stopped by {source}: {reason}")
-            }
-            RunStop::Described { text } => format!("run stopped: {text}"),
+            RunStop::StepFailed { step, error } => t(
+                "ev-run-stopped-step",
+                &[("step", format!("{step:?}")), ("error", error.clone())],
+            ),
+            RunStop::Stop { source, reason } => t(
+                "ev-run-stopped-by",
+                &[("source", source.to_string()), ("reason", reason.clone())],
+            ),
+            RunStop::Described { text } => t("ev-run-stopped", &[("text", text.clone())]),
         },
         Event::SwitchFlipped {
             switch,
@@ -418,40 +565,68 @@ pub fn line(e: &Event) -> Option<String> {
             position,
             completed_unfinished,
             ..
-        } => format!(
-            "switch {switch:?} ({component}) now {position}{}",
-            completed_unfinished
-                .as_ref()
-                .map_or(String::new(), |u| format!(", completing flip {u}"))
-        ),
+        } => {
+            let mut args = vec![
+                ("switch", format!("{switch:?}")),
+                ("component", component.clone()),
+                ("position", position.to_string()),
+            ];
+            match completed_unfinished {
+                Some(u) => {
+                    args.push(("flip", u.to_string()));
+                    t("ev-switch-flipped-completing", &args)
+                }
+                None => t("ev-switch-flipped", &args),
+            }
+        }
         Event::SwitchFlipFailed {
             switch,
             component,
             target,
             error,
             ..
-        } => format!("SWITCH {switch:?} ({component}) did not move to {target}: {error}"),
+        } => t(
+            "ev-switch-flip-failed",
+            &[
+                ("switch", format!("{switch:?}")),
+                ("component", component.clone()),
+                ("target", target.to_string()),
+                ("error", error.clone()),
+            ],
+        ),
         Event::SwitchFellBack {
             switch,
             component,
             rule,
             from,
             to,
-        } => format!(
-            "FALLBACK: rule {rule:?} is red: switch {switch:?} ({component}) stepped back from {from} to {to}"
+        } => t(
+            "ev-switch-fell-back",
+            &[
+                ("rule", format!("{rule:?}")),
+                ("switch", format!("{switch:?}")),
+                ("component", component.clone()),
+                ("from", from.to_string()),
+                ("to", to.to_string()),
+            ],
         ),
-        Event::ProbeWindow { probe, samples, .. } => format!(
-            "probe {probe}: {} value(s) around the stop kept for the report",
-            samples.len()
+        Event::ProbeWindow { probe, samples, .. } => t(
+            "ev-probe-window",
+            &[("probe", probe.clone()), ("n", samples.len().to_string())],
         ),
         Event::RollbackStarted {
             rollback,
             components,
             checkpoint,
             reason,
-        } => format!(
-            "rollback {rollback} of {} to {checkpoint}: {reason}",
-            components.join(", ")
+        } => t(
+            "ev-rollback-started",
+            &[
+                ("rollback", rollback.to_string()),
+                ("components", components.join(", ")),
+                ("checkpoint", checkpoint.to_string()),
+                ("reason", reason.clone()),
+            ],
         ),
         Event::PhaseStarted { .. } => return None,
         Event::PhaseFinished {
@@ -460,10 +635,27 @@ pub fn line(e: &Event) -> Option<String> {
             outcome,
             figures,
             ..
-        } => format!(
-            "  {phase:<12} {seconds:>7.3}s  {}",
-            phase_outcome(outcome, figures)
-        ),
+        } => indent(t(
+            "ev-phase-finished",
+            &[
+                // Padded so the console's phases line up; Arabic lines are not columns.
+                (
+                    "phase",
+                    match tr.lang {
+                        Lang::En => format!("{phase:<12}"),
+                        Lang::Ar => phase.to_string(),
+                    },
+                ),
+                (
+                    "seconds",
+                    match tr.lang {
+                        Lang::En => format!("{seconds:>7.3}"),
+                        Lang::Ar => format!("{seconds:.3}"),
+                    },
+                ),
+                ("outcome", phase_outcome_in(tr, outcome, figures)),
+            ],
+        )),
         Event::Progress { .. } => return None,
         Event::DataProgress {
             what,
@@ -472,62 +664,109 @@ pub fn line(e: &Event) -> Option<String> {
             bytes,
             seconds,
             finished,
-        } => format!(
-            "  {} {}: {}",
-            if *finished { "done" } else { "…" },
-            operation(what),
-            ripcord_core::progress::describe(*rows, *total_rows, *bytes, *seconds)
-        ),
+        } => indent(t(
+            if *finished {
+                "ev-data-done"
+            } else {
+                "ev-data-running"
+            },
+            &[
+                ("what", operation_in(tr, what)),
+                (
+                    "progress",
+                    ripcord_core::progress::describe(*rows, *total_rows, *bytes, *seconds),
+                ),
+            ],
+        )),
         Event::DataGap {
             table, key, cause, ..
-        } => format!("  DATA GAP {table} {key}: {}", gap_reason(cause)),
+        } => indent(t(
+            "ev-data-gap",
+            &[
+                ("table", table.clone()),
+                ("key", key.clone()),
+                ("reason", gap_reason_in(tr, cause)),
+            ],
+        )),
         Event::SyncLag {
             component,
             rows,
             seconds,
             applied,
-        } => format!("sync {component}: {applied} applied, lag {rows} writes / {seconds:.1} s"),
+        } => t(
+            "ev-sync-lag",
+            &[
+                ("component", component.clone()),
+                ("applied", applied.to_string()),
+                ("rows", rows.to_string()),
+                ("seconds", format!("{seconds:.1}")),
+            ],
+        ),
         Event::SyncGap {
             component,
             table,
             key,
             cause,
             ..
-        } => format!(
-            "  SYNC GAP {component} {table} {key}: {}",
-            gap_reason(cause)
-        ),
+        } => indent(t(
+            "ev-sync-gap",
+            &[
+                ("component", component.clone()),
+                ("table", table.clone()),
+                ("key", key.clone()),
+                ("reason", gap_reason_in(tr, cause)),
+            ],
+        )),
         Event::SyncStopped {
             component,
             ok,
             cause,
-        } => format!(
-            "sync {component} {}: {}",
-            if *ok { "stopped" } else { "STOPPED" },
-            match cause {
-                SyncEnd::Released { state } => state.to_string(),
-                SyncEnd::CriticalGaps {
-                    gaps,
-                    table,
-                    key,
-                    seq,
-                    cause,
-                } => format!(
-                    "{gaps} write(s) could not be applied to legacy (first: {table} {key} #{seq}: {})",
-                    gap_reason(cause)
+        } => t(
+            if *ok {
+                "ev-sync-stopped"
+            } else {
+                "ev-sync-stopped-bad"
+            },
+            &[
+                ("component", component.clone()),
+                (
+                    "why",
+                    match cause {
+                        SyncEnd::Released { state } => state.to_string(),
+                        SyncEnd::CriticalGaps {
+                            gaps,
+                            table,
+                            key,
+                            seq,
+                            cause,
+                        } => t(
+                            "ev-sync-critical-gaps",
+                            &[
+                                ("gaps", gaps.to_string()),
+                                ("table", table.clone()),
+                                ("key", key.clone()),
+                                ("seq", seq.to_string()),
+                                ("reason", gap_reason_in(tr, cause)),
+                            ],
+                        ),
+                        SyncEnd::Described { reason } => reason.clone(),
+                    },
                 ),
-                SyncEnd::Described { reason } => reason.clone(),
-            }
+            ],
         ),
         Event::Conflict {
             table,
             key,
             columns,
             ..
-        } => format!(
-            "  conflict {table} {key}: business and migration both changed {} (business value kept)",
-            columns.join(", ")
-        ),
+        } => indent(t(
+            "ev-conflict",
+            &[
+                ("table", table.clone()),
+                ("key", key.clone()),
+                ("columns", columns.join(", ")),
+            ],
+        )),
         Event::RollbackFinished {
             ok,
             seconds,
@@ -536,27 +775,38 @@ pub fn line(e: &Event) -> Option<String> {
             recovered,
             lost,
             ..
-        } => format!(
-            "rollback {} in {seconds:.2}s (target {rto_seconds:.0}s): {at_risk} business writes at risk, {recovered} recovered, {lost} lost",
+        } => t(
             if *ok {
-                "completed and verified"
+                "ev-rollback-finished"
             } else {
-                "completed WITH PROBLEMS"
-            }
+                "ev-rollback-finished-problems"
+            },
+            &[
+                ("seconds", format!("{seconds:.2}")),
+                ("target", format!("{rto_seconds:.0}")),
+                ("at_risk", at_risk.to_string()),
+                ("recovered", recovered.to_string()),
+                ("lost", lost.to_string()),
+            ],
         ),
         Event::RtoExceeded {
             seconds,
             rto_seconds,
             ..
-        } => format!(
-            "CRITICAL: rollback took {seconds:.0}s, over 120% of its {rto_seconds:.0}s target"
+        } => t(
+            "ev-rto-exceeded",
+            &[
+                ("seconds", format!("{seconds:.0}")),
+                ("target", format!("{rto_seconds:.0}")),
+            ],
         ),
-        e => return guard_line(e),
+        e => return guard_line(tr, e),
     })
 }
 
 /// The guard's events.
-fn guard_line(e: &Event) -> Option<String> {
+fn guard_line(tr: &Tr, e: &Event) -> Option<String> {
+    let t = |id: &str, args: &[(&str, String)]| tr.text(id, args);
     Some(match e {
         Event::LevelChanged {
             rule,
@@ -564,82 +814,144 @@ fn guard_line(e: &Event) -> Option<String> {
             to,
             cause,
             ..
-        } if rule.is_empty() => format!("level {from} → {to}: {}", level_cause(cause)),
+        } if rule.is_empty() => t(
+            "ev-level-changed",
+            &[
+                ("from", level(tr, *from)),
+                ("to", level(tr, *to)),
+                ("cause", level_cause(tr, cause)),
+            ],
+        ),
         Event::LevelChanged {
             rule,
             from,
             to,
             cause,
             ..
-        } => format!("rule {rule:?}: {from} → {to} ({})", level_cause(cause)),
+        } => t(
+            "ev-rule-level-changed",
+            &[
+                ("rule", format!("{rule:?}")),
+                ("from", level(tr, *from)),
+                ("to", level(tr, *to)),
+                ("cause", level_cause(tr, cause)),
+            ],
+        ),
         Event::CheckpointStale {
             component,
             checkpoint,
             age_seconds,
             limit_seconds,
-        } => format!(
-            "checkpoint {checkpoint} of {component} is {} old, over the limit of {}: take a fresh one with ripcord checkpoint -c {component}",
-            ripcord_core::check::age_words(*age_seconds),
-            ripcord_core::check::age_words(*limit_seconds)
+        } => t(
+            "ev-checkpoint-stale",
+            &[
+                ("checkpoint", checkpoint.to_string()),
+                ("component", component.clone()),
+                ("age", ripcord_core::check::age_words(*age_seconds)),
+                ("limit", ripcord_core::check::age_words(*limit_seconds)),
+            ],
         ),
         Event::TrendWarning {
             probe,
             threshold,
             eta_seconds,
-        } => format!(
-            "trend: {probe} reaches {threshold} in {}",
-            humantime::format_duration(std::time::Duration::from_secs(eta_seconds.round() as u64))
+        } => t(
+            "ev-trend-warning",
+            &[
+                ("probe", probe.clone()),
+                ("threshold", threshold.to_string()),
+                (
+                    "eta",
+                    humantime::format_duration(std::time::Duration::from_secs(
+                        eta_seconds.round() as u64
+                    ))
+                    .to_string(),
+                ),
+            ],
         ),
-        Event::NotConfirmed { rule, .. } => {
-            format!("rule {rule:?} did not hold on the confirming re-check: no abort")
-        }
-        Event::StopRequested { source, reason, .. } => {
-            format!("STOP requested by {source}: {reason}")
-        }
-        Event::StatementCancelled { step, after_ms, .. } => {
-            format!("step {step:?} cancelled {after_ms:.0} ms after the stop request")
-        }
+        Event::NotConfirmed { rule, .. } => t("ev-not-confirmed", &[("rule", format!("{rule:?}"))]),
+        Event::StopRequested { source, reason, .. } => t(
+            "ev-stop-requested",
+            &[("source", source.to_string()), ("reason", reason.clone())],
+        ),
+        Event::StatementCancelled { step, after_ms, .. } => t(
+            "ev-statement-cancelled",
+            &[
+                ("step", format!("{step:?}")),
+                ("after", format!("{after_ms:.0}")),
+            ],
+        ),
         Event::DecisionMade {
             scenario,
             decision,
             by,
             ..
-        } => format!("decision for {scenario}: {decision} (by {by})"),
+        } => t(
+            "ev-decision-made",
+            &[
+                ("scenario", scenario.clone()),
+                ("decision", decision.to_string()),
+                ("by", by.clone()),
+            ],
+        ),
         Event::ApprovalRequested {
             approvers,
             deadline,
             decision,
             ..
-        } => format!(
-            "waiting for approval of {decision} by {} until {deadline}: ripcord approve|reject RUN --as NAME",
-            if approvers.is_empty() {
-                "anyone".to_string()
-            } else {
-                approvers.join(" or ")
-            }
+        } => t(
+            "ev-approval-requested",
+            &[
+                ("decision", decision.to_string()),
+                (
+                    "approvers",
+                    if approvers.is_empty() {
+                        tr.s("ev-anyone")
+                    } else {
+                        approvers.join(&format!(" {} ", tr.s("ev-or")))
+                    },
+                ),
+                ("deadline", deadline.to_string()),
+            ],
         ),
         Event::ApprovalAnswered {
             approved,
             by,
             decision,
             ..
-        } => format!(
-            "{decision} {} by {by}",
-            if *approved { "approved" } else { "rejected" }
+        } => t(
+            if *approved {
+                "ev-approval-approved"
+            } else {
+                "ev-approval-rejected"
+            },
+            &[("decision", decision.to_string()), ("by", by.clone())],
         ),
         Event::Waiting {
             what,
             remaining_seconds,
-        } => format!("{}: {remaining_seconds:.0} s left", operation(what)),
+        } => t(
+            "ev-waiting",
+            &[
+                ("what", operation_in(tr, what)),
+                ("remaining", format!("{remaining_seconds:.0}")),
+            ],
+        ),
         Event::ContinuityChecked {
             workflow,
             ok,
             verdict,
             ..
-        } => format!(
-            "continuity {workflow:?}: {} {}",
-            if *ok { "passed" } else { "FAILED" },
-            ripcord_guard::respond::verdict_text(verdict)
+        } => t(
+            if *ok {
+                "ev-continuity-passed"
+            } else {
+                "ev-continuity-failed"
+            },
+            &[
+                ("workflow", format!("{workflow:?}")),
+                ("verdict", ripcord_guard::respond::verdict_text(verdict)),
+            ],
         ),
         _ => return None,
     })

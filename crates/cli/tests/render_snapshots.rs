@@ -570,3 +570,505 @@ fn a_rule_detail_is_stored_as_data_and_worded_as_before() {
     );
     assert_eq!(v["why"]["kind"], "held", "{v}");
 }
+
+/// One event of every kind the console words, with every optional part, for the event-line
+/// snapshots.
+fn every_kind_of_event() -> Vec<ripcord_core::events::Event> {
+    use ripcord_core::engine::{Refusal, Violated};
+    use ripcord_core::events::{
+        ContinuityVerdict, Event, GapCode, GapReason, LevelCause, Operation, RunStop, SyncEnd,
+    };
+    use ripcord_core::plan::Level;
+    use ripcord_core::rollback::{Figures, PhaseOutcome, SwitchMoved};
+    use ripcord_core::status::RuleStatus;
+    use ripcord_core::switch::Position;
+    let figures = Figures {
+        at_risk: 40,
+        recovered: 39,
+        lost: 1,
+        restored_rows: 2000,
+        conflicts: 1,
+        review: 1,
+    };
+    let phase = |phase: &str, seconds: f64, outcome: PhaseOutcome| Event::PhaseFinished {
+        rollback: "rb-1".into(),
+        phase: phase.into(),
+        seconds,
+        outcome,
+        figures: figures.clone(),
+    };
+    let rule = |status: RuleStatus| LevelCause::Rule {
+        status,
+        held_ms: 3000,
+        hold_ms: 5000,
+        failures: 4,
+        errors: 3,
+        inconclusive: 2,
+        problem: None,
+    };
+    let gap = |cause: GapReason| Event::DataGap {
+        rollback: "rb-1".into(),
+        table: "payments".into(),
+        key: "[17]".into(),
+        code: cause.code(),
+        cause,
+    };
+    let mut out = vec![
+        Event::CaptureInstalled {
+            database: "erp".into(),
+            tables: vec!["invoices".into(), "payments".into()],
+        },
+        Event::CheckpointTaken {
+            id: "cp-1a2b3c".into(),
+            components: vec!["billing".into()],
+            rows: 2000,
+            bytes: 3 << 20,
+            new_bytes: 4096,
+            seconds: 1.25,
+        },
+        Event::RunStarted {
+            run: "run-9".into(),
+        },
+        Event::StepStarted {
+            run: "run-9".into(),
+            step: "add VAT column".into(),
+        },
+        Event::StepFinished {
+            run: "run-9".into(),
+            step: "add VAT column".into(),
+            ok: true,
+            error: None,
+            seconds: 0.5,
+        },
+        Event::StepFinished {
+            run: "run-9".into(),
+            step: "backfill".into(),
+            ok: false,
+            error: Some("duplicate key value".into()),
+            seconds: 2.0,
+        },
+        Event::RunStopped {
+            run: "run-9".into(),
+            cause: RunStop::StepFailed {
+                step: "backfill".into(),
+                error: "duplicate key value".into(),
+            },
+            components: vec!["billing".into()],
+        },
+        Event::RunStopped {
+            run: "run-9".into(),
+            cause: RunStop::Stop {
+                source: ripcord_core::run::StopSource::Command {
+                    actor: "amal".into(),
+                    request: 7,
+                },
+                reason: "invoices look wrong".into(),
+            },
+            components: vec!["billing".into()],
+        },
+        Event::RollbackStarted {
+            rollback: "rb-1".into(),
+            components: vec!["billing".into()],
+            checkpoint: "cp-1a2b3c".into(),
+            reason: "invoices look wrong".into(),
+        },
+        Event::PhaseStarted {
+            rollback: "rb-1".into(),
+            phase: "restore".into(),
+        },
+        Event::Progress {
+            what: Operation::Replay {
+                components: vec!["billing".into()],
+            },
+            done: 20,
+            total: 40,
+        },
+        Event::DataProgress {
+            what: Operation::Restore {
+                table: "invoices".into(),
+            },
+            rows: 1000,
+            total_rows: 2000,
+            bytes: 1 << 20,
+            seconds: 0.5,
+            finished: false,
+        },
+        Event::DataProgress {
+            what: Operation::Checkpoint {
+                table: "invoices".into(),
+            },
+            rows: 2000,
+            total_rows: 2000,
+            bytes: 2 << 20,
+            seconds: 1.0,
+            finished: true,
+        },
+        phase("assess", 0.5, PhaseOutcome::Assessed { at_risk: 40 }),
+        phase("approve", 0.0, PhaseOutcome::Approved { by: "amal".into() }),
+        phase("freeze", 0.25, PhaseOutcome::Frozen),
+        phase("drain", 0.25, PhaseOutcome::Drained { at_risk: 40 }),
+        phase(
+            "restore",
+            5.0,
+            PhaseOutcome::Restored {
+                rows: 2000,
+                already: 0,
+            },
+        ),
+        phase(
+            "restore",
+            5.0,
+            PhaseOutcome::Restored {
+                rows: 2000,
+                already: 2,
+            },
+        ),
+        phase("replay", 2.0, PhaseOutcome::Replayed),
+        phase(
+            "verify",
+            1.0,
+            PhaseOutcome::Verified {
+                differences: 0,
+                broken_invariants: 0,
+            },
+        ),
+        phase(
+            "switch_back",
+            0.1,
+            PhaseOutcome::SwitchedBack {
+                switches: vec![
+                    SwitchMoved {
+                        switch: "billing-flag".into(),
+                        already: false,
+                    },
+                    SwitchMoved {
+                        switch: "vat-flag".into(),
+                        already: true,
+                    },
+                ],
+                invalidations: 1,
+            },
+        ),
+        phase("switch_back", 0.0, PhaseOutcome::NoSwitches),
+        phase("switch_back", 0.0, PhaseOutcome::SwitchBackSkipped),
+        phase("unfreeze", 0.25, PhaseOutcome::Unfrozen),
+        phase("report", 0.25, PhaseOutcome::Reported),
+        phase("drain", 0.1, PhaseOutcome::SyncPending { pending: 3 }),
+        phase("freeze", 0.1, PhaseOutcome::BothSidesFrozen),
+        phase(
+            "drain",
+            0.1,
+            PhaseOutcome::SyncDrained {
+                applied: 3,
+                at_risk: 40,
+            },
+        ),
+        phase("restore", 0.0, PhaseOutcome::KeptCurrentBySync),
+        phase(
+            "verify",
+            1.0,
+            PhaseOutcome::SidesCompared {
+                differences: 2,
+                broken_invariants: 1,
+                count_only: vec![],
+            },
+        ),
+        phase(
+            "verify",
+            1.0,
+            PhaseOutcome::SidesCompared {
+                differences: 0,
+                broken_invariants: 0,
+                count_only: vec!["audit_log".into()],
+            },
+        ),
+        phase("unfreeze", 0.0, PhaseOutcome::BothSidesStayFrozen),
+        phase("unfreeze", 0.1, PhaseOutcome::LegacyUnfrozenNewFenced),
+        gap(GapReason::NoRow),
+        gap(GapReason::Refused {
+            refusal: Refusal::new(
+                Violated::NotNull {
+                    column: Some("currency".into()),
+                },
+                "23502",
+                "null value in column \"currency\"",
+            ),
+        }),
+        gap(GapReason::CreatedByMigration),
+        gap(GapReason::TableNotRestored {
+            table: "payments".into(),
+        }),
+        gap(GapReason::MappingFailed {
+            error: "no reverse for status".into(),
+        }),
+        gap(GapReason::ValueNotCarried {
+            column: "amount".into(),
+            error: "not a number".into(),
+        }),
+        gap(GapReason::KeyMissing {
+            column: "id".into(),
+        }),
+        gap(GapReason::NoRowImage),
+        gap(GapReason::ValuesWithoutColumn {
+            captured: "payments".into(),
+            values: [(
+                "currency".to_string(),
+                ripcord_core::value::Value::Text("OMR".into()),
+            )]
+            .into(),
+        }),
+        gap(GapReason::Described {
+            code: GapCode::Unmappable,
+            reason: "an older reason".into(),
+            suggestion: "an older suggestion".into(),
+        }),
+        Event::Conflict {
+            rollback: "rb-1".into(),
+            table: "invoices".into(),
+            key: "[3]".into(),
+            columns: vec!["status".into()],
+        },
+        Event::RollbackFinished {
+            rollback: "rb-1".into(),
+            ok: true,
+            seconds: 9.5,
+            rto_seconds: 900.0,
+            at_risk: 40,
+            recovered: 40,
+            lost: 0,
+        },
+        Event::RollbackFinished {
+            rollback: "rb-1".into(),
+            ok: false,
+            seconds: 9.5,
+            rto_seconds: 7.0,
+            at_risk: 40,
+            recovered: 39,
+            lost: 1,
+        },
+        Event::RtoExceeded {
+            rollback: "rb-1".into(),
+            seconds: 9.5,
+            rto_seconds: 7.0,
+        },
+        Event::SyncLag {
+            component: "billing".into(),
+            rows: 12,
+            seconds: 1.5,
+            applied: 300,
+        },
+        Event::SyncGap {
+            component: "billing".into(),
+            table: "payments".into(),
+            key: "[17]".into(),
+            cause: GapReason::NoRow,
+            code: GapCode::NoRow,
+        },
+        Event::SyncStopped {
+            component: "billing".into(),
+            ok: false,
+            cause: SyncEnd::CriticalGaps {
+                gaps: 2,
+                table: "payments".into(),
+                key: "[17]".into(),
+                seq: 4700,
+                cause: GapReason::NoRow,
+            },
+        },
+        Event::SyncStopped {
+            component: "billing".into(),
+            ok: true,
+            cause: SyncEnd::Described {
+                reason: "released".into(),
+            },
+        },
+        Event::SwitchFlipped {
+            switch: "billing-flag".into(),
+            component: "billing".into(),
+            position: Position::Legacy,
+            rollback: Some("rb-1".into()),
+            completed_unfinished: None,
+        },
+        Event::SwitchFlipped {
+            switch: "billing-flag".into(),
+            component: "billing".into(),
+            position: Position::New { stage: Some(2) },
+            rollback: None,
+            completed_unfinished: Some("flip-3".into()),
+        },
+        Event::SwitchFlipFailed {
+            switch: "billing-flag".into(),
+            component: "billing".into(),
+            target: Position::Legacy,
+            rollback: Some("rb-1".into()),
+            error: "HTTP 503".into(),
+        },
+        Event::SwitchFellBack {
+            switch: "billing-flag".into(),
+            component: "billing".into(),
+            rule: "errors".into(),
+            from: Position::New { stage: Some(2) },
+            to: Position::Legacy,
+        },
+        Event::ProbeWindow {
+            run: "run-9".into(),
+            probe: "wrong_invoices".into(),
+            stop_ms: 10_000,
+            baseline_median: Some(0.0),
+            samples: vec![(9_000, 0.0), (10_000, 4.0)],
+        },
+        Event::LevelChanged {
+            rule: String::new(),
+            from: Level::Green,
+            to: Level::Red,
+            cause: LevelCause::Overall {
+                rules: vec!["errors".into()],
+                trends: vec!["latency".into()],
+            },
+            evidence: serde_json::Value::Null,
+        },
+        Event::LevelChanged {
+            rule: String::new(),
+            from: Level::Red,
+            to: Level::Green,
+            cause: LevelCause::Overall {
+                rules: vec![],
+                trends: vec![],
+            },
+            evidence: serde_json::Value::Null,
+        },
+        Event::CheckpointStale {
+            component: "billing".into(),
+            checkpoint: "cp-1a2b3c".into(),
+            age_seconds: 30 * 3600,
+            limit_seconds: 24 * 3600,
+        },
+        Event::TrendWarning {
+            probe: "latency".into(),
+            threshold: 500.0,
+            eta_seconds: 170.0,
+        },
+        Event::NotConfirmed {
+            rule: "errors".into(),
+            evidence: serde_json::Value::Null,
+        },
+        Event::StopRequested {
+            run: "run-9".into(),
+            source: ripcord_core::run::StopSource::Command {
+                actor: "amal".into(),
+                request: 7,
+            },
+            reason: "invoices look wrong".into(),
+            scenario: None,
+        },
+        Event::StatementCancelled {
+            run: "run-9".into(),
+            step: "backfill".into(),
+            after_ms: 42.0,
+        },
+        Event::DecisionMade {
+            run: "run-9".into(),
+            scenario: "data_corruption".into(),
+            decision: "rollback_now".into(),
+            by: "matrix".into(),
+            evidence: serde_json::Value::Null,
+        },
+        Event::ApprovalRequested {
+            run: "run-9".into(),
+            decision: "rollback".into(),
+            scenario: "data_corruption".into(),
+            approvers: vec!["Huda".into(), "Omar".into()],
+            deadline: "2026-11-29T21:20:00Z".into(),
+        },
+        Event::ApprovalRequested {
+            run: "run-9".into(),
+            decision: "rollback".into(),
+            scenario: "data_corruption".into(),
+            approvers: vec![],
+            deadline: "2026-11-29T21:20:00Z".into(),
+        },
+        Event::ApprovalAnswered {
+            run: "run-9".into(),
+            decision: "rollback".into(),
+            approved: true,
+            by: "Huda".into(),
+        },
+        Event::ApprovalAnswered {
+            run: "run-9".into(),
+            decision: "rollback".into(),
+            approved: false,
+            by: "Omar".into(),
+        },
+        Event::Waiting {
+            what: Operation::Approval {
+                decision: "rollback".into(),
+                scenario: "data_corruption".into(),
+            },
+            remaining_seconds: 120.0,
+        },
+        Event::Waiting {
+            what: Operation::SyncBlocked {
+                component: "billing".into(),
+            },
+            remaining_seconds: 5.0,
+        },
+        Event::ContinuityChecked {
+            run: "run-9".into(),
+            workflow: "issue invoice".into(),
+            ok: false,
+            verdict: ContinuityVerdict::Unmeasured {
+                error: "HTTP 500".into(),
+            },
+        },
+        Event::Unknown,
+    ];
+    for status in [
+        RuleStatus::Firing,
+        RuleStatus::Breaching,
+        RuleStatus::CouldNotMeasure,
+        RuleStatus::Inconclusive,
+        RuleStatus::Ok,
+    ] {
+        out.push(Event::LevelChanged {
+            rule: "errors".into(),
+            from: Level::Yellow,
+            to: Level::Orange,
+            cause: rule(status),
+            evidence: serde_json::Value::Null,
+        });
+    }
+    for what in [
+        Operation::Differential {
+            table: "invoices".into(),
+            base: "cp-1".into(),
+            changed: 12,
+        },
+        Operation::Restored {
+            table: "invoices".into(),
+        },
+        Operation::Verify {
+            table: "invoices".into(),
+        },
+        Operation::Baseline {
+            probe: "latency".into(),
+        },
+        Operation::Other,
+    ] {
+        out.push(Event::Progress {
+            what,
+            done: 1,
+            total: 2,
+        });
+    }
+    out
+}
+
+/// Every event line as `ripcord events`, the dashboard and the reports word it.
+#[test]
+fn every_event_line_in_english() {
+    let lines: Vec<String> = every_kind_of_event()
+        .iter()
+        .map(ripcord::console::describe)
+        .collect();
+    insta::assert_snapshot!("event_lines_en", lines.join("\n"));
+}

@@ -1,5 +1,6 @@
-//! The dashboard's words in English and Arabic, from Fluent files embedded in the binary
-//! (`crates/cli/locales/{en,ar}/dashboard.ftl` and `report.ftl`). Which language: `?lang=` first, then the
+//! The dashboard's and the reports' words in English and Arabic, from Fluent files embedded
+//! in the binary (`crates/cli/locales/{en,ar}/dashboard.ftl`, `report.ftl` and
+//! `events.ftl`, the sentences about events). Which language: `?lang=` first, then the
 //! browser's `Accept-Language`, then English.
 
 use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
@@ -7,12 +8,16 @@ use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
 const EN: &str = concat!(
     include_str!("../../locales/en/dashboard.ftl"),
     "\n",
-    include_str!("../../locales/en/report.ftl")
+    include_str!("../../locales/en/report.ftl"),
+    "\n",
+    include_str!("../../locales/en/events.ftl")
 );
 const AR: &str = concat!(
     include_str!("../../locales/ar/dashboard.ftl"),
     "\n",
-    include_str!("../../locales/ar/report.ftl")
+    include_str!("../../locales/ar/report.ftl"),
+    "\n",
+    include_str!("../../locales/ar/events.ftl")
 );
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +131,36 @@ impl Tr {
     pub fn s(&self, id: &str) -> String {
         self.t(id, &[])
     }
+
+    /// The message as plain text for a medium without `<bdi>` (event lines, markdown): in
+    /// Arabic each argument sits between FSI and PDI, as in the notifications, so keys,
+    /// numbers, table names and URLs keep their left-to-right order; English has nothing to
+    /// isolate and gets no marks.
+    pub fn text(&self, id: &str, args: &[(&str, String)]) -> String {
+        match self.lang {
+            Lang::En => self.t(id, args),
+            Lang::Ar => {
+                let isolated: Vec<(&str, String)> = args
+                    .iter()
+                    .map(|(k, v)| (*k, format!("\u{2068}{v}\u{2069}")))
+                    .collect();
+                self.t(id, &isolated)
+            }
+        }
+    }
+
+    /// `f` with this thread's messages of `lang`, parsed once per thread: event lines are
+    /// worded one at a time, often thousands per page.
+    pub fn with<R>(lang: Lang, f: impl FnOnce(&Tr) -> R) -> R {
+        thread_local! {
+            static EN_TR: Tr = Tr::new(Lang::En);
+            static AR_TR: Tr = Tr::new(Lang::Ar);
+        }
+        match lang {
+            Lang::En => EN_TR.with(|tr| f(tr)),
+            Lang::Ar => AR_TR.with(|tr| f(tr)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -146,6 +181,32 @@ mod tests {
         assert_eq!(Lang::negotiate(Some("xx"), None), Lang::En);
     }
 
+    /// `$name`s used by each message (its continuation lines included).
+    fn placeholders(
+        src: &str,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut cur: Option<String> = None;
+        for line in src.lines() {
+            if line.starts_with('#') {
+                continue;
+            }
+            if !line.starts_with(' ') && line.contains(" = ") {
+                cur = Some(line.split(" = ").next().unwrap().trim().to_string());
+            }
+            let Some(id) = &cur else { continue };
+            let set: &mut std::collections::BTreeSet<String> = out.entry(id.clone()).or_default();
+            for part in line.split('$').skip(1) {
+                let name: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                    .collect();
+                set.insert(name);
+            }
+        }
+        out
+    }
+
     #[test]
     fn every_english_message_has_an_arabic_one() {
         let ids = |src: &str| -> Vec<String> {
@@ -157,6 +218,18 @@ mod tests {
         let ar = ids(AR);
         let missing: Vec<String> = ids(EN).into_iter().filter(|i| !ar.contains(i)).collect();
         assert!(missing.is_empty(), "missing in locales/ar: {missing:?}");
+        let extra: Vec<String> = ar
+            .iter()
+            .filter(|i| !ids(EN).contains(i))
+            .cloned()
+            .collect();
+        assert!(extra.is_empty(), "only in locales/ar: {extra:?}");
+        // The same placeholders, or a value the caller passes would go unshown (or a
+        // message show `{$name}`) in one language.
+        let (en, ar) = (placeholders(EN), placeholders(AR));
+        for (id, vars) in &en {
+            assert_eq!(Some(vars), ar.get(id), "placeholders of {id}");
+        }
         let tr = Tr::new(Lang::Ar);
         assert_eq!(tr.s("dash-stop-button"), "إيقاف");
         assert_eq!(
