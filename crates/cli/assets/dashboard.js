@@ -18,9 +18,9 @@
         .catch(function () {});
     }, 150);
   }
-  function bdi(text) {
+  function bdi(text, dir) {
     var b = document.createElement("bdi");
-    b.dir = "ltr";
+    b.dir = dir || "ltr";
     b.textContent = text;
     return b;
   }
@@ -33,11 +33,11 @@
     li.dataset.kind = ev.kind;
     li.appendChild(bdi("#" + ev.seq + " " + ev.at));
     li.appendChild(document.createTextNode(" "));
-    li.appendChild(bdi(ev.text));
+    li.appendChild(bdi(ev.text, ev.dir));
     list.insertBefore(li, list.firstChild);
     while (list.children.length > 200) list.removeChild(list.lastChild);
   }
-  var source = new EventSource("/events?after=" + encodeURIComponent(body.dataset.after));
+  var source = new EventSource("/events?after=" + encodeURIComponent(body.dataset.after) + "&lang=" + encodeURIComponent(lang));
   source.onmessage = function (m) {
     try { show(JSON.parse(m.data)); } catch (e) { return; }
     refresh();

@@ -161,10 +161,10 @@ pub enum Command {
     Report {
         rollback: Option<String>,
         /// md: the whole report; console: verdict, timeline against the target, figures;
-        /// html: one self-contained file with charts (--lang en or ar).
+        /// html: one self-contained file with charts (md and html: --lang en or ar).
         #[arg(long, default_value = "md", value_parser = ["md", "json", "console", "html"])]
         format: String,
-        /// Language of the HTML report: en or ar.
+        /// Language of the markdown and HTML report and the post-mortem: en or ar.
         #[arg(long, default_value = "en", value_parser = ["en", "ar"])]
         lang: String,
         /// Across every rollback: success rate, time against target per tier (emergency

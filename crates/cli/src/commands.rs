@@ -514,7 +514,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
                     crate::render::rollback_console(&r, &crate::render::Term::detect())
                 );
             } else {
-                println!("{}", crate::render::rollback_markdown(&r));
+                println!("{}", crate::render::rollback_markdown_in(&r, lang));
                 // What the notifier told whom about this rollback's incident, if any.
                 if let Some(inc) = ctx
                     .state

@@ -114,7 +114,7 @@ pub fn phase_outcome_in(tr: &Tr, o: &PhaseOutcome, f: &Figures) -> String {
                             true => {
                                 tr.text("ev-po-switch-already", &[("switch", s.switch.clone())])
                             }
-                            false => s.switch.clone(),
+                            false => tr.isolate(&s.switch),
                         })
                         .collect::<Vec<_>>()
                         .join(", "),
@@ -321,6 +321,20 @@ pub fn rule_detail(d: &RuleDetail) -> String {
     }
 }
 
+/// Who or what stopped a run, in words (English as `StopSource`'s `Display`).
+fn stop_source(tr: &Tr, s: &ripcord_core::run::StopSource) -> String {
+    use ripcord_core::run::StopSource;
+    match s {
+        StopSource::Rule { rule, level: l } => tr.text(
+            "ev-src-rule",
+            &[("rule", format!("{rule:?}")), ("level", level(tr, *l))],
+        ),
+        StopSource::Command { actor, .. } => tr.text("ev-src-command", &[("actor", actor.clone())]),
+        StopSource::PanicFile { path } => tr.text("ev-src-panic-file", &[("path", path.clone())]),
+        StopSource::Signal { signal } => tr.text("ev-src-signal", &[("signal", signal.clone())]),
+    }
+}
+
 /// A guard level in words.
 fn level(tr: &Tr, l: ripcord_core::plan::Level) -> String {
     tr.s(&format!("dash-level-{}", l.name()))
@@ -372,7 +386,7 @@ fn level_cause(tr: &Tr, c: &LevelCause) -> String {
         }
         LevelCause::Overall { rules, trends } => rules
             .iter()
-            .cloned()
+            .map(|r| tr.isolate(r))
             .chain(
                 trends
                     .iter()
@@ -555,7 +569,10 @@ fn line_in(tr: &Tr, e: &Event) -> Option<String> {
             ),
             RunStop::Stop { source, reason } => t(
                 "ev-run-stopped-by",
-                &[("source", source.to_string()), ("reason", reason.clone())],
+                &[
+                    ("source", stop_source(tr, source)),
+                    ("reason", reason.clone()),
+                ],
             ),
             RunStop::Described { text } => t("ev-run-stopped", &[("text", text.clone())]),
         },
@@ -872,7 +889,10 @@ fn guard_line(tr: &Tr, e: &Event) -> Option<String> {
         Event::NotConfirmed { rule, .. } => t("ev-not-confirmed", &[("rule", format!("{rule:?}"))]),
         Event::StopRequested { source, reason, .. } => t(
             "ev-stop-requested",
-            &[("source", source.to_string()), ("reason", reason.clone())],
+            &[
+                ("source", stop_source(tr, source)),
+                ("reason", reason.clone()),
+            ],
         ),
         Event::StatementCancelled { step, after_ms, .. } => t(
             "ev-statement-cancelled",
@@ -908,7 +928,11 @@ fn guard_line(tr: &Tr, e: &Event) -> Option<String> {
                     if approvers.is_empty() {
                         tr.s("ev-anyone")
                     } else {
-                        approvers.join(&format!(" {} ", tr.s("ev-or")))
+                        approvers
+                            .iter()
+                            .map(|a| tr.isolate(a))
+                            .collect::<Vec<_>>()
+                            .join(&format!(" {} ", tr.s("ev-or")))
                     },
                 ),
                 ("deadline", deadline.to_string()),

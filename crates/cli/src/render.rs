@@ -5,6 +5,7 @@
 //! Console tables fit the terminal (comfy-table's dynamic arrangement); red and green only
 //! when stdout is a terminal and `NO_COLOR` is not set (<https://no-color.org>).
 
+use crate::serve::i18n::{Lang, Tr};
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use ripcord_core::check::{CheckReport, Decision, ItemStatus};
 use ripcord_core::report::{RollbackReport, Verdict};
@@ -175,112 +176,181 @@ pub fn verify_json(r: &VerifyReport) -> serde_json::Value {
 // ---- rollback ----
 
 fn verdict_words(r: &RollbackReport) -> String {
+    Tr::with(Lang::En, |tr| verdict_words_in(tr, r))
+}
+
+fn verdict_words_in(tr: &Tr, r: &RollbackReport) -> String {
     match &r.verdict {
-        Verdict::Verified { review } if *review > 0 => format!(
-            "completed, verified; {review} rows changed by both the migration and a business write kept legacy values the business write had left as the migration set them: review them (`ripcord gaps --review`)"
+        Verdict::Verified { review } if *review > 0 => tr.text(
+            "md-verdict-verified-review",
+            &[("review", review.to_string())],
         ),
-        Verdict::Verified { .. } => "completed, verified".to_string(),
-        Verdict::NotVerifiedUncaptured => "completed, NOT VERIFIED: capture was broken, writes may be missing in unknown number (see below)".to_string(),
-        Verdict::WithProblems => "completed WITH PROBLEMS (see below)".to_string(),
-        Verdict::Abandoned { by, reason } => format!("ABANDONED by {by}: {reason}"),
-        Verdict::Failed { phase, error } => format!("FAILED in {}: {error}", phase.name()),
-        Verdict::Interrupted { phase } => format!(
-            "interrupted before {} finished; run `ripcord rollback --resume`",
-            phase.name()
+        Verdict::Verified { .. } => tr.s("md-verdict-verified"),
+        Verdict::NotVerifiedUncaptured => tr.s("md-verdict-uncaptured"),
+        Verdict::WithProblems => tr.s("md-verdict-problems"),
+        Verdict::Abandoned { by, reason } => tr.text(
+            "md-verdict-abandoned",
+            &[("by", by.clone()), ("reason", reason.clone())],
+        ),
+        Verdict::Failed { phase, error } => tr.text(
+            "md-verdict-failed",
+            &[
+                ("phase", phase.name().to_string()),
+                ("error", error.clone()),
+            ],
+        ),
+        Verdict::Interrupted { phase } => tr.text(
+            "md-verdict-interrupted",
+            &[("phase", phase.name().to_string())],
         ),
     }
 }
 
 /// The rollback report in markdown (`ripcord report`, and after every rollback).
 pub fn rollback_markdown(r: &RollbackReport) -> String {
+    rollback_markdown_in(r, Lang::En)
+}
+
+/// The rollback report in markdown in `lang` (`ripcord report --lang ar`, the post-mortem).
+/// Arabic keeps identifiers and numbers between bidi isolation marks (`Tr::text`).
+pub fn rollback_markdown_in(r: &RollbackReport, lang: Lang) -> String {
+    Tr::with(lang, |tr| markdown(tr, r))
+}
+
+fn markdown(tr: &Tr, r: &RollbackReport) -> String {
+    let t = |id: &str, args: &[(&str, String)]| tr.text(id, args);
     let mut s = String::new();
-    let _ = writeln!(s, "# Rollback {}\n", r.id);
-    let _ = writeln!(s, "- Components: {}", r.components.join(", "));
+    let _ = writeln!(s, "# {}\n", t("md-title", &[("id", r.id.clone())]));
     let _ = writeln!(
         s,
-        "- Checkpoints: {}",
-        r.checkpoints
-            .iter()
-            .map(|(c, id)| format!("{c} ← {id}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        "- {}",
+        t("md-components", &[("components", r.components.join(", "))])
     );
-    let _ = writeln!(s, "- Reason: {}", r.reason);
     let _ = writeln!(
         s,
-        "- Started by {} at {}; approved by {}",
-        r.started_by,
-        r.started_at,
-        r.approved_by.as_deref().unwrap_or("(not approved)")
+        "- {}",
+        t(
+            "md-checkpoints",
+            &[(
+                "checkpoints",
+                r.checkpoints
+                    .iter()
+                    .map(|(c, id)| format!("{c} ← {id}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )]
+        )
     );
-    let _ = writeln!(s, "- Outcome: {}\n", verdict_words(r));
-    let _ = writeln!(s, "## Time against the recovery-time target\n");
-    let _ = writeln!(s, "| phase | seconds |\n|---|---:|");
+    let _ = writeln!(s, "- {}", t("md-reason", &[("reason", r.reason.clone())]));
+    let _ = writeln!(
+        s,
+        "- {}",
+        t(
+            "md-started",
+            &[
+                ("actor", r.started_by.clone()),
+                ("at", r.started_at.clone()),
+                (
+                    "approver",
+                    r.approved_by
+                        .clone()
+                        .unwrap_or_else(|| tr.s("md-not-approved"))
+                ),
+            ]
+        )
+    );
+    let _ = writeln!(
+        s,
+        "- {}\n",
+        tr.t("md-outcome", &[("verdict", verdict_words_in(tr, r))])
+    );
+    let _ = writeln!(s, "## {}\n", tr.s("md-time"));
+    let _ = writeln!(
+        s,
+        "| {} | {} |\n|---|---:|",
+        tr.s("md-phase"),
+        tr.s("md-seconds")
+    );
     for p in &r.timeline {
         let _ = writeln!(s, "| {} | {:.3} |", p.phase.name(), p.seconds);
     }
     let _ = writeln!(
         s,
-        "| **total** | **{:.3}** |\n\nTarget {:.0} s; used {:.2}% of it{}.\n",
+        "| **{}** | **{:.3}** |\n\n{}.\n",
+        tr.s("md-total"),
         r.total_seconds,
-        r.target_seconds,
-        100.0 * r.target_share,
-        if r.over_target {
-            " — OVER 120% OF TARGET: critical"
-        } else {
-            ""
-        }
+        t(
+            if r.over_target {
+                "md-target-over"
+            } else {
+                "md-target"
+            },
+            &[
+                ("target", format!("{:.0}", r.target_seconds)),
+                ("share", format!("{:.2}", 100.0 * r.target_share)),
+            ]
+        )
     );
     let f = &r.figures;
-    let _ = writeln!(s, "## Figures\n");
-    let _ = writeln!(s, "| figure | value |\n|---|---:|");
-    let _ = writeln!(s, "| rows restored from checkpoint | {} |", f.restored_rows);
-    let _ = writeln!(s, "| business writes at risk | {} |", f.at_risk);
-    let _ = writeln!(s, "| recovered | {} |", f.recovered);
+    let row = |s: &mut String, id: &str, v: String| {
+        let _ = writeln!(s, "| {} | {v} |", tr.s(id));
+    };
+    let _ = writeln!(s, "## {}\n", tr.s("md-figures"));
+    let _ = writeln!(
+        s,
+        "| {} | {} |\n|---|---:|",
+        tr.s("md-figure"),
+        tr.s("md-value")
+    );
+    row(&mut s, "md-restored-rows", f.restored_rows.to_string());
+    row(&mut s, "md-at-risk", f.at_risk.to_string());
+    row(&mut s, "md-recovered", f.recovered.to_string());
     match r.recovery_rate {
         Some(rate) => {
-            let _ = writeln!(s, "| lost (data gaps) | {} |", f.lost);
-            let _ = writeln!(s, "| recovery rate | {:.2}% |", rate * 100.0);
+            row(&mut s, "md-lost", f.lost.to_string());
+            row(&mut s, "md-rate", format!("{:.2}%", rate * 100.0));
         }
         None => {
             // Writes that escaped the journal are not counted anywhere: no figure can be given.
-            let _ = writeln!(
-                s,
-                "| lost (data gaps) | {} known, plus an UNKNOWN number not captured |",
-                f.lost
+            row(
+                &mut s,
+                "md-lost",
+                t("md-lost-unknown", &[("lost", f.lost.to_string())]),
             );
-            let _ = writeln!(s, "| recovery rate | unknown |");
+            row(&mut s, "md-rate", tr.s("md-rate-unknown"));
         }
     }
-    let _ = writeln!(s, "| conflicts (business value kept) | {} |", f.conflicts);
-    let _ = writeln!(
-        s,
-        "| overlaps to review (legacy value kept) | {} |",
-        f.review
+    row(&mut s, "md-conflicts", f.conflicts.to_string());
+    row(&mut s, "md-review", f.review.to_string());
+    row(
+        &mut s,
+        "md-downtime",
+        format!("{:.3}", r.write_downtime_seconds),
     );
-    let _ = writeln!(
-        s,
-        "| write downtime (freeze → unfreeze), s | {:.3} |\n",
-        r.write_downtime_seconds
-    );
+    s.push('\n');
     if let Some(p) = &r.proof {
-        let _ = writeln!(s, "## Proof\n");
+        let _ = writeln!(s, "## {}\n", tr.s("md-proof"));
         let against = match r.mode {
-            ripcord_core::rollback::Mode::Restore => "the expected state",
-            ripcord_core::rollback::Mode::Switch { .. } => "the new side (switch path)",
+            ripcord_core::rollback::Mode::Restore => tr.s("md-against-expected"),
+            ripcord_core::rollback::Mode::Switch { .. } => tr.s("md-against-new"),
         };
-        for t in &p.tables {
+        for table in &p.tables {
             let _ = writeln!(
                 s,
-                "- {}.{}: {} rows, {} differences from {against}",
-                t.component, t.table, t.rows, t.differences
+                "- {}",
+                t(
+                    "md-proof-table",
+                    &[
+                        ("table", format!("{}.{}", table.component, table.table)),
+                        ("rows", table.rows.to_string()),
+                        ("differences", table.differences.to_string()),
+                        ("against", against.clone()),
+                    ]
+                )
             );
-            match &t.checked {
+            match &table.checked {
                 ripcord_core::rollback::Checked::CountOnly { why } => {
-                    let _ = writeln!(
-                        s,
-                        "  - NOT VERIFIED: only the row counts were compared ({why})"
-                    );
+                    let _ = writeln!(s, "  - {}", t("md-count-only", &[("why", why.clone())]));
                 }
                 ripcord_core::rollback::Checked::Contents { not_compared } => {
                     if !not_compared.is_empty() {
@@ -292,29 +362,38 @@ pub fn rollback_markdown(r: &RollbackReport) -> String {
                                     n.column,
                                     match n.why {
                                         ripcord_core::rollback::NotComparedWhy::Ignored =>
-                                            "listed in ignore",
+                                            tr.s("md-ignored"),
                                         ripcord_core::rollback::NotComparedWhy::NotProduced =>
-                                            "the mapping gives it no value",
+                                            tr.s("md-not-produced"),
                                     }
                                 )
                             })
                             .collect();
-                        let _ = writeln!(s, "  - columns not compared: {}", cols.join(", "));
+                        let _ = writeln!(
+                            s,
+                            "  - {}",
+                            t("md-not-compared", &[("columns", cols.join(", "))])
+                        );
                     }
                 }
             }
-            for e in &t.examples {
+            for e in &table.examples {
                 let _ = writeln!(s, "  - {e}");
             }
         }
         for i in &p.invariants {
             let _ = writeln!(
                 s,
-                "- invariant {:?} ({}): {} — {}",
-                i.name,
-                i.component,
-                if i.ok { "holds" } else { "BROKEN" },
-                i.detail
+                "- {}",
+                t(
+                    "md-invariant",
+                    &[
+                        ("name", format!("{:?}", i.name)),
+                        ("component", i.component.clone()),
+                        ("status", tr.s(if i.ok { "md-holds" } else { "md-broken" })),
+                        ("detail", i.detail.clone()),
+                    ]
+                )
             );
         }
         let _ = writeln!(s);
@@ -322,7 +401,9 @@ pub fn rollback_markdown(r: &RollbackReport) -> String {
     if !r.uncaptured.is_empty() {
         let _ = writeln!(
             s,
-            "## Writes not captured (accepted with --accept-uncaptured)\n\nThe journal may not hold every business write in these windows; their number is unknown and they were not carried back.\n"
+            "## {}\n\n{}\n",
+            tr.s("md-uncaptured-title"),
+            tr.s("md-uncaptured-text")
         );
         for b in &r.uncaptured {
             let _ = writeln!(s, "- {b}");
@@ -332,7 +413,13 @@ pub fn rollback_markdown(r: &RollbackReport) -> String {
     if !r.gaps.is_empty() {
         let _ = writeln!(
             s,
-            "## Data gaps\n\n| table | key | op | reason | suggested action |\n|---|---|---|---|---|"
+            "## {}\n\n| {} | {} | {} | {} | {} |\n|---|---|---|---|---|",
+            tr.s("md-gaps"),
+            tr.s("md-col-table"),
+            tr.s("md-col-key"),
+            tr.s("md-col-op"),
+            tr.s("md-col-reason"),
+            tr.s("md-col-action"),
         );
         for g in &r.gaps {
             let _ = writeln!(
@@ -341,17 +428,14 @@ pub fn rollback_markdown(r: &RollbackReport) -> String {
                 g.table,
                 g.key,
                 g.op,
-                crate::console::gap_reason(&g.cause),
-                crate::console::gap_suggestion(g)
+                crate::console::gap_reason_in(tr, &g.cause),
+                crate::console::gap_suggestion_in(tr, g)
             );
         }
         let _ = writeln!(s);
     }
     if !r.conflicts.is_empty() {
-        let _ = writeln!(
-            s,
-            "## Conflicts (business and migration changed the same column; the business value was kept)\n"
-        );
+        let _ = writeln!(s, "## {}\n", tr.s("md-conflicts-title"));
         for c in &r.conflicts {
             let _ = writeln!(s, "- {} {}: {}", c.table, c.key, c.columns.join(", "));
         }
@@ -360,7 +444,14 @@ pub fn rollback_markdown(r: &RollbackReport) -> String {
     if !r.overlaps.is_empty() {
         let _ = writeln!(
             s,
-            "## Overlaps: rows changed by both the migration and a business write\n\nA business write carries back only the columns it changed. Where it left a value the migration had set, ripcord cannot tell whether the business meant it, so the legacy value was kept; those rows need review (`ripcord gaps --review`).\n\n| table | key | business write | business changed | migration's value left in place (legacy value kept) |\n|---|---|---:|---|---|"
+            "## {}\n\n{}\n\n| {} | {} | {} | {} | {} |\n|---|---|---:|---|---|",
+            tr.s("md-overlaps-title"),
+            tr.s("md-overlaps-text"),
+            tr.s("md-col-table"),
+            tr.s("md-col-key"),
+            tr.s("md-col-business-write"),
+            tr.s("md-col-business-changed"),
+            tr.s("md-col-left"),
         );
         for o in &r.overlaps {
             let kept: Vec<String> = o
@@ -385,10 +476,7 @@ pub fn rollback_markdown(r: &RollbackReport) -> String {
         let _ = writeln!(s);
     }
     if !r.unmapped_columns.is_empty() {
-        let _ = writeln!(
-            s,
-            "## Columns of the new shape with no place in the legacy tables\n"
-        );
+        let _ = writeln!(s, "## {}\n", tr.s("md-unmapped"));
         for (t, cols) in &r.unmapped_columns {
             let _ = writeln!(s, "- {t}: {}", cols.join(", "));
         }

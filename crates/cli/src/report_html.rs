@@ -1,6 +1,7 @@
 //! The rollback report as one self-contained HTML file (inline CSS and SVG charts, no
 //! script, nothing fetched), and the post-mortem in markdown or HTML; English or Arabic
-//! through the same Fluent messages as the dashboard (`locales/*/report.ftl`).
+//! through the same Fluent messages as the dashboard (`locales/*/report.ftl`, and
+//! `events.ftl` for the event lines and the gaps' reasons and actions).
 
 use crate::serve::i18n::{Lang, Tr};
 use crate::serve::page::{bdi, esc, msg};
@@ -404,8 +405,8 @@ fn gaps(tr: &Tr, r: &RollbackReport, h: &mut String) {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             bdi(&g.table),
             bdi(&g.key),
-            esc(&crate::console::gap_reason(&g.cause)),
-            esc(&crate::console::gap_suggestion(g)),
+            esc(&crate::console::gap_reason_in(tr, &g.cause)),
+            esc(&crate::console::gap_suggestion_in(tr, g)),
         );
     }
     h.push_str("</tbody></table>");
@@ -441,21 +442,31 @@ const TO_FILL: &[(&str, usize)] = &[
     ("pm-lessons", 3),
 ];
 
-fn event_line(e: &ripcord_core::events::Envelope) -> (String, String) {
+fn event_line(e: &ripcord_core::events::Envelope, lang: Lang) -> (String, String) {
     (
         e.at.clone(),
-        ripcord_core::redact::scrub(crate::console::describe(&e.event).trim()),
+        ripcord_core::redact::scrub(crate::console::describe_in(lang, &e.event).trim()),
     )
 }
 
-fn decision_lines(pm: &PostMortem) -> Vec<String> {
+/// An event line on a page in `lang`: isolated, reading the page's way.
+fn line_html(lang: Lang, text: &str) -> String {
+    format!("<bdi dir=\"{}\">{}</bdi>", lang.dir(), esc(text))
+}
+
+/// The stop and the decision as (time, line) and the decision's evidence (JSON, which
+/// reads left to right in both languages).
+fn decision_lines(pm: &PostMortem, lang: Lang) -> Vec<(String, String, Option<String>)> {
     let mut out = Vec::new();
     for e in [&pm.stop, &pm.decision].into_iter().flatten() {
-        let (at, text) = event_line(e);
-        out.push(format!("{at} {text}"));
-        if let ripcord_core::events::Event::DecisionMade { evidence, .. } = &e.event {
-            out.push(ripcord_core::redact::scrub(&evidence.to_string()));
-        }
+        let (at, text) = event_line(e, lang);
+        let evidence = match &e.event {
+            ripcord_core::events::Event::DecisionMade { evidence, .. } => {
+                Some(ripcord_core::redact::scrub(&evidence.to_string()))
+            }
+            _ => None,
+        };
+        out.push((at, text, evidence));
     }
     out
 }
@@ -469,7 +480,7 @@ pub fn postmortem_md(pm: &PostMortem, lang: Lang) -> String {
     let _ = writeln!(m, "_{}_\n", tr.s("pm-prefilled"));
     let _ = writeln!(m, "## {}\n", tr.s("pm-summary"));
     // The report, its headings two levels down so they nest under this section.
-    for line in crate::render::rollback_markdown(r).lines() {
+    for line in crate::render::rollback_markdown_in(r, lang).lines() {
         if line.starts_with('#') {
             let _ = writeln!(m, "##{line}");
         } else {
@@ -485,16 +496,28 @@ pub fn postmortem_md(pm: &PostMortem, lang: Lang) -> String {
         tr.s("pm-event")
     );
     for e in pm.stop.iter().chain(&pm.decision).chain(&pm.events) {
-        let (at, text) = event_line(e);
+        let (at, text) = event_line(e, lang);
         let _ = writeln!(m, "| {at} | {} |", text.replace('|', "\\|"));
     }
     let _ = writeln!(m, "\n## {}\n", tr.s("pm-decision"));
-    let lines = decision_lines(pm);
+    let lines = decision_lines(pm, lang);
     if lines.is_empty() {
         let _ = writeln!(m, "{}", tr.s("pm-no-decision"));
     }
-    for l in lines {
-        let _ = writeln!(m, "- `{l}`");
+    for (at, text, evidence) in lines {
+        match lang {
+            // As before: the time and the line in one code span.
+            Lang::En => {
+                let _ = writeln!(m, "- `{at} {text}`");
+            }
+            // A code span reads left to right; an Arabic line is prose.
+            Lang::Ar => {
+                let _ = writeln!(m, "- `{at}` {text}");
+            }
+        }
+        if let Some(ev) = evidence {
+            let _ = writeln!(m, "- `{ev}`");
+        }
     }
     let _ = writeln!(m, "\n## {}\n", tr.s("pm-against-targets"));
     let _ = writeln!(
@@ -535,8 +558,8 @@ pub fn postmortem_md(pm: &PostMortem, lang: Lang) -> String {
             "- [ ] {} `{}`: {} → {}",
             g.table,
             g.key,
-            crate::console::gap_reason(&g.cause),
-            crate::console::gap_suggestion(g)
+            crate::console::gap_reason_in(&tr, &g.cause),
+            crate::console::gap_suggestion_in(&tr, g)
         );
     }
     let _ = writeln!(m, "\n## {}\n", tr.s("pm-root-cause"));
@@ -568,7 +591,7 @@ pub fn postmortem_md(pm: &PostMortem, lang: Lang) -> String {
         let _ = writeln!(
             m,
             "| {} ({} `{}`) | | | |",
-            crate::console::gap_suggestion(g),
+            crate::console::gap_suggestion_in(&tr, g),
             g.table,
             g.key
         );
@@ -599,17 +622,32 @@ pub fn postmortem_html(pm: &PostMortem, lang: Lang) -> String {
         esc(&tr.s("pm-event")),
     );
     for e in pm.stop.iter().chain(&pm.decision).chain(&pm.events) {
-        let (at, text) = event_line(e);
-        let _ = write!(h, "<tr><td>{}</td><td>{}</td></tr>", bdi(&at), bdi(&text));
+        let (at, text) = event_line(e, lang);
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            bdi(&at),
+            line_html(lang, &text)
+        );
     }
     let _ = write!(h, "</tbody></table><h2>{}</h2>", esc(&tr.s("pm-decision")));
-    let lines = decision_lines(pm);
+    let lines = decision_lines(pm, lang);
     if lines.is_empty() {
         let _ = write!(h, "<p>{}</p>", esc(&tr.s("pm-no-decision")));
     } else {
         h.push_str("<ul>");
-        for l in lines {
-            let _ = write!(h, "<li>{}</li>", bdi(&l));
+        for (at, text, evidence) in lines {
+            match lang {
+                Lang::En => {
+                    let _ = write!(h, "<li>{}</li>", bdi(&format!("{at} {text}")));
+                }
+                Lang::Ar => {
+                    let _ = write!(h, "<li>{} {}</li>", bdi(&at), line_html(lang, &text));
+                }
+            }
+            if let Some(ev) = evidence {
+                let _ = write!(h, "<li>{}</li>", bdi(&ev));
+            }
         }
         h.push_str("</ul>");
     }
@@ -648,7 +686,7 @@ pub fn postmortem_html(pm: &PostMortem, lang: Lang) -> String {
         let _ = write!(
             h,
             "<tr><td>{} ({} {})</td><td></td><td></td><td></td></tr>",
-            esc(&crate::console::gap_suggestion(g)),
+            esc(&crate::console::gap_suggestion_in(&tr, g)),
             bdi(&g.table),
             bdi(&g.key)
         );

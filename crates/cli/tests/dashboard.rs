@@ -175,6 +175,22 @@ fn arabic_is_right_to_left_from_the_query_or_the_browser_preference() {
         &[("Accept-Language", "ar")],
     );
     assert!(forced.contains("dir=\"ltr\""), "{forced}");
+    // The live feed in the page's language: an event from another process worded in
+    // Arabic, its identifier isolated, the line marked right to left.
+    let live = sse(format!("{}/events?after=0&lang=ar", s.base));
+    let o = w.ripcord(&["checkpoint"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let id = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    let taken = wait_for(&live, "checkpoint_taken");
+    assert_eq!(taken["dir"], "rtl", "{taken}");
+    let line = taken["text"].as_str().unwrap();
+    assert!(line.starts_with("نقطة الحفظ \u{2068}"), "{line}");
+    assert!(line.contains(&format!("\u{2068}{id}\u{2069}")), "{line}");
+    let (_, js) = get(&format!("{}/assets/dashboard.js", s.base), &[]);
+    assert!(
+        js.contains("\"&lang=\""),
+        "the page asks for its language: {js}"
+    );
     let (_, css) = get(&format!("{}/assets/dashboard.css", s.base), &[]);
     for physical in [
         "margin-left",

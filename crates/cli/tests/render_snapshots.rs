@@ -305,10 +305,23 @@ fn the_rollback_report_and_post_mortem_render_as_html_and_markdown_in_english_an
             format!("postmortem_md_{code}"),
             report_html::postmortem_md(&pm, lang)
         );
-        insta::assert_snapshot!(
-            format!("postmortem_html_{code}"),
-            report_html::postmortem_html(&pm, lang)
-        );
+        let pm_html = report_html::postmortem_html(&pm, lang);
+        if lang == Lang::Ar {
+            // The page, and every event line on it, reads right to left.
+            assert!(pm_html.contains("<html lang=\"ar\" dir=\"rtl\">"));
+            assert!(
+                pm_html
+                    .contains("<bdi dir=\"rtl\">الاسترجاع \u{2068}rb-20261129-120000-abcd\u{2069}"),
+                "{pm_html}"
+            );
+            let md = report_html::postmortem_md(&pm, lang);
+            assert!(
+                md.contains("| قرار \u{2068}data_corruption\u{2069}"),
+                "the event lines in Arabic: {md}"
+            );
+            assert!(!md.contains("Components:"), "the summary in Arabic: {md}");
+        }
+        insta::assert_snapshot!(format!("postmortem_html_{code}"), pm_html);
     }
 }
 
@@ -1071,4 +1084,85 @@ fn every_event_line_in_english() {
         .map(ripcord::console::describe)
         .collect();
     insta::assert_snapshot!("event_lines_en", lines.join("\n"));
+}
+
+fn has_arabic(s: &str) -> bool {
+    s.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c))
+}
+
+/// Every event line in Arabic, as the dashboard (`?lang=ar`) and the Arabic reports show
+/// them: worded in Arabic, identifiers and numbers between FSI and PDI.
+#[test]
+fn every_event_line_in_arabic() {
+    use ripcord::serve::i18n::Lang;
+    let lines: Vec<String> = every_kind_of_event()
+        .iter()
+        .map(|e| ripcord::console::describe_in(Lang::Ar, e))
+        .collect();
+    for l in &lines {
+        assert!(has_arabic(l), "not in Arabic: {l}");
+        // Fluent shows a missing argument or message as `{$name}` / `{???}`.
+        assert!(!l.contains('{'), "{l}");
+        assert_eq!(
+            l.matches('\u{2068}').count(),
+            l.matches('\u{2069}').count(),
+            "every isolate closed: {l}"
+        );
+    }
+    let joined = lines.join("\n");
+    for id in [
+        "\u{2068}cp-1a2b3c\u{2069}",
+        "\u{2068}rb-1\u{2069}",
+        "\u{2068}\"billing-flag\"\u{2069}",
+    ] {
+        assert!(joined.contains(id), "{id:?} isolated in {joined}");
+    }
+    insta::assert_snapshot!("event_lines_ar", joined);
+}
+
+/// The dashboard's live feed (`/events?lang=ar`): each event's line in Arabic, marked
+/// right to left.
+#[test]
+fn the_dashboards_event_feed_in_arabic() {
+    use ripcord::serve::i18n::Lang;
+    let feed: Vec<serde_json::Value> = event_log()
+        .iter()
+        .map(|e| ripcord::serve::sse_data(e, Lang::Ar))
+        .collect();
+    for v in &feed {
+        assert_eq!(v["dir"], "rtl");
+        assert!(has_arabic(v["text"].as_str().unwrap()), "{v}");
+    }
+    let en = ripcord::serve::sse_data(&event_log()[3], Lang::En);
+    assert_eq!(en["dir"], "ltr");
+    assert_eq!(
+        en["text"],
+        "rollback rb-20261129-120000-abcd of billing to cp-1a2b3c: VAT rounding broke invoices"
+    );
+    insta::assert_snapshot!(
+        "dashboard_event_feed_ar",
+        feed.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// `ripcord report RB --format md --lang ar`: the whole report in Arabic, the English one
+/// unchanged (`rollback_markdown`).
+#[test]
+fn the_rollback_report_in_markdown_in_arabic() {
+    use ripcord::serve::i18n::Lang;
+    let r = RollbackReport::of(&rollback_record());
+    let ar = render::rollback_markdown_in(&r, Lang::Ar);
+    assert!(
+        ar.starts_with("# الاسترجاع \u{2068}rb-20261129-120000-abcd\u{2069}"),
+        "{ar}"
+    );
+    assert!(!ar.contains('{'), "{ar}");
+    assert_eq!(
+        render::rollback_markdown_in(&r, Lang::En),
+        render::rollback_markdown(&r)
+    );
+    insta::assert_snapshot!("rollback_markdown_ar", ar);
 }

@@ -4,7 +4,7 @@
 
 ev-with-detail = { $text }: { $detail }
 ev-unknown = (حدث لا يعرفه هذا الإصدار من ripcord)
-ev-phase-started = { $phase } …
+ev-phase-started = بدء المرحلة { $phase } …
 ev-progress = { $what }: { $done } من { $total }
 
 ## ما أنجزته مرحلة الاسترجاع
@@ -77,7 +77,7 @@ ev-step-failed = فشلت الخطوة { $step } في { $seconds } ث
 ev-invariant-holds = الثابت { $component }/{ $name }: متحقق ({ $measure })
 ev-invariant-broken = الثابت { $component }/{ $name }: مكسور ({ $measure })
 ev-run-stopped-step = توقّف التشغيل: فشلت الخطوة { $step }: { $error }
-ev-run-stopped-by = توقّف التشغيل: أوقفه { $source }: { $reason }
+ev-run-stopped-by = توقّف التشغيل: مصدر الإيقاف { $source }: { $reason }
 ev-run-stopped = توقّف التشغيل: { $text }
 ev-switch-flipped = المفتاح { $switch } ({ $component }) الآن على { $position }
 ev-switch-flipped-completing = المفتاح { $switch } ({ $component }) الآن على { $position }، مع إكمال التحويل { $flip }
@@ -86,7 +86,7 @@ ev-switch-fell-back = تراجع تلقائي: القاعدة { $rule } حمرا
 ev-probe-window = المِجَسّ { $probe }: حُفظت قيمه حول الإيقاف ({ $n }) للتقرير
 ev-rollback-started = الاسترجاع { $rollback } لـ { $components } إلى { $checkpoint }: { $reason }
 ev-phase-finished = { $phase } { $seconds } ث  { $outcome }
-ev-data-done = اكتمل { $what }: { $progress }
+ev-data-done = تم: { $what }: { $progress }
 ev-data-running = … { $what }: { $progress }
 ev-data-gap = فجوة بيانات { $table } { $key }: { $reason }
 ev-sync-lag = مزامنة { $component }: طُبّق { $applied }، التأخر { $rows } كتابة / { $seconds } ث
@@ -116,3 +116,9 @@ ev-approval-rejected = رفض { $by } { $decision }
 ev-waiting = { $what }: بقي { $remaining } ث
 ev-continuity-passed = استمرارية { $workflow }: نجحت { $verdict }
 ev-continuity-failed = استمرارية { $workflow }: فشلت { $verdict }
+
+## من أوقف التشغيل
+ev-src-rule = القاعدة { $rule } ({ $level })
+ev-src-command = ripcord stop (بواسطة { $actor })
+ev-src-panic-file = ملف الطوارئ { $path }
+ev-src-signal = الإشارة { $signal }

@@ -117,3 +117,9 @@ ev-approval-rejected = { $decision } rejected by { $by }
 ev-waiting = { $what }: { $remaining } s left
 ev-continuity-passed = continuity { $workflow }: passed { $verdict }
 ev-continuity-failed = continuity { $workflow }: FAILED { $verdict }
+
+## Who stopped a run
+ev-src-rule = rule { $rule } ({ $level })
+ev-src-command = ripcord stop (by { $actor })
+ev-src-panic-file = panic file { $path }
+ev-src-signal = signal { $signal }

@@ -133,19 +133,23 @@ impl Tr {
     }
 
     /// The message as plain text for a medium without `<bdi>` (event lines, markdown): in
-    /// Arabic each argument sits between FSI and PDI, as in the notifications, so keys,
-    /// numbers, table names and URLs keep their left-to-right order; English has nothing to
-    /// isolate and gets no marks.
+    /// Arabic each argument is `isolate`d, as in the notifications, so keys, numbers, table
+    /// names and URLs keep their left-to-right order; English has nothing to isolate and
+    /// gets no marks.
     pub fn text(&self, id: &str, args: &[(&str, String)]) -> String {
+        let isolated: Vec<(&str, String)> =
+            args.iter().map(|(k, v)| (*k, self.isolate(v))).collect();
+        self.t(id, &isolated)
+    }
+
+    /// A value between FSI and PDI in Arabic. Not a value that is already Arabic (a part
+    /// of the sentence worded here, whose own values are isolated inside it) nor an empty
+    /// one: marks there only clutter copied text.
+    pub fn isolate(&self, v: &str) -> String {
+        let arabic = v.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c));
         match self.lang {
-            Lang::En => self.t(id, args),
-            Lang::Ar => {
-                let isolated: Vec<(&str, String)> = args
-                    .iter()
-                    .map(|(k, v)| (*k, format!("\u{2068}{v}\u{2069}")))
-                    .collect();
-                self.t(id, &isolated)
-            }
+            Lang::Ar if !arabic && !v.is_empty() => format!("\u{2068}{v}\u{2069}"),
+            _ => v.to_string(),
         }
     }
 

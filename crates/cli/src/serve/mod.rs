@@ -482,25 +482,31 @@ async fn report(
 struct EventsQuery {
     #[serde(default)]
     after: i64,
+    lang: Option<String>,
 }
 
-/// One stored event as the page's feed shows it.
-fn sse_event(e: &ripcord_core::events::Envelope) -> SseEvent {
+/// One stored event as the page's feed shows it, its line in the page's language (`dir`
+/// tells the page which way the line reads).
+pub fn sse_data(e: &ripcord_core::events::Envelope, lang: Lang) -> serde_json::Value {
     let kind = serde_json::to_value(&e.event)
         .ok()
         .and_then(|v| v["kind"].as_str().map(str::to_string))
         .unwrap_or_default();
-    let data = serde_json::json!({
+    serde_json::json!({
         "seq": e.seq,
         "at": e.at,
         "severity": e.severity,
         "kind": kind,
         "subject": e.subject,
-        "text": ripcord_core::redact::scrub(&crate::console::describe(&e.event)),
-    });
+        "text": ripcord_core::redact::scrub(&crate::console::describe_in(lang, &e.event)),
+        "dir": lang.dir(),
+    })
+}
+
+fn sse_event(e: &ripcord_core::events::Envelope, lang: Lang) -> SseEvent {
     SseEvent::default()
         .id(e.seq.unwrap_or_default().to_string())
-        .data(data.to_string())
+        .data(sse_data(e, lang).to_string())
 }
 
 /// The event log from `after` on (or the browser's `Last-Event-ID` when it reconnects),
@@ -515,6 +521,12 @@ async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i64>().ok())
         .unwrap_or(q.after);
+    let lang = Lang::negotiate(
+        q.lang.as_deref(),
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
     let path = app.plan.state_dir.join("state.db");
     type Conn = Option<SqliteState>;
     let init: (Conn, i64, VecDeque<SseEvent>) = (None, after, VecDeque::new());
@@ -540,7 +552,7 @@ async fn events(
                         conn = Some(s);
                         for e in &page {
                             after = e.seq.unwrap_or(after);
-                            queue.push_back(sse_event(e));
+                            queue.push_back(sse_event(e, lang));
                         }
                         if page.is_empty() {
                             tokio::time::sleep(Duration::from_millis(250)).await;
