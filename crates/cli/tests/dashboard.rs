@@ -890,3 +890,64 @@ path = "flags/orders_v2"
         3.0
     );
 }
+
+/// Regression (issue 15): the probe charts were kept in the server's memory only, so a
+/// `serve` started after a guarded run drew nothing. The guard now keeps each probe's
+/// recent values with its snapshot in the state store and a fresh server starts from them.
+#[test]
+fn a_fresh_serve_draws_the_probe_values_of_a_guard_that_ran_before_it() {
+    let w = Workshop::new(5);
+    let plan = w.path().join("ripcord.toml");
+    let mut text_of_plan = std::fs::read_to_string(&plan).unwrap();
+    text_of_plan.push_str(
+        r#"
+[[probe]]
+name = "customer_count"
+kind = "sql"
+database = "workshop"
+sql = "SELECT count(*) FROM customers"
+interval = "200ms"
+"#,
+    );
+    std::fs::write(&plan, text_of_plan).unwrap();
+    let o = w.ripcord(&["watch", "--for", "4s"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let status: serde_json::Value =
+        serde_json::from_slice(&w.ripcord(&["status", "--json"]).stdout).unwrap();
+    let recent = status["probes"][0]["recent"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("the probe's recent values are kept: {status:#}"));
+    assert!(
+        recent.len() >= 3,
+        "at most one a second over 4 s: {recent:?}"
+    );
+    let times: Vec<i64> = recent.iter().map(|p| p[0].as_i64().unwrap()).collect();
+    assert!(
+        times.windows(2).all(|t| t[1] - t[0] >= 1000),
+        "one a second at most: {times:?}"
+    );
+    assert!(recent.iter().all(|p| p[1] == 5.0), "{recent:?}");
+
+    // The guard has stopped; a server started now draws what it measured.
+    let s = Server::start(w.path(), None);
+    let (status, fragment) = get(&format!("{}/fragment", s.base), &[]);
+    assert_eq!(status, 200, "{fragment}");
+    let row = fragment
+        .split("<tr>")
+        .find(|r| r.contains(">customer_count</bdi>"))
+        .unwrap_or_else(|| panic!("the probe's row: {fragment}"));
+    let points = row
+        .split("<polyline")
+        .nth(1)
+        .and_then(|p| p.split("points=\"").nth(1))
+        .and_then(|p| p.split('"').next())
+        .unwrap_or_else(|| panic!("a chart of the probe's values: {row}"));
+    // The kept values, and the guard's last one when it came less than a second after.
+    let drawn = points.split(' ').count();
+    assert!(
+        drawn == recent.len() || drawn == recent.len() + 1,
+        "every kept value drawn ({} kept): {points}",
+        recent.len()
+    );
+}

@@ -437,6 +437,11 @@ pub struct ProbeView {
     /// `None` without a pinned baseline.
     pub baseline: Option<BaselineFigures>,
     pub trend: Option<TrendView>,
+    /// (ms, value) of its measured samples over the last two minutes, at most one a
+    /// second, oldest first: kept with the snapshot in the state store so a dashboard
+    /// started later (or after the guard stopped) still draws the probe's recent values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<(i64, f64)>,
 }
 
 /// A probe's pinned baseline in short.

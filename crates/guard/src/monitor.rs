@@ -163,6 +163,28 @@ impl Drop for Monitor {
 const WINDOW_MS: i64 = 120_000;
 const WINDOW_MAX: usize = 600;
 
+/// A probe's values of the last two minutes, at most one a second (the first of each
+/// second apart), for the snapshot the guard saves four times a second
+/// (`ProbeView.recent`): the window before a stop, then what was measured after it.
+fn recent(
+    before: Option<&VecDeque<(i64, f64)>>,
+    after: Option<&Vec<(i64, f64)>>,
+) -> Vec<(i64, f64)> {
+    let mut out: Vec<(i64, f64)> = Vec::new();
+    for &(t, v) in before
+        .into_iter()
+        .flatten()
+        .chain(after.into_iter().flatten())
+    {
+        if out.last().is_none_or(|(last, _)| t - last >= 1000) {
+            out.push((t, v));
+        }
+    }
+    let newest = out.last().map(|(t, _)| *t).unwrap_or_default();
+    out.retain(|(t, _)| newest - t <= WINDOW_MS);
+    out
+}
+
 struct Evaluator {
     plan: Plan,
     rules: Vec<Compiled>,
@@ -545,6 +567,7 @@ impl Evaluator {
                     message: m.clone(),
                     eta_seconds: *s,
                 }),
+                recent: recent(self.window.get(&p.name), self.after.get(&p.name)),
             })
             .collect();
         let snapshot = GuardSnapshot {

@@ -61,8 +61,9 @@ const HISTORY: usize = 120;
 
 struct App {
     plan: Plan,
-    /// Each probe's recent values as the guard's snapshots showed them, sampled once a
-    /// second while this server runs (the state store keeps only the last value).
+    /// Each probe's recent values: from the first snapshot read, the two minutes the guard
+    /// kept with it (`ProbeView.recent`, so a fresh server's charts are not empty), then
+    /// each newer sample, read once a second while this server runs.
     history: std::sync::Mutex<snapshot::History>,
     /// (person, token).
     tokens: Vec<(String, String)>,
@@ -171,7 +172,8 @@ impl App {
         Ok(snap)
     }
 
-    /// Adds each probe's newest measured sample to its history (once per sample).
+    /// Adds each probe's samples newer than its history's last to it: the guard's recent
+    /// values, then its newest (once per sample).
     fn sample(&self, state: &mut SqliteState) -> Result<()> {
         let Some(raw) = state.guard_status()? else {
             return Ok(());
@@ -182,14 +184,14 @@ impl App {
         };
         let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
         for p in &g.probes {
-            let Some((at, v)) = p.last.as_ref().and_then(|l| Some((l.at_ms, l.value()?))) else {
-                continue;
-            };
+            let last = p.last.as_ref().and_then(|l| Some((l.at_ms, l.value()?)));
             let points = h.entry(p.name.clone()).or_default();
-            if points.back().is_none_or(|(t, _)| *t < at) {
-                points.push_back((at, v));
-                if points.len() > HISTORY {
-                    points.pop_front();
+            for &(at, v) in p.recent.iter().chain(last.iter()) {
+                if points.back().is_none_or(|(t, _)| *t < at) {
+                    points.push_back((at, v));
+                    if points.len() > HISTORY {
+                        points.pop_front();
+                    }
                 }
             }
         }
@@ -288,9 +290,16 @@ pub fn run(plan: Plan, args: ServeArgs) -> Result<i32> {
         if _notifier.is_some() {
             eprintln!("the notifier runs inside serve ([notify] in the plan)");
         }
+        // The persisted recent values first, so the first page already draws them.
+        let mut first = SqliteState::open(&app.plan.state_dir.join("state.db")).ok();
+        if let Some(s) = first.as_mut()
+            && let Err(e) = app.sample(s)
+        {
+            tracing::warn!(error = %e, "cannot read the probes' recent values");
+        }
         let sampler = app.clone();
         tokio::spawn(async move {
-            let mut conn: Option<SqliteState> = None;
+            let mut conn: Option<SqliteState> = first;
             loop {
                 let (a, held) = (sampler.clone(), conn.take());
                 let kept = tokio::task::spawn_blocking(move || {
