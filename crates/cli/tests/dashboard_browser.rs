@@ -365,6 +365,24 @@ level = "orange"
         d.js("var b = document.querySelector('#rules bdi'); return b.textContent + '|' + getComputedStyle(b).direction"),
         json!("checkout failing|ltr")
     );
+    // An event from another process arrives worded in Arabic, its line right to left.
+    let cp = Command::new(env!("CARGO_BIN_EXE_ripcord"))
+        .current_dir(dir.path())
+        .arg("checkpoint")
+        .env("RIPCORD_ACTOR", "tester")
+        .output()
+        .unwrap();
+    assert_eq!(code(&cp), 0, "{}", text(&cp));
+    d.until(
+        "return !!document.querySelector('#events li[data-kind=checkpoint_taken]')",
+        Duration::from_secs(10),
+    );
+    let line = d.js(
+        "var b = document.querySelector('#events li[data-kind=checkpoint_taken] bdi:last-child'); return b.textContent + '|' + getComputedStyle(b).direction",
+    );
+    let line = line.as_str().unwrap();
+    assert!(line.starts_with("نقطة الحفظ"), "{line}");
+    assert!(line.ends_with("|rtl"), "{line}");
     let shot = d.screenshot("dashboard-ar.png");
     let png = std::fs::read(&shot).unwrap();
     assert!(
