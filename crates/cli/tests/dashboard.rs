@@ -359,6 +359,24 @@ fn metrics_parse_as_prometheus_text_with_the_rollback_against_its_target() {
         pm_ar.contains("dir=\"rtl\"") && pm_ar.contains("لماذا <bdi dir=\"ltr\">5</bdi>؟"),
         "{pm_ar}"
     );
+    assert!(
+        pm_ar.contains(&format!(
+            "<bdi dir=\"rtl\">الاسترجاع \u{2068}{id}\u{2069} لـ \u{2068}billing\u{2069}"
+        )),
+        "the rollback's events in Arabic: {pm_ar}"
+    );
+    // The markdown report in Arabic; without --lang, the English one as before.
+    let md_ar = text_of(&w.ripcord(&["report", id, "--lang", "ar"]));
+    assert!(
+        md_ar.starts_with(&format!("# الاسترجاع \u{2068}{id}\u{2069}")),
+        "{md_ar}"
+    );
+    assert!(
+        md_ar.contains("## الأرقام") && !md_ar.contains("## Figures"),
+        "{md_ar}"
+    );
+    let md = text_of(&w.ripcord(&["report", id]));
+    assert!(md.starts_with(&format!("# Rollback {id}\n")), "{md}");
 }
 
 fn text_of(o: &std::process::Output) -> String {
