@@ -523,7 +523,10 @@ pub fn run_command(ctx: &mut Ctx, cmd: Command) -> Result<i32> {
                     .find(|i| i.rollbacks.contains(&r.id))
                 {
                     let sent = ctx.state.deliveries(Some(&inc.id))?;
-                    println!("{}", crate::render::notifications_markdown(&inc, &sent));
+                    println!(
+                        "{}",
+                        crate::render::notifications_markdown_in(&inc, &sent, lang)
+                    );
                 }
             }
             Ok(exit::OK)

@@ -730,37 +730,62 @@ pub fn incidents_console(
     t.to_string()
 }
 
-/// The rollback report's notifications section: every message of its incident.
-pub fn notifications_markdown(
+/// The rollback report's notifications section in `lang`: every message of its incident.
+pub fn notifications_markdown_in(
     inc: &ripcord_core::notify::IncidentRecord,
     sent: &[ripcord_core::notify::DeliveryRecord],
+    lang: Lang,
 ) -> String {
-    let mut out = format!(
-        "## Notifications\n\nIncident {} ({}), {}.\n\n| message | to | level | channel | language | status | last attempt |\n|---|---|---|---|---|---|---|\n",
-        inc.id,
-        inc.cause.name(),
-        match inc.status {
-            ripcord_core::notify::IncidentStatus::Open => "still open".to_string(),
-            ripcord_core::notify::IncidentStatus::Resolved =>
-                format!("resolved {}", inc.resolved_at.clone().unwrap_or_default()),
-        }
-    );
-    for d in sent {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            d.message.id(),
-            d.recipient.name,
-            d.level
-                .map(|l| l.to_string())
-                .unwrap_or_else(|| "users".into()),
-            d.recipient.channel,
-            d.recipient.language.code(),
-            d.status.name(),
-            d.attempts.last().map(|a| a.at.as_str()).unwrap_or("—")
+    Tr::with(lang, |tr| {
+        let incident = match inc.status {
+            ripcord_core::notify::IncidentStatus::Open => tr.text(
+                "md-incident-open",
+                &[
+                    ("id", inc.id.clone()),
+                    ("cause", inc.cause.name().to_string()),
+                ],
+            ),
+            ripcord_core::notify::IncidentStatus::Resolved => tr.text(
+                "md-incident-resolved",
+                &[
+                    ("id", inc.id.clone()),
+                    ("cause", inc.cause.name().to_string()),
+                    ("at", inc.resolved_at.clone().unwrap_or_default()),
+                ],
+            ),
+        };
+        let cols = [
+            "md-col-message",
+            "md-col-to",
+            "md-col-level",
+            "md-col-channel",
+            "md-col-language",
+            "md-col-status",
+            "md-col-last-attempt",
+        ]
+        .map(|c| tr.s(c));
+        let mut out = format!(
+            "## {}\n\n{incident}\n\n| {} |\n|---|---|---|---|---|---|---|\n",
+            tr.s("md-notifications"),
+            cols.join(" | ")
         );
-    }
-    out
+        for d in sent {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                d.message.id(),
+                d.recipient.name,
+                d.level
+                    .map(|l| l.to_string())
+                    .unwrap_or_else(|| tr.s("md-users")),
+                d.recipient.channel,
+                d.recipient.language.code(),
+                d.status.name(),
+                d.attempts.last().map(|a| a.at.as_str()).unwrap_or("—")
+            );
+        }
+        out
+    })
 }
 
 /// `ripcord report --kpis`: rates, time against target per tier, thresholds crossed.

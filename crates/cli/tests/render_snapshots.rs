@@ -1166,3 +1166,35 @@ fn the_rollback_report_in_markdown_in_arabic() {
     );
     insta::assert_snapshot!("rollback_markdown_ar", ar);
 }
+
+/// The report's notifications section: English as before, Arabic with `--lang ar`.
+#[test]
+fn the_reports_notifications_section_in_english_and_arabic() {
+    use ripcord::serve::i18n::Lang;
+    use ripcord_core::notify::{Cause, Impact, IncidentRecord, IncidentStatus};
+    let inc = IncidentRecord {
+        id: "inc-7".into(),
+        opened_at: "2026-11-29T11:59:51.000Z".into(),
+        opened_ms: 0,
+        cause: Cause::EmergencyStop,
+        reason: "invoices look wrong".into(),
+        run: None,
+        rollbacks: vec!["rb-1".into()],
+        components: vec!["billing".into()],
+        impact: Impact::Moderate,
+        status: IncidentStatus::Resolved,
+        resolved_at: Some("2026-11-29T12:10:00.000Z".into()),
+        resolved_ms: None,
+        levels: vec![],
+        user_rounds: 0,
+        outcome: None,
+    };
+    assert_eq!(
+        render::notifications_markdown_in(&inc, &[], Lang::En),
+        "## Notifications\n\nIncident inc-7 (emergency_stop), resolved 2026-11-29T12:10:00.000Z.\n\n| message | to | level | channel | language | status | last attempt |\n|---|---|---|---|---|---|---|\n"
+    );
+    assert_eq!(
+        render::notifications_markdown_in(&inc, &[], Lang::Ar),
+        "## التنبيهات\n\nالحادثة \u{2068}inc-7\u{2069} (\u{2068}emergency_stop\u{2069})، حُلّت في \u{2068}2026-11-29T12:10:00.000Z\u{2069}.\n\n| الرسالة | إلى | المستوى | القناة | اللغة | الحالة | آخر محاولة |\n|---|---|---|---|---|---|---|\n"
+    );
+}
