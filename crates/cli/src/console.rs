@@ -302,22 +302,37 @@ pub fn word_json(v: &mut serde_json::Value) {
 /// What a guard rule's status rests on, for people (`status`, the dashboard, a stop's
 /// reason).
 pub fn rule_detail(d: &RuleDetail) -> String {
+    Tr::with(Lang::En, |tr| rule_detail_in(tr, d))
+}
+
+/// `rule_detail` in `tr`'s language (the dashboard's rules).
+pub fn rule_detail_in(tr: &Tr, d: &RuleDetail) -> String {
     use ripcord_guard::rules::problem_text;
+    let t = |id: &str, args: &[(&str, String)]| tr.text(id, args);
     match d {
-        RuleDetail::Held { held_ms, failures } => {
-            format!("held {held_ms} ms ({failures} breaching samples in all)")
-        }
-        RuleDetail::Breaching { held_ms, hold_ms } => {
-            format!("breaching for {held_ms} ms of {hold_ms} ms")
-        }
-        RuleDetail::CouldNotMeasure { times, problem } => format!(
-            "could not measure {times} times in a row: {}",
-            problem_text(problem)
+        RuleDetail::Held { held_ms, failures } => t(
+            "ev-lc-firing",
+            &[
+                ("held", held_ms.to_string()),
+                ("failures", failures.to_string()),
+            ],
         ),
-        RuleDetail::Inconclusive { times, problem } => {
-            format!("inconclusive {times} times: {}", problem_text(problem))
-        }
-        RuleDetail::NotConfirmed => "not confirmed on re-check".into(),
+        RuleDetail::Breaching { held_ms, hold_ms } => t(
+            "ev-lc-breaching",
+            &[("held", held_ms.to_string()), ("hold", hold_ms.to_string())],
+        ),
+        RuleDetail::CouldNotMeasure { times, problem } => t(
+            "ev-lc-could-not-measure",
+            &[
+                ("errors", times.to_string()),
+                ("problem", problem_text(problem)),
+            ],
+        ),
+        RuleDetail::Inconclusive { times, problem } => t(
+            "ev-lc-inconclusive",
+            &[("n", times.to_string()), ("problem", problem_text(problem))],
+        ),
+        RuleDetail::NotConfirmed => tr.s("ev-rule-not-confirmed"),
     }
 }
 

@@ -483,7 +483,7 @@ fn markdown(tr: &Tr, r: &RollbackReport) -> String {
         let _ = writeln!(s);
     }
     for n in &r.notes {
-        let _ = writeln!(s, "> {}", rollback_note(n));
+        let _ = writeln!(s, "> {}", rollback_note_in(tr, n));
     }
     ripcord_core::redact::scrub(&s)
 }
@@ -512,37 +512,49 @@ pub fn rollback_json(r: &RollbackReport) -> String {
 
 /// A rollback's note, for people (the report in every format).
 pub fn rollback_note(n: &RollbackNote) -> String {
+    Tr::with(Lang::En, |tr| rollback_note_in(tr, n))
+}
+
+/// `rollback_note` in `tr`'s language (the Arabic reports).
+pub fn rollback_note_in(tr: &Tr, n: &RollbackNote) -> String {
+    let t = |id: &str, args: &[(&str, String)]| tr.text(id, args);
     let text = match n {
-        RollbackNote::RefusedWritesToDeletedRows { writes } => format!(
-            "{writes} refused writes were to rows the business deleted later; those rows are absent, as the business left them"
-        ),
-        RollbackNote::ReferentialIntegrity { orphans } => {
-            format!("referential integrity: {orphans}")
+        RollbackNote::RefusedWritesToDeletedRows { writes } => {
+            t("note-refused-to-deleted", &[("writes", writes.to_string())])
         }
-        RollbackNote::NotSwitchedBack => {
-            "traffic was not switched back: verification did not pass".into()
+        RollbackNote::ReferentialIntegrity { orphans } => t(
+            "note-referential-integrity",
+            &[("orphans", orphans.clone())],
+        ),
+        RollbackNote::NotSwitchedBack => tr.s("note-not-switched-back"),
+        RollbackNote::NoneRecovered { at_risk } => {
+            t("note-none-recovered", &[("at_risk", at_risk.to_string())])
         }
-        RollbackNote::NoneRecovered { at_risk } => format!(
-            "{at_risk} business writes were at risk and none was carried back: this rollback failed"
+        RollbackNote::CountOnly { table, why } => t(
+            "note-count-only",
+            &[("table", table.clone()), ("why", why.clone())],
         ),
-        RollbackNote::CountOnly { table, why } => format!(
-            "{table}: only the row counts were compared ({why}); the rollback cannot vouch for its values"
+        RollbackNote::BothSidesStayFrozen => tr.s("note-both-sides-stay-frozen"),
+        RollbackNote::AbandonedLeftFrozen { tables } => t(
+            "note-abandoned-left-frozen",
+            &[("tables", tables.join(", "))],
         ),
-        RollbackNote::BothSidesStayFrozen => "legacy stays frozen and traffic stays on the new side (frozen too): verification did not pass".into(),
-        RollbackNote::AbandonedLeftFrozen { tables } => format!(
-            "abandoned after restoring {}: those tables hold the checkpoint without the business writes since, so they stay frozen until a new rollback of their components restores them and carries the writes back",
-            tables.join(", ")
-        ),
-        RollbackNote::AbandonedWhileSwitching => "abandoned while moving the switches: legacy and the new side both stay frozen until traffic is placed by hand (`ripcord switch status`)".into(),
-        RollbackNote::AbandonedBeforeSwitching => "abandoned before the switches moved: traffic stays on the new side (unfrozen), legacy stays frozen and its sync is running again".into(),
+        RollbackNote::AbandonedWhileSwitching => tr.s("note-abandoned-while-switching"),
+        RollbackNote::AbandonedBeforeSwitching => tr.s("note-abandoned-before-switching"),
         RollbackNote::Continuity {
             workflow,
             ok,
             verdict,
-        } => format!(
-            "continuity check {workflow:?}: {} ({})",
-            if *ok { "passed" } else { "FAILED" },
-            ripcord_guard::respond::verdict_text(verdict)
+        } => t(
+            if *ok {
+                "note-continuity-passed"
+            } else {
+                "note-continuity-failed"
+            },
+            &[
+                ("workflow", format!("{workflow:?}")),
+                ("verdict", ripcord_guard::respond::verdict_text(verdict)),
+            ],
         ),
         RollbackNote::Described { text } => text.clone(),
     };

@@ -373,7 +373,11 @@ fn body(tr: &Tr, r: &RollbackReport, h: &mut String) {
             msg(tr, "rep-overlaps", &[("n", r.overlaps.len().to_string())])
         );
     }
-    let notes: Vec<String> = r.notes.iter().map(crate::render::rollback_note).collect();
+    let notes: Vec<String> = r
+        .notes
+        .iter()
+        .map(|n| crate::render::rollback_note_in(tr, n))
+        .collect();
     for (title, items) in [("rep-uncaptured", &r.uncaptured), ("rep-notes", &notes)] {
         if !items.is_empty() {
             let _ = write!(h, "<h2>{}</h2><ul>", esc(&tr.s(title)));

@@ -423,6 +423,11 @@ fn rollback_notes_are_stored_as_data_and_worded_as_before() {
     for (note, line) in &cases {
         stores_data_only(note);
         assert_eq!(render::rollback_note(note), *line);
+        // And in Arabic for `report --lang ar` (issue 15).
+        let ar = ripcord::serve::i18n::Tr::with(ripcord::serve::i18n::Lang::Ar, |tr| {
+            render::rollback_note_in(tr, note)
+        });
+        assert!(has_arabic(&ar) && !ar.contains('{'), "{ar}");
     }
 
     // A version-3 record, notes as sentences.
@@ -564,6 +569,11 @@ fn a_rule_detail_is_stored_as_data_and_worded_as_before() {
     for (detail, line) in &cases {
         stores_data_only(detail);
         assert_eq!(console::rule_detail(detail), *line);
+        // And in Arabic on the dashboard's `?lang=ar` page (issue 15).
+        let ar = ripcord::serve::i18n::Tr::with(ripcord::serve::i18n::Lang::Ar, |tr| {
+            console::rule_detail_in(tr, detail)
+        });
+        assert!(has_arabic(&ar) && !ar.contains('{'), "{ar}");
     }
     let view = ripcord_core::status::RuleView {
         name: "slow".into(),

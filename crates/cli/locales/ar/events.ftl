@@ -122,3 +122,4 @@ ev-src-rule = القاعدة { $rule } ({ $level })
 ev-src-command = ripcord stop (بواسطة { $actor })
 ev-src-panic-file = ملف الطوارئ { $path }
 ev-src-signal = الإشارة { $signal }
+ev-rule-not-confirmed = لم تثبت عند إعادة الفحص

@@ -147,3 +147,16 @@ md-col-language = اللغة
 md-col-status = الحالة
 md-col-last-attempt = آخر محاولة
 md-users = المستخدمون
+
+## ملاحظات الاسترجاع
+note-refused-to-deleted = { $writes } كتابة مرفوضة كانت على صفوف حذفها العمل لاحقًا؛ هذه الصفوف غائبة كما تركها العمل
+note-referential-integrity = السلامة المرجعية: { $orphans }
+note-not-switched-back = لم تُعَد حركة المرور: لم ينجح التحقق
+note-none-recovered = كانت { $at_risk } كتابة أعمال معرّضة للخطر ولم تُعَد أيٌّ منها: فشل هذا الاسترجاع
+note-count-only = { $table }: قورنت أعداد الصفوف فقط ({ $why })؛ لا يستطيع الاسترجاع أن يضمن قيمه
+note-both-sides-stay-frozen = يبقى النظام القديم مجمّدًا وتبقى حركة المرور على الجانب الجديد (المجمّد أيضًا): لم ينجح التحقق
+note-abandoned-left-frozen = تُخلّي عنه بعد استعادة { $tables }: تحوي هذه الجداول نقطة الحفظ دون كتابات الأعمال التي تلتها، فتبقى مجمّدة حتى يستعيدها استرجاع جديد لمكوّناتها ويُعيد الكتابات
+note-abandoned-while-switching = تُخلّي عنه أثناء نقل المفاتيح: يبقى النظام القديم والجانب الجديد مجمّدين حتى توضع حركة المرور يدويًا (`ripcord switch status`)
+note-abandoned-before-switching = تُخلّي عنه قبل نقل المفاتيح: تبقى حركة المرور على الجانب الجديد (غير مجمّد)، ويبقى النظام القديم مجمّدًا ومزامنته تعمل من جديد
+note-continuity-passed = فحص الاستمرارية { $workflow }: نجح ({ $verdict })
+note-continuity-failed = فحص الاستمرارية { $workflow }: فشل ({ $verdict })

@@ -123,3 +123,4 @@ ev-src-rule = rule { $rule } ({ $level })
 ev-src-command = ripcord stop (by { $actor })
 ev-src-panic-file = panic file { $path }
 ev-src-signal = signal { $signal }
+ev-rule-not-confirmed = not confirmed on re-check

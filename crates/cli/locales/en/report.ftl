@@ -148,3 +148,16 @@ md-col-language = language
 md-col-status = status
 md-col-last-attempt = last attempt
 md-users = users
+
+## A rollback's notes
+note-refused-to-deleted = { $writes } refused writes were to rows the business deleted later; those rows are absent, as the business left them
+note-referential-integrity = referential integrity: { $orphans }
+note-not-switched-back = traffic was not switched back: verification did not pass
+note-none-recovered = { $at_risk } business writes were at risk and none was carried back: this rollback failed
+note-count-only = { $table }: only the row counts were compared ({ $why }); the rollback cannot vouch for its values
+note-both-sides-stay-frozen = legacy stays frozen and traffic stays on the new side (frozen too): verification did not pass
+note-abandoned-left-frozen = abandoned after restoring { $tables }: those tables hold the checkpoint without the business writes since, so they stay frozen until a new rollback of their components restores them and carries the writes back
+note-abandoned-while-switching = abandoned while moving the switches: legacy and the new side both stay frozen until traffic is placed by hand (`ripcord switch status`)
+note-abandoned-before-switching = abandoned before the switches moved: traffic stays on the new side (unfrozen), legacy stays frozen and its sync is running again
+note-continuity-passed = continuity check { $workflow }: passed ({ $verdict })
+note-continuity-failed = continuity check { $workflow }: FAILED ({ $verdict })

@@ -359,7 +359,7 @@ pub fn fragment(tr: &Tr, snap: &Snapshot) -> String {
                 esc(&r
                     .why
                     .as_ref()
-                    .map(crate::console::rule_detail)
+                    .map(|d| crate::console::rule_detail_in(tr, d))
                     .unwrap_or_default()),
             );
         }
