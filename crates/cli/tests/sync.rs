@@ -52,22 +52,58 @@ fn decimal(engine: &str) -> &'static str {
     }
 }
 
+const FILE_SWITCH: &str = "kind = \"file\"\npath = \"flags/orders_v2\"\n";
+
 impl Universe {
     fn new(legacy_engine: &'static str, new_engine: &'static str, route: Route) -> Self {
-        let legacy = FreshDb::new(legacy_engine);
-        let new = FreshDb::new(new_engine);
-        let dir = tempfile::tempdir().unwrap();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
         let redis_key = format!("ripcord-test:sync:{}:{nanos}", std::process::id());
         let switch = match route {
-            Route::File => "kind = \"file\"\npath = \"flags/orders_v2\"\n".to_string(),
+            Route::File => FILE_SWITCH.to_string(),
             Route::Redis => format!(
                 "kind = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\nkey = \"{redis_key}\"\nnew_value = \"new\"\nlegacy_value = \"legacy\"\n"
             ),
         };
+        if route == Route::Redis {
+            redis::cmd("SET")
+                .arg(&redis_key)
+                .arg("legacy")
+                .query::<()>(&mut redis_con().expect("Redis must run at 127.0.0.1:6379"))
+                .unwrap();
+        }
+        let u = Universe::with_plan(
+            (legacy_engine, new_engine),
+            (route, redis_key),
+            r#"
+[[components.orders.invariants]]
+name = "no negative amounts"
+sql = "SELECT COUNT(*) FROM orders WHERE amount < 0"
+expect = 0
+"#,
+            &switch,
+        );
+        let ctx = ctx_for(&u.plan());
+        for (db, engine) in [("legacy", legacy_engine), ("new", new_engine)] {
+            seed_orders(ctx.engine(db).unwrap().as_mut(), engine);
+        }
+        u
+    }
+
+    /// Two fresh databases and a plan: component `orders` on legacy, captured on the new
+    /// side, its `component` section followed by `more`, and switch `orders_route` of kind
+    /// `switch`. No tables yet.
+    fn with_plan(
+        (legacy_engine, new_engine): (&'static str, &'static str),
+        (route, redis_key): (Route, String),
+        more: &str,
+        switch: &str,
+    ) -> Self {
+        let legacy = FreshDb::new(legacy_engine);
+        let new = FreshDb::new(new_engine);
+        let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("ripcord.toml"),
             format!(
@@ -83,12 +119,7 @@ database = "legacy"
 capture_database = "new"
 tables = ["orders"]
 priority = "critical"
-
-[[components.orders.invariants]]
-name = "no negative amounts"
-sql = "SELECT COUNT(*) FROM orders WHERE amount < 0"
-expect = 0
-
+{more}
 [switches.orders_route]
 component = "orders"
 {switch}"#,
@@ -96,39 +127,13 @@ component = "orders"
             ),
         )
         .unwrap();
-        if route == Route::Redis {
-            redis::cmd("SET")
-                .arg(&redis_key)
-                .arg("legacy")
-                .query::<()>(&mut redis_con().expect("Redis must run at 127.0.0.1:6379"))
-                .unwrap();
-        }
-        let u = Universe {
+        Universe {
             dir,
             _legacy: legacy,
             _new: new,
             route,
             redis_key,
-        };
-        let ctx = ctx_for(&u.plan());
-        for (db, engine) in [("legacy", legacy_engine), ("new", new_engine)] {
-            let mut e = ctx.engine(db).unwrap();
-            exec(
-                e.as_mut(),
-                &format!(
-                    "CREATE TABLE orders (id bigint PRIMARY KEY, side varchar(10) NOT NULL, amount {} NOT NULL, note varchar(100))",
-                    decimal(engine)
-                ),
-            );
-            let rows: Vec<String> = (1..=100)
-                .map(|i| format!("({}, 'seed', {i}.25, 'نقطة {i}')", -i))
-                .collect();
-            exec(
-                e.as_mut(),
-                &format!("INSERT INTO orders VALUES {}", rows.join(", ")),
-            );
         }
-        u
     }
 
     fn path(&self) -> &Path {
@@ -141,6 +146,45 @@ component = "orders"
 
     fn ripcord(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         ripcord_in(self.path(), args, env)
+    }
+
+    /// Runs ripcord here and asserts its exit code.
+    fn expect(&self, want: i32, args: &[&str]) -> std::process::Output {
+        let o = self.ripcord(args, &[]);
+        assert_eq!(code(&o), want, "{args:?}: {}", text(&o));
+        o
+    }
+
+    fn capture(&self) {
+        self.expect(0, &["capture", "start", "-c", "orders"]);
+    }
+
+    /// Arms capture and cuts over: traffic on the new side, the sync marked running.
+    fn cut_over(&self) {
+        self.capture();
+        self.expect(0, &["cutover", "-c", "orders", "--reason", "go"]);
+    }
+
+    /// A cutover that must refuse (exit 3) within `catch_up`.
+    fn refused_cutover(&self, catch_up: &str) -> std::process::Output {
+        self.expect(
+            3,
+            &[
+                "cutover",
+                "-c",
+                "orders",
+                "--reason",
+                "go",
+                "--catch-up",
+                catch_up,
+            ],
+        )
+    }
+
+    /// Runs ripcord here and reads its JSON output, whatever its exit code.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let o = self.ripcord(args, &[]);
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&o)))
     }
 
     fn spawn_sync(&self, env: &[(&str, &str)]) -> Child {
@@ -161,6 +205,31 @@ component = "orders"
 fn exec(e: &mut dyn Engine, sql: &str) {
     e.execute(sql, Origin::Business)
         .unwrap_or_else(|err| panic!("{sql}: {err}"));
+}
+
+/// Business writes of orders `ids` on the new side, each `(i, 'new', i, NULL)`.
+fn insert_new_orders(e: &mut dyn Engine, ids: std::ops::RangeInclusive<i64>) {
+    for i in ids {
+        exec(
+            e,
+            &format!("INSERT INTO orders VALUES ({i}, 'new', {i}, NULL)"),
+        );
+    }
+}
+
+/// Table `orders` with 100 seed rows (negative ids, so the application's ids are free).
+fn seed_orders(e: &mut dyn Engine, engine: &str) {
+    exec(
+        e,
+        &format!(
+            "CREATE TABLE orders (id bigint PRIMARY KEY, side varchar(10) NOT NULL, amount {} NOT NULL, note varchar(100))",
+            decimal(engine)
+        ),
+    );
+    let rows: Vec<String> = (1..=100)
+        .map(|i| format!("({}, 'seed', {i}.25, 'نقطة {i}')", -i))
+        .collect();
+    exec(e, &format!("INSERT INTO orders VALUES {}", rows.join(", ")));
 }
 
 /// Reads the switch the way an application would.
@@ -337,8 +406,7 @@ struct Faults {
 /// MariaDB server: a pass waits only for writers of its own journal.
 fn story(legacy: &'static str, new: &'static str, route: Route, faults: Faults) {
     let u = Universe::new(legacy, new, route);
-    let o = u.ripcord(&["capture", "start", "-c", "orders"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    u.capture();
     let app = App::start(&u);
     app.wait("legacy", 15);
 
@@ -353,8 +421,7 @@ fn story(legacy: &'static str, new: &'static str, route: Route, faults: Faults) 
         let s = wait_exit(&mut first, Duration::from_secs(60));
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(s.signal(), Some(9), "{}", child_text(first));
-        let o = u.ripcord(&["sync", "status", "--json"], &[]);
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let v = u.json(&["sync", "status", "--json"]);
         assert!(
             v[0]["lag"]["position"].as_i64().is_some(),
             "the killed loop committed a batch: {v}"
@@ -367,8 +434,7 @@ fn story(legacy: &'static str, new: &'static str, route: Route, faults: Faults) 
     // The loop keeps legacy current: lag measured, then caught up.
     let t = Instant::now();
     loop {
-        let o = u.ripcord(&["sync", "status", "--json"], &[]);
-        assert_eq!(code(&o), 0, "{}", text(&o));
+        let o = u.expect(0, &["sync", "status", "--json"]);
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(v[0]["record"]["state"]["state"], "running", "{v}");
         assert!(v[0]["runner"]["holder"]["pid"].as_u64().is_some(), "{v}");
@@ -414,8 +480,7 @@ fn story(legacy: &'static str, new: &'static str, route: Route, faults: Faults) 
     assert_eq!(total, *log.iter().map(|(i, _)| i).max().unwrap());
 
     // The report: switch path, nothing lost.
-    let o = u.ripcord(&["report", "--json"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = u.expect(0, &["report", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rb = &v;
     assert_eq!(rb["mode"]["path"], "switch", "{v}");
@@ -450,11 +515,9 @@ fn story(legacy: &'static str, new: &'static str, route: Route, faults: Faults) 
         late.is_err(),
         "the new side must stay frozen after the rollback"
     );
-    let o = u.ripcord(&["sync", "status", "--json"], &[]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = u.json(&["sync", "status", "--json"]);
     assert_eq!(v[0]["record"]["state"]["state"], "ended", "{v}");
-    let o = u.ripcord(&["audit", "verify"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    u.expect(0, &["audit", "verify"]);
 }
 
 #[test]
@@ -516,23 +579,24 @@ fn switch_rollback_killed_before_unfreeze_resumes_sqlite() {
     );
 }
 
-/// A write of a critical component that legacy refuses stops the sync loudly (exit 3,
-/// state failed, the gap named), and `sync status` exits 3 until someone acts.
-#[test]
-fn a_critical_table_that_cannot_sync_stops_the_sync_loudly() {
+/// SQLite on both sides, cut over, with a legacy that refuses what the new side accepts:
+/// an order whose note is 'bad'.
+fn cut_over_onto_a_legacy_that_refuses_bad_notes() -> (Universe, ripcord_core::context::Ctx) {
     let u = Universe::new("sqlite", "sqlite", Route::File);
     let ctx = ctx_for(&u.plan());
-    // Legacy refuses what the new side accepts.
     exec(
         ctx.engine("legacy").unwrap().as_mut(),
         "CREATE TRIGGER legacy_rule BEFORE INSERT ON orders WHEN NEW.note = 'bad' BEGIN SELECT RAISE(ABORT, 'legacy refuses bad notes'); END",
     );
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
-    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    u.cut_over();
+    (u, ctx)
+}
+
+/// A write of a critical component that legacy refuses stops the sync loudly (exit 3,
+/// state failed, the gap named), and `sync status` exits 3 until someone acts.
+#[test]
+fn a_critical_table_that_cannot_sync_stops_the_sync_loudly() {
+    let (u, ctx) = cut_over_onto_a_legacy_that_refuses_bad_notes();
     let mut new = ctx.engine("new").unwrap();
     exec(
         new.as_mut(),
@@ -542,8 +606,7 @@ fn a_critical_table_that_cannot_sync_stops_the_sync_loudly() {
         new.as_mut(),
         "INSERT INTO orders VALUES (2, 'new', 2, 'bad')",
     );
-    let o = u.ripcord(&["sync", "start", "--interval", "50ms"], &[]);
-    assert_eq!(code(&o), 3, "{}", text(&o));
+    let o = u.expect(3, &["sync", "start", "--interval", "50ms"]);
     assert!(
         text(&o).contains("critical component orders"),
         "{}",
@@ -554,8 +617,7 @@ fn a_critical_table_that_cannot_sync_stops_the_sync_loudly() {
         "{}",
         text(&o)
     );
-    let o = u.ripcord(&["sync", "status"], &[]);
-    assert_eq!(code(&o), 3, "{}", text(&o));
+    let o = u.expect(3, &["sync", "status"]);
     assert!(text(&o).contains("FAILED"), "{}", text(&o));
     // The failure is data (the first gap, the database's message verbatim), with its
     // words beside it for readers of the JSON from before it was typed.
@@ -590,13 +652,8 @@ fn a_critical_table_that_cannot_sync_stops_the_sync_loudly() {
         Value::Text("new".into())
     );
     // A rollback now says the write is lost and fails (exit 3), never "0 lost".
-    let o = u.ripcord(
-        &["rollback", "-c", "orders", "--yes", "--reason", "red"],
-        &[],
-    );
-    assert_eq!(code(&o), 3, "{}", text(&o));
-    let o = u.ripcord(&["report", "--json"], &[]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    u.expect(3, &["rollback", "-c", "orders", "--yes", "--reason", "red"]);
+    let v = u.json(&["report", "--json"]);
     let rb = &v;
     assert_eq!(rb["figures"]["lost"], 1, "{v}");
 }
@@ -607,25 +664,13 @@ fn a_critical_table_that_cannot_sync_stops_the_sync_loudly() {
 /// still listed, and a later write legacy refuses stops it again.
 #[test]
 fn a_failed_critical_sync_is_not_restarted_silently() {
-    let u = Universe::new("sqlite", "sqlite", Route::File);
-    let ctx = ctx_for(&u.plan());
-    exec(
-        ctx.engine("legacy").unwrap().as_mut(),
-        "CREATE TRIGGER legacy_rule BEFORE INSERT ON orders WHEN NEW.note = 'bad' BEGIN SELECT RAISE(ABORT, 'legacy refuses bad notes'); END",
-    );
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
-    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    let (u, ctx) = cut_over_onto_a_legacy_that_refuses_bad_notes();
     let mut new = ctx.engine("new").unwrap();
     exec(
         new.as_mut(),
         "INSERT INTO orders VALUES (1, 'new', 1, 'bad')",
     );
-    let o = u.ripcord(&["sync", "start", "--once"], &[]);
-    assert_eq!(code(&o), 3, "{}", text(&o));
+    u.expect(3, &["sync", "start", "--once"]);
     // Written after the failure: nothing may carry it until someone decides.
     exec(
         new.as_mut(),
@@ -665,9 +710,9 @@ fn a_failed_critical_sync_is_not_restarted_silently() {
     };
     assert_eq!(count(legacy.as_mut(), 2), Value::Int(0), "nothing ran on");
     // --accept-gap needs a reason and the component named.
-    let o = u.ripcord(&["sync", "start", "--once", "--accept-gap"], &[]);
-    assert_eq!(code(&o), 2, "{}", text(&o));
-    let o = u.ripcord(
+    u.expect(2, &["sync", "start", "--once", "--accept-gap"]);
+    u.expect(
+        2,
         &[
             "sync",
             "start",
@@ -676,10 +721,9 @@ fn a_failed_critical_sync_is_not_restarted_silently() {
             "--reason",
             "typo",
         ],
-        &[],
     );
-    assert_eq!(code(&o), 2, "{}", text(&o));
-    let o = u.ripcord(
+    u.expect(
+        0,
         &[
             "sync",
             "start",
@@ -690,9 +734,7 @@ fn a_failed_critical_sync_is_not_restarted_silently() {
             "--reason",
             "order 1 re-entered by the desk",
         ],
-        &[],
     );
-    assert_eq!(code(&o), 0, "{}", text(&o));
     assert_eq!(
         count(legacy.as_mut(), 2),
         Value::Int(1),
@@ -714,10 +756,8 @@ fn a_failed_critical_sync_is_not_restarted_silently() {
         new.as_mut(),
         "INSERT INTO orders VALUES (3, 'new', 3, 'bad')",
     );
-    let o = u.ripcord(&["sync", "start", "--once"], &[]);
-    assert_eq!(code(&o), 3, "{}", text(&o));
-    let o = u.ripcord(&["sync", "start", "--once"], &[]);
-    assert_eq!(code(&o), 3, "{}", text(&o));
+    u.expect(3, &["sync", "start", "--once"]);
+    let o = u.expect(3, &["sync", "start", "--once"]);
     assert!(text(&o).contains("2 business write(s)"), "{}", text(&o));
 }
 
@@ -732,18 +772,13 @@ fn a_second_cutover_after_a_rollback_refuses_until_the_new_side_is_rebased() {
     let u = Universe::new("sqlite", "sqlite", Route::File);
     let ctx = ctx_for(&u.plan());
     let flag = u.path().join("flags/orders_v2");
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
+    u.capture();
     // Unfencing is refused while the new side is primary.
-    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    let o = u.ripcord(
+    u.expect(0, &["cutover", "-c", "orders", "--reason", "go"]);
+    let o = u.expect(
+        3,
         &["cutover", "--unfence", "-c", "orders", "--reason", "x"],
-        &[],
     );
-    assert_eq!(code(&o), 3, "{}", text(&o));
     assert!(text(&o).contains("the new side is primary"), "{}", text(&o));
     let mut new = ctx.engine("new").unwrap();
     let mut legacy = ctx.engine("legacy").unwrap();
@@ -751,19 +786,14 @@ fn a_second_cutover_after_a_rollback_refuses_until_the_new_side_is_rebased() {
         new.as_mut(),
         "INSERT INTO orders VALUES (1, 'new', 1, NULL)",
     );
-    assert_eq!(code(&u.ripcord(&["sync", "start", "--once"], &[])), 0);
-    let o = u.ripcord(
-        &["rollback", "-c", "orders", "--yes", "--reason", "red"],
-        &[],
-    );
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    u.expect(0, &["sync", "start", "--once"]);
+    u.expect(0, &["rollback", "-c", "orders", "--yes", "--reason", "red"]);
     exec(
         legacy.as_mut(),
         "INSERT INTO orders VALUES (2, 'legacy', 2, NULL)",
     );
 
-    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "again"], &[]);
-    assert_eq!(code(&o), 3, "{}", text(&o));
+    let o = u.expect(3, &["cutover", "-c", "orders", "--reason", "again"]);
     for needle in [
         "fenced since rollback",
         "cutover --unfence -c orders",
@@ -776,12 +806,10 @@ fn a_second_cutover_after_a_rollback_refuses_until_the_new_side_is_rebased() {
         legacy.as_mut(),
         "INSERT INTO orders VALUES (3, 'legacy', 3, NULL)",
     );
-    let o = u.ripcord(&["sync", "status", "--json"], &[]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = u.json(&["sync", "status", "--json"]);
     assert_eq!(v[0]["record"]["state"]["state"], "ended", "{v}");
 
-    let o = u.ripcord(&["cutover", "--unfence", "-c", "orders"], &[]);
-    assert_eq!(code(&o), 2, "{}", text(&o));
+    u.expect(2, &["cutover", "--unfence", "-c", "orders"]);
     assert!(
         new.execute(
             "INSERT INTO orders VALUES (2, 'legacy', 2, NULL)",
@@ -790,7 +818,8 @@ fn a_second_cutover_after_a_rollback_refuses_until_the_new_side_is_rebased() {
         .is_err(),
         "still fenced"
     );
-    let o = u.ripcord(
+    u.expect(
+        0,
         &[
             "cutover",
             "--unfence",
@@ -799,9 +828,7 @@ fn a_second_cutover_after_a_rollback_refuses_until_the_new_side_is_rebased() {
             "--reason",
             "re-base",
         ],
-        &[],
     );
-    assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(!flag.exists(), "traffic stays on legacy");
     // The re-base: legacy's writes since the rollback, brought to the new side.
     exec(
@@ -812,14 +839,13 @@ fn a_second_cutover_after_a_rollback_refuses_until_the_new_side_is_rebased() {
         new.as_mut(),
         "INSERT INTO orders VALUES (3, 'legacy', 3, NULL)",
     );
-    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "again"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    u.expect(0, &["cutover", "-c", "orders", "--reason", "again"]);
     assert_eq!(std::fs::read_to_string(&flag).unwrap().trim(), "new");
     exec(
         new.as_mut(),
         "INSERT INTO orders VALUES (4, 'new', 4, NULL)",
     );
-    assert_eq!(code(&u.ripcord(&["sync", "start", "--once"], &[])), 0);
+    u.expect(0, &["sync", "start", "--once"]);
     assert_eq!(
         legacy
             .query_scalar("SELECT side FROM orders WHERE id = 4")
@@ -845,8 +871,7 @@ fn check_item(u: &Universe, kind: &str, subject: &str) -> serde_json::Value {
 }
 
 fn status_json(u: &Universe) -> serde_json::Value {
-    let o = u.ripcord(&["status", "--json"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = u.expect(0, &["status", "--json"]);
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
@@ -858,15 +883,11 @@ fn status_json(u: &Universe) -> serde_json::Value {
 fn status_and_check_show_syncs_runners_and_switches() {
     let u = Universe::new("sqlite", "sqlite", Route::File);
     let ctx = ctx_for(&u.plan());
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
+    u.capture();
     let sw = check_item(&u, "switch", "orders_route");
     assert_eq!(sw["status"], "go", "{sw}");
     assert_eq!(sw["detail"], "reads legacy", "{sw}");
-    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    u.expect(0, &["cutover", "-c", "orders", "--reason", "go"]);
 
     // Marked running, but nothing runs it.
     let item = check_item(&u, "sync", "orders");
@@ -907,12 +928,7 @@ fn status_and_check_show_syncs_runners_and_switches() {
     sync.kill().unwrap();
     sync.wait().unwrap();
     let mut new = ctx.engine("new").unwrap();
-    for i in 1..=3 {
-        exec(
-            new.as_mut(),
-            &format!("INSERT INTO orders VALUES ({i}, 'new', {i}, NULL)"),
-        );
-    }
+    insert_new_orders(new.as_mut(), 1..=3);
     let v = status_json(&u);
     assert_eq!(v["syncs"][0]["runner_alive"], false, "{v}");
     assert!(v["syncs"][0]["runner"]["holder"]["pid"].is_u64(), "{v}");
@@ -926,7 +942,7 @@ fn status_and_check_show_syncs_runners_and_switches() {
     assert_eq!(item["figures"]["lag_rows"], 3, "{item}");
 
     // Paused on purpose: a warning, not a NO-GO.
-    assert_eq!(code(&u.ripcord(&["sync", "pause", "-c", "orders"], &[])), 0);
+    u.expect(0, &["sync", "pause", "-c", "orders"]);
     assert_eq!(check_item(&u, "sync", "orders")["status"], "warn");
 
     // A switch moved by hand: ripcord's belief is wrong.
@@ -969,12 +985,7 @@ decision = "rollback_now"
 "#,
     );
     std::fs::write(u.plan(), plan).unwrap();
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
-    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    u.cut_over();
     let ctx = ctx_for(&u.plan());
     exec(
         ctx.engine("new").unwrap().as_mut(),
@@ -993,8 +1004,7 @@ decision = "rollback_now"
     assert!(out.contains("could not help"), "{out}");
     assert!(out.contains("legacy is frozen"), "{out}");
     assert!(!u.path().join("flags/orders_v2").exists(), "{out}");
-    let o = u.ripcord(&["report", "--json"], &[]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = u.json(&["report", "--json"]);
     assert_eq!(v["mode"]["path"], "switch", "{v}");
     assert_eq!(v["figures"]["lost"], 0, "{v}");
     assert_eq!(
@@ -1013,37 +1023,18 @@ decision = "rollback_now"
 fn pause_shows_the_lag_and_resume_catches_up() {
     let u = Universe::new("sqlite", "sqlite", Route::File);
     let ctx = ctx_for(&u.plan());
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
-    assert_eq!(
-        code(&u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[])),
-        0
-    );
-    assert_eq!(code(&u.ripcord(&["sync", "pause", "-c", "orders"], &[])), 0);
+    u.cut_over();
+    u.expect(0, &["sync", "pause", "-c", "orders"]);
     let mut new = ctx.engine("new").unwrap();
-    for i in 1..=5 {
-        exec(
-            new.as_mut(),
-            &format!("INSERT INTO orders VALUES ({i}, 'new', {i}, NULL)"),
-        );
-    }
-    let o = u.ripcord(&["sync", "start", "--once"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    let o = u.ripcord(&["sync", "status", "--json"], &[]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    insert_new_orders(new.as_mut(), 1..=5);
+    u.expect(0, &["sync", "start", "--once"]);
+    let v = u.json(&["sync", "status", "--json"]);
     assert_eq!(v[0]["record"]["state"]["state"], "paused", "{v}");
     assert_eq!(v[0]["lag"]["rows"], 5, "{v}");
     assert!(v[0]["lag"]["seconds"].as_f64().unwrap() >= 0.0);
-    assert_eq!(
-        code(&u.ripcord(&["sync", "resume", "-c", "orders"], &[])),
-        0
-    );
-    let o = u.ripcord(&["sync", "start", "--once"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    let o = u.ripcord(&["sync", "status", "--json"], &[]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    u.expect(0, &["sync", "resume", "-c", "orders"]);
+    u.expect(0, &["sync", "start", "--once"]);
+    let v = u.json(&["sync", "status", "--json"]);
     assert_eq!(v[0]["lag"]["rows"], 0, "{v}");
     assert_eq!(v[0]["record"]["applied"], 5, "{v}");
     // Lag events went to the event log.
@@ -1056,27 +1047,12 @@ fn pause_shows_the_lag_and_resume_catches_up() {
 fn cutover_refuses_when_the_sides_differ_and_moves_nothing() {
     let u = Universe::new("sqlite", "sqlite", Route::File);
     let ctx = ctx_for(&u.plan());
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
+    u.capture();
     exec(
         ctx.engine("legacy").unwrap().as_mut(),
         "INSERT INTO orders VALUES (7, 'legacy', 7, NULL)",
     );
-    let o = u.ripcord(
-        &[
-            "cutover",
-            "-c",
-            "orders",
-            "--reason",
-            "go",
-            "--catch-up",
-            "300ms",
-        ],
-        &[],
-    );
-    assert_eq!(code(&o), 3, "{}", text(&o));
+    let o = u.refused_cutover("300ms");
     assert!(text(&o).contains("still differ"), "{}", text(&o));
     assert!(
         !u.path().join("flags/orders_v2").exists(),
@@ -1086,8 +1062,7 @@ fn cutover_refuses_when_the_sides_differ_and_moves_nothing() {
         ctx.engine("legacy").unwrap().as_mut(),
         "INSERT INTO orders VALUES (8, 'legacy', 8, NULL)",
     );
-    let o = u.ripcord(&["sync", "status", "--json"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = u.expect(0, &["sync", "status", "--json"]);
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(),
         serde_json::json!([])
@@ -1099,28 +1074,13 @@ fn cutover_refuses_when_the_sides_differ_and_moves_nothing() {
 fn watch_runs_the_sync_and_a_dry_run_shows_the_switch_path() {
     let u = Universe::new("sqlite", "sqlite", Route::File);
     let ctx = ctx_for(&u.plan());
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
-    assert_eq!(
-        code(&u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[])),
-        0
-    );
+    u.cut_over();
     let mut new = ctx.engine("new").unwrap();
-    for i in 1..=3 {
-        exec(
-            new.as_mut(),
-            &format!("INSERT INTO orders VALUES ({i}, 'new', {i}, NULL)"),
-        );
-    }
-    let o = u.ripcord(&["rollback", "-c", "orders", "--dry-run"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    insert_new_orders(new.as_mut(), 1..=3);
+    let o = u.expect(0, &["rollback", "-c", "orders", "--dry-run"]);
     assert!(text(&o).contains("switch path"), "{}", text(&o));
-    let o = u.ripcord(&["watch", "--for", "2s"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    let o = u.ripcord(&["sync", "status", "--json"], &[]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    u.expect(0, &["watch", "--for", "2s"]);
+    let v = u.json(&["sync", "status", "--json"]);
     assert_eq!(v[0]["record"]["applied"], 3, "{v}");
     assert_eq!(v[0]["lag"]["rows"], 0, "{v}");
     assert_eq!(
@@ -1138,10 +1098,7 @@ fn watch_runs_the_sync_and_a_dry_run_shows_the_switch_path() {
 fn a_cutover_killed_before_its_flip_resumes() {
     let u = Universe::new("sqlite", "sqlite", Route::File);
     let ctx = ctx_for(&u.plan());
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
+    u.capture();
     let o = u.ripcord(
         &["cutover", "-c", "orders", "--reason", "go"],
         &[("RIPCORD_CRASH_AT", "cutover:flip:before")],
@@ -1164,16 +1121,14 @@ fn a_cutover_killed_before_its_flip_resumes() {
         "an unfinished cutover holds the component: {}",
         text(&o)
     );
-    let o = u.ripcord(&["cutover", "--resume"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    u.expect(0, &["cutover", "--resume"]);
     assert_eq!(
         std::fs::read_to_string(u.path().join("flags/orders_v2"))
             .unwrap()
             .trim(),
         "new"
     );
-    let o = u.ripcord(&["sync", "status", "--json"], &[]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = u.json(&["sync", "status", "--json"]);
     assert_eq!(v[0]["record"]["state"]["state"], "running", "{v}");
 }
 
@@ -1182,27 +1137,12 @@ fn a_cutover_killed_before_its_flip_resumes() {
 fn cutover_sees_a_value_difference(legacy: &'static str, new: &'static str) {
     let u = Universe::new(legacy, new, Route::File);
     let ctx = ctx_for(&u.plan());
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
+    u.capture();
     exec(
         ctx.engine("legacy").unwrap().as_mut(),
         "UPDATE orders SET amount = 7.75 WHERE id = -42",
     );
-    let o = u.ripcord(
-        &[
-            "cutover",
-            "-c",
-            "orders",
-            "--reason",
-            "go",
-            "--catch-up",
-            "0s",
-        ],
-        &[],
-    );
-    assert_eq!(code(&o), 3, "{}", text(&o));
+    let o = u.refused_cutover("0s");
     assert!(
         text(&o).contains("-42"),
         "the differing row is named: {}",
@@ -1226,15 +1166,11 @@ fn cutover_sees_a_value_difference_with_equal_counts_mariadb_to_postgres() {
 fn a_cutover_whose_flip_fails_can_be_abandoned_while_no_switch_moved() {
     let u = Universe::new("sqlite", "sqlite", Route::File);
     let ctx = ctx_for(&u.plan());
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
+    u.capture();
     // The flag is written aside then renamed: a folder where the aside file goes makes
     // every write fail, while the read still says legacy.
     std::fs::create_dir_all(u.path().join("flags/orders_v2.ripcord-tmp")).unwrap();
-    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
-    assert_eq!(code(&o), 3, "{}", text(&o));
+    u.expect(3, &["cutover", "-c", "orders", "--reason", "go"]);
     let o = u.ripcord(&["cutover", "--json", "--resume"], &[]);
     assert_ne!(code(&o), 0, "{}", text(&o));
     let id = ctx_for(&u.plan()).state.cutovers().unwrap()[0].id.clone();
@@ -1242,11 +1178,10 @@ fn a_cutover_whose_flip_fails_can_be_abandoned_while_no_switch_moved() {
     assert_eq!(code(&o), 2, "a reason is required: {}", text(&o));
     // Completing the unfinished flip back to legacy works: removing an absent flag
     // succeeds, and the read says legacy.
-    let o = u.ripcord(
+    u.expect(
+        4,
         &["cutover", "--abandon", &id, "--reason", "switch broken"],
-        &[],
     );
-    assert_eq!(code(&o), 4, "{}", text(&o));
     let o = u.ripcord(&["switch", "status"], &[]);
     assert_eq!(code(&o), 0, "the switch record agrees again: {}", text(&o));
     exec(
@@ -1259,62 +1194,19 @@ fn a_cutover_whose_flip_fails_can_be_abandoned_while_no_switch_moved() {
 /// and has a column legacy does not (`channel`, ignored); the reverse mapping computes
 /// legacy's `amount`. `key` names the new side's key column (`id` keeps it by name).
 fn mapped_universe(legacy_engine: &'static str, new_engine: &'static str, key: &str) -> Universe {
-    let legacy = FreshDb::new(legacy_engine);
-    let new = FreshDb::new(new_engine);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("ripcord.toml"),
-        format!(
-            r#"
-[databases.legacy]
-url = "{}"
-
-[databases.new]
-url = "{}"
-
-[components.orders]
-database = "legacy"
-capture_database = "new"
-tables = ["orders"]
-priority = "critical"
-
+    let u = Universe::with_plan(
+        (legacy_engine, new_engine),
+        (Route::File, String::new()),
+        r#"
 [components.orders.reverse.orders_v2]
 table = "orders"
-columns = {{ amount = "amount_cents / 100.0" }}
+columns = { amount = "amount_cents / 100.0" }
 ignore = ["channel"]
-
-[switches.orders_route]
-component = "orders"
-kind = "file"
-path = "flags/orders_v2"
 "#,
-            legacy.url, new.url
-        ),
-    )
-    .unwrap();
-    let u = Universe {
-        dir,
-        _legacy: legacy,
-        _new: new,
-        route: Route::File,
-        redis_key: String::new(),
-    };
+        FILE_SWITCH,
+    );
     let ctx = ctx_for(&u.plan());
-    let mut l = ctx.engine("legacy").unwrap();
-    exec(
-        l.as_mut(),
-        &format!(
-            "CREATE TABLE orders (id bigint PRIMARY KEY, side varchar(10) NOT NULL, amount {} NOT NULL, note varchar(100))",
-            decimal(legacy_engine)
-        ),
-    );
-    let rows: Vec<String> = (1..=100)
-        .map(|i| format!("({}, 'seed', {i}.25, 'نقطة {i}')", -i))
-        .collect();
-    exec(
-        l.as_mut(),
-        &format!("INSERT INTO orders VALUES {}", rows.join(", ")),
-    );
+    seed_orders(ctx.engine("legacy").unwrap().as_mut(), legacy_engine);
     let mut n = ctx.engine("new").unwrap();
     exec(
         n.as_mut(),
@@ -1340,8 +1232,7 @@ path = "flags/orders_v2"
 fn mapped_table_value_difference_with_equal_counts(legacy: &'static str, new: &'static str) {
     let u = mapped_universe(legacy, new, "id");
     let ctx = ctx_for(&u.plan());
-    let o = u.ripcord(&["capture", "start", "-c", "orders"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    u.capture();
     // The sides agree through the mapping: the cutover's comparison passes.
     let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
     assert_eq!(code(&o), 0, "cutover: {}", text(&o));
@@ -1359,8 +1250,7 @@ fn mapped_table_value_difference_with_equal_counts(legacy: &'static str, new: &'
         n.as_mut(),
         "UPDATE orders_v2 SET amount_cents = 77777 WHERE id = -42",
     );
-    let o = u.ripcord(&["sync", "start", "--once"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    u.expect(0, &["sync", "start", "--once"]);
     let mut l = ctx.engine("legacy").unwrap();
     assert_eq!(
         l.query_scalar("SELECT COUNT(*) FROM orders WHERE id = 3 AND amount = 30.5")
@@ -1379,8 +1269,7 @@ fn mapped_table_value_difference_with_equal_counts(legacy: &'static str, new: &'
         &[],
     );
     assert_eq!(code(&o), 3, "not verified: {}", text(&o));
-    let o = u.ripcord(&["report", "--json"], &[]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = u.json(&["report", "--json"]);
     assert_eq!(v["mode"]["path"], "switch", "{v}");
     assert_ne!(v["verdict"]["kind"], "verified", "{v}");
     let t = &v["proof"]["tables"][0];
@@ -1433,27 +1322,12 @@ fn switch_rollback_of_a_mapped_table_is_not_verified_by_equal_counts_mariadb_to_
 fn cutover_of_a_mapped_table_sees_a_value_difference_with_equal_counts() {
     let u = mapped_universe("sqlite", "sqlite", "id");
     let ctx = ctx_for(&u.plan());
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
+    u.capture();
     exec(
         ctx.engine("legacy").unwrap().as_mut(),
         "UPDATE orders SET amount = 7.75 WHERE id = -42",
     );
-    let o = u.ripcord(
-        &[
-            "cutover",
-            "-c",
-            "orders",
-            "--reason",
-            "go",
-            "--catch-up",
-            "0s",
-        ],
-        &[],
-    );
-    assert_eq!(code(&o), 3, "{}", text(&o));
+    let o = u.refused_cutover("0s");
     assert!(
         text(&o).contains("orders -42: column amount is 7.75"),
         "the differing row is named: {}",
@@ -1470,23 +1344,8 @@ fn cutover_of_a_mapped_table_sees_a_value_difference_with_equal_counts() {
 #[test]
 fn cutover_refuses_a_table_it_can_compare_only_by_row_count() {
     let u = mapped_universe("sqlite", "sqlite", "order_id");
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
-    let o = u.ripcord(
-        &[
-            "cutover",
-            "-c",
-            "orders",
-            "--reason",
-            "go",
-            "--catch-up",
-            "0s",
-        ],
-        &[],
-    );
-    assert_eq!(code(&o), 3, "{}", text(&o));
+    u.capture();
+    let o = u.refused_cutover("0s");
     assert!(
         text(&o).contains("cannot compare the values of orders")
             && text(&o).contains("key column(s) id"),
@@ -1512,19 +1371,9 @@ fn cutover_refuses_a_table_it_can_compare_only_by_row_count() {
 fn a_writer_elsewhere_on_the_mariadb_server_holds_neither_the_sync_nor_the_drain() {
     let u = Universe::new("mysql", "mysql", Route::File);
     let ctx = ctx_for(&u.plan());
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
-    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    u.cut_over();
     let mut n = ctx.engine("new").unwrap();
-    for i in 1..=3 {
-        exec(
-            n.as_mut(),
-            &format!("INSERT INTO orders VALUES ({i}, 'new', {i}, NULL)"),
-        );
-    }
+    insert_new_orders(n.as_mut(), 1..=3);
     // Another database on the same server, with a transaction that wrote and stays open.
     let other = FreshDb::new("mysql");
     let mut app = other.conn();
@@ -1535,10 +1384,8 @@ fn a_writer_elsewhere_on_the_mariadb_server_holds_neither_the_sync_nor_the_drain
         app.query_drop("START TRANSACTION").unwrap();
         app.query_drop("INSERT INTO t VALUES (1)").unwrap();
     }
-    let o = u.ripcord(&["sync", "start", "--once", "--settle", "2s"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    let o = u.ripcord(&["sync", "status", "--json"], &[]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    u.expect(0, &["sync", "start", "--once", "--settle", "2s"]);
+    let v = u.json(&["sync", "status", "--json"]);
     assert_eq!(v[0]["record"]["applied"], 3, "the pass did not wait: {v}");
     exec(n.as_mut(), "INSERT INTO orders VALUES (4, 'new', 4, NULL)");
     let o = u.ripcord(
@@ -1574,12 +1421,7 @@ fn a_manual_switch_onto_a_side_that_refuses_writes_is_refused() {
     let u = Universe::new("sqlite", "sqlite", Route::File);
     let ctx = ctx_for(&u.plan());
     let flag = u.path().join("flags/orders_v2");
-    assert_eq!(
-        code(&u.ripcord(&["capture", "start", "-c", "orders"], &[])),
-        0
-    );
-    let o = u.ripcord(&["cutover", "-c", "orders", "--reason", "go"], &[]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    u.cut_over();
     let mut new = ctx.engine("new").unwrap();
     exec(
         new.as_mut(),
@@ -1588,7 +1430,7 @@ fn a_manual_switch_onto_a_side_that_refuses_writes_is_refused() {
 
     for state in ["running", "paused"] {
         if state == "paused" {
-            assert_eq!(code(&u.ripcord(&["sync", "pause", "-c", "orders"], &[])), 0);
+            u.expect(0, &["sync", "pause", "-c", "orders"]);
         }
         let o = u.ripcord(&["switch", "to-legacy", "-c", "orders"], &[]);
         assert_eq!(code(&o), 5, "{state}: {}", text(&o));
@@ -1609,25 +1451,18 @@ fn a_manual_switch_onto_a_side_that_refuses_writes_is_refused() {
     assert_eq!(code(&o), 2, "--force without --reason: {}", text(&o));
     assert_eq!(std::fs::read_to_string(&flag).unwrap().trim(), "new");
 
-    assert_eq!(
-        code(&u.ripcord(&["sync", "resume", "-c", "orders"], &[])),
-        0
-    );
-    let o = u.ripcord(
-        &["rollback", "-c", "orders", "--yes", "--reason", "red"],
-        &[],
-    );
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    u.expect(0, &["sync", "resume", "-c", "orders"]);
+    u.expect(0, &["rollback", "-c", "orders", "--yes", "--reason", "red"]);
     assert!(!flag.exists(), "the rollback moved traffic to legacy");
 
-    let o = u.ripcord(&["switch", "to-new", "-c", "orders"], &[]);
-    assert_eq!(code(&o), 5, "{}", text(&o));
+    let o = u.expect(5, &["switch", "to-new", "-c", "orders"]);
     for needle in ["is fenced since rollback", "cutover --unfence -c orders"] {
         assert!(text(&o).contains(needle), "lacks {needle:?}: {}", text(&o));
     }
     assert!(!flag.exists(), "no switch moved onto the fenced side");
     // Unfenced for a re-base, the new side still has no sync carrying writes back.
-    let o = u.ripcord(
+    u.expect(
+        0,
         &[
             "cutover",
             "--unfence",
@@ -1636,11 +1471,8 @@ fn a_manual_switch_onto_a_side_that_refuses_writes_is_refused() {
             "--reason",
             "re-base",
         ],
-        &[],
     );
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    let o = u.ripcord(&["switch", "to-new", "-c", "orders"], &[]);
-    assert_eq!(code(&o), 5, "{}", text(&o));
+    let o = u.expect(5, &["switch", "to-new", "-c", "orders"]);
     assert!(
         text(&o).contains("ripcord cutover -c orders"),
         "{}",
@@ -1668,13 +1500,12 @@ fn a_manual_switch_onto_a_side_that_refuses_writes_is_refused() {
     );
     std::fs::write(u.plan(), plan).unwrap();
 
-    let o = u.ripcord(
+    u.expect(
+        0,
         &[
             "switch", "to-new", "-c", "orders", "--force", "--reason", "drill",
         ],
-        &[],
     );
-    assert_eq!(code(&o), 0, "{}", text(&o));
     assert_eq!(std::fs::read_to_string(&flag).unwrap().trim(), "new");
     let o = u.ripcord(&["audit", "show"], &[]);
     assert!(text(&o).contains("switch.forced"), "{}", text(&o));

@@ -9,6 +9,7 @@
 //! follows is a point where legacy holds everything the new side holds.
 
 use crate::context::{Ctx, new_id, now};
+use crate::engine::Engine;
 use crate::journal::JournalMark;
 use crate::rollback::TableProof;
 use crate::state::LockOwner;
@@ -122,6 +123,41 @@ fn lock_name(c: &str) -> String {
     format!("cutover:{c}")
 }
 
+/// The unfinished cutover holding any of the named components.
+fn unfinished_of(ctx: &mut Ctx, names: &[String]) -> Result<Option<CutoverRecord>> {
+    Ok(ctx
+        .state
+        .cutovers()?
+        .into_iter()
+        .find(|c| c.unfinished() && c.components.iter().any(|n| names.contains(n))))
+}
+
+/// The unfinished cutover whose id is or starts with `id`; the newest when none is named.
+fn unfinished_by_id(ctx: &mut Ctx, id: Option<&str>) -> Result<Option<CutoverRecord>> {
+    Ok(ctx
+        .state
+        .cutovers()?
+        .into_iter()
+        .find(|c| c.unfinished() && id.is_none_or(|i| c.id == i || c.id.starts_with(i))))
+}
+
+/// Lets legacy take business writes again.
+fn unfreeze_legacy(ctx: &mut Ctx, comps: &[crate::plan::Component]) -> Result<()> {
+    for c in comps {
+        ctx.engine_installed(&c.database)?.unfreeze(&c.tables)?;
+    }
+    Ok(())
+}
+
+/// The component's captured tables the engine holds frozen.
+fn frozen_captured(e: &mut dyn Engine, c: &crate::plan::Component) -> Result<Vec<String>> {
+    let frozen = e.frozen_tables()?;
+    Ok(c.captured_tables()
+        .into_iter()
+        .filter(|t| frozen.contains(t))
+        .collect())
+}
+
 /// Starts a cutover of the components (all when none is named).
 pub fn start(ctx: &mut Ctx, req: &CutoverRequest) -> Result<CutoverRecord> {
     let names: Vec<String> = ctx
@@ -129,12 +165,7 @@ pub fn start(ctx: &mut Ctx, req: &CutoverRequest) -> Result<CutoverRecord> {
         .into_iter()
         .map(|c| c.name)
         .collect();
-    if let Some(c) = ctx
-        .state
-        .cutovers()?
-        .into_iter()
-        .find(|c| c.unfinished() && c.components.iter().any(|n| names.contains(n)))
-    {
+    if let Some(c) = unfinished_of(ctx, &names)? {
         return Err(Error::Held(format!(
             "cutover {} of {} did not finish; continue it with `ripcord cutover --resume {}`",
             c.id,
@@ -171,11 +202,7 @@ pub fn start(ctx: &mut Ctx, req: &CutoverRequest) -> Result<CutoverRecord> {
 
 /// Continues an unfinished cutover: the one named, or the newest.
 pub fn resume(ctx: &mut Ctx, id: Option<&str>) -> Result<CutoverRecord> {
-    let mut rec = ctx
-        .state
-        .cutovers()?
-        .into_iter()
-        .find(|c| c.unfinished() && id.is_none_or(|i| c.id == i || c.id.starts_with(i)))
+    let mut rec = unfinished_by_id(ctx, id)?
         .ok_or_else(|| Error::Usage("there is no unfinished cutover to resume".into()))?;
     if let CutoverStatus::Failed { phase, .. } = rec.status {
         rec.status = CutoverStatus::Running { phase };
@@ -193,11 +220,7 @@ pub fn resume(ctx: &mut Ctx, id: Option<&str>) -> Result<CutoverRecord> {
 /// takes traffic as before. Once a switch reads the new side, traffic is there: resume the
 /// cutover or roll back instead.
 pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<CutoverRecord> {
-    let mut rec = ctx
-        .state
-        .cutovers()?
-        .into_iter()
-        .find(|c| c.unfinished() && (c.id == id || c.id.starts_with(id)))
+    let mut rec = unfinished_by_id(ctx, Some(id))?
         .ok_or_else(|| Error::Usage(format!("no unfinished cutover {id:?}")))?;
     let status = switch::status(ctx, &rec.components)?;
     let moved: Vec<String> = status
@@ -235,9 +258,8 @@ pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<CutoverRecord> {
             )?;
         }
     }
-    for c in ctx.components(&rec.components)? {
-        ctx.engine_installed(&c.database)?.unfreeze(&c.tables)?;
-    }
+    let comps = ctx.components(&rec.components)?;
+    unfreeze_legacy(ctx, &comps)?;
     rec.status = CutoverStatus::Refused {
         error: format!("abandoned by {}: {reason}", ctx.actor),
     };
@@ -271,12 +293,7 @@ pub fn unfence(ctx: &mut Ctx, components: &[String], reason: &str) -> Result<Vec
             r.components.join(", ")
         )));
     }
-    if let Some(c) = ctx
-        .state
-        .cutovers()?
-        .into_iter()
-        .find(|c| c.unfinished() && c.components.iter().any(|n| names.contains(n)))
-    {
+    if let Some(c) = unfinished_of(ctx, &names)? {
         return Err(Error::Held(format!(
             "cutover {} of {} did not finish; resume or abandon it first",
             c.id,
@@ -341,12 +358,7 @@ fn unfence_new_side(ctx: &mut Ctx, comps: &[crate::plan::Component]) -> Result<V
     let mut thawed = Vec::new();
     for c in comps {
         let mut e = ctx.engine_installed(&c.capture_database)?;
-        let frozen = e.frozen_tables()?;
-        let fenced: Vec<String> = c
-            .captured_tables()
-            .into_iter()
-            .filter(|t| frozen.contains(t))
-            .collect();
+        let fenced = frozen_captured(e.as_mut(), c)?;
         if !fenced.is_empty() {
             e.unfreeze(&fenced)?;
             thawed.extend(fenced.iter().map(|t| format!("{}.{t}", c.capture_database)));
@@ -395,29 +407,29 @@ fn drive_locked(ctx: &mut Ctx, rec: &mut CutoverRecord) -> Result<()> {
                 ctx.state.save_cutover(rec)?;
                 crate::crash::point(&format!("cutover:{}:after", phase.name()));
             }
-            Err(Refusal::Refused(e)) => {
-                let msg = crate::redact::scrub(&e.to_string());
-                rec.status = CutoverStatus::Refused { error: msg.clone() };
-                rec.finished_at = Some(now());
-                ctx.state.log_phase(&rec.id, phase.name(), "failed", &msg)?;
-                ctx.state.save_cutover(rec)?;
-                ctx.audit(
-                    "cutover.refused",
-                    serde_json::json!({"cutover": rec.id, "phase": phase.name()}),
-                    &msg,
-                )?;
-                return Err(e);
-            }
-            Err(Refusal::Failed(e)) => {
-                let msg = crate::redact::scrub(&e.to_string());
-                rec.status = CutoverStatus::Failed {
-                    phase,
-                    error: msg.clone(),
+            Err(stop) => {
+                let (e, refused) = match stop {
+                    Refusal::Refused(e) => (e, true),
+                    Refusal::Failed(e) => (e, false),
                 };
+                let msg = crate::redact::scrub(&e.to_string());
+                if refused {
+                    rec.status = CutoverStatus::Refused { error: msg.clone() };
+                    rec.finished_at = Some(now());
+                } else {
+                    rec.status = CutoverStatus::Failed {
+                        phase,
+                        error: msg.clone(),
+                    };
+                }
                 ctx.state.log_phase(&rec.id, phase.name(), "failed", &msg)?;
                 ctx.state.save_cutover(rec)?;
                 ctx.audit(
-                    "cutover.failed",
+                    if refused {
+                        "cutover.refused"
+                    } else {
+                        "cutover.failed"
+                    },
                     serde_json::json!({"cutover": rec.id, "phase": phase.name()}),
                     &msg,
                 )?;
@@ -585,12 +597,7 @@ fn precheck(ctx: &mut Ctx, rec: &mut CutoverRecord) -> Result<String> {
             ));
         }
         let mut new = ctx.engine_installed(&c.capture_database)?;
-        let frozen = new.frozen_tables()?;
-        let fenced: Vec<String> = c
-            .captured_tables()
-            .into_iter()
-            .filter(|t| frozen.contains(t))
-            .collect();
+        let fenced = frozen_captured(new.as_mut(), c)?;
         if !fenced.is_empty() {
             let why = match sync_rec.as_ref().map(|s| &s.state) {
                 Some(sync::SyncState::Ended { rollback }) => format!(
@@ -690,9 +697,7 @@ fn verify(ctx: &mut Ctx, rec: &mut CutoverRecord) -> std::result::Result<String,
         rec.proof = proof;
         // Waiting cannot help: the comparison itself falls short.
         if !count_only.is_empty() {
-            for c in &comps {
-                ctx.engine_installed(&c.database)?.unfreeze(&c.tables)?;
-            }
+            unfreeze_legacy(ctx, &comps)?;
             return Err(Refusal::Refused(Error::Verify(format!(
                 "cutover refused: ripcord cannot compare the values of {} (only row counts), so it cannot vouch that legacy holds what the new side holds; legacy was unfrozen, no switch moved",
                 count_only.join("; ")
@@ -705,9 +710,7 @@ fn verify(ctx: &mut Ctx, rec: &mut CutoverRecord) -> std::result::Result<String,
             ));
         }
         if t.elapsed() >= catch_up {
-            for c in &comps {
-                ctx.engine_installed(&c.database)?.unfreeze(&c.tables)?;
-            }
+            unfreeze_legacy(ctx, &comps)?;
             let examples: Vec<String> = rec
                 .proof
                 .iter()

@@ -67,6 +67,42 @@ fn io_err(context: &str, e: std::io::Error) -> EngineError {
 }
 
 impl PgEngine {
+    /// Prepares, once per shape, the statement that reads the first `outputs` columns of
+    /// `inner` (named `_ripcord_0…`) as canonical text, with their kinds, into
+    /// `eval_cache[inner]`. The expressions' types are only known once `inner` is prepared.
+    fn prepare_eval(
+        &mut self,
+        inner: &str,
+        outputs: usize,
+        order: &str,
+        context: &str,
+    ) -> EngineResult<()> {
+        if self.eval_cache.contains_key(inner) {
+            return Ok(());
+        }
+        let oids: Vec<u32> = self
+            .client
+            .prepare(inner)
+            .map_err(err(context))?
+            .columns()
+            .iter()
+            .take(outputs)
+            .map(|c| c.type_().oid())
+            .collect();
+        let kinds: Vec<Kind> = oids.iter().map(|o| Kind::of_oid(*o)).collect();
+        let texts: Vec<String> = oids
+            .iter()
+            .enumerate()
+            .map(|(i, o)| text::text_expr(&format!("r._ripcord_{i}"), *o))
+            .collect();
+        let stmt = self
+            .client
+            .prepare(&format!("SELECT {} FROM ({inner}) r{order}", texts.join(", ")))
+            .map_err(err(context))?;
+        self.eval_cache.insert(inner.to_string(), (kinds, stmt));
+        Ok(())
+    }
+
     /// Connects to a `postgres://` or `postgresql://` URL and pins the session settings
     /// the value mapping relies on.
     pub fn open(url: &str) -> EngineResult<Self> {
@@ -1689,27 +1725,7 @@ impl Engine for PgEngine {
             }
         );
         let context = || format!("evaluate {}", exprs.join(", "));
-        if !self.eval_cache.contains_key(&inner) {
-            let oids: Vec<u32> = self
-                .client
-                .prepare(&inner)
-                .map_err(err(context()))?
-                .columns()
-                .iter()
-                .map(|c| c.type_().oid())
-                .collect();
-            let kinds: Vec<Kind> = oids.iter().map(|o| Kind::of_oid(*o)).collect();
-            let texts: Vec<String> = oids
-                .iter()
-                .enumerate()
-                .map(|(i, o)| text::text_expr(&format!("r._ripcord_{i}"), *o))
-                .collect();
-            let stmt = self
-                .client
-                .prepare(&format!("SELECT {} FROM ({inner}) r", texts.join(", ")))
-                .map_err(err(context()))?;
-            self.eval_cache.insert(inner.clone(), (kinds, stmt));
-        }
+        self.prepare_eval(&inner, exprs.len(), "", &context())?;
         let (kinds, stmt) = &self.eval_cache[&inner];
         let params: Params = input.values().map(param).collect();
         let row = self
@@ -1783,31 +1799,7 @@ impl Engine for PgEngine {
             )
         };
         let inner = format!("SELECT {}, s._ripcord_n FROM ({source}) s", outs.join(", "));
-        if !self.eval_cache.contains_key(&inner) {
-            let oids: Vec<u32> = self
-                .client
-                .prepare(&inner)
-                .map_err(err(context()))?
-                .columns()
-                .iter()
-                .take(exprs.len())
-                .map(|c| c.type_().oid())
-                .collect();
-            let kinds: Vec<Kind> = oids.iter().map(|o| Kind::of_oid(*o)).collect();
-            let texts: Vec<String> = oids
-                .iter()
-                .enumerate()
-                .map(|(i, o)| text::text_expr(&format!("r._ripcord_{i}"), *o))
-                .collect();
-            let stmt = self
-                .client
-                .prepare(&format!(
-                    "SELECT {} FROM ({inner}) r ORDER BY r._ripcord_n",
-                    texts.join(", ")
-                ))
-                .map_err(err(context()))?;
-            self.eval_cache.insert(inner.clone(), (kinds, stmt));
-        }
+        self.prepare_eval(&inner, exprs.len(), " ORDER BY r._ripcord_n", &context())?;
         let (kinds, stmt) = &self.eval_cache[&inner];
         let count = inputs.len() as i32;
         let params: Vec<&(dyn ToSql + Sync)> = if names.is_empty() {
