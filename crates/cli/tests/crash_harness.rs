@@ -22,6 +22,7 @@
 //! engine (`scripts/crash-harness` runs the long one).
 
 mod common;
+use common::universe::*;
 use common::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -112,8 +113,8 @@ fn compare(expected: &Dump, actual: &Dump) -> Comparison {
     c
 }
 
-/// The state a perfect rollback leaves: the same Workshop and business day, no migration.
-fn expected(engine: &'static str, business_seed: u64) -> Dump {
+/// A fresh Workshop database of `CUSTOMERS` customers, its folder and its plan.
+fn workshop(engine: &'static str) -> (FreshDb, tempfile::TempDir, std::path::PathBuf) {
     let db = FreshDb::new(engine);
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("ripcord.toml");
@@ -125,12 +126,21 @@ fn expected(engine: &'static str, business_seed: u64) -> Dump {
     let ctx = ctx_for(&plan);
     let mut e = ctx.engine("workshop").unwrap();
     ripcord::workshop::create(e.as_mut(), CUSTOMERS, 3).unwrap();
+    (db, dir, plan)
+}
+
+/// The state a perfect rollback leaves: the same Workshop and business day, no migration.
+fn expected(engine: &'static str, business_seed: u64) -> Dump {
+    let (db, _dir, plan) = workshop(engine);
+    let ctx = ctx_for(&plan);
+    let mut e = ctx.engine("workshop").unwrap();
     ripcord::workshop::business_day(e.as_mut(), CUSTOMERS, business_seed, VISITS).unwrap();
     dump(engine, &db.url)
 }
 
-fn named_points(engine: &str) -> Vec<String> {
-    let mut v: Vec<String> = ripcord_core::rollback::PHASES
+/// Every rollback phase's `:before` and `:after` crash points.
+fn phase_points() -> Vec<String> {
+    ripcord_core::rollback::PHASES
         .iter()
         .flat_map(|p| {
             [
@@ -138,7 +148,11 @@ fn named_points(engine: &str) -> Vec<String> {
                 format!("{}:after", p.name()),
             ]
         })
-        .collect();
+        .collect()
+}
+
+fn named_points(engine: &str) -> Vec<String> {
+    let mut v = phase_points();
     v.extend(["restore:mid".into(), "replay:mid".into()]);
     if engine == "mysql" {
         v.extend([
@@ -214,7 +228,69 @@ fn run_until(mut child: std::process::Child, delay: Option<Duration>) -> (End, D
     }
 }
 
+impl Tally {
+    /// Adds a comparison's figures; a row lost or duplicated fails the trial.
+    fn count(&mut self, cmp: &Comparison) -> Result<(), String> {
+        self.compared += cmp.compared;
+        self.lost += cmp.lost.len() as u64;
+        self.duplicated += cmp.duplicated.len() as u64;
+        if cmp.lost.is_empty() && cmp.duplicated.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "{} rows lost {:?}, {} duplicated or unexpected {:?}",
+            cmp.lost.len(),
+            &cmp.lost[..cmp.lost.len().min(5)],
+            cmp.duplicated.len(),
+            &cmp.duplicated[..cmp.duplicated.len().min(5)]
+        ))
+    }
+}
+
 impl Harness {
+    /// Rolls `component` back, killing the rollback one to three times (see `faulty`) and
+    /// resuming it until it finishes.
+    fn rollback_with_faults(
+        &mut self,
+        rng: &mut StdRng,
+        dir: &std::path::Path,
+        component: &str,
+        points: &[String],
+        tally: &mut Tally,
+        log: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let plan = dir.join("ripcord.toml");
+        let start = [
+            "rollback",
+            "-c",
+            component,
+            "--yes",
+            "--reason",
+            "crash harness",
+        ];
+        let resume = ["rollback", "--resume", "--yes"];
+        let faults = rng.random_range(1..=3);
+        let mut started = false;
+        for attempt in 0..faults + 8 {
+            // Start the rollback until one is recorded, then resume it.
+            let args: &[&str] = if started { &resume } else { &start };
+            let end = if attempt < faults {
+                self.faulty(rng, dir, args, points, tally, log)
+            } else {
+                log.push(format!("{args:?}"));
+                run_until(spawn(dir, args, None), None).0
+            };
+            started = started || !ctx_for(&plan).state.rollbacks().unwrap().is_empty();
+            match end {
+                End::Killed => continue,
+                End::Exited(0, _) => return Ok(()),
+                End::Exited(2, out) if out.contains("no unfinished rollback") => return Ok(()),
+                End::Exited(c, out) => return Err(format!("exited {c}: {out}")),
+            }
+        }
+        Err("the rollback never finished".into())
+    }
+
     fn new(engine: &'static str) -> Self {
         Harness {
             engine,
@@ -280,18 +356,7 @@ impl Harness {
         self.expected
             .entry(business_seed)
             .or_insert_with(|| expected(engine, business_seed));
-        let db = FreshDb::new(engine);
-        let dir = tempfile::tempdir().unwrap();
-        let plan = dir.path().join("ripcord.toml");
-        std::fs::write(
-            &plan,
-            ripcord::workshop::plan_for(&db.url, dialect(&db.url)),
-        )
-        .unwrap();
-        let ctx = ctx_for(&plan);
-        let mut e = ctx.engine("workshop").unwrap();
-        ripcord::workshop::create(e.as_mut(), CUSTOMERS, 3).unwrap();
-        drop(e);
+        let (db, dir, plan) = workshop(engine);
         let mut log = Vec::new();
         let fail = |log: &[String], what: String| {
             Err(format!("{engine} seed {seed}: {what}\n  steps: {log:?}"))
@@ -336,61 +401,16 @@ impl Harness {
         drop(e);
 
         let points = named_points(engine);
-        let start = [
-            "rollback",
-            "-c",
-            "billing",
-            "--yes",
-            "--reason",
-            "crash harness",
-        ];
-        let resume = ["rollback", "--resume", "--yes"];
-        let faults = rng.random_range(1..=3);
-        let mut started = false;
-        let mut done = false;
-        for attempt in 0..faults + 8 {
-            // Start the rollback until one is recorded, then resume it.
-            let args: &[&str] = if started { &resume } else { &start };
-            let end = if attempt < faults {
-                self.faulty(&mut rng, dir.path(), args, &points, tally, &mut log)
-            } else {
-                log.push(format!("{args:?}"));
-                run_until(spawn(dir.path(), args, None), None).0
-            };
-            started = started || !ctx_for(&plan).state.rollbacks().unwrap().is_empty();
-            match end {
-                End::Killed => continue,
-                End::Exited(0, _) => {
-                    done = true;
-                    break;
-                }
-                End::Exited(2, out) if out.contains("no unfinished rollback") => {
-                    done = true;
-                    break;
-                }
-                End::Exited(c, out) => return fail(&log, format!("exited {c}: {out}")),
-            }
-        }
-        if !done {
-            return fail(&log, "the rollback never finished".into());
+        if let Err(e) =
+            self.rollback_with_faults(&mut rng, dir.path(), "billing", &points, tally, &mut log)
+        {
+            return fail(&log, e);
         }
 
         // The independent check: the database's own dump against the expected state.
         let cmp = compare(&self.expected[&business_seed], &dump(engine, &db.url));
-        tally.compared += cmp.compared;
-        tally.lost += cmp.lost.len() as u64;
-        tally.duplicated += cmp.duplicated.len() as u64;
-        if !cmp.lost.is_empty() || !cmp.duplicated.is_empty() {
-            return fail(
-                &log,
-                format!(
-                    "{} rows lost {:?}, {} duplicated or unexpected {:?}",
-                    cmp.lost.len(),
-                    &cmp.lost[..cmp.lost.len().min(5)],
-                    cmp.duplicated.len(),
-                    &cmp.duplicated[..cmp.duplicated.len().min(5)]
-                ),
-            );
+        if let Err(e) = tally.count(&cmp) {
+            return fail(&log, e);
         }
         let mut ctx = ctx_for(&plan);
         let rb = ctx.state.rollbacks().unwrap();
@@ -437,13 +457,6 @@ struct Universe {
     expected_dir: tempfile::TempDir,
 }
 
-fn decimal(engine: &str) -> &'static str {
-    match engine {
-        "postgres" => "numeric(12,2)",
-        _ => "decimal(12,2)",
-    }
-}
-
 const SEED_ORDERS: i64 = 60;
 
 impl Universe {
@@ -455,27 +468,7 @@ impl Universe {
         let expected_dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("ripcord.toml"),
-            format!(
-                r#"
-[databases.legacy]
-url = "{}"
-
-[databases.new]
-url = "{}"
-
-[components.orders]
-database = "legacy"
-capture_database = "new"
-tables = ["orders"]
-priority = "critical"
-
-[switches.orders_route]
-component = "orders"
-kind = "file"
-path = "flags/orders_v2"
-"#,
-                legacy.url, new.url
-            ),
+            orders_plan(&legacy.url, &new.url, "", FILE_SWITCH),
         )
         .unwrap();
         std::fs::write(
@@ -501,18 +494,7 @@ path = "flags/orders_v2"
             (ectx.engine("legacy").unwrap(), legacy_engine),
         ];
         for (mut e, engine) in dbs {
-            let create = format!(
-                "CREATE TABLE orders (id bigint PRIMARY KEY, side varchar(10) NOT NULL, amount {} NOT NULL, note varchar(100))",
-                decimal(engine)
-            );
-            let rows: Vec<String> = (1..=SEED_ORDERS)
-                .map(|i| format!("({i}, 'seed', {i}.25, 'نقطة {i}')"))
-                .collect();
-            let insert = format!("INSERT INTO orders VALUES {}", rows.join(", "));
-            for sql in [create, insert] {
-                e.execute(&sql, ripcord_core::journal::Origin::Business)
-                    .unwrap_or_else(|err| panic!("{sql}: {err}"));
-            }
+            create_orders(e.as_mut(), engine, SEED_ORDERS, 1);
         }
         u
     }
@@ -595,20 +577,6 @@ impl Business {
     }
 }
 
-fn spawn_sync(dir: &std::path::Path, crash_at: Option<&str>) -> std::process::Child {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ripcord"));
-    c.current_dir(dir)
-        .args(["-q", "sync", "start", "--interval", "50ms"])
-        .env_remove("RIPCORD_CRASH_AT")
-        .env("RIPCORD_ACTOR", "harness-sync")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(p) = crash_at {
-        c.env("RIPCORD_CRASH_AT", p);
-    }
-    c.spawn().unwrap()
-}
-
 /// A child killed and waited for when a trial returns early, so no sync loop outlives it.
 struct Reaped(Option<std::process::Child>);
 
@@ -640,15 +608,7 @@ fn exit_within(mut child: std::process::Child, within: Duration) -> Result<End, 
 }
 
 fn universe_points() -> Vec<String> {
-    let mut v: Vec<String> = ripcord_core::rollback::PHASES
-        .iter()
-        .flat_map(|p| {
-            [
-                format!("{}:before", p.name()),
-                format!("{}:after", p.name()),
-            ]
-        })
-        .collect();
+    let mut v = phase_points();
     v.extend(["switch:intent".into(), "switch:acted".into()]);
     v
 }
@@ -709,7 +669,10 @@ impl Harness {
         let end = if rng.random_bool(0.5) {
             let p = sync_points[rng.random_range(0..sync_points.len())];
             log.push(format!("sync crash at {p}"));
-            match exit_within(spawn_sync(dir, Some(p)), Duration::from_secs(60)) {
+            match exit_within(
+                spawn_sync(dir, "harness-sync", &[("RIPCORD_CRASH_AT", p)]),
+                Duration::from_secs(60),
+            ) {
                 Ok(End::Killed) => {
                     tally.named += 1;
                     End::Killed
@@ -720,7 +683,7 @@ impl Harness {
         } else {
             let d = Duration::from_millis(rng.random_range(0..=1500));
             log.push(format!("sync kill after {d:?}"));
-            let r = run_until(spawn_sync(dir, None), Some(d)).0;
+            let r = run_until(spawn_sync(dir, "harness-sync", &[]), Some(d)).0;
             if matches!(r, End::Killed) {
                 tally.delayed += 1;
             }
@@ -734,49 +697,16 @@ impl Harness {
             return fail(&log, e);
         }
         log.push("sync restarted".into());
-        let mut sync = Reaped(Some(spawn_sync(dir, None)));
+        let mut sync = Reaped(Some(spawn_sync(dir, "harness-sync", &[])));
         if let Err(e) = biz.work(&mut rng, &u, 20, false) {
             return fail(&log, e);
         }
 
         // The switch-path rollback, killed one to three times, resumed until it finishes.
         let points = universe_points();
-        let start = [
-            "rollback",
-            "-c",
-            "orders",
-            "--yes",
-            "--reason",
-            "crash harness",
-        ];
-        let resume = ["rollback", "--resume", "--yes"];
-        let faults = rng.random_range(1..=3);
-        let mut started = false;
-        let mut done = false;
-        for attempt in 0..faults + 8 {
-            let args: &[&str] = if started { &resume } else { &start };
-            let end = if attempt < faults {
-                self.faulty(&mut rng, dir, args, &points, tally, &mut log)
-            } else {
-                log.push(format!("{args:?}"));
-                run_until(spawn(dir, args, None), None).0
-            };
-            started = started || !ctx_for(&u.plan()).state.rollbacks().unwrap().is_empty();
-            match end {
-                End::Killed => continue,
-                End::Exited(0, _) => {
-                    done = true;
-                    break;
-                }
-                End::Exited(2, out) if out.contains("no unfinished rollback") => {
-                    done = true;
-                    break;
-                }
-                End::Exited(c, out) => return fail(&log, format!("exited {c}: {out}")),
-            }
-        }
-        if !done {
-            return fail(&log, "the rollback never finished".into());
+        if let Err(e) = self.rollback_with_faults(&mut rng, dir, "orders", &points, tally, &mut log)
+        {
+            return fail(&log, e);
         }
         // The loop hands the component over to the rollback and ends.
         match exit_within(sync.0.take().unwrap(), Duration::from_secs(60)) {
@@ -798,20 +728,8 @@ impl Harness {
         // The independent check: legacy as its own client dumps it, against the expected.
         let want = dump_tables(engine, &u.expected.url, &["orders"]);
         let cmp = compare(&want, &dump_tables(engine, &u.legacy.url, &["orders"]));
-        tally.compared += cmp.compared;
-        tally.lost += cmp.lost.len() as u64;
-        tally.duplicated += cmp.duplicated.len() as u64;
-        if !cmp.lost.is_empty() || !cmp.duplicated.is_empty() {
-            return fail(
-                &log,
-                format!(
-                    "{} rows lost {:?}, {} duplicated or unexpected {:?}",
-                    cmp.lost.len(),
-                    &cmp.lost[..cmp.lost.len().min(5)],
-                    cmp.duplicated.len(),
-                    &cmp.duplicated[..cmp.duplicated.len().min(5)]
-                ),
-            );
+        if let Err(e) = tally.count(&cmp) {
+            return fail(&log, e);
         }
         let mut ctx = ctx_for(&u.plan());
         if ctx
@@ -857,27 +775,33 @@ fn base_seed() -> u64 {
         })
 }
 
-fn harness(engine: &'static str, default_trials: u64) {
+/// Runs the trials (`RIPCORD_HARNESS_TRIALS`, else `default_trials`) from one base seed,
+/// prints the tally and asserts that no trial failed, nothing was lost or duplicated and
+/// at least `min_faults(trials)` faults landed.
+fn run_trials(
+    title: &str,
+    mut h: Harness,
+    default_trials: u64,
+    min_faults: fn(u64) -> u64,
+    trial: impl Fn(&mut Harness, u64, &mut Tally) -> Result<(), String>,
+) {
     let trials = std::env::var("RIPCORD_HARNESS_TRIALS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default_trials);
     let base = base_seed();
-    println!(
-        "crash harness {engine}: seed {base} (replay with RIPCORD_HARNESS_SEED={base}), {trials} trials"
-    );
-    let mut h = Harness::new(engine);
+    println!("{title}: seed {base} (replay with RIPCORD_HARNESS_SEED={base}), {trials} trials");
     let mut tally = Tally::default();
     let t = Instant::now();
     for i in 0..trials {
         let seed = base.wrapping_mul(1_000_003).wrapping_add(i);
-        if let Err(e) = h.trial(seed, &mut tally) {
+        if let Err(e) = trial(&mut h, seed, &mut tally) {
             println!("FAILED {e}");
             tally.failures.push(e);
         }
     }
     println!(
-        "crash harness {engine}: trials {} (failed {}), faults injected {} (named points {}, random delays {}), rows compared {}, rows lost {}, rows duplicated {}, {:.1}s",
+        "{title}: trials {} (failed {}), faults injected {} (named points {}, random delays {}), rows compared {}, rows lost {}, rows duplicated {}, {:.1}s",
         tally.trials + tally.failures.len() as u64,
         tally.failures.len(),
         tally.faults,
@@ -895,11 +819,22 @@ fn harness(engine: &'static str, default_trials: u64) {
         tally.failures.join("\n")
     );
     assert!(
-        tally.faults * 2 >= trials,
+        tally.faults >= min_faults(trials),
         "too few faults landed: {}",
         tally.faults
     );
     assert_eq!((tally.lost, tally.duplicated), (0, 0));
+}
+
+/// At least one fault every second trial.
+fn harness(engine: &'static str, default_trials: u64) {
+    run_trials(
+        &format!("crash harness {engine}"),
+        Harness::new(engine),
+        default_trials,
+        |trials| trials.div_ceil(2),
+        |h, seed, tally| h.trial(seed, tally),
+    );
 }
 
 #[test]
@@ -917,49 +852,15 @@ fn mysql() {
     harness("mysql", 8);
 }
 
+/// At least one fault every trial.
 fn universe_harness(legacy: &'static str, new: &'static str, default_trials: u64) {
-    let trials = std::env::var("RIPCORD_HARNESS_TRIALS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default_trials);
-    let base = base_seed();
-    println!(
-        "crash harness universe {legacy}->{new}: seed {base} (replay with RIPCORD_HARNESS_SEED={base}), {trials} trials"
+    run_trials(
+        &format!("crash harness universe {legacy}->{new}"),
+        Harness::new(legacy),
+        default_trials,
+        |trials| trials,
+        |h, seed, tally| h.universe_trial(new, seed, tally),
     );
-    let mut h = Harness::new(legacy);
-    let mut tally = Tally::default();
-    let t = Instant::now();
-    for i in 0..trials {
-        let seed = base.wrapping_mul(1_000_003).wrapping_add(i);
-        if let Err(e) = h.universe_trial(new, seed, &mut tally) {
-            println!("FAILED {e}");
-            tally.failures.push(e);
-        }
-    }
-    println!(
-        "crash harness universe {legacy}->{new}: trials {} (failed {}), faults injected {} (named points {}, random delays {}), rows compared {}, rows lost {}, rows duplicated {}, {:.1}s",
-        tally.trials + tally.failures.len() as u64,
-        tally.failures.len(),
-        tally.faults,
-        tally.named,
-        tally.delayed,
-        tally.compared,
-        tally.lost,
-        tally.duplicated,
-        t.elapsed().as_secs_f64()
-    );
-    assert!(
-        tally.failures.is_empty(),
-        "{} of {trials} trials failed (seed {base}):\n{}",
-        tally.failures.len(),
-        tally.failures.join("\n")
-    );
-    assert!(
-        tally.faults >= trials,
-        "too few faults landed: {}",
-        tally.faults
-    );
-    assert_eq!((tally.lost, tally.duplicated), (0, 0));
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! the rollback with SIGKILL at crash points and resume them.
 
 mod common;
+use common::universe::*;
 use common::*;
 use ripcord_core::engine::Engine;
 use ripcord_core::journal::Origin;
@@ -45,15 +46,6 @@ fn redis_con() -> redis::RedisResult<redis::Connection> {
     redis::Client::open("redis://127.0.0.1:6379/0")?.get_connection()
 }
 
-fn decimal(engine: &str) -> &'static str {
-    match engine {
-        "postgres" => "numeric(12,2)",
-        _ => "decimal(12,2)",
-    }
-}
-
-const FILE_SWITCH: &str = "kind = \"file\"\npath = \"flags/orders_v2\"\n";
-
 impl Universe {
     fn new(legacy_engine: &'static str, new_engine: &'static str, route: Route) -> Self {
         let nanos = std::time::SystemTime::now()
@@ -87,14 +79,13 @@ expect = 0
         );
         let ctx = ctx_for(&u.plan());
         for (db, engine) in [("legacy", legacy_engine), ("new", new_engine)] {
-            seed_orders(ctx.engine(db).unwrap().as_mut(), engine);
+            create_orders(ctx.engine(db).unwrap().as_mut(), engine, 100, -1);
         }
         u
     }
 
-    /// Two fresh databases and a plan: component `orders` on legacy, captured on the new
-    /// side, its `component` section followed by `more`, and switch `orders_route` of kind
-    /// `switch`. No tables yet.
+    /// Two fresh databases and the plan `orders_plan(…, more, switch)` over them; no
+    /// tables yet.
     fn with_plan(
         (legacy_engine, new_engine): (&'static str, &'static str),
         (route, redis_key): (Route, String),
@@ -106,25 +97,7 @@ expect = 0
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("ripcord.toml"),
-            format!(
-                r#"
-[databases.legacy]
-url = "{}"
-
-[databases.new]
-url = "{}"
-
-[components.orders]
-database = "legacy"
-capture_database = "new"
-tables = ["orders"]
-priority = "critical"
-{more}
-[switches.orders_route]
-component = "orders"
-{switch}"#,
-                legacy.url, new.url
-            ),
+            orders_plan(&legacy.url, &new.url, more, switch),
         )
         .unwrap();
         Universe {
@@ -188,23 +161,8 @@ component = "orders"
     }
 
     fn spawn_sync(&self, env: &[(&str, &str)]) -> Child {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ripcord"));
-        c.current_dir(self.path())
-            .args(["-q", "sync", "start", "--interval", "50ms"])
-            .env_remove("RIPCORD_CRASH_AT")
-            .env("RIPCORD_ACTOR", "sync-loop")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c.spawn().unwrap()
+        spawn_sync(self.path(), "sync-loop", env)
     }
-}
-
-fn exec(e: &mut dyn Engine, sql: &str) {
-    e.execute(sql, Origin::Business)
-        .unwrap_or_else(|err| panic!("{sql}: {err}"));
 }
 
 /// Business writes of orders `ids` on the new side, each `(i, 'new', i, NULL)`.
@@ -215,21 +173,6 @@ fn insert_new_orders(e: &mut dyn Engine, ids: std::ops::RangeInclusive<i64>) {
             &format!("INSERT INTO orders VALUES ({i}, 'new', {i}, NULL)"),
         );
     }
-}
-
-/// Table `orders` with 100 seed rows (negative ids, so the application's ids are free).
-fn seed_orders(e: &mut dyn Engine, engine: &str) {
-    exec(
-        e,
-        &format!(
-            "CREATE TABLE orders (id bigint PRIMARY KEY, side varchar(10) NOT NULL, amount {} NOT NULL, note varchar(100))",
-            decimal(engine)
-        ),
-    );
-    let rows: Vec<String> = (1..=100)
-        .map(|i| format!("({}, 'seed', {i}.25, 'نقطة {i}')", -i))
-        .collect();
-    exec(e, &format!("INSERT INTO orders VALUES {}", rows.join(", ")));
 }
 
 /// Reads the switch the way an application would.
@@ -1206,7 +1149,12 @@ ignore = ["channel"]
         FILE_SWITCH,
     );
     let ctx = ctx_for(&u.plan());
-    seed_orders(ctx.engine("legacy").unwrap().as_mut(), legacy_engine);
+    create_orders(
+        ctx.engine("legacy").unwrap().as_mut(),
+        legacy_engine,
+        100,
+        -1,
+    );
     let mut n = ctx.engine("new").unwrap();
     exec(
         n.as_mut(),

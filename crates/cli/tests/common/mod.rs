@@ -2,6 +2,8 @@
 //! Shared by the integration tests: a Workshop folder with a plan, and a way to run the
 //! real `ripcord` binary in it.
 
+pub mod universe;
+
 use ripcord_core::context::Ctx;
 use ripcord_core::events::Bus;
 use ripcord_core::store::Store;
