@@ -229,6 +229,62 @@ struct Stats {
     failures: Vec<(u64, String, String)>,
 }
 
+impl Stats {
+    /// Ends `summary` with every failure's story, prints it, and fails on any failure.
+    fn conclude(&self, mut summary: String) {
+        for (seed, cat, detail) in &self.failures {
+            let _ = writeln!(summary, "\n=== FAILURE seed {seed}: {cat}\n{detail}");
+        }
+        println!("{summary}");
+        assert!(self.failures.is_empty(), "{summary}");
+    }
+
+    /// Runs the real binary in `dir` as the operator, killed at `crash` if given, and
+    /// counts the command (and the kill).
+    fn ripcord(&mut self, dir: &std::path::Path, args: &[&str], crash: Option<&str>) -> Ran {
+        let mut env = vec![("RIPCORD_ACTOR", "operator-model")];
+        env.extend(crash.map(|p| ("RIPCORD_CRASH_AT", p)));
+        let o = ripcord_in(dir, args, &env);
+        self.commands += 1;
+        if o.status.code().is_none() {
+            self.kills += 1;
+        }
+        Ran {
+            exit: o.status.code(),
+            out: text(&o),
+        }
+    }
+}
+
+/// Plays one sequence per seed (`RIPCORD_OPERATOR_SEED`, else `RIPCORD_OPERATOR_CASES`
+/// seeds, `default_cases` unless set, from `RIPCORD_OPERATOR_FIRST`) and prints each
+/// sequence's steps; `test` is the test to name in the replay line.
+fn play_seeds(
+    what: &str,
+    test: &str,
+    default_cases: u64,
+    mut play: impl FnMut(u64, &mut Stats) -> Vec<String>,
+) -> Stats {
+    let seeds: Vec<u64> = match env_u64("RIPCORD_OPERATOR_SEED") {
+        Some(s) => vec![s],
+        // A long run can be split into chunks: RIPCORD_OPERATOR_FIRST=101 with CASES=100.
+        None => {
+            let first = env_u64("RIPCORD_OPERATOR_FIRST").unwrap_or(1);
+            (first..first + env_u64("RIPCORD_OPERATOR_CASES").unwrap_or(default_cases)).collect()
+        }
+    };
+    let mut stats = Stats::default();
+    for &seed in &seeds {
+        println!(
+            "{what}: seed {seed} (replay: RIPCORD_OPERATOR_SEED={seed} cargo test -p ripcord --test operator_model {test})"
+        );
+        for (i, l) in play(seed, &mut stats).iter().enumerate() {
+            println!("  {i:>2}. {l}");
+        }
+    }
+    stats
+}
+
 enum End {
     /// The loss was reported; the oracle no longer describes the legacy data.
     Reported,
@@ -344,23 +400,7 @@ impl<'s> Sequence<'s> {
     }
 
     fn ripcord(&mut self, args: &[&str], crash: Option<&str>) -> Ran {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ripcord"));
-        c.current_dir(self.dir.path())
-            .args(args)
-            .env_remove("RIPCORD_CRASH_AT")
-            .env("RIPCORD_ACTOR", "operator-model");
-        if let Some(p) = crash {
-            c.env("RIPCORD_CRASH_AT", p);
-        }
-        let o = c.output().unwrap();
-        self.stats.commands += 1;
-        if o.status.code().is_none() {
-            self.stats.kills += 1;
-        }
-        Ran {
-            exit: o.status.code(),
-            out: text(&o),
-        }
+        self.stats.ripcord(self.dir.path(), args, crash)
     }
 
     fn state(&self) -> (Vec<CheckpointRecord>, Vec<RollbackRecord>) {
@@ -1211,26 +1251,13 @@ fn supports_abandon() -> bool {
 }
 
 fn operator_model(engine: &'static str) {
-    let seeds: Vec<u64> = match env_u64("RIPCORD_OPERATOR_SEED") {
-        Some(s) => vec![s],
-        // A long run can be split into chunks: RIPCORD_OPERATOR_FIRST=101 with CASES=100.
-        None => {
-            let first = env_u64("RIPCORD_OPERATOR_FIRST").unwrap_or(1);
-            (first..first + env_u64("RIPCORD_OPERATOR_CASES").unwrap_or(6)).collect()
-        }
-    };
     let abandon = supports_abandon();
-    let mut stats = Stats::default();
-    for &seed in &seeds {
-        println!(
-            "operator model on {engine}: seed {seed} (replay: RIPCORD_OPERATOR_SEED={seed} cargo test -p ripcord --test operator_model {})",
-            test_name(engine)
-        );
-        let log = Sequence::new(engine, seed, abandon, &mut stats).run();
-        for (i, l) in log.iter().enumerate() {
-            println!("  {i:>2}. {l}");
-        }
-    }
+    let stats = play_seeds(
+        &format!("operator model on {engine}"),
+        test_name(engine),
+        6,
+        |seed, stats| Sequence::new(engine, seed, abandon, stats).run(),
+    );
     let mut summary = format!(
         "operator model on {engine}: {} sequences, {} actions, {} ripcord commands ({} killed), {} rollbacks verified ok; abandon {}\n  losses reported: {} (of which avoidable, every write captured: {})\n  reported lost but data equal: {}\n  FAILURES: {}\n",
         stats.sequences,
@@ -1261,11 +1288,7 @@ fn operator_model(engine: &'static str) {
     for (seed, what) in &stats.over_reported {
         let _ = writeln!(summary, "  over-reported, seed {seed}: {what}");
     }
-    for (seed, cat, detail) in &stats.failures {
-        let _ = writeln!(summary, "\n=== FAILURE seed {seed}: {cat}\n{detail}");
-    }
-    println!("{summary}");
-    assert!(stats.failures.is_empty(), "{summary}");
+    stats.conclude(summary);
 }
 
 #[test]
@@ -1393,23 +1416,7 @@ impl<'s> Universe<'s> {
     }
 
     fn ripcord(&mut self, args: &[&str], crash: Option<&str>) -> Ran {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ripcord"));
-        c.current_dir(self.dir.path())
-            .args(args)
-            .env_remove("RIPCORD_CRASH_AT")
-            .env("RIPCORD_ACTOR", "operator-model");
-        if let Some(p) = crash {
-            c.env("RIPCORD_CRASH_AT", p);
-        }
-        let o = c.output().unwrap();
-        self.stats.commands += 1;
-        if o.status.code().is_none() {
-            self.stats.kills += 1;
-        }
-        let r = Ran {
-            exit: o.status.code(),
-            out: text(&o),
-        };
+        let r = self.stats.ripcord(self.dir.path(), args, crash);
         let first = r
             .out
             .lines()
@@ -1713,24 +1720,12 @@ impl<'s> Universe<'s> {
 }
 
 fn universe_model(engine: &'static str) {
-    let seeds: Vec<u64> = match env_u64("RIPCORD_OPERATOR_SEED") {
-        Some(s) => vec![s],
-        None => {
-            let first = env_u64("RIPCORD_OPERATOR_FIRST").unwrap_or(1);
-            (first..first + env_u64("RIPCORD_OPERATOR_CASES").unwrap_or(3)).collect()
-        }
-    };
-    let mut stats = Stats::default();
-    let name = format!("universe_{}", test_name(engine));
-    for &seed in &seeds {
-        println!(
-            "parallel-universe model on {engine}: seed {seed} (replay: RIPCORD_OPERATOR_SEED={seed} cargo test -p ripcord --test operator_model {name})"
-        );
-        let log = Universe::new(engine, seed, &mut stats).run();
-        for (i, l) in log.iter().enumerate() {
-            println!("  {i:>2}. {l}");
-        }
-    }
+    let stats = play_seeds(
+        &format!("parallel-universe model on {engine}"),
+        &format!("universe_{}", test_name(engine)),
+        3,
+        |seed, stats| Universe::new(engine, seed, stats).run(),
+    );
     let mut summary = format!(
         "parallel-universe model on {engine}: {} sequences, {} actions, {} ripcord commands ({} killed)\n  losses reported: {}\n  FAILURES: {}\n",
         stats.sequences,
@@ -1743,11 +1738,7 @@ fn universe_model(engine: &'static str) {
     for (seed, what) in &stats.reported {
         let _ = writeln!(summary, "  reported, seed {seed}: {what}");
     }
-    for (seed, cat, detail) in &stats.failures {
-        let _ = writeln!(summary, "\n=== FAILURE seed {seed}: {cat}\n{detail}");
-    }
-    println!("{summary}");
-    assert!(stats.failures.is_empty(), "{summary}");
+    stats.conclude(summary);
 }
 
 #[test]
