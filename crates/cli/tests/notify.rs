@@ -101,6 +101,43 @@ print(json.dumps(out))
         serde_json::from_slice::<Vec<Value>>(&o.stdout).unwrap()
     }
 
+    /// The plan's `[notify.channels.mail]`, sending through this server.
+    fn channel(&self) -> String {
+        format!(
+            "[notify.channels.mail]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"ripcord <ripcord@example.com>\"\n",
+            self.port
+        )
+    }
+
+    /// The subjects of the mails to `who`.
+    fn subjects(&self, who: &str) -> Vec<String> {
+        self.to(who)
+            .iter()
+            .map(|m| m["subject"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The first mail to `who` whose subject contains `subject`.
+    fn mail(&self, who: &str, subject: &str) -> Value {
+        let mails = self.to(who);
+        mails
+            .iter()
+            .find(|m| m["subject"].as_str().unwrap().contains(subject))
+            .cloned()
+            .unwrap_or_else(|| panic!("no mail to {who} about {subject:?}: {mails:#?}"))
+    }
+
+    /// How many reminders (an incident still open, in English or Arabic) `who` received.
+    fn reminders(&self, who: &str) -> usize {
+        self.to(who)
+            .iter()
+            .filter(|m| {
+                let s = m["subject"].as_str().unwrap();
+                s.contains("still open") || s.contains("ما زالت مفتوحة")
+            })
+            .count()
+    }
+
     fn to(&self, who: &str) -> Vec<Value> {
         self.mails()
             .into_iter()
@@ -114,6 +151,18 @@ impl Drop for Smtp {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The plan's `[notify.channels.sms]`: a command appending each message's address and text
+/// to `path` as a JSON line.
+fn sms_channel(path: &Path) -> String {
+    format!(
+        r#"[notify.channels.sms]
+kind = "command"
+argv = ["python3", "-c", "import json, sys; open(sys.argv[1], 'a').write(json.dumps(sys.argv[2:]) + '\\n')", "{}", "{{address}}", "{{text}}"]
+"#,
+        path.display()
+    )
 }
 
 // ---- an HTTP listener ----
@@ -224,21 +273,13 @@ fn setup(levels: &str, http: Answer) -> Setup {
     let smtp = Smtp::start(w.path());
     let http = Http::start(http);
     let sms = w.path().join("sms.jsonl");
-    let sms_script =
-        "import json, sys; open(sys.argv[1], 'a').write(json.dumps(sys.argv[2:]) + '\\\\n')";
     let notify = format!(
         r#"
 [notify]
 retry_after = "1s"
 max_attempts = 3
 
-[notify.channels.mail]
-kind = "smtp"
-host = "127.0.0.1"
-port = {smtp}
-security = "none"
-from = "ripcord <ripcord@example.com>"
-
+{mail}
 [notify.channels.team]
 kind = "slack"
 url = "{slack}/${{SLACK_TOKEN}}"
@@ -248,10 +289,7 @@ kind = "webhook"
 url = "{am}"
 timeout = "2s"
 
-[notify.channels.sms]
-kind = "command"
-argv = ["python3", "-c", "{sms_script}", "{sms}", "{{address}}", "{{text}}"]
-max_chars = 160
+{sms}max_chars = 160
 
 [notify.channels.app]
 kind = "in_app"
@@ -259,10 +297,10 @@ kind = "in_app"
 [notify.users]
 recipients = [{{ name = "staff", language = "ar", channel = "app" }}]
 "#,
-        smtp = smtp.port,
+        mail = smtp.channel(),
         slack = http.url("/slack"),
         am = http.url("/alertmanager"),
-        sms = sms.display(),
+        sms = sms_channel(&sms),
     );
     let plan = std::fs::read_to_string(w.path().join("ripcord.toml")).unwrap();
     // Without the ignore, a value in the new column is a data gap: the rollback ends with
@@ -270,6 +308,16 @@ recipients = [{{ name = "staff", language = "ar", channel = "app" }}]
     let plan = plan.replace("ignore = [\"discount_baisa\"]", "");
     std::fs::write(w.path().join("ripcord.toml"), format!("{plan}{notify}")).unwrap();
     Setup { w, smtp, http, sms }
+}
+
+/// `setup(LEVELS, Answer::Ok)` whose notifier has placed its cursor, then a checkpoint of
+/// billing and a rollback of it (a drill) that nothing has been told of yet.
+fn drilled() -> Setup {
+    let s = setup(LEVELS, Answer::Ok);
+    s.notify_once();
+    s.ok(&["checkpoint", "-c", "billing"]);
+    s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "drill"]);
+    s
 }
 
 const LEVELS: &str = r#"
@@ -326,6 +374,15 @@ impl Setup {
             .unwrap_or_else(|| panic!("serve said {line:?}"))
             .to_string();
         (Killed(serve), base)
+    }
+    /// Who acknowledged the first incident, in order.
+    fn acks_by(&self) -> Vec<String> {
+        self.incidents()[0]["acks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["by"].as_str().unwrap().to_string())
+            .collect()
     }
     fn notify_once(&self) -> String {
         self.ok(&["notify", "run", "--once"])
@@ -492,17 +549,7 @@ fn level_one_hears_in_english_and_arabic_escalates_and_an_ack_stops_it() {
         "{a:#}"
     );
     assert!(a["groupKey"].as_str().unwrap().contains(&id));
-    let reminders = |who: &str| {
-        s.smtp
-            .to(who)
-            .iter()
-            .filter(|m| {
-                let sub = m["subject"].as_str().unwrap();
-                sub.contains("still open") || sub.contains("ما زالت مفتوحة")
-            })
-            .count()
-    };
-    assert!(reminders("huda@") >= 1 && reminders("sam@") >= 1);
+    assert!(s.smtp.reminders("huda@") >= 1 && s.smtp.reminders("sam@") >= 1);
 
     // Level 1 and level 2 acknowledge: no more reminders to them, no level 3.
     let o = s.ok(&["ack", &id, "--as", "Huda"]);
@@ -522,10 +569,17 @@ fn level_one_hears_in_english_and_arabic_escalates_and_an_ack_stops_it() {
         "{}",
         text(&stranger)
     );
-    let (l1, l2) = (reminders("sam@"), s.http.bodies("/alertmanager").len());
+    let (l1, l2) = (
+        s.smtp.reminders("sam@"),
+        s.http.bodies("/alertmanager").len(),
+    );
     sleep_until(t0, 10_500);
     s.notify_once();
-    assert_eq!(reminders("sam@"), l1, "level 1 acknowledged: no reminder");
+    assert_eq!(
+        s.smtp.reminders("sam@"),
+        l1,
+        "level 1 acknowledged: no reminder"
+    );
     assert_eq!(
         s.http.bodies("/alertmanager").len(),
         l2,
@@ -536,13 +590,7 @@ fn level_one_hears_in_english_and_arabic_escalates_and_an_ack_stops_it() {
         "no escalation to level 3 after the ack"
     );
 
-    let inc = &s.incidents()[0];
-    let acks: Vec<&str> = inc["acks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["by"].as_str().unwrap())
-        .collect();
+    let acks = s.acks_by();
     assert_eq!(acks, ["Huda", "Mona"]);
     let audit = s.ok(&["audit", "export"]);
     assert!(audit.contains("\"action\":\"ack\""), "{audit}");
@@ -592,10 +640,7 @@ fn a_rollback_that_recovers_everything_sends_resolved_with_its_figures() {
             "{want}: {subjects:?}"
         );
     }
-    let resolved = sam
-        .iter()
-        .find(|m| m["subject"].as_str().unwrap().contains("resolved"))
-        .unwrap();
+    let resolved = s.smtp.mail("sam@", "resolved");
     let body = resolved["body"].as_str().unwrap();
     assert!(
         body.contains("Writes at risk 2, recovered 2, lost 0"),
@@ -605,11 +650,7 @@ fn a_rollback_that_recovers_everything_sends_resolved_with_its_figures() {
         body.contains("target 900.0 s"),
         "billing's 15-minute target: {body}"
     );
-    let huda = s.smtp.to("huda@");
-    let ar = huda
-        .iter()
-        .find(|m| m["subject"].as_str().unwrap().contains("تم الحل"))
-        .unwrap_or_else(|| panic!("{huda:#?}"));
+    let ar = s.smtp.mail("huda@", "تم الحل");
     let body = ar["body"].as_str().unwrap();
     assert!(body.contains("المستعادة"), "{body}");
     assert!(
@@ -740,10 +781,7 @@ recipients = [{ name = "Mona", channel = "alerts" }, { name = "Sam", channel = "
 
 #[test]
 fn a_kill_between_outbox_and_send_loses_nothing_and_sends_once() {
-    let s = setup(LEVELS, Answer::Ok);
-    s.notify_once();
-    s.ok(&["checkpoint", "-c", "billing"]);
-    s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "drill"]);
+    let s = drilled();
     let o = s.w.ripcord_env(
         &["notify", "run", "--once"],
         &[
@@ -893,21 +931,12 @@ fn a_guarded_run_that_goes_red_on_postgres_notifies_level_one_and_resolves() {
 retry_after = "1s"
 poll = "200ms"
 
-[notify.channels.mail]
-kind = "smtp"
-host = "127.0.0.1"
-port = {smtp}
-security = "none"
-from = "ripcord <ripcord@example.com>"
-
+{mail}
 [notify.channels.team]
 kind = "slack"
 url = "{slack}"
 
-[notify.channels.sms]
-kind = "command"
-argv = ["python3", "-c", "import json, sys; open(sys.argv[1], 'a').write(json.dumps(sys.argv[2:]) + '\\n')", "{sms}", "{{address}}", "{{text}}"]
-
+{sms}
 [[notify.levels]]
 recipients = [
   {{ name = "Huda", language = "ar", channel = "mail", address = "huda@example.com" }},
@@ -917,9 +946,9 @@ recipients = [
 ]
 "#,
         payroll = payroll_plan(&db.url, 30),
-        smtp = smtp.port,
+        mail = smtp.channel(),
         slack = http.url("/slack"),
-        sms = sms.display(),
+        sms = sms_channel(&sms),
     );
     std::fs::write(dir.path().join("ripcord.toml"), plan).unwrap();
     let ok = |args: &[&str]| {
@@ -970,12 +999,7 @@ recipients = [
     );
     assert_eq!(inc["outcome"]["ok"], true);
 
-    let subjects = |who: &str| -> Vec<String> {
-        smtp.to(who)
-            .iter()
-            .map(|m| m["subject"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let subjects = |who: &str| smtp.subjects(who);
     let sam = subjects("sam@");
     for want in [
         "EMERGENCY",
@@ -990,16 +1014,7 @@ recipients = [
     {
         assert!(huda.iter().any(|s| s.contains(want)), "{want}: {huda:?}");
     }
-    let done = smtp
-        .to("sam@")
-        .into_iter()
-        .find(|m| {
-            m["subject"]
-                .as_str()
-                .unwrap()
-                .contains("rollback completed")
-        })
-        .unwrap();
+    let done = smtp.mail("sam@", "rollback completed");
     let body = done["body"].as_str().unwrap();
     assert!(body.contains("within target"), "{body}");
     assert!(body.contains("against a target of 900.0 s"), "{body}");
@@ -1032,10 +1047,7 @@ recipients = [
 
 #[test]
 fn watch_runs_the_notifier_on_a_thread_of_its_own() {
-    let s = setup(LEVELS, Answer::Ok);
-    s.notify_once();
-    s.ok(&["checkpoint", "-c", "billing"]);
-    s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "drill"]);
+    let s = drilled();
     assert!(
         s.smtp.mails().is_empty(),
         "nothing sent from the rollback itself"
@@ -1050,12 +1062,7 @@ fn watch_runs_the_notifier_on_a_thread_of_its_own() {
     .unwrap();
     let o = s.ripcord(&["watch", "--for", "3s"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
-    let subjects: Vec<String> = s
-        .smtp
-        .to("sam@")
-        .iter()
-        .map(|m| m["subject"].as_str().unwrap().to_string())
-        .collect();
+    let subjects = s.smtp.subjects("sam@");
     assert!(
         subjects.iter().any(|s| s.contains("resolved")),
         "{subjects:?}"
@@ -1251,13 +1258,7 @@ fn the_link_in_a_mail_acknowledges_the_incident_once_as_its_recipient() {
     let (status, body) = post(&huda);
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("already acknowledged (Sam"), "{body}");
-    let inc = &s.incidents()[0];
-    let by: Vec<&str> = inc["acks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["by"].as_str().unwrap())
-        .collect();
+    let by = s.acks_by();
     assert_eq!(by, ["Sam"]);
     let audit = s.ok(&["audit", "export"]);
     let acked = audit
@@ -1315,13 +1316,7 @@ on_timeout = "fix_forward"
 retry_after = "1s"
 poll = "200ms"
 
-[notify.channels.mail]
-kind = "smtp"
-host = "127.0.0.1"
-port = {smtp}
-security = "none"
-from = "ripcord <ripcord@example.com>"
-
+{mail}
 [[notify.levels]]
 repeat = "2s"
 escalate_after = "3s"
@@ -1337,7 +1332,7 @@ escalate_after = "1h"
 recipients = [{{ name = "Mona", language = "ar", channel = "mail", address = "mona@example.com" }}]
 "#,
         payroll = payroll_plan(&db.url, 60),
-        smtp = smtp.port,
+        mail = smtp.channel(),
     );
     std::fs::write(dir.path().join("ripcord.toml"), plan).unwrap();
     let ok = |args: &[&str]| {
@@ -1368,23 +1363,11 @@ recipients = [{{ name = "Mona", language = "ar", channel = "mail", address = "mo
             std::thread::sleep(Duration::from_millis(200));
         }
     };
-    let reminders = |who: &str| {
-        smtp.to(who)
-            .iter()
-            .filter(|m| {
-                let s = m["subject"].as_str().unwrap();
-                s.contains("still open") || s.contains("ما زالت مفتوحة")
-            })
-            .count()
-    };
+
     // Nobody acknowledges: reminders to level 1, then level 2 (Arabic) is reached.
     wait_for("level 2 reached", &|| !smtp.to("mona@").is_empty());
-    assert!(reminders("sam@") >= 1, "{:#?}", smtp.to("sam@"));
-    let sam: Vec<String> = smtp
-        .to("sam@")
-        .iter()
-        .map(|m| m["subject"].as_str().unwrap().to_string())
-        .collect();
+    assert!(smtp.reminders("sam@") >= 1, "{:#?}", smtp.to("sam@"));
+    let sam = smtp.subjects("sam@");
     assert!(sam.iter().any(|s| s.contains("EMERGENCY")), "{sam:?}");
     let mona = smtp.to("mona@");
     assert!(
@@ -1403,13 +1386,13 @@ recipients = [{{ name = "Mona", language = "ar", channel = "mail", address = "mo
     let o = ok(&["ack", &id, "--as", "Mona"]);
     assert!(o.contains("acknowledged at level 2 by Mona"), "{o}");
     // One level-1 reminder first, so a level-2 message queued before the ack is out.
-    let sam_at_ack = reminders("sam@");
+    let sam_at_ack = smtp.reminders("sam@");
     wait_for("a level-1 reminder after the ack", &|| {
-        reminders("sam@") > sam_at_ack
+        smtp.reminders("sam@") > sam_at_ack
     });
-    let (mona_after_ack, sam_after_ack) = (smtp.to("mona@").len(), reminders("sam@"));
+    let (mona_after_ack, sam_after_ack) = (smtp.to("mona@").len(), smtp.reminders("sam@"));
     wait_for("level 1 keeps hearing reminders", &|| {
-        reminders("sam@") >= sam_after_ack + 2
+        smtp.reminders("sam@") >= sam_after_ack + 2
     });
     assert_eq!(
         smtp.to("mona@").len(),
