@@ -9,6 +9,7 @@ use ripcord_core::journal::{JournalMark, Op, Origin, RowImage};
 use ripcord_core::schema::TableSchema;
 use ripcord_core::value::{Row, Value};
 use ripcord_mysql::MyEngine;
+use ripcord_testkit::refusals::{assert_named_column_and_check, refusals, rule_breaking_ops};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -619,36 +620,7 @@ fn a_refused_write_says_which_rule_it_broke() {
     )
     .unwrap();
     let mut e = engine(&db);
-    let insert = |pairs: &[(&str, Value)]| ApplyOp::Insert {
-        table: "child".into(),
-        row: img(pairs),
-    };
-    let ops = vec![
-        insert(&[("id", Value::Int(2)), ("parent_id", Value::Int(9))]),
-        insert(&[("id", Value::Int(1)), ("parent_id", Value::Int(1))]),
-        insert(&[("id", Value::Int(3)), ("parent_id", Value::Null)]),
-        insert(&[
-            ("id", Value::Int(4)),
-            ("parent_id", Value::Int(1)),
-            ("n", Value::Int(-1)),
-        ]),
-        ApplyOp::Delete {
-            table: "parent".into(),
-            key: img(&[("id", Value::Int(1))]),
-        },
-    ];
-    let pos = ReplayPosition {
-        rollback: "rb:rules".into(),
-        last_seq: 1,
-    };
-    let out = e.apply(&ops, &pos, &|_| String::new()).unwrap();
-    let refused: Vec<&Refusal> = out
-        .iter()
-        .map(|o| match o {
-            ApplyOutcome::Refused(r) => r,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let refused = refusals(&mut e, &rule_breaking_ops(true));
     let fk = |table: &str| Violated::ForeignKey {
         constraint: Some("child_parent_fk".into()),
         table: Some(table.into()),
@@ -663,22 +635,7 @@ fn a_refused_write_says_which_rule_it_broke() {
         "{:?}",
         refused[1]
     );
-    assert_eq!(
-        refused[2].violated,
-        Violated::NotNull {
-            column: Some("parent_id".into())
-        },
-        "{:?}",
-        refused[2]
-    );
-    assert_eq!(
-        refused[3].violated,
-        Violated::Check {
-            constraint: Some("n_positive".into())
-        },
-        "{:?}",
-        refused[3]
-    );
+    assert_named_column_and_check(&refused);
     assert_eq!(refused[4].violated, fk("child"), "{:?}", refused[4]);
 }
 

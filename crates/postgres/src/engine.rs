@@ -97,7 +97,10 @@ impl PgEngine {
             .collect();
         let stmt = self
             .client
-            .prepare(&format!("SELECT {} FROM ({inner}) r{order}", texts.join(", ")))
+            .prepare(&format!(
+                "SELECT {} FROM ({inner}) r{order}",
+                texts.join(", ")
+            ))
             .map_err(err(context))?;
         self.eval_cache.insert(inner.to_string(), (kinds, stmt));
         Ok(())

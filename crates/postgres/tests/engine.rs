@@ -8,6 +8,7 @@ use ripcord_core::journal::{JournalMark, Op, Origin, RowImage};
 use ripcord_core::schema::TableSchema;
 use ripcord_core::value::{Row, Value};
 use ripcord_postgres::PgEngine;
+use ripcord_testkit::refusals::{assert_named_column_and_check, refusals, rule_breaking_ops};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -573,48 +574,7 @@ fn a_refused_write_says_which_rule_it_broke() {
         Origin::Business,
     )
     .unwrap();
-    let row = |pairs: &[(&str, i64)]| -> RowImage {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::Int(*v)))
-            .collect()
-    };
-    let insert = |pairs: &[(&str, i64)]| ApplyOp::Insert {
-        table: "child".into(),
-        row: row(pairs),
-    };
-    let ops = vec![
-        insert(&[("id", 2), ("parent_id", 9)]),
-        insert(&[("id", 1), ("parent_id", 1)]),
-        ApplyOp::Insert {
-            table: "child".into(),
-            row: [
-                ("id".to_string(), Value::Int(3)),
-                ("parent_id".to_string(), Value::Null),
-            ]
-            .into_iter()
-            .collect(),
-        },
-        insert(&[("id", 4), ("parent_id", 1), ("n", -1)]),
-        ApplyOp::Delete {
-            table: "parent".into(),
-            key: row(&[("id", 1)]),
-        },
-    ];
-    let pos = ReplayPosition {
-        rollback: "rb:rules".into(),
-        last_seq: 1,
-    };
-    let out = e
-        .apply(&ops, &pos, &|_: &[ApplyOutcome]| String::new())
-        .unwrap();
-    let refused: Vec<&Refusal> = out
-        .iter()
-        .map(|o| match o {
-            ApplyOutcome::Refused(r) => r,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let refused = refusals(&mut e, &rule_breaking_ops(true));
     let fk = |table: &str| Violated::ForeignKey {
         constraint: Some("child_parent_fk".into()),
         table: Some(table.into()),
@@ -632,18 +592,7 @@ fn a_refused_write_says_which_rule_it_broke() {
             constraint: Some("child_pkey".into())
         }
     );
-    assert_eq!(
-        refused[2].violated,
-        Violated::NotNull {
-            column: Some("parent_id".into())
-        }
-    );
-    assert_eq!(
-        refused[3].violated,
-        Violated::Check {
-            constraint: Some("n_positive".into())
-        }
-    );
+    assert_named_column_and_check(&refused);
     assert_eq!(refused[4].violated, fk("child"));
 }
 

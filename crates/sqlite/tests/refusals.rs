@@ -1,9 +1,8 @@
 //! A write SQLite refuses during a replay says which rule it broke, as data.
 
-use ripcord_core::engine::{ApplyOp, ApplyOutcome, Engine, Refusal, ReplayPosition, Violated};
-use ripcord_core::journal::RowImage;
-use ripcord_core::value::Value;
+use ripcord_core::engine::{Engine, Violated};
 use ripcord_sqlite::SqliteEngine;
+use ripcord_testkit::refusals::{assert_named_column_and_check, refusals, rule_breaking_ops};
 use rusqlite::Connection;
 
 /// A refused write was one English string; a gap now says which rule it broke.
@@ -22,38 +21,8 @@ fn a_refused_write_says_which_rule_it_broke() {
         .unwrap();
     let mut e = SqliteEngine::open(&format!("sqlite:{}", path.display())).unwrap();
     e.prepare().unwrap();
-    let row = |pairs: &[(&str, Value)]| -> RowImage {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
-    };
-    let insert = |pairs: &[(&str, Value)]| ApplyOp::Insert {
-        table: "child".into(),
-        row: row(pairs),
-    };
-    let ops = vec![
-        insert(&[("id", Value::Int(2)), ("parent_id", Value::Int(9))]),
-        insert(&[("id", Value::Int(1)), ("parent_id", Value::Int(1))]),
-        insert(&[("id", Value::Int(3)), ("parent_id", Value::Null)]),
-        insert(&[
-            ("id", Value::Int(4)),
-            ("parent_id", Value::Int(1)),
-            ("n", Value::Int(-1)),
-        ]),
-    ];
-    let pos = ReplayPosition {
-        rollback: "rb:rules".into(),
-        last_seq: 1,
-    };
-    let out = e.apply(&ops, &pos, &|_| String::new()).unwrap();
-    let refused: Vec<&Refusal> = out
-        .iter()
-        .map(|o| match o {
-            ApplyOutcome::Refused(r) => r,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    // The four inserts; SQLite's case has never included the parent's delete.
+    let refused = refusals(&mut e, &rule_breaking_ops(false));
     // SQLite names no foreign key in its error.
     assert_eq!(
         refused[0].violated,
@@ -72,20 +41,5 @@ fn a_refused_write_says_which_rule_it_broke() {
         refused[1]
     );
     assert!(refused[1].message.contains("UNIQUE constraint failed"));
-    assert_eq!(
-        refused[2].violated,
-        Violated::NotNull {
-            column: Some("parent_id".into())
-        },
-        "{:?}",
-        refused[2]
-    );
-    assert_eq!(
-        refused[3].violated,
-        Violated::Check {
-            constraint: Some("n_positive".into())
-        },
-        "{:?}",
-        refused[3]
-    );
+    assert_named_column_and_check(&refused);
 }

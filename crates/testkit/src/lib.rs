@@ -1,10 +1,13 @@
 //! Test helpers shared by every crate's integration tests (dev-only, never published): a
 //! fresh database per test on every engine, uniquely named, created empty and dropped when
-//! the value goes out of scope.
+//! the value goes out of scope; and (`refusals`) the rule-breaking replay batch every
+//! engine's refusal test applies.
 //!
 //! The servers are `postgres://postgres@127.0.0.1:5432` and `mysql://root@127.0.0.1:3306`
 //! unless `RIPCORD_TEST_PG` / `RIPCORD_TEST_MYSQL` name others (a URL without a database).
 //! A server that cannot be reached fails the test loudly: tests never skip.
+
+pub mod refusals;
 
 use mysql::prelude::Queryable;
 use std::sync::atomic::{AtomicU32, Ordering};
