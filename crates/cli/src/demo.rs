@@ -19,6 +19,17 @@ fn say(_: &Instant, s: &str) {
     );
 }
 
+/// `ripcord audit verify`, as the demos end: its exit code says whether the chain holds.
+pub(crate) fn audit_verify(ctx: &mut ripcord_core::context::Ctx) -> Result<i32> {
+    crate::commands::run_command(
+        ctx,
+        crate::cli::Command::Audit {
+            action: "verify".into(),
+            json: false,
+        },
+    )
+}
+
 pub fn run(keep: bool, url: Option<String>) -> Result<i32> {
     let t = crate::console::started();
     let dir = tempfile::Builder::new().prefix("ripcord-demo-").tempdir()?;
@@ -146,13 +157,7 @@ pub fn run(keep: bool, url: Option<String>) -> Result<i32> {
             json: false,
         },
     )?;
-    let audit_code = crate::commands::run_command(
-        &mut ctx,
-        crate::cli::Command::Audit {
-            action: "verify".into(),
-            json: false,
-        },
-    )?;
+    let audit_code = crate::demo::audit_verify(&mut ctx)?;
 
     say(&t, "8. The report (ripcord report)");
     println!("{}", crate::render::rollback_record_markdown(&rec));

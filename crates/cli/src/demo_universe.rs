@@ -352,13 +352,7 @@ pub fn run(keep: bool) -> Result<i32> {
 
     say("7. The rollback's report (ripcord report)");
     println!("{}", crate::render::rollback_record_markdown(&rec));
-    let audit_code = crate::commands::run_command(
-        &mut ctx,
-        crate::cli::Command::Audit {
-            action: "verify".into(),
-            json: false,
-        },
-    )?;
+    let audit_code = crate::demo::audit_verify(&mut ctx)?;
 
     let switch_path = matches!(rec.mode, ripcord_core::rollback::Mode::Switch { .. });
     let f = &rec.figures;

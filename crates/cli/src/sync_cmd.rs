@@ -247,15 +247,19 @@ pub struct CutoverArgs {
     pub json: bool,
 }
 
+/// The `--reason` an audited action requires.
+fn audited_reason(reason: &Option<String>) -> std::result::Result<String, Error> {
+    reason
+        .clone()
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| {
+            Error::Usage("say why with --reason \"…\" (it goes into the audit log)".into())
+        })
+}
+
 pub fn cutover_cmd(ctx: &mut Ctx, a: CutoverArgs) -> Result<i32> {
     if a.unfence {
-        let reason = a
-            .reason
-            .clone()
-            .filter(|r| !r.trim().is_empty())
-            .ok_or_else(|| {
-                Error::Usage("say why with --reason \"…\" (it goes into the audit log)".into())
-            })?;
+        let reason = audited_reason(&a.reason)?;
         if a.component.is_empty() {
             return Err(Error::Usage("--unfence: name the component(s) with -c".into()).into());
         }
@@ -272,13 +276,7 @@ pub fn cutover_cmd(ctx: &mut Ctx, a: CutoverArgs) -> Result<i32> {
         return Ok(exit::OK);
     }
     if let Some(id) = &a.abandon {
-        let reason = a
-            .reason
-            .clone()
-            .filter(|r| !r.trim().is_empty())
-            .ok_or_else(|| {
-                Error::Usage("say why with --reason \"…\" (it goes into the audit log)".into())
-            })?;
+        let reason = audited_reason(&a.reason)?;
         let rec = cutover::abandon(ctx, id, &reason)?;
         println!(
             "cutover {} abandoned: legacy unfrozen, no switch moved",
@@ -289,13 +287,7 @@ pub fn cutover_cmd(ctx: &mut Ctx, a: CutoverArgs) -> Result<i32> {
     let rec = match a.resume {
         Some(id) => cutover::resume(ctx, id.as_deref())?,
         None => {
-            let reason = a
-                .reason
-                .clone()
-                .filter(|r| !r.trim().is_empty())
-                .ok_or_else(|| {
-                    Error::Usage("say why with --reason \"…\" (it goes into the audit log)".into())
-                })?;
+            let reason = audited_reason(&a.reason)?;
             let comps: Vec<String> = ctx
                 .components(&a.component)?
                 .into_iter()

@@ -8,6 +8,7 @@ use crate::plan::{Database, Plan};
 use crate::state::StateStore;
 use crate::store::Store;
 use crate::{Error, Result};
+use std::sync::Arc;
 
 /// Opens an engine for a plan database; the binary decides which engines exist.
 pub trait Connector: Send + Sync {
@@ -25,6 +26,25 @@ pub trait Connector: Send + Sync {
     }
 }
 
+/// Forwards everything to a connector shared between threads: what a [`Ctx::for_thread`]
+/// connects with.
+pub struct SharedConnector(pub Arc<dyn Connector>);
+
+impl Connector for SharedConnector {
+    fn connect(&self, db: &Database) -> Result<Box<dyn Engine>> {
+        self.0.connect(db)
+    }
+    fn differ(&self) -> Option<&dyn crate::verify::TableDiffer> {
+        self.0.differ()
+    }
+    fn switch_driver(
+        &self,
+        kind: crate::plan::SwitchKind,
+    ) -> Option<&dyn crate::switch::SwitchDriver> {
+        self.0.switch_driver(kind)
+    }
+}
+
 pub struct Ctx {
     pub plan: Plan,
     pub state: Box<dyn StateStore>,
@@ -35,6 +55,20 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// A `Ctx` of its own for a thread beside this one (the scheduler, the guard's
+    /// fallback): the same plan, store, event bus and actor, its own state-store
+    /// connection, and `connector` shared.
+    pub fn for_thread(&self, connector: Arc<dyn Connector>) -> Result<Ctx> {
+        Ok(Ctx {
+            plan: self.plan.clone(),
+            state: self.state.reopen()?,
+            store: self.store.clone(),
+            events: self.events.clone(),
+            actor: self.actor.clone(),
+            connector: Box::new(SharedConnector(connector)),
+        })
+    }
+
     /// Opens a plan database to look: creates nothing, so it works for a read-only role
     /// (ARCHITECTURE.md invariant 12). Writers use [`Ctx::engine_installed`].
     pub fn engine(&self, database: &str) -> Result<Box<dyn Engine>> {

@@ -5,21 +5,12 @@
 //! stopped before a stop's response (a rollback) begins.
 
 use crate::context::{Connector, Ctx};
-use crate::plan::Database;
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-struct Shared(Arc<dyn Connector>);
-
-impl Connector for Shared {
-    fn connect(&self, db: &Database) -> Result<Box<dyn crate::engine::Engine>> {
-        self.0.connect(db)
-    }
-}
 
 pub struct Scheduler {
     done: Arc<AtomicBool>,
@@ -65,14 +56,7 @@ impl Scheduler {
         if every.is_empty() {
             return Ok(None);
         }
-        let mut own = Ctx {
-            plan: ctx.plan.clone(),
-            state: ctx.state.reopen()?,
-            store: ctx.store.clone(),
-            events: ctx.events.clone(),
-            actor: ctx.actor.clone(),
-            connector: Box::new(Shared(connector)),
-        };
+        let mut own = ctx.for_thread(connector)?;
         let mut due = first_due(&mut own, &every)?;
         let done = Arc::new(AtomicBool::new(false));
         let stop = done.clone();

@@ -173,7 +173,22 @@ struct Matcher<'a> {
     legacy_rows: u64,
 }
 
-impl Matcher<'_> {
+impl<'a> Matcher<'a> {
+    /// Nothing seen yet of `table` (legacy) and `captured` (the new side).
+    fn new(table: &'a str, captured: &'a str, column_names: Vec<String>) -> Self {
+        Matcher {
+            table,
+            captured,
+            column_names,
+            waiting: [HashMap::new(), HashMap::new()],
+            held: 0,
+            peak: 0,
+            differences: 0,
+            examples: Vec::new(),
+            legacy_rows: 0,
+        }
+    }
+
     fn note(&mut self, e: impl FnOnce() -> String) {
         self.differences += 1;
         if self.examples.len() < EXAMPLES {
@@ -461,17 +476,7 @@ pub(crate) fn compare_mapped(
             legacy_rows: std::collections::VecDeque::new(),
             legacy_done: false,
             batch: Vec::new(),
-            m: Matcher {
-                table: t,
-                captured,
-                column_names,
-                waiting: [HashMap::new(), HashMap::new()],
-                held: 0,
-                peak: 0,
-                differences: 0,
-                examples: Vec::new(),
-                legacy_rows: 0,
-            },
+            m: Matcher::new(t, captured, column_names),
         };
         let r = new.snapshot(&[captured.to_string()], &mut side).map(|_| ());
         let r = r.map(|()| {
@@ -556,17 +561,7 @@ mod tests {
     }
 
     fn matcher() -> Matcher<'static> {
-        Matcher {
-            table: "orders",
-            captured: "orders_v2",
-            column_names: vec!["id".into(), "amount".into()],
-            waiting: [HashMap::new(), HashMap::new()],
-            held: 0,
-            peak: 0,
-            differences: 0,
-            examples: Vec::new(),
-            legacy_rows: 0,
-        }
+        Matcher::new("orders", "orders_v2", vec!["id".into(), "amount".into()])
     }
 
     /// Rows match by key whatever order each side streams in; a value that differs, a row

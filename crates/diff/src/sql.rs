@@ -333,6 +333,32 @@ pub trait SqlSource: Send {
         v.parse()
             .map_err(|_| DiffError::query(self.shown(), context, format!("not a count: {v:?}")))
     }
+    /// A table's schema as the engine read it (`read`). A table without a primary key is
+    /// read from `columns_sql` instead (rows of name, declared type, not null as
+    /// `true`/`false`), so it can still be diffed on columns named by `--key`.
+    fn schema_or_columns(
+        &mut self,
+        table: &str,
+        read: Result<TableSchema, ripcord_core::engine::EngineError>,
+        columns_sql: &str,
+    ) -> Result<TableSchema, DiffError> {
+        match read {
+            Ok(s) => Ok(s),
+            Err(ripcord_core::engine::EngineError::NoPrimaryKey(_)) => {
+                let cols = self.rows_of(columns_sql, &format!("table {table}"))?;
+                Ok(crate::source::columns_only(table, cols))
+            }
+            Err(e) => Err(DiffError::query(self.shown(), format!("table {table}"), e)),
+        }
+    }
+    /// The foreign keys `sql` lists, a row each as [`fk_of`] reads it.
+    fn foreign_keys_of(&mut self, sql: &str) -> Result<Vec<ForeignKey>, DiffError> {
+        Ok(self
+            .rows_of(sql, "foreign keys")?
+            .into_iter()
+            .map(|r| fk_of(&r))
+            .collect())
+    }
     /// Rows of texts with NULL read as the empty text.
     fn keys_of(&mut self, sql: &str, context: &str) -> Result<Vec<KeyVals>, DiffError> {
         Ok(self

@@ -26,41 +26,13 @@ pub struct Guarded {
     pub resolution: Option<Resolution>,
 }
 
-/// Forwards everything to the binary's connector, for the fallback's own `Ctx`.
-struct Shared(Arc<dyn Connector>);
-
-impl Connector for Shared {
-    fn connect(
-        &self,
-        db: &ripcord_core::plan::Database,
-    ) -> Result<Box<dyn ripcord_core::engine::Engine>> {
-        self.0.connect(db)
-    }
-    fn differ(&self) -> Option<&dyn ripcord_core::verify::TableDiffer> {
-        self.0.differ()
-    }
-    fn switch_driver(
-        &self,
-        kind: ripcord_core::plan::SwitchKind,
-    ) -> Option<&dyn ripcord_core::switch::SwitchDriver> {
-        self.0.switch_driver(kind)
-    }
-}
-
 /// The monitor's fallback, when a rule names one: its own `Ctx` (a second state-store
 /// connection) stepping the rule's switch back on the evaluator's thread.
 fn fallback(ctx: &Ctx, connector: Arc<dyn Connector>) -> Result<Option<monitor::Fallback>> {
     if ctx.plan.rules.iter().all(|r| r.fallback.is_none()) {
         return Ok(None);
     }
-    let mut own = Ctx {
-        plan: ctx.plan.clone(),
-        state: ctx.state.reopen()?,
-        store: ctx.store.clone(),
-        events: ctx.events.clone(),
-        actor: ctx.actor.clone(),
-        connector: Box::new(Shared(connector)),
-    };
+    let mut own = ctx.for_thread(connector)?;
     Ok(Some(Box::new(move |rule, detail| {
         use ripcord_core::switch::StepBack;
         let name = rule.fallback.as_deref().unwrap_or_default();

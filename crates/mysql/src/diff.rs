@@ -7,10 +7,10 @@
 use crate::sql::q;
 use mysql::Conn;
 use mysql::prelude::Queryable;
-use ripcord_core::engine::{Engine, EngineError};
+use ripcord_core::engine::Engine;
 use ripcord_core::schema::TableSchema;
 use ripcord_diff::canon::{self, Class};
-use ripcord_diff::sql::{self, Dialect, SqlSource, checked_number};
+use ripcord_diff::sql::{Dialect, SqlSource, checked_number};
 use ripcord_diff::{CanonRow, DiffError, ForeignKey, TableSpec};
 
 pub struct MyDiff {
@@ -139,24 +139,13 @@ impl SqlSource for MyDiff {
     }
     fn schema(&mut self, table: &str) -> Result<TableSchema, DiffError> {
         let mut e = crate::MyEngine::open(&self.url).map_err(|e| DiffError::Core(e.into()))?;
-        match e.table_schema(table) {
-            Ok(s) => Ok(s),
-            // A table without a primary key can still be diffed on columns named by --key.
-            Err(EngineError::NoPrimaryKey(_)) => {
-                let sql = format!(
-                    "SELECT COLUMN_NAME, COLUMN_TYPE, IF(IS_NULLABLE = 'NO', 'true', 'false') FROM information_schema.COLUMNS \
-                     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
-                    hex_lit(table.as_bytes())
-                );
-                let cols = self.rows_of(&sql, &format!("table {table}"))?;
-                Ok(ripcord_diff::source::columns_only(table, cols))
-            }
-            Err(e) => Err(DiffError::query(
-                self.shown.clone(),
-                format!("table {table}"),
-                e,
-            )),
-        }
+        let read = e.table_schema(table);
+        let columns = format!(
+            "SELECT COLUMN_NAME, COLUMN_TYPE, IF(IS_NULLABLE = 'NO', 'true', 'false') FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+            hex_lit(table.as_bytes())
+        );
+        self.schema_or_columns(table, read, &columns)
     }
     fn foreign_keys(&mut self) -> Result<Vec<ForeignKey>, DiffError> {
         let sql = "SELECT CONSTRAINT_NAME, TABLE_NAME, \
@@ -166,10 +155,6 @@ impl SqlSource for MyDiff {
              FROM information_schema.KEY_COLUMN_USAGE \
              WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL \
              GROUP BY CONSTRAINT_NAME, TABLE_NAME, REFERENCED_TABLE_NAME ORDER BY 1";
-        Ok(self
-            .rows_of(sql, "foreign keys")?
-            .into_iter()
-            .map(|r| sql::fk_of(&r))
-            .collect())
+        self.foreign_keys_of(sql)
     }
 }

@@ -107,6 +107,29 @@ pub struct MyEngine {
     last_holes: Option<Vec<i64>>,
 }
 
+/// The first `n` columns of every row of a result, as values.
+fn result_values(
+    res: &mut mysql::QueryResult<'_, '_, '_, mysql::Text>,
+    n: usize,
+    ctx: &str,
+) -> EngineResult<Vec<Vec<Value>>> {
+    let columns = res.columns().as_ref().to_vec();
+    let mut out = Vec::new();
+    if let Some(set) = res.iter() {
+        for row in set {
+            let row = row.map_err(err(ctx))?;
+            out.push(
+                (0..n)
+                    .map(|i| {
+                        sql::from_column(&columns[i], row.as_ref(i).unwrap_or(&mysql::Value::NULL))
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
+}
+
 fn err(context: impl Into<String>) -> impl FnOnce(mysql::Error) -> EngineError {
     let context = context.into();
     move |e| {
@@ -1738,26 +1761,10 @@ impl Engine for MyEngine {
             }
         );
         let mut res = self.conn.query_iter(sql).map_err(err(&ctx))?;
-        let columns = res.columns().as_ref().to_vec();
-        let mut out = None;
-        if let Some(set) = res.iter() {
-            for row in set {
-                let row = row.map_err(err(&ctx))?;
-                if out.is_none() {
-                    out = Some(
-                        (0..exprs.len())
-                            .map(|i| {
-                                sql::from_column(
-                                    &columns[i],
-                                    row.as_ref(i).unwrap_or(&mysql::Value::NULL),
-                                )
-                            })
-                            .collect(),
-                    );
-                }
-            }
-        }
-        out.ok_or_else(|| EngineError::sql(ctx, "no row"))
+        result_values(&mut res, exprs.len(), &ctx)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| EngineError::sql(ctx, "no row"))
     }
 
     fn eval_exprs_batch(
@@ -1808,22 +1815,7 @@ impl Engine for MyEngine {
                 parts.join(" UNION ALL ")
             );
             let mut res = self.conn.query_iter(sql).map_err(err(&ctx))?;
-            let columns = res.columns().as_ref().to_vec();
-            if let Some(set) = res.iter() {
-                for row in set {
-                    let row = row.map_err(err(&ctx))?;
-                    out.push(
-                        (0..exprs.len())
-                            .map(|i| {
-                                sql::from_column(
-                                    &columns[i],
-                                    row.as_ref(i).unwrap_or(&mysql::Value::NULL),
-                                )
-                            })
-                            .collect(),
-                    );
-                }
-            }
+            out.extend(result_values(&mut res, exprs.len(), &ctx)?);
             start = end;
         }
         if out.len() != inputs.len() {

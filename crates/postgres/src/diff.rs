@@ -4,10 +4,9 @@
 
 use crate::{describe, q};
 use postgres::{Client, SimpleQueryMessage};
-use ripcord_core::engine::EngineError;
 use ripcord_core::schema::TableSchema;
 use ripcord_diff::canon::Class;
-use ripcord_diff::sql::{self, Dialect, SqlSource, checked_number, std_lit};
+use ripcord_diff::sql::{Dialect, SqlSource, checked_number, std_lit};
 use ripcord_diff::{CanonRow, DiffError, Digest, ForeignKey, TableSpec};
 
 // JIT off: the bucket CASE of a checksum query is large, and compiling it costs far more
@@ -139,27 +138,14 @@ impl SqlSource for PgDiff {
     }
     fn schema(&mut self, table: &str) -> Result<TableSchema, DiffError> {
         let schema = self.schema.clone();
-        match crate::ddl::read_schema(&mut self.client, &schema, table) {
-            Ok(s) => Ok(s.0),
-            // A table without a primary key can still be diffed on columns named by --key.
-            Err(EngineError::NoPrimaryKey(_)) => {
-                let sql = format!(
-                    "SELECT attname::text, format_type(atttypid, atttypmod), attnotnull::text FROM pg_attribute \
-                     WHERE attrelid = to_regclass({}) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-                    std_lit(&{
-                        let (s, t) = crate::split(&schema, table);
-                        format!("{}.{}", q(s), q(t))
-                    })
-                );
-                let cols = self.rows_of(&sql, &format!("table {table}"))?;
-                Ok(ripcord_diff::source::columns_only(table, cols))
-            }
-            Err(e) => Err(DiffError::query(
-                self.shown.clone(),
-                format!("table {table}"),
-                e,
-            )),
-        }
+        let read = crate::ddl::read_schema(&mut self.client, &schema, table).map(|s| s.0);
+        let (s, t) = crate::split(&schema, table);
+        let columns = format!(
+            "SELECT attname::text, format_type(atttypid, atttypmod), attnotnull::text FROM pg_attribute \
+             WHERE attrelid = to_regclass({}) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            std_lit(&format!("{}.{}", q(s), q(t)))
+        );
+        self.schema_or_columns(table, read, &columns)
     }
     fn foreign_keys(&mut self) -> Result<Vec<ForeignKey>, DiffError> {
         let cols = |rel: &str, keys: &str| {
@@ -186,10 +172,6 @@ impl SqlSource for PgDiff {
             name("pl", "pn"),
             cols("confrelid", "confkey"),
         );
-        Ok(self
-            .rows_of(&sql, "foreign keys")?
-            .into_iter()
-            .map(|r| sql::fk_of(&r))
-            .collect())
+        self.foreign_keys_of(&sql)
     }
 }

@@ -5,10 +5,10 @@
 //! Reads run inside one transaction, so every answer comes from one snapshot.
 
 use crate::engine::to_value;
-use ripcord_core::engine::{Engine, EngineError};
+use ripcord_core::engine::Engine;
 use ripcord_core::schema::TableSchema;
 use ripcord_diff::canon::{self, Checksum, Class};
-use ripcord_diff::sql::{self, Dialect, SqlSource, checked_number, std_lit};
+use ripcord_diff::sql::{Dialect, SqlSource, checked_number, std_lit};
 use ripcord_diff::{CanonRow, DiffError, ForeignKey, TableSpec};
 use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::{Connection, OpenFlags};
@@ -183,33 +183,18 @@ impl SqlSource for SqliteDiff {
     }
     fn schema(&mut self, table: &str) -> Result<TableSchema, DiffError> {
         let mut e = crate::SqliteEngine::open(&self.url).map_err(|e| DiffError::Core(e.into()))?;
-        match e.table_schema(table) {
-            Ok(s) => Ok(s),
-            // A table without a primary key can still be diffed on columns named by --key.
-            Err(EngineError::NoPrimaryKey(_)) => {
-                let sql = format!(
-                    "SELECT name, type, CASE WHEN \"notnull\" THEN 'true' ELSE 'false' END FROM pragma_table_info({}) ORDER BY cid",
-                    std_lit(table)
-                );
-                let cols = self.rows_of(&sql, &format!("table {table}"))?;
-                Ok(ripcord_diff::source::columns_only(table, cols))
-            }
-            Err(e) => Err(DiffError::query(
-                self.shown.clone(),
-                format!("table {table}"),
-                e,
-            )),
-        }
+        let read = e.table_schema(table);
+        let columns = format!(
+            "SELECT name, type, CASE WHEN \"notnull\" THEN 'true' ELSE 'false' END FROM pragma_table_info({}) ORDER BY cid",
+            std_lit(table)
+        );
+        self.schema_or_columns(table, read, &columns)
     }
     fn foreign_keys(&mut self) -> Result<Vec<ForeignKey>, DiffError> {
         let sql = "SELECT 'fk_' || m.name || '_' || f.id, m.name, \
              group_concat(f.\"from\", ','), f.\"table\", group_concat(f.\"to\", ',') \
              FROM sqlite_master m, pragma_foreign_key_list(m.name) f \
              WHERE m.type = 'table' GROUP BY m.name, f.id ORDER BY 1";
-        Ok(self
-            .rows_of(sql, "foreign keys")?
-            .into_iter()
-            .map(|r| sql::fk_of(&r))
-            .collect())
+        self.foreign_keys_of(sql)
     }
 }
