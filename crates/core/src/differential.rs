@@ -7,7 +7,7 @@
 //!   the table was not recreated or truncated and its capture trigger not recreated;
 //! - the table's schema is the base's;
 //! - the journal grew by at most a fifth of the base's rows;
-//! - the engine streams the table in ripcord's key order (`Engine::keys_in_byte_order`)
+//! - the engine streams the table in ripcord's key order (`Housekeeping::keys_in_byte_order`)
 //!   and every changed key is of one orderable shape (integers, text in byte order,
 //!   binary), so the merge on read gives the engine's key order;
 //! - base rows + inserted − deleted equals the row count read in the new mark's snapshot.

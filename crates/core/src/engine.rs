@@ -222,7 +222,68 @@ pub fn url_forms(kinds: &[EngineKind], last: &str) -> String {
     }
 }
 
-pub trait Engine: Send {
+/// What an engine may do besides capture and restore, each with a default for an engine
+/// that cannot: the consistent counts a differential checkpoint checks against, journal
+/// pruning, and the scratch restore `check --rehearse` times. An engine implements it
+/// beside its housekeeping SQL.
+pub trait Housekeeping {
+    /// A journal mark and the tables' row counts read in one consistent snapshot, or
+    /// `None` when the engine has no such read (then checkpoints are always full).
+    fn mark_and_counts(
+        &mut self,
+        tables: &[String],
+    ) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
+        let _ = tables;
+        Ok(None)
+    }
+
+    /// Deletes the journal entries that every mark in `keep` already saw (none of them
+    /// would replay it, see [`JournalMark::is_after`]); returns how many went, or `None`
+    /// when the engine cannot prune (then the journal is kept whole). An empty `keep`
+    /// deletes nothing: with no mark to judge by, every entry may still be needed.
+    fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
+        let _ = keep;
+        Ok(None)
+    }
+
+    /// Restores a checkpoint's table under the same name into `scratch` (a PostgreSQL
+    /// schema, a MariaDB database, an SQLite file path), created if absent, never touching
+    /// the business table: `check --rehearse` times this. `None` when the engine cannot.
+    fn scratch_restore(
+        &mut self,
+        scratch: &str,
+        schema: &TableSchema,
+        rows: &mut dyn Iterator<Item = Result<Row, crate::Error>>,
+    ) -> Result<Option<u64>, crate::Error> {
+        let _ = (scratch, schema, rows);
+        Ok(None)
+    }
+    /// Reads a table of `scratch` back, in key order, into `sink`.
+    fn scratch_read(
+        &mut self,
+        scratch: &str,
+        schema: &TableSchema,
+        sink: &mut dyn SnapshotSink,
+    ) -> Result<(), crate::Error> {
+        let _ = (scratch, schema, sink);
+        Err(EngineError::sql("rehearse", "this engine has no scratch restore").into())
+    }
+    /// Drops `scratch` and everything in it; nothing when it does not exist.
+    fn scratch_drop(&mut self, scratch: &str) -> EngineResult<()> {
+        let _ = scratch;
+        Ok(())
+    }
+
+    /// True when the engine streams the table's rows in [`crate::store::key_order`] (a
+    /// differential checkpoint merges its changes into the base in that order); the
+    /// default, false, keeps the table's checkpoints full.
+    fn keys_in_byte_order(&mut self, table: &str) -> EngineResult<bool> {
+        let _ = table;
+        Ok(false)
+    }
+}
+
+pub trait Engine: Housekeeping + Send {
     /// The engine's name, as in its [`EngineKind`]; recorded in checkpoints.
     fn kind(&self) -> &'static str;
 
@@ -297,60 +358,6 @@ pub trait Engine: Send {
     /// checkpoints are always full).
     fn capture_tokens(&mut self, tables: &[String]) -> EngineResult<Vec<Option<String>>> {
         Ok(vec![None; tables.len()])
-    }
-    /// A journal mark and the tables' row counts read in one consistent snapshot, or
-    /// `None` when the engine has no such read (then checkpoints are always full).
-    fn mark_and_counts(
-        &mut self,
-        tables: &[String],
-    ) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
-        let _ = tables;
-        Ok(None)
-    }
-
-    /// Deletes the journal entries that every mark in `keep` already saw (none of them
-    /// would replay it, see [`JournalMark::is_after`]); returns how many went, or `None`
-    /// when the engine cannot prune (then the journal is kept whole). An empty `keep`
-    /// deletes nothing: with no mark to judge by, every entry may still be needed.
-    fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
-        let _ = keep;
-        Ok(None)
-    }
-
-    /// Restores a checkpoint's table under the same name into `scratch` (a PostgreSQL
-    /// schema, a MariaDB database, an SQLite file path), created if absent, never touching
-    /// the business table: `check --rehearse` times this. `None` when the engine cannot.
-    fn scratch_restore(
-        &mut self,
-        scratch: &str,
-        schema: &TableSchema,
-        rows: &mut dyn Iterator<Item = Result<Row, crate::Error>>,
-    ) -> Result<Option<u64>, crate::Error> {
-        let _ = (scratch, schema, rows);
-        Ok(None)
-    }
-    /// Reads a table of `scratch` back, in key order, into `sink`.
-    fn scratch_read(
-        &mut self,
-        scratch: &str,
-        schema: &TableSchema,
-        sink: &mut dyn SnapshotSink,
-    ) -> Result<(), crate::Error> {
-        let _ = (scratch, schema, sink);
-        Err(EngineError::sql("rehearse", "this engine has no scratch restore").into())
-    }
-    /// Drops `scratch` and everything in it; nothing when it does not exist.
-    fn scratch_drop(&mut self, scratch: &str) -> EngineResult<()> {
-        let _ = scratch;
-        Ok(())
-    }
-
-    /// True when the engine streams the table's rows in [`crate::store::key_order`] (a
-    /// differential checkpoint merges its changes into the base in that order); the
-    /// default, false, keeps the table's checkpoints full.
-    fn keys_in_byte_order(&mut self, table: &str) -> EngineResult<bool> {
-        let _ = table;
-        Ok(false)
     }
 
     /// The current journal position (everything committed so far).

@@ -1516,49 +1516,6 @@ impl Engine for MyEngine {
         })
     }
 
-    fn mark_and_counts(
-        &mut self,
-        tables: &[String],
-    ) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
-        self.hk_mark_and_counts(tables).map(Some)
-    }
-
-    fn keys_in_byte_order(&mut self, table: &str) -> EngineResult<bool> {
-        self.hk_keys_in_byte_order(table)
-    }
-
-    fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
-        self.bounded("prune the journal", |this| {
-            // Nothing installed, nothing to prune; pruning never installs.
-            if !this.table_exists("_ripcord_journal")? {
-                return Ok(Some(0));
-            }
-            this.hk_prune_journal(keep).map(Some)
-        })
-    }
-
-    fn scratch_restore(
-        &mut self,
-        scratch: &str,
-        schema: &TableSchema,
-        rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
-    ) -> ripcord_core::Result<Option<u64>> {
-        self.hk_scratch_restore(scratch, schema, rows).map(Some)
-    }
-
-    fn scratch_read(
-        &mut self,
-        scratch: &str,
-        schema: &TableSchema,
-        sink: &mut dyn SnapshotSink,
-    ) -> ripcord_core::Result<()> {
-        self.hk_scratch_read(scratch, schema, sink)
-    }
-
-    fn scratch_drop(&mut self, scratch: &str) -> EngineResult<()> {
-        self.hk_scratch_drop(scratch)
-    }
-
     /// The holes of the mark read just before: each a sequence number at or below its
     /// highest committed one that no committed row held. Only a transaction that wrote this
     /// journal and was still open can commit one later (AUTO_INCREMENT hands them out at

@@ -7,7 +7,7 @@ mod common;
 
 use common::fresh_database;
 use mysql::prelude::Queryable;
-use ripcord_core::engine::{Engine, RestoreOptions};
+use ripcord_core::engine::{Engine, Housekeeping, RestoreOptions};
 use ripcord_core::journal::Origin;
 use ripcord_mysql::MyEngine;
 use std::time::{Duration, Instant};

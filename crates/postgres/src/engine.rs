@@ -1440,68 +1440,6 @@ impl Engine for PgEngine {
         })
     }
 
-    fn mark_and_counts(
-        &mut self,
-        tables: &[String],
-    ) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
-        self.need_installed()?;
-        let r = self.tx(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-            None,
-            |c, sch| -> EngineResult<(JournalMark, Vec<u64>)> {
-                let mark = journal_mark_in(c, sch.rs, Some(sch.statement_timeout))?;
-                let mut counts = Vec::with_capacity(tables.len());
-                for t in tables {
-                    let n: i64 = c
-                        .query_one(&format!("SELECT count(*) FROM {}", qn(t)), &[])
-                        .map_err(err(format!("count {t}")))?
-                        .get(0);
-                    counts.push(n as u64);
-                }
-                Ok((mark, counts))
-            },
-        )?;
-        Ok(Some(r))
-    }
-
-    /// Text keys are read `COLLATE "C"` (see `select_sql`): byte order.
-    fn keys_in_byte_order(&mut self, _table: &str) -> EngineResult<bool> {
-        Ok(true)
-    }
-
-    fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
-        self.bounded("prune the journal", |this| {
-            // Nothing installed, nothing to prune; pruning never installs.
-            if !this.is_installed()? {
-                return Ok(Some(0));
-            }
-            crate::housekeeping::prune_journal(&mut this.client, &this.rs, keep).map(Some)
-        })
-    }
-
-    fn scratch_restore(
-        &mut self,
-        scratch: &str,
-        schema: &TableSchema,
-        rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
-    ) -> ripcord_core::Result<Option<u64>> {
-        crate::housekeeping::scratch_restore(&mut self.client, &self.schema, scratch, schema, rows)
-            .map(Some)
-    }
-
-    fn scratch_read(
-        &mut self,
-        scratch: &str,
-        schema: &TableSchema,
-        sink: &mut dyn SnapshotSink,
-    ) -> ripcord_core::Result<()> {
-        crate::housekeeping::scratch_read(&mut self.client, scratch, schema, sink)
-    }
-
-    fn scratch_drop(&mut self, scratch: &str) -> EngineResult<()> {
-        crate::housekeeping::scratch_drop(&mut self.client, scratch)
-    }
-
     /// The transactions in progress now (the capture trigger runs AFTER the row write, so a
     /// writer holds its transaction id before it takes a journal sequence).
     fn journal_inflight(&mut self) -> EngineResult<Option<String>> {
@@ -1958,6 +1896,71 @@ impl Engine for PgEngine {
 
     fn cancel_handle(&self) -> Box<dyn CancelHandle> {
         Box::new(Cancel(self.client.cancel_token(), self.tls.clone()))
+    }
+}
+
+/// The scratch schema, pruning and consistent counts; the SQL is in `housekeeping.rs`.
+impl Housekeeping for PgEngine {
+    fn mark_and_counts(
+        &mut self,
+        tables: &[String],
+    ) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
+        self.need_installed()?;
+        let r = self.tx(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            None,
+            |c, sch| -> EngineResult<(JournalMark, Vec<u64>)> {
+                let mark = journal_mark_in(c, sch.rs, Some(sch.statement_timeout))?;
+                let mut counts = Vec::with_capacity(tables.len());
+                for t in tables {
+                    let n: i64 = c
+                        .query_one(&format!("SELECT count(*) FROM {}", qn(t)), &[])
+                        .map_err(err(format!("count {t}")))?
+                        .get(0);
+                    counts.push(n as u64);
+                }
+                Ok((mark, counts))
+            },
+        )?;
+        Ok(Some(r))
+    }
+
+    /// Text keys are read `COLLATE "C"` (see `select_sql`): byte order.
+    fn keys_in_byte_order(&mut self, _table: &str) -> EngineResult<bool> {
+        Ok(true)
+    }
+
+    fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
+        self.bounded("prune the journal", |this| {
+            // Nothing installed, nothing to prune; pruning never installs.
+            if !this.is_installed()? {
+                return Ok(Some(0));
+            }
+            crate::housekeeping::prune_journal(&mut this.client, &this.rs, keep).map(Some)
+        })
+    }
+
+    fn scratch_restore(
+        &mut self,
+        scratch: &str,
+        schema: &TableSchema,
+        rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
+    ) -> ripcord_core::Result<Option<u64>> {
+        crate::housekeeping::scratch_restore(&mut self.client, &self.schema, scratch, schema, rows)
+            .map(Some)
+    }
+
+    fn scratch_read(
+        &mut self,
+        scratch: &str,
+        schema: &TableSchema,
+        sink: &mut dyn SnapshotSink,
+    ) -> ripcord_core::Result<()> {
+        crate::housekeeping::scratch_read(&mut self.client, scratch, schema, sink)
+    }
+
+    fn scratch_drop(&mut self, scratch: &str) -> EngineResult<()> {
+        crate::housekeeping::scratch_drop(&mut self.client, scratch)
     }
 }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use common::fresh_database;
-use ripcord_core::engine::{Engine, RestoreOptions};
+use ripcord_core::engine::{Engine, Housekeeping, RestoreOptions};
 use ripcord_core::journal::Origin;
 use ripcord_core::value::Value;
 use ripcord_postgres::PgEngine;

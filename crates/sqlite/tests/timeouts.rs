@@ -2,7 +2,7 @@
 //! own bookkeeping waits at most `statement_timeout` for it and says what gave up, while a
 //! restore waits up to `lock_timeout` (here longer than the bound) and completes.
 
-use ripcord_core::engine::{Engine, RestoreOptions};
+use ripcord_core::engine::{Engine, Housekeeping, RestoreOptions};
 use ripcord_sqlite::SqliteEngine;
 use rusqlite::Connection;
 use std::time::{Duration, Instant};

@@ -1,29 +1,35 @@
 //! Journal pruning (`ripcord prune`), the consistent row counts differential checkpoints
-//! check against, and the scratch database `check --rehearse` restores into. Kept apart
-//! from `engine.rs`, which calls in here.
+//! check against, and the scratch database `check --rehearse` restores into: the engine's
+//! [`Housekeeping`], kept apart from `engine.rs`.
 
 use super::{MyEngine, err, select_sql};
 use crate::sql::{self, Class, q};
 use mysql::prelude::Queryable;
-use ripcord_core::engine::{EngineError, EngineResult, SnapshotSink};
+use ripcord_core::engine::{EngineError, EngineResult, Housekeeping, SnapshotSink};
 use ripcord_core::journal::JournalMark;
 use ripcord_core::schema::TableSchema;
 use ripcord_core::value::Row;
 
-impl MyEngine {
-    pub(super) fn hk_prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<u64> {
-        let Some(seen) = JournalMark::seen_by_all(keep) else {
-            return Ok(0);
-        };
-        let sql = format!("DELETE FROM _ripcord_journal WHERE {}", seen.seen_sql());
-        self.conn.query_drop(&sql).map_err(err("prune journal"))?;
-        Ok(self.conn.affected_rows())
+impl Housekeeping for MyEngine {
+    fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
+        self.bounded("prune the journal", |this| {
+            // Nothing installed, nothing to prune; pruning never installs.
+            if !this.table_exists("_ripcord_journal")? {
+                return Ok(Some(0));
+            }
+            let Some(seen) = JournalMark::seen_by_all(keep) else {
+                return Ok(Some(0));
+            };
+            let sql = format!("DELETE FROM _ripcord_journal WHERE {}", seen.seen_sql());
+            this.conn.query_drop(&sql).map_err(err("prune journal"))?;
+            Ok(Some(this.conn.affected_rows()))
+        })
     }
 
-    pub(super) fn hk_mark_and_counts(
+    fn mark_and_counts(
         &mut self,
         tables: &[String],
-    ) -> EngineResult<(JournalMark, Vec<u64>)> {
+    ) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
         self.begin_snapshot()?;
         let r = (|| {
             let mark = self.bounded("read the journal mark", |me| me.mark_in_snapshot())?;
@@ -42,39 +48,17 @@ impl MyEngine {
         let end = self.exec("COMMIT", "end snapshot");
         let out = r?;
         end?;
-        Ok(out)
-    }
-
-    /// Runs `f` with `scratch` as the session's database, then switches back, also on error.
-    fn in_database<T>(
-        &mut self,
-        scratch: &str,
-        f: impl FnOnce(&mut Self) -> ripcord_core::Result<T>,
-    ) -> ripcord_core::Result<T> {
-        let home = self
-            .strings("SELECT DATABASE()", "current database")?
-            .into_iter()
-            .next()
-            .ok_or_else(|| EngineError::sql("rehearse", "the connection has no database"))?;
-        self.exec(&format!("USE {}", q(scratch)), "use the scratch database")?;
-        let r = f(self);
-        let back = self.exec(
-            &format!("USE {}", q(&home)),
-            "back to the business database",
-        );
-        let v = r?;
-        back?;
-        Ok(v)
+        Ok(Some(out))
     }
 
     /// The table with its own keys and checks, not its foreign keys or triggers, which name
     /// other tables.
-    pub(super) fn hk_scratch_restore(
+    fn scratch_restore(
         &mut self,
         scratch: &str,
         schema: &TableSchema,
         rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
-    ) -> ripcord_core::Result<u64> {
+    ) -> ripcord_core::Result<Option<u64>> {
         self.exec(
             &format!("CREATE DATABASE IF NOT EXISTS {}", q(scratch)),
             "create the scratch database",
@@ -87,9 +71,10 @@ impl MyEngine {
             )?;
             e.load(&schema.name, schema, rows)
         })
+        .map(Some)
     }
 
-    pub(super) fn hk_scratch_read(
+    fn scratch_read(
         &mut self,
         scratch: &str,
         schema: &TableSchema,
@@ -126,18 +111,16 @@ impl MyEngine {
         })
     }
 
-    pub(super) fn hk_scratch_drop(&mut self, scratch: &str) -> EngineResult<()> {
+    fn scratch_drop(&mut self, scratch: &str) -> EngineResult<()> {
         self.exec(
             &format!("DROP DATABASE IF EXISTS {}", q(scratch)),
             "drop the scratch database",
         )
     }
-}
 
-impl MyEngine {
     /// Integer keys, and text keys only under a binary collation: the server orders a
     /// `_ci` collation's text (and decimals, dates) otherwise than ripcord's byte order.
-    pub(super) fn hk_keys_in_byte_order(&mut self, table: &str) -> EngineResult<bool> {
+    fn keys_in_byte_order(&mut self, table: &str) -> EngineResult<bool> {
         let rows = self.rows(
             &format!(
                 "SELECT c.DATA_TYPE, c.COLLATION_NAME FROM information_schema.KEY_COLUMN_USAGE k
@@ -157,5 +140,29 @@ impl MyEngine {
                     "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
                 ) || (matches!(ty.as_str(), "char" | "varchar") && coll.ends_with("_bin"))
             }))
+    }
+}
+
+impl MyEngine {
+    /// Runs `f` with `scratch` as the session's database, then switches back, also on error.
+    fn in_database<T>(
+        &mut self,
+        scratch: &str,
+        f: impl FnOnce(&mut Self) -> ripcord_core::Result<T>,
+    ) -> ripcord_core::Result<T> {
+        let home = self
+            .strings("SELECT DATABASE()", "current database")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| EngineError::sql("rehearse", "the connection has no database"))?;
+        self.exec(&format!("USE {}", q(scratch)), "use the scratch database")?;
+        let r = f(self);
+        let back = self.exec(
+            &format!("USE {}", q(&home)),
+            "back to the business database",
+        );
+        let v = r?;
+        back?;
+        Ok(v)
     }
 }

@@ -1,31 +1,37 @@
 //! Journal pruning (`ripcord prune`), the consistent row counts differential checkpoints
 //! check against, and the scratch file `check --rehearse` restores into (beside the
-//! database: `<database file>.<scratch name>`). Kept apart from `engine.rs`, which calls in
-//! here.
+//! database: `<database file>.<scratch name>`): the engine's [`Housekeeping`], kept apart
+//! from `engine.rs`.
 
 use super::{SqliteEngine, err, q, select_sql, to_sql, to_value};
-use ripcord_core::engine::{EngineError, EngineResult, SnapshotSink};
+use ripcord_core::engine::{EngineError, EngineResult, Housekeeping, SnapshotSink};
 use ripcord_core::journal::JournalMark;
 use ripcord_core::schema::TableSchema;
 use ripcord_core::value::Row;
 use rusqlite::{Connection, params_from_iter};
 use std::path::PathBuf;
 
-impl SqliteEngine {
-    pub(super) fn hk_prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<u64> {
-        let Some(seen) = JournalMark::seen_by_all(keep) else {
-            return Ok(0);
-        };
-        let sql = format!("DELETE FROM _ripcord_journal WHERE {}", seen.seen_sql());
-        let n = self.conn.execute(&sql, []).map_err(err("prune journal"))?;
-        Ok(n as u64)
+impl Housekeeping for SqliteEngine {
+    fn prune_journal(&mut self, keep: &[JournalMark]) -> EngineResult<Option<u64>> {
+        self.bounded("prune the journal", |this| {
+            // Nothing installed, nothing to prune; pruning never installs.
+            if !this.has_table("_ripcord_journal")? {
+                return Ok(Some(0));
+            }
+            let Some(seen) = JournalMark::seen_by_all(keep) else {
+                return Ok(Some(0));
+            };
+            let sql = format!("DELETE FROM _ripcord_journal WHERE {}", seen.seen_sql());
+            let n = this.conn.execute(&sql, []).map_err(err("prune journal"))?;
+            Ok(Some(n as u64))
+        })
     }
 
     /// One read transaction: in WAL mode every read in it sees the same snapshot.
-    pub(super) fn hk_mark_and_counts(
+    fn mark_and_counts(
         &mut self,
         tables: &[String],
-    ) -> EngineResult<(JournalMark, Vec<u64>)> {
+    ) -> EngineResult<Option<(JournalMark, Vec<u64>)>> {
         let tx = self.conn.transaction().map_err(err("begin count"))?;
         let high: i64 = tx
             .query_row(
@@ -42,38 +48,23 @@ impl SqliteEngine {
             counts.push(n as u64);
         }
         tx.commit().map_err(err("end count"))?;
-        Ok((
+        Ok(Some((
             JournalMark {
                 high,
                 holes: Vec::new(),
                 snapshot: None,
             },
             counts,
-        ))
-    }
-
-    fn scratch_path(&self, scratch: &str) -> EngineResult<PathBuf> {
-        match self.conn.path() {
-            Some(p) if !p.is_empty() => Ok(PathBuf::from(format!("{p}.{scratch}"))),
-            _ => Err(EngineError::sql(
-                "rehearse",
-                "an in-memory database has no place for a scratch file",
-            )),
-        }
-    }
-
-    fn scratch_conn(&self, scratch: &str) -> EngineResult<Connection> {
-        let path = self.scratch_path(scratch)?;
-        Connection::open(&path).map_err(err(format!("open scratch file {}", path.display())))
+        )))
     }
 
     /// The table with its own keys and checks, not its indexes or triggers.
-    pub(super) fn hk_scratch_restore(
+    fn scratch_restore(
         &mut self,
         scratch: &str,
         schema: &TableSchema,
         rows: &mut dyn Iterator<Item = ripcord_core::Result<Row>>,
-    ) -> ripcord_core::Result<u64> {
+    ) -> ripcord_core::Result<Option<u64>> {
         let mut c = self.scratch_conn(scratch)?;
         let t = &schema.name;
         let tx = c.transaction().map_err(err("begin scratch restore"))?;
@@ -99,10 +90,10 @@ impl SqliteEngine {
             }
         }
         tx.commit().map_err(err("commit scratch restore"))?;
-        Ok(n)
+        Ok(Some(n))
     }
 
-    pub(super) fn hk_scratch_read(
+    fn scratch_read(
         &mut self,
         scratch: &str,
         schema: &TableSchema,
@@ -126,7 +117,7 @@ impl SqliteEngine {
         sink.end_table()
     }
 
-    pub(super) fn hk_scratch_drop(&mut self, scratch: &str) -> EngineResult<()> {
+    fn scratch_drop(&mut self, scratch: &str) -> EngineResult<()> {
         let path = self.scratch_path(scratch)?;
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let p = PathBuf::from(format!("{}{suffix}", path.display()));
@@ -143,12 +134,10 @@ impl SqliteEngine {
         }
         Ok(())
     }
-}
 
-impl SqliteEngine {
     /// Only a rowid key (`INTEGER PRIMARY KEY`): any other column may hold values of mixed
     /// types or a collation, which SQLite orders otherwise than ripcord.
-    pub(super) fn hk_keys_in_byte_order(&mut self, table: &str) -> EngineResult<bool> {
+    fn keys_in_byte_order(&mut self, table: &str) -> EngineResult<bool> {
         let keys: Vec<(String, i64)> = {
             let mut st = self
                 .conn
@@ -160,5 +149,22 @@ impl SqliteEngine {
                 .map_err(err("key columns"))?
         };
         Ok(keys.len() == 1 && keys[0].0.eq_ignore_ascii_case("INTEGER"))
+    }
+}
+
+impl SqliteEngine {
+    fn scratch_path(&self, scratch: &str) -> EngineResult<PathBuf> {
+        match self.conn.path() {
+            Some(p) if !p.is_empty() => Ok(PathBuf::from(format!("{p}.{scratch}"))),
+            _ => Err(EngineError::sql(
+                "rehearse",
+                "an in-memory database has no place for a scratch file",
+            )),
+        }
+    }
+
+    fn scratch_conn(&self, scratch: &str) -> EngineResult<Connection> {
+        let path = self.scratch_path(scratch)?;
+        Connection::open(&path).map_err(err(format!("open scratch file {}", path.display())))
     }
 }
