@@ -402,6 +402,18 @@ impl Setup {
     }
     /// A rollback of billing after a write in the migration's new column: it ends with a
     /// data gap, so its incident stays open.
+    /// The notifier's cursor placed, a rollback with a gap, the notifier run: the id of
+    /// the incident it opened.
+    fn notified_of_a_rollback_with_a_gap(&self) -> String {
+        self.notify_once();
+        self.rollback_with_a_gap();
+        self.notify_once();
+        self.incidents()[0]["incident"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     fn rollback_with_a_gap(&self) {
         self.ok(&["run"]);
         self.w
@@ -1083,13 +1095,7 @@ PAYROLL BRIDGE: call +968 2400 0000 now about { $incident } ({ cause }, { $reaso
 """
 "#;
     let s = setup(&format!("{LEVELS}{wording}"), Answer::Ok);
-    s.notify_once();
-    s.rollback_with_a_gap();
-    s.notify_once();
-    let id = s.incidents()[0]["incident"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = s.notified_of_a_rollback_with_a_gap();
     let sam = s.smtp.to("sam@");
     let mail = sam
         .iter()
@@ -1157,13 +1163,7 @@ fn the_link_in_a_mail_acknowledges_the_incident_once_as_its_recipient() {
     assert!(plan.contains("ack_url"));
     std::fs::write(&path, plan).unwrap();
 
-    s.notify_once();
-    s.rollback_with_a_gap();
-    s.notify_once();
-    let id = s.incidents()[0]["incident"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = s.notified_of_a_rollback_with_a_gap();
     let links_in = |who: &str, lang: &str| -> Vec<String> {
         let re = regex::Regex::new(&format!(
             r"{}/ack/[0-9a-f]{{64}}\?lang={lang}",

@@ -473,6 +473,17 @@ fn value_of(kind: Kind, field: Option<&str>) -> Result<Value, String> {
 }
 
 /// Best effort for a journal key whose column no longer exists: JSON as it is.
+/// A row of canonical texts (see `text::text_expr`) read back as values of `kinds`.
+fn row_values(kinds: &[Kind], row: &postgres::Row, context: &str) -> EngineResult<Vec<Value>> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            value_of(*k, row.get::<_, Option<&str>>(i)).map_err(|e| EngineError::sql(context, e))
+        })
+        .collect()
+}
+
 fn json_value(v: &serde_json::Value) -> Value {
     match v {
         serde_json::Value::Null => Value::Null,
@@ -1673,14 +1684,7 @@ impl Engine for PgEngine {
             .client
             .query_one(stmt, &refs(&params))
             .map_err(err(context()))?;
-        kinds
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                value_of(*k, row.get::<_, Option<&str>>(i))
-                    .map_err(|e| EngineError::sql(context(), e))
-            })
-            .collect()
+        row_values(kinds, &row, &context())
     }
 
     fn eval_exprs_batch(
@@ -1755,17 +1759,9 @@ impl Engine for PgEngine {
                 format!("{} results for {} rows", rows.len(), inputs.len()),
             ));
         }
+        let context = context();
         rows.iter()
-            .map(|row| {
-                kinds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, k)| {
-                        value_of(*k, row.get::<_, Option<&str>>(i))
-                            .map_err(|e| EngineError::sql(context(), e))
-                    })
-                    .collect()
-            })
+            .map(|row| row_values(kinds, row, &context))
             .collect()
     }
 
