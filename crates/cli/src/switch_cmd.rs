@@ -61,7 +61,7 @@ pub fn run(ctx: &mut Ctx, a: SwitchArgs) -> Result<i32> {
 fn selected(ctx: &Ctx, s: &SwitchSel) -> Result<Vec<ripcord_core::plan::Switch>> {
     ctx.components(&s.component)?;
     for name in &s.switch {
-        if !ctx.plan.switches.iter().any(|w| &w.name == name) {
+        if ctx.plan.switch(name).is_none() {
             return Err(Error::Usage(format!("no switch named {name:?} in the plan")).into());
         }
     }

@@ -239,13 +239,7 @@ pub fn abandon(ctx: &mut Ctx, id: &str, reason: &str) -> Result<CutoverRecord> {
     // A flip cut short while every switch still reads legacy: complete it back to legacy,
     // so the record agrees with the switch.
     for st in status.iter().filter(|s| s.pending.is_some()) {
-        if let Some(sw) = ctx
-            .plan
-            .switches
-            .iter()
-            .find(|w| w.name == st.name)
-            .cloned()
-        {
+        if let Some(sw) = ctx.plan.switch(&st.name).cloned() {
             switch::flip(
                 ctx,
                 &sw,

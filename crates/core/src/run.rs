@@ -689,9 +689,7 @@ fn run_step(ctx: &mut Ctx, step: &Step, stop: &StopSwitch) -> Result<String> {
 fn advance(ctx: &mut Ctx, step: &Step, name: &str, stage: Option<u32>) -> Result<String> {
     let sw = ctx
         .plan
-        .switches
-        .iter()
-        .find(|w| w.name == name)
+        .switch(name)
         .cloned()
         .ok_or_else(|| Error::Usage(format!("no switch named {name:?} in the plan")))?;
     if let Some(r) = ctx

@@ -38,9 +38,7 @@ fn fallback(ctx: &Ctx, connector: Arc<dyn Connector>) -> Result<Option<monitor::
         let name = rule.fallback.as_deref().unwrap_or_default();
         let sw = own
             .plan
-            .switches
-            .iter()
-            .find(|w| w.name == name)
+            .switch(name)
             .cloned()
             .ok_or_else(|| format!("no switch named {name:?}"))?;
         match ripcord_core::switch::step_back(&mut own, &sw, &rule.name, detail) {

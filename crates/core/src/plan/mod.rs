@@ -239,6 +239,10 @@ impl Plan {
     pub fn probe(&self, name: &str) -> Option<&Probe> {
         self.probes.iter().find(|p| p.name == name)
     }
+    /// The switch named `name`.
+    pub fn switch(&self, name: &str) -> Option<&Switch> {
+        self.switches.iter().find(|s| s.name == name)
+    }
     /// The switches of these components (of every component when none is named).
     pub fn switches_of(&self, components: &[String]) -> Vec<&Switch> {
         self.switches
