@@ -45,6 +45,25 @@ pub fn columns(c: &mut Client, oid: u32) -> EngineResult<Vec<ColInfo>> {
     Ok(column_rows(c, oid)?.into_iter().map(|(ci, _)| ci).collect())
 }
 
+/// The columns of `schema` a load writes into the table `oid` (every one but those the
+/// table generates), as indexes into a row and as quoted names.
+pub fn loaded_columns(
+    c: &mut Client,
+    oid: u32,
+    schema: &TableSchema,
+) -> EngineResult<(Vec<usize>, Vec<String>)> {
+    let cols = columns(c, oid)?;
+    let load: Vec<usize> = schema
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, col)| !cols.iter().any(|ci| ci.name == col.name && ci.generated))
+        .map(|(i, _)| i)
+        .collect();
+    let names = load.iter().map(|&i| q(&schema.columns[i].name)).collect();
+    Ok((load, names))
+}
+
 struct ColDdl {
     not_null: bool,
     default: Option<String>,

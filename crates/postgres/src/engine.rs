@@ -8,7 +8,7 @@ use ripcord_core::journal::{JournalEntry, JournalMark, Op, Origin, RowImage};
 use ripcord_core::schema::TableSchema;
 use ripcord_core::value::{Row, Value};
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 pub struct PgEngine {
     client: Client,
@@ -1252,15 +1252,7 @@ impl Engine for PgEngine {
                 let oid = ddl::table_oid(c, sch.user, &t)?.ok_or_else(|| {
                     EngineError::sql(format!("create {t}"), "the table is not there after CREATE")
                 })?;
-                let cols = ddl::columns(c, oid)?;
-                let load: Vec<usize> = schema
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, col)| !cols.iter().any(|ci| ci.name == col.name && ci.generated))
-                    .map(|(i, _)| i)
-                    .collect();
-                let names: Vec<String> = load.iter().map(|&i| q(&schema.columns[i].name)).collect();
+                let (load, names) = ddl::loaded_columns(c, oid, schema)?;
                 // The table was created in this transaction, so its rows can be written
                 // frozen: the proof's read right after does not have to set every row's
                 // hint bits (nor a later vacuum freeze them). Plain tables only; COPY
@@ -1269,7 +1261,7 @@ impl Engine for PgEngine {
                     .query_one("SELECT relkind = 'r' FROM pg_class WHERE oid = $1", &[&oid])
                     .map_err(err(format!("load {t}")))?
                     .get(0);
-                let mut n = 0u64;
+                let n;
                 {
                     let mut w = c
                         .copy_in(&format!(
@@ -1279,30 +1271,9 @@ impl Engine for PgEngine {
                             if plain { " WITH (FREEZE)" } else { "" }
                         ))
                         .map_err(err(format!("load {t}")))?;
-                    let mut buf = Vec::with_capacity(1 << 17);
-                    for row in rows {
-                        let row = row?;
-                        if row.len() != schema.columns.len() {
-                            return Err(EngineError::sql(
-                                format!("load {t}"),
-                                format!("row has {} values for {} columns", row.len(), schema.columns.len()),
-                            )
-                            .into());
-                        }
-                        for (j, &i) in load.iter().enumerate() {
-                            if j > 0 {
-                                buf.push(b'\t');
-                            }
-                            text::copy_field(&mut buf, &row[i]);
-                        }
-                        buf.push(b'\n');
-                        n += 1;
-                        if buf.len() >= 1 << 16 {
-                            w.write_all(&buf).map_err(|e| io_err(&format!("load {t}"), e))?;
-                            buf.clear();
-                        }
-                    }
-                    w.write_all(&buf).map_err(|e| io_err(&format!("load {t}"), e))?;
+                    n = text::copy_rows(&mut w, rows, &load, schema.columns.len(), &t, |e| {
+                        io_err(&format!("load {t}"), e)
+                    })?;
                     w.finish().map_err(err(format!("load {t}")))?;
                 }
                 for s in &schema.post_sql {

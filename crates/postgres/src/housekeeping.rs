@@ -9,7 +9,7 @@ use ripcord_core::engine::{EngineError, EngineResult, SnapshotSink};
 use ripcord_core::journal::JournalMark;
 use ripcord_core::schema::TableSchema;
 use ripcord_core::value::{Row, Value};
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 /// The SQL condition "mark saw entry `j`", the negation of `read_journal`'s filter.
 fn seen_by(m: &JournalMark) -> String {
@@ -90,16 +90,7 @@ pub fn scratch_restore(
                 "not in the scratch schema after CREATE",
             )
         })?;
-        let cols = ddl::columns(c, oid)?;
-        let load: Vec<usize> = ts
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(_, col)| !cols.iter().any(|ci| ci.name == col.name && ci.generated))
-            .map(|(i, _)| i)
-            .collect();
-        let names: Vec<String> = load.iter().map(|&i| q(&ts.columns[i].name)).collect();
-        let mut n = 0u64;
+        let (load, names) = ddl::loaded_columns(c, oid, ts)?;
         let mut w = c
             .copy_in(&format!(
                 "COPY {}.{} ({}) FROM STDIN",
@@ -108,35 +99,9 @@ pub fn scratch_restore(
                 names.join(", ")
             ))
             .map_err(err(format!("load {t} into the scratch schema")))?;
-        let mut buf = Vec::with_capacity(1 << 17);
-        let io = |e: std::io::Error| EngineError::sql(format!("load {t}"), e);
-        for row in rows {
-            let row = row?;
-            if row.len() != ts.columns.len() {
-                return Err(EngineError::sql(
-                    format!("load {t}"),
-                    format!(
-                        "row has {} values for {} columns",
-                        row.len(),
-                        ts.columns.len()
-                    ),
-                )
-                .into());
-            }
-            for (j, &i) in load.iter().enumerate() {
-                if j > 0 {
-                    buf.push(b'\t');
-                }
-                text::copy_field(&mut buf, &row[i]);
-            }
-            buf.push(b'\n');
-            n += 1;
-            if buf.len() >= 1 << 16 {
-                w.write_all(&buf).map_err(io)?;
-                buf.clear();
-            }
-        }
-        w.write_all(&buf).map_err(io)?;
+        let n = text::copy_rows(&mut w, rows, &load, ts.columns.len(), t, |e| {
+            EngineError::sql(format!("load {t}"), e)
+        })?;
         w.finish().map_err(err(format!("load {t}")))?;
         Ok(n)
     })();

@@ -139,6 +139,45 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Appends one field in COPY text format.
+/// Writes `rows` to a `COPY … FROM STDIN` in its text format: the values at `load` of each
+/// row (which must have `columns` values), in blocks of 64 KiB. Returns how many rows;
+/// `io` words a failed write, `t` names the table in a bad row's error.
+pub fn copy_rows(
+    w: &mut impl std::io::Write,
+    rows: &mut dyn Iterator<Item = ripcord_core::Result<ripcord_core::value::Row>>,
+    load: &[usize],
+    columns: usize,
+    t: &str,
+    io: impl Fn(std::io::Error) -> ripcord_core::engine::EngineError,
+) -> ripcord_core::Result<u64> {
+    let mut buf = Vec::with_capacity(1 << 17);
+    let mut n = 0u64;
+    for row in rows {
+        let row = row?;
+        if row.len() != columns {
+            return Err(ripcord_core::engine::EngineError::sql(
+                format!("load {t}"),
+                format!("row has {} values for {columns} columns", row.len()),
+            )
+            .into());
+        }
+        for (j, &i) in load.iter().enumerate() {
+            if j > 0 {
+                buf.push(b'\t');
+            }
+            copy_field(&mut buf, &row[i]);
+        }
+        buf.push(b'\n');
+        n += 1;
+        if buf.len() >= 1 << 16 {
+            w.write_all(&buf).map_err(&io)?;
+            buf.clear();
+        }
+    }
+    w.write_all(&buf).map_err(&io)?;
+    Ok(n)
+}
+
 pub fn copy_field(out: &mut Vec<u8>, v: &Value) {
     match to_text(v) {
         None => out.extend_from_slice(b"\\N"),
