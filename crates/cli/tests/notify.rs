@@ -963,11 +963,7 @@ recipients = [
         sms = sms_channel(&sms),
     );
     std::fs::write(dir.path().join("ripcord.toml"), plan).unwrap();
-    let ok = |args: &[&str]| {
-        let o = ripcord_in(dir.path(), args, &[]);
-        assert_eq!(code(&o), 0, "ripcord {args:?}: {}", text(&o));
-        text(&o)
-    };
+    let ok = |args: &[&str]| ok_in(dir.path(), args);
     ok(&["baseline"]);
     ok(&["notify", "run", "--once"]);
     let mut notifier = Command::new(env!("CARGO_BIN_EXE_ripcord"))
@@ -1335,11 +1331,7 @@ recipients = [{{ name = "Mona", language = "ar", channel = "mail", address = "mo
         mail = smtp.channel(),
     );
     std::fs::write(dir.path().join("ripcord.toml"), plan).unwrap();
-    let ok = |args: &[&str]| {
-        let o = ripcord_in(dir.path(), args, &[]);
-        assert_eq!(code(&o), 0, "ripcord {args:?}: {}", text(&o));
-        text(&o)
-    };
+    let ok = |args: &[&str]| ok_in(dir.path(), args);
     ok(&["baseline"]);
     let spawn = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_ripcord"))
@@ -1579,6 +1571,13 @@ level = "red"
 scenario = "data_corruption"
 "#
     )
+}
+
+/// Runs ripcord in `dir`, asserting it exits 0; its output.
+fn ok_in(dir: &Path, args: &[&str]) -> String {
+    let o = ripcord_in(dir, args, &[]);
+    assert_eq!(code(&o), 0, "ripcord {args:?}: {}", text(&o));
+    text(&o)
 }
 
 /// A child process killed (and reaped) when dropped.

@@ -245,13 +245,7 @@ impl Evaluator {
             let Some(samples) = self.after.remove(&p.name).filter(|w| !w.is_empty()) else {
                 continue;
             };
-            self.bus.emit(Event::ProbeWindow {
-                run: self.watched.run.clone(),
-                probe: p.name.clone(),
-                stop_ms,
-                baseline_median: self.baselines.get(&p.name).map(|b| b.median),
-                samples,
-            });
+            self.tell_probe_window(&p.name, stop_ms, samples);
         }
     }
 
@@ -263,14 +257,18 @@ impl Evaluator {
             let Some(w) = self.window.get(&p.name).filter(|w| !w.is_empty()) else {
                 continue;
             };
-            self.bus.emit(Event::ProbeWindow {
-                run: self.watched.run.clone(),
-                probe: p.name.clone(),
-                stop_ms,
-                baseline_median: self.baselines.get(&p.name).map(|b| b.median),
-                samples: w.iter().copied().collect(),
-            });
+            self.tell_probe_window(&p.name, stop_ms, w.iter().copied().collect());
         }
+    }
+
+    fn tell_probe_window(&self, probe: &str, stop_ms: i64, samples: Vec<(i64, f64)>) {
+        self.bus.emit(Event::ProbeWindow {
+            run: self.watched.run.clone(),
+            probe: probe.to_string(),
+            stop_ms,
+            baseline_median: self.baselines.get(probe).map(|b| b.median),
+            samples,
+        });
     }
 
     fn audit(&mut self, action: &str, args: serde_json::Value, result: &str) {
