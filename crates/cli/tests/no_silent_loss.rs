@@ -542,6 +542,32 @@ fn dead_holders_lock_after_a_completed_rollback_is_not_no_go() {
     s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "again"]);
 }
 
+// Found in the architecture review: a lock whose lease ended on another host is taken
+// over by the next rollback, yet `check` called it NO-GO.
+#[test]
+fn a_lapsed_lease_from_another_host_is_stale_not_no_go() {
+    let s = Shop::new("sqlite");
+    s.ok(&["checkpoint"]);
+    let db = rusqlite::Connection::open(s.path().join(".ripcord/state.db")).unwrap();
+    db.execute(
+        "INSERT INTO locks (name, owner, host, pid, since, lease_until_ms) VALUES ('rollback:billing', 'mona', 'another-host', 1, '2026-11-30T05:00:00Z', 1000)",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let out = text(&s.ripcord(&["check"]));
+    assert!(out.contains("lease has ended"), "{out}");
+    assert!(!out.contains("NO-GO"), "{out}");
+    s.ok(&[
+        "rollback",
+        "-c",
+        "billing",
+        "--yes",
+        "--reason",
+        "taken over",
+    ]);
+}
+
 // Finding 8: a refused insert's gap had no key ("(see row)").
 #[test]
 fn refused_insert_gap_names_its_key() {

@@ -427,6 +427,15 @@ pub fn run(ctx: &mut Ctx, now: chrono::DateTime<chrono::Utc>) -> Result<CheckRep
                 true,
                 format!("stale: {l}; its holder is gone, the next rollback takes it over"),
             )
+        } else if l.lapsed() {
+            // A holder on another host cannot be asked; its lease is what the takeover
+            // goes by (`StateStore::lock`), and `check` says the same.
+            CheckItem::ok(
+                ItemKind::Lock,
+                &l.name,
+                true,
+                format!("stale: {l}; its lease has ended, the next rollback takes it over"),
+            )
         } else {
             CheckItem::ok(ItemKind::Lock, &l.name, false, l.to_string())
         });

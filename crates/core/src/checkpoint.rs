@@ -100,10 +100,12 @@ pub fn ensure_capture(ctx: &mut Ctx, c: &Component) -> Result<Vec<String>> {
     Ok(newly)
 }
 
-/// Refuses a checkpoint of frozen tables. Only a rollback freezes: one still running or
+/// Refuses a checkpoint of frozen tables. A rollback freezes: one still running or
 /// unfinished holds a half-restored table, and one abandoned after its restore leaves the
 /// checkpoint's rows without the business writes since. A checkpoint of either would
-/// record those lost writes as the truth a later rollback restores and "proves".
+/// record those lost writes as the truth a later rollback restores and "proves". A
+/// cutover freezes legacy behind its sync, and a switch-path rollback fences the new side:
+/// neither holds the business's newest writes.
 fn refuse_frozen(ctx: &mut Ctx, comps: &[Component]) -> Result<()> {
     let mut held: Vec<(String, Vec<String>)> = Vec::new();
     for c in comps {
@@ -141,7 +143,7 @@ fn refuse_frozen(ctx: &mut Ctx, comps: &[Component]) -> Result<()> {
             "rollback {} was abandoned after restoring them, so they hold its checkpoint without the business writes since; `ripcord rollback -c {name} --reason \"…\"` restores them and carries those writes back",
             r.id
         ),
-        None => "a rollback froze them; `ripcord check` names it".to_string(),
+        None => "a rollback or a cutover froze them (legacy stays frozen behind a cut-over component's sync, and a switch-path rollback fences the new side); `ripcord check` names which".to_string(),
     };
     Err(Error::Held(format!(
         "cannot checkpoint component {name}: tables {} are frozen: {why}. A checkpoint now would record their rows as the truth and lose those writes",

@@ -87,6 +87,15 @@ pub struct LockHeld {
     pub lease_until: String,
 }
 
+impl LockHeld {
+    /// Its lease ended and nobody renewed it: the next rollback takes it over, wherever
+    /// its holder ran.
+    pub fn lapsed(&self) -> bool {
+        chrono::DateTime::parse_from_rfc3339(&self.lease_until)
+            .is_ok_and(|t| t < chrono::Utc::now())
+    }
+}
+
 pub type StateResult<T> = Result<T, crate::Error>;
 
 /// A probe's pre-migration baseline, pinned so rules compare against a fixed reference.

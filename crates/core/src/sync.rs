@@ -8,7 +8,7 @@
 //!   (`Engine::apply`), so a kill -9 resumes after the last committed batch;
 //! - a pass reads only entries at or below a journal mark whose in-flight transactions
 //!   have all ended (`Engine::journal_inflight`), so no entry below the position can
-//!   commit later and be skipped (invariant 2);
+//!   commit later and be skipped (invariant 2d);
 //! - one process applies a component at a time (lock `sync:{component}`); a rollback takes
 //!   the component over (`hand_over`) before it drains the tail.
 //!

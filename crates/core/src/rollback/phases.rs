@@ -752,7 +752,7 @@ fn run_switch_phase(
         }
         Phase::SwitchBack => switch_back(ctx, rec),
         Phase::Unfreeze => {
-            // Invariant 6's other half: legacy opens only once traffic points at it. The
+            // Invariant 2d: legacy opens only once traffic points at it. The
             // new side stays frozen (fenced): a late write there is refused, not orphaned.
             if !rec.proof.as_ref().is_some_and(Proof::ok) {
                 rec.notes.push(RollbackNote::BothSidesStayFrozen);
