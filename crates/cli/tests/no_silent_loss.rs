@@ -542,6 +542,54 @@ fn dead_holders_lock_after_a_completed_rollback_is_not_no_go() {
     s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "again"]);
 }
 
+// Operator-model seed 1162 (SQLite): a rollback of all components killed after its
+// restore, then abandoned, leaves them at the checkpoint. Rolling back billing alone then
+// replayed invoices and payments whose orders and customers only the journal held: every
+// such write became a foreign-key gap, "lost", though nothing had been lost yet. Refused
+// now, naming the components to roll back with it; together they lose nothing.
+#[test]
+fn rolling_back_a_child_component_over_parents_an_abandoned_rollback_left_stale_is_refused() {
+    let s = Shop::new("sqlite");
+    s.ok(&["checkpoint"]);
+    s.new_chain(980_001);
+    let o = s.ripcord_env(
+        &["rollback", "--yes", "--reason", "first"],
+        &[("RIPCORD_CRASH_AT", "restore:after")],
+    );
+    assert_eq!(o.status.code(), None, "killed: {}", text(&o));
+    let id = newest_rollback_json(&s)["id"].as_str().unwrap().to_string();
+    let o = s.ripcord(&["rollback", "--abandon", &id, "--reason", "operator chose"]);
+    assert_eq!(code(&o), 4, "{}", text(&o));
+    let o = s.ripcord(&[
+        "rollback",
+        "-c",
+        "billing",
+        "--yes",
+        "--reason",
+        "billing only",
+    ]);
+    assert_eq!(code(&o), 5, "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains(&id) && t.contains("-c billing -c") && t.contains("service"),
+        "names the rollback and the components to add: {t}"
+    );
+    assert_eq!(s.chain_rows(980_001), 0, "nothing was changed");
+    s.ok(&[
+        "rollback",
+        "-c",
+        "billing",
+        "-c",
+        "service",
+        "-c",
+        "customers",
+        "--yes",
+        "--reason",
+        "together",
+    ]);
+    assert_eq!(s.chain_rows(980_001), 5);
+}
+
 // Found in the architecture review: a lock whose lease ended on another host is taken
 // over by the next rollback, yet `check` called it NO-GO.
 #[test]

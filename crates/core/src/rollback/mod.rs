@@ -654,6 +654,7 @@ pub fn start(
         }
         return start_switch(ctx, req, &names, synced, approve);
     }
+    refuse_stale_parents(ctx, &names)?;
     let plan = assess(ctx, req)?;
     if !plan.breaks.is_empty() && !req.accept_uncaptured {
         ctx.audit(
@@ -728,6 +729,74 @@ pub fn start(
     ctx.state.save_rollback(&rec)?;
     drive(ctx, &mut rec, &owner, approval)?;
     Ok(rec)
+}
+
+/// Refuses to roll back tables whose foreign-key parents an abandoned rollback left at its
+/// checkpoint (still frozen, without the business writes since) in a component outside
+/// this rollback: the replay of new child rows would find no parent and every such write
+/// would end a gap, though the journal holds the parents too (operator-model seed 1162).
+/// Rolled back together, one replay in business order carries both.
+fn refuse_stale_parents(ctx: &mut Ctx, names: &[String]) -> Result<()> {
+    let mut stale: Vec<(String, String, String, String)> = Vec::new(); // db, table, component, rollback
+    for r in ctx.state.rollbacks()? {
+        if !matches!(r.status, Status::Abandoned { .. }) || r.left_frozen.is_empty() {
+            continue;
+        }
+        for c in ctx.components(&r.components)? {
+            if names.contains(&c.name) {
+                continue;
+            }
+            let frozen = ctx.engine(&c.database)?.frozen_tables()?;
+            for t in c.tables.iter().filter(|t| r.left_frozen.contains(t)) {
+                if frozen.contains(t) && !stale.iter().any(|s| s.0 == c.database && s.1 == *t) {
+                    stale.push((c.database.clone(), t.clone(), c.name.clone(), r.id.clone()));
+                }
+            }
+        }
+    }
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let Some(differ) = ctx.connector.differ() else {
+        return Ok(());
+    };
+    let mut found: Vec<String> = Vec::new();
+    let mut add: Vec<String> = Vec::new();
+    for c in ctx.components(names)? {
+        let Some(plan_db) = ctx.plan.databases.get(&c.database) else {
+            continue;
+        };
+        for (child, parent) in differ.foreign_keys(plan_db)? {
+            if !c.tables.contains(&child) {
+                continue;
+            }
+            if let Some((_, _, comp, rb)) =
+                stale.iter().find(|s| s.0 == c.database && s.1 == parent)
+            {
+                found.push(format!(
+                    "{child} (component {}) references {parent} (component {comp}), which rollback {rb} left at its checkpoint when it was abandoned",
+                    c.name
+                ));
+                if !add.contains(comp) {
+                    add.push(comp.clone());
+                }
+            }
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<String> = names
+        .iter()
+        .chain(&add)
+        .map(|c| format!("-c {c}"))
+        .collect();
+    Err(Error::Held(format!(
+        "rolling back {} alone would lose business writes the journal holds:\n  - {}\nThe rows written since to the child tables need the parents written since, which only a rollback of their component brings back. Roll them back together, in one replay in the order the business wrote: `ripcord rollback {} --reason \"…\"`",
+        names.join(", "),
+        found.join("\n  - "),
+        all.join(" ")
+    )))
 }
 
 /// The components' syncs that still carry writes: all of them, or none (a mix is refused).
