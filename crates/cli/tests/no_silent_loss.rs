@@ -111,6 +111,22 @@ impl Shop {
         panic!("ripcord {args:?} never reached {point}");
     }
 
+    /// Runs a rollback killed at crash point `point`; returns its id.
+    fn killed_at(&self, args: &[&str], point: &str) -> String {
+        let o = self.ripcord_env(args, &[("RIPCORD_CRASH_AT", point)]);
+        assert_eq!(o.status.code(), None, "killed at {point}: {}", text(&o));
+        newest_rollback_json(self)["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// `rollback --abandon ID` as an operator would; its exit code.
+    fn abandon(&self, id: &str) -> i32 {
+        let o = self.ripcord(&["rollback", "--abandon", id, "--reason", "operator chose"]);
+        code(&o)
+    }
+
     fn ok(&self, args: &[&str]) -> String {
         let o = self.ripcord(args);
         assert_eq!(code(&o), 0, "ripcord {args:?}: {}", text(&o));
@@ -395,12 +411,10 @@ fn stale_resume_cannot_wipe_newer_writes() {
     let s = Shop::new("sqlite");
     s.ok(&["checkpoint"]);
     s.new_chain(920_001);
-    let o = s.ripcord_env(
+    let first = s.killed_at(
         &["rollback", "-c", "billing", "--yes", "--reason", "first"],
-        &[("RIPCORD_CRASH_AT", "restore:mid")],
+        "restore:mid",
     );
-    assert_eq!(o.status.code(), None, "killed: {}", text(&o));
-    let first = newest_rollback_json(&s)["id"].as_str().unwrap().to_string();
     let o = s.ripcord(&["rollback", "-c", "billing", "--yes", "--reason", "second"]);
     assert_eq!(code(&o), 5, "a second rollback is refused: {}", text(&o));
     assert!(
@@ -414,14 +428,7 @@ fn stale_resume_cannot_wipe_newer_writes() {
     // Abandon needs a reason, then frees the component; the restore had begun, so billing
     // stays frozen until a new rollback restores it properly.
     assert_eq!(code(&s.ripcord(&["rollback", "--abandon", &first])), 2);
-    let o = s.ripcord(&[
-        "rollback",
-        "--abandon",
-        &first,
-        "--reason",
-        "operator chose",
-    ]);
-    assert_eq!(code(&o), 4, "{}", text(&o));
+    assert_eq!(s.abandon(&first), 4);
     assert!(s.ok(&["audit", "show"]).contains("rollback.abandon"));
     s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "second"]);
     assert_eq!(s.chain_rows(920_001), 5);
@@ -552,14 +559,8 @@ fn rolling_back_a_child_component_over_parents_an_abandoned_rollback_left_stale_
     let s = Shop::new("sqlite");
     s.ok(&["checkpoint"]);
     s.new_chain(980_001);
-    let o = s.ripcord_env(
-        &["rollback", "--yes", "--reason", "first"],
-        &[("RIPCORD_CRASH_AT", "restore:after")],
-    );
-    assert_eq!(o.status.code(), None, "killed: {}", text(&o));
-    let id = newest_rollback_json(&s)["id"].as_str().unwrap().to_string();
-    let o = s.ripcord(&["rollback", "--abandon", &id, "--reason", "operator chose"]);
-    assert_eq!(code(&o), 4, "{}", text(&o));
+    let id = s.killed_at(&["rollback", "--yes", "--reason", "first"], "restore:after");
+    assert_eq!(s.abandon(&id), 4);
     let o = s.ripcord(&[
         "rollback",
         "-c",
@@ -871,14 +872,11 @@ fn abandon_after_a_mariadb_restore_killed_after_the_swap_keeps_the_table_frozen(
     let s = Shop::new("mysql");
     s.ok(&["checkpoint", "-c", "billing"]);
     s.new_chain(940_001);
-    let o = s.ripcord_env(
+    let id = s.killed_at(
         &["rollback", "-c", "billing", "--yes", "--reason", "first"],
-        &[("RIPCORD_CRASH_AT", "mysql:restore:after-swap")],
+        "mysql:restore:after-swap",
     );
-    assert_eq!(o.status.code(), None, "killed: {}", text(&o));
-    let id = newest_rollback_json(&s)["id"].as_str().unwrap().to_string();
-    let o = s.ripcord(&["rollback", "--abandon", &id, "--reason", "operator chose"]);
-    assert_eq!(code(&o), 4, "{}", text(&o));
+    assert_eq!(s.abandon(&id), 4);
     let status: serde_json::Value =
         serde_json::from_str(&s.ok(&["status", "--json"])).expect("status --json");
     let frozen: Vec<&str> = status["capture"]
@@ -917,13 +915,11 @@ fn checkpoint_of_tables_an_abandoned_rollback_left_frozen(engine: &'static str, 
     let s = Shop::new(engine);
     s.ok(&["checkpoint", "-c", "billing"]);
     s.new_chain(950_001);
-    let o = s.ripcord_env(
+    let id = s.killed_at(
         &["rollback", "-c", "billing", "--yes", "--reason", "first"],
-        &[("RIPCORD_CRASH_AT", crash)],
+        crash,
     );
-    assert_eq!(o.status.code(), None, "killed: {}", text(&o));
-    let id = newest_rollback_json(&s)["id"].as_str().unwrap().to_string();
-    s.ripcord(&["rollback", "--abandon", &id, "--reason", "operator chose"]);
+    s.abandon(&id);
     let o = s.ripcord(&["checkpoint", "-c", "billing"]);
     assert_eq!(code(&o), 5, "refused, not taken: {}", text(&o));
     let t = text(&o);
@@ -977,11 +973,10 @@ fn mariadb_restore_killed_at(point: &str) {
     s.ok(&["checkpoint", "-c", "billing"]);
     let void = "SELECT COUNT(*) FROM invoices WHERE status = 'void'";
     let voided = s.count(void);
-    let o = s.ripcord_env(
+    s.killed_at(
         &["rollback", "-c", "billing", "--yes", "--reason", "first"],
-        &[("RIPCORD_CRASH_AT", point)],
+        point,
     );
-    assert_eq!(o.status.code(), None, "killed at {point}: {}", text(&o));
     for sql in [
         "UPDATE invoices SET status = 'void'",
         "UPDATE payments SET method = 'card'",
@@ -1080,20 +1075,9 @@ fn step_that_swaps_a_captured_table_breaks_continuity_mariadb() {
 fn a_second_mariadb_swap_after_an_abandoned_one_is_frozen_too() {
     let s = Shop::new("mysql");
     s.ok(&["checkpoint", "-c", "billing"]);
-    let killed_after_swap = |args: &[&str]| {
-        let o = s.ripcord_env(args, &[("RIPCORD_CRASH_AT", "mysql:restore:after-swap")]);
-        assert_eq!(o.status.code(), None, "killed: {}", text(&o));
-        newest_rollback_json(&s)["id"].as_str().unwrap().to_string()
-    };
+    let killed_after_swap = |args: &[&str]| s.killed_at(args, "mysql:restore:after-swap");
     let first = killed_after_swap(&["rollback", "-c", "billing", "--yes", "--reason", "first"]);
-    let o = s.ripcord(&[
-        "rollback",
-        "--abandon",
-        &first,
-        "--reason",
-        "operator chose",
-    ]);
-    assert_eq!(code(&o), 4, "{}", text(&o));
+    assert_eq!(s.abandon(&first), 4);
     killed_after_swap(&[
         "rollback",
         "-c",
