@@ -591,6 +591,29 @@ fn rolling_back_a_child_component_over_parents_an_abandoned_rollback_left_stale_
     assert_eq!(s.chain_rows(980_001), 5);
 }
 
+// The same with a parent component's rollback unfinished after its restore: its tables
+// hold the checkpoint until it is resumed, so a child's rollback waits for that.
+#[test]
+fn rolling_back_a_child_component_while_its_parents_rollback_has_not_replayed_is_refused() {
+    let s = Shop::new("sqlite");
+    s.ok(&["checkpoint"]);
+    s.new_chain(990_001);
+    let parent = s.killed_at(
+        &["rollback", "-c", "service", "--yes", "--reason", "first"],
+        "restore:after",
+    );
+    let o = s.ripcord(&["rollback", "-c", "billing", "--yes", "--reason", "billing"]);
+    assert_eq!(code(&o), 5, "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("ripcord rollback --resume {parent}")),
+        "{}",
+        text(&o)
+    );
+    s.ok(&["rollback", "--resume", &parent]);
+    s.ok(&["rollback", "-c", "billing", "--yes", "--reason", "billing"]);
+    assert_eq!(s.chain_rows(990_001), 5);
+}
+
 // Found in the architecture review: a lock whose lease ended on another host is taken
 // over by the next rollback, yet `check` called it NO-GO.
 #[test]

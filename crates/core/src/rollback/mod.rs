@@ -731,25 +731,51 @@ pub fn start(
     Ok(rec)
 }
 
-/// Refuses to roll back tables whose foreign-key parents an abandoned rollback left at its
-/// checkpoint (still frozen, without the business writes since) in a component outside
-/// this rollback: the replay of new child rows would find no parent and every such write
-/// would end a gap, though the journal holds the parents too (operator-model seed 1162).
-/// Rolled back together, one replay in business order carries both.
+/// Refuses to roll back tables whose foreign-key parents, in a component outside this
+/// rollback, stand at a checkpoint without the business writes since: left so by an
+/// abandoned rollback, or restored by an unfinished one that has not replayed. The replay
+/// of new child rows would find no parent and every such write would end a gap, though
+/// the journal holds the parents too (operator-model seed 1162). Rolled back together, one
+/// replay in business order carries both; an unfinished one is resumed first.
 fn refuse_stale_parents(ctx: &mut Ctx, names: &[String]) -> Result<()> {
-    let mut stale: Vec<(String, String, String, String)> = Vec::new(); // db, table, component, rollback
+    // db, table, component, why
+    let mut stale: Vec<(String, String, String, String)> = Vec::new();
     for r in ctx.state.rollbacks()? {
-        if !matches!(r.status, Status::Abandoned { .. }) || r.left_frozen.is_empty() {
+        let unfinished_stale = r.unfinished() && {
+            let log = ctx.state.phases(&r.id)?;
+            log.iter().any(|p| p.phase == Phase::Restore.name())
+                && !log
+                    .iter()
+                    .any(|p| p.phase == Phase::Replay.name() && p.event == "done")
+        };
+        let abandoned_stale =
+            matches!(r.status, Status::Abandoned { .. }) && !r.left_frozen.is_empty();
+        if !unfinished_stale && !abandoned_stale {
             continue;
         }
+        let why = if unfinished_stale {
+            format!(
+                "which rollback {} restored to its checkpoint and has not replayed yet (resume it first: `ripcord rollback --resume {}`)",
+                r.id, r.id
+            )
+        } else {
+            format!(
+                "which rollback {} left at its checkpoint when it was abandoned",
+                r.id
+            )
+        };
         for c in ctx.components(&r.components)? {
             if names.contains(&c.name) {
                 continue;
             }
             let frozen = ctx.engine(&c.database)?.frozen_tables()?;
-            for t in c.tables.iter().filter(|t| r.left_frozen.contains(t)) {
-                if frozen.contains(t) && !stale.iter().any(|s| s.0 == c.database && s.1 == *t) {
-                    stale.push((c.database.clone(), t.clone(), c.name.clone(), r.id.clone()));
+            for t in &c.tables {
+                let held = unfinished_stale || r.left_frozen.contains(t);
+                if held
+                    && frozen.contains(t)
+                    && !stale.iter().any(|s| s.0 == c.database && s.1 == *t)
+                {
+                    stale.push((c.database.clone(), t.clone(), c.name.clone(), why.clone()));
                 }
             }
         }
@@ -770,11 +796,11 @@ fn refuse_stale_parents(ctx: &mut Ctx, names: &[String]) -> Result<()> {
             if !c.tables.contains(&child) {
                 continue;
             }
-            if let Some((_, _, comp, rb)) =
+            if let Some((_, _, comp, why)) =
                 stale.iter().find(|s| s.0 == c.database && s.1 == parent)
             {
                 found.push(format!(
-                    "{child} (component {}) references {parent} (component {comp}), which rollback {rb} left at its checkpoint when it was abandoned",
+                    "{child} (component {}) references {parent} (component {comp}), {why}",
                     c.name
                 ));
                 if !add.contains(comp) {
