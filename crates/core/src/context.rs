@@ -56,7 +56,7 @@ pub struct Ctx {
 
 impl Ctx {
     /// A `Ctx` of its own for a thread beside this one (the scheduler, the guard's
-    /// fallback): the same plan, store, event bus and actor, its own state-store
+    /// fallback, the sync loop inside `watch`): the same plan, store, event bus and actor, its own state-store
     /// connection, and `connector` shared.
     pub fn for_thread(&self, connector: Arc<dyn Connector>) -> Result<Ctx> {
         Ok(Ctx {

@@ -864,17 +864,6 @@ pub fn compare_sides(ctx: &Ctx, c: &Component) -> Result<Vec<TableProof>> {
     Ok(out)
 }
 
-struct Shared(std::sync::Arc<dyn crate::context::Connector>);
-
-impl crate::context::Connector for Shared {
-    fn connect(&self, db: &crate::plan::Database) -> Result<Box<dyn Engine>> {
-        self.0.connect(db)
-    }
-    fn differ(&self) -> Option<&dyn crate::verify::TableDiffer> {
-        self.0.differ()
-    }
-}
-
 /// The sync loop on a thread of its own, for `ripcord watch`: started when a component's
 /// sync is running or paused, stopped before a stop's response (a rollback) begins.
 pub struct Background {
@@ -900,14 +889,7 @@ impl Background {
         if names.is_empty() {
             return Ok(None);
         }
-        let mut own = Ctx {
-            plan: ctx.plan.clone(),
-            state: ctx.state.reopen()?,
-            store: ctx.store.clone(),
-            events: ctx.events.clone(),
-            actor: ctx.actor.clone(),
-            connector: Box::new(Shared(connector)),
-        };
+        let mut own = ctx.for_thread(connector)?;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
