@@ -740,6 +740,7 @@ pub fn start(
 fn refuse_stale_parents(ctx: &mut Ctx, names: &[String]) -> Result<()> {
     // db, table, component, why
     let mut stale: Vec<(String, String, String, String)> = Vec::new();
+    let mut frozen: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in ctx.state.rollbacks()? {
         let unfinished_stale = r.unfinished() && {
             let log = ctx.state.phases(&r.id)?;
@@ -764,11 +765,19 @@ fn refuse_stale_parents(ctx: &mut Ctx, names: &[String]) -> Result<()> {
                 r.id
             )
         };
-        for c in ctx.components(&r.components)? {
-            if names.contains(&c.name) {
-                continue;
+        // A component since removed from the plan has no tables to look at here.
+        let comps: Vec<Component> = r
+            .components
+            .iter()
+            .filter(|n| !names.contains(n))
+            .filter_map(|n| ctx.plan.component(n).cloned())
+            .collect();
+        for c in comps {
+            if !frozen.contains_key(&c.database) {
+                let on = ctx.engine(&c.database)?.frozen_tables()?;
+                frozen.insert(c.database.clone(), on);
             }
-            let frozen = ctx.engine(&c.database)?.frozen_tables()?;
+            let frozen = &frozen[&c.database];
             for t in &c.tables {
                 let held = unfinished_stale || r.left_frozen.contains(t);
                 if held
@@ -788,11 +797,15 @@ fn refuse_stale_parents(ctx: &mut Ctx, names: &[String]) -> Result<()> {
     };
     let mut found: Vec<String> = Vec::new();
     let mut add: Vec<String> = Vec::new();
+    let mut keys: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for c in ctx.components(names)? {
         let Some(plan_db) = ctx.plan.databases.get(&c.database) else {
             continue;
         };
-        for (child, parent) in differ.foreign_keys(plan_db)? {
+        if !keys.contains_key(&c.database) {
+            keys.insert(c.database.clone(), differ.foreign_keys(plan_db)?);
+        }
+        for (child, parent) in keys[&c.database].iter().cloned() {
             if !c.tables.contains(&child) {
                 continue;
             }
