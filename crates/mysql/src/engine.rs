@@ -899,9 +899,11 @@ impl MyEngine {
         }
         ripcord_core::crash::point("mysql:restore:before-swap");
         if self.table_exists(&new)? {
-            // Made with the marker; made again in case someone dropped it since.
-            for s in interim_freeze_sql(t, &opts.restore_tag, &new) {
-                self.exec(&s, &format!("freeze {new}"))?;
+            if marked {
+                // A rerun: made with the marker, made again in case someone dropped it.
+                for s in interim_freeze_sql(t, &opts.restore_tag, &new) {
+                    self.exec(&s, &format!("freeze {new}"))?;
+                }
             }
             self.exec(&format!("DROP TABLE IF EXISTS {}", q(&old)), "drop old")?;
             let referenced = self
@@ -937,10 +939,12 @@ impl MyEngine {
             }
         }
         ripcord_core::crash::point("mysql:restore:after-swap");
-        // A rerun may find the table with its own freeze and no interim one (a crash after
-        // the interim was dropped): freeze it again before dropping any trigger.
-        for s in interim_freeze_sql(t, &opts.restore_tag, t) {
-            self.exec(&s, &format!("freeze {t}"))?;
+        if marked {
+            // A rerun may find the table with its own freeze and no interim one (a crash
+            // after the interim was dropped): freeze it again before dropping any trigger.
+            for s in interim_freeze_sql(t, &opts.restore_tag, t) {
+                self.exec(&s, &format!("freeze {t}"))?;
+            }
         }
         self.exec(&format!("DROP TABLE IF EXISTS {}", q(&old)), "drop old")?;
         if !fks.is_empty() {
