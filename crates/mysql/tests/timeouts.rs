@@ -53,7 +53,13 @@ fn housekeeping_blocked_by_a_lock_on_the_journal_ends_within_statement_timeout()
         .snapshot(&["a".into()], &mut sink)
         .expect_err("the snapshot's mark must give up")
         .to_string();
-    assert!(err.contains("read the journal mark"), "{err}");
+    // The snapshot first looks for ripcord's objects; MariaDB's information_schema waits
+    // for the locked journal there, or skips it and the mark waits: either gives up bounded.
+    assert!(
+        (err.contains("read the journal mark") || err.contains("look for ripcord's objects"))
+            && err.contains("did not finish within 0.8 s (statement_timeout"),
+        "{err}"
+    );
     assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
 
     app.query_drop("UNLOCK TABLES").unwrap();
